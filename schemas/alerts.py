@@ -1,0 +1,60 @@
+"""Alert transitions: what processors and intakes emit on the `alerts` topic."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.envelope import Event
+from schemas.types import FiniteFloat, Fingerprint, Labels, Name, ShortText, Text, Timestamp
+
+Severity = Literal["critical", "error", "warning", "info"]
+AlertStatus = Literal["pending", "firing", "resolved"]
+AlertSource = Literal["rule", "anomaly", "alertmanager", "pagerduty", "api"]
+
+
+class AnomalyDetail(BaseModel):
+    """Why an anomaly detector fired: the score and what it expected instead."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    expected: FiniteFloat | None = None
+    lower: FiniteFloat | None = None
+    upper: FiniteFloat | None = None
+    detector: Name = "default"
+
+
+class Alert(Event):
+    """One state change of one alert (never one per evaluation).
+
+    ``fingerprint`` identifies the alert across its transitions: rule plus
+    group labels for tocsin's own rules, Alertmanager's fingerprint for alerts
+    arriving through the webhook intake.
+    """
+
+    fingerprint: Fingerprint
+    status: AlertStatus
+    rule: Name
+    source: AlertSource = "rule"
+    severity: Severity = "warning"
+    labels: Labels = Field(default_factory=dict)
+    annotations: dict[Name, Text] = Field(default_factory=dict, max_length=32)
+    summary: Text = ""
+    runbook_url: ShortText | None = None
+    value: FiniteFloat | None = None
+    threshold: FiniteFloat | None = None
+    starts_at: Timestamp
+    ends_at: Timestamp | None = None
+    window_start: Timestamp | None = None
+    window_end: Timestamp | None = None
+    anomaly: AnomalyDetail | None = None
+
+    @model_validator(mode="after")
+    def _resolved_has_end(self) -> Alert:
+        if self.status == "resolved" and self.ends_at is None:
+            raise ValueError("ends_at: a resolved alert must say when it ended")
+        if self.ends_at is not None and self.ends_at < self.starts_at:
+            raise ValueError("ends_at: must not be before starts_at")
+        return self

@@ -1,0 +1,47 @@
+"""Constrained field types shared by every event model.
+
+Bounds exist to protect downstream consumers: a label set with 10,000 keys or
+a 5 MB summary string is a bug or an attack, and must be refused at the edge
+rather than discovered in a Slack message or in a state store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+
+MAX_LABELS = 64
+MAX_LABEL_VALUE = 1024
+MAX_TEXT = 8192
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+"""A float that is never NaN or +-inf: those poison every aggregate they touch."""
+
+Timestamp = AwareDatetime
+"""Timezone-aware instants only: a naive timestamp is ambiguous across hosts."""
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
+ShortText = Annotated[str, StringConstraints(max_length=1024)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+MetricName = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:.\-]*$")
+]
+Tenant = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+]
+Fingerprint = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+_LABEL_KEY = r"^[a-zA-Z_][a-zA-Z0-9_.\-]*$"
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_LABEL_KEY)]
+LabelValue = Annotated[str, StringConstraints(max_length=MAX_LABEL_VALUE)]
+
+
+def _bounded_labels(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_LABELS:
+        raise ValueError(f"at most {MAX_LABELS} labels are allowed, got {len(value)}")
+    return value
+
+
+Labels = Annotated[dict[LabelKey, LabelValue], AfterValidator(_bounded_labels)]
+"""Label sets: bounded in count, key syntax and value length."""

@@ -1,0 +1,67 @@
+# tocsin: the two commands are `make demo` and `make test`; everything else supports them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+# uv from PATH if present, else a private copy bootstrapped with pip (no curl | sh).
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= python3
+RUN := $(UV) run --frozen --no-sync
+PYTEST := $(RUN) pytest
+
+.PHONY: help venv broker broker-stop topics lint typecheck test test-unit test-integration \
+        test-faults demo bench schemas clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install -q "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --all-groups
+	@touch $@
+
+venv: .venv/.synced  ## create the virtual environment from uv.lock
+
+broker: venv  ## start the local Kafka broker (fetches jars with Maven once)
+	$(RUN) tocsin broker start
+
+broker-stop: venv  ## stop the local Kafka broker
+	$(RUN) tocsin broker stop
+
+topics: broker  ## create the catalog's topics
+	$(RUN) tocsin topics create
+
+lint: venv  ## ruff
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: venv  ## mypy (strict)
+	$(RUN) mypy
+
+schemas: venv  ## regenerate the exported JSON Schemas
+	$(RUN) python -m schemas.export
+
+test-unit: venv
+	$(PYTEST) tests/unit -q
+
+test-integration: broker
+	$(PYTEST) tests/integration -q
+
+test-faults: broker
+	$(PYTEST) tests/faults -q
+
+test: venv broker lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
+	$(PYTEST) tests -q -p no:cacheprovider
+
+demo: topics  ## the end-to-end demo on the local broker
+	$(RUN) tocsin demo
+
+bench: broker  ## benchmarks; prints tables
+	$(RUN) python -m benchmarks
+
+clean:  ## remove the venv and caches (keeps the broker jar cache)
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,79 @@
+"""Create the catalog's topics idempotently and report drift from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from streams.catalog import Catalog, ResolvedTopic
+
+TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    topic: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.problem}"
+
+
+def create_topics(admin: AdminClient, catalog: Catalog) -> list[str]:
+    """Create every missing topic; return the names created (empty when all existed)."""
+    existing = set(admin.list_topics(timeout=TIMEOUT_S).topics)
+    wanted = [t for t in catalog.resolved() if t.name not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics(
+        [
+            NewTopic(t.name, num_partitions=t.partitions, replication_factor=t.replication_factor,
+                     config=t.spec.configs())
+            for t in wanted
+        ],
+        operation_timeout=TIMEOUT_S,
+    )
+    created: list[str] = []
+    for name, fut in futures.items():
+        try:
+            fut.result()
+            created.append(name)
+        except KafkaException as exc:
+            # A concurrent creator won the race: that is success for an idempotent create.
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+    return sorted(created)
+
+
+def check_topics(admin: AdminClient, catalog: Catalog) -> list[Drift]:
+    """Compare the cluster with the catalog: missing topics, partitions, configs."""
+    metadata = admin.list_topics(timeout=TIMEOUT_S).topics
+    drifts: list[Drift] = []
+    present: list[ResolvedTopic] = []
+    for topic in catalog.resolved():
+        meta = metadata.get(topic.name)
+        if meta is None:
+            drifts.append(Drift(topic.name, "missing"))
+            continue
+        present.append(topic)
+        if len(meta.partitions) != topic.partitions:
+            drifts.append(
+                Drift(topic.name, f"partitions {len(meta.partitions)}, expected {topic.partitions}")
+            )
+    if not present:
+        return drifts
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in present]
+    described: dict[Any, Any] = admin.describe_configs(resources, request_timeout=TIMEOUT_S)
+    by_name = {t.name: t for t in present}
+    for resource, fut in described.items():
+        topic = by_name[resource.name]
+        actual = fut.result()
+        for key, expected in topic.spec.configs().items():
+            entry = actual.get(key)
+            value = entry.value if entry is not None else None
+            if value != expected:
+                drifts.append(Drift(topic.name, f"{key}={value}, expected {expected}"))
+    return sorted(drifts, key=lambda d: (d.topic, d.problem))

@@ -1,0 +1,280 @@
+"""The local single-node KRaft Kafka broker for development, tests, CI and the demo.
+
+Jars come from Maven Central through ``mvn`` (resolved once into the project's
+``.broker/`` cache), storage is formatted for one combined broker+controller
+node, and ``kafka.Kafka`` runs on 127.0.0.1 with a small heap. Start, stop and
+status are idempotent and guarded by a pidfile that is checked against the
+process command line, so a stale pidfile (reboot, kill -9) is harmless.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from schemas import BrokerError
+from streams.kafka import broker_reachable
+from streams.settings import KafkaSettings
+
+KAFKA_VERSION = "4.1.1"
+_READY_MARKER = ".complete"
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    reachable: bool
+    bootstrap: str
+    log_file: Path
+
+    def __str__(self) -> str:
+        state = "running" if self.running else "stopped"
+        extra = f" pid={self.pid}" if self.pid else ""
+        answer = "answers metadata" if self.reachable else "not answering"
+        return f"broker {state}{extra} on {self.bootstrap} ({answer}); log: {self.log_file}"
+
+
+class LocalBroker:
+    def __init__(
+        self,
+        home: Path | None = None,
+        port: int = 9092,
+        controller_port: int | None = None,
+        heap: str = "512m",
+        version: str = KAFKA_VERSION,
+    ) -> None:
+        self.home = (home or Path(os.environ.get("TOCSIN_BROKER_HOME", ".broker"))).resolve()
+        self.port = port
+        self.controller_port = controller_port or port + 1
+        self.heap = heap
+        self.version = version
+        self.lib_dir = self.home / "lib" / version
+        self.data_dir = self.home / f"data-{port}"
+        self.log_dir = self.home / f"logs-{port}"
+        self.pid_file = self.home / f"broker-{port}.pid"
+        self.properties = self.home / f"server-{port}.properties"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "server.log"
+
+    # -- jars -------------------------------------------------------------------
+
+    def ensure_jars(self) -> Path:
+        """Resolve the broker jars with Maven once; later calls reuse the cache."""
+        if (self.lib_dir / _READY_MARKER).exists():
+            return self.lib_dir
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise BrokerError(
+                "Maven (mvn) is not installed: it resolves the Kafka broker jars from "
+                "Maven Central. Install it (Debian: apt-get install maven) and retry."
+            )
+        self._require_java()
+        self.lib_dir.mkdir(parents=True, exist_ok=True)
+        pom = self.home / "pom.xml"
+        template = resources.files("streams.broker").joinpath("pom.xml").read_text()
+        pom.write_text(template.replace("@KAFKA_VERSION@", self.version))
+        cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
+               f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BrokerError(
+                f"Maven could not resolve org.apache.kafka:kafka_2.13:{self.version} "
+                f"(exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}"
+            )
+        jars = list(self.lib_dir.glob("*.jar"))
+        if not any(j.name.startswith("kafka_2.13-") for j in jars):
+            raise BrokerError(f"Maven finished but no kafka_2.13 jar is in {self.lib_dir}")
+        (self.lib_dir / _READY_MARKER).write_text(f"{len(jars)} jars\n")
+        return self.lib_dir
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def status(self) -> BrokerStatus:
+        pid = self._live_pid()
+        reachable = broker_reachable(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=2.0)
+        return BrokerStatus(pid is not None, pid, reachable, self.bootstrap, self.log_file)
+
+    def start(self, timeout: float = 120.0) -> BrokerStatus:
+        pid = self._live_pid()
+        if pid is not None:
+            self._wait_ready(pid, timeout)
+            return self.status()
+        self.pid_file.unlink(missing_ok=True)  # stale: the process is gone
+        java = self._require_java()
+        lib = self.ensure_jars()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._write_properties()
+        self._format_storage(java, lib)
+        stdout = (self.log_dir / "stdout.log").open("ab")
+        proc = subprocess.Popen(
+            [java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
+             *self._log_flags(), "-cp", f"{lib}/*", "kafka.Kafka", str(self.properties)],
+            stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the CLI that started it, like a daemon
+        )
+        self.pid_file.write_text(f"{proc.pid}\n")
+        self._wait_ready(proc.pid, timeout)
+        return self.status()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the broker; True if one was running. Stopping a stopped broker is fine."""
+        pid = self._live_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """kill -9 the broker (fault tests)."""
+        pid = self._live_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+
+    def reset(self) -> None:
+        """Stop and delete all data (not the jar cache)."""
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # -- internals --------------------------------------------------------------
+
+    def _require_java(self) -> str:
+        java = shutil.which("java", path=_java_path())
+        if java is None:
+            raise BrokerError(
+                "Java is not installed: the Kafka broker needs a JRE 17+ "
+                "(Debian: apt-get install openjdk-17-jre-headless), or set JAVA_HOME."
+            )
+        return java
+
+    def _log_flags(self) -> list[str]:
+        config = resources.files("streams.broker").joinpath("log4j2.properties")
+        return [f"-Dlog4j2.configurationFile={config}", f"-Dtocsin.log.dir={self.log_dir}",
+                f"-Dkafka.logs.dir={self.log_dir}"]
+
+    def _write_properties(self) -> None:
+        c = self.controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{c}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{c}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "6",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "10",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            # tests and the demo start consumers right away: do not wait 3 s to rebalance
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            "log.retention.check.interval.ms": "60000",
+            "log.cleaner.dedupe.buffer.size": "16777216",
+        }
+        self.properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+
+    def _format_storage(self, java: str, lib: Path) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        proc = subprocess.run(
+            [java, "-Xmx256m", *self._log_flags(), "-cp", f"{lib}/*", "kafka.tools.StorageTool",
+             "format", "-t", cluster_id, "-c", str(self.properties)],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            raise BrokerError(f"formatting KRaft storage failed:\n{proc.stdout}{proc.stderr}")
+
+    def _wait_ready(self, pid: int, timeout: float) -> None:
+        settings = KafkaSettings(bootstrap_servers=self.bootstrap)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                raise BrokerError(
+                    f"the broker exited during start-up; see {self.log_file} and "
+                    f"{self.log_dir / 'stdout.log'}:\n{_tail(self.log_dir / 'stdout.log')}"
+                )
+            if broker_reachable(settings, timeout=2.0):
+                return
+            time.sleep(0.5)
+        raise BrokerError(f"the broker did not answer within {timeout:.0f}s; see {self.log_file}")
+
+    def _live_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        if not _alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if b"kafka.Kafka" in cmdline else None
+
+
+def _java_path() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    path = os.environ.get("PATH", "")
+    return f"{java_home}/bin:{path}" if java_home else path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as dead
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def port_of(bootstrap: str) -> int:
+    """The port of the first bootstrap server, the local broker's default port."""
+    first = bootstrap.split(",")[0]
+    return int(first.rsplit(":", 1)[1]) if ":" in first else 9092

@@ -1,0 +1,51 @@
+"""structlog, configured once per process: JSON lines in production, readable on a TTY."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from streams.settings import LogSettings
+
+_REDACT = ("password", "token", "secret", "authorization", "signing")
+
+
+def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Last line of defence: a key that names a secret never reaches a log line."""
+    for key in list(event):
+        if any(word in key.lower() for word in _REDACT):
+            event[key] = "***"
+    return event
+
+
+def configure_logging(settings: LogSettings | None = None) -> None:
+    settings = settings or LogSettings()
+    level = getattr(logging, settings.level.upper())
+    as_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
+
+
+def bind_event(event_id: str) -> Any:
+    """Bind ``event_id`` for every log line emitted while processing one event."""
+    return structlog.contextvars.bound_contextvars(event_id=event_id)

@@ -1,0 +1,92 @@
+"""One frozen, validated settings object, read from the environment (TOCSIN_*).
+
+Secrets (SASL password, tokens) are SecretStr so they never print; each can
+also come from a mounted file via ``<NAME>_FILE`` (Kubernetes Secrets).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _read_secret_files(values: dict[str, Any], prefix: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        path = os.environ.get(f"{prefix}{name.upper()}_FILE")
+        if path and not values.get(name):
+            values[name] = Path(path).read_text().strip()
+
+
+class KafkaSettings(BaseSettings):
+    """How every tocsin process reaches Kafka and names its topics."""
+
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    topic_prefix: str = Field(default="tocsin.", pattern=r"^[a-zA-Z0-9._\-]*$", max_length=100)
+    partitions: int = Field(default=6, ge=1, le=10_000)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+    tenant: str = "default"
+    client_id: str = "tocsin"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            _read_secret_files(values, "TOCSIN_", ("sasl_password",))
+        return values
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                "TOCSIN_SECURITY_PROTOCOL=SASL_* needs TOCSIN_SASL_MECHANISM, "
+                "TOCSIN_SASL_USERNAME and TOCSIN_SASL_PASSWORD (or TOCSIN_SASL_PASSWORD_FILE)"
+            )
+        return self
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka configuration shared by producers, consumers and the admin client."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+            conf["sasl.username"] = self.sasl_username
+            conf["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        for key, value in (
+            ("ssl.ca.location", self.ssl_ca_location),
+            ("ssl.certificate.location", self.ssl_certificate_location),
+            ("ssl.key.location", self.ssl_key_location),
+        ):
+            if value:
+                conf[key] = value
+        return conf
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+class LogSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOCSIN_LOG_", frozen=True, extra="ignore")
+
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"

@@ -1,0 +1,44 @@
+"""Shared fixtures. Integration tiers talk to the real broker the project's tool starts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from streams.admin import create_topics
+from streams.broker.local import LocalBroker, port_of
+from streams.catalog import Catalog
+from streams.kafka import broker_reachable, make_admin
+from streams.settings import KafkaSettings
+
+BOOTSTRAP = os.environ.get("TOCSIN_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    """The bootstrap address of a running broker; started by our tool if none answers."""
+    settings = KafkaSettings(bootstrap_servers=BOOTSTRAP)
+    started: LocalBroker | None = None
+    if not broker_reachable(settings):
+        started = LocalBroker(port=port_of(BOOTSTRAP))
+        started.start()
+    yield BOOTSTRAP
+    if started is not None:
+        started.stop()
+
+
+@pytest.fixture
+def kafka_settings(broker: str) -> KafkaSettings:
+    """Settings with a topic prefix unique to the test, so tests never see each other's data."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    return KafkaSettings(bootstrap_servers=broker, topic_prefix=prefix, partitions=3)
+
+
+@pytest.fixture
+def topics(kafka_settings: KafkaSettings) -> Catalog:
+    catalog = Catalog(kafka_settings)
+    create_topics(make_admin(kafka_settings), catalog)
+    return catalog

@@ -1,0 +1,38 @@
+"""A minimal faust-streaming app: an agent counts words into a changelog-backed table.
+
+Each update is echoed to an output topic as `word=count`, so a test can see
+the table's value from outside the worker process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import faust
+
+PREFIX = os.environ["COUNTER_PREFIX"]
+
+app = faust.App(
+    f"{PREFIX}counter",
+    broker=f"kafka://{os.environ.get('TOCSIN_BOOTSTRAP_SERVERS', '127.0.0.1:9092')}",
+    store="memory://",
+    topic_partitions=3,
+    web_enabled=False,
+    processing_guarantee="at_least_once",
+)
+words = app.topic(f"{PREFIX}words", key_type=str, value_type=str,
+                  key_serializer="raw", value_serializer="raw")
+out = app.topic(f"{PREFIX}counts", key_type=str, value_type=str,
+                key_serializer="raw", value_serializer="raw")
+counts = app.Table("counts", default=int, partitions=3)
+
+
+@app.agent(words)
+async def count(stream: faust.StreamT[str]) -> None:
+    async for key, word in stream.items():
+        counts[word] += 1
+        await out.send(key=word, value=f"{word}={counts[word]}")
+
+
+if __name__ == "__main__":
+    app.main()

@@ -1,0 +1,74 @@
+"""A faust-streaming worker on the real broker keeps its table across a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+APP = Path(__file__).parent / "apps" / "counter.py"
+
+
+def _start_worker(prefix: str, bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "COUNTER_PREFIX": prefix, "TOCSIN_BOOTSTRAP_SERVERS": bootstrap}
+    return subprocess.Popen(
+        [sys.executable, str(APP), "worker", "--loglevel", "warn"],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _read_counts(consumer: Consumer, want: int, timeout: float) -> list[str]:
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        got += [m.value().decode() for m in consumer.consume(100, timeout=0.5) if not m.error()]
+    return got
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"f{uuid.uuid4().hex[:8]}-"
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def test_table_counts_survive_a_worker_restart(
+    broker: str, prefix: str, workers: list[subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    producer = Producer({"bootstrap.servers": broker, "acks": "all"})
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"{prefix}reader",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([f"{prefix}counts"])
+
+    workers.append(_start_worker(prefix, broker, log))
+    for word in ["alpha", "beta", "alpha", "alpha", "beta"]:
+        producer.produce(f"{prefix}words", key=word.encode(), value=word.encode())
+    assert producer.flush(30) == 0
+    first = _read_counts(consumer, 5, timeout=90)
+    assert sorted(first)[-1] == "beta=2" and "alpha=3" in first, log.read_text()[-3000:]
+
+    workers[0].send_signal(signal.SIGTERM)
+    workers[0].wait(timeout=60)
+    workers.append(_start_worker(prefix, broker, log))
+    producer.produce(f"{prefix}words", key=b"alpha", value=b"alpha")
+    assert producer.flush(30) == 0
+    after = _read_counts(consumer, 1, timeout=120)
+    consumer.close()
+    assert after == ["alpha=4"], f"table lost its counts: {after}\n{log.read_text()[-3000:]}"

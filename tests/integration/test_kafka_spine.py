@@ -1,0 +1,113 @@
+"""The spine against the real broker: topics, 10k samples in order, dead letters."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from confluent_kafka.admin import NewPartitions
+
+from schemas import DeadLetter, DecodeError, MetricSample, decode, encode
+from streams.admin import check_topics, create_topics
+from streams.catalog import Catalog
+from streams.deadletters import DeadLetterSink
+from streams.kafka import make_admin, make_consumer, make_producer
+from streams.metrics import WorkerMetrics
+from streams.settings import KafkaSettings
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_topics_are_created_idempotently_and_drift_is_reported(
+    kafka_settings: KafkaSettings,
+) -> None:
+    admin = make_admin(kafka_settings)
+    catalog = Catalog(kafka_settings)
+    assert {d.problem for d in check_topics(admin, catalog)} == {"missing"}
+    created = create_topics(admin, catalog)
+    assert len(created) == len(catalog.resolved())
+    assert create_topics(admin, catalog) == [], "second create is a no-op"
+    assert check_topics(admin, catalog) == []
+
+    alerts = catalog.name("alerts")
+    admin.create_partitions([NewPartitions(alerts, 5)])[alerts].result()
+    drifts = [str(d) for d in check_topics(admin, catalog)]
+    assert drifts == [f"{catalog.name('alerts')}: partitions 5, expected 3"]
+
+
+def test_ten_thousand_samples_come_back_validated_and_in_order_per_key(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    topic = topics.name("metrics")
+    producer = make_producer(kafka_settings)
+    sent: dict[str, list[float]] = defaultdict(list)
+    for i in range(10_000):
+        s = MetricSample(name="cpu_percent", value=float(i), time=T0 + timedelta(seconds=i),
+                         labels={"host": f"h{i % 37}"})
+        producer.produce(topic, key=s.series_key().encode(), value=encode(s))
+        sent[s.series_key()].append(s.value)
+    assert producer.flush(60) == 0
+
+    consumer = make_consumer(kafka_settings, group_id=f"{kafka_settings.topic_prefix}reader")
+    consumer.subscribe([topic])
+    got: dict[str, list[float]] = defaultdict(list)
+    n = 0
+    for _ in range(120):
+        for msg in consumer.consume(2000, timeout=1.0):
+            assert msg.error() is None
+            sample = decode(MetricSample, msg.value())
+            assert msg.key() == sample.series_key().encode()
+            got[sample.series_key()].append(sample.value)
+            n += 1
+        if n >= 10_000:
+            break
+    consumer.close()
+    assert n == 10_000
+    assert got == sent, "every key's samples arrive in the order they were produced"
+
+
+def test_a_poison_record_goes_to_deadletter_with_bytes_and_offset(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    topic = topics.name("metrics")
+    producer = make_producer(kafka_settings)
+    poison = b'{"name":"cpu","value":"NaN","time":"2026-01-01T00:00:00Z"}'
+    good = [MetricSample(name="cpu", value=float(i), time=T0) for i in range(5)]
+    for s in good[:2]:
+        producer.produce(topic, key=b"cpu", value=encode(s))
+    producer.produce(topic, key=b"cpu", value=poison)
+    for s in good[2:]:
+        producer.produce(topic, key=b"cpu", value=encode(s))
+    assert producer.flush(30) == 0
+
+    metrics = WorkerMetrics()
+    sink = DeadLetterSink(producer, topics.name("deadletter"), metrics, worker="test")
+    consumer = make_consumer(kafka_settings, group_id=f"{kafka_settings.topic_prefix}w")
+    consumer.subscribe([topic])
+    passed: list[float] = []
+    poison_offset = None
+    while len(passed) < 5:
+        for msg in consumer.consume(100, timeout=1.0):
+            try:
+                passed.append(decode(MetricSample, msg.value()).value)
+            except DecodeError as exc:
+                poison_offset = msg.offset()
+                sink.send(msg, reason=exc.reason, error=str(exc))
+    consumer.close()
+    assert producer.flush(30) == 0
+    assert passed == [0.0, 1.0, 2.0, 3.0, 4.0], "the good records around the poison pass"
+
+    dlq = make_consumer(kafka_settings, group_id=f"{kafka_settings.topic_prefix}dlq")
+    dlq.subscribe([topics.name("deadletter")])
+    letters = []
+    for _ in range(30):
+        letters += [decode(DeadLetter, m.value()) for m in dlq.consume(10, timeout=1.0)]
+        if letters:
+            break
+    dlq.close()
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter.value == poison
+    assert letter.source_topic == topic and letter.offset == poison_offset == 2
+    assert letter.reason == "validation" and "MetricSample.value" in letter.error
+    assert metrics.dead_letters.labels(topic=topic, reason="validation")._value.get() == 1

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.envelope import Event
-from schemas.types import FiniteFloat, Fingerprint, Labels, Name, ShortText, Text, Timestamp
+from schemas.types import Fingerprint, FiniteFloat, Labels, Name, ShortText, Text, Timestamp
 
 Severity = Literal["critical", "error", "warning", "info"]
 AlertStatus = Literal["pending", "firing", "resolved"]

@@ -25,7 +25,7 @@ def encode(event: BaseModel) -> bytes:
     return orjson.dumps(event.model_dump(mode="json"), option=_OPTIONS)
 
 
-def decode(model: type[M], data: bytes | bytearray | memoryview | str) -> M:
+def decode(model: type[M], data: bytes | bytearray | str) -> M:
     """Validate ``data`` as ``model``; raise DecodeError naming the field on failure."""
     try:
         return model.model_validate_json(data)

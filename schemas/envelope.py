@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.types import Tenant, Timestamp
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the Literal below must change with it
 
 
 def new_event_id() -> str:
@@ -31,7 +31,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=65536)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=64)
     tenant: Tenant = "default"
     produced_at: Timestamp = Field(default_factory=utcnow)

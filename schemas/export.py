@@ -22,7 +22,9 @@ def render_all() -> dict[str, bytes]:
     for name, model in sorted(EVENT_MODELS.items()):
         schema = model.model_json_schema(mode="validation")
         schema["$id"] = f"https://tocsin.dev/schemas/v1/{name}.json"
-        out[f"{name}.json"] = orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        out[f"{name}.json"] = (
+            orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
     return out
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.alerts import AlertStatus, Severity
 from schemas.envelope import Event
-from schemas.types import FiniteFloat, Fingerprint, Labels, Name, ShortText, Text, Timestamp
+from schemas.types import Fingerprint, FiniteFloat, Labels, Name, ShortText, Text, Timestamp
 
 IncidentStatus = Literal["triggered", "acknowledged", "resolved"]
 Priority = Literal["P1", "P2", "P3", "P4", "P5"]

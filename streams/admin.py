@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+)
 
 from streams.catalog import Catalog, ResolvedTopic
 
@@ -30,8 +34,12 @@ def create_topics(admin: AdminClient, catalog: Catalog) -> list[str]:
         return []
     futures = admin.create_topics(
         [
-            NewTopic(t.name, num_partitions=t.partitions, replication_factor=t.replication_factor,
-                     config=t.spec.configs())
+            NewTopic(
+                t.name,
+                num_partitions=t.partitions,
+                replication_factor=t.replication_factor,
+                config=t.spec.configs(),
+            )
             for t in wanted
         ],
         operation_timeout=TIMEOUT_S,

@@ -14,8 +14,9 @@ log = structlog.get_logger(__name__)
 
 
 class ProducerLike(Protocol):
-    def produce(self, topic: str, value: bytes | None = ..., key: bytes | None = ...,
-                **kwargs: Any) -> None: ...
+    def produce(
+        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., **kwargs: Any
+    ) -> None: ...
 
 
 class DeadLetterSink:
@@ -26,8 +27,9 @@ class DeadLetterSink:
     record is neither lost nor dead-lettered twice after a crash.
     """
 
-    def __init__(self, producer: ProducerLike, topic: str, metrics: WorkerMetrics,
-                 worker: str) -> None:
+    def __init__(
+        self, producer: ProducerLike, topic: str, metrics: WorkerMetrics, worker: str
+    ) -> None:
         self._producer = producer
         self._topic = topic
         self._metrics = metrics
@@ -48,11 +50,26 @@ class DeadLetterSink:
         )
         self.send_letter(letter, key=record.key())
 
-    def send_raw(self, *, source: str, value: bytes, reason: str, error: str,
-                 stage: str = "decode", key: bytes | None = None) -> None:
+    def send_raw(
+        self,
+        *,
+        source: str,
+        value: bytes,
+        reason: str,
+        error: str,
+        stage: str = "decode",
+        key: bytes | None = None,
+    ) -> None:
         """For input that never was a Kafka record (an HTTP body, a config line)."""
-        letter = DeadLetter(source_topic=source, key=key, value=value, reason=reason,
-                            error=error[:8000], stage=stage, worker=self._worker)
+        letter = DeadLetter(
+            source_topic=source,
+            key=key,
+            value=value,
+            reason=reason,
+            error=error[:8000],
+            stage=stage,
+            worker=self._worker,
+        )
         self.send_letter(letter, key=key)
 
     def send_letter(self, letter: DeadLetter, key: bytes | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -13,7 +14,7 @@ from streams.settings import LogSettings
 _REDACT = ("password", "token", "secret", "authorization", "signing")
 
 
-def _redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Last line of defence: a key that names a secret never reaches a log line."""
     for key in list(event):
         if any(word in key.lower() for word in _REDACT):

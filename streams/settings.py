@@ -71,7 +71,9 @@ class KafkaSettings(BaseSettings):
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism
             conf["sasl.username"] = self.sasl_username
-            conf["sasl.password"] = self.sasl_password.get_secret_value() if self.sasl_password else ""
+            conf["sasl.password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else ""
+            )
         for key, value in (
             ("ssl.ca.location", self.ssl_ca_location),
             ("ssl.certificate.location", self.ssl_certificate_location),

@@ -88,8 +88,16 @@ class LocalBroker:
         pom = self.home / "pom.xml"
         template = resources.files("streams.broker").joinpath("pom.xml").read_text()
         pom.write_text(template.replace("@KAFKA_VERSION@", self.version))
-        cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-               f"-DoutputDirectory={self.lib_dir}", "-DincludeScope=runtime"]
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={self.lib_dir}",
+            "-DincludeScope=runtime",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BrokerError(
@@ -123,9 +131,20 @@ class LocalBroker:
         self._format_storage(java, lib)
         stdout = (self.log_dir / "stdout.log").open("ab")
         proc = subprocess.Popen(
-            [java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
-             *self._log_flags(), "-cp", f"{lib}/*", "kafka.Kafka", str(self.properties)],
-            stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                java,
+                f"-Xmx{self.heap}",
+                f"-Xms{self.heap}",
+                "-XX:+UseG1GC",
+                *self._log_flags(),
+                "-cp",
+                f"{lib}/*",
+                "kafka.Kafka",
+                str(self.properties),
+            ],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the CLI that started it, like a daemon
         )
         self.pid_file.write_text(f"{proc.pid}\n")
@@ -175,8 +194,11 @@ class LocalBroker:
 
     def _log_flags(self) -> list[str]:
         config = resources.files("streams.broker").joinpath("log4j2.properties")
-        return [f"-Dlog4j2.configurationFile={config}", f"-Dtocsin.log.dir={self.log_dir}",
-                f"-Dkafka.logs.dir={self.log_dir}"]
+        return [
+            f"-Dlog4j2.configurationFile={config}",
+            f"-Dtocsin.log.dir={self.log_dir}",
+            f"-Dkafka.logs.dir={self.log_dir}",
+        ]
 
     def _write_properties(self) -> None:
         c = self.controller_port
@@ -198,9 +220,10 @@ class LocalBroker:
             "transaction.state.log.num.partitions": "10",
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
+            # topics come from the catalog (or faust), never from a typo in a producer
             # tests and the demo start consumers right away: do not wait 3 s to rebalance
             "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
+            "auto.create.topics.enable": "false",
             "log.retention.check.interval.ms": "60000",
             "log.cleaner.dedupe.buffer.size": "16777216",
         }
@@ -211,9 +234,22 @@ class LocalBroker:
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         proc = subprocess.run(
-            [java, "-Xmx256m", *self._log_flags(), "-cp", f"{lib}/*", "kafka.tools.StorageTool",
-             "format", "-t", cluster_id, "-c", str(self.properties)],
-            capture_output=True, text=True, check=False,
+            [
+                java,
+                "-Xmx256m",
+                *self._log_flags(),
+                "-cp",
+                f"{lib}/*",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.properties),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed:\n{proc.stdout}{proc.stderr}")

@@ -13,8 +13,12 @@ def _broker(port: int | None, heap: str) -> LocalBroker:
     return LocalBroker(port=port or port_of(KafkaSettings().bootstrap_servers), heap=heap)
 
 
-_port = click.option("--port", type=int, default=None,
-                     help="Broker port (default: the port of TOCSIN_BOOTSTRAP_SERVERS, 9092).")
+_port = click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Broker port (default: the port of TOCSIN_BOOTSTRAP_SERVERS, 9092).",
+)
 _heap = click.option("--heap", default="512m", show_default=True, help="JVM heap (-Xmx).")
 
 

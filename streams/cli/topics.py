@@ -44,5 +44,7 @@ def list_() -> None:
     settings = KafkaSettings()
     for t in Catalog(settings).resolved():
         model = t.spec.value.__name__ if t.spec.value else "bytes"
-        click.echo(f"{t.name:32} p={t.partitions:<3} {t.spec.cleanup_policy:8} "
-                   f"{model:16} key: {t.spec.key}")
+        click.echo(
+            f"{t.name:32} p={t.partitions:<3} {t.spec.cleanup_policy:8} "
+            f"{model:16} key: {t.spec.key}"
+        )

@@ -19,8 +19,9 @@ HOSTS = [f"web-{i:02d}" for i in range(12)]
 SERVICES = ["checkout", "search", "auth", "catalog"]
 
 
-def synthetic_burst(n_hosts: int, seconds: int, start: datetime,
-                    rng: random.Random) -> tuple[list[MetricSample], list[LogRecord]]:
+def synthetic_burst(
+    n_hosts: int, seconds: int, start: datetime, rng: random.Random
+) -> tuple[list[MetricSample], list[LogRecord]]:
     metrics: list[MetricSample] = []
     logs: list[LogRecord] = []
     for s in range(seconds):
@@ -28,14 +29,35 @@ def synthetic_burst(n_hosts: int, seconds: int, start: datetime,
         for host in HOSTS[:n_hosts]:
             svc = SERVICES[int(host[-2:]) % len(SERVICES)]
             labels = {"host": host, "service": svc}
-            metrics.append(MetricSample(name="cpu_percent", value=round(rng.uniform(5, 60), 2),
-                                        time=at, labels=labels, unit="percent"))
-            metrics.append(MetricSample(name="memory_percent", value=round(rng.uniform(30, 70), 2),
-                                        time=at, labels=labels, unit="percent"))
+            metrics.append(
+                MetricSample(
+                    name="cpu_percent",
+                    value=round(rng.uniform(5, 60), 2),
+                    time=at,
+                    labels=labels,
+                    unit="percent",
+                )
+            )
+            metrics.append(
+                MetricSample(
+                    name="memory_percent",
+                    value=round(rng.uniform(30, 70), 2),
+                    time=at,
+                    labels=labels,
+                    unit="percent",
+                )
+            )
             status = 500 if rng.random() < 0.02 else 200
-            logs.append(LogRecord(time=at, message=f"GET /api/{svc} {status}", labels=labels,
-                                  http_status=status, duration_ms=round(rng.expovariate(1 / 80), 1),
-                                  source=host))
+            logs.append(
+                LogRecord(
+                    time=at,
+                    message=f"GET /api/{svc} {status}",
+                    labels=labels,
+                    http_status=status,
+                    duration_ms=round(rng.expovariate(1 / 80), 1),
+                    source=host,
+                )
+            )
     return metrics, logs
 
 
@@ -51,8 +73,10 @@ def run_burst(settings: KafkaSettings, echo: Callable[[str], None], seconds: int
         producer.produce(logs_topic, key=rec.source.encode(), value=encode(rec))
     producer.produce(metrics_topic, key=b"demo-poison", value=b'{"name": "cpu", "value": "NaN"}')
     left = producer.flush(30)
-    echo(f"produced {len(metrics)} metric samples and {len(logs)} log records "
-         f"(+1 invalid record), {left} unacknowledged")
+    echo(
+        f"produced {len(metrics)} metric samples and {len(logs)} log records "
+        f"(+1 invalid record), {left} unacknowledged"
+    )
 
     consumer = make_consumer(settings, group_id=f"tocsin-demo-{int(time.time())}")
     consumer.subscribe([metrics_topic, logs_topic])
@@ -62,13 +86,16 @@ def run_burst(settings: KafkaSettings, echo: Callable[[str], None], seconds: int
     deadline = time.monotonic() + 60
     while sum(seen.values()) < expected and time.monotonic() < deadline:
         for msg in consumer.consume(500, timeout=1.0):
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    echo(f"consumer error: {msg.error()}")
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    echo(f"consumer error: {err}")
                 continue
-            model = MetricSample if msg.topic() == metrics_topic else LogRecord
+            model: type[MetricSample | LogRecord] = (
+                MetricSample if msg.topic() == metrics_topic else LogRecord
+            )
             try:
-                event = decode(model, msg.value() or b"")
+                event: MetricSample | LogRecord = decode(model, msg.value() or b"")
             except DecodeError as exc:
                 seen["invalid"] += 1
                 echo(f"  rejected {msg.topic()}[{msg.partition()}]@{msg.offset()}: {exc}")

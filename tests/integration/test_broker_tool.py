@@ -26,7 +26,6 @@ def spare(tmp_path_factory: pytest.TempPathFactory) -> LocalBroker:
     b.stop()
 
 
-
 def _env() -> dict[str, str]:
     import os
 
@@ -57,6 +56,10 @@ def test_data_survives_a_kill_and_restart(spare: LocalBroker) -> None:
     from confluent_kafka import Producer
 
     spare.start()
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": spare.bootstrap})
+    admin.create_topics([NewTopic("survivor", 1, 1)])["survivor"].result()
     p = Producer({"bootstrap.servers": spare.bootstrap, "acks": "all"})
     p.produce("survivor", b"kept")
     assert p.flush(30) == 0
@@ -65,8 +68,9 @@ def test_data_survives_a_kill_and_restart(spare: LocalBroker) -> None:
     spare.start()
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": spare.bootstrap, "group.id": "g",
-                  "auto.offset.reset": "earliest"})
+    c = Consumer(
+        {"bootstrap.servers": spare.bootstrap, "group.id": "g", "auto.offset.reset": "earliest"}
+    )
     c.subscribe(["survivor"])
     got = [m.value() for m in c.consume(10, timeout=15) if not m.error()]
     c.close()
@@ -75,18 +79,26 @@ def test_data_survives_a_kill_and_restart(spare: LocalBroker) -> None:
 
 def test_cli_reports_status_and_log_location(spare: LocalBroker) -> None:
     spare.start()
-    r = subprocess.run([sys.executable, "-m", "streams.cli.main", "broker", "status",
-                        "--port", str(PORT)], capture_output=True, text=True, check=False,
-                       env={**_env(), "TOCSIN_BROKER_HOME": str(spare.home)})
+    r = subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", "broker", "status", "--port", str(PORT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**_env(), "TOCSIN_BROKER_HOME": str(spare.home)},
+    )
     assert r.returncode == 0, r.stderr
     assert "answers metadata" in r.stdout and "server.log" in r.stdout
     assert spare.log_file.exists() and spare.log_file.stat().st_size > 0, (
         "the broker's own log must not stay empty (slf4j binding)"
     )
     spare.stop()
-    r = subprocess.run([sys.executable, "-m", "streams.cli.main", "broker", "status",
-                        "--port", str(PORT)], capture_output=True, text=True, check=False,
-                       env={**_env(), "TOCSIN_BROKER_HOME": str(spare.home)})
+    r = subprocess.run(
+        [sys.executable, "-m", "streams.cli.main", "broker", "status", "--port", str(PORT)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**_env(), "TOCSIN_BROKER_HOME": str(spare.home)},
+    )
     assert r.returncode == 1 and "stopped" in r.stdout
 
 

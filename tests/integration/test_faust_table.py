@@ -13,15 +13,24 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 APP = Path(__file__).parent / "apps" / "counter.py"
 
 
 def _start_worker(prefix: str, bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "COUNTER_PREFIX": prefix, "TOCSIN_BOOTSTRAP_SERVERS": bootstrap}
+    env = {
+        **os.environ,
+        "COUNTER_PREFIX": prefix,
+        "TOCSIN_BOOTSTRAP_SERVERS": bootstrap,
+        "COUNTER_DATADIR": str(log.parent / "faust-data"),
+    }
     return subprocess.Popen(
         [sys.executable, str(APP), "worker", "--loglevel", "warn"],
-        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -53,10 +62,21 @@ def test_table_counts_survive_a_worker_restart(
 ) -> None:
     log = tmp_path / "worker.log"
     producer = Producer({"bootstrap.servers": broker, "acks": "all"})
-    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"{prefix}reader",
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker,
+            "group.id": f"{prefix}reader",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([f"{prefix}counts"])
 
+    # the input topic exists before anyone writes: its partitions must match the changelog's
+    admin = AdminClient({"bootstrap.servers": broker})
+    # and the broker does not auto-create topics, so the output topic is declared too
+    futures = admin.create_topics([NewTopic(f"{prefix}{t}", 3, 1) for t in ("words", "counts")])
+    for fut in futures.values():
+        fut.result()
     workers.append(_start_worker(prefix, broker, log))
     for word in ["alpha", "beta", "alpha", "alpha", "beta"]:
         producer.produce(f"{prefix}words", key=word.encode(), value=word.encode())

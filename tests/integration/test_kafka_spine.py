@@ -42,8 +42,12 @@ def test_ten_thousand_samples_come_back_validated_and_in_order_per_key(
     producer = make_producer(kafka_settings)
     sent: dict[str, list[float]] = defaultdict(list)
     for i in range(10_000):
-        s = MetricSample(name="cpu_percent", value=float(i), time=T0 + timedelta(seconds=i),
-                         labels={"host": f"h{i % 37}"})
+        s = MetricSample(
+            name="cpu_percent",
+            value=float(i),
+            time=T0 + timedelta(seconds=i),
+            labels={"host": f"h{i % 37}"},
+        )
         producer.produce(topic, key=s.series_key().encode(), value=encode(s))
         sent[s.series_key()].append(s.value)
     assert producer.flush(60) == 0

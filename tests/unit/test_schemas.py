@@ -24,8 +24,12 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 def sample_json(**overrides: object) -> bytes:
     import orjson
 
-    base: dict[str, object] = {"name": "cpu_percent", "value": 42.5,
-                               "time": "2026-01-01T12:00:00Z", "labels": {"host": "a"}}
+    base: dict[str, object] = {
+        "name": "cpu_percent",
+        "value": 42.5,
+        "time": "2026-01-01T12:00:00Z",
+        "labels": {"host": "a"},
+    }
     base.update(overrides)
     return orjson.dumps(base)
 
@@ -36,10 +40,12 @@ def test_metric_sample_round_trips_through_bytes() -> None:
 
 
 def test_encoding_is_deterministic_for_equal_events() -> None:
-    a = MetricSample(name="m", value=1.0, time=T0, event_id="x", produced_at=T0,
-                     labels={"b": "2", "a": "1"})
-    b = MetricSample(name="m", value=1.0, time=T0, event_id="x", produced_at=T0,
-                     labels={"a": "1", "b": "2"})
+    a = MetricSample(
+        name="m", value=1.0, time=T0, event_id="x", produced_at=T0, labels={"b": "2", "a": "1"}
+    )
+    b = MetricSample(
+        name="m", value=1.0, time=T0, event_id="x", produced_at=T0, labels={"a": "1", "b": "2"}
+    )
     assert encode(a) == encode(b)
 
 
@@ -102,8 +108,15 @@ def test_log_record_status_bounds() -> None:
 def test_resolved_alert_needs_an_end() -> None:
     with pytest.raises(ValueError, match="ends_at"):
         Alert(fingerprint="f", status="resolved", rule="r", starts_at=T0)
-    a = Alert(fingerprint="f", status="resolved", rule="r", starts_at=T0,
-              ends_at=T0 + timedelta(minutes=5), value=91.0, threshold=90.0)
+    a = Alert(
+        fingerprint="f",
+        status="resolved",
+        rule="r",
+        starts_at=T0,
+        ends_at=T0 + timedelta(minutes=5),
+        value=91.0,
+        threshold=90.0,
+    )
     assert decode(Alert, encode(a)) == a
 
 
@@ -112,18 +125,29 @@ def test_commands_require_their_arguments() -> None:
         Command(action="snooze", incident_id="i1", actor="u", at=T0)
     with pytest.raises(ValueError, match="incident_id"):
         Command(action="ack", actor="u", at=T0)
-    snooze = Command(action="snooze", incident_id="i1", actor="u", at=T0,
-                     duration=timedelta(minutes=30))
+    snooze = Command(
+        action="snooze", incident_id="i1", actor="u", at=T0, duration=timedelta(minutes=30)
+    )
     assert decode(Command, encode(snooze)).duration == timedelta(minutes=30)
-    silence = SilenceSpec(matchers=[{"label": "host", "value": "a"}], starts_at=T0,  # type: ignore[list-item]
-                          ends_at=T0 + timedelta(hours=1), author="u")
+    silence = SilenceSpec(
+        matchers=[{"label": "host", "value": "a"}],
+        starts_at=T0,  # type: ignore[list-item]
+        ends_at=T0 + timedelta(hours=1),
+        author="u",
+    )
     assert Command(action="silence", actor="u", at=T0, silence=silence).incident_id is None
 
 
 def test_dead_letter_keeps_arbitrary_bytes() -> None:
     raw = b"\x00\xff not json at all \xfe"
-    letter = DeadLetter(source_topic="metrics", partition=1, offset=7, value=raw,
-                        reason="invalid_json", error="boom")
+    letter = DeadLetter(
+        source_topic="metrics",
+        partition=1,
+        offset=7,
+        value=raw,
+        reason="invalid_json",
+        error="boom",
+    )
     assert decode(DeadLetter, encode(letter)).value == raw
 
 

@@ -53,6 +53,16 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_catalog_declares_every_topic_of_the_brief() -> None:
     names = {t.spec.name for t in Catalog(KafkaSettings())}
-    assert {"metrics", "logs", "alerts", "commands", "incidents", "incident-events",
-            "notifications", "receipts", "deadletter", "late"} <= names
+    assert {
+        "metrics",
+        "logs",
+        "alerts",
+        "commands",
+        "incidents",
+        "incident-events",
+        "notifications",
+        "receipts",
+        "deadletter",
+        "late",
+    } <= names
     assert Catalog(KafkaSettings()).get("incidents").spec.cleanup_policy == "compact"

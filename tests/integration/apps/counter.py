@@ -19,17 +19,20 @@ app = faust.App(
     topic_partitions=3,
     web_enabled=False,
     processing_guarantee="at_least_once",
+    datadir=os.environ.get("COUNTER_DATADIR", f"/tmp/{PREFIX}counter-data"),
 )
-words = app.topic(f"{PREFIX}words", key_type=str, value_type=str,
-                  key_serializer="raw", value_serializer="raw")
-out = app.topic(f"{PREFIX}counts", key_type=str, value_type=str,
-                key_serializer="raw", value_serializer="raw")
+words = app.topic(
+    f"{PREFIX}words", key_type=str, value_type=str, key_serializer="raw", value_serializer="raw"
+)
+out = app.topic(
+    f"{PREFIX}counts", key_type=str, value_type=str, key_serializer="raw", value_serializer="raw"
+)
 counts = app.Table("counts", default=int, partitions=3)
 
 
 @app.agent(words)
 async def count(stream: faust.StreamT[str]) -> None:
-    async for key, word in stream.items():
+    async for _key, word in stream.items():
         counts[word] += 1
         await out.send(key=word, value=f"{word}={counts[word]}")
 

@@ -1,27 +1,50 @@
-"""The `tocsin` command: one group, one module per command family."""
+"""The `tocsin` command. Subcommands load lazily: `tocsin broker status` must not
+pay for importing faust or river.
+
+To add a command, add one line to COMMANDS (top level) or streams/cli/run.py
+(`tocsin run <worker>`): "name": "module:attribute".
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from streams.cli.broker import broker
-from streams.cli.demo import demo
-from streams.cli.topics import topics
 from streams.logs import configure_logging
 
-COMMANDS: list[click.Command] = [broker, topics, demo]
+COMMANDS: dict[str, str] = {
+    "broker": "streams.cli.broker:broker",
+    "topics": "streams.cli.topics:topics",
+    "demo": "streams.cli.demo:demo",
+    "run": "streams.cli.run:run",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy:
+            module, _, attr = self._lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """tocsin: incident response on Apache Kafka."""
     configure_logging()
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def main() -> None:

@@ -1,0 +1,2 @@
+"""Benchmarks: `make bench` (or `python -m benchmarks [NAME...]`) runs every
+``benchmarks/bench_*.py`` module's ``main() -> int`` and prints its table."""

@@ -1,0 +1,14 @@
+"""`tocsin run <worker>`: start one long-running worker process."""
+
+from __future__ import annotations
+
+import click
+
+from streams.cli.main import LazyGroup
+
+WORKERS: dict[str, str] = {}
+
+
+@click.group(cls=LazyGroup, lazy=WORKERS)
+def run() -> None:
+    """Run a worker: processor, agents, notifier or gateway."""

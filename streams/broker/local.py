@@ -37,6 +37,8 @@ class BrokerStatus:
     log_file: Path
 
     def __str__(self) -> str:
+        if not self.running and self.reachable:
+            return f"a broker not started from {self.log_file.parent.parent} answers on {self.bootstrap}"
         state = "running" if self.running else "stopped"
         extra = f" pid={self.pid}" if self.pid else ""
         answer = "answers metadata" if self.reachable else "not answering"
@@ -123,6 +125,10 @@ class LocalBroker:
             self._wait_ready(pid, timeout)
             return self.status()
         self.pid_file.unlink(missing_ok=True)  # stale: the process is gone
+        if broker_reachable(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=2.0):
+            # another checkout's broker (or the user's own) already serves this port:
+            # use it rather than fail on a port clash
+            return self.status()
         java = self._require_java()
         lib = self.ensure_jars()
         self.home.mkdir(parents=True, exist_ok=True)

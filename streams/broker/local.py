@@ -38,7 +38,8 @@ class BrokerStatus:
 
     def __str__(self) -> str:
         if not self.running and self.reachable:
-            return f"a broker not started from {self.log_file.parent.parent} answers on {self.bootstrap}"
+            home = self.log_file.parent.parent
+            return f"a broker not started from {home} answers on {self.bootstrap}"
         state = "running" if self.running else "stopped"
         extra = f" pid={self.pid}" if self.pid else ""
         answer = "answers metadata" if self.reachable else "not answering"

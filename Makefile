@@ -55,7 +55,8 @@ test-faults: broker
 	$(PYTEST) tests/faults -q
 
 test: venv broker lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
-	$(PYTEST) tests -q -p no:cacheprovider
+	@status=0; $(PYTEST) tests -q -p no:cacheprovider || status=$$?; \
+	if [ -n "$$CI" ]; then $(RUN) tocsin broker stop; fi; exit $$status
 
 demo: topics  ## the end-to-end demo on the local broker
 	$(RUN) tocsin demo

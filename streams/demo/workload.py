@@ -60,8 +60,14 @@ class Tick:
 class Fleet:
     """Generates every host's metrics and every service's logs, step by step."""
 
-    def __init__(self, start: datetime, step_s: float = 10.0, seed: int = 7,
-                 faults: tuple[Fault, ...] = FAULTS, logs_per_step: int = 40) -> None:
+    def __init__(
+        self,
+        start: datetime,
+        step_s: float = 10.0,
+        seed: int = 7,
+        faults: tuple[Fault, ...] = FAULTS,
+        logs_per_step: int = 40,
+    ) -> None:
         self.start = start
         self.step_s = step_s
         self.faults = faults
@@ -93,8 +99,9 @@ class Fleet:
                 return f
         return None
 
-    def _host_metrics(self, minute: float, at: datetime, labels: dict[str, str]
-                      ) -> list[MetricSample]:
+    def _host_metrics(
+        self, minute: float, at: datetime, labels: dict[str, str]
+    ) -> list[MetricSample]:
         r = self._rng
         host = labels["host"]
         cpu = 25 + 15 * math.sin(minute / 7 + len(host)) + r.gauss(0, 3)
@@ -107,12 +114,15 @@ class Fleet:
             mem = min(96.5, 60 + (minute - leak.start_min) * 9) + r.gauss(0, 0.5)
         iowait = max(0.2, 2 + r.gauss(0, 0.6))
         return [
-            MetricSample(name="cpu_percent", value=_clip(cpu), time=at, labels=labels,
-                         unit="percent"),
-            MetricSample(name="memory_percent", value=_clip(mem), time=at, labels=labels,
-                         unit="percent"),
-            MetricSample(name="disk_iowait_ms", value=round(iowait, 3), time=at, labels=labels,
-                         unit="ms"),
+            MetricSample(
+                name="cpu_percent", value=_clip(cpu), time=at, labels=labels, unit="percent"
+            ),
+            MetricSample(
+                name="memory_percent", value=_clip(mem), time=at, labels=labels, unit="percent"
+            ),
+            MetricSample(
+                name="disk_iowait_ms", value=round(iowait, 3), time=at, labels=labels, unit="ms"
+            ),
         ]
 
     def _request_rate(self, minute: float, at: datetime, service: str) -> MetricSample:
@@ -121,11 +131,16 @@ class Fleet:
         base = 220 + 40 * math.sin(minute / 5)
         if self._fault("traffic_drop", service, minute):
             base *= 0.35
-        return MetricSample(name="http_requests_per_second", value=round(
-            base + self._rng.gauss(0, 6), 2), time=at, labels={"service": service, "dc": "eu-1"})
+        return MetricSample(
+            name="http_requests_per_second",
+            value=round(base + self._rng.gauss(0, 6), 2),
+            time=at,
+            labels={"service": service, "dc": "eu-1"},
+        )
 
-    def _http_logs(self, minute: float, at: datetime, service: str, hosts: list[str]
-                   ) -> list[LogRecord]:
+    def _http_logs(
+        self, minute: float, at: datetime, service: str, hosts: list[str]
+    ) -> list[LogRecord]:
         r = self._rng
         error_p = 0.12 if self._fault("errors", service, minute) else 0.005
         slow = self._fault("latency", service, minute) is not None
@@ -134,11 +149,16 @@ class Fleet:
             host = hosts[i % len(hosts)]
             status = 503 if r.random() < error_p else (404 if r.random() < 0.01 else 200)
             duration = r.lognormvariate(math.log(480 if slow else 60), 0.35)
-            out.append(LogRecord(
-                time=at + timedelta(milliseconds=i * 1000 * self.step_s / self.logs_per_step),
-                message=f"GET /api/{service} {status}", labels={"service": service,
-                                                                 "host": host, "dc": "eu-1"},
-                http_status=status, duration_ms=round(duration, 1), source=host))
+            out.append(
+                LogRecord(
+                    time=at + timedelta(milliseconds=i * 1000 * self.step_s / self.logs_per_step),
+                    message=f"GET /api/{service} {status}",
+                    labels={"service": service, "host": host, "dc": "eu-1"},
+                    http_status=status,
+                    duration_ms=round(duration, 1),
+                    source=host,
+                )
+            )
         return out
 
 

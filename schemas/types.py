@@ -7,9 +7,11 @@ rather than discovered in a Slack message or in a state store.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1024
@@ -45,3 +47,29 @@ def _bounded_labels(value: dict[str, str]) -> dict[str, str]:
 
 Labels = Annotated[dict[LabelKey, LabelValue], AfterValidator(_bounded_labels)]
 """Label sets: bounded in count, key syntax and value length."""
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> object:
+    """Prometheus-style durations ("30s", "5m", "1h30m", "500ms"); other input passes on."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text or text[0].isalpha() or text.startswith("P"):
+        return value  # ISO 8601 ("PT5M") and garbage: pydantic's own parser decides
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_S[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 1h30m, 500ms")
+    return timedelta(seconds=total)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A timedelta written as "30s", "5m", "1h" (or seconds as a number, or ISO 8601)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -31,8 +32,15 @@ def test_topics_are_created_idempotently_and_drift_is_reported(
 
     alerts = catalog.name("alerts")
     admin.create_partitions([NewPartitions(alerts, 5)])[alerts].result()
-    drifts = [str(d) for d in check_topics(admin, catalog)]
-    assert drifts == [f"{catalog.name('alerts')}: partitions 5, expected 3"]
+    expected = [f"{alerts}: partitions 5, expected 3"]
+    # metadata propagates asynchronously after create_partitions: poll briefly
+    drifts: list[str] = []
+    for _ in range(50):
+        drifts = [str(d) for d in check_topics(admin, catalog)]
+        if drifts == expected:
+            break
+        time.sleep(0.2)
+    assert drifts == expected
 
 
 def test_ten_thousand_samples_come_back_validated_and_in_order_per_key(

@@ -1,0 +1,119 @@
+"""Rules compiled for the hot path: predicates, window arithmetic, accumulator factories."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Callable
+from typing import Any
+
+from processors.rules.aggregates import Accumulator, Moments, Quantile, Ratio
+from processors.rules.condition import CompiledCondition
+from processors.rules.matching import LabelPredicate, compile_matchers
+from schemas.rules import LogFilter, LogSignal, MetricSignal, Rule
+
+StatusPredicate = Callable[[int | None, dict[str, str]], bool]
+_CLASS = {"1xx": 1, "2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
+
+
+def compile_log_filter(f: LogFilter | None) -> StatusPredicate:
+    if f is None:
+        return lambda status, labels: True
+    classes = {_CLASS[c] for c in f.status_class}
+    lo, hi = f.status_min, f.status_max
+    labels_ok = compile_matchers(f.matchers)
+
+    def check(status: int | None, labels: dict[str, str]) -> bool:
+        if classes or lo is not None or hi is not None:
+            if status is None:
+                return False
+            if classes and status // 100 not in classes:
+                return False
+            if lo is not None and status < lo:
+                return False
+            if hi is not None and status > hi:
+                return False
+        return labels_ok(labels)
+
+    return check
+
+
+class CompiledRule:
+    __slots__ = (
+        "absent_s",
+        "aggregation",
+        "condition",
+        "counter",
+        "group_by",
+        "is_log",
+        "log_filter",
+        "log_value",
+        "matches",
+        "metric",
+        "n_windows",
+        "numerator",
+        "rule",
+        "size",
+        "step",
+    )
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.aggregation = rule.aggregation
+        sig = rule.signal
+        self.is_log = isinstance(sig, LogSignal)
+        self.metric = sig.metric if isinstance(sig, MetricSignal) else None
+        self.counter = isinstance(sig, MetricSignal) and sig.counter
+        self.matches: LabelPredicate = compile_matchers(sig.matchers)
+        self.log_filter = compile_log_filter(sig.filter if isinstance(sig, LogSignal) else None)
+        self.log_value = sig.value if isinstance(sig, LogSignal) else "count"
+        self.numerator = compile_log_filter(rule.numerator) if rule.numerator else None
+        self.group_by = tuple(rule.group_by)
+        self.condition = CompiledCondition(rule.condition) if rule.condition else None
+        self.absent_s = rule.absent_for.total_seconds() if rule.absent_for else 0.0
+        if rule.window is not None:
+            self.size = rule.window.size.total_seconds()
+            self.step = rule.window.step_or_size.total_seconds()
+            self.n_windows = round(self.size / self.step)
+        else:
+            self.size = self.step = 0.0
+            self.n_windows = 0
+
+    def new_accumulator(self) -> Accumulator:
+        agg = self.aggregation
+        if agg == "ratio":
+            return Ratio()
+        if agg == "quantile":
+            return Quantile(self.rule.quantile or 0.5)
+        return Moments(agg, self.size)
+
+    def window_starts(self, t: float) -> list[float]:
+        """Start of every window (on the step grid) that contains t, oldest first."""
+        step = self.step
+        last = (t // step) * step
+        return [last - k * step for k in range(self.n_windows - 1, -1, -1)]
+
+    def group_labels(self, labels: dict[str, str]) -> tuple[str, ...]:
+        return tuple(labels.get(k, "") for k in self.group_by)
+
+    def fingerprint(self, key: tuple[str, ...]) -> str:
+        h = hashlib.sha256(self.rule.name.encode())
+        for k, v in zip(self.group_by, key, strict=True):
+            h.update(b"\x00" + k.encode() + b"=" + v.encode())
+        return h.hexdigest()[:16]
+
+
+class _Missing(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render(template: str, labels: dict[str, str], **values: Any) -> str:
+    """Fill a summary/runbook template; a bad template degrades to itself, never raises."""
+    ctx = _Missing(labels)
+    ctx.update({k: v for k, v in values.items() if v is not None})
+    ctx["labels"] = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    try:
+        return string.Formatter().vformat(template, (), ctx)
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        return template

@@ -1,0 +1,246 @@
+"""Rule configuration: what a processor evaluates, as validated YAML.
+
+A rule selects a signal (metric samples or log records), groups it by labels,
+aggregates it over an event-time window and compares the result with a
+threshold, Prometheus-style (`for:` holds continuously before firing).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from schemas.alerts import Severity
+from schemas.commands import Matcher
+from schemas.errors import ConfigError
+from schemas.types import Duration, LabelKey, MetricName, Name, ShortText, Text
+
+Aggregation = Literal[
+    "avg", "min", "max", "sum", "count", "rate", "ratio", "quantile", "last", "absent"
+]
+Comparison = Literal[">", ">=", "<", "<="]
+StatusClass = Literal["1xx", "2xx", "3xx", "4xx", "5xx"]
+
+_NAME = r"^[a-z][a-z0-9_\-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MetricSignal(_Strict):
+    """Metric samples by name and label matchers; `counter: true` turns them into increases."""
+
+    kind: Literal["metric"] = "metric"
+    metric: MetricName
+    matchers: list[Matcher] = Field(default_factory=list, max_length=32)
+    counter: bool = False
+
+
+class LogFilter(_Strict):
+    """Which log records count (for `ratio`'s numerator, or to narrow a log signal)."""
+
+    status_class: list[StatusClass] = Field(default_factory=list)
+    status_min: int | None = Field(default=None, ge=100, le=599)
+    status_max: int | None = Field(default=None, ge=100, le=599)
+    matchers: list[Matcher] = Field(default_factory=list, max_length=32)
+
+
+class LogSignal(_Strict):
+    """Log records; the value is `duration_ms` (latency rules) or 1 per record (counts)."""
+
+    kind: Literal["log"] = "log"
+    matchers: list[Matcher] = Field(default_factory=list, max_length=32)
+    filter: LogFilter | None = None
+    value: Literal["count", "duration_ms"] = "count"
+
+
+Signal = Annotated[MetricSignal | LogSignal, Field(discriminator="kind")]
+
+
+class Window(_Strict):
+    """Event-time window: tumbling (step = size) or sliding (step < size)."""
+
+    size: Duration = Field(gt=timedelta(0), le=timedelta(days=1))
+    step: Duration | None = Field(default=None, gt=timedelta(0))
+
+    @model_validator(mode="after")
+    def _step_fits(self) -> Window:
+        step = self.step or self.size
+        if step > self.size:
+            raise ValueError("step: must not exceed size")
+        ratio = self.size / step
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError("step: size must be a whole multiple of step")
+        if round(ratio) > 60:
+            raise ValueError("step: at most 60 overlapping windows (size/step <= 60)")
+        return self
+
+    @property
+    def step_or_size(self) -> timedelta:
+        return self.step or self.size
+
+
+class Condition(_Strict):
+    """`value <op> threshold`, held for `for` before firing.
+
+    Hysteresis: once firing, the alert resolves only when the value crosses
+    `resolve_threshold` (default: the threshold itself), and stays firing for
+    `keep_firing_for` after the condition stops holding.
+    """
+
+    op: Comparison = ">"
+    threshold: float = Field(allow_inf_nan=False)
+    resolve_threshold: float | None = Field(default=None, allow_inf_nan=False)
+    for_: Duration = Field(default=timedelta(0), alias="for", ge=timedelta(0))
+    keep_firing_for: Duration = Field(default=timedelta(0), ge=timedelta(0))
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _hysteresis_direction(self) -> Condition:
+        r = self.resolve_threshold
+        if r is None:
+            return self
+        if self.op in (">", ">=") and r > self.threshold:
+            raise ValueError("resolve_threshold: must be <= threshold for a '>' condition")
+        if self.op in ("<", "<=") and r < self.threshold:
+            raise ValueError("resolve_threshold: must be >= threshold for a '<' condition")
+        return self
+
+
+class Rule(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=_NAME)]
+    description: Text = ""
+    signal: Signal
+    aggregation: Aggregation = "avg"
+    quantile: float | None = Field(default=None, gt=0, lt=1)
+    numerator: LogFilter | None = None
+    window: Window | None = None
+    absent_for: Duration | None = Field(default=None, gt=timedelta(0))
+    condition: Condition | None = None
+    group_by: list[LabelKey] = Field(default_factory=list, max_length=16)
+    max_series: int = Field(default=10_000, ge=1, le=1_000_000)
+    severity: Severity = "warning"
+    summary: ShortText = "{rule} on {labels}: {value} {op} {threshold}"
+    runbook_url: ShortText | None = None
+    labels: dict[LabelKey, Name] = Field(default_factory=dict, max_length=16)
+
+    @field_validator("group_by")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("group_by: labels must be unique")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        agg = self.aggregation
+        if agg == "absent":
+            if self.absent_for is None:
+                raise ValueError("absent_for: required for aggregation 'absent'")
+            return self
+        if self.window is None:
+            raise ValueError(f"window: required for aggregation {agg!r}")
+        if self.condition is None:
+            raise ValueError(f"condition: required for aggregation {agg!r}")
+        if agg == "quantile" and self.quantile is None:
+            raise ValueError("quantile: required for aggregation 'quantile' (e.g. 0.95)")
+        if agg == "ratio" and (not isinstance(self.signal, LogSignal) or self.numerator is None):
+            raise ValueError("numerator: 'ratio' needs a log signal and a numerator filter")
+        if agg == "rate" and isinstance(self.signal, MetricSignal) and not self.signal.counter:
+            raise ValueError("signal.counter: 'rate' needs a counter signal (counter: true)")
+        for m in [*_matchers(self)]:
+            if m.op in ("=~", "!~"):
+                try:
+                    re.compile(m.value)
+                except re.error as exc:
+                    raise ValueError(f"matchers: invalid regex {m.value!r}: {exc}") from exc
+        return self
+
+
+def _matchers(rule: Rule) -> list[Matcher]:
+    out = list(rule.signal.matchers)
+    if isinstance(rule.signal, LogSignal) and rule.signal.filter:
+        out += rule.signal.filter.matchers
+    if rule.numerator:
+        out += rule.numerator.matchers
+    return out
+
+
+class RuleSettings(_Strict):
+    """Processor-wide event-time settings, beside the rules in the same file."""
+
+    allowed_lateness: Duration = Field(default=timedelta(seconds=30), ge=timedelta(0))
+    max_future_skew: Duration = Field(default=timedelta(minutes=5), ge=timedelta(0))
+
+
+class RuleFile(_Strict):
+    settings: RuleSettings = Field(default_factory=RuleSettings)
+    rules: list[Rule] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RuleFile:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"rules: duplicate rule name {rule.name!r}")
+            seen.add(rule.name)
+        return self
+
+
+def load_rule_files(paths: list[Path]) -> RuleFile:
+    """Load and merge rule files; ConfigError names the file, the rule and the field."""
+    rules: list[Rule] = []
+    settings: RuleSettings | None = None
+    errors: list[str] = []
+    for path in paths:
+        files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
+        for file in files:
+            try:
+                parsed = _load_one(file)
+            except ConfigError as exc:
+                errors.append(str(exc))
+                continue
+            rules += parsed.rules
+            settings = settings or parsed.settings
+    if errors:
+        raise ConfigError("\n".join(errors))
+    try:
+        return RuleFile(settings=settings or RuleSettings(), rules=rules)
+    except ValidationError as exc:
+        raise ConfigError(_describe(", ".join(str(p) for p in paths), {}, exc)) from exc
+
+
+def _load_one(file: Path) -> RuleFile:
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{file}: cannot read YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping with a 'rules' list")
+    try:
+        return RuleFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(str(file), data, exc)) from exc
+
+
+def _describe(file: str, data: dict[str, object], exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc)
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            rules = data.get("rules")
+            name = None
+            if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+                name = rules[loc[1]].get("name")
+            field = ".".join(str(p) for p in loc[2:] if not str(p).startswith("function-"))
+            where = f"rule {name or '#' + str(loc[1])!s}" + (f" field {field}" if field else "")
+        lines.append(f"{file}: {where}: {err['msg']}")
+    return "\n".join(lines)

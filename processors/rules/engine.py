@@ -152,10 +152,19 @@ class RuleEngine:
 
     def advance(self) -> list[Alert]:
         """Close every window the watermark has passed; return the transitions, in order."""
-        wm = self.watermark
+        return self._advance(self.watermark, check_absent=True)
+
+    def flush(self) -> list[Alert]:
+        """End of a finite input (backtests): close every open window, as if time went on
+        by one window, without declaring the sources absent for having stopped."""
+        horizon = max((rs.rule.size for rs in self.rules), default=0.0)
+        return self._advance(self.max_time + horizon, check_absent=False)
+
+    def _advance(self, wm: float, check_absent: bool) -> list[Alert]:
         for rs in self.rules:
             if rs.rule.aggregation == "absent":
-                self._check_absent(rs, wm)
+                if check_absent:
+                    self._check_absent(rs, wm)
             else:
                 self._close_windows(rs, wm)
         self._advances += 1

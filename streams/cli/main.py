@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "topics": "streams.cli.topics:topics",
     "demo": "streams.cli.demo:demo",
     "run": "streams.cli.run:run",
+    "rules": "streams.cli.rules:rules",
+    "backtest": "streams.cli.backtest:backtest",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
@@ -15,7 +15,7 @@ log = structlog.get_logger(__name__)
 
 class ProducerLike(Protocol):
     def produce(
-        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., **kwargs: Any
+        self, topic: str, value: str | bytes | None = ..., key: str | bytes | None = ...
     ) -> None: ...
 
 

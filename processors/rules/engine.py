@@ -25,6 +25,7 @@ LATE = "late"
 STATE_VERSION = 1
 _STATUS = {PENDING: "pending", FIRING: "firing", INACTIVE: "resolved"}
 _IDLE_EVICT_S = 3600.0
+_EVICT_EVERY_S = 600.0
 
 
 class Group:
@@ -71,6 +72,7 @@ class RuleEngine:
         # order does not depend on where batch boundaries fell
         self._out: list[tuple[float, int, tuple[str, ...], Alert]] = []
         self._advances = 0
+        self._next_evict = float("-inf")
 
     # -- input ------------------------------------------------------------------
 
@@ -168,8 +170,11 @@ class RuleEngine:
             else:
                 self._close_windows(rs, wm)
         self._advances += 1
-        if self._advances % 64 == 0:
+        # eviction follows event time, not call count, so a replay evicts exactly as the
+        # original run did
+        if wm >= self._next_evict:
             self._evict_idle(wm)
+            self._next_evict = (wm // _EVICT_EVERY_S + 1) * _EVICT_EVERY_S
         out, self._out = self._out, []
         out.sort(key=lambda item: (item[0], item[1], item[2]))
         return [alert for *_, alert in out]
@@ -308,6 +313,7 @@ class RuleEngine:
                 "max_time": self.max_time,
                 "watermark": self.watermark,
                 "advances": self._advances,
+                "next_evict": self._next_evict,
                 "rules": rules,
             }
         )
@@ -316,9 +322,11 @@ class RuleEngine:
         doc = orjson.loads(data)
         if doc.get("v") != STATE_VERSION:
             raise ValueError(f"unsupported rule-engine state version {doc.get('v')!r}")
-        self.max_time = float(doc["max_time"])
-        self.watermark = float(doc["watermark"])
+        # orjson writes -inf (nothing seen yet) as null
+        self.max_time = _num(doc["max_time"])
+        self.watermark = _num(doc["watermark"])
         self._advances = int(doc["advances"])
+        self._next_evict = _num(doc["next_evict"])
         for rs in self.rules:
             saved = doc["rules"].get(rs.rule.rule.name)
             if saved is None:
@@ -328,7 +336,7 @@ class RuleEngine:
             for key_list, last_seen, state, windows in saved["groups"]:
                 key = tuple(key_list)
                 g = rs.groups[key] = Group(dict(zip(rs.rule.group_by, key, strict=True)))
-                g.last_seen = float(last_seen)
+                g.last_seen = _num(last_seen)
                 g.state = AlertState.load(state)
                 if g.state.phase != INACTIVE:
                     rs.active.add(key)
@@ -337,6 +345,10 @@ class RuleEngine:
                     acc.load(acc_data)
                     g.windows[float(start)] = acc
                     rs.open_starts.setdefault(float(start), set()).add(key)
+
+
+def _num(v: float | None) -> float:
+    return float("-inf") if v is None else float(v)
 
 
 def _dt(t: float) -> datetime:

@@ -6,7 +6,9 @@ import click
 
 from streams.cli.main import LazyGroup
 
-WORKERS: dict[str, str] = {}
+WORKERS: dict[str, str] = {
+    "processor": "streams.cli.run_processor:processor",
+}
 
 
 @click.group(cls=LazyGroup, lazy=WORKERS)

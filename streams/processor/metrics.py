@@ -1,0 +1,42 @@
+"""Prometheus metrics of a processor worker."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from streams.metrics import WorkerMetrics
+
+
+class ProcessorMetrics(WorkerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.late = Counter(
+            "tocsin_late_records_total",
+            "Samples later than the allowed lateness, sent to `late`.",
+            ["topic"],
+            registry=r,
+        )
+        self.transitions = Counter(
+            "tocsin_transitions_total", "Alert transitions emitted.", ["rule", "status"], registry=r
+        )
+        self.commit_seconds = Histogram(
+            "tocsin_transaction_commit_seconds",
+            "Kafka transaction commit time.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.active_series = Gauge(
+            "tocsin_active_series", "Series held by the rule engines.", registry=r
+        )
+        self.lag = Gauge(
+            "tocsin_consumer_lag",
+            "Records behind the partition's end.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.restores = Counter(
+            "tocsin_state_restores_total",
+            "Partitions restored from a checkpoint (+ replay).",
+            registry=r,
+        )

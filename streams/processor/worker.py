@@ -1,0 +1,303 @@
+"""`tocsin run processor`: rule engines over `metrics` and `logs`, exactly once.
+
+Each batch is one Kafka transaction holding the alert transitions, the late and
+dead-letter records, periodic engine checkpoints and the consumer offsets. A
+crash at any instant aborts the open transaction; the next owner of a partition
+restores the last checkpoint and replays the input up to the committed offset
+with outputs suppressed, so the transitions that follow are exactly those an
+uninterrupted run would have produced: none lost, none duplicated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from threading import Event
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from processors.rules import RuleEngine
+from schemas import encode
+from schemas.rules import RuleFile
+from streams.catalog import Catalog
+from streams.deadletters import DeadLetterSink
+from streams.health import Health
+from streams.kafka import make_consumer, make_producer
+from streams.processor.checkpoint import encode_checkpoint, read_checkpoint
+from streams.processor.feed import FUTURE, INVALID, IS_LATE, Verdict, feed_log, feed_metric
+from streams.processor.metrics import ProcessorMetrics
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+TP = tuple[str, int]
+
+
+class ProcessorWorker:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        pack: RuleFile,
+        *,
+        instance_id: str,
+        group_id: str = "tocsin-processor",
+        checkpoint_every_s: float = 10.0,
+        batch_size: int = 5000,
+        metrics: ProcessorMetrics | None = None,
+        health: Health | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pack = pack
+        self.catalog = Catalog(settings)
+        self.metrics = metrics or ProcessorMetrics()
+        self.health = health or Health()
+        self.batch_size = batch_size
+        self.checkpoint_every_s = checkpoint_every_s
+        self.topics = {
+            self.catalog.name("metrics"): feed_metric,
+            self.catalog.name("logs"): feed_log,
+        }
+        self.alerts_topic = self.catalog.name("alerts")
+        self.late_topic = self.catalog.name("late")
+        self.state_topic = self.catalog.name("processor-state")
+        self.consumer = make_consumer(
+            settings,
+            group_id,
+            **{
+                "partition.assignment.strategy": "range",
+                "max.poll.interval.ms": 600_000,
+                "fetch.max.bytes": 64 * 1024 * 1024,
+            },
+        )
+        self.producer = make_producer(
+            settings,
+            **{
+                "transactional.id": f"{group_id}-{instance_id}",
+                "transaction.timeout.ms": 30_000,
+                "linger.ms": 2,
+                "compression.type": "lz4",
+            },
+        )
+        self.restorer = make_consumer(settings, f"{group_id}-restore-{uuid.uuid4().hex[:8]}")
+        self.dlq = DeadLetterSink(
+            self.producer,
+            self.catalog.name("deadletter"),
+            self.metrics,
+            worker=f"processor/{instance_id}",
+        )
+        self.engines: dict[TP, RuleEngine] = {}
+        self.assigned_once = False
+        self._last_checkpoint = time.monotonic()
+        self._skew = pack.settings.max_future_skew
+        self.health.add_check("group", self._ready)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def run(self, stop: Event) -> None:
+        self.producer.init_transactions(60)
+        self.consumer.subscribe(
+            list(self.topics),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        log.info("processor_started", rules=len(self.pack.rules), topics=list(self.topics))
+        last_lag = 0.0
+        try:
+            while not stop.is_set():
+                msgs = self.consumer.consume(self.batch_size, timeout=0.5)
+                self.health.beat()
+                if msgs:
+                    self._process_batch(msgs)
+                if time.monotonic() - last_lag > 5:
+                    last_lag = time.monotonic()
+                    self._report_lag()
+        finally:
+            # graceful stop: the last batch is committed; closing leaves the group at once
+            self.consumer.close()
+            self.restorer.close()
+            self.producer.flush(30)
+            log.info("processor_stopped")
+
+    def _ready(self) -> tuple[bool, str]:
+        if not self.assigned_once:
+            return False, "not yet a member of the consumer group"
+        return True, f"{len(self.engines)} partitions assigned"
+
+    # -- rebalance ----------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned_once = True
+        for tp in partitions:
+            self.engines[(tp.topic, tp.partition)] = self._restore(tp)
+        self.metrics.active_series.set(sum(e.series_count() for e in self.engines.values()))
+        log.info(
+            "partitions_assigned", partitions=[f"{t.topic}[{t.partition}]" for t in partitions]
+        )
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # every batch is committed before consume() returns to us, so nothing is in flight
+        for tp in partitions:
+            self.engines.pop((tp.topic, tp.partition), None)
+        log.info("partitions_revoked", partitions=[f"{t.topic}[{t.partition}]" for t in partitions])
+
+    def _restore(self, tp: TopicPartition) -> RuleEngine:
+        engine = RuleEngine(self.pack.rules, self.pack.settings)
+        state_partitions = self._state_partitions()
+        ckpt = read_checkpoint(
+            self.restorer, self.state_topic, tp.partition % state_partitions, tp.topic, tp.partition
+        )
+        committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=30)[
+            0
+        ].offset
+        if ckpt is None:
+            if committed >= 0:
+                # offsets without a checkpoint (first checkpoint not yet written): rebuild
+                # the state from the start of the retained input
+                self._replay(engine, tp, 0, committed)
+            return engine
+        engine.load(ckpt.state)
+        self.metrics.restores.inc()
+        if committed > ckpt.offset:
+            self._replay(engine, tp, ckpt.offset, committed)
+        log.info(
+            "partition_restored",
+            topic=tp.topic,
+            partition=tp.partition,
+            checkpoint_offset=ckpt.offset,
+            committed=committed,
+            series=engine.series_count(),
+        )
+        return engine
+
+    def _replay(self, engine: RuleEngine, tp: TopicPartition, start: int, end: int) -> None:
+        """Feed input [start, end) into the engine, discarding what it emits: those
+        transitions were committed by the run that consumed this input first."""
+        feed = self.topics[tp.topic]
+        self.restorer.assign([TopicPartition(tp.topic, tp.partition, start)])
+        position = start
+        try:
+            while position < end:
+                for msg in self.restorer.consume(5000, timeout=1.0):
+                    if msg.error() or (msg.offset() or 0) >= end:
+                        continue
+                    position = (msg.offset() or 0) + 1
+                    feed(engine, msg.value() or b"", time.time(), self._skew)
+                    engine.overflows.clear()
+                engine.advance()
+                pos = self.restorer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
+                position = max(position, pos)
+        finally:
+            self.restorer.unassign()
+
+    def _state_partitions(self) -> int:
+        meta = self.restorer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
+        return max(1, len(meta.partitions))
+
+    # -- the batch ----------------------------------------------------------------
+
+    def _process_batch(self, msgs: list[Message]) -> None:
+        self.producer.begin_transaction()
+        touched: set[TP] = set()
+        now = time.time()
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume_error", error=str(err))
+                continue
+            key = (msg.topic() or "", msg.partition() or 0)
+            engine = self.engines.get(key)
+            if engine is None:
+                continue  # revoked between fetch and now; the new owner will process it
+            verdict = self.topics[key[0]](engine, msg.value() or b"", now, self._skew)
+            self._route(msg, verdict)
+            if engine.overflows:
+                for rule, labels in engine.overflows:
+                    self.dlq.send(
+                        msg,
+                        reason="cardinality",
+                        stage="evaluate",
+                        error=f"rule {rule}: series cap reached; dropped group "
+                        f"{sorted(labels.items())!r} for this rule only",
+                    )
+                engine.overflows.clear()
+            touched.add(key)
+            self.metrics.records_processed.labels(topic=key[0]).inc()
+        for key in touched:
+            for alert in self.engines[key].advance():
+                self.producer.produce(
+                    self.alerts_topic, key=alert.fingerprint.encode(), value=encode(alert)
+                )
+                self.metrics.transitions.labels(rule=alert.rule, status=alert.status).inc()
+        positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
+            self._checkpoint(positions)
+        self._commit(positions)
+
+    def _route(self, msg: Message, verdict: Verdict) -> None:
+        if verdict.outcome == IS_LATE:
+            self.producer.produce(self.late_topic, key=msg.key(), value=msg.value())
+            self.metrics.late.labels(topic=msg.topic() or "").inc()
+        elif verdict.outcome in (INVALID, FUTURE):
+            self.dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="validate")
+
+    def _checkpoint(self, positions: list[TopicPartition]) -> None:
+        n = self._state_partitions()
+        for p in positions:
+            engine = self.engines.get((p.topic, p.partition))
+            if engine is None:
+                continue
+            for key, value in encode_checkpoint(p.topic, p.partition, p.offset, engine.dump()):
+                self.producer.produce(
+                    self.state_topic, key=key, value=value, partition=p.partition % n
+                )
+        self._last_checkpoint = time.monotonic()
+        self.metrics.active_series.set(sum(e.series_count() for e in self.engines.values()))
+
+    def _commit(self, positions: list[TopicPartition]) -> None:
+        started = time.perf_counter()
+        try:
+            self.producer.send_offsets_to_transaction(
+                positions, self.consumer.consumer_group_metadata(), 30
+            )
+            self.producer.commit_transaction(60)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.txn_requires_abort():
+                log.warning("transaction_aborted", error=str(error))
+                self.producer.abort_transaction(60)
+                self._rewind()
+                return
+            raise  # fatal (e.g. fenced by a newer instance): exit and let the platform restart
+        self.metrics.commit_seconds.observe(time.perf_counter() - started)
+
+    def _rewind(self) -> None:
+        """After an abort: state and positions go back to the last committed transaction."""
+        assignment = self.consumer.assignment()
+        for tp in assignment:
+            self.engines[(tp.topic, tp.partition)] = self._restore(tp)
+        committed = self.consumer.committed(assignment, timeout=30)
+        for tp in committed:
+            if tp.offset >= 0:
+                self.consumer.seek(tp)
+
+    def _report_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                pos = self.consumer.position([tp])[0].offset
+            except KafkaException:
+                continue
+            if pos >= 0 and high >= 0:
+                self.metrics.lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
+                    max(0, high - pos)
+                )
+
+
+def default_instance_id() -> str:
+    """Stable across restarts of the same pod/host, so a restarted worker fences its
+    predecessor's open transaction at once instead of waiting for it to time out."""
+    return os.environ.get("TOCSIN_INSTANCE_ID") or os.environ.get("HOSTNAME") or "local"

@@ -1,0 +1,86 @@
+"""`tocsin run processor` against the real broker: the demo fleet in, transitions out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from schemas import Alert, DeadLetter, decode
+from schemas.rules import load_rule_files
+from streams.catalog import Catalog
+from streams.kafka import make_producer
+from streams.settings import KafkaSettings
+from tests.processor_support import (
+    health_port,
+    kill9,
+    produce_fleet,
+    read_all,
+    reference_transitions,
+    start_worker,
+    wait_for_lag_zero,
+)
+
+RULES = Path("rules/default.yaml")
+
+
+def test_worker_emits_the_transitions_of_the_reference_run(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> None:
+    produce_fleet(kafka_settings, topics, minutes=20)
+    bad = make_producer(kafka_settings)
+    poison = [b'{"name":"cpu_percent","value":1e999}', b"\xff\xfe garbage"]
+    bad.produce(topics.name("metrics"), key=b"x", value=poison[0])
+    bad.produce(topics.name("logs"), key=b"x", value=poison[1])
+    assert bad.flush(10) == 0
+
+    log = tmp_path / "worker.log"
+    worker = start_worker(kafka_settings, RULES, log)
+    try:
+        group = f"{kafka_settings.topic_prefix}processor"
+        caught_up = wait_for_lag_zero(kafka_settings, topics, group, timeout=120)
+        assert caught_up, log.read_text()[-3000:]
+    finally:
+        kill9(worker)
+
+    got = [v for vs in read_all(kafka_settings, topics.name("alerts")).values() for v in vs]
+    want = reference_transitions(load_rule_files([RULES]), kafka_settings, topics)
+    assert sorted(got) == sorted(want)
+    firing = {
+        (a.rule, a.labels.get("host") or a.labels.get("service"))
+        for a in (decode(Alert, v) for v in got)
+        if a.status == "firing"
+    }
+    assert ("memory_high", "db-01") in firing
+    assert ("http_5xx_error_rate", "checkout") in firing
+
+    letters = [
+        decode(DeadLetter, v)
+        for vs in read_all(kafka_settings, topics.name("deadletter")).values()
+        for v in vs
+    ]
+    assert sorted(dl.value for dl in letters if dl.value) == sorted(poison)
+    assert all(dl.offset is not None and dl.reason for dl in letters)
+
+
+def test_worker_serves_health_and_metrics(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    worker = start_worker(kafka_settings, RULES, log)
+    try:
+        base = f"http://127.0.0.1:{health_port(log)}"
+        ready = httpx.get(f"{base}/readyz")
+        for _ in range(100):
+            if ready.status_code == 200:
+                break
+            time.sleep(0.2)
+            ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 200, ready.text
+        assert orjson.loads(ready.content)["checks"]["group"]["ok"] is True
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert "tocsin_records_processed_total" in httpx.get(f"{base}/metrics").text
+    finally:
+        kill9(worker)

@@ -1,0 +1,155 @@
+"""Helpers shared by the processor's integration and fault tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from processors.rules import RuleEngine
+from schemas import encode
+from schemas.rules import RuleFile
+from streams.catalog import Catalog
+from streams.demo.workload import Fleet
+from streams.kafka import make_producer
+from streams.processor.feed import feed_log, feed_metric
+from streams.settings import KafkaSettings
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def produce_fleet(settings: KafkaSettings, catalog: Catalog, minutes: float) -> int:
+    producer = make_producer(settings)
+    n = 0
+    for tick in Fleet(START).ticks(minutes):
+        for m in tick.metrics:
+            producer.produce(catalog.name("metrics"), key=m.series_key().encode(), value=encode(m))
+        for rec in tick.logs:
+            producer.produce(
+                catalog.name("logs"), key=rec.labels["service"].encode(), value=encode(rec)
+            )
+        n += len(tick.metrics) + len(tick.logs)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    return n
+
+
+def start_worker(
+    settings: KafkaSettings,
+    rules: Path,
+    log: Path,
+    instance: str = "w1",
+    checkpoint_every: float = 10.0,
+    batch_size: int = 5000,
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
+        "TOCSIN_PARTITIONS": str(settings.partitions),
+        "TOCSIN_LOG_FORMAT": "json",
+    }
+    cmd = [sys.executable, "-m", "streams.cli.main", "run", "processor", "--rules", str(rules),
+           "--instance-id", instance, "--group", f"{settings.topic_prefix}processor",
+           "--health-port", "0", "--checkpoint-every", str(checkpoint_every),
+           "--batch-size", str(batch_size)]  # fmt: skip
+    return subprocess.Popen(
+        cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def health_port(log: Path, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.findall(rb'"health_port": (\d+)', log.read_bytes())
+        if found:
+            return int(found[-1])
+        time.sleep(0.2)
+    raise AssertionError(f"worker never reported its health port:\n{log.read_text()[-2000:]}")
+
+
+def kill9(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def read_all(settings: KafkaSettings, topic: str) -> dict[int, list[bytes]]:
+    """Every committed record of a topic, by partition, in offset order."""
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": "reader-unused",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    meta = c.list_topics(topic, timeout=10).topics[topic]
+    out: dict[int, list[bytes]] = defaultdict(list)
+    for p in meta.partitions:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high <= low:
+            continue
+        c.assign([TopicPartition(topic, p, low)])
+        pos = low
+        deadline = time.monotonic() + 30
+        while pos < high and time.monotonic() < deadline:
+            for m in c.consume(5000, timeout=0.5):
+                if not m.error():
+                    out[p].append(m.value() or b"")
+            pos = c.position([TopicPartition(topic, p)])[0].offset
+        c.unassign()
+    c.close()
+    return out
+
+
+def reference_transitions(pack: RuleFile, settings: KafkaSettings, catalog: Catalog) -> list[bytes]:
+    """What an uninterrupted run produces: one engine per input partition, in offset order."""
+    out: list[bytes] = []
+    skew = pack.settings.max_future_skew
+    for topic, feed in ((catalog.name("metrics"), feed_metric), (catalog.name("logs"), feed_log)):
+        for _, records in sorted(read_all(settings, topic).items()):
+            engine = RuleEngine(pack.rules, pack.settings)
+            for raw in records:
+                feed(engine, raw, time.time(), skew)
+            out += [encode(a) for a in engine.advance()]
+    return out
+
+
+def wait_for_lag_zero(
+    settings: KafkaSettings, catalog: Catalog, group: str, timeout: float
+) -> bool:
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": group,
+            "enable.auto.commit": False,
+        }
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            behind = 0
+            for topic in (catalog.name("metrics"), catalog.name("logs")):
+                meta = c.list_topics(topic, timeout=10).topics[topic]
+                tps = [TopicPartition(topic, p) for p in meta.partitions]
+                for tp in c.committed(tps, timeout=10):
+                    _, high = c.get_watermark_offsets(tp, timeout=10)
+                    # the last offset may be a transaction marker of the input producer
+                    behind += max(0, high - max(tp.offset, 0) - 1) if high else 0
+                    if tp.offset < 0 and high > 0:
+                        behind += 1
+            if behind == 0:
+                return True
+            time.sleep(0.5)
+        return False
+    finally:
+        c.close()

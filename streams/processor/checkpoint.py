@@ -65,7 +65,7 @@ def read_checkpoint(
     try:
         position = low
         while position < high:
-            for msg in consumer.consume(1000, timeout=1.0):
+            for msg in consumer.consume(1000, timeout=0.2):
                 if msg.error():
                     continue
                 position = max(position, (msg.offset() or 0) + 1)

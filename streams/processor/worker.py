@@ -62,10 +62,14 @@ class ProcessorWorker:
         self.alerts_topic = self.catalog.name("alerts")
         self.late_topic = self.catalog.name("late")
         self.state_topic = self.catalog.name("processor-state")
+        # static membership: a restarted instance (same id) takes its partitions back at
+        # once instead of waiting for its dead predecessor's session to time out
         self.consumer = make_consumer(
             settings,
             group_id,
             **{
+                "group.instance.id": f"{group_id}-{instance_id}",
+                "session.timeout.ms": 15_000,
                 "partition.assignment.strategy": "range",
                 "max.poll.interval.ms": 600_000,
                 "fetch.max.bytes": 64 * 1024 * 1024,
@@ -180,7 +184,7 @@ class ProcessorWorker:
         position = start
         try:
             while position < end:
-                for msg in self.restorer.consume(5000, timeout=1.0):
+                for msg in self.restorer.consume(5000, timeout=0.2):
                     if msg.error() or (msg.offset() or 0) >= end:
                         continue
                     position = (msg.offset() or 0) + 1

@@ -89,7 +89,7 @@ class RuleEngine:
                 continue
             v = value
             if r.counter:
-                key = series or name + repr(sorted(labels.items()))
+                key = series or name + "\x00".join(f"{k}={labels[k]}" for k in sorted(labels))
                 prev = rs.counters.get(key)
                 rs.counters[key] = (t, value)
                 if prev is None:

@@ -31,7 +31,8 @@ def feed_metric(engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta) -
             "future_timestamp",
             f"MetricSample.time: {s.time.isoformat()} is more than {skew} ahead",
         )
-    if engine.process_metric(s.name, s.labels, s.value, t, s.series_key()) == LATE:
+    # the series key is only built by the engine when a counter rule needs it
+    if engine.process_metric(s.name, s.labels, s.value, t) == LATE:
         return Verdict(IS_LATE)
     return Verdict(OK)
 

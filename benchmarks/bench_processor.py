@@ -1,0 +1,214 @@
+"""Processor throughput, memory per series and decision latency on the real broker.
+
+One worker process (`tocsin run processor`, transactions on) over 10,000 series
+(host CPU/memory/I/O-wait gauges and per-service HTTP logs) with the default
+rule pack. Rerun: `uv run python -m benchmarks processor`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, Producer
+
+from processors.rules import RuleEngine
+from schemas.rules import load_rule_files
+from streams.admin import create_topics
+from streams.broker.local import LocalBroker, port_of
+from streams.catalog import Catalog
+from streams.kafka import broker_reachable, make_admin
+from streams.settings import KafkaSettings
+from tests.processor_support import health_port, kill9, start_worker, wait_for_lag_zero
+
+HOSTS = 3000  # x3 gauges = 9,000 series
+SERVICES = 1000  # log series (requests grouped by service)
+STEPS = 40  # samples per series
+RULES = Path("rules/default.yaml")
+
+
+def _settings() -> KafkaSettings:
+    bootstrap = os.environ.get("TOCSIN_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    if not broker_reachable(KafkaSettings(bootstrap_servers=bootstrap)):
+        LocalBroker(port=port_of(bootstrap)).start()
+    return KafkaSettings(
+        bootstrap_servers=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", partitions=6
+    )
+
+
+def _produce(settings: KafkaSettings, catalog: Catalog, t0: float) -> int:
+    p = Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "acks": "all",
+        }
+    )
+    metrics, logs = catalog.name("metrics"), catalog.name("logs")
+    n = 0
+    for step in range(STEPS):
+        at = datetime.fromtimestamp(t0 + step * 10, UTC).isoformat()
+        for h in range(HOSTS):
+            labels = {"host": f"host-{h:05d}", "service": f"svc-{h % SERVICES:04d}", "dc": "eu-1"}
+            for name, value in (("cpu_percent", 20 + h % 50), ("memory_percent", 40 + h % 40),
+                                ("disk_iowait_ms", 1 + h % 5)):  # fmt: skip
+                doc = {"name": name, "value": float(value), "time": at, "labels": labels,
+                       "event_id": uuid.uuid4().hex, "produced_at": at}  # fmt: skip
+                p.produce(metrics, key=f"{name}{labels['host']}".encode(), value=orjson.dumps(doc))
+                n += 1
+        for s in range(SERVICES):
+            doc = {"time": at, "labels": {"service": f"svc-{s:04d}"}, "http_status": 200,
+                   "duration_ms": 40.0 + s % 30, "source": "lb"}  # fmt: skip
+            p.produce(logs, key=f"svc-{s:04d}".encode(), value=orjson.dumps(doc))
+            n += 1
+        p.poll(0)
+    assert p.flush(120) == 0
+    return n
+
+
+def _throughput(settings: KafkaSettings, catalog: Catalog, tmp: Path) -> dict[str, float]:
+    """Input produced first, then one worker drains it: samples/s end to end."""
+    n = _produce(settings, catalog, t0=time.time() - STEPS * 10)
+    log = tmp / "worker.log"
+    worker = start_worker(settings, RULES, log, instance="bench")
+    try:
+        health_port(log)
+        started = time.monotonic()
+        group = f"{settings.topic_prefix}processor"
+        assert wait_for_lag_zero(settings, catalog, group, timeout=600), log.read_text()[-2000:]
+        elapsed = time.monotonic() - started
+    finally:
+        kill9(worker)
+    return {"records": n, "seconds": elapsed, "rate": n / elapsed}
+
+
+def _engine_memory() -> tuple[float, float]:
+    """Bytes of engine state per active series (tracemalloc), and checkpoint bytes/series."""
+    pack = load_rule_files([RULES])
+    engine = RuleEngine(pack.rules, pack.settings)
+    t0 = time.time()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for step in range(6):
+        for h in range(HOSTS):
+            labels = {"host": f"host-{h:05d}", "service": f"svc-{h % SERVICES:04d}", "dc": "eu-1"}
+            for name in ("cpu_percent", "memory_percent", "disk_iowait_ms"):
+                engine.process_metric(name, labels, 50.0, t0 + step * 10)
+        for s in range(SERVICES):
+            engine.process_log({"service": f"svc-{s:04d}"}, 200, 40.0, t0 + step * 10)
+        engine.advance()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    series = HOSTS * 3 + SERVICES
+    return used / series, len(engine.dump()) / series
+
+
+def _latency(settings: KafkaSettings, catalog: Catalog, tmp: Path, rate: float) -> list[float]:
+    """Send `rate` samples/s for 20 s; some cross a for:0 threshold. Decision latency is
+    commit time minus max(send time, window end): the window cannot decide earlier."""
+    rules = tmp / "probe.yaml"
+    rules.write_text(
+        "settings: {allowed_lateness: 0s}\n"
+        "rules:\n"
+        "  - {name: probe, signal: {kind: metric, metric: probe}, aggregation: max,\n"
+        "     window: {size: 1s}, condition: {op: '>', threshold: 100}, group_by: [host]}\n"
+    )
+    log = tmp / "latency.log"
+    worker = start_worker(settings, rules, log, instance="lat", batch_size=2000)
+    received: dict[str, float] = {}
+    stop = threading.Event()
+
+    def consume() -> None:
+        c = Consumer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "group.id": "lat",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+            }
+        )
+        c.subscribe([catalog.name("alerts")])
+        while not stop.is_set():
+            # poll, not consume(n): consume waits for n records or the timeout, which
+            # would add up to its timeout to every measured latency
+            m = c.poll(0.05)
+            if m is not None and not m.error():
+                doc = orjson.loads(m.value() or b"{}")
+                if doc.get("status") == "firing":
+                    received.setdefault(doc["labels"]["host"], time.time())
+        c.close()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    sent: dict[str, float] = {}
+    try:
+        health_port(log)
+        time.sleep(3)
+        p = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
+        topic = catalog.name("metrics")
+        end = time.time() + 20
+        i = 0
+        while time.time() < end:
+            now = time.time()
+            hot = i % 2000 == 0
+            host = f"p{i}" if hot else f"bg{i % 500}"
+            at = datetime.fromtimestamp(now, UTC).isoformat()
+            doc = {"name": "probe", "value": 500.0 if hot else 1.0, "time": at,
+                   "labels": {"host": host}}  # fmt: skip
+            p.produce(topic, key=host.encode(), value=orjson.dumps(doc))
+            if hot:
+                sent[host] = max(now, float(int(now) + 1))  # the window [s, s+1) closes at s+1
+            i += 1
+            if i % 200 == 0:
+                p.poll(0)
+                lag = i / rate - (time.time() - (end - 20))
+                if lag > 0:
+                    time.sleep(lag)
+        p.flush(30)
+        time.sleep(3)
+    finally:
+        stop.set()
+        reader.join(5)
+        kill9(worker)
+    return sorted(received[h] - sent[h] for h in sent if h in received)
+
+
+def main() -> int:
+    settings = _settings()
+    catalog = Catalog(settings)
+    create_topics(make_admin(settings), catalog)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        tp = _throughput(settings, catalog, tmp)
+        lat_settings = settings.model_copy(update={"topic_prefix": settings.topic_prefix + "lat."})
+        lat_catalog = Catalog(lat_settings)
+        create_topics(make_admin(lat_settings), lat_catalog)
+        lats = _latency(lat_settings, lat_catalog, tmp, rate=tp["rate"] / 2)
+    per_series, ckpt_per_series = _engine_memory()
+    p50 = statistics.median(lats) * 1000 if lats else float("nan")
+    p99 = lats[int(len(lats) * 0.99) - 1] * 1000 if len(lats) >= 2 else float("nan")
+    print(f"machine: {os.cpu_count()} cores; one worker process; transactions on; "
+          f"python {sys.version.split()[0]}")  # fmt: skip
+    print(f"| {'measure':44} | {'result':>14} | {'target':>12} |")
+    print(f"|{'-' * 46}|{'-' * 16}|{'-' * 14}|")
+    print(f"| {'records (10,000 series x 40 steps)':44} | {tp['records']:>14,.0f} | {'':>12} |")
+    print(f"| {'sustained samples/s, one worker':44} | {tp['rate']:>14,.0f} | {'>= 150,000':>12} |")
+    print(f"| {'engine memory per active series':44} | {per_series:>12,.0f} B | {'< 2 KiB':>12} |")
+    ckpt = f"{ckpt_per_series:>12,.0f} B"
+    print(f"| {'checkpoint bytes per series (before zlib)':44} | {ckpt} | {'':>12} |")
+    print(f"| {'decision latency p50 at half load':44} | {p50:>11,.1f} ms | {'':>12} |")
+    print(f"| {'decision latency p99 at half load':44} | {p99:>11,.1f} ms | {'< 100 ms':>12} |")
+    print(f"| {'probes decided':44} | {len(lats):>14} | {'':>12} |")
+    print("rerun: uv run python -m benchmarks processor")
+    return 0

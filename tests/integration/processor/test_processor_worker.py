@@ -84,3 +84,31 @@ def test_worker_serves_health_and_metrics(
         assert "tocsin_records_processed_total" in httpx.get(f"{base}/metrics").text
     finally:
         kill9(worker)
+
+
+def test_a_second_worker_takes_over_partitions_without_loss_or_duplicates(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> None:
+    produce_fleet(kafka_settings, topics, minutes=30)
+    log = tmp_path / "workers.log"
+    # tiny transactions slow the first worker down enough to be caught mid-stream
+    first = start_worker(kafka_settings, RULES, log, instance="a", checkpoint_every=0.5,
+                         batch_size=100)  # fmt: skip
+    second = None
+    try:
+        time.sleep(2)  # the first worker owns everything and is mid-stream
+        second = start_worker(kafka_settings, RULES, log, instance="b", checkpoint_every=0.5,
+                              batch_size=100)  # fmt: skip
+        group = f"{kafka_settings.topic_prefix}processor"
+        assert wait_for_lag_zero(kafka_settings, topics, group, timeout=120), log.read_text()[
+            -3000:
+        ]
+    finally:
+        kill9(first)
+        if second is not None:
+            kill9(second)
+    text = log.read_text()
+    assert text.count("partitions_assigned") >= 3, "the group rebalanced onto both workers"
+    got = [v for vs in read_all(kafka_settings, topics.name("alerts")).values() for v in vs]
+    want = reference_transitions(load_rule_files([RULES]), kafka_settings, topics)
+    assert sorted(got) == sorted(want)

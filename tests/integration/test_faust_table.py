@@ -84,6 +84,7 @@ def test_table_counts_survive_a_worker_restart(
     first = _read_counts(consumer, 5, timeout=90)
     assert sorted(first)[-1] == "beta=2" and "alpha=3" in first, log.read_text()[-3000:]
 
+    time.sleep(2)  # > the app's commit interval: the processed offsets are committed
     workers[0].send_signal(signal.SIGTERM)
     workers[0].wait(timeout=60)
     workers.append(_start_worker(prefix, broker, log))
@@ -91,4 +92,7 @@ def test_table_counts_survive_a_worker_restart(
     assert producer.flush(30) == 0
     after = _read_counts(consumer, 1, timeout=120)
     consumer.close()
-    assert after == ["alpha=4"], f"table lost its counts: {after}\n{log.read_text()[-3000:]}"
+    # the restarted worker counts on from the changelog (3), never from scratch; under
+    # at-least-once a record whose offset was not yet committed may be counted again
+    assert after, log.read_text()[-3000:]
+    assert after[0] == "alpha=4", f"table lost its counts: {after}\n{log.read_text()[-3000:]}"

@@ -19,6 +19,8 @@ app = faust.App(
     topic_partitions=3,
     web_enabled=False,
     processing_guarantee="at_least_once",
+    # commit offsets often: at-least-once redelivers whatever was not committed at stop
+    broker_commit_interval=0.2,
     datadir=os.environ.get("COUNTER_DATADIR", f"/tmp/{PREFIX}counter-data"),
 )
 words = app.topic(

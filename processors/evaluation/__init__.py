@@ -1,0 +1,1 @@
+"""Evaluation of detectors against labelled data (the NAB scoring method)."""

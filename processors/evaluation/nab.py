@@ -1,0 +1,187 @@
+"""The Numenta Anomaly Benchmark scoring method, as published.
+
+Per file: a probation period is not scored; each row gets a weight from a
+scaled sigmoid of its position relative to the anomaly windows (early in a
+window is worth most, far from any window costs most); a window counts once,
+with its best detection, or -fnWeight if missed. One threshold for the whole
+corpus is chosen by sweeping every distinct score, and the raw score is
+normalised between the null detector (never fires) and a perfect one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    tp: float
+    fp: float
+    fn: float
+
+
+PROFILES = (
+    Profile("standard", 1.0, 0.11, 1.0),
+    Profile("reward_low_FP_rate", 1.0, 0.22, 1.0),
+    Profile("reward_low_FN_rate", 1.0, 0.11, 2.0),
+)
+
+
+def sigmoid(y: float) -> float:
+    """NAB's scaled sigmoid S(y) = 2/(1+e^(5y)) - 1, clipped to -1 beyond y = 3."""
+    if y > 3.0:
+        return -1.0
+    return 2.0 / (1.0 + math.exp(5.0 * y)) - 1.0
+
+
+@dataclass(slots=True)
+class FileRows:
+    """One file's scored rows: score, weight, and the window (or -1) of each row."""
+
+    name: str
+    scores: list[float]
+    weights: list[float]
+    window_of: list[int]
+    n_windows: int
+
+
+def window_rows(timestamps: Sequence[str], windows: Sequence[tuple[str, str]]) -> list[list[int]]:
+    """Row indices inside each [start, end] window (timestamps compare as ISO strings)."""
+    norm = [t.replace("T", " ")[:19] for t in timestamps]
+    out: list[list[int]] = []
+    for start, end in windows:
+        s, e = start.replace("T", " ")[:19], end.replace("T", " ")[:19]
+        out.append([i for i, t in enumerate(norm) if s <= t <= e])
+    return out
+
+
+def prepare(
+    name: str,
+    scores: Sequence[float],
+    timestamps: Sequence[str],
+    windows: Sequence[tuple[str, str]],
+    profile: Profile,
+) -> FileRows:
+    n = len(scores)
+    probation = min(math.floor(0.15 * n), 750)
+    rows_in = window_rows(timestamps, windows)
+    window_of = [-1] * n
+    weights = [0.0] * n
+    for w, rows in enumerate(rows_in):
+        if not rows:
+            continue
+        right, width = max(rows), len(rows)
+        for i in rows:
+            window_of[i] = w
+            weights[i] = profile.tp * sigmoid(-(right - i + 1) / width) / sigmoid(-1.0)
+    # outside windows: cost grows with the distance after the last window that ended
+    last_end: tuple[int, int] | None = None
+    ends = sorted((max(r), len(r)) for r in rows_in if r)
+    k = 0
+    for i in range(n):
+        while k < len(ends) and ends[k][0] < i:
+            last_end = ends[k]
+            k += 1
+        if window_of[i] >= 0:
+            continue
+        if last_end is None:
+            weights[i] = -profile.fp
+        else:
+            right, width = last_end
+            weights[i] = profile.fp * sigmoid(abs(right - i) / max(width - 1, 1))
+    keep = range(probation, n)
+    counted = {window_of[i] for i in keep if window_of[i] >= 0}
+    # windows that lie wholly in probation are not scored at all
+    renumber = {w: j for j, w in enumerate(sorted(counted))}
+    return FileRows(
+        name=name,
+        scores=[scores[i] for i in keep],
+        weights=[weights[i] for i in keep],
+        window_of=[renumber.get(window_of[i], -1) if window_of[i] >= 0 else -1 for i in keep],
+        n_windows=len(renumber),
+    )
+
+
+@dataclass(slots=True)
+class Result:
+    profile: str
+    threshold: float
+    raw: float
+    normalized: float
+    detected_windows: int
+    windows: int
+    false_positives: int
+    per_file: dict[str, float] = field(default_factory=dict)
+
+
+def raw_at(files: Sequence[FileRows], threshold: float, profile: Profile) -> Result:
+    raw = 0.0
+    detected = fps = 0
+    per_file: dict[str, float] = {}
+    for f in files:
+        best = [-math.inf] * f.n_windows
+        file_raw = 0.0
+        for s, w, win in zip(f.scores, f.weights, f.window_of, strict=True):
+            if s < threshold:
+                continue
+            if win >= 0:
+                best[win] = max(best[win], w)
+            else:
+                file_raw += w
+                fps += 1
+        for b in best:
+            if b == -math.inf:
+                file_raw -= profile.fn
+            else:
+                file_raw += b
+                detected += 1
+        per_file[f.name] = file_raw
+        raw += file_raw
+    windows = sum(f.n_windows for f in files)
+    return Result(
+        profile.name,
+        threshold,
+        raw,
+        normalize(raw, windows, profile),
+        detected,
+        windows,
+        fps,
+        per_file,
+    )
+
+
+def normalize(raw: float, windows: int, profile: Profile) -> float:
+    perfect, null = windows * profile.tp, -windows * profile.fn
+    return 100.0 * (raw - null) / (perfect - null) if perfect != null else 0.0
+
+
+def best_threshold(files: Sequence[FileRows], profile: Profile) -> Result:
+    """Sweep every distinct score (descending), updating the raw score incrementally."""
+    windows = sum(f.n_windows for f in files)
+    rows: list[tuple[float, int, int, float]] = []  # score, file, window, weight
+    for fi, f in enumerate(files):
+        for s, w, win in zip(f.scores, f.weights, f.window_of, strict=True):
+            rows.append((s, fi, win, w))
+    rows.sort(key=lambda r: -r[0])
+    best_val: list[list[float]] = [[-math.inf] * f.n_windows for f in files]
+    raw = -windows * profile.fn  # nothing detected yet
+    best_raw, best_t = raw, math.inf
+    i = 0
+    while i < len(rows):
+        t = rows[i][0]
+        while i < len(rows) and rows[i][0] == t:
+            _, fi, win, w = rows[i]
+            if win < 0:
+                raw += w
+            else:
+                old = best_val[fi][win]
+                new = max(old, w)
+                raw += new - (old if old != -math.inf else -profile.fn)
+                best_val[fi][win] = new
+            i += 1
+        if raw > best_raw:
+            best_raw, best_t = raw, t
+    return raw_at(files, best_t, profile)

@@ -1,0 +1,33 @@
+"""The `anomaly:` block of a rule: which online detector scores the series, and how its
+calibrated score becomes an alert."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.types import Duration
+
+
+class AnomalySpec(BaseModel):
+    """One configuration serves every series: the score is calibrated to mean the same
+    thing everywhere (a tail probability), so `threshold` does not depend on the metric."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    detector: Literal["likelihood"] = "likelihood"
+    # 0.3 = a 1-in-1000 tail: log(1 - 0.999) / log(1e-10)
+    threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
+    season: Literal["none", "daily", "weekly"] = "daily"
+    warm_up: int = Field(default=150, ge=0, le=100_000, description="points scored 0")
+    debounce_k: int = Field(default=2, ge=1, le=100)
+    debounce_n: int = Field(default=5, ge=1, le=100)
+    resolve_after: int = Field(default=10, ge=1, le=10_000, description="quiet points")
+    idle_evict: Duration | None = None
+
+    @model_validator(mode="after")
+    def _k_of_n(self) -> AnomalySpec:
+        if self.debounce_k > self.debounce_n:
+            raise ValueError("debounce_k: must not exceed debounce_n")
+        return self

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.alerts import Severity
+from schemas.anomaly import AnomalySpec
 from schemas.commands import Matcher
 from schemas.errors import ConfigError
 from schemas.types import Duration, LabelKey, MetricName, Name, ShortText, Text
@@ -130,6 +131,7 @@ class Rule(_Strict):
     summary: ShortText = "{rule} on {labels}: {value} {op} {threshold}"
     runbook_url: ShortText | None = None
     labels: dict[LabelKey, Name] = Field(default_factory=dict, max_length=16)
+    anomaly: AnomalySpec | None = None
 
     @field_validator("group_by")
     @classmethod
@@ -141,6 +143,12 @@ class Rule(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         agg = self.aggregation
+        if self.anomaly is not None:
+            if not isinstance(self.signal, MetricSignal):
+                raise ValueError("anomaly: anomaly detection scores metric signals")
+            if self.condition is not None or self.window is not None:
+                raise ValueError("anomaly: a rule has either an anomaly block or a condition")
+            return self
         if agg == "absent":
             if self.absent_for is None:
                 raise ValueError("absent_for: required for aggregation 'absent'")

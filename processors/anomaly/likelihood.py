@@ -60,8 +60,14 @@ def slots_for(season: str) -> int:
     return {"daily": 24, "weekly": 168}.get(season, 1)
 
 
-def score(state: LikelihoodState, value: float, slot: int) -> tuple[float, float, float]:
-    """Score `value`, then learn it. Returns (score in [0,1], expected, spread)."""
+def score(state: LikelihoodState, value: float, slot: int) -> tuple[float, float, float, float]:
+    """Score `value`, then learn it.
+
+    Returns (episode score, likelihood score, expected, spread): the likelihood score
+    is the calibrated tail probability, log-scaled to [0, 1]; the episode score is the
+    same, damped after the first peak of an episode (what a ranking or a benchmark
+    threshold should see). Alerting debounces on the likelihood score.
+    """
     level = state.slots[slot if slot < len(state.slots) else 0]
     mean, var, seen = level
     if seen < 1 and state.n > 0:
@@ -95,14 +101,13 @@ def score(state: LikelihoodState, value: float, slot: int) -> tuple[float, float
     state.slow_v = (1 - SLOW_SPREAD) * (state.slow_v + SLOW_SPREAD * delta * delta)
     state.n += 1
 
-    out = min(max(math.log(max(1.0 - likelihood, 1e-10)) / _LOG_FLOOR, 0.0), 1.0)
+    calibrated = min(max(math.log(max(1.0 - likelihood, 1e-10)) / _LOG_FLOOR, 0.0), 1.0)
     # one episode, one high score: within an episode only a new peak scores high, so a
     # long anomaly does not read as hundreds of separate detections
     peak = state.peak
-    state.peak = max(out, peak * PEAK_DECAY)
-    if out < peak:
-        out *= DAMPING
-    return out, mean, spread
+    state.peak = max(calibrated, peak * PEAK_DECAY)
+    episode = calibrated * DAMPING if calibrated < peak else calibrated
+    return episode, calibrated, mean, spread
 
 
 def dump(state: LikelihoodState) -> bytes:

@@ -41,10 +41,10 @@ class AnomalySeries:
     def update(self, value: float, at: datetime) -> AnomalyVerdict:
         spec = self.spec
         slot = likelihood.slot_of(at, spec.season)
-        score, expected, spread = likelihood.score(self.state, value, slot)
+        score, calibrated, expected, spread = likelihood.score(self.state, value, slot)
         if self.state.n <= spec.warm_up:
-            score = 0.0  # still learning: no score may fire
-        high = score >= spec.threshold
+            score = calibrated = 0.0  # still learning: no score may fire
+        high = calibrated >= spec.threshold
         self.recent.append(high)
         if len(self.recent) > spec.debounce_n:
             del self.recent[0]

@@ -42,6 +42,7 @@ class CompiledRule:
     __slots__ = (
         "absent_s",
         "aggregation",
+        "anomaly",
         "condition",
         "counter",
         "group_by",
@@ -71,6 +72,7 @@ class CompiledRule:
         self.group_by = tuple(rule.group_by)
         self.condition = CompiledCondition(rule.condition) if rule.condition else None
         self.absent_s = rule.absent_for.total_seconds() if rule.absent_for else 0.0
+        self.anomaly = rule.anomaly
         if rule.window is not None:
             self.size = rule.window.size.total_seconds()
             self.step = rule.window.step_or_size.total_seconds()

@@ -9,20 +9,22 @@ recovery by checkpoint + replay exact and backtesting faithful.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from processors.anomaly import AnomalySeries, AnomalyVerdict
 from processors.rules.compiled import CompiledRule, render
 from processors.rules.condition import FIRING, INACTIVE, PENDING, AlertState
-from schemas.alerts import Alert
+from schemas.alerts import Alert, AnomalyDetail
 from schemas.rules import Rule as RuleModel
 from schemas.rules import RuleSettings
 
 LATE = "late"
-STATE_VERSION = 1
+STATE_VERSION = 2
 _STATUS = {PENDING: "pending", FIRING: "firing", INACTIVE: "resolved"}
 _IDLE_EVICT_S = 3600.0
 _EVICT_EVERY_S = 600.0
@@ -31,13 +33,14 @@ _EVICT_EVERY_S = 600.0
 class Group:
     """One series of one rule (one combination of group_by label values)."""
 
-    __slots__ = ("labels", "last_seen", "state", "windows")
+    __slots__ = ("detector", "labels", "last_seen", "state", "windows")
 
     def __init__(self, labels: dict[str, str]) -> None:
         self.labels = labels
         self.windows: dict[float, Any] = {}
         self.state = AlertState()
         self.last_seen = float("-inf")
+        self.detector: AnomalySeries | None = None
 
 
 class RuleState:
@@ -135,6 +138,9 @@ class RuleEngine:
             g = rs.groups[key] = Group(dict(zip(r.group_by, key, strict=True)))
         if t > g.last_seen:
             g.last_seen = t
+        if r.anomaly is not None:
+            self._score(rs, key, g, v, t)
+            return
         if r.aggregation == "absent":
             if g.state.phase == FIRING:
                 g.state.phase = INACTIVE
@@ -150,6 +156,71 @@ class RuleEngine:
         if rs.next_end is None:
             rs.next_end = r.window_starts(t)[0] + r.size
 
+    def _score(self, rs: RuleState, key: tuple[str, ...], g: Group, v: float, t: float) -> None:
+        spec = rs.rule.anomaly
+        assert spec is not None
+        if g.detector is None:
+            g.detector = AnomalySeries(spec)
+        verdict = g.detector.update(v, _dt(t))
+        g.state.value = v
+        if verdict.transition is None:
+            return
+        if verdict.transition == "firing":
+            g.state.phase, g.state.active_since = FIRING, t
+            rs.active.add(key)
+        else:
+            g.state.phase = INACTIVE
+            rs.active.discard(key)
+        self._emit(rs, key, t, self._anomaly_alert(rs, key, g, verdict, v, t))
+
+    def _anomaly_alert(
+        self,
+        rs: RuleState,
+        key: tuple[str, ...],
+        g: Group,
+        verdict: AnomalyVerdict,
+        value: float,
+        at: float,
+    ) -> Alert:
+        rule = rs.rule.rule
+        fp = rs.rule.fingerprint(key)
+        status = verdict.transition or "firing"
+        labels = {**g.labels, **rule.labels, "alertname": rule.name}
+        detail = AnomalyDetail(
+            score=verdict.score,
+            expected=verdict.expected,
+            lower=verdict.lower,
+            upper=verdict.upper,
+            detector="likelihood",
+        )
+        summary = render(
+            rule.summary,
+            labels,
+            value=value,
+            threshold=verdict.expected,
+            op="~",
+            rule=rule.name,
+            score=verdict.score,
+            expected=verdict.expected,
+        )
+        return Alert(
+            event_id=hashlib.sha256(f"{fp}:{status}:{at!r}".encode()).hexdigest()[:32],
+            produced_at=_dt(at),
+            fingerprint=fp,
+            status=status,
+            rule=rule.name,
+            source="anomaly",
+            severity=rule.severity,
+            labels=labels,
+            summary=summary,
+            runbook_url=render(rule.runbook_url, labels) if rule.runbook_url else None,
+            value=value,
+            threshold=None,
+            starts_at=_dt(min(g.state.active_since, at)),
+            ends_at=_dt(at) if status == "resolved" else None,
+            anomaly=detail,
+        )
+
     # -- output -----------------------------------------------------------------
 
     def advance(self) -> list[Alert]:
@@ -164,6 +235,8 @@ class RuleEngine:
 
     def _advance(self, wm: float, check_absent: bool) -> list[Alert]:
         for rs in self.rules:
+            if rs.rule.anomaly is not None:
+                continue  # scored sample by sample in _fold
             if rs.rule.aggregation == "absent":
                 if check_absent:
                     self._check_absent(rs, wm)
@@ -225,6 +298,12 @@ class RuleEngine:
     def _evict_idle(self, wm: float) -> None:
         for rs in self.rules:
             if rs.rule.aggregation == "absent":
+                continue
+            if rs.rule.anomaly is not None:
+                idle = rs.rule.anomaly.idle_evict
+                horizon = wm - (idle.total_seconds() if idle else 24 * 3600.0)
+                for key in [k for k, g in rs.groups.items() if g.last_seen < horizon]:
+                    del rs.groups[key]
                 continue
             horizon = wm - rs.rule.size - _IDLE_EVICT_S
             for key in [
@@ -291,6 +370,15 @@ class RuleEngine:
     def series_count(self) -> int:
         return sum(len(rs.groups) for rs in self.rules)
 
+    def anomaly_memory_bytes(self) -> int:
+        """Estimated bytes held by anomaly detectors (reported as a metric)."""
+        return sum(
+            g.detector.memory_bytes()
+            for rs in self.rules
+            for g in rs.groups.values()
+            if g.detector is not None
+        )
+
     def dump(self) -> bytes:
         rules: dict[str, Any] = {}
         for rs in self.rules:
@@ -303,6 +391,7 @@ class RuleEngine:
                         g.last_seen,
                         g.state.dump(),
                         [[s, acc.dump()] for s, acc in g.windows.items()],
+                        base64.b64encode(g.detector.to_bytes()).decode() if g.detector else None,
                     ]
                     for key, g in rs.groups.items()
                 ],
@@ -333,11 +422,14 @@ class RuleEngine:
                 continue  # a rule added since the checkpoint starts empty
             rs.next_end = saved["next_end"]
             rs.counters = {k: (float(v[0]), float(v[1])) for k, v in saved["counters"].items()}
-            for key_list, last_seen, state, windows in saved["groups"]:
+            for key_list, last_seen, state, windows, detector in saved["groups"]:
                 key = tuple(key_list)
                 g = rs.groups[key] = Group(dict(zip(rs.rule.group_by, key, strict=True)))
                 g.last_seen = _num(last_seen)
                 g.state = AlertState.load(state)
+                if detector is not None and rs.rule.anomaly is not None:
+                    raw = base64.b64decode(detector)
+                    g.detector = AnomalySeries.from_bytes(rs.rule.anomaly, raw)
                 if g.state.phase != INACTIVE:
                     rs.active.add(key)
                 for start, acc_data in windows:

@@ -1,0 +1,116 @@
+"""Conformance of the anomaly detector and its behaviour on synthetic series."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from processors.anomaly import AnomalySeries
+from schemas.anomaly import AnomalySpec
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+SPECS = [AnomalySpec(), AnomalySpec(season="none"), AnomalySpec(season="weekly")]
+
+
+def run(
+    values: list[float], spec: AnomalySpec | None = None, step_min: int = 5
+) -> tuple[list[float], list[tuple[int, str]]]:
+    d = AnomalySeries(spec or AnomalySpec())
+    scores, transitions = [], []
+    for i, v in enumerate(values):
+        verdict = d.update(v, T0 + timedelta(minutes=step_min * i))
+        scores.append(verdict.score)
+        if verdict.transition:
+            transitions.append((i, verdict.transition))
+    return scores, transitions
+
+
+def noisy(n: int, seed: int = 1, level: float = 100.0, noise: float = 2.0) -> list[float]:
+    rng = random.Random(seed)
+    return [level + rng.gauss(0, noise) for _ in range(n)]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_scores_are_in_unit_interval_and_deterministic(spec: AnomalySpec) -> None:
+    values = noisy(600) + [500.0] + noisy(200, seed=2) + [0.0] * 50 + [1e12, -1e12]
+    a, _ = run(values, spec)
+    b, _ = run(values, spec)
+    assert a == b
+    assert all(0.0 <= s <= 1.0 and not math.isnan(s) for s in a)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_no_look_ahead(spec: AnomalySpec) -> None:
+    base = noisy(500)
+    a, _ = run([*base, *noisy(100, seed=7)], spec)
+    b, _ = run([*base, *[900.0] * 100], spec)
+    assert a[:500] == b[:500], "a point's score cannot depend on later points"
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_state_round_trips_and_scores_identically(spec: AnomalySpec) -> None:
+    values = noisy(700)
+    values[650] = 300.0
+    d = AnomalySeries(spec)
+    for i, v in enumerate(values[:400]):
+        d.update(v, T0 + timedelta(minutes=5 * i))
+    restored = AnomalySeries.from_bytes(spec, d.to_bytes())
+    for i, v in enumerate(values[400:], start=400):
+        at = T0 + timedelta(minutes=5 * i)
+        assert restored.update(v, at) == d.update(v, at)
+    assert len(d.to_bytes()) < 16 * 1024
+    assert d.memory_bytes() < 16 * 1024
+
+
+def test_warm_up_never_fires() -> None:
+    values = [0.0] * 10 + [1000.0, -1000.0] * 60  # wild from the start
+    scores, transitions = run(values, AnomalySpec(warm_up=150))
+    assert max(scores[:150]) == 0.0
+    assert transitions == []
+
+
+def test_a_spike_fires_once_and_resolves() -> None:
+    values = noisy(800)
+    values[600:603] = [160.0, 170.0, 165.0]
+    scores, transitions = run(values)
+    assert max(scores[600:605]) >= 0.3
+    assert max(scores[200:590]) < 0.3, "quiet noise stays quiet"
+    assert [t for _, t in transitions] == ["firing", "resolved"]
+    assert 600 <= transitions[0][0] <= 604
+
+
+def test_a_level_shift_is_reported_then_learned_as_the_new_normal() -> None:
+    values = noisy(600) + noisy(900, seed=3, level=140.0)
+    scores, transitions = run(values)
+    assert max(scores[600:610]) >= 0.3
+    assert [t for _, t in transitions] == ["firing", "resolved"], "one episode, not forever"
+    assert max(scores[1000:]) < 0.3
+
+
+def test_a_flat_start_then_a_change_is_seen_but_not_every_wiggle() -> None:
+    values = [0.0] * 400 + [0.0, 0.0, 5.0] + [0.0] * 200
+    scores, _ = run(values)
+    assert max(scores[400:405]) >= 0.3
+    assert all(s == 0 or s < 0.3 for s in scores[200:400])
+
+
+def test_a_slow_drift_does_not_page_but_a_seasonal_break_does() -> None:
+    # 5-minute samples with a daily wave; on day 5 the afternoon peak does not come
+    per_day = 288
+    values = [
+        100
+        + 50 * math.sin(2 * math.pi * (i % per_day) / per_day)
+        + 0.02 * i
+        + random.Random(i).gauss(0, 2)
+        for i in range(per_day * 6)
+    ]
+    break_at = per_day * 5 + 60
+    for i in range(break_at, break_at + 30):
+        values[i] = 5.0 + random.Random(i).gauss(0, 2)  # traffic collapses
+    _, transitions = run(values, AnomalySpec(season="daily"))
+    fired = [i for i, t in transitions if t == "firing"]
+    assert any(break_at <= i < break_at + 30 for i in fired), "the missing peak is caught"
+    assert not [i for i in fired if per_day * 2 <= i < break_at], "the drift alone is quiet"

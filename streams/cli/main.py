@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "run": "streams.cli.run:run",
     "rules": "streams.cli.rules:rules",
     "backtest": "streams.cli.backtest:backtest",
+    "eval": "streams.cli.eval:eval_",
 }
 
 

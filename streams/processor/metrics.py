@@ -35,6 +35,9 @@ class ProcessorMetrics(WorkerMetrics):
             ["topic", "partition"],
             registry=r,
         )
+        self.anomaly_bytes = Gauge(
+            "tocsin_anomaly_state_bytes", "Estimated bytes held by anomaly detectors.", registry=r
+        )
         self.restores = Counter(
             "tocsin_state_restores_total",
             "Partitions restored from a checkpoint (+ replay).",

@@ -266,6 +266,7 @@ class ProcessorWorker:
                 )
         self._last_checkpoint = time.monotonic()
         self.metrics.active_series.set(sum(e.series_count() for e in self.engines.values()))
+        self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in self.engines.values()))
 
     def _commit(self, positions: list[TopicPartition]) -> None:
         started = time.perf_counter()

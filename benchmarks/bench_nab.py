@@ -1,0 +1,26 @@
+"""Anomaly detection quality and speed on the NAB development split.
+
+Rerun: `uv run python -m benchmarks nab` (same as `tocsin eval nab` on ../shared).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DATA = Path(os.environ.get("TOCSIN_NAB_DIR", "../shared/datasets/nab-dev"))
+
+
+def main() -> int:
+    if not (DATA / "data").is_dir():
+        print(f"NAB data not found under {DATA} (set TOCSIN_NAB_DIR)")
+        return 1
+    print(f"machine: {os.cpu_count()} cores; one detector per file, online, default AnomalySpec")
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "streams.cli.main", "eval", "nab", "--data",
+               str(DATA / "data"), "--out", out, "--labels",
+               str(DATA / "labels" / "combined_windows.json")]  # fmt: skip
+        return subprocess.call(cmd)

@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "rules": "streams.cli.rules:rules",
     "backtest": "streams.cli.backtest:backtest",
     "eval": "streams.cli.eval:eval_",
+    "config": "streams.cli.config:config",
+    "oncall": "streams.cli.oncall:oncall",
 }
 
 

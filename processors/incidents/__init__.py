@@ -1,0 +1,1 @@
+"""The incident core: pure functions of (state, event, now) -> (state, effects)."""

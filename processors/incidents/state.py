@@ -1,0 +1,72 @@
+"""The state of one alert group: at most one incident at a time, and its members."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from schemas.alerts import Severity
+from schemas.notifications import Channel
+
+Status = Literal["triggered", "acknowledged", "resolved"]
+
+
+@dataclass
+class Member:
+    fingerprint: str
+    rule: str
+    status: Literal["firing", "resolved"]
+    severity: Severity
+    labels: dict[str, str]
+    value: float | None
+    threshold: float | None
+    first_seen: datetime
+    last_seen: datetime
+    repeats: int = 0
+    summary: str = ""
+    runbook_url: str | None = None
+    anomaly_score: float | None = None
+
+
+@dataclass
+class Route:
+    """What routing decided for the group (resolved by the runtime, pure data here)."""
+
+    service: str | None = None
+    team: str | None = None
+    policy: str | None = None
+    severity: Severity | None = None
+
+
+@dataclass
+class GroupState:
+    group_key: str
+    incident_id: str | None = None
+    generation: int = 0  # bumps on every open/reopen: part of notification ids
+    status: Status | None = None
+    title: str = ""
+    severity: Severity = "warning"
+    route: Route = field(default_factory=Route)
+    labels: dict[str, str] = field(default_factory=dict)
+    members: dict[str, Member] = field(default_factory=dict)
+    opened_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    notify_at: datetime | None = None  # first notification pending (group_wait)
+    level: int = 0
+    repeat: int = 0
+    escalations: int = 0  # how many escalation steps so far (round-robin position)
+    next_escalation_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    assignee: str | None = None
+    notified: list[tuple[Channel, str]] = field(default_factory=list)
+    seq: int = 0
+    version: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("triggered", "acknowledged")
+
+    def firing(self) -> list[Member]:
+        return [m for m in self.members.values() if m.status == "firing"]

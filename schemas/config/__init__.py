@@ -1,0 +1,31 @@
+"""Configuration as code: users, teams, services, routes, escalation, schedules."""
+
+from schemas.config.loader import load_config
+from schemas.config.models import (
+    Config,
+    EscalationLevel,
+    EscalationPolicy,
+    EscalationTarget,
+    Layer,
+    Override,
+    Route,
+    Schedule,
+    Service,
+    Team,
+    User,
+)
+
+__all__ = [
+    "Config",
+    "EscalationLevel",
+    "EscalationPolicy",
+    "EscalationTarget",
+    "Layer",
+    "Override",
+    "Route",
+    "Schedule",
+    "Service",
+    "Team",
+    "User",
+    "load_config",
+]

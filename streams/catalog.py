@@ -61,6 +61,12 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("deadletter", "original key", DeadLetter, retention_ms=30 * DAY_MS),
     TopicSpec("late", "series key", MetricSample, retention_ms=7 * DAY_MS),
     TopicSpec(
+        "incident-work",
+        "group id: alerts, commands and timer ticks re-keyed to the incident group",
+        None,
+        retention_ms=7 * DAY_MS,
+    ),
+    TopicSpec(
         "processor-state",
         "partition/series: window and detector checkpoints",
         None,

@@ -52,8 +52,19 @@ def priority(severity: Severity, criticality: str) -> Priority:
 # -- alerts ----------------------------------------------------------------------------
 
 
+def already_applied(st: GroupState, event_id: str) -> bool:
+    """At-least-once delivery replays events after a crash: apply each one once."""
+    if event_id in st.recent:
+        return True
+    st.recent.append(event_id)
+    del st.recent[:-64]
+    return False
+
+
 def on_alert(st: GroupState, alert: Alert, now: datetime, cfg: Config) -> Outcome:
     out = Outcome()
+    if already_applied(st, alert.event_id):
+        return out
     fp = alert.fingerprint
     if alert.status == "pending":
         return out  # not yet firing: nobody is told about a pending alert
@@ -93,7 +104,8 @@ def on_alert(st: GroupState, alert: Alert, now: datetime, cfg: Config) -> Outcom
 
 def _open(st: GroupState, alert: Alert, now: datetime, cfg: Config, out: Outcome) -> None:
     st.generation += 1
-    st.incident_id = _incident_id(st.group_key, now)
+    st.opened += 1
+    st.incident_id = _incident_id(st)
     st.status = "triggered"
     st.members = {}
     st.notified = []
@@ -138,6 +150,8 @@ def _member(alert: Alert, now: datetime) -> Member:
 def on_command(st: GroupState, cmd: Command, now: datetime, cfg: Config) -> Outcome:
     out = Outcome()
     if st.incident_id is None or cmd.incident_id != st.incident_id:
+        return out
+    if already_applied(st, cmd.event_id):
         return out
     actor = cmd.actor
     if cmd.action == "note":
@@ -368,6 +382,16 @@ def _snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
     ))  # fmt: skip
 
 
-def _incident_id(group_key: str, now: datetime) -> str:
-    digest = hashlib.sha256(f"{group_key}|{now.isoformat()}".encode()).hexdigest()[:10]
-    return f"inc-{now:%Y%m%d}-{digest}"
+def group_id(group_key: str) -> str:
+    """Short stable id of a group: the Kafka key of its state, inside every incident id."""
+    return hashlib.sha256(group_key.encode()).hexdigest()[:12]
+
+
+def group_of(incident_id: str) -> str | None:
+    """The group id an incident id belongs to (commands carry only the incident id)."""
+    parts = incident_id.split("-")
+    return parts[1] if len(parts) == 3 and parts[0] == "inc" else None
+
+
+def _incident_id(st: GroupState) -> str:
+    return f"inc-{group_id(st.group_key)}-{st.opened}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from schemas.alerts import Severity
 from schemas.notifications import Channel
@@ -44,6 +44,7 @@ class GroupState:
     group_key: str
     incident_id: str | None = None
     generation: int = 0  # bumps on every open/reopen: part of notification ids
+    opened: int = 0  # incidents this group has had: part of the incident id
     status: Status | None = None
     title: str = ""
     severity: Severity = "warning"
@@ -63,6 +64,7 @@ class GroupState:
     notified: list[tuple[Channel, str]] = field(default_factory=list)
     seq: int = 0
     version: int = 0
+    recent: list[str] = field(default_factory=list)  # event ids applied: replays are no-ops
 
     @property
     def open(self) -> bool:
@@ -70,3 +72,25 @@ class GroupState:
 
     def firing(self) -> list[Member]:
         return [m for m in self.members.values() if m.status == "firing"]
+
+
+def _dt(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v else None
+
+
+def to_dict(st: GroupState) -> dict[str, Any]:
+    """JSON-ready (orjson serialises dataclasses and aware datetimes natively)."""
+    return asdict(st)
+
+
+def from_dict(d: dict[str, Any]) -> GroupState:
+    members = {
+        fp: Member(**{**m, "first_seen": _dt(m["first_seen"]), "last_seen": _dt(m["last_seen"])})
+        for fp, m in d.pop("members").items()
+    }
+    route = Route(**d.pop("route"))
+    notified = [(c, t) for c, t in d.pop("notified")]
+    for key in ("opened_at", "acknowledged_at", "resolved_at", "notify_at",
+                "next_escalation_at", "snoozed_until"):  # fmt: skip
+        d[key] = _dt(d[key])
+    return GroupState(members=members, route=route, notified=notified, **d)

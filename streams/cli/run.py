@@ -8,6 +8,7 @@ from streams.cli.main import LazyGroup
 
 WORKERS: dict[str, str] = {
     "processor": "streams.cli.run_processor:processor",
+    "agents": "streams.cli.run_agents:agents",
 }
 
 

@@ -1,0 +1,1 @@
+"""The incident agents: a faust-streaming app around the pure incident core."""

@@ -1,0 +1,50 @@
+"""`tocsin run agents --config PATH`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import structlog
+
+from schemas import ConfigError
+from schemas.config import load_config
+from streams.health import Health, HealthServer
+from streams.metrics import WorkerMetrics
+from streams.settings import KafkaSettings
+
+
+@click.command()
+@click.option("--config", "config_paths", multiple=True, required=True,
+              type=click.Path(exists=True, path_type=Path))  # fmt: skip
+@click.option("--tick-every", default=1.0, show_default=True,
+              help="Seconds between timer passes (escalation, group_wait, snooze).")  # fmt: skip
+@click.option("--health-port", default=9400, show_default=True, type=int)
+@click.option("--datadir", default=None, help="faust's data directory.")
+def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
+           datadir: str | None) -> None:  # fmt: skip
+    """Turn alert transitions into incidents, pages and a ledger (faust-streaming)."""
+    try:
+        cfg = load_config(list(config_paths))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    # faust is imported here: it is slow to import and only this worker needs it
+    from faust import Worker
+
+    from streams.agents.app import build_app
+
+    app = build_app(KafkaSettings(), cfg, tick_every=tick_every, datadir=datadir)
+    health = Health(stale_after=max(30.0, 10 * tick_every))
+    health.add_check("faust", lambda: (not app.rebalancing, "rebalancing"
+                                       if app.rebalancing else "running"))  # fmt: skip
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def heartbeat() -> None:
+        health.beat()
+
+    server = HealthServer(health, WorkerMetrics().registry, port=health_port).start()
+    structlog.get_logger(__name__).info("health_server", health_port=server.port)
+    try:
+        Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    finally:
+        server.stop()

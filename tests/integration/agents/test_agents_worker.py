@@ -1,0 +1,118 @@
+"""Real faust agents on the real broker: alerts in, pages out, escalation, ack, resolve."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas import Alert, Command, IncidentEvent, Notification, decode, encode
+from streams.catalog import Catalog
+from streams.kafka import make_producer
+from streams.settings import KafkaSettings
+from tests.processor_support import kill9, read_all
+
+CONFIG = Path("examples/config/tocsin.yaml")
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> Path:
+    text = CONFIG.read_text().replace("timeout: 5m", "timeout: 4s")
+    text = text.replace("timeout: 10m", "timeout: 4s")
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def start_agents(settings: KafkaSettings, config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+           "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
+           "TOCSIN_PARTITIONS": str(settings.partitions), "TOCSIN_LOG_FORMAT": "json"}  # fmt: skip
+    cmd = [sys.executable, "-m", "streams.cli.main", "run", "agents", "--config", str(config),
+           "--tick-every", "0.5", "--health-port", "0",
+           "--datadir", str(log.parent / "faust")]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+
+
+def _alert(status: str, fp: str = "cpu-web-03") -> Alert:
+    now = datetime.now(UTC)
+    return Alert(fingerprint=fp, status=status, rule="cpu_saturation_critical",  # type: ignore[arg-type]
+                 severity="critical", labels={"alertname": "cpu_saturation_critical",
+                                              "service": "search", "host": "web-03"},
+                 summary="CPU 95% on web-03", value=95.0, threshold=85.0, starts_at=now,
+                 ends_at=now if status == "resolved" else None)  # fmt: skip
+
+
+def _notifications(settings: KafkaSettings, catalog: Catalog) -> list[Notification]:
+    committed = read_all(settings, catalog.name("notifications"))
+    return [decode(Notification, v) for vs in committed.values() for v in vs]
+
+
+def _ledger_kinds(settings: KafkaSettings, catalog: Catalog) -> list[str]:
+    committed = read_all(settings, catalog.name("incident-events"))
+    ledger = [decode(IncidentEvent, v) for vs in committed.values() for v in vs]
+    return [e.kind for e in sorted(ledger, key=lambda e: e.seq)]
+
+
+def _wait(pred: object, timeout: float, what: str, log: Path,
+          proc: subprocess.Popen[bytes] | None = None) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the worker exited while waiting for {what}\n"
+                                 f"{log.read_text()[-3000:]}")  # fmt: skip
+        if pred():  # type: ignore[operator]
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}\n{log.read_text()[-3000:]}")
+
+
+def test_page_escalate_ack_resolve(
+    kafka_settings: KafkaSettings, topics: Catalog, fast_config: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "agents.log"
+    worker = start_agents(kafka_settings, fast_config, log)
+    producer = make_producer(kafka_settings)
+    try:
+        producer.produce(topics.name("alerts"), key=b"cpu-web-03", value=encode(_alert("firing")))
+        producer.produce(topics.name("alerts"), key=b"cpu-web-03", value=encode(_alert("firing")))
+        producer.produce(topics.name("alerts"), key=b"junk", value=b"{not an alert")
+        assert producer.flush(10) == 0
+
+        def paged(kind: str, target: str) -> bool:
+            return any(n.kind == kind and n.target == target
+                       for n in _notifications(kafka_settings, topics))  # fmt: skip
+
+        _wait(lambda: paged("trigger", "U0ALICE"), 90, "the first page", log, worker)
+        _wait(lambda: paged("escalate", "U0BOB"), 30, "escalation to level 2", log, worker)
+        incident_id = _notifications(kafka_settings, topics)[0].incident_id
+
+        ack = Command(action="ack", incident_id=incident_id, actor="bob", at=datetime.now(UTC))
+        producer.produce(topics.name("commands"), key=incident_id.encode(), value=encode(ack))
+        assert producer.flush(10) == 0
+        _wait(lambda: "acknowledged" in _ledger_kinds(kafka_settings, topics), 30, "the ack",
+              log, worker)  # fmt: skip
+        time.sleep(6)  # past level 2's 4 s timeout: unacknowledged, the policy would repeat
+        producer.produce(topics.name("alerts"), key=b"cpu-web-03",
+                         value=encode(_alert("resolved")))  # fmt: skip
+        assert producer.flush(10) == 0
+        _wait(lambda: paged("resolve", "U0BOB"), 30, "the resolution", log, worker)
+    finally:
+        kill9(worker)
+
+    notes = _notifications(kafka_settings, topics)
+    pages = [(n.kind, n.target) for n in notes if n.kind in ("trigger", "escalate")]
+    assert pages.count(("trigger", "U0ALICE")) == 1, "one page, although the alert came twice"
+    assert ("escalate", "U0ALICE") not in pages, "no escalation after the ack"
+    resolved_to = {n.target for n in notes if n.kind == "resolve"}
+    assert resolved_to >= {"U0ALICE", "#platform-alerts", "U0BOB", "platform-pagerduty"}
+    kinds = _ledger_kinds(kafka_settings, topics)
+    for expected in ("opened", "notified", "escalated", "acknowledged", "resolved"):
+        assert expected in kinds
+    assert read_all(kafka_settings, topics.name("deadletter")), "the junk alert was dead-lettered"

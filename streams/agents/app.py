@@ -72,6 +72,9 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         topic_partitions=partitions,
         processing_guarantee="at_least_once",
         broker_commit_interval=0.5,
+        # a crashed worker's partitions move after 10 s, not faust's default 60 s
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         web_enabled=False,
         datadir=datadir or f"/tmp/tocsin-agents-{settings.topic_prefix}",
         producer_acks=-1,

@@ -1,0 +1,69 @@
+"""10,000 alert transitions for 50 services: the expected incidents, one page per target."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from schemas import Alert, Incident, decode, encode
+from streams.catalog import Catalog
+from streams.kafka import make_producer
+from streams.settings import KafkaSettings
+from tests.integration.agents.test_agents_worker import _notifications, _wait, start_agents
+from tests.processor_support import kill9, read_all
+
+
+def test_alert_burst_groups_into_one_incident_per_service(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    text = Path("examples/config/tocsin.yaml").read_text()
+    text = text.replace("group_by: [alertname, service, host]", "group_by: [alertname, service]")
+    config.write_text(text.replace("timeout: 5m", "timeout: 1h"))
+    log = tmp_path / "agents.log"
+    worker = start_agents(kafka_settings, config, log)
+    producer = make_producer(kafka_settings)
+    now = datetime.now(UTC)
+    sent = 0
+    for round_ in range(10):  # 50 services x 20 hosts x 10 rounds = 10,000 transitions
+        for s in range(50):
+            for h in range(20):
+                status = "resolved" if round_ == 9 and h % 2 else "firing"
+                labels = {"alertname": "cpu", "service": f"svc-{s:02d}", "host": f"h{h}"}
+                a = Alert(
+                    fingerprint=f"svc{s}-h{h}", status=status, rule="cpu",  # type: ignore[arg-type]
+                    severity="critical", labels=labels, starts_at=now,
+                    ends_at=now if status == "resolved" else None,
+                )  # fmt: skip
+                producer.produce(topics.name("alerts"), key=a.fingerprint.encode(), value=encode(a))
+                sent += 1
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    assert sent == 10_000
+    try:
+
+        def settled() -> bool:
+            committed = read_all(kafka_settings, topics.name("incidents"))
+            latest: dict[str, Incident] = {}
+            for vs in committed.values():
+                for v in vs:
+                    inc = decode(Incident, v)
+                    if (
+                        inc.incident_id not in latest
+                        or inc.version > latest[inc.incident_id].version
+                    ):
+                        latest[inc.incident_id] = inc
+            members = sum(len(i.alerts) for i in latest.values())
+            repeats = sum(a.repeats for i in latest.values() for a in i.alerts)
+            return len(latest) == 50 and members == 1000 and repeats >= 1000 * 8
+
+        _wait(settled, 120, "every transition applied", log, worker)
+    finally:
+        kill9(worker)
+    notes = _notifications(kafka_settings, topics)
+    per_target_step = Counter(n.notification_id for n in notes if n.kind == "trigger")
+    assert len(per_target_step) == 100, "50 incidents x (on-call DM + team channel)"
+    incidents = {n.incident_id for n in notes}
+    assert len(incidents) == 50
+    assert not [n for n in notes if n.kind == "escalate"]

@@ -76,11 +76,14 @@ def on_alert(st: GroupState, alert: Alert, now: datetime, cfg: Config) -> Outcom
         elif reopen:
             _reopen(st, alert, now, cfg, out)
         member = st.members.get(fp)
-        if member is not None and member.status == "firing":
+        if member is not None and member.status == "firing" and not reopen:
+            # a repeat is counted, not announced: no page, no ledger line, no snapshot
             member.repeats += 1
             member.last_seen = now
             member.value = alert.value
-            _event(st, out, "alert_repeated", now, f"{alert.rule} repeated", fingerprint=fp)
+            return out
+        if member is not None and member.status == "firing":
+            member.repeats += 1
         else:
             st.members[fp] = _member(alert, now)
             if len(st.members) > 1 or reopen:

@@ -127,6 +127,8 @@ class Rule(_Strict):
     condition: Condition | None = None
     group_by: list[LabelKey] = Field(default_factory=list, max_length=16)
     max_series: int = Field(default=10_000, ge=1, le=1_000_000)
+    # fewer samples than this in a window: no value (2 errors in 30 requests is noise)
+    min_samples: int = Field(default=1, ge=1, le=1_000_000)
     severity: Severity = "warning"
     summary: ShortText = "{rule} on {labels}: {value} {op} {threshold}"
     runbook_url: ShortText | None = None

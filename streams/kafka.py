@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, Producer
@@ -69,3 +70,28 @@ def broker_reachable(settings: KafkaSettings, timeout: float = 2.0) -> bool:
     except Exception:
         return False
     return bool(metadata.brokers)
+
+
+def read_topic(settings: KafkaSettings, topic: str, timeout: float = 30.0) -> list[bytes]:
+    """Every committed record of a topic, partition by partition (for reports and tools)."""
+    from confluent_kafka import TopicPartition
+
+    c = Consumer(settings.client_config() | {"group.id": "tocsin-reader",
+                                             "isolation.level": "read_committed",
+                                             "enable.auto.commit": False})  # fmt: skip
+    out: list[bytes] = []
+    try:
+        meta = c.list_topics(topic, timeout=timeout).topics[topic]
+        for p in sorted(meta.partitions):
+            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            if high <= low:
+                continue
+            c.assign([TopicPartition(topic, p, low)])
+            pos, deadline = low, time.monotonic() + timeout
+            while pos < high and time.monotonic() < deadline:
+                out += [m.value() or b"" for m in c.consume(5000, timeout=0.5) if not m.error()]
+                pos = c.position([TopicPartition(topic, p)])[0].offset
+            c.unassign()
+    finally:
+        c.close()
+    return out

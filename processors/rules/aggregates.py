@@ -21,6 +21,9 @@ class Accumulator:
     def result(self) -> float | None:
         raise NotImplementedError
 
+    def samples(self) -> int:
+        raise NotImplementedError
+
     def dump(self) -> Any:
         raise NotImplementedError
 
@@ -50,6 +53,9 @@ class Moments(Accumulator):
         if value > self.max:
             self.max = value
         self.last = value
+
+    def samples(self) -> int:
+        return self.count
 
     def result(self) -> float | None:
         if self.count == 0:
@@ -90,6 +96,9 @@ class Ratio(Accumulator):
         if hit:
             self.hits += 1
 
+    def samples(self) -> int:
+        return self.total
+
     def result(self) -> float | None:
         return self.hits / self.total if self.total else None
 
@@ -111,6 +120,9 @@ class Quantile(Accumulator):
 
     def add(self, value: float, hit: bool = True) -> None:
         self.sketch.add(value)
+
+    def samples(self) -> int:
+        return int(self.sketch.count)
 
     def result(self) -> float | None:
         if self.sketch.count == 0:

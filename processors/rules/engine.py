@@ -266,7 +266,8 @@ class RuleEngine:
             for key in sorted(keys | rs.active):
                 g = rs.groups[key]
                 acc = g.windows.pop(start, None)
-                value = acc.result() if acc is not None else None
+                enough = acc is not None and acc.samples() >= r.rule.min_samples
+                value = acc.result() if acc is not None and enough else None
                 change = g.state.evaluate(cond, value, end)
                 if change is None:
                     continue

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import click
 
 from streams.admin import create_topics
 from streams.catalog import Catalog
-from streams.demo.burst import run_burst
 from streams.kafka import make_admin
 from streams.settings import KafkaSettings
 
 
 @click.command()
-@click.option("--seconds", default=10, show_default=True, help="Seconds of synthetic data.")
-def demo(seconds: int) -> None:
-    """Create the topics, send a burst of metrics and logs, read them back validated."""
-    settings = KafkaSettings()
-    created = create_topics(make_admin(settings), Catalog(settings))
-    click.echo(f"topics ready ({len(created)} created)")
-    raise SystemExit(run_burst(settings, click.echo, seconds=seconds))
+@click.option("--speed", default=10.0, show_default=True,
+              help="How many times faster than real time the fault timeline runs.")  # fmt: skip
+@click.option("--burst", is_flag=True, help="Only send a burst of samples and read it back.")
+@click.option("--workdir", default=".demo", show_default=True, type=click.Path(path_type=Path))
+def demo(speed: float, burst: bool, workdir: Path) -> None:
+    """Fleet -> processor -> agents -> pages, with each incident's timeline at the end."""
+    if burst:
+        from streams.demo.burst import run_burst
+
+        settings = KafkaSettings()
+        create_topics(make_admin(settings), Catalog(settings))
+        raise SystemExit(run_burst(settings, click.echo))
+    from streams.demo.pipeline import Demo
+
+    # a fresh topic prefix per run: every demo starts from empty topics
+    settings = KafkaSettings(topic_prefix=f"demo{int(time.time())}.")
+    run = Demo(settings, workdir / settings.topic_prefix.rstrip("."), speed, click.echo)
+    try:
+        code = run.run()
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopping the workers")
+        code = 130
+    finally:
+        run.stop_workers()
+    raise SystemExit(code)

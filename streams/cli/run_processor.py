@@ -26,7 +26,7 @@ from streams.settings import KafkaSettings
     type=click.Path(exists=True, path_type=Path),
 )
 @click.option("--instance-id", default=None, help="Stable id (default: $HOSTNAME).")
-@click.option("--group", default="tocsin-processor", show_default=True)
+@click.option("--group", default=None, help="Consumer group (default: <topic prefix>processor).")
 @click.option(
     "--health-port",
     default=9400,
@@ -56,11 +56,13 @@ def processor(
         raise click.ClickException(str(exc)) from exc
     metrics = ProcessorMetrics()
     health = Health()
+    settings = KafkaSettings()
     worker = ProcessorWorker(
-        KafkaSettings(),
+        settings,
         pack,
         instance_id=instance_id or default_instance_id(),
-        group_id=group,
+        # the topic prefix isolates deployments sharing a cluster: so does the group
+        group_id=group or f"{settings.topic_prefix}processor",
         checkpoint_every_s=checkpoint_every,
         batch_size=batch_size,
         metrics=metrics,

@@ -137,6 +137,11 @@ class ProcessorWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned_once = True
+        foreign = [tp for tp in partitions if tp.topic not in self.topics]
+        if foreign:
+            # a group shared with another deployment's subscription: never touch its data
+            log.warning("foreign_partitions_ignored", topics=sorted({tp.topic for tp in foreign}))
+            partitions = [tp for tp in partitions if tp.topic in self.topics]
         for tp in partitions:
             self.engines[(tp.topic, tp.partition)] = self._restore(tp)
         self.metrics.active_series.set(sum(e.series_count() for e in self.engines.values()))

@@ -1,0 +1,234 @@
+"""`tocsin demo`: the pipeline end to end on the local broker.
+
+A synthetic fleet (an hour of healthy history, then a fault timeline) flows into
+`metrics` and `logs`; a processor and an agents worker run as separate processes;
+the demo shows alerts and pages as they happen, acknowledges one incident like a
+responder would, lets another escalate, and prints every incident's timeline with
+time to acknowledge and time to resolve. `--speed` compresses the scenario's event
+time; the workers run their production code paths.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+from schemas import (
+    Alert,
+    Command,
+    IncidentEvent,
+    LogRecord,
+    MetricSample,
+    Notification,
+    decode,
+    encode,
+)
+from streams.admin import create_topics
+from streams.catalog import Catalog
+from streams.demo.workload import FAULTS, Fleet
+from streams.kafka import make_admin, make_producer, read_topic
+from streams.settings import KafkaSettings
+
+HISTORY_MIN = 60  # healthy history first: the anomaly detector's warm-up
+SCENARIO_MIN = 20
+Echo = Callable[[str], None]
+
+
+class Demo:
+    def __init__(self, settings: KafkaSettings, workdir: Path, speed: float, echo: Echo) -> None:
+        self.settings = settings
+        self.catalog = Catalog(settings)
+        self.workdir = workdir
+        self.speed = speed
+        self.echo = echo
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.faults = tuple(replace(f, start_min=f.start_min + HISTORY_MIN,
+                                    end_min=f.end_min + HISTORY_MIN) for f in FAULTS)  # fmt: skip
+        self.fired: dict[str, Alert] = {}
+        self.resolved: set[str] = set()
+        self.pages: list[Notification] = []
+        self.acked: set[str] = set()
+
+    # -- processes --------------------------------------------------------------
+
+    def start_workers(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "config.yaml"
+        text = Path("examples/config/tocsin.yaml").read_text()
+        # demo pacing: escalate after 10 s instead of 5 min, group warnings for 5 s
+        text = text.replace("timeout: 5m", "timeout: 10s").replace("timeout: 10m", "timeout: 1h")
+        config.write_text(text.replace("group_wait: 30s", "group_wait: 5s"))
+        env = {
+            **os.environ,
+            "TOCSIN_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
+            "TOCSIN_TOPIC_PREFIX": self.settings.topic_prefix,
+            "TOCSIN_LOG_FORMAT": "json",
+        }
+        cli = [sys.executable, "-m", "streams.cli.main", "run"]
+        for name, args in (
+            ("processor", ["processor", "--rules", "rules/default.yaml", "--health-port", "0",
+                           "--instance-id", "demo"]),
+            ("agents", ["agents", "--config", str(config), "--health-port", "0",
+                        "--tick-every", "0.5", "--datadir", str(self.workdir / "faust")]),
+        ):  # fmt: skip
+            log = (self.workdir / f"{name}.log").open("ab")
+            self.procs.append(
+                subprocess.Popen(
+                    [*cli, *args],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+            self.echo(f"started {name} (log: {self.workdir / f'{name}.log'})")
+
+    def stop_workers(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+    # -- the story --------------------------------------------------------------
+
+    def run(self) -> int:
+        create_topics(make_admin(self.settings), self.catalog)
+        self.start_workers()
+        reader = Consumer(
+            {
+                "bootstrap.servers": self.settings.bootstrap_servers,
+                "group.id": f"{self.settings.topic_prefix}demo-reader",
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
+        reader.subscribe([self.catalog.name(t) for t in ("alerts", "notifications")])
+        producer = make_producer(self.settings)
+        start = datetime.now(UTC) - timedelta(minutes=HISTORY_MIN + SCENARIO_MIN + 1)
+        fleet = Fleet(start, faults=self.faults)
+        self.echo(f"sending {HISTORY_MIN} minutes of healthy history ...")
+        for tick in fleet.ticks(HISTORY_MIN):
+            self._send(producer, tick.metrics, tick.logs)
+        producer.flush(60)
+        self.echo(f"fault timeline: {SCENARIO_MIN} minutes of event time at {self.speed:g}x")
+        for f in self.faults:
+            self.echo(f"  {f.start_min - HISTORY_MIN:>4.0f}-{f.end_min - HISTORY_MIN:<4.0f} min "
+                      f"{f.name} on {f.target} (expect {f.expect_rule})")  # fmt: skip
+        wall0 = time.monotonic()
+        for tick in fleet.ticks(SCENARIO_MIN, from_minute=HISTORY_MIN):
+            due = (tick.minute - HISTORY_MIN) * 60 / self.speed
+            while time.monotonic() - wall0 < due:
+                self._observe(reader, producer, timeout=0.05)
+            self._send(producer, tick.metrics, tick.logs)
+            producer.poll(0)
+        producer.flush(60)
+        self.echo("faults over; waiting for every alert to resolve ...")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not self._all_resolved():
+            self._observe(reader, producer, timeout=0.2)
+        reader.close()
+        self.stop_workers()
+        return self._report()
+
+    def _send(self, p: Producer, metrics: list[MetricSample], logs: list[LogRecord]) -> None:
+        records = [(self.catalog.name("metrics"), m.series_key(), encode(m)) for m in metrics]
+        records += [(self.catalog.name("logs"), r.labels["service"], encode(r)) for r in logs]
+        for topic, key, value in records:
+            while True:
+                try:
+                    p.produce(topic, key=key.encode(), value=value)
+                    break
+                except BufferError:
+                    p.poll(0.2)  # the local queue is full: let deliveries drain
+        p.poll(0)
+
+    def _observe(self, reader: Consumer, producer: Producer, timeout: float) -> None:
+        msg = reader.poll(timeout)
+        if msg is None or msg.error():
+            return
+        if msg.topic() == self.catalog.name("alerts"):
+            alert = decode(Alert, msg.value() or b"")
+            if alert.status == "firing":
+                self.fired[alert.rule + "/" + alert.fingerprint] = alert
+                self.echo(f"ALERT   {alert.severity:8} {alert.summary}")
+            elif alert.status == "resolved":
+                self.resolved.add(alert.rule + "/" + alert.fingerprint)
+                self.echo(f"RESOLVE {alert.rule} {_where(alert.labels)}")
+            return
+        note = decode(Notification, msg.value() or b"")
+        self.pages.append(note)
+        self.echo(render(note))
+        # a responder acknowledges the memory leak's page; the others are left to escalate
+        if (note.kind == "trigger" and note.channel == "slack_dm" and not self.acked
+                and "Memory" in note.title):  # fmt: skip
+            self.acked.add(note.incident_id)
+            cmd = Command(action="ack", incident_id=note.incident_id, actor="alice",
+                          at=datetime.now(UTC), origin="slack")  # fmt: skip
+            key = note.incident_id.encode()
+            producer.produce(self.catalog.name("commands"), key=key, value=encode(cmd))
+            self.echo(f"        alice acknowledges {note.incident_id}")
+
+    def _all_resolved(self) -> bool:
+        return bool(self.fired) and set(self.fired) <= self.resolved
+
+    def _report(self) -> int:
+        events = _read_ledger(self.settings, self.catalog)
+        by_incident: dict[str, list[IncidentEvent]] = defaultdict(list)
+        for e in events:
+            by_incident[e.incident_id].append(e)
+        self.echo("\n=== incident timelines ===")
+        for iid, evs in sorted(by_incident.items()):
+            evs.sort(key=lambda e: e.seq)
+            opened = evs[0].at
+            self.echo(f"\n{iid}: {evs[0].message}")
+            ack = next((e.at for e in evs if e.kind == "acknowledged"), None)
+            res = next((e.at for e in evs if e.kind == "resolved"), None)
+            for e in evs:
+                self.echo(
+                    f"  +{(e.at - opened).total_seconds():6.1f}s {e.kind:14} {e.message[:90]}"
+                )
+            tta = f"{(ack - opened).total_seconds():.1f}s" if ack else "-"
+            ttr = f"{(res - opened).total_seconds():.1f}s" if res else "-"
+            self.echo(f"  time to acknowledge {tta}, time to resolve {ttr}")
+        missing = [f for f in self.faults if not any(a.rule == f.expect_rule and f.target in
+                   a.labels.values() for a in self.fired.values())]  # fmt: skip
+        self.echo("\n=== detection ===")
+        for f in self.faults:
+            status = "MISSED" if f in missing else "detected"
+            self.echo(f"  {f.name:22} {f.expect_rule:26} {status}")
+        return 1 if missing or not self._all_resolved() else 0
+
+
+def _where(labels: dict[str, str]) -> str:
+    return " ".join(f"{k}={labels[k]}" for k in ("service", "host") if k in labels)
+
+
+def render(n: Notification) -> str:
+    """What the Slack sink would post, readable in a terminal."""
+    icon = {"critical": "[!!]", "error": "[! ]", "warning": "[ ~]", "info": "[ i]"}[n.severity]
+    where = f"slack {n.target}" if n.channel == "slack" else f"{n.channel} {n.target}"
+    value = ""
+    if n.value is not None and n.threshold is not None:
+        value = f" ({n.value:.4g} vs {n.threshold:.4g})"
+    elif n.anomaly_score is not None:
+        value = f" (anomaly score {n.anomaly_score:.2f})"
+    return (f"PAGE    {n.kind:8} -> {where:28} {icon} {n.priority} {n.title[:70]}{value}"
+            f" [level {n.escalation_level + 1}]")  # fmt: skip
+
+
+def _read_ledger(settings: KafkaSettings, catalog: Catalog) -> list[IncidentEvent]:
+    return [decode(IncidentEvent, v) for v in read_topic(settings, catalog.name("incident-events"))]

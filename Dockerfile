@@ -10,6 +10,8 @@ COPY schemas ./schemas
 COPY processors ./processors
 COPY connectors ./connectors
 COPY streams ./streams
+COPY rules ./rules
+COPY examples ./examples
 RUN uv sync --frozen --no-dev
 
 FROM python:3.11-slim

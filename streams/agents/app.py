@@ -41,6 +41,7 @@ from processors.incidents.state import GroupState, Route, from_dict, to_dict
 from schemas import (
     Alert,
     Command,
+    DeadLetter,
     DecodeError,
     Incident,
     IncidentEvent,
@@ -49,6 +50,7 @@ from schemas import (
     encode,
 )
 from schemas.config import Config
+from streams.agents.metrics import AgentMetrics
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 
@@ -61,8 +63,8 @@ def _now() -> datetime:
 
 
 def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-agents",
-              tick_every: float = 1.0, clock: Clock = _now, datadir: str | None = None
-              ) -> faust.App:  # fmt: skip
+              tick_every: float = 1.0, clock: Clock = _now, datadir: str | None = None,
+              metrics: AgentMetrics | None = None) -> faust.App:  # fmt: skip
     catalog = Catalog(settings)
     partitions = catalog.get("incident-work").partitions
     app = faust.App(
@@ -96,10 +98,12 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                        value_type=bytes)  # fmt: skip
     ticked: dict[bytes, str] = {}
 
-    async def dead_letter(raw: bytes, source: str, error: str) -> None:
-        doc = {"source_topic": source, "value": raw.decode("latin-1")[:4096], "reason":
-               "validation", "error": error[:2000], "stage": "agents"}  # fmt: skip
-        await dlq.send(key=None, value=orjson.dumps(doc))
+    async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> None:
+        letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error[:8000],
+                            stage="agents", worker="agents")  # fmt: skip
+        await dlq.send(key=None, value=encode(letter))
+        if metrics is not None:
+            metrics.dead_letters.labels(topic=source, reason=reason).inc()
 
     @app.agent(alerts)
     async def route_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -162,6 +166,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             groups[key] = orjson.dumps(to_dict(st))
             for effect in outcome.effects:
                 await _emit(effect)
+            if metrics is not None:
+                metrics.record(outcome.effects)
             yield None
 
     async def _emit(effect: IncidentEvent | Notification | Incident) -> None:

@@ -10,7 +10,6 @@ import structlog
 from schemas import ConfigError
 from schemas.config import load_config
 from streams.health import Health, HealthServer
-from streams.metrics import WorkerMetrics
 from streams.settings import KafkaSettings
 
 
@@ -32,8 +31,10 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     from faust import Worker
 
     from streams.agents.app import build_app
+    from streams.agents.metrics import AgentMetrics
 
-    app = build_app(KafkaSettings(), cfg, tick_every=tick_every, datadir=datadir)
+    metrics = AgentMetrics()
+    app = build_app(KafkaSettings(), cfg, tick_every=tick_every, datadir=datadir, metrics=metrics)
     health = Health(stale_after=max(30.0, 10 * tick_every))
     health.add_check("faust", lambda: (not app.rebalancing, "rebalancing"
                                        if app.rebalancing else "running"))  # fmt: skip
@@ -42,7 +43,7 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     async def heartbeat() -> None:
         health.beat()
 
-    server = HealthServer(health, WorkerMetrics().registry, port=health_port).start()
+    server = HealthServer(health, metrics.registry, port=health_port).start()
     structlog.get_logger(__name__).info("health_server", health_port=server.port)
     try:
         Worker(app, loglevel="warning", quiet=True).execute_from_commandline()

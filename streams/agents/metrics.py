@@ -1,0 +1,52 @@
+"""Prometheus metrics of the incident agents."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from schemas import Incident, IncidentEvent, Notification
+from streams.metrics import WorkerMetrics
+
+
+class AgentMetrics(WorkerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.ledger = Counter("tocsin_incident_events_total", "Ledger entries by kind.",
+                              ["kind"], registry=r)  # fmt: skip
+        self.notifications = Counter("tocsin_notifications_requested_total",
+                                     "Notifications written to the outbox.",
+                                     ["channel", "kind"], registry=r)  # fmt: skip
+        self.open = Gauge("tocsin_incidents_open", "Incidents triggered or acknowledged.",
+                          registry=r)  # fmt: skip
+        buckets = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 86400)
+        self.tta = Histogram("tocsin_time_to_acknowledge_seconds", "Opened to acknowledged.",
+                             ["service", "team"], buckets=buckets, registry=r)  # fmt: skip
+        self.ttr = Histogram("tocsin_time_to_resolve_seconds", "Opened to resolved.",
+                             ["service", "team"], buckets=buckets, registry=r)  # fmt: skip
+        self._open: set[str] = set()
+
+    def record(self, effects: Sequence[IncidentEvent | Notification | Incident]) -> None:
+        """MTTA/MTTR per service and team come from the histograms' sums and counts."""
+        for e in effects:
+            if isinstance(e, IncidentEvent):
+                self.ledger.labels(kind=e.kind).inc()
+            elif isinstance(e, Notification):
+                self.notifications.labels(channel=e.channel, kind=e.kind).inc()
+            else:
+                self._snapshot(e)
+        self.open.set(len(self._open))
+
+    def _snapshot(self, inc: Incident) -> None:
+        labels = {"service": inc.service or "", "team": inc.team or ""}
+        was_open = inc.incident_id in self._open
+        if inc.status == "resolved":
+            self._open.discard(inc.incident_id)
+            if was_open and inc.resolved_at:
+                self.ttr.labels(**labels).observe((inc.resolved_at - inc.opened_at).total_seconds())
+        else:
+            self._open.add(inc.incident_id)
+        if inc.status == "acknowledged" and inc.acknowledged_at and was_open:
+            self.tta.labels(**labels).observe((inc.acknowledged_at - inc.opened_at).total_seconds())

@@ -1,0 +1,1 @@
+"""The edges: source decoders and delivery sinks. Imports schemas only."""

@@ -1,0 +1,1 @@
+"""Delivery sinks: where notifications go."""

@@ -1,0 +1,123 @@
+"""Deliver notifications to Slack with slack-sdk: one message per incident per channel,
+updated in place, the timeline in its thread, a DM to each paged user.
+
+Idempotent across crashes: the (incident, channel) -> ts map lives in a store the
+runtime persists; if the process died between posting and recording, the message
+is found again through its metadata (conversations.history with metadata), so
+Slack never shows a second message for the same incident and channel.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+
+from connectors.slack.render import blocks, headline, timeline_line
+from schemas.notifications import Notification
+
+EVENT_TYPE = "tocsin_incident"
+
+
+class SlackClient(Protocol):
+    """The slice of slack_sdk.web.async_client.AsyncWebClient this sink uses."""
+
+    async def chat_postMessage(self, **kwargs: Any) -> Any: ...
+    async def chat_update(self, **kwargs: Any) -> Any: ...
+    async def conversations_open(self, **kwargs: Any) -> Any: ...
+    async def conversations_history(self, **kwargs: Any) -> Any: ...
+
+
+class MessageStore(Protocol):
+    def get(self, incident_id: str, channel: str) -> str | None: ...
+    def put(self, incident_id: str, channel: str, ts: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The outcome of one attempt, for the receipt and the retry policy."""
+
+    ok: bool
+    retryable: bool = False
+    retry_after: float | None = None
+    status_code: int | None = None
+    error: str = ""
+    external_ref: str | None = None
+    latency_ms: float = 0.0
+
+
+class SlackSink:
+    def __init__(self, client: SlackClient, store: MessageStore) -> None:
+        self.client = client
+        self.store = store
+
+    async def deliver(self, n: Notification) -> Delivery:
+        started = time.perf_counter()
+        try:
+            if n.channel == "slack_dm":
+                ref = await self._direct(n)
+            else:
+                ref = await self._channel(n)
+        except SlackApiError as exc:
+            return _failure(exc, started)
+        return Delivery(ok=True, external_ref=ref, status_code=200,
+                        latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+
+    async def _channel(self, n: Notification) -> str:
+        channel = n.target
+        ts = self.store.get(n.incident_id, channel) or await self._find(n.incident_id, channel)
+        if ts is None:
+            resp = await self.client.chat_postMessage(
+                channel=channel, text=headline(n), blocks=blocks(n),
+                metadata={"event_type": EVENT_TYPE,
+                          "event_payload": {"incident_id": n.incident_id}},
+            )  # fmt: skip
+            ts = str(resp["ts"])
+            channel = str(resp.get("channel") or channel)
+            self.store.put(n.incident_id, n.target, ts)
+            return f"{channel}:{ts}"
+        self.store.put(n.incident_id, channel, ts)
+        await self.client.chat_update(channel=channel, ts=ts, text=headline(n), blocks=blocks(n))
+        await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=timeline_line(n))
+        return f"{channel}:{ts}"
+
+    async def _find(self, incident_id: str, channel: str) -> str | None:
+        """Recover a message posted just before a crash, by its metadata."""
+        resp = await self.client.conversations_history(channel=channel, limit=200,
+                                                       include_all_metadata=True)  # fmt: skip
+        for msg in resp.get("messages", []):
+            meta = msg.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == EVENT_TYPE and payload.get("incident_id") == incident_id:
+                return str(msg["ts"])
+        return None
+
+    async def _direct(self, n: Notification) -> str:
+        opened = await self.client.conversations_open(users=n.target)
+        channel = str(opened["channel"]["id"])
+        resp = await self.client.chat_postMessage(channel=channel, text=headline(n),
+                                                  blocks=blocks(n))  # fmt: skip
+        return f"{channel}:{resp['ts']}"
+
+
+def _failure(exc: SlackApiError, started: float) -> Delivery:
+    status = getattr(exc.response, "status_code", None)
+    retry_after = None
+    headers = getattr(exc.response, "headers", {}) or {}
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if raw is not None:
+        try:
+            retry_after = float(raw)
+        except ValueError:
+            retry_after = None
+    error = str(exc.response.get("error", "")) if exc.response is not None else str(exc)
+    retryable = (
+        status == 429
+        or (status is not None and status >= 500)
+        or error in ("ratelimited", "service_unavailable", "internal_error", "fatal_error")
+    )
+    latency = (time.perf_counter() - started) * 1000
+    return Delivery(ok=False, retryable=retryable, retry_after=retry_after, status_code=status,
+                    error=error or str(exc), latency_ms=latency)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Slack: message rendering, request signatures, responder actions."""

@@ -1,0 +1,65 @@
+"""Block Kit messages for incidents. Every piece of text that comes from labels or
+payloads is escaped, so an alert label can never post `<!channel>` or a fake link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.notifications import Notification
+
+_ICON = {"critical": ":red_circle:", "error": ":large_orange_circle:",
+         "warning": ":large_yellow_circle:", "info": ":large_blue_circle:"}  # fmt: skip
+_VERB = {"trigger": "paged", "escalate": "escalated", "update": "updated",
+         "resolve": "resolved", "reminder": "reminder", "flapping": "flapping"}  # fmt: skip
+_STATUS = {"triggered": "Triggered", "acknowledged": "Acknowledged", "resolved": "Resolved"}
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn control characters: &, < and > (Slack's documented escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def headline(n: Notification) -> str:
+    icon = ":white_check_mark:" if n.status == "resolved" else _ICON[n.severity]
+    return f"{icon} [{n.priority}] {_STATUS[n.status]}: {escape(n.title)}"
+
+
+def blocks(n: Notification) -> list[dict[str, Any]]:
+    fields = [f"*Severity*\n{n.severity}", f"*Service*\n{escape(n.service or '-')}"]
+    if n.value is not None and n.threshold is not None:
+        fields.append(f"*Value*\n{n.value:.4g} (threshold {n.threshold:.4g})")
+    elif n.anomaly_score is not None:
+        value = f"{n.value:.4g}, " if n.value is not None else ""
+        fields.append(f"*Anomaly*\n{value}score {n.anomaly_score:.2f}")
+    fields.append(f"*On call*\n{escape(n.assignee or '-')} (level {n.escalation_level + 1})")
+    labels = ", ".join(f"{escape(k)}={escape(v)}" for k, v in sorted(n.labels.items()))
+    out: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline(n)}*"}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": labels or "no labels"}]},
+    ]
+    if n.runbook_url:
+        url = n.runbook_url.replace("|", "%7C").replace(">", "%3E")
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{url}|Runbook>"}})
+    if n.status != "resolved":
+        out.append({"type": "actions", "block_id": f"incident:{n.incident_id}", "elements": [
+            _button("Acknowledge", "ack", n.incident_id, style="primary"),
+            _button("Resolve", "resolve", n.incident_id),
+            _button("Escalate", "escalate", n.incident_id, style="danger"),
+            _button("Snooze 1h", "snooze", n.incident_id),
+        ]})  # fmt: skip
+    return out
+
+
+def _button(text: str, action: str, incident_id: str, style: str | None = None
+            ) -> dict[str, Any]:  # fmt: skip
+    b: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": text},
+                         "action_id": f"tocsin_{action}", "value": incident_id}  # fmt: skip
+    if style:
+        b["style"] = style
+    return b
+
+
+def timeline_line(n: Notification) -> str:
+    what = _VERB[n.kind]
+    return f"{what}: {escape(n.title)} ({n.status}, level {n.escalation_level + 1})"

@@ -1,0 +1,127 @@
+"""The Slack sink against a local fake Slack Web API, through the real slack-sdk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp.test_utils import TestServer
+from slack_sdk.web.async_client import AsyncWebClient
+
+from connectors.sinks.slack import SlackSink
+from connectors.slack.render import blocks
+from connectors.slack.signature import SignatureError, SignatureVerifier
+from schemas import Notification
+from tests.fakes.slack import FakeSlack
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str], str] = {}
+
+    def get(self, incident_id: str, channel: str) -> str | None:
+        return self.data.get((incident_id, channel))
+
+    def put(self, incident_id: str, channel: str, ts: str) -> None:
+        self.data[(incident_id, channel)] = ts
+
+
+def note(kind: str = "trigger", status: str = "triggered", channel: str = "slack",
+         target: str = "C123", labels: dict[str, str] | None = None) -> Notification:  # fmt: skip
+    return Notification(
+        notification_id=f"inc-1/{kind}/{target}", incident_id="inc-1", kind=kind,  # type: ignore[arg-type]
+        channel=channel, target=target, title="CPU 95% on web-03", status=status,  # type: ignore[arg-type]
+        severity="critical", priority="P1", service="checkout",
+        labels=labels or {"host": "web-03"}, value=95.0, threshold=85.0,
+        runbook_url="https://rb/cpu", opened_at=T0, at=T0,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeSlack, AsyncWebClient]]:
+    slack = FakeSlack()
+    server = TestServer(slack.app(), host="127.0.0.1")
+    await server.start_server()
+    client = AsyncWebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{server.port}/api/")
+    yield slack, client
+    await server.close()
+
+
+async def test_one_message_per_incident_updated_in_place_with_a_thread(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    sink = SlackSink(client, MemoryStore())
+    first = await sink.deliver(note())
+    second = await sink.deliver(note(kind="update", status="acknowledged"))
+    third = await sink.deliver(note(kind="resolve", status="resolved"))
+    assert first.ok and second.ok and third.ok
+    posts = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
+    assert len(posts) == 1, "one message per incident and channel"
+    assert slack.methods().count("chat.update") == 2
+    threads = [a for m, a in slack.calls if m == "chat.postMessage" and a.get("thread_ts")]
+    assert [t["text"].split(":")[0] for t in threads] == ["updated", "resolved"]
+    assert first.external_ref == second.external_ref
+
+
+async def test_no_second_message_after_a_crash_between_post_and_record(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    await SlackSink(client, MemoryStore()).deliver(note())
+    restarted = SlackSink(client, MemoryStore())  # the ts mapping was lost with the process
+    result = await restarted.deliver(note(kind="update", status="acknowledged"))
+    assert result.ok
+    posts = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
+    assert len(posts) == 1
+    assert "chat.update" in slack.methods()
+
+
+async def test_rate_limit_is_retryable_with_retry_after(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    slack.fail("chat.postMessage", 429, "ratelimited", {"Retry-After": "7"})
+    result = await SlackSink(client, MemoryStore()).deliver(note())
+    assert not result.ok
+    assert result.retryable
+    assert result.retry_after == 7.0
+    slack.fail("chat.postMessage", 404, "channel_not_found")
+    bad = await SlackSink(client, MemoryStore()).deliver(note(target="C404"))
+    assert not bad.retryable
+    assert bad.error == "channel_not_found"
+
+
+async def test_dm_opens_a_conversation_with_the_paged_user(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    result = await SlackSink(client, MemoryStore()).deliver(note(channel="slack_dm", target="U1"))
+    assert result.ok
+    assert slack.calls[0] == ("conversations.open", {"users": "U1"})
+    assert slack.calls[1][1]["channel"] == "DU1"
+
+
+def test_label_text_cannot_mention_the_channel() -> None:
+    rendered = str(blocks(note(labels={"host": "<!channel> <https://evil|click>"})))
+    assert "<!channel>" not in rendered
+    assert "&lt;!channel&gt;" in rendered
+    assert "<https://evil" not in rendered
+
+
+def test_signature_rejects_wrong_stale_and_replayed_requests() -> None:
+    v = SignatureVerifier("secret")
+    body = b"payload=%7B%7D"
+    good = v.sign("1000", body)
+    v.verify("1000", good, body, now=1000)
+    with pytest.raises(SignatureError, match="replayed"):
+        v.verify("1000", good, body, now=1001)
+    with pytest.raises(SignatureError, match="mismatch"):
+        v.verify("1000", good, b"payload=tampered", now=1000)
+    with pytest.raises(SignatureError, match="stale"):
+        v.verify("1000", v.sign("1000", b"x"), b"x", now=1000 + 301)
+    with pytest.raises(SignatureError, match="missing"):
+        v.verify(None, None, body, now=1000)

@@ -67,6 +67,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=7 * DAY_MS,
     ),
     TopicSpec(
+        "notifier-state",
+        "done:<notification id> and msg:<incident>|<channel> -> Slack ts",
+        None,
+        cleanup_policy="compact",
+    ),
+    TopicSpec(
         "processor-state",
         "partition/series: window and detector checkpoints",
         None,

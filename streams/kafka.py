@@ -74,12 +74,18 @@ def broker_reachable(settings: KafkaSettings, timeout: float = 2.0) -> bool:
 
 def read_topic(settings: KafkaSettings, topic: str, timeout: float = 30.0) -> list[bytes]:
     """Every committed record of a topic, partition by partition (for reports and tools)."""
+    return [value for _, value in read_topic_keyed(settings, topic, timeout)]
+
+
+def read_topic_keyed(settings: KafkaSettings, topic: str, timeout: float = 30.0
+                     ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+    """(key, value) of every committed record of a topic, partition by partition."""
     from confluent_kafka import TopicPartition
 
     c = Consumer(settings.client_config() | {"group.id": "tocsin-reader",
                                              "isolation.level": "read_committed",
                                              "enable.auto.commit": False})  # fmt: skip
-    out: list[bytes] = []
+    out: list[tuple[bytes, bytes]] = []
     try:
         meta = c.list_topics(topic, timeout=timeout).topics[topic]
         for p in sorted(meta.partitions):
@@ -89,7 +95,8 @@ def read_topic(settings: KafkaSettings, topic: str, timeout: float = 30.0) -> li
             c.assign([TopicPartition(topic, p, low)])
             pos, deadline = low, time.monotonic() + timeout
             while pos < high and time.monotonic() < deadline:
-                out += [m.value() or b"" for m in c.consume(5000, timeout=0.5) if not m.error()]
+                out += [(m.key() or b"", m.value() or b"")
+                        for m in c.consume(5000, timeout=0.5) if not m.error()]  # fmt: skip
                 pos = c.position([TopicPartition(topic, p)])[0].offset
             c.unassign()
     finally:

@@ -9,6 +9,7 @@ from streams.cli.main import LazyGroup
 WORKERS: dict[str, str] = {
     "processor": "streams.cli.run_processor:processor",
     "agents": "streams.cli.run_agents:agents",
+    "notifier": "streams.cli.run_notifier:notifier",
 }
 
 

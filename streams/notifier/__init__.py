@@ -1,0 +1,1 @@
+"""The notifier: delivers the `notifications` outbox and records receipts."""

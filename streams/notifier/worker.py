@@ -1,0 +1,211 @@
+"""`tocsin run notifier`: deliver the outbox, record every attempt, never drop one.
+
+Per batch: each new notification (not already delivered: ids are deterministic, the
+delivered set is persisted) goes to its sink with retries (exponential backoff with
+jitter, Retry-After honoured), a circuit breaker per destination and a bound on
+in-flight requests. Every attempt becomes a DeliveryReceipt on `receipts`. One that
+still fails after its attempts goes back onto `notifications` for later (a retry
+topic pattern: it neither blocks its partition nor disappears). Offsets are committed
+only after the receipts, the delivered marks and any re-enqueued records are
+acknowledged by Kafka: a crash re-reads the batch and the delivered set skips what
+was done; the Slack sink finds a message posted just before a crash by its metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from threading import Event
+from typing import Protocol
+
+import structlog
+from confluent_kafka import KafkaError, Message
+from prometheus_client import Counter, Histogram
+
+from connectors.sinks.slack import Delivery
+from schemas import DecodeError, DeliveryReceipt, Notification, decode, encode
+from streams.catalog import Catalog
+from streams.deadletters import DeadLetterSink
+from streams.health import Health
+from streams.kafka import make_consumer, make_producer
+from streams.metrics import WorkerMetrics
+from streams.notifier.state import NotifierState
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+class Sink(Protocol):
+    async def deliver(self, n: Notification) -> Delivery: ...
+
+
+class NotifierMetrics(WorkerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.sent = Counter("tocsin_notifications_sent_total", "Delivered notifications.",
+                            ["channel"], registry=r)  # fmt: skip
+        self.failed = Counter("tocsin_notifications_failed_total", "Failed attempts.",
+                              ["channel", "error"], registry=r)  # fmt: skip
+        self.retried = Counter("tocsin_notifications_retried_total", "Retries and re-enqueues.",
+                               ["channel"], registry=r)  # fmt: skip
+        self.duplicates = Counter("tocsin_notifications_duplicate_total",
+                                  "Already delivered, skipped.", registry=r)  # fmt: skip
+        self.latency = Histogram("tocsin_slack_api_seconds", "Latency of sink calls.",
+                                 ["channel"], registry=r)  # fmt: skip
+
+
+@dataclass
+class Breaker:
+    """Opens after `threshold` consecutive failures; half-opens after `cool_s`."""
+
+    threshold: int = 5
+    cool_s: float = 30.0
+    failures: int = 0
+    opened_at: float = 0.0
+
+    def allow(self, now: float) -> bool:
+        return self.failures < self.threshold or now - self.opened_at >= self.cool_s
+
+    def record(self, ok: bool, now: float) -> None:
+        if ok:
+            self.failures = 0
+        else:
+            self.failures += 1
+            if self.failures >= self.threshold:
+                self.opened_at = now
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4
+    base_s: float = 0.5
+    cap_s: float = 30.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.cap_s)
+        return self.rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))  # full jitter
+
+
+class Notifier:
+    def __init__(self, settings: KafkaSettings, sinks: dict[str, Sink], *,
+                 metrics: NotifierMetrics | None = None, health: Health | None = None,
+                 retry: RetryPolicy | None = None, in_flight: int = 32,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:  # fmt: skip
+        self.settings = settings
+        self.catalog = Catalog(settings)
+        self.sinks = sinks
+        self.metrics = metrics or NotifierMetrics()
+        self.health = health or Health()
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.limit = asyncio.Semaphore(in_flight)
+        self.breakers: dict[str, Breaker] = {}
+        self.producer = make_producer(settings)
+        self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier")
+        self.state = NotifierState(self.producer, self.catalog.name("notifier-state"))
+        self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
+                                  worker="notifier")  # fmt: skip
+        self.joined = False
+        self.health.add_check("group", lambda: (self.joined, "assigned" if self.joined
+                                                else "not yet in the consumer group"))  # fmt: skip
+
+    def run(self, stop: Event) -> None:
+        self.state.load(self.settings)
+        log.info("notifier_started", delivered=len(self.state.done),
+                 messages=len(self.state.messages), sinks=sorted(self.sinks))  # fmt: skip
+        self.consumer.subscribe([self.catalog.name("notifications")],
+                                on_assign=lambda *_: setattr(self, "joined", True))  # fmt: skip
+        try:
+            while not stop.is_set():
+                msgs = self.consumer.consume(200, timeout=0.2)
+                self.health.beat()
+                if msgs:
+                    asyncio.run(self._batch(msgs))
+        finally:
+            self.producer.flush(30)
+            self.consumer.close()
+
+    async def _batch(self, msgs: list[Message]) -> None:
+        todo: list[Notification] = []
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume_error", error=str(err))
+                continue
+            try:
+                n = decode(Notification, msg.value() or b"")
+            except DecodeError as exc:
+                self.dlq.send(msg, reason=exc.reason, error=str(exc))
+                continue
+            if n.notification_id in self.state.done:
+                self.metrics.duplicates.inc()
+                continue
+            todo.append(n)
+        # one incident's messages to one destination go in order (post, then update...);
+        # different destinations and incidents go concurrently
+        lanes: dict[tuple[str, str, str], list[Notification]] = {}
+        for n in todo:
+            lanes.setdefault((n.incident_id, n.channel, n.target), []).append(n)
+        await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
+        if self.producer.flush(60) != 0:
+            raise RuntimeError("receipts were not acknowledged: not committing offsets")
+        self.consumer.commit(asynchronous=False)
+
+    async def _lane(self, lane: list[Notification]) -> None:
+        for n in lane:
+            await self._deliver(n)
+
+    async def _deliver(self, n: Notification) -> None:
+        sink = self.sinks.get(n.channel) or self.sinks.get("*")
+        destination = f"{n.channel}:{n.target}"
+        breaker = self.breakers.setdefault(destination, Breaker())
+        for attempt in range(1, self.retry.attempts + 1):
+            if sink is None:
+                self._receipt(n, attempt, Delivery(ok=False, error=f"no sink for {n.channel}"))
+                break
+            if not breaker.allow(time.monotonic()):
+                await self.sleep(1.0)
+                continue
+            async with self.limit:
+                started = time.perf_counter()
+                result = await sink.deliver(n)
+                self.metrics.latency.labels(channel=n.channel).observe(
+                    time.perf_counter() - started
+                )
+            breaker.record(result.ok, time.monotonic())
+            self._receipt(n, attempt, result)
+            if result.ok:
+                self.state.mark_done(n.notification_id)
+                self.metrics.sent.labels(channel=n.channel).inc()
+                return
+            self.metrics.failed.labels(channel=n.channel, error=result.error[:40]).inc()
+            if not result.retryable:
+                self.state.mark_done(n.notification_id)  # final: recorded, not retried forever
+                return
+            self.metrics.retried.labels(channel=n.channel).inc()
+            await self.sleep(self.retry.delay(attempt, result.retry_after))
+        # still failing: back on the outbox for later, never dropped
+        self.producer.produce(self.catalog.name("notifications"), key=n.incident_id.encode(),
+                              value=encode(n))  # fmt: skip
+
+    def _receipt(self, n: Notification, attempt: int, d: Delivery) -> None:
+        outcome = "delivered" if d.ok else ("retrying" if d.retryable else "failed")
+        receipt = DeliveryReceipt(
+            # deterministic: a batch re-read after a crash re-emits the same receipt ids
+            event_id=hashlib.sha256(f"{n.notification_id}#{attempt}".encode()).hexdigest()[:32],
+            notification_id=n.notification_id, incident_id=n.incident_id, channel=n.channel,
+            target=n.target, attempt=attempt, outcome=outcome, status_code=d.status_code,
+            error=d.error[:8000], external_ref=d.external_ref, latency_ms=d.latency_ms,
+            at=datetime.now(UTC),
+        )  # fmt: skip
+        self.producer.produce(self.catalog.name("receipts"), key=n.incident_id.encode(),
+                              value=encode(receipt))  # fmt: skip

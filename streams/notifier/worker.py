@@ -135,6 +135,7 @@ class Notifier:
 
     async def _batch(self, msgs: list[Message]) -> None:
         todo: list[Notification] = []
+        batch_ids: set[str] = set()
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -146,9 +147,10 @@ class Notifier:
             except DecodeError as exc:
                 self.dlq.send(msg, reason=exc.reason, error=str(exc))
                 continue
-            if n.notification_id in self.state.done:
+            if n.notification_id in self.state.done or n.notification_id in batch_ids:
                 self.metrics.duplicates.inc()
                 continue
+            batch_ids.add(n.notification_id)
             todo.append(n)
         # one incident's messages to one destination go in order (post, then update...);
         # different destinations and incidents go concurrently

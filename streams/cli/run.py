@@ -10,6 +10,7 @@ WORKERS: dict[str, str] = {
     "processor": "streams.cli.run_processor:processor",
     "agents": "streams.cli.run_agents:agents",
     "notifier": "streams.cli.run_notifier:notifier",
+    "gateway": "streams.cli.run_gateway:gateway",
 }
 
 

@@ -11,7 +11,9 @@ time; the workers run their production code paths.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,12 +22,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
+import httpx
+import orjson
 from confluent_kafka import Consumer, Producer
 
+from connectors.slack.signature import SignatureVerifier
 from schemas import (
     Alert,
-    Command,
+    DeliveryReceipt,
     IncidentEvent,
     LogRecord,
     MetricSample,
@@ -58,6 +64,8 @@ class Demo:
         self.resolved: set[str] = set()
         self.pages: list[Notification] = []
         self.acked: set[str] = set()
+        self.signing_secret = os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
+        self.gateway_port = 0
 
     # -- processes --------------------------------------------------------------
 
@@ -73,13 +81,19 @@ class Demo:
             "TOCSIN_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
             "TOCSIN_TOPIC_PREFIX": self.settings.topic_prefix,
             "TOCSIN_LOG_FORMAT": "json",
+            # the responder's click is signed like Slack signs it; a real secret wins
+            "SLACK_SIGNING_SECRET": self.signing_secret,
         }
+        self.gateway_port = _free_port()
         cli = [sys.executable, "-m", "streams.cli.main", "run"]
         for name, args in (
             ("processor", ["processor", "--rules", "rules/default.yaml", "--health-port", "0",
                            "--instance-id", "demo"]),
             ("agents", ["agents", "--config", str(config), "--health-port", "0",
                         "--tick-every", "0.5", "--datadir", str(self.workdir / "faust")]),
+            ("notifier", ["notifier", "--health-port", "0"]),
+            ("gateway", ["gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port),
+                         "--config", str(config)]),
         ):  # fmt: skip
             log = (self.workdir / f"{name}.log").open("ab")
             self.procs.append(
@@ -176,11 +190,24 @@ class Demo:
         if (note.kind == "trigger" and note.channel == "slack_dm" and not self.acked
                 and "Memory" in note.title):  # fmt: skip
             self.acked.add(note.incident_id)
-            cmd = Command(action="ack", incident_id=note.incident_id, actor="alice",
-                          at=datetime.now(UTC), origin="slack")  # fmt: skip
-            key = note.incident_id.encode()
-            producer.produce(self.catalog.name("commands"), key=key, value=encode(cmd))
-            self.echo(f"        alice acknowledges {note.incident_id}")
+            answer = self._click("tocsin_ack", note.incident_id, user=note.target)
+            self.echo(f"        alice clicks Acknowledge on {note.incident_id}: {answer}")
+
+    def _click(self, action_id: str, incident_id: str, user: str) -> str:
+        """POST a block_actions payload to the gateway, signed as Slack signs it."""
+        payload = {"type": "block_actions", "user": {"id": user},
+                   "actions": [{"action_id": action_id, "value": incident_id}]}  # fmt: skip
+        body = urlencode({"payload": orjson.dumps(payload).decode()}).encode()
+        ts = str(int(time.time()))
+        signature = SignatureVerifier(self.signing_secret).sign(ts, body)
+        try:
+            resp = httpx.post(f"http://127.0.0.1:{self.gateway_port}/slack/interactions",
+                              content=body, timeout=10, headers={
+                                  "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
+                                  "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        except httpx.HTTPError as exc:
+            return f"gateway unreachable: {exc}"
+        return f"{resp.status_code} {resp.json().get('text', '')}"
 
     def _all_resolved(self) -> bool:
         return bool(self.fired) and set(self.fired) <= self.resolved
@@ -204,6 +231,12 @@ class Demo:
             tta = f"{(ack - opened).total_seconds():.1f}s" if ack else "-"
             ttr = f"{(res - opened).total_seconds():.1f}s" if res else "-"
             self.echo(f"  time to acknowledge {tta}, time to resolve {ttr}")
+        receipts = [decode(DeliveryReceipt, v)
+                    for v in read_topic(self.settings, self.catalog.name("receipts"))]  # fmt: skip
+        delivered = sum(r.outcome == "delivered" for r in receipts)
+        self.echo(f"\nnotifier: {delivered} deliveries, "
+                  f"{sum(r.outcome != 'delivered' for r in receipts)} failed or retried attempts "
+                  f"(see {self.workdir / 'notifier.log'} for what it posted)")  # fmt: skip
         missing = [f for f in self.faults if not any(a.rule == f.expect_rule and f.target in
                    a.labels.values() for a in self.fired.values())]  # fmt: skip
         self.echo("\n=== detection ===")
@@ -211,6 +244,12 @@ class Demo:
             status = "MISSED" if f in missing else "detected"
             self.echo(f"  {f.name:22} {f.expect_rule:26} {status}")
         return 1 if missing or not self._all_resolved() else 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _where(labels: dict[str, str]) -> str:

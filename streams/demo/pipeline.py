@@ -43,6 +43,7 @@ from streams.admin import create_topics
 from streams.catalog import Catalog
 from streams.demo.workload import FAULTS, Fleet
 from streams.kafka import make_admin, make_producer, read_topic
+from streams.notifier.console import render
 from streams.settings import KafkaSettings
 
 HISTORY_MIN = 60  # healthy history first: the anomaly detector's warm-up
@@ -185,7 +186,7 @@ class Demo:
             return
         note = decode(Notification, msg.value() or b"")
         self.pages.append(note)
-        self.echo(render(note))
+        self.echo(f"PAGE    {render(note)}")
         # a responder acknowledges the memory leak's page; the others are left to escalate
         if (note.kind == "trigger" and note.channel == "slack_dm" and not self.acked
                 and "Memory" in note.title):  # fmt: skip
@@ -254,19 +255,6 @@ def _free_port() -> int:
 
 def _where(labels: dict[str, str]) -> str:
     return " ".join(f"{k}={labels[k]}" for k in ("service", "host") if k in labels)
-
-
-def render(n: Notification) -> str:
-    """What the Slack sink would post, readable in a terminal."""
-    icon = {"critical": "[!!]", "error": "[! ]", "warning": "[ ~]", "info": "[ i]"}[n.severity]
-    where = f"slack {n.target}" if n.channel == "slack" else f"{n.channel} {n.target}"
-    value = ""
-    if n.value is not None and n.threshold is not None:
-        value = f" ({n.value:.4g} vs {n.threshold:.4g})"
-    elif n.anomaly_score is not None:
-        value = f" (anomaly score {n.anomaly_score:.2f})"
-    return (f"PAGE    {n.kind:8} -> {where:28} {icon} {n.priority} {n.title[:70]}{value}"
-            f" [level {n.escalation_level + 1}]")  # fmt: skip
 
 
 def _read_ledger(settings: KafkaSettings, catalog: Catalog) -> list[IncidentEvent]:

@@ -10,11 +10,12 @@ Slack never shows a second message for the same incident and channel.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
+from connectors.sinks.delivery import Delivery, parse_retry_after
 from connectors.slack.render import blocks, headline, timeline_line
 from schemas.notifications import Notification
 
@@ -35,19 +36,6 @@ class MessageStore(Protocol):
     def put(self, incident_id: str, channel: str, ts: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """The outcome of one attempt, for the receipt and the retry policy."""
-
-    ok: bool
-    retryable: bool = False
-    retry_after: float | None = None
-    status_code: int | None = None
-    error: str = ""
-    external_ref: str | None = None
-    latency_ms: float = 0.0
-
-
 class SlackSink:
     def __init__(self, client: SlackClient, store: MessageStore) -> None:
         self.client = client
@@ -62,6 +50,10 @@ class SlackSink:
                 ref = await self._channel(n)
         except SlackApiError as exc:
             return _failure(exc, started)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # the network, not Slack's answer: always worth another attempt
+            return Delivery(ok=False, retryable=True, error=f"{type(exc).__name__}: {exc}"[:500],
+                            latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
         return Delivery(ok=True, external_ref=ref, status_code=200,
                         latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
 
@@ -104,14 +96,8 @@ class SlackSink:
 
 def _failure(exc: SlackApiError, started: float) -> Delivery:
     status = getattr(exc.response, "status_code", None)
-    retry_after = None
     headers = getattr(exc.response, "headers", {}) or {}
-    raw = headers.get("Retry-After") or headers.get("retry-after")
-    if raw is not None:
-        try:
-            retry_after = float(raw)
-        except ValueError:
-            retry_after = None
+    retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
     error = str(exc.response.get("error", "")) if exc.response is not None else str(exc)
     retryable = (
         status == 429

@@ -11,9 +11,10 @@ from typing import cast
 import click
 import structlog
 
+from connectors.sinks.delivery import Sink
 from streams.health import Health, HealthServer
 from streams.notifier.console import ConsoleSink
-from streams.notifier.worker import Notifier, NotifierMetrics, Sink
+from streams.notifier.worker import Notifier, NotifierMetrics
 from streams.settings import KafkaSettings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from connectors.sinks.slack import Delivery
+from connectors.sinks.delivery import Delivery
 from schemas.notifications import Notification
 
 _ICON = {"critical": "[!!]", "error": "[! ]", "warning": "[ ~]", "info": "[ i]"}

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
-from typing import Protocol
 
 import structlog
 from confluent_kafka import KafkaError, Message
 from prometheus_client import Counter, Histogram
 
-from connectors.sinks.slack import Delivery
+from connectors.sinks.delivery import Breaker, Delivery, RetryPolicy, Sink
 from schemas import DecodeError, DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
@@ -38,10 +35,6 @@ from streams.notifier.state import NotifierState
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
-
-
-class Sink(Protocol):
-    async def deliver(self, n: Notification) -> Delivery: ...
 
 
 class NotifierMetrics(WorkerMetrics):
@@ -58,40 +51,6 @@ class NotifierMetrics(WorkerMetrics):
                                   "Already delivered, skipped.", registry=r)  # fmt: skip
         self.latency = Histogram("tocsin_slack_api_seconds", "Latency of sink calls.",
                                  ["channel"], registry=r)  # fmt: skip
-
-
-@dataclass
-class Breaker:
-    """Opens after `threshold` consecutive failures; half-opens after `cool_s`."""
-
-    threshold: int = 5
-    cool_s: float = 30.0
-    failures: int = 0
-    opened_at: float = 0.0
-
-    def allow(self, now: float) -> bool:
-        return self.failures < self.threshold or now - self.opened_at >= self.cool_s
-
-    def record(self, ok: bool, now: float) -> None:
-        if ok:
-            self.failures = 0
-        else:
-            self.failures += 1
-            if self.failures >= self.threshold:
-                self.opened_at = now
-
-
-@dataclass
-class RetryPolicy:
-    attempts: int = 4
-    base_s: float = 0.5
-    cap_s: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.cap_s)
-        return self.rng.uniform(0, min(self.cap_s, self.base_s * 2**attempt))  # full jitter
 
 
 class Notifier:
@@ -134,7 +93,7 @@ class Notifier:
             self.consumer.close()
 
     async def _batch(self, msgs: list[Message]) -> None:
-        todo: list[Notification] = []
+        todo: list[tuple[Notification, str]] = []
         batch_ids: set[str] = set()
         for msg in msgs:
             err = msg.error()
@@ -151,32 +110,37 @@ class Notifier:
                 self.metrics.duplicates.inc()
                 continue
             batch_ids.add(n.notification_id)
-            todo.append(n)
+            todo.append((n, f"{msg.partition()}:{msg.offset()}"))
         # one incident's messages to one destination go in order (post, then update...);
         # different destinations and incidents go concurrently
-        lanes: dict[tuple[str, str, str], list[Notification]] = {}
-        for n in todo:
-            lanes.setdefault((n.incident_id, n.channel, n.target), []).append(n)
+        lanes: dict[tuple[str, str, str], list[tuple[Notification, str]]] = {}
+        for n, where in todo:
+            lanes.setdefault((n.incident_id, n.channel, n.target), []).append((n, where))
         await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
         if self.producer.flush(60) != 0:
             raise RuntimeError("receipts were not acknowledged: not committing offsets")
         self.consumer.commit(asynchronous=False)
 
-    async def _lane(self, lane: list[Notification]) -> None:
-        for n in lane:
-            await self._deliver(n)
+    async def _lane(self, lane: list[tuple[Notification, str]]) -> None:
+        for n, where in lane:
+            await self._deliver(n, where)
 
-    async def _deliver(self, n: Notification) -> None:
+    async def _deliver(self, n: Notification, where: str = "") -> None:
+        """``where`` (partition:offset of the outbox record) tells a re-enqueued round's
+        receipts apart from the first round's, while a crash-replay re-emits the same ids."""
         sink = self.sinks.get(n.channel) or self.sinks.get("*")
         destination = f"{n.channel}:{n.target}"
         breaker = self.breakers.setdefault(destination, Breaker())
         for attempt in range(1, self.retry.attempts + 1):
             if sink is None:
-                self._receipt(n, attempt, Delivery(ok=False, error=f"no sink for {n.channel}"))
-                break
-            if not breaker.allow(time.monotonic()):
-                await self.sleep(1.0)
-                continue
+                self._receipt(
+                    n, where, attempt, Delivery(ok=False, error=f"no sink for {n.channel}")
+                )
+                self.state.mark_done(n.notification_id)  # final: a configuration problem
+                return
+            wait = breaker.wait(time.monotonic())
+            if wait > 0:  # open: no request to a destination known to be down
+                await self.sleep(min(wait, self.retry.cap_s))
             async with self.limit:
                 started = time.perf_counter()
                 result = await sink.deliver(n)
@@ -184,12 +148,13 @@ class Notifier:
                     time.perf_counter() - started
                 )
             breaker.record(result.ok, time.monotonic())
-            self._receipt(n, attempt, result)
+            self._receipt(n, where, attempt, result)
             if result.ok:
                 self.state.mark_done(n.notification_id)
                 self.metrics.sent.labels(channel=n.channel).inc()
                 return
-            self.metrics.failed.labels(channel=n.channel, error=result.error[:40]).inc()
+            code = str(result.status_code) if result.status_code else "network"
+            self.metrics.failed.labels(channel=n.channel, error=code).inc()
             if not result.retryable:
                 self.state.mark_done(n.notification_id)  # final: recorded, not retried forever
                 return
@@ -199,11 +164,11 @@ class Notifier:
         self.producer.produce(self.catalog.name("notifications"), key=n.incident_id.encode(),
                               value=encode(n))  # fmt: skip
 
-    def _receipt(self, n: Notification, attempt: int, d: Delivery) -> None:
+    def _receipt(self, n: Notification, where: str, attempt: int, d: Delivery) -> None:
         outcome = "delivered" if d.ok else ("retrying" if d.retryable else "failed")
         receipt = DeliveryReceipt(
             # deterministic: a batch re-read after a crash re-emits the same receipt ids
-            event_id=hashlib.sha256(f"{n.notification_id}#{attempt}".encode()).hexdigest()[:32],
+            event_id=hashlib.sha256(f"{n.notification_id}@{where}#{attempt}".encode()).hexdigest()[:32],
             notification_id=n.notification_id, incident_id=n.incident_id, channel=n.channel,
             target=n.target, attempt=attempt, outcome=outcome, status_code=d.status_code,
             error=d.error[:8000], external_ref=d.external_ref, latency_ms=d.latency_ms,

@@ -1,60 +1,94 @@
-"""Responder actions from Slack (buttons and the /incident slash command) as Commands."""
+"""Responder actions from Slack — the incident message's buttons and the slash command
+``/incident ack|resolve|escalate|snooze <dur>|note <text>|who|list`` — parsed into
+``schemas.Command`` (or a ``Query`` the gateway answers itself).
+
+Grammar (the incident id comes last, so a note can hold any text)::
+
+    /incident ack inc-42            /incident snooze 30m inc-42
+    /incident resolve inc-42        /incident note rolled back the deploy inc-42
+    /incident escalate inc-42       /incident who [inc-42]      /incident list
+"""
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from schemas.commands import Command
+from schemas.types import parse_duration
 
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+USAGE = ("usage: /incident ack|resolve|escalate <id> · snooze <30m|2h> <id> · "
+         "note <text> <id> · who [<id>] · list")  # fmt: skip
+BUTTONS = {"tocsin_ack": "ack", "tocsin_resolve": "resolve", "tocsin_escalate": "escalate",
+           "tocsin_snooze": "snooze"}  # fmt: skip
+BUTTON_SNOOZE = timedelta(hours=1)
 
 
 class ActionError(ValueError):
-    """The action cannot be turned into a command; the message is shown to the user."""
+    """The input cannot be turned into a command; the message is shown to the user."""
 
 
-class ResponderDirectory(Protocol):
-    def may_act(self, slack_user_id: str, incident_id: str) -> bool: ...
+@dataclass(frozen=True, slots=True)
+class Query:
+    """``who``/``list``: answered from the gateway's view of open incidents."""
+
+    kind: Literal["who", "list"]
+    incident_id: str | None
+    actor: str
 
 
 def from_interaction(payload: dict[str, Any], now: datetime) -> Command:
-    """A block_actions payload from one of the incident message's buttons."""
+    """A ``block_actions`` payload from one of the incident message's buttons."""
     actions = payload.get("actions") or []
-    if payload.get("type") != "block_actions" or not actions:
-        raise ActionError("unsupported interaction")
-    action = actions[0]
-    name = str(action.get("action_id", "")).removeprefix("tocsin_")
-    incident_id = str(action.get("value", ""))
-    user = str((payload.get("user") or {}).get("id", ""))
-    if name not in ("ack", "resolve", "escalate", "snooze") or not incident_id or not user:
-        raise ActionError(f"unknown action {action.get('action_id')!r}")
-    duration = timedelta(hours=1) if name == "snooze" else None
-    return Command(action=name, incident_id=incident_id, actor=user, at=now,
-                   origin="slack", duration=duration)  # fmt: skip
+    if payload.get("type") != "block_actions" or not actions or not isinstance(actions, list):
+        raise ActionError("unsupported interaction: expected a button of an incident message")
+    action = actions[0] if isinstance(actions[0], dict) else {}
+    name = BUTTONS.get(str(action.get("action_id", "")))
+    incident_id = str(action.get("value") or "").strip()
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    actor = str((user or {}).get("id") or "").strip()
+    if name is None:
+        raise ActionError(f"unknown button {str(action.get('action_id'))[:60]!r}")
+    if not incident_id or not actor:
+        raise ActionError("the button carries no incident id or no user")
+    return _command(name, incident_id, actor, now,
+                    duration=BUTTON_SNOOZE if name == "snooze" else None)  # fmt: skip
 
 
-def from_slash(text: str, user: str, now: datetime) -> Command | None:
-    """`/incident ack|resolve|escalate|snooze <dur>|note <text> <incident-id>`;
-    `who` and `list` are answered without a command (None)."""
+def from_slash(text: str, actor: str, now: datetime) -> Command | Query:
     parts = text.strip().split()
-    if not parts:
-        raise ActionError("usage: /incident ack|resolve|escalate|snooze <dur>|note <text> <id>")
+    if not parts or not actor:
+        raise ActionError(USAGE)
     verb, args = parts[0].lower(), parts[1:]
-    if verb in ("who", "list"):
-        return None
-    if verb in ("ack", "resolve", "escalate") and len(args) == 1:
-        return Command(action=verb, incident_id=args[0], actor=user, at=now, origin="slack")
+    if verb == "list" and not args:
+        return Query("list", None, actor)
+    if verb == "who" and len(args) <= 1:
+        return Query("who", args[0] if args else None, actor)
+    if verb in ("ack", "acknowledge", "resolve", "escalate") and len(args) == 1:
+        return _command("ack" if verb == "acknowledge" else verb, args[0], actor, now)
     if verb == "snooze" and len(args) == 2:
-        m = _DURATION.match(args[0])
-        if not m:
+        try:
+            duration = parse_duration(args[0])
+        except ValueError as exc:
+            raise ActionError(f"snooze: {args[0]!r} is not a duration like 30m or 2h") from exc
+        if not isinstance(duration, timedelta):
             raise ActionError(f"snooze: {args[0]!r} is not a duration like 30m or 2h")
-        seconds = int(m.group(1)) * _UNIT[m.group(2)]
-        return Command(action="snooze", incident_id=args[1], actor=user, at=now, origin="slack",
-                       duration=timedelta(seconds=seconds))  # fmt: skip
+        return _command("snooze", args[1], actor, now, duration=duration)
     if verb == "note" and len(args) >= 2:
-        return Command(action="note", incident_id=args[-1], actor=user, at=now, origin="slack",
-                       text=" ".join(args[:-1]))  # fmt: skip
-    raise ActionError(f"cannot parse {text!r}: try /incident ack inc-…")
+        return _command("note", args[-1], actor, now, text=" ".join(args[:-1]))
+    raise ActionError(f"cannot read {text.strip()[:80]!r}. {USAGE}")
+
+
+def _command(action: str, incident_id: str, actor: str, now: datetime, *,
+             duration: timedelta | None = None, text: str = "") -> Command:  # fmt: skip
+    try:
+        return Command.model_validate({"action": action, "incident_id": incident_id,
+                                       "actor": actor, "at": now, "origin": "slack",
+                                       "duration": duration, "text": text})  # fmt: skip
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or action
+        raise ActionError(f"{action}: {where}: {first['msg']}") from exc

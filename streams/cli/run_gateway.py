@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from pathlib import Path
 
 import click
+import structlog
 from aiohttp import web
 
 from schemas import ConfigError
 from schemas.config import Config, load_config
 from streams.health import Health
-from streams.kafka import broker_reachable
 from streams.settings import KafkaSettings
 
+log = structlog.get_logger(__name__)
 
-def _secret(name: str) -> str | None:
+
+def secret(name: str) -> str | None:
+    """``NAME`` from the environment or the file named by ``NAME_FILE`` (never logged)."""
     path = os.environ.get(f"{name}_FILE")
     return Path(path).read_text().strip() if path else os.environ.get(name)
+
+
+def secret_set(name: str) -> set[str]:
+    return {t.strip() for t in (secret(name) or "").split(",") if t.strip()}
 
 
 @click.command()
@@ -28,9 +33,29 @@ def _secret(name: str) -> str | None:
 @click.option("--config", "config_paths", multiple=True,
               type=click.Path(exists=True, path_type=Path),
               help="Config with users and teams: who may act from Slack.")  # fmt: skip
-def gateway(host: str, port: int, config_paths: tuple[Path, ...]) -> None:
-    """HTTP intake (metrics, logs) and Slack interactivity, acknowledged after Kafka."""
+@click.option("--socket-mode/--no-socket-mode", default=None,
+              help="Receive Slack actions over Socket Mode (default: on when SLACK_APP_TOKEN "
+                   "is set).")  # fmt: skip
+@click.option(
+    "--ack-timeout",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="Seconds to wait for Kafka's acknowledgement before answering 503.",
+)
+@click.option(
+    "--queue-max",
+    default=100_000,
+    show_default=True,
+    type=int,
+    help="Producer queue bound; beyond it requests get 429.",
+)
+def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: bool | None,
+            ack_timeout: float, queue_max: int) -> None:  # fmt: skip
+    """HTTP intake (metrics, logs, Alertmanager, PagerDuty v2, remote-write) and Slack."""
+    from connectors.slack.signature import SignatureVerifier
     from streams.gateway.app import Gateway, GatewayMetrics
+    from streams.gateway.directory import directory_from_env
 
     settings = KafkaSettings()
     cfg: Config | None = None
@@ -39,24 +64,32 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...]) -> None:
             cfg = load_config(list(config_paths))
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
-    tokens = {t.strip() for t in (_secret("TOCSIN_GATEWAY_TOKENS") or "").split(",") if t.strip()}
-    secret = _secret("SLACK_SIGNING_SECRET")
-    health = Health()
-    reachable = [False]
+    tokens = secret_set("TOCSIN_GATEWAY_TOKENS")
+    signing = secret("SLACK_SIGNING_SECRET")
+    gw = Gateway(settings, tokens, SignatureVerifier(signing) if signing else None, cfg,
+                 Health(), GatewayMetrics(),
+                 directory=None if cfg else directory_from_env(os.environ.get(
+                     "TOCSIN_SLACK_RESPONDERS")),
+                 pagerduty_keys=secret_set("TOCSIN_PAGERDUTY_INTAKE_KEYS"),
+                 ack_timeout=ack_timeout, queue_max=queue_max)  # fmt: skip
+    if not tokens:
+        log.warning("gateway_open", why="TOCSIN_GATEWAY_TOKENS is empty: no bearer auth")
+    app = gw.app()
+    app_token = secret("SLACK_APP_TOKEN")
+    if socket_mode or (socket_mode is None and app_token):
+        if not app_token:
+            raise click.ClickException("--socket-mode needs SLACK_APP_TOKEN (xapp-...)")
+        from streams.gateway.slack import socket_mode as connect
 
-    def probe() -> None:  # readiness: the broker answers, checked off the event loop
-        while True:
-            reachable[0] = broker_reachable(settings, timeout=3.0)
-            health.beat()
-            time.sleep(5)
+        async def start_socket(_: web.Application) -> None:
+            app["socket"] = await connect(gw, app_token, secret("SLACK_BOT_TOKEN"))
 
-    threading.Thread(target=probe, daemon=True).start()
-    health.add_check("kafka", lambda: (reachable[0], "broker answers" if reachable[0]
-                                       else "broker not reachable"))  # fmt: skip
-    from connectors.slack.signature import SignatureVerifier
+        async def stop_socket(_: web.Application) -> None:
+            await app["socket"].close()
 
-    gw = Gateway(settings, tokens, SignatureVerifier(secret) if secret else None, cfg, health,
-                 GatewayMetrics())  # fmt: skip
-    click.echo(f"gateway on http://{host}:{port} (tokens: {len(tokens)}, "
-               f"slack signing: {'on' if secret else 'off'})")  # fmt: skip
-    web.run_app(gw.app(), host=host, port=port, print=None, shutdown_timeout=10)
+        app.on_startup.append(start_socket)
+        app.on_cleanup.append(stop_socket)
+    log.info("gateway_listening", url=f"http://{host}:{port}", tokens=len(tokens),
+             slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
+             responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10)

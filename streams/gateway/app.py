@@ -1,91 +1,56 @@
-"""`tocsin run gateway`: one HTTP server for sources and for Slack.
+"""`tocsin run gateway`: one aiohttp server for sources and for Slack.
 
 Every accepted record is answered only after Kafka acknowledged it (acks=all); a full
-producer queue answers 429 with Retry-After instead of buffering without bound, and a
-broker that does not acknowledge in time answers 503. Invalid items are named by
-position and field in a 400, and their original bytes go to `deadletter`.
+producer queue or an unreachable broker answers 429 with Retry-After instead of
+buffering without bound, and a write not acknowledged in time answers 503. Invalid
+input is named by position and field in a 4xx, and its original bytes go to
+`deadletter`. Routes live in sources.py and slack.py; this module holds what they
+share: the writer, authentication, dead letters, health and metrics.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 import structlog
 from aiohttp import web
-from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from connectors.slack.actions import ActionError, from_interaction, from_slash
-from connectors.slack.signature import SignatureError, SignatureVerifier
-from connectors.sources.batches import BodyError, decode_batch, inflate
-from schemas import DeadLetter, LogRecord, MetricSample, encode
+from connectors.slack.auth import ResponderDirectory, StaticDirectory
+from connectors.slack.signature import SignatureVerifier
+from schemas import DeadLetter, encode
 from schemas.config import Config
 from streams.catalog import Catalog
+from streams.gateway.directory import ConfigDirectory, IncidentIndex
+from streams.gateway.writer import Backpressure, KafkaWriter, NotAcknowledged, Record
 from streams.health import Health
 from streams.kafka import make_producer
 from streams.metrics import WorkerMetrics
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
-ACK_TIMEOUT_S = 10.0
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 16 * 1024 * 1024
 
 
 class GatewayMetrics(WorkerMetrics):
     def __init__(self) -> None:
         super().__init__()
+        r = self.registry
         self.requests = Counter("tocsin_gateway_requests_total", "HTTP requests by route/code.",
-                                ["route", "code"], registry=self.registry)  # fmt: skip
+                                ["route", "code"], registry=r)  # fmt: skip
         self.latency = Histogram("tocsin_gateway_request_seconds", "Request latency.",
-                                 ["route"], registry=self.registry)  # fmt: skip
-
-
-class Backpressure(Exception):
-    """The local producer queue is full."""
-
-
-class KafkaWriter:
-    """Produce and await Kafka's acknowledgement from asyncio."""
-
-    def __init__(self, producer: Producer) -> None:
-        self.producer = producer
-
-    async def write(self, records: Sequence[tuple[str, bytes | None, bytes]]) -> None:
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
-        for topic, key, value in records:
-            fut: asyncio.Future[None] = loop.create_future()
-
-            def done(err: KafkaError | None, _msg: Message, fut: asyncio.Future[None] = fut
-                     ) -> None:  # fmt: skip
-                def settle() -> None:
-                    if fut.done():
-                        return
-                    if err is None:
-                        fut.set_result(None)
-                    else:
-                        fut.set_exception(RuntimeError(str(err)))
-
-                loop.call_soon_threadsafe(settle)
-
-            try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=done)
-            except BufferError as exc:
-                raise Backpressure() from exc
-            futures.append(fut)
-        await asyncio.wait_for(asyncio.gather(*futures), ACK_TIMEOUT_S)
-
-    async def pump(self) -> None:
-        while True:
-            self.producer.poll(0)
-            await asyncio.sleep(0.002)
+                                 ["route"], registry=r)  # fmt: skip
+        self.accepted = Counter("tocsin_gateway_records_total", "Records acknowledged by Kafka.",
+                                ["topic"], registry=r)  # fmt: skip
+        self.skipped = Counter("tocsin_gateway_skipped_total",
+                               "Values with no usable number (stale markers, strings).",
+                               ["route", "reason"], registry=r)  # fmt: skip
 
 
 @dataclass
@@ -97,165 +62,116 @@ class Gateway:
     health: Health
     metrics: GatewayMetrics
     clock: Callable[[], float] = time.time
+    directory: ResponderDirectory | None = None
+    pagerduty_keys: set[str] = field(default_factory=set)
+    ack_timeout: float = 10.0
+    queue_max: int = 100_000
+    response_url_prefix: str = "https://hooks.slack.com/"
+    index: IncidentIndex | None = None
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
-        bounded = {"queue.buffering.max.messages": 100_000, "linger.ms": 2}
-        self.writer = KafkaWriter(make_producer(self.settings, **bounded))
+        if self.directory is None:
+            self.directory = ConfigDirectory(self.config) if self.config else StaticDirectory()
+        self.writer: KafkaWriter | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_post("/v1/metrics", self._timed("metrics", self.metrics_in))
-        app.router.add_post("/v1/logs", self._timed("logs", self.logs_in))
-        app.router.add_post("/slack/interactions", self._timed("slack", self.slack_interaction))
-        app.router.add_post("/slack/commands", self._timed("slack", self.slack_command))
+        from streams.gateway import slack, sources
+
+        app = web.Application(client_max_size=MAX_BODY)
+        sources.add_routes(self, app)
+        slack.add_routes(self, app)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.prometheus)
-        app.on_startup.append(self._start_pump)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
         return app
 
-    async def _start_pump(self, app: web.Application) -> None:
-        app["pump"] = asyncio.create_task(self.writer.pump())
+    async def _start(self, _: web.Application) -> None:
+        producer = make_producer(self.settings, **{
+            "queue.buffering.max.messages": self.queue_max, "linger.ms": 2,
+            "message.timeout.ms": int(max(self.ack_timeout * 3, 30) * 1000),
+            "error_cb": lambda err: self.writer.on_error(err) if self.writer else None,
+        })  # fmt: skip
+        self.writer = KafkaWriter(producer, self.ack_timeout).start()
+        self.health.add_check("kafka", lambda: (not self.writer.broker_down, "producer")
+                              if self.writer else (False, "not started"))  # fmt: skip
+        if self.index is None:
+            self.index = IncidentIndex(self.settings, self.catalog.name("incidents")).start()
 
-    def _timed(self, route: str, handler: Callable[[web.Request], Awaitable[web.Response]]
-               ) -> Callable[[web.Request], Awaitable[web.Response]]:  # fmt: skip
-        async def wrapped(request: web.Request) -> web.Response:
+    async def _stop(self, _: web.Application) -> None:
+        if self.index is not None:
+            self.index.stop()
+        if self.writer is not None:
+            self.writer.close()
+
+    def route(self, name: str, handler: Handler) -> Handler:
+        """Metrics, and Kafka trouble turned into 429/503 answers, around a handler."""
+
+        async def wrapped(request: web.Request) -> web.StreamResponse:
             started = time.perf_counter()
             try:
                 resp = await handler(request)
-            except Backpressure:
-                resp = _json(429, {"error": "Kafka producer queue full, retry later"},
-                             {"Retry-After": "1"})  # fmt: skip
-            except (TimeoutError, RuntimeError) as exc:
-                log.warning("kafka_write_failed", error=str(exc))
-                resp = _json(503, {"error": "Kafka did not acknowledge the write; retry"},
-                             {"Retry-After": "5"})  # fmt: skip
-            self.metrics.requests.labels(route=route, code=str(resp.status)).inc()
-            self.metrics.latency.labels(route=route).observe(time.perf_counter() - started)
+            except Backpressure as exc:
+                resp = json_response(429, {"error": f"{exc}: retry later"},
+                                     {"Retry-After": str(exc.retry_after)})  # fmt: skip
+            except NotAcknowledged as exc:
+                log.warning("kafka_write_failed", route=name, error=str(exc))
+                resp = json_response(503, {"error": f"Kafka did not acknowledge: {exc}"},
+                                     {"Retry-After": "5"})  # fmt: skip
+            self.metrics.requests.labels(route=name, code=str(resp.status)).inc()
+            self.metrics.latency.labels(route=name).observe(time.perf_counter() - started)
             return resp
 
         return wrapped
 
-    # -- sources ------------------------------------------------------------------
-
-    async def metrics_in(self, request: web.Request) -> web.Response:
-        return await self._batch(
-            request, MetricSample, "metrics", lambda m: m.series_key().encode()
-        )
-
-    async def logs_in(self, request: web.Request) -> web.Response:
-        return await self._batch(
-            request, LogRecord, "logs", lambda r: r.labels.get("service", r.source).encode()
-        )
-
-    async def _batch(self, request: web.Request, model: type[Any], topic: str,
-                     key: Callable[[Any], bytes]) -> web.Response:  # fmt: skip
-        if not self._authorized(request):
-            return _json(401, {"error": "missing or invalid bearer token"},
-                         {"WWW-Authenticate": "Bearer"})  # fmt: skip
-        raw = await request.read()
-        try:
-            body = inflate(raw, request.headers.get("Content-Encoding"))
-            good, bad = decode_batch(model, body, request.content_type)
-        except BodyError as exc:
-            await self._dead_letter(f"http:/v1/{topic}", raw, "invalid_body", str(exc))
-            return _json(400, {"error": str(exc)})
-        records = [(self.catalog.name(topic), key(item), encode(item)) for item in good]
+    async def write(self, records: list[Record]) -> None:
+        if self.writer is None:
+            raise Backpressure("gateway is starting", retry_after=1)
         await self.writer.write(records)
-        for e in bad:
-            await self._dead_letter(f"http:/v1/{topic}", e.raw, "validation", e.message)
-        if bad:
-            errors = [{"position": e.position, "error": e.message} for e in bad[:100]]
-            return _json(400, {"accepted": len(good), "rejected": len(bad), "errors": errors})
-        return _json(202, {"accepted": len(good)})
+        for topic, _, _ in records:
+            self.metrics.accepted.labels(topic=topic).inc()
 
-    def _authorized(self, request: web.Request) -> bool:
+    def authorized(self, request: web.Request) -> bool:
+        """Bearer tokens (constant-time compare); none configured: an open local gateway."""
         if not self.tokens:
-            return True  # no tokens configured: an open local gateway (development)
+            return True
         header = request.headers.get("Authorization", "")
-        return header.startswith("Bearer ") and header[7:].strip() in self.tokens
+        if not header.startswith("Bearer "):
+            return False
+        import hmac
 
-    async def _dead_letter(self, source: str, raw: bytes, reason: str, error: str) -> None:
-        letter = DeadLetter(source_topic=source, value=raw[:16 * 1024 * 1024], reason=reason,
+        given = header[7:].strip().encode()
+        return any(hmac.compare_digest(given, t.encode()) for t in self.tokens)
+
+    async def dead_letter(self, source: str, raw: bytes, reason: str, error: str) -> None:
+        letter = DeadLetter(source_topic=source, value=raw[:MAX_BODY], reason=reason,
                             error=error[:8000], stage="gateway", worker="gateway")  # fmt: skip
-        await self.writer.write([(self.catalog.name("deadletter"), None, encode(letter))])
+        await self.write([(self.catalog.name("deadletter"), None, encode(letter))])
         self.metrics.dead_letters.labels(topic=source, reason=reason).inc()
 
-    # -- Slack --------------------------------------------------------------------
-
-    async def _verified(self, request: web.Request) -> bytes | web.Response:
-        raw = await request.read()
-        if self.verifier is None:
-            return _json(503, {"error": "SLACK_SIGNING_SECRET is not configured"})
-        try:
-            headers = request.headers
-            self.verifier.verify(headers.get("X-Slack-Request-Timestamp"),
-                                 headers.get("X-Slack-Signature"), raw, self.clock())  # fmt: skip
-        except SignatureError as exc:
-            return _json(401, {"error": str(exc)})
-        return raw
-
-    async def slack_interaction(self, request: web.Request) -> web.Response:
-        raw = await self._verified(request)
-        if isinstance(raw, web.Response):
-            return raw
-        try:
-            payload = orjson.loads(parse_qs(raw.decode())["payload"][0])
-            command = from_interaction(payload, datetime.now(UTC))
-        except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
-            return _ephemeral(f"Sorry, tocsin could not read that action: {exc}")
-        return await self._submit(command.actor, command)
-
-    async def slack_command(self, request: web.Request) -> web.Response:
-        raw = await self._verified(request)
-        if isinstance(raw, web.Response):
-            return raw
-        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-        try:
-            command = from_slash(form.get("text", ""), form.get("user_id", ""), datetime.now(UTC))
-        except ActionError as exc:
-            return _ephemeral(str(exc))
-        if command is None:
-            return _ephemeral("tocsin: see the incident channel for open incidents and on-call.")
-        return await self._submit(command.actor, command)
-
-    async def _submit(self, slack_user: str, command: Any) -> web.Response:
-        if not self._may_act(slack_user):
-            return _ephemeral("You are not a responder for this incident's team.")
-        key = (command.incident_id or "").encode()
-        await self.writer.write([(self.catalog.name("commands"), key, encode(command))])
-        return _ephemeral(f"tocsin: {command.action} of {command.incident_id} accepted.")
-
-    def _may_act(self, slack_user: str) -> bool:
-        """Members and configured responders of a team may act (any team, for now: the
-        gateway does not yet know which team owns each incident)."""
-        if self.config is None:
-            return True
-        users = {u.id for u in self.config.users if u.slack_id == slack_user}
-        allowed = {m for t in self.config.teams for m in [*t.members, *t.responders]}
-        return bool(users & allowed)
-
-    # -- health -------------------------------------------------------------------
-
     async def healthz(self, request: web.Request) -> web.Response:
+        self.health.beat()  # the event loop answers: that is the gateway's liveness
         ok, info = self.health.live()
-        return _json(200 if ok else 503, {"ok": ok, **info})
+        return json_response(200 if ok else 503, {"ok": ok, **info})
 
     async def readyz(self, request: web.Request) -> web.Response:
+        self.health.beat()
         ok, info = self.health.ready()
-        return _json(200 if ok else 503, {"ok": ok, **info})
+        return json_response(200 if ok else 503, {"ok": ok, **info})
 
     async def prometheus(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self.metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})  # fmt: skip
 
 
-def _json(status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
-          ) -> web.Response:  # fmt: skip
+def json_response(status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
+                  ) -> web.Response:  # fmt: skip
     return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json",
                         headers=headers)  # fmt: skip
 
 
-def _ephemeral(text: str) -> web.Response:
-    return _json(200, {"response_type": "ephemeral", "text": text})
+def unauthorized() -> web.Response:
+    return json_response(401, {"error": "missing or invalid bearer token"},
+                         {"WWW-Authenticate": "Bearer"})  # fmt: skip

@@ -1,0 +1,1 @@
+"""The HTTP gateway: sources in, Slack responders in, everything onto Kafka."""

@@ -1,0 +1,130 @@
+"""Who may act from Slack, wired from the YAML config (schemas.config), and which team
+owns each incident, read from the compacted `incidents` topic."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from confluent_kafka import KafkaError, TopicPartition
+
+from connectors.slack.auth import StaticDirectory
+from schemas import DecodeError, Incident, decode
+from schemas.config import Config
+from streams.kafka import make_consumer
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+class ConfigDirectory:
+    """ResponderDirectory over the config: a team's members and its ``responders``."""
+
+    def __init__(self, config: Config) -> None:
+        self._by_slack = {u.slack_id: u.id for u in config.users if u.slack_id}
+        self._teams = {t.id: {*t.members, *t.responders} for t in config.teams}
+        self._anyone = set().union(*self._teams.values()) if self._teams else set()
+
+    def user_of(self, slack_user_id: str) -> str | None:
+        return self._by_slack.get(slack_user_id)
+
+    def may_act(self, slack_user_id: str, team: str | None) -> bool:
+        user = self.user_of(slack_user_id)
+        if user is None:
+            return False
+        if team is None or team not in self._teams:
+            return user in self._anyone  # no owning team: any team member or responder
+        return user in self._teams[team]
+
+
+def directory_from_env(value: str | None) -> StaticDirectory:
+    """``TOCSIN_SLACK_RESPONDERS="U1,U2"``: Slack users who may act on every incident."""
+    ids = {v.strip() for v in (value or "").split(",") if v.strip()}
+    return StaticDirectory(anywhere=frozenset(ids))
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    incident_id: str
+    team: str | None
+    status: str
+    title: str
+    priority: str
+    assignee: str | None
+
+
+class IncidentIndex:
+    """The latest snapshot of every incident, read from the compacted topic on a thread.
+
+    Only what Slack needs (owning team for authorization, a line for `list`/`who`);
+    resolved incidents are kept (an ack on a just-resolved incident is refused by the
+    agents, not by the gateway).
+    """
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        self._settings = settings
+        self._topic = topic
+        self._views: dict[str, IncidentView] = {}
+        self._stop = threading.Event()
+        self.caught_up = False
+        self._thread = threading.Thread(target=self._run, name="incident-index", daemon=True)
+
+    def start(self) -> IncidentIndex:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def get(self, incident_id: str) -> IncidentView | None:
+        return self._views.get(incident_id)
+
+    def open_incidents(self) -> list[IncidentView]:
+        return sorted((v for v in self._views.values() if v.status != "resolved"),
+                      key=lambda v: (v.priority, v.incident_id))  # fmt: skip
+
+    def _run(self) -> None:
+        group = f"{self._settings.topic_prefix}gateway-index-{uuid.uuid4().hex[:8]}"
+        consumer = make_consumer(self._settings, group, **{"enable.partition.eof": True})
+        try:
+            while not self._stop.is_set():
+                try:
+                    meta = consumer.list_topics(self._topic, timeout=5)
+                    parts = meta.topics[self._topic].partitions
+                    if parts:
+                        break
+                except Exception as exc:  # broker not up yet: keep trying, stay not-ready
+                    log.info("incident_index_waiting", error=str(exc)[:200])
+                time.sleep(1)
+            else:
+                return
+            consumer.assign([TopicPartition(self._topic, p, 0) for p in parts])
+            eof: set[int] = set()
+            while not self._stop.is_set():
+                for msg in consumer.consume(500, timeout=0.5):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            eof.add(msg.partition() or 0)
+                            self.caught_up = self.caught_up or len(eof) == len(parts)
+                        continue
+                    self._apply(msg.key(), msg.value())
+        finally:
+            consumer.close()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if not value:  # a tombstone: the incident was compacted away
+            if key:
+                self._views.pop(key.decode(errors="replace"), None)
+            return
+        try:
+            inc = decode(Incident, value)
+        except DecodeError:
+            return  # the agents own this topic's validity; the gateway only reads it
+        self._views[inc.incident_id] = IncidentView(
+            inc.incident_id, inc.team, inc.status, inc.title, inc.priority, inc.assignee
+        )

@@ -1,0 +1,195 @@
+"""Slack in: the interactivity endpoint (buttons), the slash command, and Socket Mode.
+
+The HTTP routes verify Slack's v0 signature over the raw body before anything else;
+Socket Mode needs no signature (the app-level token authenticates the websocket).
+Both transports share ``interaction`` and ``slash``: authorize against the incident's
+owning team, put a Command on `commands` (acknowledged by Kafka), answer ephemerally.
+The message itself changes when the agents have applied the command and the notifier
+updates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import aiohttp
+import orjson
+import structlog
+from aiohttp import web
+
+from connectors.slack.actions import ActionError, Query, from_interaction, from_slash
+from connectors.slack.signature import SignatureError
+from schemas import Command, encode
+from streams.gateway.app import json_response
+
+if TYPE_CHECKING:
+    from streams.gateway.app import Gateway
+
+log = structlog.get_logger(__name__)
+INDEX_WAIT_S = 3.0  # a click right after the page may beat the incident snapshot
+
+
+def add_routes(gw: Gateway, app: web.Application) -> None:
+    app.router.add_post("/slack/interactions", gw.route("slack", lambda r: _http(gw, r, True)))
+    app.router.add_post("/slack/commands", gw.route("slack", lambda r: _http(gw, r, False)))
+
+
+async def _http(gw: Gateway, request: web.Request, interactive: bool) -> web.Response:
+    raw = await request.read()
+    if gw.verifier is None:
+        return json_response(503, {"error": "SLACK_SIGNING_SECRET is not configured"})
+    try:
+        gw.verifier.verify(request.headers.get("X-Slack-Request-Timestamp"),
+                           request.headers.get("X-Slack-Signature"), raw, gw.clock())  # fmt: skip
+    except SignatureError as exc:
+        return json_response(401, {"error": str(exc)})
+    form = {k: v[0] for k, v in parse_qs(raw.decode(errors="replace")).items()}
+    if interactive:
+        try:
+            payload = orjson.loads(form.get("payload", ""))
+        except orjson.JSONDecodeError:
+            return _ephemeral("tocsin could not read that action (no JSON payload).")
+        if not isinstance(payload, dict):
+            return _ephemeral("tocsin could not read that action.")
+        answer = await interaction(gw, payload)
+    else:
+        answer = await slash(gw, form)
+    return json_response(200, answer)
+
+
+async def interaction(gw: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        command = from_interaction(payload, datetime.now(UTC))
+    except ActionError as exc:
+        return _text(f"tocsin: {exc}")
+    answer = await _submit(gw, command)
+    url = payload.get("response_url")
+    if isinstance(url, str) and url.startswith(gw.response_url_prefix):
+        # a button's HTTP answer is not shown to the user; the response_url is
+        asyncio.get_running_loop().create_task(_respond(url, answer))
+    return answer
+
+
+async def slash(gw: Gateway, form: dict[str, str]) -> dict[str, Any]:
+    try:
+        parsed = from_slash(form.get("text", ""), form.get("user_id", ""), datetime.now(UTC))
+    except ActionError as exc:
+        return _text(str(exc))
+    if isinstance(parsed, Query):
+        return _query(gw, parsed)
+    return await _submit(gw, parsed)
+
+
+async def _submit(gw: Gateway, command: Command) -> dict[str, Any]:
+    slack_user = command.actor
+    incident_id = command.incident_id or ""
+    view = await _incident(gw, incident_id)
+    if view is None:
+        return _text(f"tocsin: no incident {incident_id!r} is known; check the id in the message.")
+    assert gw.directory is not None
+    if not gw.directory.may_act(slack_user, view.team):
+        log.info("slack_action_refused", user=slack_user, incident=incident_id, team=view.team)
+        return _text(f"You are not a member or responder of team {view.team or '-'}, which "
+                     f"owns {incident_id}; ask its on-call to act.")  # fmt: skip
+    actor = gw.directory.user_of(slack_user) or slack_user
+    command = command.model_copy(update={"actor": actor})
+    await gw.write([(gw.catalog.name("commands"), incident_id.encode(), encode(command))])
+    what = {"ack": "acknowledgement", "resolve": "resolution", "escalate": "escalation",
+            "snooze": "snooze", "note": "note"}.get(command.action, command.action)  # fmt: skip
+    return _text(f"tocsin: {what} of {incident_id} by {actor} accepted; the incident message "
+                 "updates once it is applied.")  # fmt: skip
+
+
+async def _incident(gw: Gateway, incident_id: str) -> Any:
+    if gw.index is None:
+        return None
+    waited = 0.0
+    view = gw.index.get(incident_id)
+    while view is None and waited < INDEX_WAIT_S:
+        await asyncio.sleep(0.1)
+        waited += 0.1
+        view = gw.index.get(incident_id)
+    return view
+
+
+def _query(gw: Gateway, q: Query) -> dict[str, Any]:
+    if gw.index is None:
+        return _text("tocsin: incidents are not available on this gateway.")
+    if q.kind == "list":
+        rows = gw.index.open_incidents()[:20]
+        if not rows:
+            return _text("No open incidents.")
+        return _text("\n".join(f"{v.priority} `{v.incident_id}` {v.status}: "
+                               f"{_escape(v.title)[:80]} ({v.assignee or 'unassigned'})"
+                               for v in rows))  # fmt: skip
+    if q.incident_id is None:
+        on_call = sorted({v.assignee for v in gw.index.open_incidents() if v.assignee})
+        return _text("On call for open incidents: " + (", ".join(on_call) or "nobody paged"))
+    view = gw.index.get(q.incident_id)
+    if view is None:
+        return _text(f"No incident {q.incident_id!r} is known.")
+    return _text(f"{view.incident_id}: {view.assignee or 'unassigned'} (team {view.team or '-'},"
+                 f" {view.status})")  # fmt: skip
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def _ephemeral(text: str) -> web.Response:
+    return json_response(200, _text(text))
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+async def _respond(url: str, answer: dict[str, Any]) -> None:
+    try:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as s,
+            s.post(url, json={**answer, "replace_original": False}),
+        ):
+            pass
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.info("slack_response_url_failed", error=str(exc)[:200])
+
+
+async def socket_mode(gw: Gateway, app_token: str, bot_token: str | None) -> Any:
+    """Connect over Socket Mode (no public ingress); returns the running client."""
+    from slack_sdk.socket_mode.aiohttp import SocketModeClient
+    from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+    from slack_sdk.socket_mode.response import SocketModeResponse
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    client = SocketModeClient(app_token=app_token, web_client=AsyncWebClient(token=bot_token))
+
+    async def on_request(c: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        if req.type == "interactive" and isinstance(req.payload, dict):
+            answer = await _safely(interaction(gw, req.payload))
+        elif req.type == "slash_commands" and isinstance(req.payload, dict):
+            answer = await _safely(slash(gw, {k: str(v) for k, v in req.payload.items()}))
+        else:
+            answer = None
+        await c.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id,
+                                                             payload=answer))  # fmt: skip
+
+    client.socket_mode_request_listeners.append(on_request)
+    await client.connect()  # type: ignore[no-untyped-call]
+    return client
+
+
+async def _safely(answer: Any) -> dict[str, Any]:
+    """Kafka trouble over Socket Mode: tell the responder instead of timing out silently."""
+    from streams.gateway.writer import Backpressure, NotAcknowledged
+
+    try:
+        result: dict[str, Any] = await answer
+    except (Backpressure, NotAcknowledged) as exc:
+        return _text(f"tocsin could not record that right now ({exc}); please retry.")
+    return result

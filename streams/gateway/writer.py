@@ -1,0 +1,116 @@
+"""Produce to Kafka from asyncio and answer only once Kafka acknowledged (acks=all).
+
+Backpressure instead of unbounded buffering: a full librdkafka queue or a broker known
+to be down raises ``Backpressure`` (the gateway answers 429 + Retry-After) before
+anything is enqueued; a write not acknowledged within ``ack_timeout`` raises
+``NotAcknowledged`` (503). Delivery callbacks run on a poll thread and settle the
+request's futures on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+log = structlog.get_logger(__name__)
+
+Record = tuple[str, bytes | None, bytes]  # topic, key, value
+
+
+class Backpressure(Exception):
+    """Kafka cannot take more right now: the client should retry after a pause."""
+
+    def __init__(self, why: str, retry_after: int = 1) -> None:
+        super().__init__(why)
+        self.retry_after = retry_after
+
+
+class NotAcknowledged(Exception):
+    """Kafka did not acknowledge the write in time, or refused it."""
+
+
+class KafkaWriter:
+    def __init__(self, producer: Producer, ack_timeout: float = 10.0) -> None:
+        self.producer = producer
+        self.ack_timeout = ack_timeout
+        self.broker_down = False
+        self._down_since = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
+
+    def start(self) -> KafkaWriter:
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        self.producer.flush(timeout)
+
+    def on_error(self, err: KafkaError) -> None:
+        """librdkafka's error_cb: all brokers down flips the gateway into refusing."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            if not self.broker_down:
+                log.warning("kafka_unreachable", error=err.str())
+            self.broker_down, self._down_since = True, time.monotonic()
+
+    async def write(self, records: Sequence[Record]) -> None:
+        if self.broker_down:
+            raise Backpressure("Kafka is unreachable", retry_after=5)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        for topic, key, value in records:
+            fut: asyncio.Future[None] = loop.create_future()
+            try:
+                self.producer.produce(topic, key=key, value=value,
+                                      on_delivery=_settler(loop, fut))  # fmt: skip
+            except BufferError as exc:
+                # the earlier records of this request may still be delivered: the client
+                # retries the whole request, and consumers deduplicate by event_id
+                for f in futures:
+                    f.cancel()
+                raise Backpressure("Kafka producer queue is full") from exc
+            except KafkaException as exc:
+                raise NotAcknowledged(str(exc)) from exc
+            futures.append(fut)
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
+        except TimeoutError as exc:
+            raise NotAcknowledged(f"no acknowledgement within {self.ack_timeout:g}s") from exc
+
+    def _poll(self) -> None:
+        last_probe = 0.0
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+            now = time.monotonic()
+            if self.broker_down and now - last_probe > 1.0:
+                last_probe = now
+                try:  # librdkafka reports "all down" but never "back up": ask
+                    meta: Any = self.producer.list_topics(timeout=1.0)
+                    if meta.brokers:
+                        log.info("kafka_reachable_again", down_s=round(now - self._down_since))
+                        self.broker_down = False
+                except KafkaException:
+                    pass
+
+
+def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> Any:
+    def done(err: KafkaError | None, _msg: Message) -> None:
+        def settle() -> None:
+            if fut.done():
+                return
+            if err is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(NotAcknowledged(err.str()))
+
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle)
+
+    return done

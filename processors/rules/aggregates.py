@@ -1,27 +1,39 @@
 """Per-window accumulators. Plain classes with __slots__: they sit on the hot path.
 
-Each can dump its state to JSON-able data and load it back, for checkpoints.
+One class per aggregation, holding only what that aggregation needs: an engine
+holds one accumulator per open window per series, so every slot and every boxed
+float is paid tens of thousands of times. Each can dump its state to JSON-able
+data and load it back, for checkpoints.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ddsketch import DDSketch
+from ddsketch.ddsketch import BaseDDSketch
+from ddsketch.mapping import LogarithmicMapping
+from ddsketch.store import CollapsingLowestDenseStore, DenseStore
 
 QUANTILE_ACCURACY = 0.01  # 1% relative error: p95 of 300 ms is reported within 3 ms
+# bins kept per sketch: at 1% accuracy, 1024 bins span values from x to ~x * 7e8, so a
+# latency sketch never collapses in practice; if it does, the lowest bins merge and the
+# high quantiles alerts care about keep their accuracy
+QUANTILE_BIN_LIMIT = 1024
+# the store grows in chunks; ddsketch's default (128 bins) costs ~1 KiB per sketch even
+# for a narrow latency band
+QUANTILE_CHUNK = 16
 
 
 class Accumulator:
-    __slots__ = ()
+    __slots__ = ("count",)
 
-    def add(self, value: float, hit: bool = True) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, value: float, hit: bool) -> None:
         raise NotImplementedError
 
     def result(self) -> float | None:
-        raise NotImplementedError
-
-    def samples(self) -> int:
         raise NotImplementedError
 
     def dump(self) -> Any:
@@ -31,82 +43,124 @@ class Accumulator:
         raise NotImplementedError
 
 
-class Moments(Accumulator):
-    """count, sum, min, max, last: enough for avg/min/max/sum/count/last/rate."""
+class Avg(Accumulator):
+    __slots__ = ("sum",)
 
-    __slots__ = ("count", "kind", "last", "max", "min", "seconds", "sum")
-
-    def __init__(self, kind: str, seconds: float) -> None:
-        self.kind = kind
-        self.seconds = seconds
+    def __init__(self) -> None:
         self.count = 0
         self.sum = 0.0
-        self.min = float("inf")
-        self.max = float("-inf")
-        self.last = 0.0
 
-    def add(self, value: float, hit: bool = True) -> None:
+    def add(self, value: float, hit: bool) -> None:
         self.count += 1
         self.sum += value
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
-        self.last = value
-
-    def samples(self) -> int:
-        return self.count
 
     def result(self) -> float | None:
-        if self.count == 0:
-            return None
-        k = self.kind
-        if k == "avg":
-            return self.sum / self.count
-        if k == "min":
-            return self.min
-        if k == "max":
-            return self.max
-        if k == "sum":
-            return self.sum
-        if k == "count":
-            return float(self.count)
-        if k == "rate":
-            return self.sum / self.seconds
-        return self.last
+        return self.sum / self.count if self.count else None
 
     def dump(self) -> Any:
-        return [self.count, self.sum, self.min, self.max, self.last]
+        return [self.count, self.sum]
 
     def load(self, data: Any) -> None:
-        self.count, self.sum, self.min, self.max, self.last = data
+        self.count, self.sum = int(data[0]), float(data[1])
+
+
+class Sum(Avg):
+    """sum, and `rate` (the rule divides the sum of counter increases by the window)."""
+
+    __slots__ = ()
+
+    def result(self) -> float | None:
+        return self.sum if self.count else None
+
+
+class Count(Accumulator):
+    __slots__ = ()
+
+    def add(self, value: float, hit: bool) -> None:
+        self.count += 1
+
+    def result(self) -> float | None:
+        return float(self.count) if self.count else None
+
+    def dump(self) -> Any:
+        return [self.count]
+
+    def load(self, data: Any) -> None:
+        self.count = int(data[0])
+
+
+class Extreme(Accumulator):
+    """min, max or last: one retained value (`last` = the latest to arrive)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.value = 0.0
+
+    def result(self) -> float | None:
+        return self.value if self.count else None
+
+    def dump(self) -> Any:
+        return [self.count, self.value]
+
+    def load(self, data: Any) -> None:
+        self.count, self.value = int(data[0]), float(data[1])
+
+
+class Max(Extreme):
+    __slots__ = ()
+
+    def add(self, value: float, hit: bool) -> None:
+        if self.count == 0 or value > self.value:
+            self.value = value
+        self.count += 1
+
+
+class Min(Extreme):
+    __slots__ = ()
+
+    def add(self, value: float, hit: bool) -> None:
+        if self.count == 0 or value < self.value:
+            self.value = value
+        self.count += 1
+
+
+class Last(Extreme):
+    __slots__ = ()
+
+    def add(self, value: float, hit: bool) -> None:
+        self.value = value
+        self.count += 1
 
 
 class Ratio(Accumulator):
     """hits / total, e.g. 5xx responses over all responses."""
 
-    __slots__ = ("hits", "total")
+    __slots__ = ("hits",)
 
     def __init__(self) -> None:
+        self.count = 0
         self.hits = 0
-        self.total = 0
 
-    def add(self, value: float, hit: bool = True) -> None:
-        self.total += 1
+    def add(self, value: float, hit: bool) -> None:
+        self.count += 1
         if hit:
             self.hits += 1
 
-    def samples(self) -> int:
-        return self.total
-
     def result(self) -> float | None:
-        return self.hits / self.total if self.total else None
+        return self.hits / self.count if self.count else None
 
     def dump(self) -> Any:
-        return [self.hits, self.total]
+        return [self.hits, self.count]
 
     def load(self, data: Any) -> None:
-        self.hits, self.total = data
+        self.hits, self.count = int(data[0]), int(data[1])
+
+
+def new_mapping() -> LogarithmicMapping:
+    """One mapping per rule, shared by all its sketches (it is immutable)."""
+    return LogarithmicMapping(QUANTILE_ACCURACY)
 
 
 class Quantile(Accumulator):
@@ -114,18 +168,17 @@ class Quantile(Accumulator):
 
     __slots__ = ("q", "sketch")
 
-    def __init__(self, q: float) -> None:
+    def __init__(self, q: float, mapping: LogarithmicMapping) -> None:
+        self.count = 0
         self.q = q
-        self.sketch = DDSketch(relative_accuracy=QUANTILE_ACCURACY)
+        self.sketch = _new_sketch(mapping)
 
-    def add(self, value: float, hit: bool = True) -> None:
+    def add(self, value: float, hit: bool) -> None:
+        self.count += 1
         self.sketch.add(value)
 
-    def samples(self) -> int:
-        return int(self.sketch.count)
-
     def result(self) -> float | None:
-        if self.sketch.count == 0:
+        if self.count == 0:
             return None
         v = self.sketch.get_quantile_value(self.q)
         return None if v is None else float(v)
@@ -136,6 +189,7 @@ class Quantile(Accumulator):
         # breaks byte-identical replays
         sk = self.sketch
         return [
+            self.count,
             sk._zero_count,
             sk._count,
             sk._min,
@@ -146,19 +200,32 @@ class Quantile(Accumulator):
         ]
 
     def load(self, data: Any) -> None:
-        sk = self.sketch = DDSketch(relative_accuracy=QUANTILE_ACCURACY)
-        sk._zero_count, sk._count, sk._min, sk._max, sk._sum, pos, neg = data
+        sk = self.sketch = _new_sketch(self.sketch._mapping)
+        self.count, sk._zero_count, sk._count, sk._min, sk._max, sk._sum, pos, neg = data
         _load_store(sk._store, pos)
         _load_store(sk._negative_store, neg)
+
+
+def _new_sketch(mapping: LogarithmicMapping) -> BaseDDSketch:
+    positive = CollapsingLowestDenseStore(QUANTILE_BIN_LIMIT)
+    # ddsketch 3.0 drops chunk_size in this store's constructor: set it afterwards
+    positive.chunk_size = QUANTILE_CHUNK
+    negative = DenseStore(chunk_size=QUANTILE_CHUNK)
+    return BaseDDSketch(mapping=mapping, store=positive, negative_store=negative, zero_count=0.0)
 
 
 _STORE_FIELDS = ("count", "min_key", "max_key", "offset", "bins")
 
 
 def _dump_store(store: Any) -> list[Any]:
-    return [getattr(store, f) for f in _STORE_FIELDS]
+    out = [getattr(store, f) for f in _STORE_FIELDS]
+    if isinstance(store, CollapsingLowestDenseStore):
+        out.append(store.is_collapsed)
+    return out
 
 
 def _load_store(store: Any, data: list[Any]) -> None:
-    for field, value in zip(_STORE_FIELDS, data, strict=True):
+    for field, value in zip(_STORE_FIELDS, data, strict=False):
         setattr(store, field, list(value) if field == "bins" else value)
+    if isinstance(store, CollapsingLowestDenseStore) and len(data) > len(_STORE_FIELDS):
+        store.is_collapsed = bool(data[len(_STORE_FIELDS)])

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 import string
 from collections.abc import Callable
 from typing import Any
 
-from processors.rules.aggregates import Accumulator, Moments, Quantile, Ratio
+from processors.rules.aggregates import (
+    Accumulator,
+    Avg,
+    Count,
+    Last,
+    Max,
+    Min,
+    Quantile,
+    Ratio,
+    Sum,
+    new_mapping,
+)
 from processors.rules.condition import CompiledCondition
 from processors.rules.matching import LabelPredicate, compile_matchers
 from schemas.rules import LogFilter, LogSignal, MetricSignal, Rule
@@ -38,7 +50,26 @@ def compile_log_filter(f: LogFilter | None) -> StatusPredicate:
     return check
 
 
+_ACCUMULATORS: dict[str, type[Accumulator]] = {
+    "avg": Avg,
+    "sum": Sum,
+    "rate": Sum,  # the sum of counter increases, divided by the window at close
+    "count": Count,
+    "min": Min,
+    "max": Max,
+    "last": Last,
+    "ratio": Ratio,
+}
+
+
 class CompiledRule:
+    """One rule, ready for the hot path.
+
+    Windows live on an integer grid: window `i` spans `[i * step, i * step + size)`.
+    Integer indices (not float start times) keep sub-second steps exact and make the
+    window a sample falls in a single floor division.
+    """
+
     __slots__ = (
         "absent_s",
         "aggregation",
@@ -47,32 +78,45 @@ class CompiledRule:
         "counter",
         "group_by",
         "is_log",
+        "key_of",
         "log_filter",
         "log_value",
+        "mapping",
         "matches",
         "metric",
         "n_windows",
         "numerator",
+        "per_second",
         "rule",
+        "signature",
         "size",
         "step",
     )
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
+        # a checkpoint of a rule whose definition changed is not restored into it
+        self.signature = hashlib.sha256(rule.model_dump_json().encode()).hexdigest()[:16]
         self.aggregation = rule.aggregation
         sig = rule.signal
         self.is_log = isinstance(sig, LogSignal)
         self.metric = sig.metric if isinstance(sig, MetricSignal) else None
         self.counter = isinstance(sig, MetricSignal) and sig.counter
-        self.matches: LabelPredicate = compile_matchers(sig.matchers)
+        # None (not an always-true function) when there is nothing to check: saves a
+        # call per sample per rule
+        self.matches: LabelPredicate | None = (
+            compile_matchers(sig.matchers) if sig.matchers else None
+        )
         self.log_filter = compile_log_filter(sig.filter if isinstance(sig, LogSignal) else None)
         self.log_value = sig.value if isinstance(sig, LogSignal) else "count"
         self.numerator = compile_log_filter(rule.numerator) if rule.numerator else None
         self.group_by = tuple(rule.group_by)
+        self.key_of = _key_function(self.group_by)
         self.condition = CompiledCondition(rule.condition) if rule.condition else None
         self.absent_s = rule.absent_for.total_seconds() if rule.absent_for else 0.0
         self.anomaly = rule.anomaly
+        self.per_second = rule.aggregation == "rate"
+        self.mapping = new_mapping() if rule.aggregation == "quantile" else None
         if rule.window is not None:
             self.size = rule.window.size.total_seconds()
             self.step = rule.window.step_or_size.total_seconds()
@@ -82,27 +126,39 @@ class CompiledRule:
             self.n_windows = 0
 
     def new_accumulator(self) -> Accumulator:
-        agg = self.aggregation
-        if agg == "ratio":
-            return Ratio()
-        if agg == "quantile":
-            return Quantile(self.rule.quantile or 0.5)
-        return Moments(agg, self.size)
+        if self.mapping is not None:
+            return Quantile(self.rule.quantile or 0.5, self.mapping)
+        return _ACCUMULATORS[self.aggregation]()
 
-    def window_starts(self, t: float) -> list[float]:
-        """Start of every window (on the step grid) that contains t, oldest first."""
-        step = self.step
-        last = (t // step) * step
-        return [last - k * step for k in range(self.n_windows - 1, -1, -1)]
-
-    def group_labels(self, labels: dict[str, str]) -> tuple[str, ...]:
-        return tuple(labels.get(k, "") for k in self.group_by)
+    def group_labels(self, key: tuple[str, ...]) -> dict[str, str]:
+        return dict(zip(self.group_by, key, strict=True))
 
     def fingerprint(self, key: tuple[str, ...]) -> str:
         h = hashlib.sha256(self.rule.name.encode())
         for k, v in zip(self.group_by, key, strict=True):
             h.update(b"\x00" + k.encode() + b"=" + v.encode())
         return h.hexdigest()[:16]
+
+
+KeyFunction = Callable[[dict[str, str]], tuple[str, ...]]
+
+
+def _key_function(group_by: tuple[str, ...]) -> KeyFunction:
+    """labels -> the group key; a missing label counts as "" (as in Prometheus)."""
+    if not group_by:
+        return lambda labels: ()
+    if len(group_by) == 1:
+        (only,) = group_by
+        return lambda labels: (labels.get(only, ""),)
+    getter = operator.itemgetter(*group_by)
+
+    def key_of(labels: dict[str, str]) -> tuple[str, ...]:
+        try:
+            return getter(labels)  # type: ignore[no-any-return]  # one C call, the usual case
+        except KeyError:
+            return tuple(labels.get(k, "") for k in group_by)
+
+    return key_of
 
 
 class _Missing(dict[str, Any]):

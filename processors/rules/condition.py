@@ -77,12 +77,9 @@ class AlertState:
     def dump(self) -> list[float | int | None]:
         return [self.phase, self.active_since, self.last_true, self.value]
 
-    @classmethod
-    def load(cls, data: list[float | int | None]) -> AlertState:
-        s = cls()
+    def load_state(self, data: list[float | int | None]) -> None:
         phase, since, last, value = data
-        s.phase = int(phase or 0)
-        s.active_since = float(since or 0.0)
-        s.last_true = float(last or 0.0)
-        s.value = None if value is None else float(value)
-        return s
+        self.phase = int(phase or 0)
+        self.active_since = float(since or 0.0)
+        self.last_true = float(last or 0.0)
+        self.value = None if value is None else float(value)

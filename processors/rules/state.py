@@ -1,0 +1,55 @@
+"""What an engine holds per rule and per series: plain __slots__ classes, because
+there are tens of thousands of them and each one's size is the engine's memory."""
+
+from __future__ import annotations
+
+from processors.anomaly import AnomalySeries
+from processors.rules.aggregates import Accumulator
+from processors.rules.compiled import CompiledRule
+from processors.rules.condition import AlertState
+
+GroupKey = tuple[str, ...]
+
+
+class Group(AlertState):
+    """One series of one rule (one combination of group_by values): its alert state,
+    when it was last seen, and its anomaly detector for anomaly rules. The labels are
+    not stored: they are the rule's group_by zipped with the key, rebuilt on output."""
+
+    __slots__ = ("detector", "last_seen")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_seen = float("-inf")
+        self.detector: AnomalySeries | None = None
+
+
+class RuleState:
+    """One rule's series and open windows inside one engine.
+
+    `open[i]` holds the accumulators of window i (see CompiledRule) by group key: one
+    dict per open window rather than one per series keeps the per-series cost to a dict
+    entry, and closing a window is a single pop.
+    """
+
+    __slots__ = (
+        "absent_due",
+        "active",
+        "counters",
+        "groups",
+        "index",
+        "next_window",
+        "open",
+        "rule",
+    )
+
+    def __init__(self, rule: CompiledRule, index: int) -> None:
+        self.rule = rule
+        self.index = index
+        self.groups: dict[GroupKey, Group] = {}
+        self.open: dict[int, dict[GroupKey, Accumulator]] = {}
+        self.active: set[GroupKey] = set()  # pending or firing
+        self.counters: dict[str, tuple[float, float]] = {}  # raw series -> (t, last value)
+        self.next_window: int | None = None  # index of the next window to close
+        # `absent` rules: no series can go absent before this event time (a lower bound)
+        self.absent_due = float("inf")

@@ -11,6 +11,7 @@ WORKERS: dict[str, str] = {
     "agents": "streams.cli.run_agents:agents",
     "notifier": "streams.cli.run_notifier:notifier",
     "gateway": "streams.cli.run_gateway:gateway",
+    "ingest": "streams.cli.run_ingest:ingest",
 }
 
 

@@ -77,6 +77,10 @@ class Notifier:
                                                 else "not yet in the consumer group"))  # fmt: skip
 
     def run(self, stop: Event) -> None:
+        """One event loop for the worker's life: pooled HTTP clients stay on their loop."""
+        asyncio.run(self._run(stop))
+
+    async def _run(self, stop: Event) -> None:
         self.state.load(self.settings)
         log.info("notifier_started", delivered=len(self.state.done),
                  messages=len(self.state.messages), sinks=sorted(self.sinks))  # fmt: skip
@@ -84,10 +88,11 @@ class Notifier:
                                 on_assign=lambda *_: setattr(self, "joined", True))  # fmt: skip
         try:
             while not stop.is_set():
+                # a short blocking poll: nothing else runs on this loop between batches
                 msgs = self.consumer.consume(200, timeout=0.2)
                 self.health.beat()
                 if msgs:
-                    asyncio.run(self._batch(msgs))
+                    await self._batch(msgs)
         finally:
             self.producer.flush(30)
             self.consumer.close()

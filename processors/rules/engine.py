@@ -45,6 +45,9 @@ class RuleEngine:
         self._out: list[tuple[float, int, GroupKey, Alert]] = []
         self.advances = 0
         self.next_evict = float("-inf")
+        self._absent_rules = [rs for rs in self.rules if rs.rule.absent_s]
+        # the earliest watermark at which an absence or an eviction can be due
+        self._housekeeping_due = float("-inf")
 
     # -- input ------------------------------------------------------------------
 
@@ -57,6 +60,8 @@ class RuleEngine:
         if t > self.max_time:
             self.max_time = t
             self.watermark = t - self.lateness
+            if self.watermark >= self._housekeeping_due:
+                self._housekeeping()
         rules = self.by_metric.get(name)
         if rules is None:
             return None
@@ -94,6 +99,8 @@ class RuleEngine:
         if t > self.max_time:
             self.max_time = t
             self.watermark = t - self.lateness
+            if self.watermark >= self._housekeeping_due:
+                self._housekeeping()
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         for rs in self.log_rules:
@@ -125,8 +132,8 @@ class RuleEngine:
                 self.overflows.append((r.rule.name, labels))
                 return
             g = rs.groups[key] = Group()
-            if r.absent_s and t + r.absent_s < rs.absent_due:
-                rs.absent_due = t + r.absent_s
+            if r.absent_s:
+                self._absent_due(rs, t + r.absent_s)
         if t > g.last_seen:
             g.last_seen = t
         n = r.n_windows
@@ -148,8 +155,7 @@ class RuleEngine:
         elif g.phase == FIRING:  # `absent`: the source is back
             g.phase = INACTIVE
             rs.active.discard(key)
-            if t + r.absent_s < rs.absent_due:
-                rs.absent_due = t + r.absent_s
+            self._absent_due(rs, t + r.absent_s)
             self._emit(rs, key, t, rule_alert(r, key, g, INACTIVE, t, None, None))
 
     def _score(self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float) -> None:
@@ -173,32 +179,54 @@ class RuleEngine:
 
     def advance(self) -> list[Alert]:
         """Close every window the watermark has passed; return the transitions, in order."""
-        return self._advance(self.watermark, check_absent=True)
+        return self._advance(self.watermark)
 
     def flush(self) -> list[Alert]:
         """End of a finite input (backtests): close every open window, as if time went on
         by one window, without declaring the sources absent for having stopped."""
         horizon = max((rs.rule.size for rs in self.rules), default=0.0)
-        return self._advance(self.max_time + horizon, check_absent=False)
+        return self._advance(self.max_time + horizon)
 
-    def _advance(self, wm: float, check_absent: bool) -> list[Alert]:
+    def _advance(self, wm: float) -> list[Alert]:
         for rs in self.rules:
-            r = rs.rule
-            if r.n_windows:
+            if rs.rule.n_windows:
                 self._close_windows(rs, wm)
-            elif r.absent_s and check_absent and wm >= rs.absent_due:
-                self._check_absent(rs, wm)
         self.advances += 1
-        # eviction follows event time, not call count, so a replay evicts exactly as the
-        # original run did
-        if wm >= self.next_evict:
-            self._evict_idle(wm)
-            self.next_evict = (wm // _EVICT_EVERY_S + 1) * _EVICT_EVERY_S
         if not self._out:
             return []
         out, self._out = self._out, []
         out.sort(key=lambda item: (item[0], item[1], item[2]))
         return [alert for *_, alert in out]
+
+    # -- housekeeping, driven by the watermark ---------------------------------------
+    #
+    # Absence checks and idle eviction run when a sample moves the watermark past the
+    # point they are due, before that sample is folded in: never at advance() time,
+    # whose timing depends on batch boundaries. So a replay with other batches, and a
+    # backtest, decide exactly as the original run did.
+
+    def _absent_due(self, rs: RuleState, at: float) -> None:
+        if at < rs.absent_due:
+            rs.absent_due = at
+            if at < self._housekeeping_due:
+                self._housekeeping_due = at
+
+    def _housekeeping(self) -> None:
+        wm = self.watermark
+        for rs in self._absent_rules:
+            if wm >= rs.absent_due:
+                self._check_absent(rs, wm)
+        if wm >= self.next_evict:
+            grid = (wm // _EVICT_EVERY_S) * _EVICT_EVERY_S
+            self._evict_idle(grid)
+            self.next_evict = grid + _EVICT_EVERY_S
+        self.reschedule()
+
+    def reschedule(self) -> None:
+        """Recompute when housekeeping is next due (after a restore, too)."""
+        self._housekeeping_due = min(
+            [self.next_evict, *(rs.absent_due for rs in self._absent_rules)]
+        )
 
     def _emit(self, rs: RuleState, key: GroupKey, at: float, alert: Alert) -> None:
         self._out.append((at, rs.index, key, alert))
@@ -216,7 +244,9 @@ class RuleEngine:
             accs = rs.open.pop(i, None) or {}
             keys = accs.keys() | rs.active if rs.active else accs.keys()
             for key in sorted(keys):
-                g = rs.groups[key]
+                g = rs.groups.get(key)
+                if g is None:  # evicted while idle: an inactive group starts afresh
+                    g = rs.groups[key] = Group()
                 acc = accs.get(key)
                 value = None
                 if acc is not None and acc.count >= min_samples:

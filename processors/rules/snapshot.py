@@ -92,6 +92,7 @@ def load(engine: RuleEngine, data: bytes) -> None:
                 acc = rs.rule.new_accumulator()
                 acc.load(acc_data)
                 accs[tuple(key_list)] = acc
+    engine.reschedule()
 
 
 def _num(v: float | None) -> float:

@@ -1,10 +1,13 @@
 """A local fake of the Slack Web API that slack-sdk talks to through `base_url`.
 
-Records every call; `fail(method, status, error, headers)` queues failures.
+Records every call; `fail(method, status, error, headers)` queues failures,
+`hang(method, seconds)` delays the next answer (a client-side timeout), and
+`latency` delays every answer (benchmarks use Slack-like ~100 ms).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +21,16 @@ class FakeSlack:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> msgs
     failures: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
+    latency: float = 0.0
+    hangs: dict[str, list[float]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def fail(self, method: str, status: int, error: str, headers: dict[str, str] | None = None
              ) -> None:  # fmt: skip
         self.failures.setdefault(method, []).append((status, error, headers or {}))
+
+    def hang(self, method: str, seconds: float) -> None:
+        self.hangs.setdefault(method, []).append(seconds)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -42,12 +50,17 @@ class FakeSlack:
             else:
                 args.update(dict(await request.post()))
         self.calls.append((method, args))
+        delay = self.hangs[method].pop(0) if self.hangs.get(method) else self.latency
         queued = self.failures.get(method)
         if queued:
             status, error, headers = queued.pop(0)
+            await asyncio.sleep(delay)
             return web.json_response({"ok": False, "error": error}, status=status,
                                      headers=headers)  # fmt: skip
-        return web.json_response(self._answer(method, args))
+        # Slack acts first and answers late: a client that times out may still have posted
+        answer = self._answer(method, args)
+        await asyncio.sleep(delay)
+        return web.json_response(answer)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "chat.postMessage":

@@ -125,3 +125,23 @@ def test_signature_rejects_wrong_stale_and_replayed_requests() -> None:
         v.verify("1000", v.sign("1000", b"x"), b"x", now=1000 + 301)
     with pytest.raises(SignatureError, match="missing"):
         v.verify(None, None, body, now=1000)
+
+
+async def test_a_slack_timeout_or_500_is_retryable_and_posts_nothing_twice(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    impatient = AsyncWebClient(token="xoxb-test", base_url=client.base_url, timeout=0.3)
+    slack.hang("chat.postMessage", 1.0)
+    timed_out = await SlackSink(impatient, MemoryStore()).deliver(note())
+    assert not timed_out.ok and timed_out.retryable
+    slack.fail("chat.update", 500, "internal_error")
+    store = MemoryStore()
+    sink = SlackSink(impatient, store)
+    first = await sink.deliver(note(kind="update", status="acknowledged"))
+    # the hung post did reach Slack: it is found by metadata and updated, not re-posted
+    assert not first.ok and first.retryable and first.status_code == 500
+    again = await sink.deliver(note(kind="update", status="acknowledged"))
+    assert again.ok
+    posts = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
+    assert len(posts) == 1

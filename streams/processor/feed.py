@@ -7,21 +7,27 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from processors.rules import LATE, RuleEngine
-from schemas import DecodeError, LogRecord, MetricSample, decode
+from schemas import DecodeError
+from streams.processor.decoding import decode_log, decode_metric
 
 OK, IS_LATE, INVALID, FUTURE = "ok", "late", "invalid", "future"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     outcome: str
     reason: str = ""
     error: str = ""
 
 
+# the two common outcomes are shared instances: no allocation per record
+ACCEPTED = Verdict(OK)
+LATE_SAMPLE = Verdict(IS_LATE)
+
+
 def feed_metric(engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta) -> Verdict:
     try:
-        s = decode(MetricSample, raw)
+        s = decode_metric(raw)
     except DecodeError as exc:
         return Verdict(INVALID, exc.reason, str(exc))
     t = s.time.timestamp()
@@ -33,13 +39,13 @@ def feed_metric(engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta) -
         )
     # the series key is only built by the engine when a counter rule needs it
     if engine.process_metric(s.name, s.labels, s.value, t) == LATE:
-        return Verdict(IS_LATE)
-    return Verdict(OK)
+        return LATE_SAMPLE
+    return ACCEPTED
 
 
 def feed_log(engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta) -> Verdict:
     try:
-        r = decode(LogRecord, raw)
+        r = decode_log(raw)
     except DecodeError as exc:
         return Verdict(INVALID, exc.reason, str(exc))
     t = r.time.timestamp()
@@ -51,5 +57,5 @@ def feed_log(engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta) -> V
         )
     labels = r.labels if "source" in r.labels else {**r.labels, "source": r.source}
     if engine.process_log(labels, r.http_status, r.duration_ms, t) == LATE:
-        return Verdict(IS_LATE)
-    return Verdict(OK)
+        return LATE_SAMPLE
+    return ACCEPTED

@@ -1,0 +1,133 @@
+"""The processor's input views validate exactly like the public models, and the feed
+sorts every bad record into a dead-letter reason instead of raising."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.rules import RuleEngine
+from schemas import DecodeError, LogRecord, MetricSample, decode
+from schemas.rules import load_rule_files
+from streams.processor.decoding import decode_log, decode_metric
+from streams.processor.feed import ACCEPTED, FUTURE, INVALID, LATE_SAMPLE, feed_log, feed_metric
+
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+AT = NOW.isoformat()
+GOOD_METRIC: dict[str, Any] = {"name": "cpu_percent", "value": 42.0, "time": AT,
+                               "labels": {"host": "h1"}}  # fmt: skip
+GOOD_LOG: dict[str, Any] = {"time": AT, "http_status": 503, "duration_ms": 12.5,
+                            "labels": {"service": "api"}}  # fmt: skip
+
+BAD_METRICS = [
+    b"not json",
+    b"[1, 2]",
+    b'{"name": "cpu_percent", "value": NaN, "time": "2026-01-01T00:00:00Z"}',
+    b'{"name": "cpu_percent", "value": Infinity, "time": "2026-01-01T00:00:00Z"}',
+    b'{"name": "cpu_percent", "value": 1e999, "time": "2026-01-01T00:00:00Z"}',
+    orjson.dumps({**GOOD_METRIC, "value": "high"}),
+    orjson.dumps({k: v for k, v in GOOD_METRIC.items() if k != "time"}),
+    orjson.dumps({k: v for k, v in GOOD_METRIC.items() if k != "name"}),
+    orjson.dumps({**GOOD_METRIC, "kind": "histogram"}),
+    orjson.dumps({**GOOD_METRIC, "time": "2026-01-01T00:00:00"}),  # naive
+    orjson.dumps({**GOOD_METRIC, "labels": {"bad key": "x"}}),
+    orjson.dumps({**GOOD_METRIC, "event_id": None}),
+    orjson.dumps({**GOOD_METRIC, "event_id": ""}),
+    orjson.dumps({**GOOD_METRIC, "produced_at": None}),
+    orjson.dumps({**GOOD_METRIC, "produced_at": "yesterday"}),
+    orjson.dumps({**GOOD_METRIC, "unexpected": 1}),
+    orjson.dumps({**GOOD_METRIC, "schema_version": 2}),
+]
+BAD_LOGS = [
+    b"{",
+    orjson.dumps({**GOOD_LOG, "http_status": 99}),
+    orjson.dumps({**GOOD_LOG, "http_status": 600}),
+    orjson.dumps({**GOOD_LOG, "duration_ms": -1}),
+    b'{"time": "2026-01-01T00:00:00Z", "duration_ms": NaN}',
+    orjson.dumps({**GOOD_LOG, "level": "loud"}),
+    orjson.dumps({k: v for k, v in GOOD_LOG.items() if k != "time"}),
+    orjson.dumps({**GOOD_LOG, "event_id": None}),
+]
+
+
+def _outcome(fn: Any, raw: bytes) -> tuple[str, str, str] | dict[str, Any]:
+    try:
+        m = fn(raw)
+    except DecodeError as exc:
+        return (str(exc), exc.reason, exc.model)
+    return m.model_dump(exclude={"event_id", "produced_at"})
+
+
+@pytest.mark.parametrize("raw", BAD_METRICS)
+def test_metric_view_refuses_what_metric_sample_refuses_with_the_same_message(raw: bytes) -> None:
+    public = _outcome(lambda r: decode(MetricSample, r), raw)
+    assert isinstance(public, tuple), "the corpus must be invalid"
+    assert _outcome(decode_metric, raw) == public
+
+
+@pytest.mark.parametrize("raw", BAD_LOGS)
+def test_log_view_refuses_what_log_record_refuses_with_the_same_message(raw: bytes) -> None:
+    public = _outcome(lambda r: decode(LogRecord, r), raw)
+    assert isinstance(public, tuple), "the corpus must be invalid"
+    assert _outcome(decode_log, raw) == public
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats()
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+field_names = st.sampled_from(
+    ["name", "value", "time", "labels", "kind", "unit", "event_id", "produced_at", "tenant",
+     "schema_version", "http_status", "duration_ms", "message", "level", "source", "x"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(field_names, json_values | st.just(AT), max_size=6),
+    st.sampled_from([GOOD_METRIC, GOOD_LOG]),
+)
+def test_views_and_public_models_agree_on_arbitrary_documents(
+    extra: dict[str, Any], base: dict[str, Any]
+) -> None:
+    raw = orjson.dumps({**base, **extra}, option=orjson.OPT_NON_STR_KEYS)
+    assert _outcome(decode_metric, raw) == _outcome(lambda r: decode(MetricSample, r), raw)
+    assert _outcome(decode_log, raw) == _outcome(lambda r: decode(LogRecord, r), raw)
+
+
+PACK = load_rule_files([Path("rules/default.yaml")])
+SKEW = timedelta(minutes=5)
+
+
+def test_feed_sorts_bad_records_into_reasons_and_keeps_going() -> None:
+    e = RuleEngine(PACK.rules, PACK.settings)
+    now = NOW.timestamp()
+    nan = feed_metric(e, BAD_METRICS[2], now, SKEW)
+    assert (nan.outcome, nan.reason) == (INVALID, "validation")
+    assert "MetricSample.value" in nan.error
+    unknown = feed_metric(e, orjson.dumps({**GOOD_METRIC, "kind": "histogram"}), now, SKEW)
+    assert unknown.outcome == INVALID and "MetricSample.kind" in unknown.error
+    garbage = feed_log(e, b"\xff\xfe", now, SKEW)
+    assert (garbage.outcome, garbage.reason) == (INVALID, "invalid_json")
+    ahead = (NOW + timedelta(minutes=6)).isoformat()
+    future = feed_metric(e, orjson.dumps({**GOOD_METRIC, "time": ahead}), now, SKEW)
+    assert (future.outcome, future.reason) == (FUTURE, "future_timestamp")
+    within = (NOW + timedelta(minutes=4)).isoformat()
+    assert feed_metric(e, orjson.dumps({**GOOD_METRIC, "time": within}), now, SKEW) is ACCEPTED
+    logs = RuleEngine(PACK.rules, PACK.settings)  # logs have their own partitions
+    assert feed_log(logs, orjson.dumps(GOOD_LOG), now, SKEW) is ACCEPTED
+    old = (NOW - timedelta(minutes=10)).isoformat()
+    assert feed_metric(e, orjson.dumps({**GOOD_METRIC, "time": old}), now, SKEW) is LATE_SAMPLE

@@ -16,8 +16,12 @@ class AnomalySpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    detector: Literal["likelihood"] = "likelihood"
-    # 0.3 = a 1-in-1000 tail: log(1 - 0.999) / log(1e-10)
+    detector: Literal["likelihood", "holt_winters"] = Field(
+        default="likelihood",
+        description="likelihood: seasonal EW level model (fast, best on NAB); "
+        "holt_winters: river's Holt-Winters forecast residuals",
+    )
+    # score = D / (D + 10) with D = -log10(tail probability): 0.3 is a 1-in-20,000 surprise
     threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
     season: Literal["none", "daily", "weekly"] = "daily"
     warm_up: int = Field(default=150, ge=0, le=100_000, description="points scored 0")

@@ -7,16 +7,32 @@ changes, so one episode is one firing and one resolution.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from processors.anomaly import likelihood
+from processors.anomaly.forecast import HoltWintersDetector
+from processors.anomaly.likelihood import LikelihoodDetector
 from schemas.anomaly import AnomalySpec
 
 Transition = Literal["firing", "resolved"]
 _HEAD = "<HBIB"  # version, firing, quiet run, recent-window length
+_VERSION = 2
+Detector = LikelihoodDetector | HoltWintersDetector
+
+
+def _detector(spec: AnomalySpec) -> Detector:
+    if spec.detector == "holt_winters":
+        return HoltWintersDetector(spec.season)
+    return LikelihoodDetector(spec.season)
+
+
+def _load(spec: AnomalySpec, data: bytes) -> Detector:
+    if spec.detector == "holt_winters":
+        return HoltWintersDetector.load(spec.season, data)
+    return LikelihoodDetector.load(spec.season, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +49,17 @@ class AnomalySeries:
 
     def __init__(self, spec: AnomalySpec) -> None:
         self.spec = spec
-        self.state = likelihood.LikelihoodState(likelihood.slots_for(spec.season))
+        self.state: Detector = _detector(spec)
         self.firing = False
         self.quiet = 0
         self.recent: list[bool] = []
 
     def update(self, value: float, at: datetime) -> AnomalyVerdict:
         spec = self.spec
-        slot = likelihood.slot_of(at, spec.season)
-        score, calibrated, expected, spread = likelihood.score(self.state, value, slot)
+        if not math.isfinite(value):
+            # a NaN/inf sample says nothing about the series: not learned, never alerts
+            return AnomalyVerdict(0.0, None, None, None, None)
+        score, calibrated, expected, spread = self.state.score(value, at)
         if self.state.n <= spec.warm_up:
             score = calibrated = 0.0  # still learning: no score may fire
         high = calibrated >= spec.threshold
@@ -59,23 +77,23 @@ class AnomalySeries:
         return AnomalyVerdict(score, expected, expected - band, expected + band, transition)
 
     def memory_bytes(self) -> int:
-        """An estimate of this series' state: slot floats plus fixed overhead."""
-        return 200 + 3 * 8 * len(self.state.slots) + 8 * len(self.recent)
+        """An estimate of this series' state (Python objects included)."""
+        return 200 + self.state.memory_bytes() + 8 * len(self.recent)
 
     def to_bytes(self) -> bytes:
         bits = sum(1 << i for i, b in enumerate(self.recent) if b)
-        head = struct.pack(_HEAD, 1, int(self.firing), self.quiet, len(self.recent))
-        return head + struct.pack("<Q", bits) + likelihood.dump(self.state)
+        head = struct.pack(_HEAD, _VERSION, int(self.firing), self.quiet, len(self.recent))
+        return head + struct.pack("<Q", bits) + self.state.dump()
 
     @classmethod
     def from_bytes(cls, spec: AnomalySpec, data: bytes) -> AnomalySeries:
         version, firing, quiet, n = struct.unpack_from(_HEAD, data)
-        if version != 1:
+        if version != _VERSION:
             raise ValueError(f"unsupported anomaly state version {version}")
         offset = struct.calcsize(_HEAD)
         (bits,) = struct.unpack_from("<Q", data, offset)
         s = cls(spec)
         s.firing, s.quiet = bool(firing), quiet
         s.recent = [bool(bits >> i & 1) for i in range(n)]
-        s.state = likelihood.load(data[offset + 8 :])
+        s.state = _load(spec, data[offset + 8 :])
         return s

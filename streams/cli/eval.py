@@ -43,9 +43,16 @@ def eval_() -> None:
     default=None,
     help="The fixed production threshold to report (default: the spec's).",
 )
-def nab(data: Path, out: Path, labels: Path | None, threshold: float | None) -> None:
+@click.option(
+    "--detector",
+    type=click.Choice(["likelihood", "holt_winters"]),
+    default="likelihood",
+    show_default=True,
+    help="Which detector scores the files (the rest of the spec is the default).",
+)
+def nab(data: Path, out: Path, labels: Path | None, threshold: float | None, detector: str) -> None:
     """Online, one detector per file, rows in file order, no look-ahead."""
-    spec = AnomalySpec()
+    spec = AnomalySpec.model_validate({"detector": detector})
     started = time.perf_counter()
     runs = run_corpus(data, spec)
     wall = time.perf_counter() - started

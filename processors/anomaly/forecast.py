@@ -29,6 +29,7 @@ from processors.anomaly.calibration import SETTLE, Calibrator
 ALPHA, BETA, GAMMA = 0.3, 0.05, 0.3  # textbook-moderate smoothing, not tuned per file
 FAST = 0.05  # error spread: ~20 points
 SLOW_SPREAD = 0.002
+CLIP = 8.0
 MAX_SURPRISE = 50.0
 PROBE = 12  # points whose timestamps decide the sampling period
 MAX_PERIOD = 400  # seasonal floats kept per series (bounds memory: ~3.2 KiB)
@@ -99,7 +100,8 @@ class HoltWintersDetector:
         raw = min(abs(value - expected) / max(spread, floor), MAX_SURPRISE) if self.n else 0.0
         # the first points only teach the model its spread: their surprise means nothing
         episode, calibrated = self.cal.update(raw) if self.n >= SETTLE else (0.0, 0.0)
-        err = value - expected
+        # the spread learns a clipped error, so one outlier does not hide its episode
+        err = min(abs(value - expected), CLIP * max(spread, floor) if self.n > SETTLE else math.inf)
         if self.n:
             self.err_v = (1.0 - FAST) * self.err_v + FAST * err * err
             self.slow_v = (1.0 - SLOW_SPREAD) * self.slow_v + SLOW_SPREAD * err * err

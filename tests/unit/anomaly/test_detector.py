@@ -12,7 +12,14 @@ from processors.anomaly import AnomalySeries
 from schemas.anomaly import AnomalySpec
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
-SPECS = [AnomalySpec(), AnomalySpec(season="none"), AnomalySpec(season="weekly")]
+SPECS = [
+    AnomalySpec(),
+    AnomalySpec(season="none"),
+    AnomalySpec(season="weekly"),
+    AnomalySpec(detector="holt_winters"),
+    AnomalySpec(detector="holt_winters", season="none"),
+    AnomalySpec(detector="holt_winters", season="weekly"),
+]
 
 
 def run(
@@ -114,3 +121,33 @@ def test_a_slow_drift_does_not_page_but_a_seasonal_break_does() -> None:
     fired = [i for i, t in transitions if t == "firing"]
     assert any(break_at <= i < break_at + 30 for i in fired), "the missing peak is caught"
     assert not [i for i in fired if per_day * 2 <= i < break_at], "the drift alone is quiet"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.detector}-{s.season}")
+def test_an_all_zero_start_neither_crashes_nor_fires_on_zeros(spec: AnomalySpec) -> None:
+    values = [0.0] * 500 + [50.0] * 3 + [0.0] * 100
+    scores, transitions = run(values, spec)
+    assert max(scores[:500]) < 0.05, "a perfectly predictable series is not surprising"
+    assert max(scores[500:503]) >= spec.threshold
+    assert transitions and 500 <= transitions[0][0] <= 503
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.detector}-{s.season}")
+def test_a_restored_series_does_not_warm_up_again(spec: AnomalySpec) -> None:
+    d = AnomalySeries(spec)
+    for i, v in enumerate(noisy(400)):
+        d.update(v, T0 + timedelta(minutes=5 * i))
+    restored = AnomalySeries.from_bytes(spec, d.to_bytes())
+    verdict = restored.update(400.0, T0 + timedelta(minutes=5 * 400))
+    assert verdict.score >= spec.threshold
+    assert verdict.expected is not None and abs(verdict.expected - 100) < 10
+
+
+def test_non_finite_samples_are_ignored_not_learned() -> None:
+    d = AnomalySeries(AnomalySpec())
+    for i, v in enumerate(noisy(300)):
+        d.update(v, T0 + timedelta(minutes=5 * i))
+    before = d.to_bytes()
+    verdict = d.update(float("nan"), T0 + timedelta(minutes=5 * 300))
+    assert verdict.score == 0.0 and verdict.transition is None
+    assert d.to_bytes() == before

@@ -17,6 +17,9 @@ def inflate(data: bytes, encoding: str | None, limit: int = MAX_INFLATED) -> byt
     if enc not in ("gzip", "x-gzip", "deflate"):
         raise DecodeError(f"Content-Encoding {encoding!r} is not supported (gzip, deflate)",
                           reason="unsupported_encoding", model="body")  # fmt: skip
+    if enc != "deflate" and not data.startswith(b"\x1f\x8b"):
+        # servers such as aiohttp inflate on read and keep the header: already plain
+        return data
     wbits = 47 if enc != "deflate" else 15  # 32+15: gzip or zlib header, auto-detected
     inflater = zlib.decompressobj(wbits)
     try:

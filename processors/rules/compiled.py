@@ -6,6 +6,7 @@ import hashlib
 import operator
 import string
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from processors.rules.aggregates import (
@@ -85,6 +86,7 @@ class CompiledRule:
         "matches",
         "metric",
         "n_windows",
+        "new_accumulator",
         "numerator",
         "per_second",
         "rule",
@@ -117,6 +119,12 @@ class CompiledRule:
         self.anomaly = rule.anomaly
         self.per_second = rule.aggregation == "rate"
         self.mapping = new_mapping() if rule.aggregation == "quantile" else None
+        # a zero-argument factory (a class or a partial: C-level calls, no method lookup)
+        self.new_accumulator: Callable[[], Accumulator] = (
+            partial(Quantile, rule.quantile or 0.5, self.mapping)
+            if self.mapping is not None
+            else _ACCUMULATORS.get(rule.aggregation, Avg)  # absent/anomaly: never called
+        )
         if rule.window is not None:
             self.size = rule.window.size.total_seconds()
             self.step = rule.window.step_or_size.total_seconds()
@@ -124,11 +132,6 @@ class CompiledRule:
         else:
             self.size = self.step = 0.0
             self.n_windows = 0
-
-    def new_accumulator(self) -> Accumulator:
-        if self.mapping is not None:
-            return Quantile(self.rule.quantile or 0.5, self.mapping)
-        return _ACCUMULATORS[self.aggregation]()
 
     def group_labels(self, key: tuple[str, ...]) -> dict[str, str]:
         return dict(zip(self.group_by, key, strict=True))

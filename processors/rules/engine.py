@@ -139,17 +139,26 @@ class RuleEngine:
         n = r.n_windows
         if n:
             step_index = int(t // r.step)
-            first = step_index - n + 1
-            for i in range(first, step_index + 1):
-                window = rs.open.get(i)
+            open_windows = rs.open
+            if n == 1:  # tumbling: one window, no loop
+                window = open_windows.get(step_index)
                 if window is None:
-                    window = rs.open[i] = {}
+                    window = open_windows[step_index] = {}
                 acc = window.get(key)
                 if acc is None:
                     acc = window[key] = r.new_accumulator()
                 acc.add(v, hit)
+            else:
+                for i in range(step_index - n + 1, step_index + 1):
+                    window = open_windows.get(i)
+                    if window is None:
+                        window = open_windows[i] = {}
+                    acc = window.get(key)
+                    if acc is None:
+                        acc = window[key] = r.new_accumulator()
+                    acc.add(v, hit)
             if rs.next_window is None:
-                rs.next_window = first
+                rs.next_window = step_index - n + 1
         elif r.anomaly is not None:
             self._score(rs, key, g, v, t)
         elif g.phase == FIRING:  # `absent`: the source is back

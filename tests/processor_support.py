@@ -49,6 +49,7 @@ def start_worker(
     instance: str = "w1",
     checkpoint_every: float = 10.0,
     batch_size: int = 5000,
+    max_wait_ms: float = 20.0,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -60,7 +61,7 @@ def start_worker(
     cmd = [sys.executable, "-m", "streams.cli.main", "run", "processor", "--rules", str(rules),
            "--instance-id", instance, "--group", f"{settings.topic_prefix}processor",
            "--health-port", "0", "--checkpoint-every", str(checkpoint_every),
-           "--batch-size", str(batch_size)]  # fmt: skip
+           "--batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms)]  # fmt: skip
     return subprocess.Popen(
         cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )

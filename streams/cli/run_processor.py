@@ -40,7 +40,15 @@ from streams.settings import KafkaSettings
     show_default=True,
     help="Seconds between engine checkpoints (bounds the replay after a crash).",
 )
-@click.option("--batch-size", default=5000, show_default=True)
+@click.option(
+    "--batch-size", default=5000, show_default=True, help="Records per transaction, at most."
+)
+@click.option(
+    "--max-wait-ms",
+    default=20.0,
+    show_default=True,
+    help="How long a batch waits to fill: the latency floor at low load.",
+)
 def processor(
     rule_paths: tuple[Path, ...],
     instance_id: str | None,
@@ -48,6 +56,7 @@ def processor(
     health_port: int,
     checkpoint_every: float,
     batch_size: int,
+    max_wait_ms: float,
 ) -> None:
     """Evaluate rules over `metrics` and `logs`; emit alert transitions exactly once."""
     try:
@@ -65,6 +74,7 @@ def processor(
         group_id=group or f"{settings.topic_prefix}processor",
         checkpoint_every_s=checkpoint_every,
         batch_size=batch_size,
+        max_wait_s=max_wait_ms / 1000,
         metrics=metrics,
         health=health,
     )

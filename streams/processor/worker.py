@@ -55,6 +55,7 @@ class ProcessorWorker:
         group_id: str = "tocsin-processor",
         checkpoint_every_s: float = 10.0,
         batch_size: int = 5000,
+        max_wait_s: float = 0.02,
         metrics: ProcessorMetrics | None = None,
         health: Health | None = None,
     ) -> None:
@@ -64,6 +65,7 @@ class ProcessorWorker:
         self.metrics = metrics or ProcessorMetrics()
         self.health = health or Health()
         self.batch_size = batch_size
+        self.max_wait_s = max_wait_s
         self.checkpoint_every_s = checkpoint_every_s
         self.topics = {
             self.catalog.name("metrics"): feed_metric,
@@ -126,8 +128,9 @@ class ProcessorWorker:
         last_lag = 0.0
         try:
             while not stop.is_set():
-                # a short timeout bounds how long a sample waits for its batch to fill
-                msgs = self.consumer.consume(self.batch_size, timeout=0.05)
+                # the wait bounds how long a sample waits for its batch to fill: under
+                # load batches fill (and commits amortise) long before it runs out
+                msgs = self.consumer.consume(self.batch_size, timeout=self.max_wait_s)
                 self.health.beat()
                 if msgs:
                     self._process_batch(msgs)

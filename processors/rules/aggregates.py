@@ -175,7 +175,10 @@ class Quantile(Accumulator):
 
     def add(self, value: float, hit: bool) -> None:
         self.count += 1
-        self.sketch.add(value)
+        sk = self.sketch
+        if value < 0.0 and sk._negative_store is _NO_NEGATIVES:
+            sk._negative_store = DenseStore(chunk_size=QUANTILE_CHUNK)
+        sk.add(value)
 
     def result(self) -> float | None:
         if self.count == 0:
@@ -203,15 +206,24 @@ class Quantile(Accumulator):
         sk = self.sketch = _new_sketch(self.sketch._mapping)
         self.count, sk._zero_count, sk._count, sk._min, sk._max, sk._sum, pos, neg = data
         _load_store(sk._store, pos)
-        _load_store(sk._negative_store, neg)
+        if neg[0]:
+            sk._negative_store = DenseStore(chunk_size=QUANTILE_CHUNK)
+            _load_store(sk._negative_store, neg)
 
 
 def _new_sketch(mapping: LogarithmicMapping) -> BaseDDSketch:
     positive = CollapsingLowestDenseStore(QUANTILE_BIN_LIMIT)
     # ddsketch 3.0 drops chunk_size in this store's constructor: set it afterwards
     positive.chunk_size = QUANTILE_CHUNK
-    negative = DenseStore(chunk_size=QUANTILE_CHUNK)
-    return BaseDDSketch(mapping=mapping, store=positive, negative_store=negative, zero_count=0.0)
+    return BaseDDSketch(
+        mapping=mapping, store=positive, negative_store=_NO_NEGATIVES, zero_count=0.0
+    )
+
+
+# latencies and most gauges are never negative: sketches share one empty negative store,
+# read-only, and get their own on their first negative value (Quantile.add), which
+# saves a store object per sketch
+_NO_NEGATIVES = DenseStore(chunk_size=QUANTILE_CHUNK)
 
 
 _STORE_FIELDS = ("count", "min_key", "max_key", "offset", "bins")

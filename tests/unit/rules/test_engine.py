@@ -287,3 +287,18 @@ def test_default_pack_is_valid() -> None:
         "disk_iowait_high",
         "network_latency_global",
     } <= names
+
+
+def test_quantile_of_negative_values_keeps_sketches_apart() -> None:
+    r = rule(name="q", aggregation="quantile", quantile=0.5, condition={"op": "<", "threshold": -5})
+    e = RuleEngine([r], NO_GRACE)
+    for i in range(3):
+        e.process_metric("memory_percent", {"host": "cold"}, -10.0 - i, T0 + i)
+        e.process_metric("memory_percent", {"host": "warm"}, 10.0 + i, T0 + i)
+    e.process_metric("memory_percent", {"host": "warm"}, 10.0, T0 + 40)
+    out = e.advance()
+    assert [(a.status, a.labels["host"]) for a in out] == [("firing", "cold")]
+    assert out[0].value == pytest.approx(-11, rel=0.02)
+    restored = RuleEngine([r], NO_GRACE)
+    restored.load(e.dump())
+    assert restored.dump() == e.dump()

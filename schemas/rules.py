@@ -252,5 +252,7 @@ def _describe(file: str, data: dict[str, object], exc: ValidationError) -> str:
                 name = rules[loc[1]].get("name")
             field = ".".join(str(p) for p in loc[2:] if not str(p).startswith("function-"))
             where = f"rule {name or '#' + str(loc[1])!s}" + (f" field {field}" if field else "")
-        lines.append(f"{file}: {where}: {err['msg']}")
+        # pydantic prefixes messages raised in validators with "Value error, ": noise here
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{file}: {where}: {msg}")
     return "\n".join(lines)

@@ -43,6 +43,7 @@ from streams.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 TP = tuple[str, int]
+BROKER_STALE_S = 15.0  # readiness fails after this long without a broker round trip
 
 
 class ProcessorWorker:
@@ -109,6 +110,8 @@ class ProcessorWorker:
         self.assigned_once = False
         self._last_checkpoint = time.monotonic()
         self._skew = pack.settings.max_future_skew
+        self._broker_ok_at = float("-inf")  # monotonic time of the last broker round trip
+        self.health.add_check("kafka", self._broker_reachable)
         self.health.add_check("group", self._ready)
 
     # -- lifecycle ----------------------------------------------------------------
@@ -118,6 +121,7 @@ class ProcessorWorker:
         # collector does not rescan tens of thousands of live accumulators per batch
         gc.set_threshold(50_000, 20, 100)
         self.producer.init_transactions(60)
+        self._broker_ok_at = time.monotonic()
         self.consumer.subscribe(
             list(self.topics),
             on_assign=self._on_assign,
@@ -136,6 +140,7 @@ class ProcessorWorker:
                     self._process_batch(msgs)
                 if time.monotonic() - last_lag > 5:
                     last_lag = time.monotonic()
+                    self._probe_broker()
                     self._report_lag()
         finally:
             # graceful stop: the last batch is committed; closing leaves the group at once
@@ -147,7 +152,22 @@ class ProcessorWorker:
     def _ready(self) -> tuple[bool, str]:
         if not self.assigned_once:
             return False, "not yet a member of the consumer group"
-        return True, f"{len(self.engines)} partitions assigned"
+        # zero partitions is a legitimate standby when workers outnumber partitions
+        return True, f"{len(self.engines)} partitions assigned and restored"
+
+    def _broker_reachable(self) -> tuple[bool, str]:
+        age = time.monotonic() - self._broker_ok_at
+        if age > BROKER_STALE_S:
+            return False, f"no broker round trip for {age:.0f}s"
+        return True, f"last broker round trip {age:.1f}s ago"
+
+    def _probe_broker(self) -> None:
+        try:
+            self.consumer.list_topics(self.alerts_topic, timeout=2)
+        except KafkaException as exc:
+            log.warning("broker_unreachable", error=str(exc))
+            return
+        self._broker_ok_at = time.monotonic()
 
     # -- rebalance ----------------------------------------------------------------
 
@@ -189,6 +209,8 @@ class ProcessorWorker:
                 # offsets without a checkpoint (first checkpoint not yet written): rebuild
                 # the state from the start of the retained input
                 self._replay(engine, tp, 0, committed)
+                log.info("partition_rebuilt", topic=tp.topic, partition=tp.partition,
+                         committed=committed, series=engine.series_count())  # fmt: skip
             return engine
         try:
             engine.load(ckpt.state)
@@ -324,6 +346,7 @@ class ProcessorWorker:
                 return
             raise  # fatal (e.g. fenced by a newer instance): exit and let the platform restart
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
+        self._broker_ok_at = time.monotonic()
 
     def _rewind(self) -> None:
         """After an abort: state and positions go back to the last committed transaction."""

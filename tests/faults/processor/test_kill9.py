@@ -36,14 +36,21 @@ def test_kill9_at_random_points_loses_and_duplicates_nothing(
     for trial in range(4):
         # small batches and frequent checkpoints: kills land mid-transaction,
         # between a checkpoint and a commit, and mid-replay
-        worker = start_worker(kafka_settings, RULES, log, checkpoint_every=0.5, batch_size=700)
-        delay = rng.uniform(1.5, 4.0)
+        assigned = log.read_text().count("partitions_assigned") if log.exists() else 0
+        worker = start_worker(kafka_settings, RULES, log, checkpoint_every=0.5, batch_size=300)
+        # time the kill from the moment the worker owns its partitions (start-up time on a
+        # shared machine varies by seconds): it then dies restoring, replaying or mid-batch
+        deadline = time.monotonic() + 60
+        while log.read_text().count("partitions_assigned") == assigned:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        delay = rng.uniform(0.1, 1.5)
         time.sleep(delay)
         kill9(worker)
         kills.append(round(delay, 2))
         log.write_text(log.read_text() + f"\n=== killed trial {trial} after {delay:.2f}s\n")
 
-    worker = start_worker(kafka_settings, RULES, log, checkpoint_every=0.5, batch_size=700)
+    worker = start_worker(kafka_settings, RULES, log, checkpoint_every=0.5, batch_size=300)
     try:
         group = f"{kafka_settings.topic_prefix}processor"
         caught_up = wait_for_lag_zero(kafka_settings, topics, group, timeout=150)
@@ -59,4 +66,7 @@ def test_kill9_at_random_points_loses_and_duplicates_nothing(
     missing = Counter(want) - Counter(got)
     assert not missing, f"{sum(missing.values())} transitions lost after kills at {kills}s"
     assert sorted(got) == sorted(want)
-    assert "partition_restored" in log.read_text(), "the restarts restored checkpoints"
+    text = log.read_text()
+    # restarts found committed progress and rebuilt state: from a checkpoint plus replay
+    # (usually), or by replay alone when a kill came before the first checkpoint
+    assert "partition_restored" in text or "partition_rebuilt" in text, text[-3000:]

@@ -54,7 +54,7 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
             ack_timeout: float, queue_max: int) -> None:  # fmt: skip
     """HTTP intake (metrics, logs, Alertmanager, PagerDuty v2, remote-write) and Slack."""
     from connectors.slack.signature import SignatureVerifier
-    from streams.gateway.app import Gateway, GatewayMetrics
+    from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
     from streams.gateway.directory import directory_from_env
 
     settings = KafkaSettings()
@@ -92,4 +92,6 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
     log.info("gateway_listening", url=f"http://{host}:{port}", tokens=len(tokens),
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10)
+    web.run_app(
+        app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS
+    )

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -36,6 +37,9 @@ from streams.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 16 * 1024 * 1024
+# aiohttp's own inflation hangs the request on some corrupt deflate bodies and has no
+# bound of its own; the source decoders inflate with a size limit instead
+RUNNER_ARGS: dict[str, Any] = {"auto_decompress": False}
 
 
 class GatewayMetrics(WorkerMetrics):
@@ -116,6 +120,8 @@ class Gateway:
             except Backpressure as exc:
                 resp = json_response(429, {"error": f"{exc}: retry later"},
                                      {"Retry-After": str(exc.retry_after)})  # fmt: skip
+            except RequestPayloadError as exc:  # a body aiohttp itself could not inflate
+                resp = json_response(400, {"error": f"unreadable body: {exc}"})
             except NotAcknowledged as exc:
                 log.warning("kafka_write_failed", route=name, error=str(exc))
                 resp = json_response(503, {"error": f"Kafka did not acknowledge: {exc}"},

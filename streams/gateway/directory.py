@@ -4,7 +4,6 @@ owns each incident, read from the compacted `incidents` topic."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -93,13 +92,13 @@ class IncidentIndex:
         try:
             while not self._stop.is_set():
                 try:
-                    meta = consumer.list_topics(self._topic, timeout=5)
+                    meta = consumer.list_topics(self._topic, timeout=1)
                     parts = meta.topics[self._topic].partitions
                     if parts:
                         break
                 except Exception as exc:  # broker not up yet: keep trying, stay not-ready
                     log.info("incident_index_waiting", error=str(exc)[:200])
-                time.sleep(1)
+                self._stop.wait(1)
             else:
                 return
             consumer.assign([TopicPartition(self._topic, p, 0) for p in parts])

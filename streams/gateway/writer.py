@@ -51,7 +51,9 @@ class KafkaWriter:
     def close(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
-        self.producer.flush(timeout)
+        # what is still queued belongs to requests not yet answered 2xx: with the broker
+        # down there is no point in holding the shutdown for it
+        self.producer.flush(0 if self.broker_down else timeout)
 
     def on_error(self, err: KafkaError) -> None:
         """librdkafka's error_cb: all brokers down flips the gateway into refusing."""
@@ -85,19 +87,29 @@ class KafkaWriter:
             raise NotAcknowledged(f"no acknowledgement within {self.ack_timeout:g}s") from exc
 
     def _poll(self) -> None:
-        last_probe = 0.0
+        """Serve delivery callbacks; probe the cluster (every 5 s, every 1 s while down),
+        because librdkafka reports "all brokers down" late and never reports "back up"."""
+        self._probe()
+        last_probe = time.monotonic()
         while not self._stop.is_set():
             self.producer.poll(0.05)
             now = time.monotonic()
-            if self.broker_down and now - last_probe > 1.0:
-                last_probe = now
-                try:  # librdkafka reports "all down" but never "back up": ask
-                    meta: Any = self.producer.list_topics(timeout=1.0)
-                    if meta.brokers:
-                        log.info("kafka_reachable_again", down_s=round(now - self._down_since))
-                        self.broker_down = False
-                except KafkaException:
-                    pass
+            if now - last_probe > (1.0 if self.broker_down else 5.0):
+                self._probe()
+                last_probe = time.monotonic()
+
+    def _probe(self) -> None:
+        try:
+            meta: Any = self.producer.list_topics(timeout=2.0)
+            up = bool(meta.brokers)
+        except KafkaException:
+            up = False
+        if up and self.broker_down:
+            log.info("kafka_reachable_again", down_s=round(time.monotonic() - self._down_since))
+        elif not up and not self.broker_down:
+            log.warning("kafka_unreachable", probe="metadata")
+            self._down_since = time.monotonic()
+        self.broker_down = not up
 
 
 def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> Any:

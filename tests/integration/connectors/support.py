@@ -12,7 +12,7 @@ from aiohttp import web
 
 from connectors.slack.auth import StaticDirectory
 from connectors.slack.signature import SignatureVerifier
-from streams.gateway.app import Gateway, GatewayMetrics
+from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
 from streams.health import Health
 from streams.settings import KafkaSettings
 
@@ -24,7 +24,7 @@ SIGNING = "signing-secret"
 def serve(app: web.Application) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 (a free port) from its own loop; yields the base URL."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, **RUNNER_ARGS)
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())

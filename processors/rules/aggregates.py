@@ -36,6 +36,12 @@ class Accumulator:
     def result(self) -> float | None:
         raise NotImplementedError
 
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        """The result over several panes (consecutive slices of one window), in event-time
+        order; every part holds at least one sample."""
+        raise NotImplementedError
+
     def dump(self) -> Any:
         raise NotImplementedError
 
@@ -57,6 +63,10 @@ class Avg(Accumulator):
     def result(self) -> float | None:
         return self.sum / self.count if self.count else None
 
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        return float(sum(p.sum for p in parts) / sum(p.count for p in parts))
+
     def dump(self) -> Any:
         return [self.count, self.sum]
 
@@ -72,6 +82,10 @@ class Sum(Avg):
     def result(self) -> float | None:
         return self.sum if self.count else None
 
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        return float(sum(p.sum for p in parts))
+
 
 class Count(Accumulator):
     __slots__ = ()
@@ -81,6 +95,10 @@ class Count(Accumulator):
 
     def result(self) -> float | None:
         return float(self.count) if self.count else None
+
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        return float(sum(p.count for p in parts))
 
     def dump(self) -> Any:
         return [self.count]
@@ -116,6 +134,10 @@ class Max(Extreme):
             self.value = value
         self.count += 1
 
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        return float(max(p.value for p in parts))
+
 
 class Min(Extreme):
     __slots__ = ()
@@ -125,6 +147,10 @@ class Min(Extreme):
             self.value = value
         self.count += 1
 
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        return float(min(p.value for p in parts))
+
 
 class Last(Extreme):
     __slots__ = ()
@@ -132,6 +158,10 @@ class Last(Extreme):
     def add(self, value: float, hit: bool) -> None:
         self.value = value
         self.count += 1
+
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        return float(parts[-1].value)  # the latest pane's latest sample
 
 
 class Ratio(Accumulator):
@@ -150,6 +180,10 @@ class Ratio(Accumulator):
 
     def result(self) -> float | None:
         return self.hits / self.count if self.count else None
+
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        return float(sum(p.hits for p in parts) / sum(p.count for p in parts))
 
     def dump(self) -> Any:
         return [self.hits, self.count]
@@ -184,6 +218,19 @@ class Quantile(Accumulator):
         if self.count == 0:
             return None
         v = self.sketch.get_quantile_value(self.q)
+        return None if v is None else float(v)
+
+    @classmethod
+    def combine(cls, parts: list[Any]) -> float | None:
+        if len(parts) == 1:
+            return parts[0].result()  # type: ignore[no-any-return]
+        first = parts[0]
+        merged = _new_sketch(first.sketch._mapping)
+        # a transient sketch: its own negative store, so merging never writes the shared one
+        merged._negative_store = DenseStore(chunk_size=QUANTILE_CHUNK)
+        for p in parts:
+            merged.merge(p.sketch)
+        v = merged.get_quantile_value(first.q)
         return None if v is None else float(v)
 
     def dump(self) -> Any:

@@ -75,6 +75,7 @@ class CompiledRule:
         "absent_s",
         "aggregation",
         "anomaly",
+        "combine",
         "condition",
         "counter",
         "group_by",
@@ -120,6 +121,11 @@ class CompiledRule:
         self.per_second = rule.aggregation == "rate"
         self.mapping = new_mapping() if rule.aggregation == "quantile" else None
         # a zero-argument factory (a class or a partial: C-level calls, no method lookup)
+        self.combine = (
+            Quantile.combine
+            if self.mapping is not None
+            else _ACCUMULATORS.get(rule.aggregation, Avg).combine
+        )
         self.new_accumulator: Callable[[], Accumulator] = (
             partial(Quantile, rule.quantile or 0.5, self.mapping)
             if self.mapping is not None

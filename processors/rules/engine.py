@@ -138,27 +138,18 @@ class RuleEngine:
             g.last_seen = t
         n = r.n_windows
         if n:
-            step_index = int(t // r.step)
-            open_windows = rs.open
-            if n == 1:  # tumbling: one window, no loop
-                window = open_windows.get(step_index)
-                if window is None:
-                    window = open_windows[step_index] = {}
-                acc = window.get(key)
-                if acc is None:
-                    acc = window[key] = r.new_accumulator()
-                acc.add(v, hit)
-            else:
-                for i in range(step_index - n + 1, step_index + 1):
-                    window = open_windows.get(i)
-                    if window is None:
-                        window = open_windows[i] = {}
-                    acc = window.get(key)
-                    if acc is None:
-                        acc = window[key] = r.new_accumulator()
-                    acc.add(v, hit)
+            # one accumulator per step-sized pane, whatever the number of windows that
+            # overlap it: a sliding window is merged from its panes when it closes
+            pane_index = int(t // r.step)
+            pane = rs.open.get(pane_index)
+            if pane is None:
+                pane = rs.open[pane_index] = {}
+            acc = pane.get(key)
+            if acc is None:
+                acc = pane[key] = r.new_accumulator()
+            acc.add(v, hit)
             if rs.next_window is None:
-                rs.next_window = step_index - n + 1
+                rs.next_window = pane_index - n + 1
         elif r.anomaly is not None:
             self._score(rs, key, g, v, t)
         elif g.phase == FIRING:  # `absent`: the source is back
@@ -246,20 +237,27 @@ class RuleEngine:
         assert cond is not None
         step, size = r.step, r.size
         min_samples = r.rule.min_samples
+        n = r.n_windows
+        combine = r.combine
         while rs.next_window is not None and rs.next_window * step + size <= wm:
             i = rs.next_window
             start = i * step
             end = start + size
-            accs = rs.open.pop(i, None) or {}
-            keys = accs.keys() | rs.active if rs.active else accs.keys()
+            if n == 1:  # tumbling: the window is its one pane
+                pane = rs.open.pop(i, None) or {}
+                keys = pane.keys() | rs.active if rs.active else pane.keys()
+                panes = [pane]
+            else:
+                panes = [p for p in (rs.open.get(j) for j in range(i, i + n)) if p]
+                keys = set(rs.active).union(*(p.keys() for p in panes))
             for key in sorted(keys):
                 g = rs.groups.get(key)
                 if g is None:  # evicted while idle: an inactive group starts afresh
                     g = rs.groups[key] = Group()
-                acc = accs.get(key)
+                parts = [a for a in (p.get(key) for p in panes) if a is not None]
                 value = None
-                if acc is not None and acc.count >= min_samples:
-                    value = acc.result()
+                if parts and sum(a.count for a in parts) >= min_samples:
+                    value = parts[0].result() if len(parts) == 1 else combine(parts)
                     if value is not None and r.per_second:
                         value /= size
                 change = g.evaluate(cond, value, end)
@@ -270,6 +268,8 @@ class RuleEngine:
                 else:
                     rs.active.add(key)
                 self._emit(rs, key, end, rule_alert(r, key, g, change, end, value, (start, end)))
+            if n > 1:
+                rs.open.pop(i, None)  # no later window holds pane i
             # nothing open and nothing to resolve: wait for the next sample to say
             # which window comes next (no stepping through empty time)
             rs.next_window = i + 1 if rs.open or rs.active else None

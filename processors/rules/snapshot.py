@@ -19,7 +19,7 @@ from processors.rules.state import Group
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 3
+STATE_VERSION = 4  # 4: open state is per pane (step), not per window
 
 
 class IncompatibleState(ValueError):

@@ -27,9 +27,11 @@ class Group(AlertState):
 class RuleState:
     """One rule's series and open windows inside one engine.
 
-    `open[i]` holds the accumulators of window i (see CompiledRule) by group key: one
-    dict per open window rather than one per series keeps the per-series cost to a dict
-    entry, and closing a window is a single pop.
+    `open[i]` holds the accumulators of pane i, the step-sized slice `[i * step, (i + 1) *
+    step)`, by group key: a sample updates one accumulator whatever the number of
+    sliding windows it falls in, and window i is merged from panes i .. i + n - 1 when it
+    closes. One dict per pane rather than one per series keeps the per-series cost to a
+    dict entry.
     """
 
     __slots__ = (

@@ -68,7 +68,10 @@ class Notifier:
         self.limit = asyncio.Semaphore(in_flight)
         self.breakers: dict[str, Breaker] = {}
         self.producer = make_producer(settings)
-        self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier")
+        # a crashed notifier's partitions move to a survivor within 10 s, not 45 s
+        self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier",
+                                      **{"session.timeout.ms": 10_000,
+                                         "heartbeat.interval.ms": 2_000})  # fmt: skip
         self.state = NotifierState(self.producer, self.catalog.name("notifier-state"))
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker="notifier")  # fmt: skip

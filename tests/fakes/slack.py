@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ class FakeSlack:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> msgs
     failures: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
     latency: float = 0.0
+    # called after Slack acted on a call and before it answers (fault tests kill there)
+    on_call: Callable[[str, dict[str, Any]], None] | None = None
     hangs: dict[str, list[float]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -59,6 +62,8 @@ class FakeSlack:
                                      headers=headers)  # fmt: skip
         # Slack acts first and answers late: a client that times out may still have posted
         answer = self._answer(method, args)
+        if self.on_call is not None:
+            self.on_call(method, args)
         await asyncio.sleep(delay)
         return web.json_response(answer)
 

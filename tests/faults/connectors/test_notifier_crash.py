@@ -1,0 +1,116 @@
+"""kill -9 the notifier after Slack posted the message and before anything was recorded:
+the restarted notifier finds the message by its metadata and never posts a second one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import DeliveryReceipt, Notification, decode, encode
+from streams.catalog import Catalog
+from streams.kafka import make_producer
+from streams.settings import KafkaSettings
+from tests.fakes.slack import FakeSlack
+from tests.integration.connectors.support import read_values, serve
+from tests.processor_support import kill9
+
+pytestmark = pytest.mark.faults
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _note(kind: str, status: str) -> Notification:
+    return Notification(
+        notification_id=f"inc-db-1/{kind}/slack:C-db",
+        incident_id="inc-db-1",
+        kind=kind,
+        channel="slack",
+        target="C-db",  # type: ignore[arg-type]
+        title="Replication lag 300s on db-2",
+        status=status,  # type: ignore[arg-type]
+        severity="critical",
+        priority="P1",
+        opened_at=T0,
+        at=T0,
+    )
+
+
+def _start(settings: KafkaSettings, base_url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
+        "TOCSIN_SLACK_BASE_URL": base_url,
+        "TOCSIN_LOG_FORMAT": "json",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli.main", "run", "notifier", "--health-port", "0"],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_crash_between_post_and_receipt_never_posts_twice(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> None:
+    slack = FakeSlack()
+    victim: list[subprocess.Popen[bytes]] = []
+
+    def crash_after_post(method: str, args: dict[str, Any]) -> None:
+        if method == "chat.postMessage" and not args.get("thread_ts") and victim:
+            kill9(victim.pop())  # Slack has the message; the notifier recorded nothing
+
+    slack.on_call = crash_after_post
+    producer = make_producer(kafka_settings)
+    producer.produce(
+        topics.name("notifications"), key=b"inc-db-1", value=encode(_note("trigger", "triggered"))
+    )
+    assert producer.flush(10) == 0
+    log = tmp_path / "notifier.log"
+    with serve(slack.app()) as url:
+        base = f"{url}/api/"
+        victim.append(_start(kafka_settings, base, log))
+        deadline = time.monotonic() + 60
+        while not slack.messages.get("C-db") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert slack.messages.get("C-db"), log.read_text()[-2000:]
+        assert not victim, "the notifier was killed right after the post"
+
+        producer.produce(
+            topics.name("notifications"),
+            key=b"inc-db-1",
+            value=encode(_note("update", "acknowledged")),
+        )
+        assert producer.flush(10) == 0
+        restarted = _start(kafka_settings, base, log)
+        try:
+            receipts: list[DeliveryReceipt] = []
+            while time.monotonic() < deadline + 30:
+                receipts = [
+                    decode(DeliveryReceipt, v)
+                    for v in read_values(kafka_settings, topics.name("receipts"))
+                ]
+                if {r.notification_id for r in receipts if r.outcome == "delivered"} == {
+                    "inc-db-1/trigger/slack:C-db",
+                    "inc-db-1/update/slack:C-db",
+                }:
+                    break
+                time.sleep(0.5)
+        finally:
+            kill9(restarted)
+    tops = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
+    assert len(tops) == 1, "exactly one message for the incident in the channel"
+    assert len(slack.messages["C-db"]) == 1
+    assert "conversations.history" in slack.methods(), "recovered through message metadata"
+    delivered = {r.notification_id for r in receipts if r.outcome == "delivered"}
+    assert delivered == {"inc-db-1/trigger/slack:C-db", "inc-db-1/update/slack:C-db"}, (
+        log.read_text()[-2000:]
+    )

@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen --no-sync
 PYTEST := $(RUN) pytest
 
 .PHONY: help venv broker broker-stop topics lint typecheck test test-unit test-integration \
-        test-faults demo bench schemas clean
+        test-faults demo bench schemas clean peers
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -54,7 +54,14 @@ test-integration: broker
 test-faults: broker
 	$(PYTEST) tests/faults -q
 
-test: venv broker lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
+peers:  ## install real peers for integration tests (Debian's Alertmanager), once
+	@command -v prometheus-alertmanager >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
+	} || echo "peers: Alertmanager not installed; its integration test will be skipped"
+
+test: venv broker peers lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
 	@status=0; $(PYTEST) tests -q -p no:cacheprovider || status=$$?; \
 	if [ -n "$$CI" ]; then $(RUN) tocsin broker stop; fi; exit $$status
 

@@ -271,7 +271,9 @@ def _page_level(
         for t in chosen:
             targets += _resolve_target(t.kind, t.ref, now, cfg)
         st.next_escalation_at = now + level.timeout
-    step = f"{kind}.L{st.level}R{st.repeat}"
+    # a page counter keeps ids unique when a level is paged again (e.g. after a snooze)
+    st.pages += 1
+    step = f"{kind}.{st.pages}.L{st.level}R{st.repeat}"
     for channel, target in targets:
         _notify(st, cfg, now, kind, channel, target, step, out)
     if targets:

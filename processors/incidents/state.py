@@ -58,6 +58,7 @@ class GroupState:
     level: int = 0
     repeat: int = 0
     escalations: int = 0  # how many escalation steps so far (round-robin position)
+    pages: int = 0  # how many times a level was paged: part of notification ids
     next_escalation_at: datetime | None = None
     snoozed_until: datetime | None = None
     assignee: str | None = None

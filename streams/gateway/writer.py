@@ -65,24 +65,23 @@ class KafkaWriter:
     async def write(self, records: Sequence[Record]) -> None:
         if self.broker_down:
             raise Backpressure("Kafka is unreachable", retry_after=5)
+        if not records:
+            return
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
+        pending = _Pending(loop, len(records))
         for topic, key, value in records:
-            fut: asyncio.Future[None] = loop.create_future()
             try:
-                self.producer.produce(topic, key=key, value=value,
-                                      on_delivery=_settler(loop, fut))  # fmt: skip
+                self.producer.produce(topic, key=key, value=value, on_delivery=pending.done)
             except BufferError as exc:
                 # the earlier records of this request may still be delivered: the client
                 # retries the whole request, and consumers deduplicate by event_id
-                for f in futures:
-                    f.cancel()
+                pending.abandon()
                 raise Backpressure("Kafka producer queue is full") from exc
             except KafkaException as exc:
+                pending.abandon()
                 raise NotAcknowledged(str(exc)) from exc
-            futures.append(fut)
         try:
-            await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout)
+            await asyncio.wait_for(asyncio.shield(pending.future), self.ack_timeout)
         except TimeoutError as exc:
             raise NotAcknowledged(f"no acknowledgement within {self.ack_timeout:g}s") from exc
 
@@ -112,17 +111,36 @@ class KafkaWriter:
         self.broker_down = not up
 
 
-def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> Any:
-    def done(err: KafkaError | None, _msg: Message) -> None:
-        def settle() -> None:
-            if fut.done():
-                return
-            if err is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(NotAcknowledged(err.str()))
+class _Pending:
+    """One future per request, settled when the last of its records is acknowledged:
+    per-record futures and loop wake-ups cost more than the produce itself."""
 
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(settle)
+    __slots__ = ("error", "future", "left", "loop")
 
-    return done
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.left = count
+        self.error: str | None = None
+
+    def done(self, err: KafkaError | None, _msg: Message) -> None:
+        """Delivery callback, on the poll thread (the only thread that touches ``left``)."""
+        if err is not None and self.error is None:
+            self.error = err.str()
+        self.left -= 1
+        if self.left == 0 and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._settle)
+
+    def abandon(self) -> None:
+        """The request failed before all its records were handed over: the unsent ones
+        never call back, so ``left`` never reaches 0 and the future (awaited by nobody)
+        is never settled."""
+        self.error = self.error or "not sent"
+
+    def _settle(self) -> None:
+        if self.future.done():
+            return
+        if self.error is None:
+            self.future.set_result(None)
+        else:
+            self.future.set_exception(NotAcknowledged(self.error))

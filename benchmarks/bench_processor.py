@@ -155,6 +155,10 @@ def _latency(settings: KafkaSettings, catalog: Catalog, tmp: Path, rate: float) 
                 "group.id": "lat",
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
+                # a read_committed fetch may park at the broker until this runs out
+                # (default 500 ms) before seeing a just-committed record: that would be
+                # the reader's latency, not the worker's
+                "fetch.wait.max.ms": 5,
             }
         )
         c.subscribe([catalog.name("alerts")])

@@ -267,6 +267,10 @@ class ProcessorWorker:
         counts: dict[str, int] = {}  # metrics per batch: a labelled inc() per record is costly
         now = time.time()
         engines, feeds, skew = self.engines, self.topics, self._skew
+        # records come in runs of one partition: look the engine up once per run
+        run: TP | None = None
+        engine: RuleEngine | None = None
+        feed = feed_metric
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -274,15 +278,19 @@ class ProcessorWorker:
                     log.warning("consume_error", error=str(err))
                 continue
             key = (msg.topic() or "", msg.partition() or 0)
-            engine = engines.get(key)
+            if key != run:
+                run = key
+                engine = engines.get(key)
+                if engine is not None:
+                    feed = feeds[key[0]]
+                    touched.add(key)
             if engine is None:
                 continue  # revoked between fetch and now; the new owner will process it
-            verdict = feeds[key[0]](engine, msg.value() or b"", now, skew)
+            verdict = feed(engine, msg.value() or b"", now, skew)
             if verdict is not ACCEPTED:
                 self._route(msg, verdict)
             if engine.overflows:
                 self._overflow(msg, engine)
-            touched.add(key)
             counts[key[0]] = counts.get(key[0], 0) + 1
         for topic, n in counts.items():
             self.metrics.records_processed.labels(topic=topic).inc(n)

@@ -233,3 +233,25 @@ def test_backtest_cli_prints_transitions_and_a_summary(tmp_path: Path) -> None:
     assert "40 records" in result.output
     summary = result.output.split("firing for")[1]
     assert "memory_high" in summary and "cpu_saturation_critical" in summary
+
+
+def test_backtest_time_range_cuts_the_input(tmp_path: Path) -> None:
+    lines = []
+    for i in range(90):  # 15 minutes of 99% memory
+        at = datetime.fromtimestamp(T0 + 10 * i, UTC).isoformat()
+        lines.append(orjson.dumps({"name": "memory_percent", "value": 99.0, "time": at,
+                                   "labels": {"host": "db-1", "service": "db"}}))  # fmt: skip
+    data = tmp_path / "recorded.ndjson"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    args = ["backtest", "--rules", "rules/default.yaml", "--input", str(data), "--quiet"]
+    whole = CliRunner().invoke(cli, args)
+    assert "memory_high                           1" in whole.output
+    # the first 4 minutes only: pending, never 5 minutes above 90%, so never firing
+    until = datetime.fromtimestamp(T0 + 240, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    cut = CliRunner().invoke(cli, [*args, "--until", until])
+    assert cut.exit_code == 0, cut.output
+    assert "90 records" in cut.output
+    assert "66 outside the time range" in cut.output
+    assert "memory_high                           0" in cut.output
+    both = CliRunner().invoke(cli, ["backtest", "--rules", "rules/default.yaml"])
+    assert both.exit_code != 0 and "exactly one of --input FILE or --topic NAME" in both.output

@@ -254,12 +254,22 @@ class RuleEngine:
                 g = rs.groups.get(key)
                 if g is None:  # evicted while idle: an inactive group starts afresh
                     g = rs.groups[key] = Group()
-                parts = [a for a in (p.get(key) for p in panes) if a is not None]
-                value = None
-                if parts and sum(a.count for a in parts) >= min_samples:
-                    value = parts[0].result() if len(parts) == 1 else combine(parts)
-                    if value is not None and r.per_second:
-                        value /= size
+                if n == 1:
+                    acc = pane.get(key)
+                    value = acc.result() if acc is not None and acc.count >= min_samples else None
+                else:
+                    parts = []
+                    count = 0
+                    for p in panes:
+                        acc = p.get(key)
+                        if acc is not None:
+                            parts.append(acc)
+                            count += acc.count
+                    value = None
+                    if parts and count >= min_samples:
+                        value = parts[0].result() if len(parts) == 1 else combine(parts)
+                if value is not None and r.per_second:
+                    value /= size
                 change = g.evaluate(cond, value, end)
                 if change is None:
                     continue

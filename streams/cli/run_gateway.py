@@ -79,19 +79,12 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
     if socket_mode or (socket_mode is None and app_token):
         if not app_token:
             raise click.ClickException("--socket-mode needs SLACK_APP_TOKEN (xapp-...)")
-        from streams.gateway.slack import socket_mode as connect
+        from streams.gateway.slack import enable_socket_mode
 
-        async def start_socket(_: web.Application) -> None:
-            app["socket"] = await connect(gw, app_token, secret("SLACK_BOT_TOKEN"))
-
-        async def stop_socket(_: web.Application) -> None:
-            await app["socket"].close()
-
-        app.on_startup.append(start_socket)
-        app.on_cleanup.append(stop_socket)
+        enable_socket_mode(
+            gw, app, app_token, secret("SLACK_BOT_TOKEN"), os.environ.get("TOCSIN_SLACK_BASE_URL")
+        )
     log.info("gateway_listening", url=f"http://{host}:{port}", tokens=len(tokens),
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
-    web.run_app(
-        app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS
-    )
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS)

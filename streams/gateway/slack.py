@@ -159,7 +159,25 @@ async def _respond(url: str, answer: dict[str, Any]) -> None:
         log.info("slack_response_url_failed", error=str(exc)[:200])
 
 
-async def socket_mode(gw: Gateway, app_token: str, bot_token: str | None) -> Any:
+def enable_socket_mode(gw: Gateway, app: web.Application, app_token: str,
+                       bot_token: str | None, base_url: str | None = None) -> None:  # fmt: skip
+    """Connect over Socket Mode when the app starts, disconnect when it stops."""
+
+    clients: list[Any] = []
+
+    async def start(_: web.Application) -> None:
+        clients.append(await socket_mode(gw, app_token, bot_token, base_url))
+
+    async def stop(_: web.Application) -> None:
+        for client in clients:
+            await client.close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+async def socket_mode(gw: Gateway, app_token: str, bot_token: str | None,
+                      base_url: str | None = None) -> Any:  # fmt: skip
     """Connect over Socket Mode (no public ingress); returns the running client."""
     from slack_sdk.socket_mode.aiohttp import SocketModeClient
     from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
@@ -167,7 +185,8 @@ async def socket_mode(gw: Gateway, app_token: str, bot_token: str | None) -> Any
     from slack_sdk.socket_mode.response import SocketModeResponse
     from slack_sdk.web.async_client import AsyncWebClient
 
-    client = SocketModeClient(app_token=app_token, web_client=AsyncWebClient(token=bot_token))
+    web_client = AsyncWebClient(token=bot_token, base_url=base_url or AsyncWebClient.BASE_URL)
+    client = SocketModeClient(app_token=app_token, web_client=web_client)
 
     async def on_request(c: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
         if req.type == "interactive" and isinstance(req.payload, dict):

@@ -23,7 +23,10 @@ class FakeSlack:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> msgs
     failures: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
     latency: float = 0.0
+    socket_sent: list[dict[str, Any]] = field(default_factory=list)
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
     # called after Slack acted on a call and before it answers (fault tests kill there)
+    host: str = ""
     on_call: Callable[[str, dict[str, Any]], None] | None = None
     hangs: dict[str, list[float]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -37,8 +40,42 @@ class FakeSlack:
 
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/link", self._socket)
         app.router.add_route("*", "/api/{method}", self._handle)
         return app
+
+    def send_over_socket(self, kind: str, payload: dict[str, Any]) -> str:
+        """Queue a Socket Mode envelope (``interactive``, ``slash_commands``); its id."""
+        envelope_id = f"env-{len(self.socket_sent) + 1}"
+        self.socket_sent.append(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": True,
+            }
+        )
+        return envelope_id
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: hello, then the queued envelopes; collects the app's acks."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(orjson.dumps({"type": "hello", "num_connections": 1}).decode())
+        sent = 0
+        while not ws.closed:
+            while sent < len(self.socket_sent):
+                await ws.send_str(orjson.dumps(self.socket_sent[sent]).decode())
+                sent += 1
+            try:
+                msg = await ws.receive(timeout=0.1)
+            except TimeoutError:
+                continue
+            if msg.type == web.WSMsgType.TEXT:
+                self.socket_acks.append(orjson.loads(msg.data))
+            elif msg.type in (web.WSMsgType.CLOSE, web.WSMsgType.CLOSED, web.WSMsgType.ERROR):
+                break
+        return ws
 
     def methods(self) -> list[str]:
         return [m for m, _ in self.calls]
@@ -53,6 +90,7 @@ class FakeSlack:
             else:
                 args.update(dict(await request.post()))
         self.calls.append((method, args))
+        self.host = request.host
         delay = self.hangs[method].pop(0) if self.hangs.get(method) else self.latency
         queued = self.failures.get(method)
         if queued:
@@ -79,6 +117,8 @@ class FakeSlack:
             return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args['users']}"}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": f"ws://{self.host}/link"}
         if method == "conversations.history":
             return {"ok": True, "messages": self.messages.get(args["channel"], [])}
         return {"ok": True}

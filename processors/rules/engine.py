@@ -337,6 +337,9 @@ class RuleEngine:
             if g.detector is not None
         )
 
+    def anomaly_series_count(self) -> int:
+        return sum(len(rs.groups) for rs in self.rules if rs.rule.anomaly is not None)
+
     def dump(self) -> bytes:
         return snapshot.dump(self)
 

@@ -38,6 +38,11 @@ class ProcessorMetrics(WorkerMetrics):
         self.anomaly_bytes = Gauge(
             "tocsin_anomaly_state_bytes", "Estimated bytes held by anomaly detectors.", registry=r
         )
+        self.anomaly_series = Gauge(
+            "tocsin_anomaly_series",
+            "Series scored by anomaly detectors (bytes / series = memory per series).",
+            registry=r,
+        )
         self.restores = Counter(
             "tocsin_state_restores_total",
             "Partitions restored from a checkpoint (+ replay).",

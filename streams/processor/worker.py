@@ -336,7 +336,9 @@ class ProcessorWorker:
         self._last_checkpoint = time.monotonic()
         gc.freeze()  # series created since the last freeze are long-lived too
         self.metrics.active_series.set(sum(e.series_count() for e in self.engines.values()))
-        self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in self.engines.values()))
+        engines = self.engines.values()
+        self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in engines))
+        self.metrics.anomaly_series.set(sum(e.anomaly_series_count() for e in engines))
 
     def _commit(self, positions: list[TopicPartition]) -> None:
         started = time.perf_counter()

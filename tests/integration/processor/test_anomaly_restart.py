@@ -6,11 +6,19 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from schemas import Alert, MetricSample, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.processor_support import kill9, read_all, start_worker, wait_for_lag_zero
+from tests.processor_support import (
+    health_port,
+    kill9,
+    read_all,
+    start_worker,
+    wait_for_lag_zero,
+)
 
 RULES = """
 rules:
@@ -53,6 +61,12 @@ def test_detector_state_survives_a_restart(
     worker = start_worker(kafka_settings, rules, log, checkpoint_every=0.2)
     try:
         assert wait_for_lag_zero(kafka_settings, topics, group, timeout=60), log.read_text()[-2000:]
+        # detector memory is reported: one series, its bytes
+        metrics = httpx.get(f"http://127.0.0.1:{health_port(log)}/metrics").text
+        assert "tocsin_anomaly_series 1.0" in metrics
+        (held,) = [float(line.split()[1]) for line in metrics.splitlines()
+                   if line.startswith("tocsin_anomaly_state_bytes ")]  # fmt: skip
+        assert 0 < held < 64 * 1024
     finally:
         kill9(worker)
 

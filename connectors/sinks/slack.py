@@ -19,7 +19,8 @@ from connectors.sinks.delivery import Delivery, parse_retry_after
 from connectors.slack.render import blocks, headline, timeline_line
 from schemas.notifications import Notification
 
-EVENT_TYPE = "tocsin_incident"
+EVENT_TYPE = "tocsin_incident"  # metadata of the one message per incident and channel
+PAGE_EVENT_TYPE = "tocsin_page"  # metadata of a DM page
 
 
 class SlackClient(Protocol):
@@ -29,9 +30,12 @@ class SlackClient(Protocol):
     async def chat_update(self, **kwargs: Any) -> Any: ...
     async def conversations_open(self, **kwargs: Any) -> Any: ...
     async def conversations_history(self, **kwargs: Any) -> Any: ...
+    async def conversations_list(self, **kwargs: Any) -> Any: ...
 
 
 class MessageStore(Protocol):
+    """(incident, target) -> "channel_id/ts" of the incident's message in that channel."""
+
     def get(self, incident_id: str, channel: str) -> str | None: ...
     def put(self, incident_id: str, channel: str, ts: str) -> None: ...
 
@@ -40,6 +44,7 @@ class SlackSink:
     def __init__(self, client: SlackClient, store: MessageStore) -> None:
         self.client = client
         self.store = store
+        self._ids: dict[str, str] = {}  # channel name -> id
 
     async def deliver(self, n: Notification) -> Delivery:
         started = time.perf_counter()
@@ -58,39 +63,75 @@ class SlackSink:
                         latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
 
     async def _channel(self, n: Notification) -> str:
-        channel = n.target
-        ts = self.store.get(n.incident_id, channel) or await self._find(n.incident_id, channel)
-        if ts is None:
+        # the store maps (incident, target) -> "channel_id/ts": chat.update and
+        # conversations.history need the channel ID even when the target is "#name"
+        found = self.store.get(n.incident_id, n.target) or await self._find(n)
+        if found is None:
             resp = await self.client.chat_postMessage(
-                channel=channel, text=headline(n), blocks=blocks(n),
+                channel=n.target, text=headline(n), blocks=blocks(n),
                 metadata={"event_type": EVENT_TYPE,
                           "event_payload": {"incident_id": n.incident_id}},
             )  # fmt: skip
-            ts = str(resp["ts"])
-            channel = str(resp.get("channel") or channel)
-            self.store.put(n.incident_id, n.target, ts)
+            channel, ts = str(resp.get("channel") or n.target), str(resp["ts"])
+            self.store.put(n.incident_id, n.target, f"{channel}/{ts}")
             return f"{channel}:{ts}"
-        self.store.put(n.incident_id, channel, ts)
+        channel, _, ts = found.rpartition("/")
+        channel = channel or n.target  # a mapping written before channel ids were kept
+        self.store.put(n.incident_id, n.target, f"{channel}/{ts}")
         await self.client.chat_update(channel=channel, ts=ts, text=headline(n), blocks=blocks(n))
         await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=timeline_line(n))
         return f"{channel}:{ts}"
 
-    async def _find(self, incident_id: str, channel: str) -> str | None:
+    async def _find(self, n: Notification) -> str | None:
         """Recover a message posted just before a crash, by its metadata."""
+        channel = await self._channel_id(n.target)
+        if channel is None:
+            return None
         resp = await self.client.conversations_history(channel=channel, limit=200,
                                                        include_all_metadata=True)  # fmt: skip
         for msg in resp.get("messages", []):
             meta = msg.get("metadata") or {}
             payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == EVENT_TYPE and payload.get("incident_id") == incident_id:
-                return str(msg["ts"])
+            if (meta.get("event_type") == EVENT_TYPE
+                    and payload.get("incident_id") == n.incident_id):  # fmt: skip
+                return f"{channel}/{msg['ts']}"
         return None
 
+    async def _channel_id(self, target: str) -> str | None:
+        """Channel IDs pass through; ``#name`` is looked up once (conversations.list)."""
+        if not target.startswith("#"):
+            return target
+        name = target[1:]
+        if name not in self._ids:
+            cursor = None
+            while True:
+                resp = await self.client.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True,
+                    limit=1000, cursor=cursor)  # fmt: skip
+                for ch in resp.get("channels", []):
+                    self._ids[str(ch.get("name"))] = str(ch.get("id"))
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if not cursor or name in self._ids:
+                    break
+        return self._ids.get(name)
+
     async def _direct(self, n: Notification) -> str:
+        """A page by DM, once per notification: a DM posted just before a crash is found
+        by its metadata in the conversation instead of being sent again."""
         opened = await self.client.conversations_open(users=n.target)
         channel = str(opened["channel"]["id"])
-        resp = await self.client.chat_postMessage(channel=channel, text=headline(n),
-                                                  blocks=blocks(n))  # fmt: skip
+        history = await self.client.conversations_history(channel=channel, limit=50,
+                                                          include_all_metadata=True)  # fmt: skip
+        for msg in history.get("messages", []):
+            meta = msg.get("metadata") or {}
+            if (meta.get("event_type") == PAGE_EVENT_TYPE and (meta.get("event_payload") or {})
+                    .get("notification_id") == n.notification_id):  # fmt: skip
+                return f"{channel}:{msg['ts']}"
+        resp = await self.client.chat_postMessage(
+            channel=channel, text=headline(n), blocks=blocks(n),
+            metadata={"event_type": PAGE_EVENT_TYPE,
+                      "event_payload": {"notification_id": n.notification_id}},
+        )  # fmt: skip
         return f"{channel}:{resp['ts']}"
 
 

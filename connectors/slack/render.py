@@ -19,6 +19,13 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def link(url: str) -> str:
+    """A URL safe inside ``<url|text>``: none of ``< > |`` (or spaces) can end it early."""
+    for ch, code in (("<", "%3C"), (">", "%3E"), ("|", "%7C"), (" ", "%20")):
+        url = url.replace(ch, code)
+    return url
+
+
 def headline(n: Notification) -> str:
     icon = ":white_check_mark:" if n.status == "resolved" else _ICON[n.severity]
     return f"{icon} [{n.priority}] {_STATUS[n.status]}: {escape(n.title)}"
@@ -38,9 +45,17 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": labels or "no labels"}]},
     ]
-    if n.runbook_url:
-        url = n.runbook_url.replace("|", "%7C").replace(">", "%3E")
-        out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"<{url}|Runbook>"}})
+    if n.summary:
+        out.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": escape(n.summary)[:2900]}}
+        )
+    if n.runbook_url and n.runbook_url.startswith(("https://", "http://")):
+        out.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"<{link(n.runbook_url)}|Runbook>"},
+            }
+        )
     if n.status != "resolved":
         out.append({"type": "actions", "block_id": f"incident:{n.incident_id}", "elements": [
             _button("Acknowledge", "ack", n.incident_id, style="primary"),

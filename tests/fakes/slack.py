@@ -27,6 +27,7 @@ class FakeSlack:
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     # called after Slack acted on a call and before it answers (fault tests kill there)
     host: str = ""
+    names: dict[str, str] = field(default_factory=dict)  # channel name -> id
     on_call: Callable[[str, dict[str, Any]], None] | None = None
     hangs: dict[str, list[float]] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -107,7 +108,7 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "chat.postMessage":
-            channel = args["channel"]
+            channel = self.names.get(str(args["channel"]).lstrip("#"), args["channel"])
             ts = f"1700000000.{next(self._ts):06d}"
             msg = {"ts": ts, "text": args.get("text"), "metadata": args.get("metadata")}
             if not args.get("thread_ts"):
@@ -119,6 +120,12 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": f"D{args['users']}"}}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://{self.host}/link"}
+        if method == "conversations.list":
+            return {
+                "ok": True,
+                "channels": [{"id": i, "name": n} for n, i in self.names.items()],
+                "response_metadata": {"next_cursor": ""},
+            }
         if method == "conversations.history":
             return {"ok": True, "messages": self.messages.get(args["channel"], [])}
         return {"ok": True}

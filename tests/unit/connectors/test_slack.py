@@ -95,14 +95,33 @@ async def test_rate_limit_is_retryable_with_retry_after(
     assert bad.error == "channel_not_found"
 
 
-async def test_dm_opens_a_conversation_with_the_paged_user(
+async def test_dm_opens_a_conversation_with_the_paged_user_once(
     fake: tuple[FakeSlack, AsyncWebClient],
 ) -> None:
     slack, client = fake
-    result = await SlackSink(client, MemoryStore()).deliver(note(channel="slack_dm", target="U1"))
+    page = note(channel="slack_dm", target="U1")
+    result = await SlackSink(client, MemoryStore()).deliver(page)
     assert result.ok
     assert slack.calls[0] == ("conversations.open", {"users": "U1"})
-    assert slack.calls[1][1]["channel"] == "DU1"
+    posts = [a for m, a in slack.calls if m == "chat.postMessage"]
+    assert [p["channel"] for p in posts] == ["DU1"]
+    again = await SlackSink(client, MemoryStore()).deliver(page)  # a restart re-delivers it
+    assert again.ok and again.external_ref == result.external_ref
+    assert len([m for m, _ in slack.calls if m == "chat.postMessage"]) == 1, "paged once"
+
+
+async def test_a_channel_named_by_name_is_updated_by_its_id_after_a_restart(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    slack.names["platform-alerts"] = "C_PLAT"
+    first = await SlackSink(client, MemoryStore()).deliver(note(target="#platform-alerts"))
+    restarted = SlackSink(client, MemoryStore())
+    second = await restarted.deliver(note("update", "acknowledged", target="#platform-alerts"))
+    assert first.ok and second.ok and first.external_ref == second.external_ref
+    [update] = [a for m, a in slack.calls if m == "chat.update"]
+    assert update["channel"] == "C_PLAT", "chat.update needs the channel id, not its name"
+    assert len(slack.messages["C_PLAT"]) == 1
 
 
 def test_label_text_cannot_mention_the_channel() -> None:

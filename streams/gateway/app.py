@@ -151,11 +151,15 @@ class Gateway:
         given = header[7:].strip().encode()
         return any(hmac.compare_digest(given, t.encode()) for t in self.tokens)
 
-    async def dead_letter(self, source: str, raw: bytes, reason: str, error: str) -> None:
+    def letter(self, source: str, raw: bytes, reason: str, error: str) -> Record:
+        """A dead-letter record for ``raw`` (counted), to write with the request's others."""
         letter = DeadLetter(source_topic=source, value=raw[:MAX_BODY], reason=reason,
                             error=error[:8000], stage="gateway", worker="gateway")  # fmt: skip
-        await self.write([(self.catalog.name("deadletter"), None, encode(letter))])
         self.metrics.dead_letters.labels(topic=source, reason=reason).inc()
+        return (self.catalog.name("deadletter"), None, encode(letter))
+
+    async def dead_letter(self, source: str, raw: bytes, reason: str, error: str) -> None:
+        await self.write([self.letter(source, raw, reason, error)])
 
     async def healthz(self, request: web.Request) -> web.Response:
         self.health.beat()  # the event loop answers: that is the gateway's liveness

@@ -14,6 +14,7 @@ from connectors.sources.pagerduty import decode_pagerduty
 from connectors.sources.remote_write import decode_remote_write
 from schemas import Alert, DecodeError, LogRecord, MetricSample, encode
 from streams.gateway.app import json_response, unauthorized
+from streams.gateway.writer import Record
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
@@ -55,9 +56,11 @@ async def _batch(gw: Gateway, request: web.Request, topic: str) -> web.Response:
     except BodyError as exc:
         await gw.dead_letter(source, raw, "invalid_body", str(exc))
         return json_response(400, {"error": str(exc)})
-    await gw.write([(gw.catalog.name(topic), key(item), encode(item)) for item in good])
-    for e in bad:
-        await gw.dead_letter(source, e.raw, "validation", f"item {e.position}: {e.message}")
+    records: list[Record] = [(gw.catalog.name(topic), key(item), encode(item)) for item in good]
+    # one write, one acknowledgement: the good items and the bad items' dead letters
+    records += [gw.letter(source, e.raw, "validation", f"item {e.position}: {e.message}")
+                for e in bad]  # fmt: skip
+    await gw.write(records)
     if bad:
         errors = [{"position": e.position, "error": e.message} for e in bad[:100]]
         return json_response(400, {"accepted": len(good), "rejected": len(bad),

@@ -45,7 +45,7 @@ def decode_influx(data: bytes, now: datetime, precision: str = "ns") -> InfluxBa
             continue
         try:
             _line(line, now, scale, out)
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, OverflowError, OSError) as exc:
             why = (describe_validation_error("MetricSample", exc)
                    if isinstance(exc, ValidationError) else str(exc))  # fmt: skip
             raise DecodeError(f"line {number}: {why}", reason="validation", model="influx"

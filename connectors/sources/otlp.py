@@ -39,7 +39,7 @@ def decode_otlp(data: bytes) -> list[MetricSample]:
         except ValidationError as exc:
             raise DecodeError(f"{where}: {describe_validation_error('MetricSample', exc)}",
                               reason="validation", model="otlp") from exc  # fmt: skip
-        except (TypeError, ValueError, AttributeError, OverflowError, KeyError) as exc:
+        except (TypeError, ValueError, AttributeError, OverflowError, OSError, KeyError) as exc:
             raise DecodeError(f"{where}: {type(exc).__name__}: {exc}", reason="validation",
                               model="otlp") from exc  # fmt: skip
     return out

@@ -22,6 +22,8 @@ QUANTILE_BIN_LIMIT = 1024
 # the store grows in chunks; ddsketch's default (128 bins) costs ~1 KiB per sketch even
 # for a narrow latency band
 QUANTILE_CHUNK = 16
+# samples a quantile pane keeps as plain floats before it builds a sketch
+QUANTILE_BUFFER = 16
 
 
 class Accumulator:
@@ -198,26 +200,41 @@ def new_mapping() -> LogarithmicMapping:
 
 
 class Quantile(Accumulator):
-    """A quantile through DDSketch: bounded memory and relative-error guarantees."""
+    """A quantile through DDSketch: bounded memory and relative-error guarantees.
 
-    __slots__ = ("q", "sketch")
+    A pane with few samples (a series scraped every 10 s has 3 in a 30 s pane) keeps
+    them in a short list and builds its sketch only past QUANTILE_BUFFER samples: the
+    answer is the same (a sketch's bins do not depend on when values were added), and
+    a few floats cost a fraction of a sketch.
+    """
+
+    __slots__ = ("mapping", "q", "sketch", "values")
 
     def __init__(self, q: float, mapping: LogarithmicMapping) -> None:
         self.count = 0
         self.q = q
-        self.sketch = _new_sketch(mapping)
+        self.mapping = mapping
+        self.values: list[float] | None = []
+        self.sketch: BaseDDSketch | None = None
 
     def add(self, value: float, hit: bool) -> None:
         self.count += 1
-        sk = self.sketch
-        if value < 0.0 and sk._negative_store is _NO_NEGATIVES:
-            sk._negative_store = DenseStore(chunk_size=QUANTILE_CHUNK)
-        sk.add(value)
+        values = self.values
+        if values is None:
+            assert self.sketch is not None
+            _add(self.sketch, value)
+            return
+        values.append(value)
+        if len(values) > QUANTILE_BUFFER:
+            self.sketch = _sketch_of(self.mapping, values)
+            self.values = None
 
     def result(self) -> float | None:
         if self.count == 0:
             return None
-        v = self.sketch.get_quantile_value(self.q)
+        sk = self.sketch if self.values is None else _sketch_of(self.mapping, self.values)
+        assert sk is not None
+        v = sk.get_quantile_value(self.q)
         return None if v is None else float(v)
 
     @classmethod
@@ -225,37 +242,65 @@ class Quantile(Accumulator):
         if len(parts) == 1:
             return parts[0].result()  # type: ignore[no-any-return]
         first = parts[0]
-        merged = _new_sketch(first.sketch._mapping)
+        merged = _new_sketch(first.mapping)
         # a transient sketch: its own negative store, so merging never writes the shared one
         merged._negative_store = DenseStore(chunk_size=QUANTILE_CHUNK)
         for p in parts:
-            merged.merge(p.sketch)
+            if p.values is not None:
+                for value in p.values:
+                    merged.add(value)
+            else:
+                merged.merge(p.sketch)
         v = merged.get_quantile_value(first.q)
         return None if v is None else float(v)
 
     def dump(self) -> Any:
+        if self.values is not None:
+            return [self.count, "values", self.values]
         # the stores' exact fields, not the protobuf form: the proto re-derives the
         # mapping's gamma and a restored sketch would answer 1e-12 differently, which
         # breaks byte-identical replays
         sk = self.sketch
+        assert sk is not None
         return [
             self.count,
-            sk._zero_count,
-            sk._count,
-            sk._min,
-            sk._max,
-            sk._sum,
-            _dump_store(sk._store),
-            _dump_store(sk._negative_store),
+            "sketch",
+            [
+                sk._zero_count,
+                sk._count,
+                sk._min,
+                sk._max,
+                sk._sum,
+                _dump_store(sk._store),
+                _dump_store(sk._negative_store),
+            ],
         ]
 
     def load(self, data: Any) -> None:
-        sk = self.sketch = _new_sketch(self.sketch._mapping)
-        self.count, sk._zero_count, sk._count, sk._min, sk._max, sk._sum, pos, neg = data
+        self.count, form, body = int(data[0]), data[1], data[2]
+        if form == "values":
+            self.values, self.sketch = [float(v) for v in body], None
+            return
+        sk = self.sketch = _new_sketch(self.mapping)
+        self.values = None
+        sk._zero_count, sk._count, sk._min, sk._max, sk._sum, pos, neg = body
         _load_store(sk._store, pos)
         if neg[0]:
             sk._negative_store = DenseStore(chunk_size=QUANTILE_CHUNK)
             _load_store(sk._negative_store, neg)
+
+
+def _add(sk: BaseDDSketch, value: float) -> None:
+    if value < 0.0 and sk._negative_store is _NO_NEGATIVES:
+        sk._negative_store = DenseStore(chunk_size=QUANTILE_CHUNK)
+    sk.add(value)
+
+
+def _sketch_of(mapping: LogarithmicMapping, values: list[float]) -> BaseDDSketch:
+    sk = _new_sketch(mapping)
+    for value in values:
+        _add(sk, value)
+    return sk
 
 
 def _new_sketch(mapping: LogarithmicMapping) -> BaseDDSketch:

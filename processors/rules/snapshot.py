@@ -19,7 +19,7 @@ from processors.rules.state import Group
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 4  # 4: open state is per pane (step), not per window
+STATE_VERSION = 5  # 4: panes, not windows; 5: quantile panes may hold plain values
 
 
 class IncompatibleState(ValueError):

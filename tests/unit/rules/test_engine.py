@@ -302,3 +302,28 @@ def test_quantile_of_negative_values_keeps_sketches_apart() -> None:
     restored = RuleEngine([r], NO_GRACE)
     restored.load(e.dump())
     assert restored.dump() == e.dump()
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 17, 40])
+def test_quantile_panes_answer_as_one_sketch_whatever_their_form(n: int) -> None:
+    from ddsketch import DDSketch
+
+    from processors.rules.aggregates import QUANTILE_ACCURACY, Quantile, new_mapping
+
+    values = [float((i * 37) % 101) + 0.5 for i in range(n)]
+    reference = DDSketch(QUANTILE_ACCURACY)
+    for v in values:
+        reference.add(v)
+    mapping = new_mapping()
+    whole, left, right = Quantile(0.95, mapping), Quantile(0.95, mapping), Quantile(0.95, mapping)
+    for i, v in enumerate(values):
+        whole.add(v, True)
+        (left if i < n // 2 else right).add(v, True)
+    expected = reference.get_quantile_value(0.95)
+    assert whole.result() == pytest.approx(expected, rel=1e-12)
+    parts = [p for p in (left, right) if p.count]
+    assert Quantile.combine(parts) == pytest.approx(expected, rel=1e-12)
+    restored = Quantile(0.95, mapping)
+    restored.load(whole.dump())
+    assert restored.result() == whole.result()
+    assert restored.dump() == whole.dump()

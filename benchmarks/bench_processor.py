@@ -232,9 +232,8 @@ def main() -> int:
     print(f"|{'-' * 46}|{'-' * 16}|{'-' * 14}|")
     print(f"| {'records (10,000 series x 60 steps)':44} | {tp['records']:>14,.0f} | {'':>12} |")
     print(f"| {'sustained samples/s, one worker':44} | {tp['rate']:>14,.0f} | {'>= 150,000':>12} |")
-    print(
-        f"| {'engine memory per active series (peak)':44} | {per_series:>12,.0f} B | {'< 2 KiB':>12} |"
-    )
+    mem = f"{per_series:>12,.0f} B"
+    print(f"| {'engine memory per active series (peak)':44} | {mem} | {'< 2 KiB':>12} |")
     ckpt = f"{ckpt_per_series:>12,.0f} B"
     print(f"| {'checkpoint bytes per series (before zlib)':44} | {ckpt} | {'':>12} |")
     print(f"| {'decision latency p50 at half load':44} | {p50:>11,.1f} ms | {'':>12} |")

@@ -54,12 +54,13 @@ test-integration: broker
 test-faults: broker
 	$(PYTEST) tests/faults -q
 
-peers:  ## install real peers for integration tests (Debian's Alertmanager), once
-	@command -v prometheus-alertmanager >/dev/null 2>&1 || { \
+peers:  ## install real peers for integration tests (Debian's Prometheus, Alertmanager), once
+	@{ command -v prometheus && command -v prometheus-alertmanager; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
-	} || echo "peers: Alertmanager not installed; its integration test will be skipped"
+	  apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager \
+	  >/dev/null; \
+	} || echo "peers: Prometheus/Alertmanager not installed; their tests will be skipped"
 
 test: venv broker peers lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
 	@status=0; $(PYTEST) tests -q -p no:cacheprovider || status=$$?; \

@@ -67,6 +67,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         retention_ms=7 * DAY_MS,
     ),
     TopicSpec(
+        "suppressions",
+        "sil:<command id> -> silence, src:<fingerprint> -> labels of a firing inhibition source",
+        None,
+        cleanup_policy="compact",
+    ),
+    TopicSpec(
         "notifier-state",
         "done:<notification id> and msg:<incident>|<channel> -> Slack ts",
         None,

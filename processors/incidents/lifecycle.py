@@ -1,55 +1,44 @@
-"""Incident lifecycle decisions: `(state, event, now) -> (state, effects)`.
+"""Incident lifecycle decisions: `(state, event, now) -> effects`, state updated in place.
 
 Alerts open, join and resolve incidents (dedup by fingerprint: a repeat is
 counted, never a second incident); group_wait delays the first page (0 for
-critical); escalation walks the policy's levels on timeouts, repeats it, stops
-on acknowledgement and restarts when a snooze expires unresolved. Every change
-is an IncidentEvent on the ledger; every page is a Notification with an id
-derived from (incident, generation, step, target), so a re-emitted decision is
-recognised downstream and delivered once. Resolve contract: every target that
-was ever notified of an incident is told of its resolution.
+critical), group_interval batches updates about alerts that join later,
+repeat_interval reminds while nobody acknowledged and nobody is left to
+escalate to. Escalation walks the policy's levels on timeouts, repeats it,
+stops on acknowledgement and restarts when a snooze expires unresolved.
+Silences, maintenance windows and inhibition mute pages (never the ledger);
+an alert that flaps is announced once and holds the incident open until it is
+stable for a whole flap window. Every change is an IncidentEvent; every page a
+Notification with a deterministic id. Resolve contract: every target that was
+ever notified of an incident is told of its resolution, suppressed or not.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from processors.incidents.oncall import on_call
+from processors.incidents.ledger import (
+    SEVERITY_RANK,
+    Outcome,
+    event,
+    group_id,
+    group_priority,
+    snapshot,
+)
+from processors.incidents.paging import escalate, first_page, notify, notify_known
+from processors.incidents.paging import resolve_target as _targets
 from processors.incidents.state import GroupState, Member
-from schemas.alerts import Alert, Severity
+from processors.incidents.suppression import NO_SUPPRESSION, Suppressions
+from schemas.alerts import Alert
 from schemas.commands import Command
-from schemas.config.models import Config, EscalationPolicy
-from schemas.incidents import AlertRef, Incident, IncidentEvent, IncidentEventKind, Priority
-from schemas.notifications import Channel, Notification, NotificationKind
+from schemas.config.models import Config
+from schemas.incidents import IncidentEventKind
+from schemas.notifications import DeliveryReceipt
 
-Effect = IncidentEvent | Notification | Incident
-_SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
-_CRITICALITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-
-
-@dataclass
-class Outcome:
-    effects: list[Effect] = field(default_factory=list)
-
-    @property
-    def notifications(self) -> list[Notification]:
-        return [e for e in self.effects if isinstance(e, Notification)]
-
-    @property
-    def events(self) -> list[IncidentEvent]:
-        return [e for e in self.effects if isinstance(e, IncidentEvent)]
-
-
-def priority(severity: Severity, criticality: str) -> Priority:
-    """Impact (service criticality) x urgency (severity) -> P1 (worst) .. P5."""
-    score = _SEVERITY_RANK[severity] + _CRITICALITY_RANK.get(criticality, 2)
-    return ("P1", "P2", "P3", "P4", "P5", "P5", "P5")[score]
-
-
-# -- alerts ----------------------------------------------------------------------------
+# while every firing alert of a group is suppressed, due pages are re-checked this often
+RECHECK = timedelta(seconds=15)
+_RECENT = 128
 
 
 def already_applied(st: GroupState, event_id: str) -> bool:
@@ -57,74 +46,101 @@ def already_applied(st: GroupState, event_id: str) -> bool:
     if event_id in st.recent:
         return True
     st.recent.append(event_id)
-    del st.recent[:-64]
+    del st.recent[:-_RECENT]
     return False
 
 
-def on_alert(st: GroupState, alert: Alert, now: datetime, cfg: Config) -> Outcome:
+# -- alerts ----------------------------------------------------------------------------
+
+
+def on_alert(
+    st: GroupState, alert: Alert, now: datetime, cfg: Config,
+    sup: Suppressions = NO_SUPPRESSION,
+) -> Outcome:  # fmt: skip
     out = Outcome()
-    if already_applied(st, alert.event_id):
-        return out
+    if alert.status == "pending" or already_applied(st, alert.event_id):
+        return out  # pending: not yet firing, nobody is told
     fp = alert.fingerprint
-    if alert.status == "pending":
-        return out  # not yet firing: nobody is told about a pending alert
-    if alert.status == "firing":
-        reopen = (st.status == "resolved" and st.resolved_at is not None
-                  and now - st.resolved_at <= cfg.grouping.reopen_window)  # fmt: skip
-        if not st.open and not reopen:
-            _open(st, alert, now, cfg, out)
-        elif reopen:
+    reason = sup.reason(fp, alert.labels, now)
+    if alert.status == "resolved":
+        _alert_resolved(st, fp, now, cfg, out)
+        return out
+    reopen = (st.status == "resolved" and st.resolved_at is not None
+              and now - st.resolved_at <= cfg.grouping.reopen_window)  # fmt: skip
+    if not st.open:
+        if reason is not None:
+            out.suppressed = reason  # opens nothing; the runtime counts and logs it
+            return out
+        if reopen:
             _reopen(st, alert, now, cfg, out)
-        member = st.members.get(fp)
-        if member is not None and member.status == "firing" and not reopen:
-            # a repeat is counted, not announced: no page, no ledger line, no snapshot
-            member.repeats += 1
-            member.last_seen = now
-            member.value = alert.value
-            return out
-        if member is not None and member.status == "firing":
-            member.repeats += 1
         else:
-            st.members[fp] = _member(alert, now)
-            if len(st.members) > 1 or reopen:
-                _event(st, out, "alert_added", now, alert.summary or alert.rule,
-                       fingerprint=fp)  # fmt: skip
-                if st.notified:
-                    _notify_known(st, cfg, now, "update", out)
-        if _SEVERITY_RANK[alert.severity] < _SEVERITY_RANK[st.severity]:
-            st.severity = alert.severity
-    else:  # resolved
-        member = st.members.get(fp)
-        if member is None or member.status == "resolved" or not st.open:
-            return out
-        member.status, member.last_seen = "resolved", now
-        _event(st, out, "alert_resolved", now, f"{member.rule} resolved", fingerprint=fp)
-        if not st.firing():
-            _resolve(st, now, "tocsin", "all alerts resolved", cfg, out)
-    _snapshot(st, cfg, now, out)
+            _open(st, alert, now, cfg, out)
+    member = st.members.get(fp)
+    if member is not None and member.status == "firing" and not reopen:
+        # a repeat is counted, not announced: no page, no ledger line, no snapshot
+        member.repeats += 1
+        member.last_seen, member.value = now, alert.value
+        return out
+    if member is None:
+        member = st.members[fp] = _member(alert, now)
+        if len(st.members) > 1:
+            event(st, out, "alert_added", now, alert.summary or alert.rule, fingerprint=fp)
+            _schedule_update(st, now, cfg)
+    else:
+        member.status, member.last_seen, member.value = "firing", now, alert.value
+        member.transitions.append(now)
+        if not reopen:
+            event(st, out, "alert_added", now, f"{alert.rule} fires again", fingerprint=fp)
+            _schedule_update(st, now, cfg)
+        _check_flapping(st, member, now, cfg, out)
+    _announce_member(st, member, reason, now, out)
+    if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[st.severity] and not st.route.severity:
+        before = group_priority(st, cfg)
+        st.severity = alert.severity
+        if group_priority(st, cfg) != before:
+            event(st, out, "priority_changed", now, f"{before} -> {group_priority(st, cfg)}",
+                  severity=st.severity)  # fmt: skip
+    snapshot(st, cfg, now, out)
     return out
+
+
+def _alert_resolved(st: GroupState, fp: str, now: datetime, cfg: Config, out: Outcome) -> None:
+    member = st.members.get(fp)
+    if member is None or member.status == "resolved" or not st.open:
+        return
+    member.status, member.last_seen = "resolved", now
+    member.transitions.append(now)
+    event(st, out, "alert_resolved", now, f"{member.rule} resolved", fingerprint=fp)
+    _check_flapping(st, member, now, cfg, out)
+    if not st.firing() and not st.flapping:
+        _resolve(st, now, "tocsin", "all alerts resolved", cfg, out)
+    snapshot(st, cfg, now, out)
 
 
 def _open(st: GroupState, alert: Alert, now: datetime, cfg: Config, out: Outcome) -> None:
     st.generation += 1
     st.opened += 1
-    st.incident_id = _incident_id(st)
+    # derived from the opening alert, not from a counter alone: a group evicted after
+    # its reopen window starts again at opened=1 without reusing an incident id
+    tag = hashlib.sha256(f"{st.opened}/{alert.event_id}".encode()).hexdigest()[:10]
+    st.incident_id = f"inc-{group_id(st.group_key)}-{tag}"
     st.status = "triggered"
-    st.members = {}
-    st.notified = []
+    st.members, st.notified = {}, []
     st.title = alert.summary or alert.rule
     st.severity = st.route.severity or alert.severity
     st.labels = dict(alert.labels)
     st.opened_at, st.acknowledged_at, st.resolved_at = now, None, None
     st.level = st.repeat = st.escalations = 0
-    st.snoozed_until = st.next_escalation_at = None
+    st.snoozed_until = st.next_escalation_at = st.update_at = st.remind_at = None
+    st.last_notified_at, st.flapping, st.flap_clear_at, st.suppressed = None, False, None, None
     st.assignee = None
     wait = (cfg.grouping.group_wait_critical if st.severity == "critical"
             else cfg.grouping.group_wait)  # fmt: skip
     st.notify_at = now + wait
-    _event(st, out, "opened", now, st.title, fingerprint=alert.fingerprint)
+    event(st, out, "opened", now, st.title, fingerprint=alert.fingerprint,
+          priority=group_priority(st, cfg))  # fmt: skip
     if wait <= timedelta(0):
-        _first_page(st, now, cfg, out)
+        first_page(st, now, cfg, out)
 
 
 def _reopen(st: GroupState, alert: Alert, now: datetime, cfg: Config, out: Outcome) -> None:
@@ -132,9 +148,8 @@ def _reopen(st: GroupState, alert: Alert, now: datetime, cfg: Config, out: Outco
     st.status = "triggered"
     st.resolved_at = st.acknowledged_at = st.snoozed_until = None
     st.level = st.repeat = 0
-    _event(st, out, "reopened", now, f"{alert.rule} fired again", fingerprint=alert.fingerprint)
-    st.notify_at = None
-    _first_page(st, now, cfg, out)
+    event(st, out, "reopened", now, f"{alert.rule} fired again", fingerprint=alert.fingerprint)
+    first_page(st, now, cfg, out)
 
 
 def _member(alert: Alert, now: datetime) -> Member:
@@ -143,8 +158,46 @@ def _member(alert: Alert, now: datetime) -> Member:
         severity=alert.severity, labels=dict(alert.labels), value=alert.value,
         threshold=alert.threshold, first_seen=now, last_seen=now, summary=alert.summary,
         runbook_url=alert.runbook_url,
-        anomaly_score=alert.anomaly.score if alert.anomaly else None,
+        anomaly_score=alert.anomaly.score if alert.anomaly else None, transitions=[now],
     )  # fmt: skip
+
+
+def _schedule_update(st: GroupState, now: datetime, cfg: Config) -> None:
+    """group_interval: alerts joining a notified group are told in one batched update."""
+    if st.notified and st.update_at is None:
+        last = st.last_notified_at or now
+        st.update_at = max(now, last + cfg.grouping.group_interval)
+
+
+def _check_flapping(
+    st: GroupState, member: Member, now: datetime, cfg: Config, out: Outcome
+) -> None:
+    window = cfg.grouping.flap_window
+    member.transitions = [t for t in member.transitions if now - t <= window][-64:]
+    if st.flapping:
+        st.flap_clear_at = now + window  # stable only after a whole quiet window
+    elif len(member.transitions) >= cfg.grouping.flap_threshold:
+        st.flapping, st.flap_clear_at = True, now + window
+        st.update_at = None  # one summary instead of an update per flip
+        event(st, out, "flapping", now, f"{member.rule} changed state "
+              f"{len(member.transitions)} times in {window}", fingerprint=member.fingerprint,
+              flapping=True)  # fmt: skip
+        if st.suppressed is None:
+            notify_known(st, cfg, now, "flapping", out)
+
+
+def _announce_member(
+    st: GroupState, member: Member, reason: str | None, now: datetime, out: Outcome
+) -> None:
+    if reason == member.suppressed:
+        return
+    member.suppressed = reason
+    if reason is not None:
+        event(st, out, _kind(reason), now, reason, fingerprint=member.fingerprint)
+
+
+def _kind(reason: str | None) -> IncidentEventKind:
+    return "inhibited" if reason and reason.startswith("inhibited") else "silenced"
 
 
 # -- commands --------------------------------------------------------------------------
@@ -158,180 +211,150 @@ def on_command(st: GroupState, cmd: Command, now: datetime, cfg: Config) -> Outc
         return out
     actor = cmd.actor
     if cmd.action == "note":
-        _event(st, out, "note", now, cmd.text, actor=actor)
+        event(st, out, "note", now, cmd.text, actor=actor)
     elif not st.open:
         return out  # acting on a resolved incident changes nothing
     elif cmd.action == "ack":
         if st.status == "triggered":
             st.status, st.acknowledged_at = "acknowledged", now
-            st.next_escalation_at = st.notify_at = None  # no page after an ack
-            _event(st, out, "acknowledged", now, f"acknowledged by {actor}", actor=actor)
-            _notify_known(st, cfg, now, "update", out)
+            st.next_escalation_at = st.notify_at = st.remind_at = None  # no page after an ack
+            event(st, out, "acknowledged", now, f"acknowledged by {actor}", actor=actor)
+            notify_known(st, cfg, now, "update", out)
     elif cmd.action == "snooze" and cmd.duration is not None:
         st.status = "acknowledged"
         st.acknowledged_at = st.acknowledged_at or now
         st.snoozed_until = now + cmd.duration
-        st.next_escalation_at = st.notify_at = None
-        _event(st, out, "snoozed", now, f"snoozed for {cmd.duration} by {actor}", actor=actor,
-               until=st.snoozed_until.isoformat())  # fmt: skip
-        _notify_known(st, cfg, now, "update", out)
+        st.next_escalation_at = st.notify_at = st.remind_at = None
+        event(st, out, "snoozed", now, f"snoozed for {cmd.duration} by {actor}", actor=actor,
+              until=st.snoozed_until.isoformat())  # fmt: skip
+        notify_known(st, cfg, now, "update", out)
     elif cmd.action == "resolve":
         _resolve(st, now, actor, f"resolved by {actor}", cfg, out)
     elif cmd.action == "escalate":
-        st.status = "triggered"
-        _event(st, out, "escalated", now, f"escalated by {actor}", actor=actor)
-        _escalate(st, now, cfg, out)
+        st.status, st.snoozed_until, st.notify_at = "triggered", None, None
+        event(st, out, "escalated", now, f"escalated by {actor}", actor=actor)
+        escalate(st, now, cfg, out)
     elif cmd.action == "assign" and cmd.assignee:
         st.assignee = cmd.assignee
-        _event(st, out, "assigned", now, f"assigned to {cmd.assignee} by {actor}", actor=actor)
-        _notify_known(st, cfg, now, "update", out)
-    _snapshot(st, cfg, now, out)
+        event(st, out, "assigned", now, f"assigned to {cmd.assignee} by {actor}", actor=actor)
+        notify_known(st, cfg, now, "update", out)
+        known = set(st.notified)
+        for channel, target in _targets("user", cmd.assignee, now, cfg):
+            if (channel, target) not in known:  # the new assignee hears about it directly
+                notify(st, cfg, now, "update", channel, target, f"assign.{st.pages}", out)
+    else:
+        return out
+    snapshot(st, cfg, now, out)
+    return out
+
+
+def on_receipt(st: GroupState, receipt: DeliveryReceipt, now: datetime) -> Outcome:
+    """A delivery attempt from the notifier joins the incident's timeline."""
+    out = Outcome()
+    if st.incident_id != receipt.incident_id or already_applied(st, receipt.event_id):
+        return out
+    event(st, out, "delivery", now,
+          f"{receipt.channel}:{receipt.target} {receipt.outcome} (attempt {receipt.attempt})"
+          + (f": {receipt.error}" if receipt.error else ""),
+          notification_id=receipt.notification_id, outcome=receipt.outcome,
+          attempt=receipt.attempt, external_ref=receipt.external_ref)  # fmt: skip
     return out
 
 
 # -- time ------------------------------------------------------------------------------
 
 
-def on_tick(st: GroupState, now: datetime, cfg: Config) -> Outcome:
-    """Timers: group_wait expiry, escalation timeouts, snooze expiry."""
+def on_tick(
+    st: GroupState, now: datetime, cfg: Config, sup: Suppressions = NO_SUPPRESSION
+) -> Outcome:
+    """Timers: group_wait, escalation, group_interval, repeat_interval, snooze, flapping."""
     out = Outcome()
-    if st.status == "triggered" and st.notify_at is not None and now >= st.notify_at:
-        _first_page(st, now, cfg, out)
-    elif st.status == "triggered" and st.next_escalation_at and now >= st.next_escalation_at:
-        _event(st, out, "escalated", now, "not acknowledged in time")
-        _escalate(st, now, cfg, out)
-    elif st.status == "acknowledged" and st.snoozed_until and now >= st.snoozed_until:
-        st.status, st.snoozed_until, st.acknowledged_at = "triggered", None, None
-        _event(st, out, "snooze_expired", now, "snooze expired, still unresolved")
-        st.level = st.repeat = 0
-        _page_level(st, now, cfg, "escalate", out)
-    else:
+    if not st.open:
         return out
-    _snapshot(st, cfg, now, out)
+    before = st.seq
+    if st.flapping and st.flap_clear_at is not None and now >= st.flap_clear_at:
+        st.flapping, st.flap_clear_at = False, None
+        event(st, out, "flapping", now, "stable for a whole flap window", flapping=False)
+        if not st.firing():
+            _resolve(st, now, "tocsin", "all alerts resolved", cfg, out)
+            snapshot(st, cfg, now, out)
+            return out
+    if st.status == "acknowledged" and st.snoozed_until and now >= st.snoozed_until:
+        st.status, st.snoozed_until, st.acknowledged_at = "triggered", None, None
+        event(st, out, "snooze_expired", now, "snooze expired, still unresolved")
+        st.level = st.repeat = -1  # the next escalation step pages level 0 again
+        st.next_escalation_at = now
+    if _due(st, now) and not _suppressed(st, now, sup, out):
+        _fire_due(st, now, cfg, out)
+    if st.seq != before:
+        snapshot(st, cfg, now, out)
     return out
 
 
-def next_deadline(st: GroupState) -> datetime | None:
-    """When this group next needs a tick (the runtime's timer wheel uses it)."""
+def _due(st: GroupState, now: datetime) -> bool:
+    pending = [st.update_at]
     if st.status == "triggered":
-        return st.notify_at or st.next_escalation_at
-    if st.status == "acknowledged":
-        return st.snoozed_until
-    return None
+        pending += [st.notify_at, st.next_escalation_at, st.remind_at]
+    return any(t is not None and now >= t for t in pending)
 
 
-# -- paging ----------------------------------------------------------------------------
+def _suppressed(st: GroupState, now: datetime, sup: Suppressions, out: Outcome) -> bool:
+    """Pages wait while every firing alert is silenced or inhibited; the ledger says so."""
+    firing = st.firing()
+    reasons = [sup.reason(m.fingerprint, m.labels, now) for m in firing]
+    reason = reasons[0] if firing and all(reasons) else None
+    if reason != st.suppressed:
+        st.suppressed = reason
+        event(st, out, _kind(reason), now, reason or "no longer silenced or inhibited",
+              active=reason is not None)  # fmt: skip
+    if reason is None:
+        return False
+    out.suppressed = reason
+    for name in ("notify_at", "next_escalation_at", "update_at", "remind_at"):
+        if getattr(st, name) is not None and now >= getattr(st, name):
+            setattr(st, name, now + RECHECK)
+    return True
 
 
-def _policy(st: GroupState, cfg: Config) -> EscalationPolicy | None:
-    pid = st.route.policy
-    if pid is None and st.route.service:
-        svc = cfg.service(st.route.service)
-        pid = svc.escalation_policy if svc else None
-    return cfg.policy(pid) if pid else None
+def _fire_due(st: GroupState, now: datetime, cfg: Config, out: Outcome) -> None:
+    if st.status == "triggered":
+        if st.notify_at is not None and now >= st.notify_at:
+            first_page(st, now, cfg, out)
+            st.update_at = None  # the first page already names every member
+        elif st.next_escalation_at is not None and now >= st.next_escalation_at:
+            if st.level >= 0:  # (below zero: a snooze expired and the policy starts over)
+                event(st, out, "escalated", now, "not acknowledged in time")
+            escalate(st, now, cfg, out)
+        if st.remind_at is not None and now >= st.remind_at:
+            st.remind_at = now + cfg.grouping.repeat_interval
+            notify_known(st, cfg, now, "reminder", out)
+    if st.update_at is not None and now >= st.update_at:
+        st.update_at = None
+        if not st.flapping:
+            notify_known(st, cfg, now, "update", out)
 
 
-def _first_page(st: GroupState, now: datetime, cfg: Config, out: Outcome) -> None:
-    st.notify_at = None
-    st.level = st.repeat = 0
-    _page_level(st, now, cfg, "trigger", out)
+def next_deadline(st: GroupState, cfg: Config | None = None) -> datetime | None:
+    """When this group next needs a tick (the runtime's timer uses it).
+
+    A resolved group is due once its reopen window has passed, so the runtime can
+    forget it (see `expired`)."""
+    if st.status == "resolved":
+        if cfg is None or st.resolved_at is None:
+            return None
+        return st.resolved_at + cfg.grouping.reopen_window
+    pending = [st.update_at, st.flap_clear_at]
+    if st.status == "triggered":
+        pending += [st.notify_at, st.next_escalation_at, st.remind_at]
+    elif st.status == "acknowledged":
+        pending.append(st.snoozed_until)
+    return min((t for t in pending if t is not None), default=None)
 
 
-def _escalate(st: GroupState, now: datetime, cfg: Config, out: Outcome) -> None:
-    policy = _policy(st, cfg)
-    if policy is None:
-        st.next_escalation_at = None
-        return
-    level, repeat = st.level + 1, st.repeat
-    if level >= len(policy.levels):
-        if repeat >= policy.repeat:
-            st.next_escalation_at = None  # the policy is exhausted: wait for a human
-            return
-        level, repeat = 0, repeat + 1
-    st.level, st.repeat = level, repeat
-    st.escalations += 1
-    _page_level(st, now, cfg, "escalate", out)
-
-
-def _page_level(
-    st: GroupState, now: datetime, cfg: Config, kind: NotificationKind, out: Outcome
-) -> None:
-    policy = _policy(st, cfg)
-    targets: list[tuple[Channel, str]] = []
-    if policy is None:
-        team = cfg.team(st.route.team) if st.route.team else None
-        if team and team.slack_channel:
-            targets.append(("slack", team.slack_channel))
-        st.next_escalation_at = None
-    else:
-        level = policy.levels[st.level]
-        chosen = level.targets
-        if policy.round_robin:
-            chosen = [level.targets[st.escalations % len(level.targets)]]
-        for t in chosen:
-            targets += _resolve_target(t.kind, t.ref, now, cfg)
-        st.next_escalation_at = now + level.timeout
-    # a page counter keeps ids unique when a level is paged again (e.g. after a snooze)
-    st.pages += 1
-    step = f"{kind}.{st.pages}.L{st.level}R{st.repeat}"
-    for channel, target in targets:
-        _notify(st, cfg, now, kind, channel, target, step, out)
-    if targets:
-        _event(st, out, "notified", now, f"{kind} level {st.level}: "
-               + ", ".join(f"{c}:{t}" for c, t in targets), level=st.level)  # fmt: skip
-
-
-def _resolve_target(kind: str, ref: str, now: datetime, cfg: Config) -> list[tuple[Channel, str]]:
-    if kind == "user":
-        user = cfg.user(ref)
-        return [("slack_dm", user.slack_id or user.id)] if user else []
-    if kind == "schedule":
-        schedule = cfg.schedule(ref)
-        who = on_call(schedule, now) if schedule else None
-        return _resolve_target("user", who, now, cfg) if who else []
-    if kind == "team_channel":
-        team = cfg.team(ref)
-        return [("slack", team.slack_channel)] if team and team.slack_channel else []
-    return [("pagerduty", ref)]
-
-
-def _notify_known(
-    st: GroupState, cfg: Config, now: datetime, kind: NotificationKind, out: Outcome
-) -> None:
-    """Tell every target already notified (updates, resolutions): the resolve contract."""
-    step = f"{kind}.{st.seq}"
-    for channel, target in list(st.notified):
-        _notify(st, cfg, now, kind, channel, target, step, out)
-
-
-def _notify(
-    st: GroupState,
-    cfg: Config,
-    now: datetime,
-    kind: NotificationKind,
-    channel: Channel,
-    target: str,
-    step: str,
-    out: Outcome,
-) -> None:
-    assert st.incident_id is not None and st.opened_at is not None and st.status is not None
-    if (channel, target) not in st.notified:
-        st.notified.append((channel, target))
-    lead = next(iter(st.members.values()), None)
-    svc = cfg.service(st.route.service) if st.route.service else None
-    nid = f"{st.incident_id}/{st.generation}/{step}/{channel}:{target}"
-    out.effects.append(Notification(
-        event_id=hashlib.sha256(nid.encode()).hexdigest()[:32], produced_at=now,
-        notification_id=nid[:1024], incident_id=st.incident_id, kind=kind, channel=channel,
-        target=target, title=st.title[:8192], status=st.status, severity=st.severity,
-        priority=priority(st.severity, svc.criticality if svc else "medium"),
-        service=st.route.service, team=st.route.team,
-        summary=lead.summary if lead else "", labels=st.labels,
-        value=lead.value if lead else None, threshold=lead.threshold if lead else None,
-        anomaly_score=lead.anomaly_score if lead else None,
-        runbook_url=lead.runbook_url if lead else None, assignee=st.assignee,
-        escalation_level=st.level, opened_at=st.opened_at, at=now,
-    ))  # fmt: skip
+def expired(st: GroupState, now: datetime, cfg: Config) -> bool:
+    """A resolved group past its reopen window holds nothing worth keeping."""
+    return (st.status == "resolved" and st.resolved_at is not None
+            and now - st.resolved_at > cfg.grouping.reopen_window)  # fmt: skip
 
 
 def _resolve(
@@ -339,64 +362,7 @@ def _resolve(
 ) -> None:
     st.status, st.resolved_at = "resolved", now
     st.notify_at = st.next_escalation_at = st.snoozed_until = None
-    _event(st, out, "resolved", now, why, actor=actor)
-    _notify_known(st, cfg, now, "resolve", out)
-
-
-# -- ledger and snapshot ---------------------------------------------------------------
-
-
-def _event(
-    st: GroupState,
-    out: Outcome,
-    kind: IncidentEventKind,
-    now: datetime,
-    message: str,
-    actor: str = "tocsin",
-    **details: Any,
-) -> None:
-    assert st.incident_id is not None
-    st.seq += 1
-    out.effects.append(IncidentEvent(
-        event_id=f"{st.incident_id}:{st.seq}", produced_at=now, incident_id=st.incident_id,
-        seq=st.seq, kind=kind, at=now, actor=actor, message=message[:8192], details=details,
-    ))  # fmt: skip
-
-
-def _snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
-    if st.incident_id is None or st.status is None or st.opened_at is None:
-        return
-    st.version += 1
-    svc = cfg.service(st.route.service) if st.route.service else None
-    out.effects.append(Incident(
-        event_id=f"{st.incident_id}@{st.version}", produced_at=now,
-        incident_id=st.incident_id, group_key=st.group_key[:1024], version=st.version,
-        status=st.status, title=st.title[:8192], severity=st.severity,
-        priority=priority(st.severity, svc.criticality if svc else "medium"),
-        service=st.route.service, team=st.route.team, labels=st.labels,
-        alerts=[AlertRef(fingerprint=m.fingerprint, rule=m.rule, status=m.status,
-                         severity=m.severity, labels=m.labels, value=m.value,
-                         threshold=m.threshold, first_seen=m.first_seen,
-                         last_seen=m.last_seen, repeats=m.repeats)
-                for m in st.members.values()],
-        opened_at=st.opened_at, acknowledged_at=st.acknowledged_at,
-        resolved_at=st.resolved_at, assignee=st.assignee,
-        escalation_policy=st.route.policy, escalation_level=st.level,
-        snoozed_until=st.snoozed_until,
-        notified_targets=[f"{c}:{t}" for c, t in st.notified],
-    ))  # fmt: skip
-
-
-def group_id(group_key: str) -> str:
-    """Short stable id of a group: the Kafka key of its state, inside every incident id."""
-    return hashlib.sha256(group_key.encode()).hexdigest()[:12]
-
-
-def group_of(incident_id: str) -> str | None:
-    """The group id an incident id belongs to (commands carry only the incident id)."""
-    parts = incident_id.split("-")
-    return parts[1] if len(parts) == 3 and parts[0] == "inc" else None
-
-
-def _incident_id(st: GroupState) -> str:
-    return f"inc-{group_id(st.group_key)}-{st.opened}"
+    st.update_at = st.remind_at = st.flap_clear_at = None
+    st.flapping = False
+    event(st, out, "resolved", now, why, actor=actor)
+    notify_known(st, cfg, now, "resolve", out)  # suppressed or not: the resolve contract

@@ -1,9 +1,8 @@
-"""Routing (a tree of label matchers with `continue`), silences and maintenance windows."""
+"""Routing: a tree of label matchers with `continue` (Alertmanager semantics)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from processors.incidents.state import Route as Decision
 from processors.rules.matching import compile_matchers
@@ -46,14 +45,3 @@ def _walk(r: Route, path: str, labels: dict[str, str], inherited: Decision,
         if matched and not child.continue_:
             break
     return found or [Routed(path, here, gb)]
-
-
-def silenced(cfg: Config, labels: dict[str, str], now: datetime) -> str | None:
-    """The reason an alert must not page right now (silence or maintenance), or None."""
-    for s in cfg.silences:
-        if s.starts_at <= now < s.ends_at and compile_matchers(s.matchers)(labels):
-            return f"silenced by {s.author}: {s.comment}"
-    for m in cfg.maintenance:
-        if m.start <= now < m.end and compile_matchers(m.matchers)(labels):
-            return f"maintenance: {m.comment}"
-    return None

@@ -27,6 +27,8 @@ class Member:
     summary: str = ""
     runbook_url: str | None = None
     anomaly_score: float | None = None
+    transitions: list[datetime] = field(default_factory=list)  # recent flips (flap detection)
+    suppressed: str | None = None  # why it may not page, as last announced on the ledger
 
 
 @dataclass
@@ -55,6 +57,12 @@ class GroupState:
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
     notify_at: datetime | None = None  # first notification pending (group_wait)
+    update_at: datetime | None = None  # batched update pending (group_interval)
+    last_notified_at: datetime | None = None
+    remind_at: datetime | None = None  # unacknowledged and nobody left to escalate to
+    flapping: bool = False
+    flap_clear_at: datetime | None = None  # stable for a whole flap window from then on
+    suppressed: str | None = None  # every firing member is silenced/inhibited (as announced)
     level: int = 0
     repeat: int = 0
     escalations: int = 0  # how many escalation steps so far (round-robin position)
@@ -66,6 +74,7 @@ class GroupState:
     seq: int = 0
     version: int = 0
     recent: list[str] = field(default_factory=list)  # event ids applied: replays are no-ops
+    input_offset: int = -1  # highest incident-work offset applied (the runtime's dedup)
 
     @property
     def open(self) -> bool:
@@ -73,6 +82,11 @@ class GroupState:
 
     def firing(self) -> list[Member]:
         return [m for m in self.members.values() if m.status == "firing"]
+
+
+_TIMES = ("opened_at", "acknowledged_at", "resolved_at", "notify_at", "update_at",
+          "last_notified_at", "remind_at", "flap_clear_at", "next_escalation_at",
+          "snoozed_until")  # fmt: skip
 
 
 def _dt(v: str | None) -> datetime | None:
@@ -86,12 +100,12 @@ def to_dict(st: GroupState) -> dict[str, Any]:
 
 def from_dict(d: dict[str, Any]) -> GroupState:
     members = {
-        fp: Member(**{**m, "first_seen": _dt(m["first_seen"]), "last_seen": _dt(m["last_seen"])})
+        fp: Member(**{**m, "first_seen": _dt(m["first_seen"]), "last_seen": _dt(m["last_seen"]),
+                      "transitions": [datetime.fromisoformat(t) for t in m["transitions"]]})
         for fp, m in d.pop("members").items()
-    }
+    }  # fmt: skip
     route = Route(**d.pop("route"))
     notified = [(c, t) for c, t in d.pop("notified")]
-    for key in ("opened_at", "acknowledged_at", "resolved_at", "notify_at",
-                "next_escalation_at", "snoozed_until"):  # fmt: skip
+    for key in _TIMES:
         d[key] = _dt(d[key])
     return GroupState(members=members, route=route, notified=notified, **d)

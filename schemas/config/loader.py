@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,19 @@ from schemas.errors import ConfigError
 
 _LISTS = ("users", "teams", "services", "escalation_policies", "schedules", "inhibitions",
           "silences", "maintenance")  # fmt: skip
+_ITEM = re.compile(r"^(?P<key>[a-z_]+)\[(?P<index>\d+)\]")
 
 
 def load_config(paths: list[Path]) -> Config:
-    """Merge YAML files (or directories of them): lists concatenate, mappings replace."""
+    """Merge YAML files (or directories of them): lists concatenate, mappings replace.
+
+    Every list item remembers the file (and its index there) it came from, so an error
+    about `teams[3]` of the merged config names `b.yaml: teams[1]`."""
     merged: dict[str, Any] = {}
-    sources: list[str] = []
+    origin: dict[str, list[tuple[Path, int]]] = {}  # list key -> (file, index in file)
+    owner: dict[str, Path] = {}  # mapping key -> the file that set it last
     for path in paths:
         for file in sorted(path.glob("*.y*ml")) if path.is_dir() else [path]:
-            sources.append(str(file))
             try:
                 data = yaml.safe_load(file.read_text()) or {}
             except (OSError, yaml.YAMLError) as exc:
@@ -31,15 +36,34 @@ def load_config(paths: list[Path]) -> Config:
             for key, value in data.items():
                 if key in _LISTS and isinstance(value, list):
                     merged.setdefault(key, []).extend(value)
+                    origin.setdefault(key, []).extend((file, i) for i in range(len(value)))
                 else:
                     merged[key] = value
+                    owner[str(key)] = file
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
-        where = ", ".join(sources)
+        every = ", ".join(sorted({str(f) for fs in origin.values() for f, _ in fs}
+                                 | {str(f) for f in owner.values()})) or "config"  # fmt: skip
         lines = []
         for err in exc.errors(include_url=False):
-            loc = ".".join(str(p) for p in err["loc"])
+            loc = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"])
+            loc = loc.replace(".[", "[")
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{where}: {loc + ': ' if loc else ''}{msg}")
+            where = f"{loc}: {msg}" if loc else msg
+            lines.append(_attribute(where, origin, owner, every))
         raise ConfigError("\n".join(lines)) from exc
+
+
+def _attribute(
+    where: str, origin: dict[str, list[tuple[Path, int]]], owner: dict[str, Path], every: str
+) -> str:
+    """Prefix the file an error is about, and make the list index relative to that file."""
+    m = _ITEM.match(where)
+    if m and m["key"] in origin and int(m["index"]) < len(origin[m["key"]]):
+        file, local = origin[m["key"]][int(m["index"])]
+        return f"{file}: {m['key']}[{local}]{where[m.end() :]}"
+    head = where.split(".", 1)[0].split("[", 1)[0].split(":", 1)[0]
+    if head in owner:
+        return f"{owner[head]}: {where}"
+    return f"{every}: {where}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, time, timedelta
 from itertools import pairwise
 from typing import Annotated, Literal
@@ -111,6 +112,9 @@ class Grouping(_Strict):
     group_interval: Duration = timedelta(minutes=5)
     repeat_interval: Duration = timedelta(hours=4)
     reopen_window: Duration = timedelta(minutes=30)
+    # an alert that changes state flap_threshold times within flap_window is flapping
+    flap_window: Duration = Field(default=timedelta(minutes=10), gt=timedelta(0))
+    flap_threshold: int = Field(default=6, ge=2, le=64)
 
 
 class Route(_Strict):
@@ -127,6 +131,18 @@ class Route(_Strict):
 
     @model_validator(mode="after")
     def _satisfiable(self) -> Route:
+        for i, m in enumerate(self.matchers):
+            if m.op in ("=~", "!~"):
+                try:
+                    re.compile(m.value)
+                except re.error as exc:
+                    raise ValueError(f"matchers[{i}]: bad regex {m.value!r}: {exc}") from exc
+        for i, child in enumerate(self.routes[:-1]):
+            if not child.matchers and not child.continue_:
+                raise ValueError(
+                    f"routes[{i + 1}]: never matches: routes[{i}] has no matchers and no "
+                    "`continue`, so it takes every alert first"
+                )
         equal: dict[str, str] = {}
         for m in self.matchers:
             if m.op == "=":

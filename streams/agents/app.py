@@ -1,24 +1,37 @@
 """`tocsin run agents`: alerts and commands in; incidents, the ledger and the outbox out.
 
-Three agents and a timer:
+Four agents and two timers:
 - alerts are decoded, routed, and re-keyed by incident group onto `incident-work`;
-- commands are re-keyed the same way (the group id is part of every incident id);
+  alerts that can inhibit others are also broadcast on `suppressions`;
+- commands and delivery receipts are re-keyed the same way (the group id is part of
+  every incident id); silence commands are broadcast on `suppressions`;
 - the work agent owns the `groups` table (changelog-backed, co-partitioned with
   `incident-work`), applies the pure core and emits its effects;
-- a timer finds groups whose deadline passed (group_wait, escalation, snooze) and
-  sends them a tick through `incident-work`, so every table write happens inside the
-  agent that owns the partition and the core always gets `now` from the runtime.
+- a timer finds groups whose deadline passed (group_wait, group_interval, escalation,
+  repeat_interval, snooze, flapping, eviction) and sends them a tick through
+  `incident-work`, so every table write happens inside the agent that owns the
+  partition and the core always gets `now` from the runtime;
+- a task follows `suppressions` into every worker (see broadcast.py).
 
-Guarantee: at-least-once, made effectively-once. The table remembers the ids of the
-events it applied (a redelivered alert or command is a no-op), and every effect has a
-deterministic id (IncidentEvent: incident:seq; Notification: incident/generation/step/
-target), so the notifier and other consumers deduplicate what a crash re-emits.
-faust's exactly_once mode is not used: its known duplicate-output and recovery bugs
-are worse than deduplicating by id.
+Guarantee: at-least-once, made effectively-once (processing_guarantee="at_least_once").
+- Effects are written, and acknowledged by Kafka (acks=all), BEFORE the group's new
+  state is written to the table: a crash can lose a state write whose effects landed
+  (the replay re-decides on the old state and re-emits the same ids), never effects
+  whose state landed.
+- The state remembers the highest incident-work offset it applied and the ids of the
+  last events (a replayed re-keying is a new offset with an old event id): a replay of
+  what the state already holds is a no-op.
+- Every effect has a deterministic id (IncidentEvent: incident:seq; Incident:
+  incident@version; Notification: incident/generation/step/target), so the notifier
+  and other consumers drop what a crash re-emits.
+faust's exactly_once mode is not used: its transactional producer per partition
+multiplies producers, and faust-streaming has open reports of duplicate output and
+of recovery hangs under it; deduplicating by id is simpler and provable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -28,28 +41,31 @@ import faust
 import orjson
 import structlog
 
+from processors.incidents.ledger import Effect, Outcome, group_id, group_of
 from processors.incidents.lifecycle import (
-    group_id,
-    group_of,
+    expired,
     next_deadline,
     on_alert,
     on_command,
+    on_receipt,
     on_tick,
 )
-from processors.incidents.routing import route, silenced
+from processors.incidents.routing import route
 from processors.incidents.state import GroupState, Route, from_dict, to_dict
+from processors.incidents.suppression import Suppressions
 from schemas import (
     Alert,
     Command,
     DeadLetter,
     DecodeError,
-    Incident,
+    DeliveryReceipt,
     IncidentEvent,
     Notification,
     decode,
     encode,
 )
 from schemas.config import Config
+from streams.agents.broadcast import SuppressionFollower, apply_record
 from streams.agents.metrics import AgentMetrics
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
@@ -87,15 +103,18 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(
             catalog.name(name), key_type=bytes, value_type=bytes, key_serializer="raw",
-            value_serializer="raw", partitions=partitions,
+            value_serializer="raw", partitions=catalog.get(name).partitions,
         )  # fmt: skip
 
     alerts, commands, work = raw_topic("alerts"), raw_topic("commands"), raw_topic("incident-work")
+    receipts, suppressions = raw_topic("receipts"), raw_topic("suppressions")
     events_out, incidents_out = raw_topic("incident-events"), raw_topic("incidents")
     notifications_out, dlq = raw_topic("notifications"), raw_topic("deadletter")
-    # raw bytes in and out: the app's default serializers are set to raw below
     groups = app.Table("groups", default=None, partitions=partitions, key_type=bytes,
                        value_type=bytes)  # fmt: skip
+    sup = Suppressions.from_config(cfg)
+    follower = SuppressionFollower(settings, catalog.name("suppressions"),
+                                   catalog.get("suppressions").partitions, sup)  # fmt: skip
     ticked: dict[bytes, str] = {}
 
     async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> None:
@@ -104,6 +123,10 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         await dlq.send(key=None, value=encode(letter))
         if metrics is not None:
             metrics.dead_letters.labels(topic=source, reason=reason).inc()
+
+    async def broadcast(key: bytes, value: bytes | None) -> None:
+        apply_record(sup, key, value)  # this worker honours it at once
+        await suppressions.send(key=key, value=value)
 
     @app.agent(alerts)
     async def route_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -114,6 +137,10 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                 await dead_letter(raw, catalog.name("alerts"), str(exc))
                 yield None
                 continue
+            if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
+                firing = alert.status == "firing"
+                await broadcast(f"src:{alert.fingerprint}".encode(),
+                                orjson.dumps(alert.labels) if firing else None)  # fmt: skip
             for routed in route(cfg, alert.labels):
                 gk = routed.group_key(alert.labels)
                 msg = {"t": "alert", "gk": gk, "route": routed.decision.__dict__,
@@ -130,6 +157,14 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                 await dead_letter(raw, catalog.name("commands"), str(exc))
                 yield None
                 continue
+            if cmd.action == "silence" and cmd.silence is not None:
+                await broadcast(
+                    f"sil:{cmd.event_id}".encode(), cmd.silence.model_dump_json().encode()
+                )
+                log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
+                         ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
+                yield None
+                continue
             gid = group_of(cmd.incident_id or "")
             if gid is None:
                 why = f"Command.incident_id: {cmd.incident_id!r} is not an incident id"
@@ -139,54 +174,91 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                 await work.send(key=gid.encode(), value=orjson.dumps(msg))
             yield None
 
+    @app.agent(receipts)
+    async def route_receipts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for raw in stream:
+            try:
+                receipt = decode(DeliveryReceipt, raw)
+            except DecodeError as exc:
+                await dead_letter(raw, catalog.name("receipts"), str(exc))
+                yield None
+                continue
+            gid = group_of(receipt.incident_id)
+            if gid is None:
+                why = f"DeliveryReceipt.incident_id: {receipt.incident_id!r} is not an incident id"
+                await dead_letter(raw, catalog.name("receipts"), why)
+            else:
+                msg = {"t": "receipt", "receipt": raw.decode()}
+                await work.send(key=gid.encode(), value=orjson.dumps(msg))
+            yield None
+
     @app.agent(work)
     async def decide(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for key, raw in stream.items():
-            msg: dict[str, Any] = orjson.loads(raw)
+        async for event in stream.events():
+            key, raw = event.key, event.value
+            offset = event.message.offset
             stored = groups.get(key)
-            now = clock()
             st = from_dict(orjson.loads(stored)) if stored else None
-            if msg["t"] == "alert":
+            if st is not None and offset <= st.input_offset:
+                yield None  # a replay of what the table already holds
+                continue
+            now = clock()
+            msg: dict[str, Any] = orjson.loads(raw)
+            kind = msg["t"]
+            if kind == "alert":
                 alert = decode(Alert, msg["alert"])
                 st = st or GroupState(group_key=msg["gk"], route=Route(**msg["route"]))
-                reason = silenced(cfg, alert.labels, now)
-                if reason and not st.open:
-                    log.info("alert_silenced", fingerprint=alert.fingerprint, reason=reason)
-                    yield None
-                    continue
-                outcome = on_alert(st, alert, now, cfg)
+                outcome = on_alert(st, alert, now, cfg, sup)
+                if outcome.suppressed is not None:
+                    log.info("alert_suppressed", fingerprint=alert.fingerprint,
+                             reason=outcome.suppressed)  # fmt: skip
+                    if metrics is not None:
+                        metrics.suppressed.inc()
             elif st is None:
                 yield None
                 continue
-            elif msg["t"] == "command":
+            elif kind == "command":
                 outcome = on_command(st, decode(Command, msg["cmd"]), now, cfg)
+            elif kind == "receipt":
+                outcome = on_receipt(st, decode(DeliveryReceipt, msg["receipt"]), now)
             else:
-                outcome = on_tick(st, now, cfg)
                 ticked.pop(key, None)
+                if expired(st, now, cfg):
+                    groups.pop(key, None)  # resolved and past its reopen window: forget it
+                    yield None
+                    continue
+                outcome = on_tick(st, now, cfg, sup)
+            await _emit(outcome)
+            st.input_offset = offset
             groups[key] = orjson.dumps(to_dict(st))
-            for effect in outcome.effects:
-                await _emit(effect)
-            if metrics is not None:
-                metrics.record(outcome.effects)
             yield None
 
-    async def _emit(effect: IncidentEvent | Notification | Incident) -> None:
+    async def _emit(outcome: Outcome) -> None:
+        """Send the effects and wait for Kafka's acknowledgement of all of them."""
+        if not outcome.effects:
+            return
+        pending = [await _send(effect) for effect in outcome.effects]
+        await asyncio.gather(*pending)
+        if metrics is not None:
+            metrics.record(outcome.effects)
+
+    async def _send(effect: Effect) -> Any:
         if isinstance(effect, IncidentEvent):
             target = events_out
         elif isinstance(effect, Notification):
             target = notifications_out
         else:
             target = incidents_out
-        await target.send(key=effect.incident_id.encode(), value=encode(effect))
+        return await target.send(key=effect.incident_id.encode(), value=encode(effect))
 
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         now = clock()
+        sup.expire(now)
         for key, stored in list(groups.items()):
             if not stored:
                 continue
-            doc = orjson.loads(stored)
-            deadline = next_deadline(_deadline_view(doc))
+            deadline = next_deadline(_deadline_view(orjson.loads(stored)), cfg)
             if deadline is None or deadline > now:
                 continue
             stamp = deadline.isoformat()
@@ -195,14 +267,23 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             ticked[key] = stamp
             await work.send(key=key, value=b'{"t":"tick"}')
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_suppressions() -> None:
+        await follower.run()
+
     app.conf.tocsin_started = time.time()
+    app.conf.tocsin_follower = follower
     return app
+
+
+_DEADLINES = ("notify_at", "next_escalation_at", "snoozed_until", "update_at", "remind_at",
+              "flap_clear_at", "resolved_at")  # fmt: skip
 
 
 def _deadline_view(doc: dict[str, Any]) -> GroupState:
     """Only the fields next_deadline reads, without rebuilding members."""
     st = GroupState(group_key="")
     st.status = doc["status"]
-    for field in ("notify_at", "next_escalation_at", "snoozed_until"):
-        setattr(st, field, datetime.fromisoformat(doc[field]) if doc[field] else None)
+    for field in _DEADLINES:
+        setattr(st, field, datetime.fromisoformat(doc[field]) if doc.get(field) else None)
     return st

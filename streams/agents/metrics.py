@@ -19,6 +19,9 @@ class AgentMetrics(WorkerMetrics):
         self.notifications = Counter("tocsin_notifications_requested_total",
                                      "Notifications written to the outbox.",
                                      ["channel", "kind"], registry=r)  # fmt: skip
+        self.suppressed = Counter("tocsin_alerts_suppressed_total",
+                                  "Alerts that opened nothing: silenced, in maintenance "
+                                  "or inhibited.", registry=r)  # fmt: skip
         self.open = Gauge("tocsin_incidents_open", "Incidents triggered or acknowledged.",
                           registry=r)  # fmt: skip
         buckets = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 86400)

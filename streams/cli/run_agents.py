@@ -38,6 +38,11 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     health = Health(stale_after=max(30.0, 10 * tick_every))
     health.add_check("faust", lambda: (not app.rebalancing, "rebalancing"
                                        if app.rebalancing else "running"))  # fmt: skip
+    follower = app.conf.tocsin_follower
+    health.add_check(
+        "suppressions",
+        lambda: (follower.caught_up, "caught up" if follower.caught_up else "reading backlog"),
+    )
 
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
     async def heartbeat() -> None:

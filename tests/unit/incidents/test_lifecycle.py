@@ -19,8 +19,9 @@ T0 = datetime(2026, 2, 2, 10, 0, tzinfo=UTC)  # alice is on call for platform-pr
 
 
 def alert(fp: str = "f1", status: str = "firing", severity: str = "critical",
-          at: datetime = T0) -> Alert:  # fmt: skip
-    return Alert(fingerprint=fp, status=status, rule="cpu_saturation_critical",  # type: ignore[arg-type]
+          at: datetime = T0, event_id: str | None = None) -> Alert:  # fmt: skip
+    extra = {"event_id": event_id} if event_id else {}
+    return Alert(**extra, fingerprint=fp, status=status, rule="cpu_saturation_critical",  # type: ignore[arg-type]
                  severity=severity, labels={"host": "web-03", "service": "search"},  # type: ignore[arg-type]
                  summary="CPU 95% on web-03", value=95.0, threshold=85.0, starts_at=at,
                  ends_at=at if status == "resolved" else None)  # fmt: skip
@@ -133,10 +134,10 @@ def _run(seq: list[tuple[str, str, str]], gap: list[int]) -> tuple[GroupState, l
     g = group()
     now = T0
     effects: list[object] = []
-    for (kind, a, b), dt in zip(seq, gap, strict=False):
+    for i, ((kind, a, b), dt) in enumerate(zip(seq, gap, strict=False)):
         now += timedelta(seconds=dt)
         if kind == "alert":
-            out = on_alert(g, alert(fp=a, status=b, at=now), now, CFG)
+            out = on_alert(g, alert(fp=a, status=b, at=now, event_id=f"e{i}"), now, CFG)
         elif kind == "cmd" and g.incident_id:
             cmd = Command(action=a, incident_id=g.incident_id, actor="alice", at=now,  # type: ignore[arg-type]
                           duration=timedelta(minutes=20) if a == "snooze" else None)  # fmt: skip

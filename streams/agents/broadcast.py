@@ -1,0 +1,98 @@
+"""Suppressions every agents worker must see, whatever partitions it owns.
+
+Silences created from Slack or the CLI and the labels of firing inhibition
+sources are global facts, but the incident groups they mute are spread over
+workers by partition. faust's GlobalTable is not used for this: with several
+workers it stops following its changelog on some of them (faust-streaming
+issue #283). Instead each worker reads the compacted `suppressions` topic
+from the beginning with its own group-less consumer (every partition assigned)
+and applies it to its in-memory `Suppressions`. Writers also apply their own
+writes at once, so the worker that saw a silence command honours it immediately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import orjson
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from processors.incidents.suppression import Suppressions
+from schemas.commands import SilenceSpec
+from streams.kafka import make_consumer
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+def apply_record(sup: Suppressions, key: bytes, value: bytes | None) -> None:
+    """One record of the `suppressions` topic (a tombstone ends an inhibition source)."""
+    kind, _, ident = key.decode().partition(":")
+    if kind == "src":
+        sup.set_source(ident, orjson.loads(value) if value else None)
+    elif kind == "sil" and value:
+        sup.add_silence(ident, SilenceSpec.model_validate_json(value))
+
+
+class SuppressionFollower:
+    """Follows the `suppressions` topic into `sup`; `caught_up` once the backlog is read."""
+
+    def __init__(self, settings: KafkaSettings, topic: str, partitions: int,
+                 sup: Suppressions) -> None:  # fmt: skip
+        self._sup = sup
+        self._topic = topic
+        self._partitions = partitions
+        self._settings = settings
+        self._consumer: Consumer | None = None
+        self._backlog: dict[int, int] = {}
+        self.caught_up = False
+
+    def _open(self) -> Consumer:
+        # a fresh group id and manual assignment: no group, no commits, every partition
+        consumer = make_consumer(self._settings, f"tocsin-sup-{uuid.uuid4().hex[:8]}",
+                                 **{"isolation.level": "read_uncommitted"})  # fmt: skip
+        tps = [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in range(self._partitions)]
+        for tp in tps:
+            _, high = consumer.get_watermark_offsets(tp, timeout=10)
+            if high > 0:
+                self._backlog[tp.partition] = high
+        consumer.assign(tps)
+        self.caught_up = not self._backlog
+        return consumer
+
+    def poll_once(self) -> int:
+        """Apply what is there now; never blocks. Returns how many records were applied."""
+        if self._consumer is None:
+            self._consumer = self._open()
+        applied = 0
+        for msg in self._consumer.consume(num_messages=1000, timeout=0):
+            if msg.error():
+                log.warning("suppressions_read_error", error=str(msg.error()))
+                continue
+            try:
+                apply_record(self._sup, msg.key() or b"", msg.value())
+                applied += 1
+            except ValueError as exc:  # a bad record must not stop the follower
+                log.warning("suppressions_bad_record", error=str(exc)[:500])
+            offset = msg.offset()
+            part = msg.partition()
+            if part is not None and offset is not None and self._backlog.get(part, 0) <= offset + 1:
+                self._backlog.pop(part, None)
+        if not self._backlog:
+            self.caught_up = True
+        return applied
+
+    async def run(self, every: float = 0.2) -> None:
+        while True:
+            try:
+                self.poll_once()
+            except Exception as exc:  # keep following: the broker may come back
+                log.warning("suppressions_follow_failed", error=str(exc)[:500])
+            await asyncio.sleep(every)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

@@ -1,27 +1,48 @@
 """What the notifier must remember across crashes, kept in a compacted topic:
-which notifications were delivered, and the Slack message of each incident+channel."""
+which notifications were delivered, and the Slack message of each incident+channel.
+
+Keys: ``done:<notification id>`` -> unix seconds of delivery, and
+``msg:<incident>|<target>`` -> ``channel_id/ts``. A delivered mark older than the
+outbox's retention can never be needed again (its notification is gone from
+`notifications`), so loading tombstones it: the set stays bounded by what the outbox
+can still replay.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from confluent_kafka import Producer
 
+from streams.catalog import Catalog
 from streams.kafka import read_topic_keyed
 from streams.settings import KafkaSettings
 
 
 class NotifierState:
-    def __init__(self, producer: Producer, topic: str) -> None:
+    def __init__(self, producer: Producer, topic: str,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self._producer = producer
         self._topic = topic
+        self._clock = clock
         self.done: set[str] = set()
         self.messages: dict[tuple[str, str], str] = {}
 
     def load(self, settings: KafkaSettings) -> None:
-        for key, value in read_topic_keyed(settings, self._topic):
-            kind, _, rest = key.decode().partition(":")
+        keep_s = Catalog(settings).get("notifications").spec.retention_ms / 1000
+        horizon = self._clock() - keep_s
+        latest: dict[bytes, bytes] = dict(read_topic_keyed(settings, self._topic))
+        for key, value in latest.items():
+            kind, _, rest = key.decode(errors="replace").partition(":")
+            if not value:
+                continue  # a tombstone
             if kind == "done":
+                if _seconds(value) < horizon:
+                    self._producer.produce(self._topic, key=key, value=None)
+                    continue
                 self.done.add(rest)
-            elif kind == "msg" and value:
+            elif kind == "msg":
                 incident, _, channel = rest.partition("|")
                 self.messages[(incident, channel)] = value.decode()
 
@@ -37,4 +58,14 @@ class NotifierState:
 
     def mark_done(self, notification_id: str) -> None:
         self.done.add(notification_id)
-        self._producer.produce(self._topic, key=f"done:{notification_id}".encode(), value=b"1")
+        stamp = str(int(self._clock())).encode()
+        self._producer.produce(self._topic, key=f"done:{notification_id}".encode(), value=stamp)
+
+
+def _seconds(value: bytes) -> float:
+    """The delivery time of a mark; marks written before times were kept count as new."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return float("inf")
+    return seconds if seconds > 1e9 else float("inf")  # the old b"1" marks

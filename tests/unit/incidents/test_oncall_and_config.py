@@ -68,7 +68,8 @@ def test_example_config_is_valid() -> None:
     [
         ("users: [{id: a, name: A}]\nschedules: [{id: s, layers: [{users: [ghost], "
          "start: 2026-01-01}]}]", "schedules[0] (s).layers[0]: unknown user 'ghost'"),
-        ("escalation_policies: [{id: p, levels: []}]", "escalation_policies[0].levels: List should have at least 1 item"),
+        ("escalation_policies: [{id: p, levels: []}]",
+         "escalation_policies[0].levels: List should have at least 1 item"),
         ("users: [{id: a, name: A}]\nschedules: [{id: s, layers: [{users: [a], start: "
          "2026-01-01}], overrides: [{user: a, start: 2026-01-01T00:00:00Z, end: "
          "2026-01-03T00:00:00Z}, {user: a, start: 2026-01-02T00:00:00Z, end: "

@@ -130,12 +130,17 @@ class Notifier:
         self.consumer.commit(asynchronous=False)
 
     async def _lane(self, lane: list[tuple[Notification, str]]) -> None:
-        for n, where in lane:
-            await self._deliver(n, where)
+        for i, (n, where) in enumerate(lane):
+            if not await self._deliver(n, where):
+                # keep the lane's order: an update must not overtake the trigger it follows
+                for later, _ in lane[i + 1 :]:
+                    self._requeue(later)
+                return
 
-    async def _deliver(self, n: Notification, where: str = "") -> None:
-        """``where`` (partition:offset of the outbox record) tells a re-enqueued round's
-        receipts apart from the first round's, while a crash-replay re-emits the same ids."""
+    async def _deliver(self, n: Notification, where: str = "") -> bool:
+        """True once settled (delivered, or failed for good); False when put back on the
+        outbox. ``where`` (partition:offset of the outbox record) tells a re-enqueued
+        round's receipts apart from the first round's; a crash-replay re-emits the same."""
         sink = self.sinks.get(n.channel) or self.sinks.get("*")
         destination = f"{n.channel}:{n.target}"
         breaker = self.breakers.setdefault(destination, Breaker())
@@ -145,7 +150,7 @@ class Notifier:
                     n, where, attempt, Delivery(ok=False, error=f"no sink for {n.channel}")
                 )
                 self.state.mark_done(n.notification_id)  # final: a configuration problem
-                return
+                return True
             wait = breaker.wait(time.monotonic())
             if wait > 0:  # open: no request to a destination known to be down
                 await self.sleep(min(wait, self.retry.cap_s))
@@ -160,15 +165,19 @@ class Notifier:
             if result.ok:
                 self.state.mark_done(n.notification_id)
                 self.metrics.sent.labels(channel=n.channel).inc()
-                return
+                return True
             code = str(result.status_code) if result.status_code else "network"
             self.metrics.failed.labels(channel=n.channel, error=code).inc()
             if not result.retryable:
                 self.state.mark_done(n.notification_id)  # final: recorded, not retried forever
-                return
+                return True
             self.metrics.retried.labels(channel=n.channel).inc()
             await self.sleep(self.retry.delay(attempt, result.retry_after))
-        # still failing: back on the outbox for later, never dropped
+        self._requeue(n)
+        return False
+
+    def _requeue(self, n: Notification) -> None:
+        """Still failing: back on the outbox for later, never dropped."""
         self.producer.produce(self.catalog.name("notifications"), key=n.incident_id.encode(),
                               value=encode(n))  # fmt: skip
 

@@ -128,3 +128,14 @@ async def test_the_breaker_stops_calling_a_destination_that_keeps_failing(make: 
         await worker._deliver(note(f"n{i}"), f"0:{i}")
     # after 5 consecutive failures the breaker is open: the next attempt waits it out
     assert any(s >= 25 for s in sleeps), sleeps
+
+
+async def test_an_update_never_overtakes_the_trigger_it_follows(make: Any) -> None:
+    down = Delivery(ok=False, retryable=True, status_code=503)
+    sink = Scripted(down, down)
+    worker, rec, _ = make(sink, attempts=2)
+    update = note("inc-1/update")
+    await worker._lane([(note(), "0:1"), (update, "0:2")])
+    assert sink.seen == ["inc-1/trigger", "inc-1/trigger"], "the update was not attempted"
+    requeued = [decode(Notification, v).notification_id for v in rec.on("notifications")]
+    assert requeued == ["inc-1/trigger", "inc-1/update"], "both back on the outbox, in order"

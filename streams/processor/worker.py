@@ -17,7 +17,14 @@ import uuid
 from threading import Event
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from processors.rules import RuleEngine
 from processors.rules.snapshot import IncompatibleState
@@ -247,7 +254,7 @@ class ProcessorWorker:
                     if msg.error() or (msg.offset() or 0) >= end:
                         continue
                     position = (msg.offset() or 0) + 1
-                    feed(engine, msg.value() or b"", time.time(), self._skew)
+                    feed(engine, msg.value() or b"", written_at(msg), self._skew)
                     engine.overflows.clear()
                 engine.advance()
                 pos = self.restorer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
@@ -265,7 +272,6 @@ class ProcessorWorker:
         self.producer.begin_transaction()
         touched: set[TP] = set()
         counts: dict[str, int] = {}  # metrics per batch: a labelled inc() per record is costly
-        now = time.time()
         engines, feeds, skew = self.engines, self.topics, self._skew
         # records come in runs of one partition: look the engine up once per run
         run: TP | None = None
@@ -286,7 +292,7 @@ class ProcessorWorker:
                     touched.add(key)
             if engine is None:
                 continue  # revoked between fetch and now; the new owner will process it
-            verdict = feed(engine, msg.value() or b"", now, skew)
+            verdict = feed(engine, msg.value() or b"", written_at(msg), skew)
             if verdict is not ACCEPTED:
                 self._route(msg, verdict)
             if engine.overflows:
@@ -379,6 +385,18 @@ class ProcessorWorker:
                 self.metrics.lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
                     max(0, high - pos)
                 )
+
+
+def written_at(msg: Message) -> float:
+    """The clock a sample's timestamp is checked against for being in the future: the
+    time the record was written to Kafka, not this worker's clock. A replay after a crash
+    then refuses exactly the records the first run refused (the wall clock has moved on
+    by then), which exactly-once needs; so does a backtest of the topic. With
+    `message.timestamp.type=LogAppendTime` on the input topics it is the broker's clock."""
+    kind, ms = msg.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or ms <= 0:
+        return time.time()
+    return ms / 1000.0
 
 
 def default_instance_id() -> str:

@@ -67,6 +67,7 @@ class Notifier:
         self.sleep = sleep
         self.limit = asyncio.Semaphore(in_flight)
         self.breakers: dict[str, Breaker] = {}
+        self.parked: dict[tuple[str, str, str], str] = {}  # lane -> notification id awaited
         self.producer = make_producer(settings)
         # a crashed notifier's partitions move to a survivor within 10 s, not 45 s
         self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier",
@@ -123,16 +124,29 @@ class Notifier:
         # different destinations and incidents go concurrently
         lanes: dict[tuple[str, str, str], list[tuple[Notification, str]]] = {}
         for n, where in todo:
-            lanes.setdefault((n.incident_id, n.channel, n.target), []).append((n, where))
+            lanes.setdefault(_lane_key(n), []).append((n, where))
         await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
         if self.producer.flush(60) != 0:
             raise RuntimeError("receipts were not acknowledged: not committing offsets")
         self.consumer.commit(asynchronous=False)
 
     async def _lane(self, lane: list[tuple[Notification, str]]) -> None:
+        """One incident's notifications to one destination, strictly in outbox order.
+
+        When one goes back on the outbox, the lane is parked behind it: everything after
+        it (in this batch or later ones) is put back too, until it comes round again;
+        otherwise an update could post the message and the late trigger overwrite it
+        with a stale status.
+        """
+        key = _lane_key(lane[0][0])
         for i, (n, where) in enumerate(lane):
+            parked = self.parked.get(key)
+            if parked is not None and parked != n.notification_id:
+                self._requeue(n)
+                continue
+            self.parked.pop(key, None)
             if not await self._deliver(n, where):
-                # keep the lane's order: an update must not overtake the trigger it follows
+                self.parked[key] = n.notification_id
                 for later, _ in lane[i + 1 :]:
                     self._requeue(later)
                 return
@@ -193,3 +207,7 @@ class Notifier:
         )  # fmt: skip
         self.producer.produce(self.catalog.name("receipts"), key=n.incident_id.encode(),
                               value=encode(receipt))  # fmt: skip
+
+
+def _lane_key(n: Notification) -> tuple[str, str, str]:
+    return (n.incident_id, n.channel, n.target)

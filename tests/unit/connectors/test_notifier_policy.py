@@ -139,3 +139,21 @@ async def test_an_update_never_overtakes_the_trigger_it_follows(make: Any) -> No
     assert sink.seen == ["inc-1/trigger", "inc-1/trigger"], "the update was not attempted"
     requeued = [decode(Notification, v).notification_id for v in rec.on("notifications")]
     assert requeued == ["inc-1/trigger", "inc-1/update"], "both back on the outbox, in order"
+
+
+async def test_a_parked_lane_holds_later_batches_until_its_notification_returns(
+    make: Any,
+) -> None:
+    down = Delivery(ok=False, retryable=True, status_code=503)
+    ok = Delivery(ok=True, status_code=202)
+    sink = Scripted(down, ok, ok)
+    worker, rec, _ = make(sink, attempts=1)
+    trigger, update = note(), note("inc-1/update")
+    await worker._lane([(trigger, "0:1")])  # fails: parked behind it
+    await worker._lane([(update, "0:2")])  # a later batch: waits behind the trigger
+    assert sink.seen == ["inc-1/trigger"]
+    requeued = [decode(Notification, v).notification_id for v in rec.on("notifications")]
+    assert requeued == ["inc-1/trigger", "inc-1/update"]
+    await worker._lane([(trigger, "0:3"), (update, "0:4")])  # they come round in order
+    assert sink.seen == ["inc-1/trigger", "inc-1/trigger", "inc-1/update"]
+    assert not worker.parked

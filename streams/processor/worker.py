@@ -13,12 +13,10 @@ from __future__ import annotations
 import gc
 import os
 import time
-import uuid
 from threading import Event
 
 import structlog
 from confluent_kafka import (
-    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
     KafkaException,
@@ -27,14 +25,13 @@ from confluent_kafka import (
 )
 
 from processors.rules import RuleEngine
-from processors.rules.snapshot import IncompatibleState
 from schemas import encode
 from schemas.rules import RuleFile
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
 from streams.kafka import make_consumer, make_producer
-from streams.processor.checkpoint import encode_checkpoint, read_checkpoint
+from streams.processor.checkpoint import encode_checkpoint
 from streams.processor.feed import (
     ACCEPTED,
     FUTURE,
@@ -45,6 +42,7 @@ from streams.processor.feed import (
     feed_metric,
 )
 from streams.processor.metrics import ProcessorMetrics
+from streams.processor.restore import StateRestorer, written_at
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -106,7 +104,9 @@ class ProcessorWorker:
                 "compression.type": "lz4",
             },
         )
-        self.restorer = make_consumer(settings, f"{group_id}-restore-{uuid.uuid4().hex[:8]}")
+        self.restorer = StateRestorer(
+            settings, group_id, pack, self.topics, self.state_topic, self.metrics
+        )
         self.dlq = DeadLetterSink(
             self.producer,
             self.catalog.name("deadletter"),
@@ -203,68 +203,8 @@ class ProcessorWorker:
         log.info("partitions_revoked", partitions=[f"{t.topic}[{t.partition}]" for t in partitions])
 
     def _restore(self, tp: TopicPartition) -> RuleEngine:
-        engine = RuleEngine(self.pack.rules, self.pack.settings)
-        state_partitions = self._state_partitions()
-        ckpt = read_checkpoint(
-            self.restorer, self.state_topic, tp.partition % state_partitions, tp.topic, tp.partition
-        )
-        committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=30)[
-            0
-        ].offset
-        if ckpt is None:
-            if committed >= 0:
-                # offsets without a checkpoint (first checkpoint not yet written): rebuild
-                # the state from the start of the retained input
-                self._replay(engine, tp, 0, committed)
-                log.info("partition_rebuilt", topic=tp.topic, partition=tp.partition,
-                         committed=committed, series=engine.series_count())  # fmt: skip
-            return engine
-        try:
-            engine.load(ckpt.state)
-        except IncompatibleState as exc:
-            # written by another engine version: rebuild from the retained input instead
-            log.warning("checkpoint_incompatible", topic=tp.topic, partition=tp.partition,
-                        error=str(exc))  # fmt: skip
-            engine = RuleEngine(self.pack.rules, self.pack.settings)
-            if committed >= 0:
-                self._replay(engine, tp, 0, committed)
-            return engine
-        self.metrics.restores.inc()
-        if committed > ckpt.offset:
-            self._replay(engine, tp, ckpt.offset, committed)
-        log.info(
-            "partition_restored",
-            topic=tp.topic,
-            partition=tp.partition,
-            checkpoint_offset=ckpt.offset,
-            committed=committed,
-            series=engine.series_count(),
-        )
-        return engine
-
-    def _replay(self, engine: RuleEngine, tp: TopicPartition, start: int, end: int) -> None:
-        """Feed input [start, end) into the engine, discarding what it emits: those
-        transitions were committed by the run that consumed this input first."""
-        feed = self.topics[tp.topic]
-        self.restorer.assign([TopicPartition(tp.topic, tp.partition, start)])
-        position = start
-        try:
-            while position < end:
-                for msg in self.restorer.consume(5000, timeout=0.2):
-                    if msg.error() or (msg.offset() or 0) >= end:
-                        continue
-                    position = (msg.offset() or 0) + 1
-                    feed(engine, msg.value() or b"", written_at(msg), self._skew)
-                    engine.overflows.clear()
-                engine.advance()
-                pos = self.restorer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-                position = max(position, pos)
-        finally:
-            self.restorer.unassign()
-
-    def _state_partitions(self) -> int:
-        meta = self.restorer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
-        return max(1, len(meta.partitions))
+        committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=30)
+        return self.restorer.restore(tp.topic, tp.partition, committed[0].offset)
 
     # -- the batch ----------------------------------------------------------------
 
@@ -330,7 +270,7 @@ class ProcessorWorker:
             self.dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="validate")
 
     def _checkpoint(self, positions: list[TopicPartition]) -> None:
-        n = self._state_partitions()
+        n = self.restorer.state_partitions()
         for p in positions:
             engine = self.engines.get((p.topic, p.partition))
             if engine is None:
@@ -385,18 +325,6 @@ class ProcessorWorker:
                 self.metrics.lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
                     max(0, high - pos)
                 )
-
-
-def written_at(msg: Message) -> float:
-    """The clock a sample's timestamp is checked against for being in the future: the
-    time the record was written to Kafka, not this worker's clock. A replay after a crash
-    then refuses exactly the records the first run refused (the wall clock has moved on
-    by then), which exactly-once needs; so does a backtest of the topic. With
-    `message.timestamp.type=LogAppendTime` on the input topics it is the broker's clock."""
-    kind, ms = msg.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or ms <= 0:
-        return time.time()
-    return ms / 1000.0
 
 
 def default_instance_id() -> str:

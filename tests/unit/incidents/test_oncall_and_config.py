@@ -87,3 +87,20 @@ def test_config_errors_name_file_path_and_problem(tmp_path: Path, yaml: str, mes
         load_config([f])
     assert str(f) in str(err.value)
     assert message in str(err.value)
+
+
+def test_errors_name_the_file_an_item_came_from_and_its_index_there(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("users: [{id: ann, name: Ann}]\n")
+    (tmp_path / "b.yaml").write_text(
+        "users: [{id: bob, name: Bob}]\nteams: [{id: t, members: [ann]}, {id: u, members: [zed]}]\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config([tmp_path])
+    assert str(err.value) == f"{tmp_path / 'b.yaml'}: teams[1] (u): unknown user 'zed'"
+
+
+def test_a_route_after_a_catch_all_sibling_never_matches(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text("route: {routes: [{team: x}, {matchers: [{label: a, value: b}]}]}\n")
+    with pytest.raises(ConfigError, match=r"routes\.yaml: route: routes\[1\]: never matches"):
+        load_config([path])

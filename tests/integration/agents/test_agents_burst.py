@@ -10,8 +10,13 @@ from schemas import Alert, Incident, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.integration.agents.test_agents_worker import _notifications, _wait, start_agents
-from tests.processor_support import kill9, read_all
+from tests.integration.agents.test_agents_worker import (
+    _notifications,
+    _wait,
+    read_topic,
+    start_agents,
+)
+from tests.processor_support import kill9
 
 
 def test_alert_burst_groups_into_one_incident_per_service(
@@ -44,7 +49,7 @@ def test_alert_burst_groups_into_one_incident_per_service(
     try:
 
         def settled() -> bool:
-            committed = read_all(kafka_settings, topics.name("incidents"))
+            committed = read_topic(kafka_settings, topics.name("incidents"))
             latest: dict[str, Incident] = {}
             for vs in committed.values():
                 for v in vs:

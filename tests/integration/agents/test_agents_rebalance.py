@@ -12,8 +12,13 @@ from schemas import Alert, Incident, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
-from tests.integration.agents.test_agents_worker import _notifications, _wait, start_agents
-from tests.processor_support import kill9, read_all
+from tests.integration.agents.test_agents_worker import (
+    _notifications,
+    _wait,
+    read_topic,
+    start_agents,
+)
+from tests.processor_support import kill9
 
 SERVICES = 20
 
@@ -48,7 +53,7 @@ def _members(settings: KafkaSettings) -> int:
 
 def _latest(settings: KafkaSettings, topics: Catalog) -> dict[str, Incident]:
     latest: dict[str, Incident] = {}
-    for vs in read_all(settings, topics.name("incidents")).values():
+    for vs in read_topic(settings, topics.name("incidents")).values():
         for v in vs:
             inc = decode(Incident, v)
             if inc.incident_id not in latest or inc.version > latest[inc.incident_id].version:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
 
 from schemas import Alert, Command, IncidentEvent, Notification, decode, encode
 from streams.catalog import Catalog
@@ -49,13 +50,26 @@ def _alert(status: str, fp: str = "cpu-web-03") -> Alert:
                  ends_at=now if status == "resolved" else None)  # fmt: skip
 
 
+def read_topic(settings: KafkaSettings, topic: str) -> dict[int, list[bytes]]:
+    """read_all, retried: right after topics are created a partition's leader may not be
+    known yet (NOT_LEADER_FOR_PARTITION from the watermark query)."""
+    for attempt in range(10):
+        try:
+            return read_all(settings, topic)
+        except KafkaException:
+            if attempt == 9:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 def _notifications(settings: KafkaSettings, catalog: Catalog) -> list[Notification]:
-    committed = read_all(settings, catalog.name("notifications"))
+    committed = read_topic(settings, catalog.name("notifications"))
     return [decode(Notification, v) for vs in committed.values() for v in vs]
 
 
 def _ledger_kinds(settings: KafkaSettings, catalog: Catalog) -> list[str]:
-    committed = read_all(settings, catalog.name("incident-events"))
+    committed = read_topic(settings, catalog.name("incident-events"))
     ledger = [decode(IncidentEvent, v) for vs in committed.values() for v in vs]
     return [e.kind for e in sorted(ledger, key=lambda e: e.seq)]
 
@@ -115,4 +129,4 @@ def test_page_escalate_ack_resolve(
     kinds = _ledger_kinds(kafka_settings, topics)
     for expected in ("opened", "notified", "escalated", "acknowledged", "resolved"):
         assert expected in kinds
-    assert read_all(kafka_settings, topics.name("deadletter")), "the junk alert was dead-lettered"
+    assert read_topic(kafka_settings, topics.name("deadletter")), "the junk alert was dead-lettered"

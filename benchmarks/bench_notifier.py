@@ -22,9 +22,9 @@ from schemas import Notification, encode
 from streams.admin import create_topics
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
+from streams.demo.fake_slack import FakeSlack
 from streams.kafka import broker_reachable, make_admin, make_producer
 from streams.settings import KafkaSettings
-from tests.fakes.slack import FakeSlack
 from tests.integration.connectors.support import serve
 
 INCIDENTS = 1_000

@@ -20,8 +20,11 @@ from streams.settings import KafkaSettings
               help="Seconds between timer passes (escalation, group_wait, snooze).")  # fmt: skip
 @click.option("--health-port", default=9400, show_default=True, type=int)
 @click.option("--datadir", default=None, help="faust's data directory.")
+@click.option("--faust-loglevel", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Level of faust's own log (rebalances, recovery).")  # fmt: skip
 def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
-           datadir: str | None) -> None:  # fmt: skip
+           datadir: str | None, faust_loglevel: str) -> None:  # fmt: skip
     """Turn alert transitions into incidents, pages and a ledger (faust-streaming)."""
     try:
         cfg = load_config(list(config_paths))
@@ -51,6 +54,6 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     server = HealthServer(health, metrics.registry, port=health_port).start()
     structlog.get_logger(__name__).info("health_server", health_port=server.port)
     try:
-        Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+        Worker(app, loglevel=faust_loglevel, quiet=True).execute_from_commandline()
     finally:
         server.stop()

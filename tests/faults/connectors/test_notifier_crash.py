@@ -15,9 +15,9 @@ import pytest
 
 from schemas import DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
+from streams.demo.fake_slack import FakeSlack
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.fakes.slack import FakeSlack
 from tests.integration.connectors.support import read_values, serve
 from tests.processor_support import kill9
 

@@ -41,7 +41,7 @@ def start_agents(settings: KafkaSettings, config: Path, log: Path) -> subprocess
            "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
            "TOCSIN_PARTITIONS": str(settings.partitions), "TOCSIN_LOG_FORMAT": "json"}  # fmt: skip
     cmd = [sys.executable, "-m", "streams.cli.main", "run", "agents", "--config", str(config),
-           "--tick-every", "0.5", "--health-port", "0",
+           "--tick-every", "0.5", "--health-port", "0", "--faust-loglevel", "info",
            "--datadir", str(log.parent / "faust")]  # fmt: skip
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip

@@ -17,9 +17,9 @@ from aiohttp import web
 
 from schemas import DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
+from streams.demo.fake_slack import FakeSlack
 from streams.kafka import make_producer, read_topic
 from streams.settings import KafkaSettings
-from tests.fakes.slack import FakeSlack
 from tests.processor_support import kill9
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

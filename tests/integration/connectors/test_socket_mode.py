@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from schemas import Command, Incident, decode, encode
 from streams.catalog import Catalog
+from streams.demo.fake_slack import FakeSlack
 from streams.gateway.slack import enable_socket_mode
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.fakes.slack import FakeSlack
 from tests.integration.connectors.support import make_gateway, read_values, serve
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

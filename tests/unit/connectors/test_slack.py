@@ -13,7 +13,7 @@ from connectors.sinks.slack import SlackSink
 from connectors.slack.render import blocks
 from connectors.slack.signature import SignatureError, SignatureVerifier
 from schemas import Notification
-from tests.fakes.slack import FakeSlack
+from streams.demo.fake_slack import FakeSlack
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

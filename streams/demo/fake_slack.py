@@ -1,5 +1,9 @@
 """A local fake of the Slack Web API that slack-sdk talks to through `base_url`.
 
+The demo runs it when no SLACK_BOT_TOKEN is set, so the notifier's real Slack
+sink does real HTTP calls that the demo can show and count; tests and benchmarks
+use it the same way.
+
 Records every call; `fail(method, status, error, headers)` queues failures,
 `hang(method, seconds)` delays the next answer (a client-side timeout), and
 `latency` delays every answer (benchmarks use Slack-like ~100 ms).
@@ -9,12 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from streams.gateway.app import RUNNER_ARGS
 
 
 @dataclass
@@ -129,3 +137,23 @@ class FakeSlack:
         if method == "conversations.history":
             return {"ok": True, "messages": self.messages.get(args["channel"], [])}
         return {"ok": True}
+
+
+@contextmanager
+def serve(app: web.Application) -> Iterator[str]:
+    """Serve ``app`` (the fake, or the gateway in tests) on 127.0.0.1, a free port, from
+    its own loop; yields the base URL. The gateway's runner arguments apply."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, **RUNNER_ARGS)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)

@@ -6,10 +6,15 @@ the demo shows alerts and pages as they happen, acknowledges one incident like a
 responder would, lets another escalate, and prints every incident's timeline with
 time to acknowledge and time to resolve. `--speed` compresses the scenario's event
 time; the workers run their production code paths.
+
+Without SLACK_BOT_TOKEN the notifier's real Slack sink talks to a local fake Slack
+Web API that the demo runs and whose calls it prints and counts; with the token
+(and SLACK_SIGNING_SECRET) the same demo posts to a real workspace.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import secrets
 import signal
@@ -17,11 +22,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -41,6 +48,7 @@ from schemas import (
 )
 from streams.admin import create_topics
 from streams.catalog import Catalog
+from streams.demo.fake_slack import FakeSlack, serve
 from streams.demo.workload import FAULTS, Fleet
 from streams.kafka import make_admin, make_producer, read_topic
 from streams.notifier.console import render
@@ -67,6 +75,8 @@ class Demo:
         self.acked: set[str] = set()
         self.signing_secret = os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
         self.gateway_port = 0
+        self.slack: FakeSlack | None = None  # None: a real workspace (SLACK_BOT_TOKEN)
+        self._stack = ExitStack()
 
     # -- processes --------------------------------------------------------------
 
@@ -74,9 +84,14 @@ class Demo:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "config.yaml"
         text = Path("examples/config/tocsin.yaml").read_text()
-        # demo pacing: escalate after 10 s instead of 5 min, group warnings for 5 s
-        text = text.replace("timeout: 5m", "timeout: 10s").replace("timeout: 10m", "timeout: 1h")
-        config.write_text(text.replace("group_wait: 30s", "group_wait: 5s"))
+        # the agents run on the wall clock, so the demo compresses their timers like the
+        # scenario's event time: level 1 escalates after 2 scenario minutes, warnings wait
+        # 30 scenario seconds; level 2 never times out within the demo
+        escalate = max(2, round(120 / self.speed))
+        wait = max(1, round(30 / self.speed))
+        text = text.replace("timeout: 5m", f"timeout: {escalate}s")
+        text = text.replace("timeout: 10m", "timeout: 1h")
+        config.write_text(text.replace("group_wait: 30s", f"group_wait: {wait}s"))
         env = {
             **os.environ,
             "TOCSIN_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
@@ -85,6 +100,11 @@ class Demo:
             # the responder's click is signed like Slack signs it; a real secret wins
             "SLACK_SIGNING_SECRET": self.signing_secret,
         }
+        if not os.environ.get("SLACK_BOT_TOKEN") and not os.environ.get("SLACK_BOT_TOKEN_FILE"):
+            self.slack = FakeSlack(on_call=self._slack_call)
+            url = self._stack.enter_context(serve(self.slack.app()))
+            env["TOCSIN_SLACK_BASE_URL"] = f"{url}/api/"
+            self.echo(f"no SLACK_BOT_TOKEN: Slack calls go to a local fake Slack at {url}")
         self.gateway_port = _free_port()
         cli = [sys.executable, "-m", "streams.cli.main", "run"]
         for name, args in (
@@ -117,6 +137,15 @@ class Demo:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+        self._stack.close()
+
+    def _slack_call(self, method: str, args: dict[str, Any]) -> None:
+        """What the notifier just asked Slack to do, as a responder would see it."""
+        if method in ("chat.postMessage", "chat.update"):
+            verb = "reply" if args.get("thread_ts") else (
+                "post" if method == "chat.postMessage" else "edit")  # fmt: skip
+            text = html.unescape(str(args.get("text") or "")).replace("\n", " ")
+            self.echo(f"SLACK   {verb:5} {args.get('channel')}: {text[:110]}")
 
     # -- the story --------------------------------------------------------------
 
@@ -192,7 +221,7 @@ class Demo:
                 and "Memory" in note.title):  # fmt: skip
             self.acked.add(note.incident_id)
             answer = self._click("tocsin_ack", note.incident_id, user=note.target)
-            self.echo(f"        alice clicks Acknowledge on {note.incident_id}: {answer}")
+            self.echo(f"        {note.target} clicks Acknowledge on {note.incident_id}: {answer}")
 
     def _click(self, action_id: str, incident_id: str, user: str) -> str:
         """POST a block_actions payload to the gateway, signed as Slack signs it."""
@@ -238,13 +267,22 @@ class Demo:
         self.echo(f"\nnotifier: {delivered} deliveries, "
                   f"{sum(r.outcome != 'delivered' for r in receipts)} failed or retried attempts "
                   f"(see {self.workdir / 'notifier.log'} for what it posted)")  # fmt: skip
+        if self.slack is not None:
+            calls = Counter(self.slack.methods())
+            posts = sum(len(msgs) for msgs in self.slack.messages.values())
+            self.echo(f"fake Slack: {posts} messages in {len(self.slack.messages)} channels, "
+                      + ", ".join(f"{n} {m}" for m, n in sorted(calls.items())))  # fmt: skip
         missing = [f for f in self.faults if not any(a.rule == f.expect_rule and f.target in
                    a.labels.values() for a in self.fired.values())]  # fmt: skip
+        unpaged = [f for f in self.faults if not any(
+            n.kind == "trigger" and n.labels.get("alertname") == f.expect_rule
+            and f.target in n.labels.values() for n in self.pages)]  # fmt: skip
         self.echo("\n=== detection ===")
         for f in self.faults:
             status = "MISSED" if f in missing else "detected"
-            self.echo(f"  {f.name:22} {f.expect_rule:26} {status}")
-        return 1 if missing or not self._all_resolved() else 0
+            paged = "NOT NOTIFIED" if f in unpaged else "notified"
+            self.echo(f"  {f.name:22} {f.expect_rule:26} {status}, {paged}")
+        return 1 if missing or unpaged or not self._all_resolved() else 0
 
 
 def _free_port() -> int:

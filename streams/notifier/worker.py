@@ -72,7 +72,10 @@ class Notifier:
         # a crashed notifier's partitions move to a survivor within 10 s, not 45 s
         self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier",
                                       **{"session.timeout.ms": 10_000,
-                                         "heartbeat.interval.ms": 2_000})  # fmt: skip
+                                         "heartbeat.interval.ms": 2_000,
+                                         # a read_committed fetch can park at the broker
+                                         # for this long before a fresh commit shows
+                                         "fetch.wait.max.ms": 20})  # fmt: skip
         self.state = NotifierState(self.producer, self.catalog.name("notifier-state"))
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker="notifier")  # fmt: skip
@@ -92,8 +95,12 @@ class Notifier:
                                 on_assign=lambda *_: setattr(self, "joined", True))  # fmt: skip
         try:
             while not stop.is_set():
-                # a short blocking poll: nothing else runs on this loop between batches
-                msgs = self.consumer.consume(200, timeout=0.2)
+                # block for the first record only, then take what is already fetched:
+                # consume(n, timeout) waits for n records or the timeout, which would add
+                # up to the whole timeout to every page at low load
+                msgs = self.consumer.consume(1, timeout=0.2)
+                if msgs:
+                    msgs += self.consumer.consume(199, timeout=0)
                 self.health.beat()
                 if msgs:
                     await self._batch(msgs)

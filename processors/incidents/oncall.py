@@ -48,16 +48,42 @@ def _layer_user(layer: Layer, at: datetime, tz: ZoneInfo) -> str | None:
 
 
 def next_handoffs(
-    schedule: Schedule, after: datetime, count: int = 3
+    schedule: Schedule, after: datetime, count: int = 3, horizon: timedelta = timedelta(days=400)
 ) -> list[tuple[datetime, str | None]]:
-    """The next `count` changes of the on-call user after `after` (hour resolution)."""
+    """The next `count` changes of the on-call user after `after`, at their exact instants.
+
+    The user can only change at an override's start or end, a layer's start or one of
+    its handoffs, so those instants are the only ones examined.
+    """
     out: list[tuple[datetime, str | None]] = []
     current = on_call(schedule, after)
-    t = after
-    while len(out) < count and t < after + timedelta(days=400):
-        t += timedelta(minutes=15)
+    for t in _change_points(schedule, after, after + horizon):
         who = on_call(schedule, t)
         if who != current:
             out.append((t, who))
             current = who
+            if len(out) == count:
+                break
     return out
+
+
+def _change_points(schedule: Schedule, after: datetime, until: datetime) -> list[datetime]:
+    points: set[datetime] = set()
+    for o in schedule.overrides:
+        points.update((o.start, o.end))
+    tz = ZoneInfo(schedule.timezone)
+    for layer in schedule.layers:
+        start = datetime.combine(layer.start, layer.handoff, tz)
+        points.add(start)
+        if layer.length % timedelta(days=1) == timedelta(0):
+            # every local day's handoff: rotations advance on the local calendar
+            day = max(layer.start, after.astimezone(tz).date() - timedelta(days=1))
+            while (handoff := datetime.combine(day, layer.handoff, tz)) <= until:
+                points.add(handoff)
+                day += timedelta(days=1)
+        else:
+            turn = max(0, int((after - start) / layer.length))
+            while (handoff := start + turn * layer.length) <= until:
+                points.add(handoff)
+                turn += 1
+    return sorted(p.astimezone(UTC) for p in points if after < p <= until)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from processors.incidents.oncall import on_call
+from processors.incidents.oncall import next_handoffs, on_call
 from schemas import ConfigError
 from schemas.config import Layer, Override, Schedule, load_config
 
@@ -39,6 +39,25 @@ def test_handoff_stays_at_local_nine_across_the_autumn_dst_change() -> None:
     # 2026-10-25 is 25 hours long in Berlin; the handoff is still 09:00 local (08:00 UTC)
     assert on_call(s, datetime(2026, 10, 25, 7, 59, tzinfo=UTC)) == "ann"
     assert on_call(s, datetime(2026, 10, 25, 8, 0, tzinfo=UTC)) == "ben"
+
+
+def test_next_handoffs_are_exact_instants_across_dst_and_around_a_short_override() -> None:
+    s = Schedule(
+        id="s", timezone="Europe/Berlin",
+        layers=[Layer(users=["ann", "ben"], length=timedelta(days=7), handoff=time(9),
+                      start=date(2026, 3, 16))],
+        overrides=[Override(user="olga", start=datetime(2026, 3, 24, 12, 7, tzinfo=UTC),
+                            end=datetime(2026, 3, 24, 12, 17, tzinfo=UTC))],
+    )  # fmt: skip
+    asked = datetime(2026, 3, 24, 11, 41, 23, tzinfo=UTC)  # not on any grid
+    assert next_handoffs(s, asked, count=4) == [
+        (datetime(2026, 3, 24, 12, 7, tzinfo=UTC), "olga"),  # a 10-minute override
+        (datetime(2026, 3, 24, 12, 17, tzinfo=UTC), "ben"),
+        (datetime(2026, 3, 30, 7, 0, tzinfo=UTC), "ann"),  # 09:00 CEST, after the change
+        (datetime(2026, 4, 6, 7, 0, tzinfo=UTC), "ben"),
+    ]
+    winter = next_handoffs(s, datetime(2026, 3, 17, 20, 19, 35, tzinfo=UTC), count=1)
+    assert winter == [(datetime(2026, 3, 23, 8, 0, tzinfo=UTC), "ben")]  # 09:00 CET
 
 
 def test_weekly_rotation_and_overrides_and_layers() -> None:

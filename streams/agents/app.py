@@ -66,6 +66,7 @@ from schemas import (
 )
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
+from streams.agents.gaps import GapFiller
 from streams.agents.metrics import AgentMetrics
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
@@ -128,9 +129,36 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         apply_record(sup, key, value)  # this worker honours it at once
         await suppressions.send(key=key, value=value)
 
+    fillers: list[GapFiller] = []
+
+    @app.on_partitions_revoked.connect
+    def _moved(*_: Any, **__: Any) -> None:
+        for filler in fillers:
+            filler.forget()
+
+    async def records(
+        stream: faust.StreamT[bytes],
+    ) -> AsyncIterator[tuple[bytes | None, bytes, int]]:
+        """(key, value, offset) of every record of the agent's partitions, each once, in order,
+        including those faust skipped over (see gaps.py)."""
+        filler = GapFiller(settings, app.conf.id)
+        fillers.append(filler)
+        async for event in stream.events():
+            tp, offset = event.message.tp, event.message.offset
+            missing = await filler.missing(tp.topic, tp.partition, offset)
+            if missing is None:
+                continue  # a redelivery of what this worker already processed
+            for gap_key, value, gap_offset in missing:
+                log.warning("gap_record_recovered", topic=tp.topic, partition=tp.partition,
+                            offset=gap_offset)  # fmt: skip
+                if metrics is not None:
+                    metrics.gap_records.labels(topic=tp.topic).inc()
+                yield gap_key, value, gap_offset
+            yield event.key, event.value, offset
+
     @app.agent(alerts)
     async def route_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for raw in stream:
+        async for _, raw, _ in records(stream):
             try:
                 alert = decode(Alert, raw)
             except DecodeError as exc:
@@ -150,7 +178,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     @app.agent(commands)
     async def route_commands(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for raw in stream:
+        async for _, raw, _ in records(stream):
             try:
                 cmd = decode(Command, raw)
             except DecodeError as exc:
@@ -176,7 +204,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     @app.agent(receipts)
     async def route_receipts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for raw in stream:
+        async for _, raw, _ in records(stream):
             try:
                 receipt = decode(DeliveryReceipt, raw)
             except DecodeError as exc:
@@ -194,9 +222,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     @app.agent(work)
     async def decide(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            key, raw = event.key, event.value
-            offset = event.message.offset
+        async for maybe_key, raw, offset in records(stream):
+            key = maybe_key or b""  # incident-work is always keyed by group id
             stored = groups.get(key)
             st = from_dict(orjson.loads(stored)) if stored else None
             if st is not None and offset <= st.input_offset:
@@ -272,6 +299,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         await follower.run()
 
     app.conf.tocsin_started = time.time()
+    app.conf.tocsin_settings = settings
     app.conf.tocsin_follower = follower
     return app
 

@@ -22,6 +22,14 @@ class AgentMetrics(WorkerMetrics):
         self.suppressed = Counter("tocsin_alerts_suppressed_total",
                                   "Alerts that opened nothing: silenced, in maintenance "
                                   "or inhibited.", registry=r)  # fmt: skip
+        self.stalls = Counter("tocsin_partition_stalls_total",
+                              "Assigned input partitions found unconsumed with records "
+                              "waiting, and put back in the fetcher.", ["topic"],
+                              registry=r)  # fmt: skip
+        self.gap_records = Counter("tocsin_gap_records_recovered_total",
+                                   "Records faust skipped over and the agents read "
+                                   "directly instead of losing them.", ["topic"],
+                                   registry=r)  # fmt: skip
         self.open = Gauge("tocsin_incidents_open", "Incidents triggered or acknowledged.",
                           registry=r)  # fmt: skip
         buckets = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 86400)

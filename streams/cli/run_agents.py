@@ -51,8 +51,23 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     async def heartbeat() -> None:
         health.beat()
 
+    from streams.agents.watchdog import Stall, StallWatchdog, install
+    from streams.catalog import Catalog
+
+    settings = app.conf.tocsin_settings
+    catalog = Catalog(settings)
+    inputs = [catalog.name(t) for t in ("alerts", "commands", "receipts", "incident-work")]
+    log = structlog.get_logger(__name__)
+
+    def on_stall(stall: Stall) -> None:
+        log.warning("partition_stalled", topic=stall.topic, partition=stall.partition,
+                    committed=stall.committed, end=stall.end,
+                    for_s=round(stall.for_s, 1))  # fmt: skip
+        metrics.stalls.labels(topic=stall.topic).inc()
+
+    install(app, StallWatchdog(settings, app.conf.id, inputs), on_stall)
     server = HealthServer(health, metrics.registry, port=health_port).start()
-    structlog.get_logger(__name__).info("health_server", health_port=server.port)
+    log.info("health_server", health_port=server.port)
     try:
         Worker(app, loglevel=faust_loglevel, quiet=True).execute_from_commandline()
     finally:

@@ -1,0 +1,105 @@
+"""Records faust skipped: read them from Kafka before the record that follows them.
+
+faust-streaming treats any jump in the offsets it receives from a partition as a
+"gap" (meant for transaction markers and compaction) and acknowledges the offsets
+in it without delivering them (faust/transport/consumer.py, `_add_gap`). Around a
+rebalance its fetcher can resume a partition at a stale position before it seeks
+to the committed offset, so a jump happens over records that exist: they are
+committed unprocessed, and an at-least-once pipeline silently loses them (seen
+here: one alert in ~1 of 4 two-worker rebalances; faust-streaming issues #216 and
+#221 describe the same race).
+
+Each agent asks `GapFiller.missing` for every record before handling it. The filler
+remembers, per partition this worker processes, the next offset it expects (first
+the group's committed offset); when faust hands over a later offset, the records
+in between are read directly with a read_committed consumer (transaction markers
+and aborted records are not records, so they come back as nothing) and handed
+back to be processed first; an offset already processed in this assignment is a
+redelivery and is skipped. Nothing is acknowledged that was not processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.settings import KafkaSettings
+
+Record = tuple[bytes | None, bytes, int]  # key, value, offset
+
+
+class GapFiller:
+    def __init__(self, settings: KafkaSettings, group: str) -> None:
+        self._settings = settings
+        self._group = group
+        self._next: dict[tuple[str, int], int] = {}
+        self._consumer: Consumer | None = None
+        self.filled = 0  # records recovered from gaps, for metrics and tests
+
+    def forget(self) -> None:
+        """On a rebalance: partitions may have moved, their positions with them."""
+        self._next.clear()
+
+    async def missing(self, topic: str, partition: int, offset: int) -> list[Record] | None:
+        """The records before `offset` that faust skipped (usually none), or None when
+        `offset` itself was already processed here."""
+        key = (topic, partition)
+        expected = self._next.get(key)
+        if expected is None:
+            expected = await asyncio.to_thread(self._committed, topic, partition)
+        if offset < expected:
+            return None
+        self._next[key] = offset + 1
+        if offset == expected:
+            return []
+        records = await asyncio.to_thread(self._read, topic, partition, expected, offset)
+        self.filled += len(records)
+        return records
+
+    def _client(self) -> Consumer:
+        if self._consumer is None:
+            # the agents' group id only to read its committed offsets; never subscribes
+            self._consumer = Consumer(self._settings.client_config() | {
+                "group.id": self._group, "enable.auto.commit": False,
+                "client.id": f"tocsin-gaps-{uuid.uuid4().hex[:6]}",
+                "isolation.level": "read_committed", "fetch.wait.max.ms": 10,
+            })  # fmt: skip
+        return self._consumer
+
+    def _committed(self, topic: str, partition: int) -> int:
+        client = self._client()
+        [tp] = client.committed([TopicPartition(topic, partition)], timeout=10)
+        if tp.offset >= 0:
+            return int(tp.offset)
+        low, _ = client.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        return int(low)
+
+    def _read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
+        """Records with offsets in [start, end), in order."""
+        client = self._client()
+        client.assign([TopicPartition(topic, partition, start)])
+        out: list[Record] = []
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                position = client.position([TopicPartition(topic, partition)])[0].offset
+                if position >= end:
+                    break
+                for msg in client.consume(500, timeout=0.5):
+                    offset = msg.offset()
+                    if msg.error() or offset is None or offset >= end:
+                        continue
+                    out.append((msg.key(), msg.value() or b"", offset))
+            else:
+                raise TimeoutError(f"{topic}[{partition}]: offsets {start}..{end - 1} unread")
+        finally:
+            client.unassign()
+        return out
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

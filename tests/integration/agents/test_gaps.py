@@ -1,0 +1,71 @@
+"""The gap filler on the real broker: what faust skipped over is read back, in order;
+a redelivery is recognised; transaction markers are not records."""
+
+from __future__ import annotations
+
+import asyncio
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from streams.agents.gaps import GapFiller
+from streams.catalog import Catalog
+from streams.kafka import make_producer
+from streams.settings import KafkaSettings
+
+
+def test_records_skipped_by_faust_come_back_in_order_and_redeliveries_are_skipped(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    work = topics.name("incident-work")
+    group = f"{kafka_settings.topic_prefix}tocsin-agents"
+    producer = make_producer(kafka_settings)
+    for i in range(10):
+        producer.produce(work, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0)
+    assert producer.flush(10) == 0
+    committer = Consumer({"bootstrap.servers": kafka_settings.bootstrap_servers,
+                          "group.id": group, "enable.auto.commit": False})  # fmt: skip
+    committer.commit(offsets=[TopicPartition(work, 0, 3)], asynchronous=False)
+    committer.close()
+
+    async def scenario() -> list[object]:
+        filler = GapFiller(kafka_settings, group)
+        try:
+            return [
+                await filler.missing(work, 0, 7),  # faust jumped from 3 to 7
+                await filler.missing(work, 0, 8),  # in order again
+                await filler.missing(work, 0, 5),  # redelivered after faust's seek
+                filler.filled,
+            ]
+        finally:
+            filler.close()
+
+    gap, in_order, redelivery, filled = asyncio.run(scenario())
+    assert gap == [(b"k3", b"v3", 3), (b"k4", b"v4", 4), (b"k5", b"v5", 5), (b"k6", b"v6", 6)]
+    assert in_order == []
+    assert redelivery is None
+    assert filled == 4
+
+
+def test_transaction_markers_in_a_jump_are_not_records(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    alerts = topics.name("alerts")
+    group = f"{kafka_settings.topic_prefix}tocsin-agents"
+    tx = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers,
+                   "transactional.id": f"{kafka_settings.topic_prefix}gaps"})  # fmt: skip
+    tx.init_transactions(10)
+    for value in (b"a", b"b"):  # each committed transaction leaves a marker offset
+        tx.begin_transaction()
+        tx.produce(alerts, value=value, partition=0)
+        tx.commit_transaction(10)
+    # offsets: a=0, marker=1, b=2, marker=3; faust is handed b after a: a jump over 1
+
+    async def scenario() -> tuple[object, object]:
+        filler = GapFiller(kafka_settings, group)
+        try:
+            return await filler.missing(alerts, 0, 0), await filler.missing(alerts, 0, 2)
+        finally:
+            filler.close()
+
+    first, second = asyncio.run(scenario())
+    assert first == [] and second == [], "a marker is nothing to process"

@@ -1,0 +1,48 @@
+"""The stall watchdog on the real broker: records waiting behind an offset that does
+not move are a stall; progress, an empty partition or another worker's partition are not."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.agents.watchdog import StallWatchdog
+from streams.catalog import Catalog
+from streams.kafka import make_producer
+from streams.settings import KafkaSettings
+
+
+def test_a_partition_with_waiting_records_and_a_frozen_offset_is_a_stall(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    alerts = topics.name("alerts")
+    group = f"{kafka_settings.topic_prefix}tocsin-agents"
+    producer = make_producer(kafka_settings)
+    for _ in range(5):
+        producer.produce(alerts, value=b"x", partition=0)
+    assert producer.flush(10) == 0
+    committer = Consumer({"bootstrap.servers": kafka_settings.bootstrap_servers,
+                          "group.id": group, "enable.auto.commit": False})  # fmt: skip
+    committer.commit(offsets=[TopicPartition(alerts, 0, 2)], asynchronous=False)
+
+    now = [0.0]
+    dog = StallWatchdog(kafka_settings, group, [alerts], stall_after=15, clock=lambda: now[0])
+    mine = [(alerts, 0), (alerts, 1)]  # partition 1 is empty: never a stall
+    try:
+        assert dog.check(mine) == []  # first look: nothing to compare with
+        now[0] = 10
+        assert dog.check(mine) == [], "not yet stalled for 15 s"
+        now[0] = 16
+        [stall] = dog.check(mine)
+        assert (stall.topic, stall.partition, stall.committed, stall.end) == (alerts, 0, 2, 5)
+
+        committer.commit(offsets=[TopicPartition(alerts, 0, 3)], asynchronous=False)
+        now[0] = 40
+        assert dog.check(mine) == [], "the offset moved: progress, not a stall"
+        now[0] = 60
+        assert dog.check([(alerts, 1)]) == [], "partition 0 went to another worker"
+        committer.commit(offsets=[TopicPartition(alerts, 0, 5)], asynchronous=False)
+        now[0] = 100
+        assert dog.check(mine) == [], "caught up: nothing waits"
+    finally:
+        dog.close()
+        committer.close()

@@ -214,6 +214,14 @@ class Notifier:
         )  # fmt: skip
         self.producer.produce(self.catalog.name("receipts"), key=n.incident_id.encode(),
                               value=encode(receipt))  # fmt: skip
+        # the last link of sample -> alert -> incident -> notification -> delivery
+        (log.info if d.ok else log.warning)(
+            "notification_" + outcome, notification_id=n.notification_id,
+            incident_id=n.incident_id, channel=n.channel, target=n.target, kind=n.kind,
+            attempt=attempt, external_ref=d.external_ref, status_code=d.status_code,
+            latency_ms=round(d.latency_ms, 1),
+            error=d.error[:300] or None, receipt_id=receipt.event_id,
+        )  # fmt: skip
 
 
 def _lane_key(n: Notification) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from aiohttp import web
 
@@ -88,3 +89,11 @@ def test_notifier_posts_once_updates_in_place_and_records_receipts(
     assert [m for m, _ in slack.calls].count("chat.update") == 2
     assert ("conversations.open", {"users": "U9"}) in slack.calls
     assert read_topic(kafka_settings, topics.name("deadletter")), "garbage dead-lettered"
+    # the log follows each delivery back to its notification and incident
+    events = [orjson.loads(line) for line in log.read_bytes().splitlines()
+              if line.startswith(b"{")]  # fmt: skip
+    logged = {(e["notification_id"], e["receipt_id"]) for e in events
+              if e.get("event") == "notification_delivered"}  # fmt: skip
+    assert logged == {(r.notification_id, r.event_id) for r in delivered}
+    assert all(e["incident_id"] == "inc-abc-1" for e in events
+               if e.get("event") == "notification_delivered")  # fmt: skip

@@ -1,4 +1,4 @@
-"""The `likelihood` detector: prediction error turned into a calibrated tail probability.
+"""The `likelihood` detector: two surprises, each turned into a calibrated tail probability.
 
 Prediction: an exponentially weighted level and spread of the value, one per
 time-of-day slot for daily or weekly seasonality (slots follow the wall clock of
@@ -6,13 +6,20 @@ time-of-day slot for daily or weekly seasonality (slots follow the wall clock of
 its distance from the slot's level in units of spread, where the spread never falls
 below the series' slow noise level (a quiet hour must not make every wiggle
 infinitely unlikely) nor below 0.1% of the level (flat and all-zero starts).
-`calibration` turns the surprise into the score.
+`calibration` turns the surprise into a score.
+
+A second surprise looks at the value alone: its distance from the long-run
+(~10,000 points) mean of the series in units of the long-run spread. The
+prediction adapts within a few dozen points, which is right for alerting on a
+change but forgets that a new level is one the series has never been at; the
+value's own distribution remembers. Each surprise has its own calibration (so
+each means "how rare is this, for this series"), and the point scores the larger.
 
 Everything adapts: after a level shift the new normal becomes the prediction within
 a few dozen points, so one change is reported as one episode, not forever.
 Test-then-train: each point is scored against the model of the points before it.
 
-Hot path in plain floats (~3 us per point in CPython): river's models cost 10x more
+Hot path in plain floats (~6 us per point in CPython): river's models cost 10x more
 per point through their generic interfaces, and the issue asks for >= 100k points/s
 per core. river earns its place in the `holt_winters` detector (see forecast.py).
 """
@@ -24,17 +31,18 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import SETTLE, Calibrator
+from processors.anomaly.calibration import SETTLE, Calibrator, Episode
 
 # One configuration for every series, chosen for reasons, not per file:
 FAST = 0.05  # level/spread: ~20 points of memory, so a level shift is learned quickly
 SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~500 points)
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
+NOVELTY = 0.0001  # the value's own distribution: ~10,000 points (a month of 5-minute data)
 
-_VERSION = 2
+_VERSION = 3
 _HEAD = "<HI"
-_BODY = "<qd"
+_BODY = "<q3d"  # n, slow_v, value mean, value variance
 
 
 def slot_of(at: datetime, season: str) -> int:
@@ -52,7 +60,17 @@ def slots_for(season: str) -> int:
 class LikelihoodDetector:
     """Per-series state: a handful of floats plus (level, spread, count) per season slot."""
 
-    __slots__ = ("cal", "n", "season", "slots", "slow_v")
+    __slots__ = (
+        "cal",
+        "episode",
+        "n",
+        "novelty",
+        "season",
+        "slots",
+        "slow_v",
+        "value_m",
+        "value_v",
+    )
 
     def __init__(self, season: str) -> None:
         self.season = season
@@ -61,7 +79,11 @@ class LikelihoodDetector:
         # weekly season (168 slots) stays ~4 KiB where lists of floats would take ~25 KiB
         self.slots = array("d", bytes(24 * slots_for(season)))
         self.slow_v = 0.0
-        self.cal = Calibrator()
+        self.value_m = 0.0
+        self.value_v = 0.0
+        self.cal = Calibrator()  # of the prediction error
+        self.novelty = Calibrator()  # of the value's distance from its long-run mean
+        self.episode = Episode()
 
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
@@ -72,35 +94,57 @@ class LikelihoodDetector:
             # a season slot seen for the first time borrows the best-known slot
             donor = 3 * max(range(len(slots) // 3), key=lambda j: slots[3 * j + 2])
             mean, var = slots[donor], slots[donor + 1]
-        spread = math.sqrt(max(var, self.slow_v))
+        n = self.n
+        slow_v = self.slow_v
+        # (conditional expressions, not max/min: this is the hot path)
+        spread = math.sqrt(var if var > slow_v else slow_v)
         floor = 1e-3 * abs(mean) + 1e-9
-        raw = min(abs(value - mean) / max(spread, floor), MAX_SURPRISE) if self.n > 0 else 0.0
+        unit = spread if spread > floor else floor
+        raw = abs(value - mean) / unit if n > 0 else 0.0
+        raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
+        vm = self.value_m
         # the first points only teach the model its spread: their surprise means nothing
-        episode, calibrated = self.cal.update(raw) if self.n >= SETTLE else (0.0, 0.0)
+        if n >= SETTLE:
+            vsd = math.sqrt(self.value_v)
+            vfloor = 1e-3 * abs(vm) + 1e-9
+            novel = abs(value - vm) / (vsd if vsd > vfloor else vfloor)
+            calibrated = self.cal.calibrate(raw)
+            other = self.novelty.calibrate(novel if novel < MAX_SURPRISE else MAX_SURPRISE)
+            calibrated = calibrated if calibrated > other else other
+            episode = self.episode.step(calibrated)
+        else:
+            episode = calibrated = 0.0
+        # the value's distribution: a plain running mean until it covers NOVELTY's horizon
+        rate = 1.0 / (n + 1)
+        rate = rate if rate > NOVELTY else NOVELTY
+        dx = value - vm
+        self.value_m = vm + rate * dx
+        self.value_v = (1.0 - rate) * (self.value_v + rate * dx * dx)
 
         # learn the value (after scoring it)
         if seen < 1:
-            mean = value if self.n == 0 else mean
+            mean = value if n == 0 else mean
         delta = value - mean
         slots[i] = mean + FAST * delta
         # the spread learns a clipped error: one outlier must not widen the band so much
         # that the rest of its episode looks normal (the level still moves by all of it)
-        limit = CLIP * max(spread, floor) if self.n > SETTLE else math.inf
-        dv = min(abs(delta), limit)
+        dv = abs(delta)
+        if n > SETTLE and dv > CLIP * unit:
+            dv = CLIP * unit
         slots[i + 1] = (1.0 - FAST) * (var + FAST * dv * dv)
         slots[i + 2] = seen + 1
-        self.slow_v = (1.0 - SLOW_SPREAD) * (self.slow_v + SLOW_SPREAD * dv * dv)
-        self.n += 1
+        self.slow_v = (1.0 - SLOW_SPREAD) * (slow_v + SLOW_SPREAD * dv * dv)
+        self.n = n + 1
         return episode, calibrated, mean, spread
 
     def memory_bytes(self) -> int:
-        return 200 + self.slots.itemsize * len(self.slots)
+        return 400 + self.slots.itemsize * len(self.slots) + 2 * 8 * len(self.cal.bins)
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
-        body = struct.pack(_BODY, self.n, self.slow_v)
+        body = struct.pack(_BODY, self.n, self.slow_v, self.value_m, self.value_v)
         flat = struct.pack(f"<{len(self.slots)}d", *self.slots)
-        return head + body + flat + self.cal.dump()
+        return head + body + flat + self.cal.dump() + self.novelty.dump() + self.episode.dump()
 
     @classmethod
     def load(cls, season: str, data: bytes) -> LikelihoodDetector:
@@ -112,12 +156,14 @@ class LikelihoodDetector:
                 f"state has {n_slots} season slots, season {season!r} needs {slots_for(season)}"
             )
         offset = struct.calcsize(_HEAD)
-        n, slow_v = struct.unpack_from(_BODY, data, offset)
+        n, d_slow_v, value_m, value_v = struct.unpack_from(_BODY, data, offset)
         offset += struct.calcsize(_BODY)
         flat = struct.unpack_from(f"<{3 * n_slots}d", data, offset)
         offset += 24 * n_slots
         d = cls(season)
-        d.n, d.slow_v = int(n), float(slow_v)
+        d.n, d.slow_v, d.value_m, d.value_v = int(n), d_slow_v, value_m, value_v
         d.slots = array("d", flat)
-        d.cal, _ = Calibrator.load(data, offset)
+        d.cal, offset = Calibrator.load(data, offset)
+        d.novelty, offset = Calibrator.load(data, offset)
+        d.episode, _ = Episode.load(data, offset)
         return d

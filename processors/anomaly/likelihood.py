@@ -8,12 +8,8 @@ below the series' slow noise level (a quiet hour must not make every wiggle
 infinitely unlikely) nor below 0.1% of the level (flat and all-zero starts).
 `calibration` turns the surprise into a score.
 
-A second surprise looks at the value alone: its distance from the long-run
-(~10,000 points) mean of the series in units of the long-run spread. The
-prediction adapts within a few dozen points, which is right for alerting on a
-change but forgets that a new level is one the series has never been at; the
-value's own distribution remembers. Each surprise has its own calibration (so
-each means "how rare is this, for this series"), and the point scores the larger.
+A second surprise looks at the value alone (`novelty`: its distance from the
+series' long-run distribution), calibrated on its own; the point scores the larger.
 
 Everything adapts: after a level shift the new normal becomes the prediction within
 a few dozen points, so one change is reported as one episode, not forever.
@@ -32,17 +28,17 @@ from array import array
 from datetime import datetime
 
 from processors.anomaly.calibration import SETTLE, Calibrator, Episode
+from processors.anomaly.novelty import Novelty
 
 # One configuration for every series, chosen for reasons, not per file:
 FAST = 0.05  # level/spread: ~20 points of memory, so a level shift is learned quickly
 SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~500 points)
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
-NOVELTY = 0.0001  # the value's own distribution: ~10,000 points (a month of 5-minute data)
 
 _VERSION = 3
 _HEAD = "<HI"
-_BODY = "<q3d"  # n, slow_v, value mean, value variance
+_BODY = "<qd"  # n, slow_v
 
 
 def slot_of(at: datetime, season: str) -> int:
@@ -68,8 +64,6 @@ class LikelihoodDetector:
         "season",
         "slots",
         "slow_v",
-        "value_m",
-        "value_v",
     )
 
     def __init__(self, season: str) -> None:
@@ -79,10 +73,8 @@ class LikelihoodDetector:
         # weekly season (168 slots) stays ~4 KiB where lists of floats would take ~25 KiB
         self.slots = array("d", bytes(24 * slots_for(season)))
         self.slow_v = 0.0
-        self.value_m = 0.0
-        self.value_v = 0.0
         self.cal = Calibrator()  # of the prediction error
-        self.novelty = Calibrator()  # of the value's distance from its long-run mean
+        self.novelty = Novelty()
         self.episode = Episode()
 
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
@@ -102,24 +94,14 @@ class LikelihoodDetector:
         unit = spread if spread > floor else floor
         raw = abs(value - mean) / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
-        vm = self.value_m
         # the first points only teach the model its spread: their surprise means nothing
+        other = self.novelty.update(value, n >= SETTLE)
         if n >= SETTLE:
-            vsd = math.sqrt(self.value_v)
-            vfloor = 1e-3 * abs(vm) + 1e-9
-            novel = abs(value - vm) / (vsd if vsd > vfloor else vfloor)
             calibrated = self.cal.calibrate(raw)
-            other = self.novelty.calibrate(novel if novel < MAX_SURPRISE else MAX_SURPRISE)
             calibrated = calibrated if calibrated > other else other
             episode = self.episode.step(calibrated)
         else:
             episode = calibrated = 0.0
-        # the value's distribution: a plain running mean until it covers NOVELTY's horizon
-        rate = 1.0 / (n + 1)
-        rate = rate if rate > NOVELTY else NOVELTY
-        dx = value - vm
-        self.value_m = vm + rate * dx
-        self.value_v = (1.0 - rate) * (self.value_v + rate * dx * dx)
 
         # learn the value (after scoring it)
         if seen < 1:
@@ -142,7 +124,7 @@ class LikelihoodDetector:
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
-        body = struct.pack(_BODY, self.n, self.slow_v, self.value_m, self.value_v)
+        body = struct.pack(_BODY, self.n, self.slow_v)
         flat = struct.pack(f"<{len(self.slots)}d", *self.slots)
         return head + body + flat + self.cal.dump() + self.novelty.dump() + self.episode.dump()
 
@@ -156,14 +138,14 @@ class LikelihoodDetector:
                 f"state has {n_slots} season slots, season {season!r} needs {slots_for(season)}"
             )
         offset = struct.calcsize(_HEAD)
-        n, d_slow_v, value_m, value_v = struct.unpack_from(_BODY, data, offset)
+        n, slow_v = struct.unpack_from(_BODY, data, offset)
         offset += struct.calcsize(_BODY)
         flat = struct.unpack_from(f"<{3 * n_slots}d", data, offset)
         offset += 24 * n_slots
         d = cls(season)
-        d.n, d.slow_v, d.value_m, d.value_v = int(n), d_slow_v, value_m, value_v
+        d.n, d.slow_v = int(n), slow_v
         d.slots = array("d", flat)
         d.cal, offset = Calibrator.load(data, offset)
-        d.novelty, offset = Calibrator.load(data, offset)
+        d.novelty, offset = Novelty.load(data, offset)
         d.episode, _ = Episode.load(data, offset)
         return d

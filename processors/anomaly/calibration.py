@@ -54,7 +54,7 @@ _GAUSS_NEGLIGIBLE = 100.0 * UNSEEN
 _LN10 = math.log(10.0)
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_FORMAT = f"<q4d{N_BINS}d{LAG}d"  # n, long_m, long_v, weight, mass, bins, pending
+_FORMAT = f"<q4d{N_BINS}d{LAG}d"  # n, long_m, long_v, weight, mass, bins, pending bins
 
 
 def log10_tail(u: float) -> float:
@@ -78,7 +78,7 @@ class Calibrator:
         self.weight = 1.0
         self.mass = 0.0
         self.bins = array("d", bytes(8 * N_BINS))
-        # the last LAG surprises, not yet in the histogram (-1: empty)
+        # the bins of the last LAG surprises, not yet in the histogram (-1: empty)
         self.pending = array("d", [-1.0] * LAG)
 
     def calibrate(self, raw: float) -> float:
@@ -88,8 +88,10 @@ class Calibrator:
         if k >= N_BINS:
             k, x = N_BINS - 1, float(N_BINS)
         bins = self.bins
+        n = self.n
+        m = self.long_m
         score = 0.0
-        if self.n >= MIN_POINTS + LAG:
+        if n >= MIN_POINTS + LAG:
             # the part of bin k above raw counts as if spread evenly over the bin
             seen = (sum(bins[k + 1 :]) + bins[k] * (k + 1 - x)) / self.mass
             if seen >= _GAUSS_NEGLIGIBLE:
@@ -98,7 +100,7 @@ class Calibrator:
             else:
                 # a floor on the spread of surprises: after a flat or perfectly
                 # predictable start, the first real surprise is very unlikely, not undefined
-                u = (raw - self.long_m) / max(math.sqrt(self.long_v), SD_FLOOR)
+                u = (raw - m) / max(math.sqrt(self.long_v), SD_FLOOR)
                 if seen > 0.0:
                     gauss = 10.0 ** -log10_tail(u)
                     decades = -math.log10((1.0 - UNSEEN) * seen + UNSEEN * gauss)
@@ -107,29 +109,29 @@ class Calibrator:
             score = decades / (decades + DECADES) if decades > 0.0 else 0.0
         # a plain running mean/variance until it covers LONG's horizon, so the early
         # estimates are not biased towards zero (which would flag ordinary noise)
-        rate = 1.0 / (self.n + 1)
+        rate = 1.0 / (n + 1)
         rate = rate if rate > LONG else LONG
-        d = raw - self.long_m
-        self.long_m += rate * d
+        d = raw - m
+        self.long_m = m + rate * d
         self.long_v = (1.0 - rate) * (self.long_v + rate * d * d)
-        if self.n:
-            self.weight /= 1.0 - rate
+        weight = self.weight / (1.0 - rate) if n else self.weight
         # the histogram learns a surprise LAG points late: the points of one episode do
-        # not make each other "seen before" (a 3-point spike stays rare for all 3)
-        j = self.n % LAG
-        old = self.pending[j]
-        self.pending[j] = raw
-        if old >= 0.0:
-            x = BINS_PER_ROOT * math.sqrt(old)
-            k = int(x) if x < N_BINS else N_BINS - 1
-            bins[k] += self.weight
-            self.mass += self.weight
-        if self.weight > _RESCALE:
-            s = 1.0 / self.weight
-            self.bins = array("d", (b * s for b in bins))
-            self.mass *= s
-            self.weight = 1.0
-        self.n += 1
+        # not make each other "seen before" (a 3-point spike stays rare for all 3).
+        # pending holds bin numbers (-1: empty)
+        pending = self.pending
+        j = n % LAG
+        old = int(pending[j])
+        pending[j] = k
+        if old >= 0:
+            bins[old] += weight
+            self.mass += weight
+        if weight > _RESCALE:
+            f = 1.0 / weight
+            self.bins = array("d", (b * f for b in bins))
+            self.mass *= f
+            weight = 1.0
+        self.weight = weight
+        self.n = n + 1
         return score
 
     def dump(self) -> bytes:

@@ -19,7 +19,7 @@ def main() -> int:
         print(f"NAB data not found under {DATA} (set TOCSIN_NAB_DIR)")
         return 1
     print(f"machine: {os.cpu_count()} cores; one detector per file, online, default AnomalySpec")
-    print("(figures read low while other engineers share the 2 cores)")
+    print("(speed is detector CPU time, time.process_time: the 2 cores are shared)")
     rc = 0
     for detector in ("likelihood", "holt_winters"):
         print(f"\n## detector: {detector}")

@@ -21,7 +21,8 @@ class AnomalySpec(BaseModel):
         description="likelihood: seasonal EW level model (fast, best on NAB); "
         "holt_winters: river's Holt-Winters forecast residuals",
     )
-    # score = D / (D + 10) with D = -log10(tail probability): 0.3 is a 1-in-20,000 surprise
+    # score = D / (D + 7) with D = -log10(tail probability): 0.3 is a 1-in-1,000 surprise
+    # for this series (about one false alarm per 1,000 points of pure noise)
     threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
     season: Literal["none", "daily", "weekly"] = "daily"
     warm_up: int = Field(default=150, ge=0, le=100_000, description="points scored 0")

@@ -4,16 +4,29 @@ A detector measures how surprising a point is in its own units (a z-like distanc
 from its prediction). This module turns that raw surprise into a tail probability
 against the series' own long-run distribution of surprises (Numenta's anomaly
 likelihood, over exponentially weighted estimates instead of a window, so the state
-is a few floats), and maps the tail probability to a score:
+is a few hundred bytes), and maps the tail probability to a score:
 
-    score = D / (D + 10),  D = -log10(tail probability)
+    score = D / (D + 7),  D = -log10(tail probability)
 
-so 0.3 means "about 1 in 20,000", 0.5 means 1 in 10^10, and the score never
-saturates at exactly 1.0 (a benchmark threshold sweep can always rank two points).
+so 0.3 means "about 1 in 1,000", 0.5 means 1 in 10^7, and the score never saturates
+at exactly 1.0 (a benchmark threshold sweep can always rank two points).
+
+The tail probability is empirical first: an exponentially weighted histogram of the
+series' past surprises (29 bins, ~3,000 points of memory) says how often a surprise
+this large has happened before. Surprises are heavy-tailed on real metrics (tweet
+volumes, latency, CPU with a nightly job): a Gaussian fitted to them calls every
+recurring spike a 1-in-10^9 event, the histogram calls a daily spike 1 in 288. What
+the histogram has never seen is extrapolated by the Gaussian tail, weighted by a
+prior share UNSEEN of surprises beyond its reach:
+
+    tail = (1 - UNSEEN) * histogram tail + UNSEEN * Gaussian tail
+
+so a never-seen surprise scores at least -log10(UNSEEN) = 3 decades, and more the
+further it lies beyond the Gaussian.
 
 Episode score: within one episode only a new peak scores high (the running peak
-decays with a half-life of ~1,400 points); the rest is damped. A long anomaly then
-reads as one detection, not hundreds - what a ranking or a threshold sweep needs.
+decays with a half-life of ~140 points); the rest is damped. A long anomaly then
+reads as one detection, not dozens - what a ranking or a threshold sweep needs.
 Alerting uses the undamped score with k-of-n debouncing instead.
 """
 
@@ -21,19 +34,27 @@ from __future__ import annotations
 
 import math
 import struct
+from array import array
 
 LONG = 0.0003  # distribution of raw surprises: ~3,000 points of memory
-PEAK_DECAY = 0.9995  # episode peak: half-life ~1,400 points
+UNSEEN = 1e-3  # prior share of surprises beyond what the histogram has seen
+BINS_PER_ROOT = 4.0  # bin k holds surprises u with k <= 4 * sqrt(u) < k + 1
+N_BINS = 29  # 4 * sqrt(50) = 28.3: the detectors cap surprises at 50
+PEAK_DECAY = 0.995  # episode peak: half-life ~140 points
 DAMPING = 0.3  # a point below the running peak keeps 30% of its score
-DECADES = 10.0  # score 0.5 = tail probability 1e-10
+DECADES = 7.0  # score 0.3 = tail probability 1e-3, 0.5 = 1e-7
+LAG = 5  # a surprise joins the histogram 5 points late: after it left a k-of-5 debounce
 SD_FLOOR = 0.1  # in units of the detector's raw surprise (a z-distance)
 MIN_POINTS = 10  # no calibration before a handful of surprises were seen
 SETTLE = 20  # detectors feed no surprise before their own spread estimate settles
+_RESCALE = 1e100  # histogram weights grow by 1/(1 - LONG) a point: renormalised here
 
+_UNSEEN_DECADES = -math.log10(UNSEEN)
+_GAUSS_NEGLIGIBLE = 100.0 * UNSEEN
 _LN10 = math.log(10.0)
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_FORMAT = "<q3d"
+_FORMAT = f"<q4d{N_BINS}d{LAG}d"  # n, long_m, long_v, weight, mass, bins, pending bins
 
 
 def log10_tail(u: float) -> float:
@@ -44,44 +65,119 @@ def log10_tail(u: float) -> float:
 
 
 class Calibrator:
-    """Per-series calibration state: four numbers."""
+    """Per-series calibration state: a histogram of past surprises and a Gaussian."""
 
-    __slots__ = ("long_m", "long_v", "n", "peak")
+    __slots__ = ("bins", "long_m", "long_v", "mass", "n", "pending", "weight")
 
     def __init__(self) -> None:
         self.n = 0
         self.long_m = 0.0
         self.long_v = 0.0
-        self.peak = 0.0
+        # bins[k] holds sum of weight_t over past surprises in bin k; weight_t grows by
+        # 1/(1 - rate) each point, which decays every older entry without touching it
+        self.weight = 1.0
+        self.mass = 0.0
+        self.bins = array("d", bytes(8 * N_BINS))
+        # the bins of the last LAG surprises, not yet in the histogram (-1: empty)
+        self.pending = array("d", [-1.0] * LAG)
 
-    def update(self, raw: float) -> tuple[float, float]:
-        """Score a raw surprise against the history before it, then learn it.
-
-        Returns (episode score, calibrated score).
-        """
-        # a floor on the spread of surprises: after a flat or perfectly predictable
-        # start, the first real surprise is very unlikely, not undefined
-        sd = max(math.sqrt(self.long_v), SD_FLOOR)
-        decades = log10_tail((raw - self.long_m) / sd) if self.n >= MIN_POINTS else 0.0
+    def calibrate(self, raw: float) -> float:
+        """Score a raw surprise (>= 0) against the history before it, then learn it."""
+        x = BINS_PER_ROOT * math.sqrt(raw)
+        k = int(x)
+        if k >= N_BINS:
+            k, x = N_BINS - 1, float(N_BINS)
+        bins = self.bins
+        n = self.n
+        m = self.long_m
+        score = 0.0
+        if n >= MIN_POINTS + LAG:
+            # the part of bin k above raw counts as if spread evenly over the bin
+            seen = (sum(bins[k + 1 :]) + bins[k] * (k + 1 - x)) / self.mass
+            if seen >= _GAUSS_NEGLIGIBLE:
+                # the Gaussian term adds < 0.005 decades here: not worth an erfc
+                decades = -math.log10((1.0 - UNSEEN) * seen)
+            else:
+                # a floor on the spread of surprises: after a flat or perfectly
+                # predictable start, the first real surprise is very unlikely, not undefined
+                u = (raw - m) / max(math.sqrt(self.long_v), SD_FLOOR)
+                if seen > 0.0:
+                    gauss = 10.0 ** -log10_tail(u)
+                    decades = -math.log10((1.0 - UNSEEN) * seen + UNSEEN * gauss)
+                else:
+                    decades = _UNSEEN_DECADES + log10_tail(u)
+            score = decades / (decades + DECADES) if decades > 0.0 else 0.0
         # a plain running mean/variance until it covers LONG's horizon, so the early
         # estimates are not biased towards zero (which would flag ordinary noise)
-        rate = max(LONG, 1.0 / (self.n + 1))
-        d = raw - self.long_m
-        self.long_m += rate * d
+        rate = 1.0 / (n + 1)
+        rate = rate if rate > LONG else LONG
+        d = raw - m
+        self.long_m = m + rate * d
         self.long_v = (1.0 - rate) * (self.long_v + rate * d * d)
-        self.n += 1
-        calibrated = decades / (decades + DECADES) if decades > 0.0 else 0.0
-        peak = self.peak
-        self.peak = max(calibrated, peak * PEAK_DECAY)
-        episode = calibrated if calibrated > peak else calibrated * DAMPING
-        return episode, calibrated
+        weight = self.weight / (1.0 - rate) if n else self.weight
+        # the histogram learns a surprise LAG points late: the points of one episode do
+        # not make each other "seen before" (a 3-point spike stays rare for all 3).
+        # pending holds bin numbers (-1: empty)
+        pending = self.pending
+        j = n % LAG
+        old = int(pending[j])
+        pending[j] = k
+        if old >= 0:
+            bins[old] += weight
+            self.mass += weight
+        if weight > _RESCALE:
+            f = 1.0 / weight
+            self.bins = array("d", (b * f for b in bins))
+            self.mass *= f
+            weight = 1.0
+        self.weight = weight
+        self.n = n + 1
+        return score
 
     def dump(self) -> bytes:
-        return struct.pack(_FORMAT, self.n, self.long_m, self.long_v, self.peak)
+        return struct.pack(
+            _FORMAT,
+            self.n,
+            self.long_m,
+            self.long_v,
+            self.weight,
+            self.mass,
+            *self.bins,
+            *self.pending,
+        )
 
     @classmethod
     def load(cls, data: bytes, offset: int = 0) -> tuple[Calibrator, int]:
-        n, m, v, p = struct.unpack_from(_FORMAT, data, offset)
+        n, m, v, w, mass, *numbers = struct.unpack_from(_FORMAT, data, offset)
         c = cls()
-        c.n, c.long_m, c.long_v, c.peak = int(n), float(m), float(v), float(p)
+        c.n, c.long_m, c.long_v, c.weight, c.mass = int(n), m, v, w, mass
+        c.bins = array("d", numbers[:N_BINS])
+        c.pending = array("d", numbers[N_BINS:])
         return c, offset + struct.calcsize(_FORMAT)
+
+
+class Episode:
+    """Damps re-detections within one episode: only a new running peak scores high."""
+
+    __slots__ = ("peak",)
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+
+    def step(self, calibrated: float) -> float:
+        peak = self.peak
+        if calibrated > peak:
+            self.peak = calibrated
+            return calibrated
+        decayed = peak * PEAK_DECAY
+        self.peak = decayed if decayed > calibrated else calibrated
+        return calibrated * DAMPING
+
+    def dump(self) -> bytes:
+        return struct.pack("<d", self.peak)
+
+    @classmethod
+    def load(cls, data: bytes, offset: int = 0) -> tuple[Episode, int]:
+        e = cls()
+        (e.peak,) = struct.unpack_from("<d", data, offset)
+        return e, offset + 8

@@ -4,7 +4,8 @@ river.time_series.HoltWinters predicts the next value (level + trend + a seasona
 profile whose period is detected from the timestamps: the median sampling step of
 the first points, so 5-minute data gets a 288-point day and hourly data a 24-point
 day). The raw surprise is the absolute forecast error in units of the recent error
-spread; `calibration` turns it into the score, as for `likelihood`.
+spread; `calibration` turns it into a score and, as in `likelihood`, the point scores
+the larger of that and the value-novelty surprise (`novelty`).
 
 Wrapping river where its stock behaviour is unusable here:
 - its additive seasonal initialisation divides by the mean level (river 0.26), so an
@@ -24,7 +25,8 @@ from datetime import datetime
 
 from river import time_series
 
-from processors.anomaly.calibration import SETTLE, Calibrator
+from processors.anomaly.calibration import SETTLE, Calibrator, Episode
+from processors.anomaly.novelty import Novelty
 
 ALPHA, BETA, GAMMA = 0.3, 0.05, 0.3  # textbook-moderate smoothing, not tuned per file
 FAST = 0.05  # error spread: ~20 points
@@ -34,7 +36,7 @@ MAX_SURPRISE = 50.0
 PROBE = 12  # points whose timestamps decide the sampling period
 MAX_PERIOD = 400  # seasonal floats kept per series (bounds memory: ~3.2 KiB)
 _SEASON_SECONDS = {"none": 0, "daily": 86_400, "weekly": 7 * 86_400}
-_VERSION = 1
+_VERSION = 2
 # version, period + 1, n_probe, n_first, n_level, n_trend << 16 | n_season, initialised
 _HEAD = "<HIIIIIB"
 _NUMBERS = "<q3d"  # n, err_v, slow_v, last
@@ -76,7 +78,18 @@ def _model(period: int) -> _HoltWinters:
 
 
 class HoltWintersDetector:
-    __slots__ = ("cal", "err_v", "last", "model", "n", "probe", "season", "slow_v")
+    __slots__ = (
+        "cal",
+        "episode",
+        "err_v",
+        "last",
+        "model",
+        "n",
+        "novelty",
+        "probe",
+        "season",
+        "slow_v",
+    )
 
     def __init__(self, season: str) -> None:
         self.season = season
@@ -87,6 +100,8 @@ class HoltWintersDetector:
         self.slow_v = 0.0
         self.last = 0.0  # the forecast until river's model is initialised
         self.cal = Calibrator()
+        self.novelty = Novelty()
+        self.episode = Episode()
 
     def _forecast(self) -> float:
         if self.model is None or not self.model._initialized:
@@ -99,7 +114,12 @@ class HoltWintersDetector:
         floor = 1e-3 * abs(expected) + 1e-9
         raw = min(abs(value - expected) / max(spread, floor), MAX_SURPRISE) if self.n else 0.0
         # the first points only teach the model its spread: their surprise means nothing
-        episode, calibrated = self.cal.update(raw) if self.n >= SETTLE else (0.0, 0.0)
+        other = self.novelty.update(value, self.n >= SETTLE)
+        if self.n >= SETTLE:
+            calibrated = max(self.cal.calibrate(raw), other)
+            episode = self.episode.step(calibrated)
+        else:
+            episode = calibrated = 0.0
         # the spread learns a clipped error, so one outlier does not hide its episode
         err = min(abs(value - expected), CLIP * max(spread, floor) if self.n > SETTLE else math.inf)
         if self.n:
@@ -128,7 +148,8 @@ class HoltWintersDetector:
     def memory_bytes(self) -> int:
         m = self.model
         held = len(self.probe) + (0 if m is None else len(m._first_values) + len(m.season or ()))
-        return 600 + 32 * held
+        # river's model and ours (~6.4 KB, tracemalloc) + 32 B a held Python float
+        return 6400 + 32 * held + 2 * 8 * len(self.cal.bins)
 
     def dump(self) -> bytes:
         m = self.model
@@ -153,6 +174,8 @@ class HoltWintersDetector:
             + struct.pack(_NUMBERS, self.n, self.err_v, self.slow_v, self.last)
             + struct.pack(f"<{len(numbers)}d", *numbers)
             + self.cal.dump()
+            + self.novelty.dump()
+            + self.episode.dump()
         )
 
     @classmethod
@@ -187,5 +210,7 @@ class HoltWintersDetector:
             if m.season is not None:
                 m.season.extend(numbers[i : i + n_season])
             m._initialized = bool(initialised)
-        d.cal, _ = Calibrator.load(data, offset)
+        d.cal, offset = Calibrator.load(data, offset)
+        d.novelty, offset = Novelty.load(data, offset)
+        d.episode, _ = Episode.load(data, offset)
         return d

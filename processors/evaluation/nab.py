@@ -31,8 +31,8 @@ PROFILES = (
 
 
 def sigmoid(y: float) -> float:
-    """NAB's scaled sigmoid S(y) = 2/(1+e^(5y)) - 1, clipped to -1 beyond y = 3."""
-    if y > 3.0:
+    """NAB's scaled sigmoid S(y) = 2/(1+e^(5y)) - 1, -1 from y = 3 on (as nab/sweeper.py)."""
+    if y >= 3.0:
         return -1.0
     return 2.0 / (1.0 + math.exp(5.0 * y)) - 1.0
 
@@ -49,12 +49,30 @@ class FileRows:
 
 
 def window_rows(timestamps: Sequence[str], windows: Sequence[tuple[str, str]]) -> list[list[int]]:
-    """Row indices inside each [start, end] window (timestamps compare as ISO strings)."""
+    """Row indices inside each [start, end] window, in file order, as NAB's sweeper walks.
+
+    A window opens at the first row (after the previous window closed) whose timestamp
+    is its start and closes at the next row whose timestamp is its end, so duplicate or
+    out-of-order rows between the two belong to it. Where a bound is not a timestamp of
+    the file, the first row at or after the start opens it and the window runs while
+    rows stay at or before the end.
+    """
     norm = [t.replace("T", " ")[:19] for t in timestamps]
+    n = len(norm)
     out: list[list[int]] = []
-    for start, end in windows:
+    pos = 0
+    for start, end in sorted(windows):
         s, e = start.replace("T", " ")[:19], end.replace("T", " ")[:19]
-        out.append([i for i, t in enumerate(norm) if s <= t <= e])
+        first = next((i for i in range(pos, n) if norm[i] == s), None)
+        if first is None:
+            first = next((i for i in range(pos, n) if norm[i] >= s), n)
+        last = next((i for i in range(first, n) if norm[i] == e), None)
+        if last is None:
+            last = first - 1
+            while last + 1 < n and s <= norm[last + 1] <= e:
+                last += 1
+        out.append(list(range(first, last + 1)))
+        pos = max(pos, last + 1)
     return out
 
 

@@ -19,7 +19,8 @@ from processors.rules.state import Group
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 5  # 4: panes, not windows; 5: quantile panes may hold plain values
+STATE_VERSION = 6  # 4: panes, not windows; 5: quantile panes may hold plain values;
+# 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2)
 
 
 class IncompatibleState(ValueError):

@@ -61,8 +61,8 @@ def nab(data: Path, out: Path, labels: Path | None, threshold: float | None, det
     detector_s = sum(r.seconds for r in runs)
     click.echo(f"{len(runs)} files, {points:,} points -> {out}")
     click.echo(
-        f"speed: {points / detector_s:,.0f} points/s (detector), "
-        f"{points / wall:,.0f} points/s (with CSV parsing)"
+        f"speed: {points / detector_s:,.0f} points per CPU-second (detector), "
+        f"{points / wall:,.0f} points/s wall (with CSV parsing)"
     )
     click.echo(f"state per series: max {max(r.state_bytes for r in runs)} bytes")
     if labels is None:

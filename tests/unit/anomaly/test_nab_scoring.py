@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from processors.evaluation.nab import PROFILES, best_threshold, prepare, raw_at, sigmoid
+from processors.evaluation.nab import (
+    PROFILES,
+    best_threshold,
+    prepare,
+    raw_at,
+    sigmoid,
+    window_rows,
+)
 
 STD = PROFILES[0]
 
@@ -72,3 +79,18 @@ def test_the_sweep_picks_the_threshold_that_separates_best() -> None:
     assert 0.6 < best.threshold <= 0.8
     assert best.false_positives == 0
     assert best.detected_windows == 1
+
+
+def test_sigmoid_is_minus_one_from_three_on_as_nab_sweeper() -> None:
+    assert sigmoid(3.0) == -1.0
+    assert sigmoid(2.999) > -1.0
+
+
+def test_windows_follow_file_order_like_nab_sweeper() -> None:
+    ts = _ts(10)
+    # a duplicate and an out-of-order row between the bounds belong to the window
+    rows = [ts[0], ts[1], ts[2], ts[2], ts[1], ts[3], ts[4], ts[5], ts[6], ts[7]]
+    assert window_rows(rows, [(ts[2], ts[4])]) == [[2, 3, 4, 5, 6]]
+    # bounds that are not timestamps of the file: the rows between them
+    gap = [t for i, t in enumerate(ts) if i != 2]
+    assert window_rows(gap, [(ts[2], ts[5])]) == [[2, 3, 4]]

@@ -88,11 +88,13 @@ class GapFiller:
                 position = client.position([TopicPartition(topic, partition)])[0].offset
                 if position >= end:
                     break
-                for msg in client.consume(500, timeout=0.5):
-                    offset = msg.offset()
-                    if msg.error() or offset is None or offset >= end:
-                        continue
-                    out.append((msg.key(), msg.value() or b"", offset))
+                # poll, not consume(n): consume waits for n records or its timeout, and
+                # most jumps are one transaction marker, answered by the next record
+                msg = client.poll(0.5)
+                offset = None if msg is None else msg.offset()
+                if msg is None or msg.error() or offset is None or offset >= end:
+                    continue
+                out.append((msg.key(), msg.value() or b"", offset))
             else:
                 raise TimeoutError(f"{topic}[{partition}]: offsets {start}..{end - 1} unread")
         finally:

@@ -194,7 +194,10 @@ def main() -> int:
             n = _load(p, catalog.name("metrics"), t0 + SECONDS, sent)
             elapsed = time.time() - t0
             cpu = {k: _cpu_seconds(v.pid) - cpu0[k] for k, v in procs.items()}
-            time.sleep(5)  # the last probes' pages
+            probes = [h for h in sent if not h.endswith("/send")]
+            deadline = time.monotonic() + 20  # the last probes' pages
+            while time.monotonic() < deadline and not set(probes) <= set(first_call):
+                time.sleep(0.2)
             load = os.getloadavg()[0]
         finally:
             stop.set()
@@ -203,7 +206,6 @@ def main() -> int:
                 if proc.poll() is None:
                     os.killpg(proc.pid, 9)
                 proc.wait()
-    probes = [h for h in sent if not h.endswith("/send")]
     seen = [h for h in probes if h in first_call]
     pipeline = sorted((first_call[h] - sent[h]) * 1000 for h in seen)
     from_send = sorted((first_call[h] - sent[h + "/send"]) * 1000 for h in seen)

@@ -33,25 +33,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 import faust
 import orjson
 import structlog
+from faust.types import EventT
 
-from processors.incidents.ledger import Effect, Outcome, group_id, group_of
-from processors.incidents.lifecycle import (
-    expired,
-    next_deadline,
-    on_alert,
-    on_command,
-    on_receipt,
-    on_tick,
-)
+from processors.incidents.ledger import Effect, group_id, group_of
 from processors.incidents.routing import route
-from processors.incidents.state import GroupState, Route, from_dict, to_dict
 from processors.incidents.suppression import Suppressions
 from schemas import (
     Alert,
@@ -66,16 +58,26 @@ from schemas import (
 )
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
+from streams.agents.decide import TICK, Groups, Work, work_value
 from streams.agents.metrics import AgentMetrics
+from streams.agents.outbox import Outbox
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
+# records per batch, and how long a batch waits to fill: a transition waits at most
+# WITHIN before it is decided, so the first page of a critical alert stays well under 1 s
+BATCH, WITHIN = 2000, 0.02
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _batches(stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[EventT[bytes]]]:
+    """Up to BATCH events, or what came within WITHIN s; acked once the loop body is done."""
+    return cast("faust.Stream[bytes]", stream).take_events(BATCH, within=WITHIN)
 
 
 def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-agents",
@@ -96,6 +98,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         web_enabled=False,
         datadir=datadir or f"/tmp/tocsin-agents-{settings.topic_prefix}",
         producer_acks=-1,
+        # a few ms of linger turns one produce request per record into one per batch
+        producer_linger=0.005,
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -108,14 +112,16 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     alerts, commands, work = raw_topic("alerts"), raw_topic("commands"), raw_topic("incident-work")
     receipts, suppressions = raw_topic("receipts"), raw_topic("suppressions")
-    events_out, incidents_out = raw_topic("incident-events"), raw_topic("incidents")
-    notifications_out, dlq = raw_topic("notifications"), raw_topic("deadletter")
+    dlq = raw_topic("deadletter")
     groups = app.Table("groups", default=None, partitions=partitions, key_type=bytes,
                        value_type=bytes)  # fmt: skip
     sup = Suppressions.from_config(cfg)
     follower = SuppressionFollower(settings, catalog.name("suppressions"),
                                    catalog.get("suppressions").partitions, sup)  # fmt: skip
-    ticked: dict[bytes, str] = {}
+    state = Groups(cfg, sup, clock)
+    outbox = Outbox(settings)  # incident-work and the effects (see outbox.py)
+    work_topic, events_topic = catalog.name("incident-work"), catalog.name("incident-events")
+    incidents_topic, notifications_topic = catalog.name("incidents"), catalog.name("notifications")
 
     async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> None:
         letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error[:8000],
@@ -130,142 +136,125 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     @app.agent(alerts)
     async def route_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for raw in stream:
-            try:
-                alert = decode(Alert, raw)
-            except DecodeError as exc:
-                await dead_letter(raw, catalog.name("alerts"), str(exc))
-                yield None
-                continue
-            if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
-                firing = alert.status == "firing"
-                await broadcast(f"src:{alert.fingerprint}".encode(),
-                                orjson.dumps(alert.labels) if firing else None)  # fmt: skip
-            for routed in route(cfg, alert.labels):
-                gk = routed.group_key(alert.labels)
-                msg = {"t": "alert", "gk": gk, "route": routed.decision.__dict__,
-                       "alert": raw.decode()}  # fmt: skip
-                await work.send(key=group_id(gk).encode(), value=orjson.dumps(msg))
+        async for events in _batches(stream):
+            pending: list[asyncio.Future[None]] = []
+            for ev in events:
+                await _route_alert(cast(bytes, ev.value), pending)
+            await asyncio.gather(*pending)  # re-keyed records acknowledged before the offsets
             yield None
+
+    async def _route_alert(raw: bytes, pending: list[asyncio.Future[None]]) -> None:
+        try:
+            alert = decode(Alert, raw)
+        except DecodeError as exc:
+            await dead_letter(raw, catalog.name("alerts"), str(exc))
+            return
+        if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
+            firing = alert.status == "firing"
+            await broadcast(f"src:{alert.fingerprint}".encode(),
+                            orjson.dumps(alert.labels) if firing else None)  # fmt: skip
+        for routed in route(cfg, alert.labels):
+            gk = routed.group_key(alert.labels)
+            value = work_value("alert", raw, gk=gk, route=routed.decision.__dict__)
+            pending.append(await outbox.send(work_topic, group_id(gk).encode(), value))
 
     @app.agent(commands)
     async def route_commands(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for raw in stream:
-            try:
-                cmd = decode(Command, raw)
-            except DecodeError as exc:
-                await dead_letter(raw, catalog.name("commands"), str(exc))
-                yield None
-                continue
-            if cmd.action == "silence" and cmd.silence is not None:
-                await broadcast(
-                    f"sil:{cmd.event_id}".encode(), cmd.silence.model_dump_json().encode()
-                )
-                log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
-                         ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
-                yield None
-                continue
-            gid = group_of(cmd.incident_id or "")
-            if gid is None:
-                why = f"Command.incident_id: {cmd.incident_id!r} is not an incident id"
-                await dead_letter(raw, catalog.name("commands"), why)
-            else:
-                msg = {"t": "command", "cmd": raw.decode()}
-                await work.send(key=gid.encode(), value=orjson.dumps(msg))
+        async for events in _batches(stream):
+            pending: list[asyncio.Future[None]] = []
+            for ev in events:
+                await _route_command(cast(bytes, ev.value), pending)
+            await asyncio.gather(*pending)  # re-keyed records acknowledged before the offsets
             yield None
+
+    async def _route_command(raw: bytes, pending: list[asyncio.Future[None]]) -> None:
+        try:
+            cmd = decode(Command, raw)
+        except DecodeError as exc:
+            await dead_letter(raw, catalog.name("commands"), str(exc))
+            return
+        if cmd.action == "silence" and cmd.silence is not None:
+            await broadcast(f"sil:{cmd.event_id}".encode(), cmd.silence.model_dump_json().encode())
+            log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
+                     ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
+            return
+        gid = group_of(cmd.incident_id or "")
+        if gid is None:
+            why = f"Command.incident_id: {cmd.incident_id!r} is not an incident id"
+            await dead_letter(raw, catalog.name("commands"), why)
+        else:
+            pending.append(await outbox.send(work_topic, gid.encode(), work_value("command", raw)))
 
     @app.agent(receipts)
     async def route_receipts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for raw in stream:
-            try:
-                receipt = decode(DeliveryReceipt, raw)
-            except DecodeError as exc:
-                await dead_letter(raw, catalog.name("receipts"), str(exc))
-                yield None
-                continue
-            gid = group_of(receipt.incident_id)
-            if gid is None:
-                why = f"DeliveryReceipt.incident_id: {receipt.incident_id!r} is not an incident id"
-                await dead_letter(raw, catalog.name("receipts"), why)
-            else:
-                msg = {"t": "receipt", "receipt": raw.decode()}
-                await work.send(key=gid.encode(), value=orjson.dumps(msg))
+        async for events in _batches(stream):
+            pending: list[asyncio.Future[None]] = []
+            for ev in events:
+                await _route_receipt(cast(bytes, ev.value), pending)
+            await asyncio.gather(*pending)  # re-keyed records acknowledged before the offsets
             yield None
+
+    async def _route_receipt(raw: bytes, pending: list[asyncio.Future[None]]) -> None:
+        try:
+            receipt = decode(DeliveryReceipt, raw)
+        except DecodeError as exc:
+            await dead_letter(raw, catalog.name("receipts"), str(exc))
+            return
+        gid = group_of(receipt.incident_id)
+        if gid is None:
+            why = f"DeliveryReceipt.incident_id: {receipt.incident_id!r} is not an incident id"
+            await dead_letter(raw, catalog.name("receipts"), why)
+        else:
+            pending.append(await outbox.send(work_topic, gid.encode(), work_value("receipt", raw)))
 
     @app.agent(work)
     async def decide(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            key, raw = event.key, event.value
-            offset = event.message.offset
-            stored = groups.get(key)
-            st = from_dict(orjson.loads(stored)) if stored else None
-            if st is not None and offset <= st.input_offset:
-                yield None  # a replay of what the table already holds
-                continue
-            now = clock()
-            msg: dict[str, Any] = orjson.loads(raw)
-            kind = msg["t"]
-            if kind == "alert":
-                alert = decode(Alert, msg["alert"])
-                st = st or GroupState(group_key=msg["gk"], route=Route(**msg["route"]))
-                outcome = on_alert(st, alert, now, cfg, sup)
-                if outcome.suppressed is not None:
-                    log.info("alert_suppressed", fingerprint=alert.fingerprint,
-                             reason=outcome.suppressed)  # fmt: skip
-                    if metrics is not None:
-                        metrics.suppressed.inc()
-            elif st is None:
-                yield None
-                continue
-            elif kind == "command":
-                outcome = on_command(st, decode(Command, msg["cmd"]), now, cfg)
-            elif kind == "receipt":
-                outcome = on_receipt(st, decode(DeliveryReceipt, msg["receipt"]), now)
-            else:
-                ticked.pop(key, None)
-                if expired(st, now, cfg):
-                    groups.pop(key, None)  # resolved and past its reopen window: forget it
-                    yield None
-                    continue
-                outcome = on_tick(st, now, cfg, sup)
-            await _emit(outcome)
-            st.input_offset = offset
-            groups[key] = orjson.dumps(to_dict(st))
+        # take_events batches may mix partitions: each record carries its own partition
+        # and offset, and each table write goes to the partition of its group's records
+        async for events in _batches(stream):
+            batch = [Work(cast(bytes, ev.key), cast(bytes, ev.value), ev.message.partition,
+                          ev.message.offset) for ev in events]  # fmt: skip
+            try:
+                decided = state.decide(batch, groups)
+                await _emit(decided.effects)  # acknowledged by Kafka ...
+                for w in state.written(decided):  # ... before the state that implies them
+                    if w.value is None:
+                        groups.data.pop(w.key, None)
+                        groups.send_changelog(w.partition, w.key, None, value_serializer="raw")
+                    else:
+                        groups.data[w.key] = w.value
+                        groups.send_changelog(w.partition, w.key, w.value)
+            except BaseException:
+                state.forget()
+                raise
+            if metrics is not None and decided.suppressed:
+                metrics.suppressed.inc(decided.suppressed)
             yield None
 
-    async def _emit(outcome: Outcome) -> None:
+    async def _emit(effects: list[Effect]) -> None:
         """Send the effects and wait for Kafka's acknowledgement of all of them."""
-        if not outcome.effects:
+        if not effects:
             return
-        pending = [await _send(effect) for effect in outcome.effects]
+        pending = [await _send(effect) for effect in effects]
         await asyncio.gather(*pending)
         if metrics is not None:
-            metrics.record(outcome.effects)
+            metrics.record(effects)
 
-    async def _send(effect: Effect) -> Any:
+    async def _send(effect: Effect) -> asyncio.Future[None]:
         if isinstance(effect, IncidentEvent):
-            target = events_out
+            target = events_topic
         elif isinstance(effect, Notification):
-            target = notifications_out
+            target = notifications_topic
         else:
-            target = incidents_out
-        return await target.send(key=effect.incident_id.encode(), value=encode(effect))
+            target = incidents_topic
+        return await outbox.send(target, effect.incident_id.encode(), encode(effect))
 
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         now = clock()
         sup.expire(now)
-        for key, stored in list(groups.items()):
-            if not stored:
-                continue
-            deadline = next_deadline(_deadline_view(orjson.loads(stored)), cfg)
-            if deadline is None or deadline > now:
-                continue
-            stamp = deadline.isoformat()
-            if ticked.get(key) == stamp:
-                continue  # a tick for this deadline is already on its way
-            ticked[key] = stamp
-            await work.send(key=key, value=b'{"t":"tick"}')
+        due = state.due(dict(groups.items()), now)
+        await asyncio.gather(*[await outbox.send(work_topic, key, TICK) for key in due])
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_suppressions() -> None:
@@ -274,16 +263,3 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     app.conf.tocsin_started = time.time()
     app.conf.tocsin_follower = follower
     return app
-
-
-_DEADLINES = ("notify_at", "next_escalation_at", "snoozed_until", "update_at", "remind_at",
-              "flap_clear_at", "resolved_at")  # fmt: skip
-
-
-def _deadline_view(doc: dict[str, Any]) -> GroupState:
-    """Only the fields next_deadline reads, without rebuilding members."""
-    st = GroupState(group_key="")
-    st.status = doc["status"]
-    for field in _DEADLINES:
-        setattr(st, field, datetime.fromisoformat(doc[field]) if doc.get(field) else None)
-    return st

@@ -51,6 +51,10 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     server = HealthServer(health, metrics.registry, port=health_port).start()
     structlog.get_logger(__name__).info("health_server", health_port=server.port)
     try:
-        Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+        worker = Worker(app, loglevel="warning", quiet=True)
+        # faust's terminal spinner handler sets the root logger to DEBUG: every debug call
+        # of faust and aiokafka (several per message sent) would then build a LogRecord
+        worker.spinner = None
+        worker.execute_from_commandline()
     finally:
         server.stop()

@@ -35,7 +35,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import faust
 import orjson
@@ -60,7 +60,8 @@ from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
 from streams.agents.decide import TICK, Groups, Work, work_value
 from streams.agents.metrics import AgentMetrics
-from streams.agents.outbox import Outbox
+from streams.agents.outbox import Acks, Outbox
+from streams.agents.router import Pending, Router
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 
@@ -110,8 +111,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             value_serializer="raw", partitions=catalog.get(name).partitions,
         )  # fmt: skip
 
-    alerts, commands, work = raw_topic("alerts"), raw_topic("commands"), raw_topic("incident-work")
-    receipts, suppressions = raw_topic("receipts"), raw_topic("suppressions")
+    work, suppressions = raw_topic("incident-work"), raw_topic("suppressions")
     dlq = raw_topic("deadletter")
     groups = app.Table("groups", default=None, partitions=partitions, key_type=bytes,
                        value_type=bytes)  # fmt: skip
@@ -119,93 +119,83 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     follower = SuppressionFollower(settings, catalog.name("suppressions"),
                                    catalog.get("suppressions").partitions, sup)  # fmt: skip
     state = Groups(cfg, sup, clock)
+    changelog = groups.changelog_topic.get_topic_name()
     outbox = Outbox(settings)  # incident-work and the effects (see outbox.py)
     work_topic, events_topic = catalog.name("incident-work"), catalog.name("incident-events")
     incidents_topic, notifications_topic = catalog.name("incidents"), catalog.name("notifications")
 
-    async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> None:
+    async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> Any:
         letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error[:8000],
                             stage="agents", worker="agents")  # fmt: skip
-        await dlq.send(key=None, value=encode(letter))
         if metrics is not None:
             metrics.dead_letters.labels(topic=source, reason=reason).inc()
+        return await dlq.send(key=None, value=encode(letter))
 
-    async def broadcast(key: bytes, value: bytes | None) -> None:
+    async def broadcast(key: bytes, value: bytes | None) -> Any:
         apply_record(sup, key, value)  # this worker honours it at once
-        await suppressions.send(key=key, value=value)
+        return await suppressions.send(key=key, value=value)
 
-    @app.agent(alerts)
-    async def route_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for events in _batches(stream):
-            pending: list[asyncio.Future[None]] = []
-            for ev in events:
-                await _route_alert(cast(bytes, ev.value), pending)
-            await asyncio.gather(*pending)  # re-keyed records acknowledged before the offsets
-            yield None
-
-    async def _route_alert(raw: bytes, pending: list[asyncio.Future[None]]) -> None:
+    async def _route_alert(raw: bytes, acks: Acks, pending: Pending) -> None:
         try:
             alert = decode(Alert, raw)
         except DecodeError as exc:
-            await dead_letter(raw, catalog.name("alerts"), str(exc))
+            pending.append(await dead_letter(raw, catalog.name("alerts"), str(exc)))
             return
         if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
             firing = alert.status == "firing"
-            await broadcast(f"src:{alert.fingerprint}".encode(),
-                            orjson.dumps(alert.labels) if firing else None)  # fmt: skip
+            labels = orjson.dumps(alert.labels) if firing else None
+            pending.append(await broadcast(f"src:{alert.fingerprint}".encode(), labels))
         for routed in route(cfg, alert.labels):
             gk = routed.group_key(alert.labels)
             value = work_value("alert", raw, gk=gk, route=routed.decision.__dict__)
-            pending.append(await outbox.send(work_topic, group_id(gk).encode(), value))
+            await outbox.send(acks, work_topic, group_id(gk).encode(), value)
 
-    @app.agent(commands)
-    async def route_commands(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for events in _batches(stream):
-            pending: list[asyncio.Future[None]] = []
-            for ev in events:
-                await _route_command(cast(bytes, ev.value), pending)
-            await asyncio.gather(*pending)  # re-keyed records acknowledged before the offsets
-            yield None
-
-    async def _route_command(raw: bytes, pending: list[asyncio.Future[None]]) -> None:
+    async def _route_command(raw: bytes, acks: Acks, pending: Pending) -> None:
         try:
             cmd = decode(Command, raw)
         except DecodeError as exc:
-            await dead_letter(raw, catalog.name("commands"), str(exc))
+            pending.append(await dead_letter(raw, catalog.name("commands"), str(exc)))
             return
         if cmd.action == "silence" and cmd.silence is not None:
-            await broadcast(f"sil:{cmd.event_id}".encode(), cmd.silence.model_dump_json().encode())
+            spec = cmd.silence.model_dump_json().encode()
+            pending.append(await broadcast(f"sil:{cmd.event_id}".encode(), spec))
             log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
                      ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
             return
         gid = group_of(cmd.incident_id or "")
         if gid is None:
             why = f"Command.incident_id: {cmd.incident_id!r} is not an incident id"
-            await dead_letter(raw, catalog.name("commands"), why)
+            pending.append(await dead_letter(raw, catalog.name("commands"), why))
         else:
-            pending.append(await outbox.send(work_topic, gid.encode(), work_value("command", raw)))
+            await outbox.send(acks, work_topic, gid.encode(), work_value("command", raw))
 
-    @app.agent(receipts)
-    async def route_receipts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for events in _batches(stream):
-            pending: list[asyncio.Future[None]] = []
-            for ev in events:
-                await _route_receipt(cast(bytes, ev.value), pending)
-            await asyncio.gather(*pending)  # re-keyed records acknowledged before the offsets
-            yield None
-
-    async def _route_receipt(raw: bytes, pending: list[asyncio.Future[None]]) -> None:
+    async def _route_receipt(raw: bytes, acks: Acks, pending: Pending) -> None:
         try:
             receipt = decode(DeliveryReceipt, raw)
         except DecodeError as exc:
-            await dead_letter(raw, catalog.name("receipts"), str(exc))
+            pending.append(await dead_letter(raw, catalog.name("receipts"), str(exc)))
             return
         gid = group_of(receipt.incident_id)
         if gid is None:
             why = f"DeliveryReceipt.incident_id: {receipt.incident_id!r} is not an incident id"
-            await dead_letter(raw, catalog.name("receipts"), why)
+            pending.append(await dead_letter(raw, catalog.name("receipts"), why))
         else:
-            pending.append(await outbox.send(work_topic, gid.encode(), work_value("receipt", raw)))
+            await outbox.send(acks, work_topic, gid.encode(), work_value("receipt", raw))
+
+    handlers = {catalog.name("alerts"): _route_alert, catalog.name("commands"): _route_command,
+                catalog.name("receipts"): _route_receipt}  # fmt: skip
+
+    async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
+        acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
+        for topic, raw in batch:
+            await handlers[topic](raw, acks, pending)
+        await asyncio.gather(acks.all(), *pending)
+
+    router = Router(settings, f"{settings.topic_prefix}{app_id}-router", list(handlers), _route)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def route_inputs() -> None:
+        await router.run()
 
     @app.agent(work)
     async def decide(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -217,13 +207,17 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             try:
                 decided = state.decide(batch, groups)
                 await _emit(decided.effects)  # acknowledged by Kafka ...
-                for w in state.written(decided):  # ... before the state that implies them
+                # ... before the state that implies them; the state is acknowledged too
+                # before the batch's offsets can be committed (faust flushes only its own
+                # producer before a commit)
+                acks = outbox.acks()
+                for w in state.written(decided):
                     if w.value is None:
                         groups.data.pop(w.key, None)
-                        groups.send_changelog(w.partition, w.key, None, value_serializer="raw")
                     else:
                         groups.data[w.key] = w.value
-                        groups.send_changelog(w.partition, w.key, w.value)
+                    await outbox.send(acks, changelog, w.key, w.value, w.partition)
+                await acks.all()
             except BaseException:
                 state.forget()
                 raise
@@ -235,26 +229,31 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         """Send the effects and wait for Kafka's acknowledgement of all of them."""
         if not effects:
             return
-        pending = [await _send(effect) for effect in effects]
-        await asyncio.gather(*pending)
+        acks = outbox.acks()
+        for effect in effects:
+            await _send(acks, effect)
+        await acks.all()
         if metrics is not None:
             metrics.record(effects)
 
-    async def _send(effect: Effect) -> asyncio.Future[None]:
+    async def _send(acks: Acks, effect: Effect) -> None:
         if isinstance(effect, IncidentEvent):
             target = events_topic
         elif isinstance(effect, Notification):
             target = notifications_topic
         else:
             target = incidents_topic
-        return await outbox.send(target, effect.incident_id.encode(), encode(effect))
+        await outbox.send(acks, target, effect.incident_id.encode(), encode(effect))
 
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         now = clock()
         sup.expire(now)
         due = state.due(dict(groups.items()), now)
-        await asyncio.gather(*[await outbox.send(work_topic, key, TICK) for key in due])
+        acks = outbox.acks()
+        for key in due:
+            await outbox.send(acks, work_topic, key, TICK)
+        await acks.all()
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_suppressions() -> None:

@@ -3,9 +3,9 @@
 faust's `Topic.send` costs ~100 µs of Python per record (faust's FutureMessage and
 PendingMessage, then aiokafka's accumulator, partitioner and request encoding on the
 event loop); an incident transition writes several records (the re-keyed work
-record, ledger entries, a snapshot, notifications). librdkafka batches, encodes and
-sends in its own threads: `send` only enqueues, and its future resolves once the
-broker acknowledged the record (acks=all, idempotent producer) or failed it.
+record, ledger entries, a snapshot, notifications, its state). librdkafka batches,
+encodes and sends in its own threads: `send` only enqueues, and a batch's `Acks`
+resolve once the broker acknowledged all its records (acks=all, idempotent producer).
 
 Records are partitioned with librdkafka's `murmur2_random`, the same murmur2 hash
 as Java clients and aiokafka: a key lands on the partition it always did.
@@ -23,8 +23,44 @@ from streams.kafka import make_producer
 from streams.settings import KafkaSettings
 
 
+class Acks:
+    """Kafka's acknowledgements of a set of records: `await acks.all()` once every record
+    was acknowledged (or with the first failure). One future per set, not per record:
+    librdkafka's delivery callbacks only count, in the poll thread."""
+
+    __slots__ = ("_error", "_fut", "_left", "_lock", "_loop", "_sealed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._fut: asyncio.Future[None] = loop.create_future()
+        self._left, self._sealed = 0, False
+        self._error: KafkaError | None = None
+        self._lock = threading.Lock()
+
+    def _add(self) -> None:
+        with self._lock:
+            self._left += 1
+
+    def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
+        with self._lock:
+            self._left -= 1
+            if err is not None and self._error is None:
+                self._error = err
+            done = self._sealed and self._left == 0
+        if done:
+            self._loop.call_soon_threadsafe(_settle, self._fut, self._error)
+
+    async def all(self) -> None:
+        with self._lock:
+            self._sealed = True
+            done = self._left == 0
+        if done:
+            _settle(self._fut, self._error)
+        await self._fut
+
+
 class Outbox:
-    """`await send(...)` enqueues and returns a future of the broker's acknowledgement."""
+    """`await send(acks, ...)` enqueues a record; `await acks.all()` waits for Kafka."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._producer: Producer = make_producer(
@@ -44,17 +80,18 @@ class Outbox:
         while not self._stop.is_set():
             self._producer.poll(0.05)  # runs the delivery callbacks in this thread
 
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[None]:
-        loop = self._loop or self._start()
-        fut: asyncio.Future[None] = loop.create_future()
+    def acks(self) -> Acks:
+        return Acks(self._loop or self._start())
 
-        def delivered(err: KafkaError | None, _msg: Any) -> None:
-            loop.call_soon_threadsafe(_settle, fut, err)
-
+    async def send(self, acks: Acks, topic: str, key: bytes | None, value: bytes | None,
+                   partition: int | None = None) -> None:  # fmt: skip
+        where = -1 if partition is None else partition  # -1: the partitioner decides
+        acks._add()
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=delivered)
-                return fut
+                self._producer.produce(topic, value, key, partition=where,
+                                       on_delivery=acks._delivered)  # fmt: skip
+                return
             except BufferError:  # librdkafka's queue is full: let it drain
                 await asyncio.sleep(0.005)
 

@@ -58,7 +58,7 @@ from schemas import (
 )
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
-from streams.agents.decide import TICK, Groups, Work, work_value
+from streams.agents.decide import TICK, Groups, Work, bundle_value, partition_of, work_value
 from streams.agents.metrics import AgentMetrics
 from streams.agents.outbox import Acks, Outbox
 from streams.agents.router import Pending, Router
@@ -70,6 +70,8 @@ Clock = Callable[[], datetime]
 # records per batch, and how long a batch waits to fill: a transition waits at most
 # WITHIN before it is decided, so the first page of a critical alert stays well under 1 s
 BATCH, WITHIN = 2000, 0.02
+BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
+Bundles = dict[int, list[tuple[str, dict[str, Any], bytes]]]  # partition -> routed alerts
 
 
 def _now() -> datetime:
@@ -135,7 +137,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         apply_record(sup, key, value)  # this worker honours it at once
         return await suppressions.send(key=key, value=value)
 
-    async def _route_alert(raw: bytes, acks: Acks, pending: Pending) -> None:
+    async def _route_alert(raw: bytes, bundles: Bundles, pending: Pending) -> None:
         try:
             alert = decode(Alert, raw)
         except DecodeError as exc:
@@ -147,8 +149,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             pending.append(await broadcast(f"src:{alert.fingerprint}".encode(), labels))
         for routed in route(cfg, alert.labels):
             gk = routed.group_key(alert.labels)
-            value = work_value("alert", raw, gk=gk, route=routed.decision.__dict__)
-            await outbox.send(acks, work_topic, group_id(gk).encode(), value)
+            part = partition_of(group_id(gk).encode(), work_partitions)
+            bundles.setdefault(part, []).append((gk, routed.decision.__dict__, raw))
 
     async def _route_command(raw: bytes, acks: Acks, pending: Pending) -> None:
         try:
@@ -182,16 +184,32 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         else:
             await outbox.send(acks, work_topic, gid.encode(), work_value("receipt", raw))
 
-    handlers = {catalog.name("alerts"): _route_alert, catalog.name("commands"): _route_command,
-                catalog.name("receipts"): _route_receipt}  # fmt: skip
+    alerts_topic = catalog.name("alerts")
+    handlers = {catalog.name("commands"): _route_command, catalog.name("receipts"): _route_receipt}
+    work_partitions = catalog.get("incident-work").partitions
 
     async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
         acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
+        bundles: Bundles = {}
         for topic, raw in batch:
-            await handlers[topic](raw, acks, pending)
+            if topic == alerts_topic:
+                await _route_alert(raw, bundles, pending)
+            else:
+                await handlers[topic](raw, acks, pending)
+        for part, items in bundles.items():  # one record per partition (and per ~256 KB)
+            chunk: list[tuple[str, dict[str, Any], bytes]] = []
+            size = 0
+            for item in items:
+                chunk.append(item)
+                size += len(item[2])
+                if size >= BUNDLE_BYTES or item is items[-1]:
+                    key = group_id(chunk[0][0]).encode()
+                    await outbox.send(acks, work_topic, key, bundle_value(chunk), part)
+                    chunk, size = [], 0
         await asyncio.gather(acks.all(), *pending)
 
-    router = Router(settings, f"{settings.topic_prefix}{app_id}-router", list(handlers), _route)
+    router = Router(settings, f"{settings.topic_prefix}{app_id}-router",
+                    [alerts_topic, *handlers], _route)  # fmt: skip
 
     @app.task  # type: ignore[untyped-decorator]
     async def route_inputs() -> None:

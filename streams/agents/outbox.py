@@ -28,33 +28,29 @@ class Acks:
     was acknowledged (or with the first failure). One future per set, not per record:
     librdkafka's delivery callbacks only count, in the poll thread."""
 
-    __slots__ = ("_error", "_fut", "_left", "_lock", "_loop", "_sealed")
+    __slots__ = ("_done", "_error", "_fut", "_loop", "_sealed", "_sent")
+
+    # No lock: only the event loop writes _sent and _sealed, only the poll thread writes
+    # _done and _error. Whichever of the two sees the other's last write settles (both
+    # may: settling twice is a no-op), so the future can neither settle early nor hang.
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._fut: asyncio.Future[None] = loop.create_future()
-        self._left, self._sealed = 0, False
+        self._sent = self._done = 0
+        self._sealed = False
         self._error: KafkaError | None = None
-        self._lock = threading.Lock()
-
-    def _add(self) -> None:
-        with self._lock:
-            self._left += 1
 
     def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
-        with self._lock:
-            self._left -= 1
-            if err is not None and self._error is None:
-                self._error = err
-            done = self._sealed and self._left == 0
-        if done:
+        if err is not None and self._error is None:
+            self._error = err
+        self._done += 1
+        if self._sealed and self._done == self._sent:
             self._loop.call_soon_threadsafe(_settle, self._fut, self._error)
 
     async def all(self) -> None:
-        with self._lock:
-            self._sealed = True
-            done = self._left == 0
-        if done:
+        self._sealed = True
+        if self._done == self._sent:
             _settle(self._fut, self._error)
         await self._fut
 
@@ -86,7 +82,7 @@ class Outbox:
     async def send(self, acks: Acks, topic: str, key: bytes | None, value: bytes | None,
                    partition: int | None = None) -> None:  # fmt: skip
         where = -1 if partition is None else partition  # -1: the partitioner decides
-        acks._add()
+        acks._sent += 1
         while True:
             try:
                 self._producer.produce(topic, value, key, partition=where,

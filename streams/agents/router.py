@@ -42,13 +42,6 @@ class Router:
         consumer = make_consumer(self._settings, self._group, **{
             # a crashed worker's partitions move after 10 s, as with the faust group
             "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000,
-            # small per-partition fetches interleave the partitions in every batch: alerts
-            # of one group come from several partitions, and one partition racing ahead
-            # of the others (its resolutions before another's firings) would distort
-            # grouping (a group resolved, then reopened by a member read late)
-            # (librdkafka otherwise prefetches up to 64 MB of one partition before another's
-            # first fetch returns)
-            "max.partition.fetch.bytes": 64 * 1024, "queued.max.messages.kbytes": 256,
         })  # fmt: skip
 
         def on_assign(c: Consumer, tps: list[TopicPartition]) -> None:

@@ -1,23 +1,29 @@
 """`tocsin run agents`: alerts and commands in; incidents, the ledger and the outbox out.
 
-Four agents and two timers:
-- alerts are decoded, routed, and re-keyed by incident group onto `incident-work`;
-  alerts that can inhibit others are also broadcast on `suppressions`;
-- commands and delivery receipts are re-keyed the same way (the group id is part of
-  every incident id); silence commands are broadcast on `suppressions`;
-- the work agent owns the `groups` table (changelog-backed, co-partitioned with
-  `incident-work`), applies the pure core and emits its effects;
+One agent, one routing task, two timers:
+- the router (router.py: a confluent-kafka consumer group of its own, `<app>-router`)
+  decodes alerts, routes them and re-keys them by incident group onto `incident-work`,
+  one bundle record per partition per batch; alerts that can inhibit others are also
+  broadcast on `suppressions`. Commands and delivery receipts are re-keyed the same way
+  (the group id is part of every incident id); silences are broadcast on `suppressions`;
+- the work agent `decide` owns the `groups` table (changelog-backed, co-partitioned with
+  `incident-work`) and decides in batches (decide.py): the pure core for every event of
+  the batch, all effects sent and acknowledged together, then one state write per group;
 - a timer finds groups whose deadline passed (group_wait, group_interval, escalation,
   repeat_interval, snooze, flapping, eviction) and sends them a tick through
   `incident-work`, so every table write happens inside the agent that owns the
   partition and the core always gets `now` from the runtime;
 - a task follows `suppressions` into every worker (see broadcast.py).
+Hot outputs (re-keyed work, effects, the changelog) go through one confluent-kafka
+producer (outbox.py) with one acknowledgement per batch.
 
 Guarantee: at-least-once, made effectively-once (processing_guarantee="at_least_once").
 - Effects are written, and acknowledged by Kafka (acks=all), BEFORE the group's new
   state is written to the table: a crash can lose a state write whose effects landed
   (the replay re-decides on the old state and re-emits the same ids), never effects
-  whose state landed.
+  whose state landed. The state writes are acknowledged in turn before the batch's
+  offsets can be committed, and the router commits an input batch only once what it
+  re-keyed is acknowledged.
 - The state remembers the highest incident-work offset it applied and the ids of the
   last events (a replayed re-keying is a new offset with an old event id): a replay of
   what the state already holds is a no-op.

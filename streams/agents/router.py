@@ -8,9 +8,10 @@ librdkafka prefetched in batches without blocking the event loop.
 
 At-least-once: a batch's outputs (re-keyed records, dead letters, broadcasts) are
 acknowledged by Kafka before its offsets are committed, and the consumed positions
-are committed synchronously when partitions are revoked, so a graceful rebalance
-replays nothing; a kill -9 replays at most the last batch, which `decide` recognises
-by event id (a replayed re-keying is a new offset with an old event id).
+are committed synchronously when partitions are revoked between batches, so a
+graceful rebalance replays nothing; a stop in the middle of a batch commits nothing
+of it, and a kill -9 replays at most the last batches, which `decide` recognises by
+event id (a replayed re-keying is a new offset with an old event id).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Router:
         self._settings, self._group, self._topics = settings, group_id, list(topics)
         self._handle, self._batch, self._idle = handle, batch, idle
         self.assigned = 0  # partitions this worker routes now
+        self._inflight = False  # a batch consumed and not yet acknowledged
 
     def _open(self) -> Consumer:
         consumer = make_consumer(self._settings, self._group, **{
@@ -48,7 +50,10 @@ class Router:
             self.assigned = len(tps)
 
         def on_revoke(c: Consumer, tps: list[TopicPartition]) -> None:
-            # everything consume() returned was routed and acknowledged: keep it
+            if self._inflight:  # close() while a batch was cut short: let it be replayed
+                self.assigned = 0
+                return
+            # between batches everything consume() returned was routed and acknowledged
             try:
                 c.commit(asynchronous=False)
             except KafkaException as exc:  # nothing consumed yet, or the group moved on
@@ -66,6 +71,7 @@ class Router:
                 if not records:
                     await asyncio.sleep(self._idle)
                     continue
+                self._inflight = True
                 batch = []
                 for rec in records:
                     if rec.error():
@@ -73,6 +79,7 @@ class Router:
                         continue
                     batch.append((rec.topic() or "", rec.value() or b""))
                 await self._handle(batch)  # acknowledged before the offsets move
+                self._inflight = False
                 try:
                     consumer.commit(asynchronous=True)
                 except KafkaException as exc:  # revoked meanwhile: the new owner replays

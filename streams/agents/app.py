@@ -38,10 +38,12 @@ of recovery hangs under it; deduplicating by id is simpler and provable.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 import orjson
@@ -82,6 +84,14 @@ Bundles = dict[int, list[tuple[str, dict[str, Any], bytes]]]  # partition -> rou
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _die(event: str) -> NoReturn:
+    """End the process like kill -9: nothing of the failed batch is acked or committed,
+    and the partitions' next owner replays it from the last committed offsets."""
+    log.exception(event)
+    sys.stderr.flush()
+    os._exit(70)
 
 
 def _batches(stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[EventT[bytes]]]:
@@ -219,7 +229,12 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     @app.task  # type: ignore[untyped-decorator]
     async def route_inputs() -> None:
-        await router.run()
+        try:
+            await router.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a worker that stopped routing must not look healthy
+            _die("router_failed")
 
     @app.agent(work)
     async def decide(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
@@ -228,26 +243,40 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         async for events in _batches(stream):
             batch = [Work(cast(bytes, ev.key), cast(bytes, ev.value), ev.message.partition,
                           ev.message.offset) for ev in events]  # fmt: skip
+            # take_events acks a batch once the loop moves on OR the loop is left (an
+            # exception, a cancelled task at shutdown), and acked offsets get committed:
+            # a batch is therefore always finished, even when the worker stops meanwhile,
+            # and a batch that fails ends the process before anything is acked
+            step = asyncio.ensure_future(_decide_batch(batch))
             try:
-                decided = state.decide(batch, groups)
-                await _emit(decided.effects)  # acknowledged by Kafka ...
-                # ... before the state that implies them; the state is acknowledged too
-                # before the batch's offsets can be committed (faust flushes only its own
-                # producer before a commit)
-                acks = outbox.acks()
-                for w in state.written(decided):
-                    if w.value is None:
-                        groups.data.pop(w.key, None)
-                    else:
-                        groups.data[w.key] = w.value
-                    await outbox.send(acks, changelog, w.key, w.value, w.partition)
-                await acks.all()
-            except BaseException:
-                state.forget()
+                await asyncio.shield(step)
+            except asyncio.CancelledError:
+                await step  # stopping: finish this batch first
                 raise
-            if metrics is not None and decided.suppressed:
-                metrics.suppressed.inc(decided.suppressed)
+            except Exception:
+                _die("decide_failed")
             yield None
+
+    async def _decide_batch(batch: list[Work]) -> None:
+        try:
+            decided = state.decide(batch, groups)
+            await _emit(decided.effects)  # acknowledged by Kafka ...
+            # ... before the state that implies them; the state is acknowledged too
+            # before the batch's offsets can be committed (faust flushes only its own
+            # producer before a commit)
+            acks = outbox.acks()
+            for w in state.written(decided):
+                if w.value is None:
+                    groups.data.pop(w.key, None)
+                else:
+                    groups.data[w.key] = w.value
+                await outbox.send(acks, changelog, w.key, w.value, w.partition)
+            await acks.all()
+        except BaseException:
+            state.forget()
+            raise
+        if metrics is not None and decided.suppressed:
+            metrics.suppressed.inc(decided.suppressed)
 
     async def _emit(effects: list[Effect]) -> None:
         """Send the effects and wait for Kafka's acknowledgement of all of them."""

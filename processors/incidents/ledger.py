@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from processors.incidents.index import index
 from processors.incidents.state import GroupState
 from schemas.alerts import Severity
 from schemas.config.models import Config
@@ -46,7 +47,7 @@ def priority(severity: Severity, criticality: str) -> Priority:
 
 
 def group_priority(st: GroupState, cfg: Config) -> Priority:
-    svc = cfg.service(st.route.service) if st.route.service else None
+    svc = index(cfg).services.get(st.route.service) if st.route.service else None
     return priority(st.severity, svc.criticality if svc else "medium")
 
 

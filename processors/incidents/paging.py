@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+from processors.incidents.index import index
 from processors.incidents.ledger import Outcome, event, group_priority
 from processors.incidents.oncall import on_call
 from processors.incidents.state import GroupState
@@ -20,9 +21,9 @@ from schemas.notifications import Channel, Notification, NotificationKind
 def policy_of(st: GroupState, cfg: Config) -> EscalationPolicy | None:
     pid = st.route.policy
     if pid is None and st.route.service:
-        svc = cfg.service(st.route.service)
+        svc = index(cfg).services.get(st.route.service)
         pid = svc.escalation_policy if svc else None
-    return cfg.policy(pid) if pid else None
+    return index(cfg).policies.get(pid) if pid else None
 
 
 def first_page(st: GroupState, now: datetime, cfg: Config, out: Outcome) -> None:
@@ -56,7 +57,7 @@ def page_level(
     policy = policy_of(st, cfg)
     targets: list[tuple[Channel, str]] = []
     if policy is None:
-        team = cfg.team(st.route.team) if st.route.team else None
+        team = index(cfg).teams.get(st.route.team) if st.route.team else None
         if team and team.slack_channel:
             targets.append(("slack", team.slack_channel))
         st.next_escalation_at = None
@@ -81,14 +82,14 @@ def page_level(
 
 def resolve_target(kind: str, ref: str, now: datetime, cfg: Config) -> list[tuple[Channel, str]]:
     if kind == "user":
-        user = cfg.user(ref)
+        user = index(cfg).users.get(ref)
         return [("slack_dm", user.slack_id or user.id)] if user else []
     if kind == "schedule":
-        schedule = cfg.schedule(ref)
+        schedule = index(cfg).schedules.get(ref)
         who = on_call(schedule, now) if schedule else None
         return resolve_target("user", who, now, cfg) if who else []
     if kind == "team_channel":
-        team = cfg.team(ref)
+        team = index(cfg).teams.get(ref)
         return [("slack", team.slack_channel)] if team and team.slack_channel else []
     return [("pagerduty", ref)]
 

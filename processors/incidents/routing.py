@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from processors.incidents.state import Route as Decision
-from processors.rules.matching import compile_matchers
+from processors.rules.matching import LabelPredicate, compile_matchers
 from schemas.config.models import Config, Route
 
 
@@ -29,9 +29,22 @@ def route(cfg: Config, labels: dict[str, str]) -> list[Routed]:
     return _walk(root, "root", labels, base, group_by) or [Routed("root", base, group_by)]
 
 
+_COMPILED: dict[int, tuple[Route, LabelPredicate]] = {}
+
+
+def _matches(r: Route, labels: dict[str, str]) -> bool:
+    """The route's matchers, compiled once per route object (routing runs per alert)."""
+    hit = _COMPILED.get(id(r))
+    if hit is None or hit[0] is not r:
+        if len(_COMPILED) > 4096:  # configs replaced over a long life: start over
+            _COMPILED.clear()
+        hit = _COMPILED[id(r)] = (r, compile_matchers(r.matchers))
+    return hit[1](labels)
+
+
 def _walk(r: Route, path: str, labels: dict[str, str], inherited: Decision,
           group_by: tuple[str, ...]) -> list[Routed]:  # fmt: skip
-    if not compile_matchers(r.matchers)(labels):
+    if not _matches(r, labels):
         return []
     here = Decision(
         service=r.service or inherited.service, team=r.team or inherited.team,

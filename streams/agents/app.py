@@ -1,23 +1,29 @@
 """`tocsin run agents`: alerts and commands in; incidents, the ledger and the outbox out.
 
-Four agents and two timers:
-- alerts are decoded, routed, and re-keyed by incident group onto `incident-work`;
-  alerts that can inhibit others are also broadcast on `suppressions`;
-- commands and delivery receipts are re-keyed the same way (the group id is part of
-  every incident id); silence commands are broadcast on `suppressions`;
-- the work agent owns the `groups` table (changelog-backed, co-partitioned with
-  `incident-work`), applies the pure core and emits its effects;
+One agent, one routing task, two timers:
+- the router (router.py: a confluent-kafka consumer group of its own, `<app>-router`)
+  decodes alerts, routes them and re-keys them by incident group onto `incident-work`,
+  one bundle record per partition per batch; alerts that can inhibit others are also
+  broadcast on `suppressions`. Commands and delivery receipts are re-keyed the same way
+  (the group id is part of every incident id); silences are broadcast on `suppressions`;
+- the work agent `decide` owns the `groups` table (changelog-backed, co-partitioned with
+  `incident-work`) and decides in batches (decide.py): the pure core for every event of
+  the batch, all effects sent and acknowledged together, then one state write per group;
 - a timer finds groups whose deadline passed (group_wait, group_interval, escalation,
   repeat_interval, snooze, flapping, eviction) and sends them a tick through
   `incident-work`, so every table write happens inside the agent that owns the
   partition and the core always gets `now` from the runtime;
 - a task follows `suppressions` into every worker (see broadcast.py).
+Hot outputs (re-keyed work, effects, the changelog) go through one confluent-kafka
+producer (outbox.py) with one acknowledgement per batch.
 
 Guarantee: at-least-once, made effectively-once (processing_guarantee="at_least_once").
 - Effects are written, and acknowledged by Kafka (acks=all), BEFORE the group's new
   state is written to the table: a crash can lose a state write whose effects landed
   (the replay re-decides on the old state and re-emits the same ids), never effects
-  whose state landed.
+  whose state landed. The state writes are acknowledged in turn before the batch's
+  offsets can be committed, and the router commits an input batch only once what it
+  re-keyed is acknowledged.
 - The state remembers the highest incident-work offset it applied and the ids of the
   last events (a replayed re-keying is a new offset with an old event id): a replay of
   what the state already holds is a no-op.
@@ -32,26 +38,20 @@ of recovery hangs under it; deduplicating by id is simpler and provable.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import faust
 import orjson
 import structlog
+from faust.types import EventT
 
-from processors.incidents.ledger import Effect, Outcome, group_id, group_of
-from processors.incidents.lifecycle import (
-    expired,
-    next_deadline,
-    on_alert,
-    on_command,
-    on_receipt,
-    on_tick,
-)
+from processors.incidents.ledger import Effect, group_id, group_of
 from processors.incidents.routing import route
-from processors.incidents.state import GroupState, Route, from_dict, to_dict
 from processors.incidents.suppression import Suppressions
 from schemas import (
     Alert,
@@ -66,17 +66,38 @@ from schemas import (
 )
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
+from streams.agents.decide import TICK, Groups, Work, bundle_value, partition_of, work_value
 from streams.agents.gaps import GapFiller
 from streams.agents.metrics import AgentMetrics
+from streams.agents.outbox import Acks, Outbox
+from streams.agents.router import Pending, Router
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], datetime]
+# records per batch, and how long a batch waits to fill: a transition waits at most
+# WITHIN before it is decided, so the first page of a critical alert stays well under 1 s
+BATCH, WITHIN = 2000, 0.02
+BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
+Bundles = dict[int, list[tuple[str, dict[str, Any], bytes]]]  # partition -> routed alerts
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _die(event: str) -> NoReturn:
+    """End the process like kill -9: nothing of the failed batch is acked or committed,
+    and the partitions' next owner replays it from the last committed offsets."""
+    log.exception(event)
+    sys.stderr.flush()
+    os._exit(70)
+
+
+def _batches(stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[EventT[bytes]]]:
+    """Up to BATCH events, or what came within WITHIN s; acked once the loop body is done."""
+    return cast("faust.Stream[bytes]", stream).take_events(BATCH, within=WITHIN)
 
 
 def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-agents",
@@ -97,6 +118,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         web_enabled=False,
         datadir=datadir or f"/tmp/tocsin-agents-{settings.topic_prefix}",
         producer_acks=-1,
+        # a few ms of linger turns one produce request per record into one per batch
+        producer_linger=0.005,
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -107,192 +130,207 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             value_serializer="raw", partitions=catalog.get(name).partitions,
         )  # fmt: skip
 
-    alerts, commands, work = raw_topic("alerts"), raw_topic("commands"), raw_topic("incident-work")
-    receipts, suppressions = raw_topic("receipts"), raw_topic("suppressions")
-    events_out, incidents_out = raw_topic("incident-events"), raw_topic("incidents")
-    notifications_out, dlq = raw_topic("notifications"), raw_topic("deadletter")
+    work, suppressions = raw_topic("incident-work"), raw_topic("suppressions")
+    dlq = raw_topic("deadletter")
     groups = app.Table("groups", default=None, partitions=partitions, key_type=bytes,
                        value_type=bytes)  # fmt: skip
     sup = Suppressions.from_config(cfg)
     follower = SuppressionFollower(settings, catalog.name("suppressions"),
                                    catalog.get("suppressions").partitions, sup)  # fmt: skip
-    ticked: dict[bytes, str] = {}
+    state = Groups(cfg, sup, clock)
+    changelog = groups.changelog_topic.get_topic_name()
+    outbox = Outbox(settings)  # incident-work and the effects (see outbox.py)
+    work_topic, events_topic = catalog.name("incident-work"), catalog.name("incident-events")
+    incidents_topic, notifications_topic = catalog.name("incidents"), catalog.name("notifications")
 
-    async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> None:
+    async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> Any:
         letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error[:8000],
                             stage="agents", worker="agents")  # fmt: skip
-        await dlq.send(key=None, value=encode(letter))
         if metrics is not None:
             metrics.dead_letters.labels(topic=source, reason=reason).inc()
+        return await dlq.send(key=None, value=encode(letter))
 
-    async def broadcast(key: bytes, value: bytes | None) -> None:
+    async def broadcast(key: bytes, value: bytes | None) -> Any:
         apply_record(sup, key, value)  # this worker honours it at once
-        await suppressions.send(key=key, value=value)
+        return await suppressions.send(key=key, value=value)
 
-    fillers: list[GapFiller] = []
+    async def _route_alert(raw: bytes, bundles: Bundles, pending: Pending) -> None:
+        try:
+            alert = decode(Alert, raw)
+        except DecodeError as exc:
+            pending.append(await dead_letter(raw, catalog.name("alerts"), str(exc)))
+            return
+        if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
+            firing = alert.status == "firing"
+            labels = orjson.dumps(alert.labels) if firing else None
+            pending.append(await broadcast(f"src:{alert.fingerprint}".encode(), labels))
+        for routed in route(cfg, alert.labels):
+            gk = routed.group_key(alert.labels)
+            part = partition_of(group_id(gk).encode(), work_partitions)
+            bundles.setdefault(part, []).append((gk, routed.decision.__dict__, raw))
+
+    async def _route_command(raw: bytes, acks: Acks, pending: Pending) -> None:
+        try:
+            cmd = decode(Command, raw)
+        except DecodeError as exc:
+            pending.append(await dead_letter(raw, catalog.name("commands"), str(exc)))
+            return
+        if cmd.action == "silence" and cmd.silence is not None:
+            spec = cmd.silence.model_dump_json().encode()
+            pending.append(await broadcast(f"sil:{cmd.event_id}".encode(), spec))
+            log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
+                     ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
+            return
+        gid = group_of(cmd.incident_id or "")
+        if gid is None:
+            why = f"Command.incident_id: {cmd.incident_id!r} is not an incident id"
+            pending.append(await dead_letter(raw, catalog.name("commands"), why))
+        else:
+            await outbox.send(acks, work_topic, gid.encode(), work_value("command", raw))
+
+    async def _route_receipt(raw: bytes, acks: Acks, pending: Pending) -> None:
+        try:
+            receipt = decode(DeliveryReceipt, raw)
+        except DecodeError as exc:
+            pending.append(await dead_letter(raw, catalog.name("receipts"), str(exc)))
+            return
+        gid = group_of(receipt.incident_id)
+        if gid is None:
+            why = f"DeliveryReceipt.incident_id: {receipt.incident_id!r} is not an incident id"
+            pending.append(await dead_letter(raw, catalog.name("receipts"), why))
+        else:
+            await outbox.send(acks, work_topic, gid.encode(), work_value("receipt", raw))
+
+    alerts_topic = catalog.name("alerts")
+    handlers = {catalog.name("commands"): _route_command, catalog.name("receipts"): _route_receipt}
+    work_partitions = catalog.get("incident-work").partitions
+
+    async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
+        acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
+        bundles: Bundles = {}
+        for topic, raw in batch:
+            if topic == alerts_topic:
+                await _route_alert(raw, bundles, pending)
+            else:
+                await handlers[topic](raw, acks, pending)
+        for part, items in bundles.items():  # one record per partition (and per ~256 KB)
+            chunk: list[tuple[str, dict[str, Any], bytes]] = []
+            size = 0
+            for item in items:
+                chunk.append(item)
+                size += len(item[2])
+                if size >= BUNDLE_BYTES or item is items[-1]:
+                    key = group_id(chunk[0][0]).encode()
+                    await outbox.send(acks, work_topic, key, bundle_value(chunk), part)
+                    chunk, size = [], 0
+        await asyncio.gather(acks.all(), *pending)
+
+    router = Router(settings, f"{settings.topic_prefix}{app_id}-router",
+                    [alerts_topic, *handlers], _route)  # fmt: skip
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def route_inputs() -> None:
+        try:
+            await router.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a worker that stopped routing must not look healthy
+            _die("router_failed")
+
+    @app.agent(work)
+    async def decide(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        # take_events batches may mix partitions: each record carries its own partition
+        # and offset, and each table write goes to the partition of its group's records
+        async for events in _batches(stream):
+            batch = await _with_gaps(events)
+            # take_events acks a batch once the loop moves on OR the loop is left (an
+            # exception, a cancelled task at shutdown), and acked offsets get committed:
+            # a batch is therefore always finished, even when the worker stops meanwhile,
+            # and a batch that fails ends the process before anything is acked
+            step = asyncio.ensure_future(_decide_batch(batch))
+            try:
+                await asyncio.shield(step)
+            except asyncio.CancelledError:
+                await step  # stopping: finish this batch first
+                raise
+            except Exception:
+                _die("decide_failed")
+            yield None
+
+    filler = GapFiller(settings, app.conf.id)
 
     @app.on_partitions_revoked.connect
     def _moved(*_: Any, **__: Any) -> None:
-        for filler in fillers:
-            filler.forget()
+        filler.forget()  # partitions may have moved, their positions with them
 
-    async def records(
-        stream: faust.StreamT[bytes],
-    ) -> AsyncIterator[tuple[bytes | None, bytes, int]]:
-        """(key, value, offset) of every record of the agent's partitions, each once, in order,
-        including those faust skipped over (see gaps.py)."""
-        filler = GapFiller(settings, app.conf.id)
-        fillers.append(filler)
-        async for event in stream.events():
-            tp, offset = event.message.tp, event.message.offset
+    async def _with_gaps(events: Sequence[EventT[bytes]]) -> list[Work]:
+        """The batch's records, each once and in order, with those faust skipped over put
+        back before the record that follows them (see gaps.py)."""
+        batch: list[Work] = []
+        for ev in events:
+            tp, offset = ev.message.tp, ev.message.offset
             missing = await filler.missing(tp.topic, tp.partition, offset)
             if missing is None:
                 continue  # a redelivery of what this worker already processed
-            for gap_key, value, gap_offset in missing:
+            for key, value, gap_offset in missing:
                 log.warning("gap_record_recovered", topic=tp.topic, partition=tp.partition,
                             offset=gap_offset)  # fmt: skip
                 if metrics is not None:
                     metrics.gap_records.labels(topic=tp.topic).inc()
-                yield gap_key, value, gap_offset
-            yield event.key, event.value, offset
+                batch.append(Work(key or b"", value, tp.partition, gap_offset))
+            batch.append(Work(cast(bytes, ev.key), cast(bytes, ev.value), tp.partition, offset))
+        return batch
 
-    @app.agent(alerts)
-    async def route_alerts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for _, raw, _ in records(stream):
-            try:
-                alert = decode(Alert, raw)
-            except DecodeError as exc:
-                await dead_letter(raw, catalog.name("alerts"), str(exc))
-                yield None
-                continue
-            if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
-                firing = alert.status == "firing"
-                await broadcast(f"src:{alert.fingerprint}".encode(),
-                                orjson.dumps(alert.labels) if firing else None)  # fmt: skip
-            for routed in route(cfg, alert.labels):
-                gk = routed.group_key(alert.labels)
-                msg = {"t": "alert", "gk": gk, "route": routed.decision.__dict__,
-                       "alert": raw.decode()}  # fmt: skip
-                await work.send(key=group_id(gk).encode(), value=orjson.dumps(msg))
-            yield None
+    async def _decide_batch(batch: list[Work]) -> None:
+        try:
+            decided = state.decide(batch, groups)
+            await _emit(decided.effects)  # acknowledged by Kafka ...
+            # ... before the state that implies them; the state is acknowledged too
+            # before the batch's offsets can be committed (faust flushes only its own
+            # producer before a commit)
+            acks = outbox.acks()
+            for w in state.written(decided):
+                if w.value is None:
+                    groups.data.pop(w.key, None)
+                else:
+                    groups.data[w.key] = w.value
+                await outbox.send(acks, changelog, w.key, w.value, w.partition)
+            await acks.all()
+        except BaseException:
+            state.forget()
+            raise
+        if metrics is not None and decided.suppressed:
+            metrics.suppressed.inc(decided.suppressed)
 
-    @app.agent(commands)
-    async def route_commands(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for _, raw, _ in records(stream):
-            try:
-                cmd = decode(Command, raw)
-            except DecodeError as exc:
-                await dead_letter(raw, catalog.name("commands"), str(exc))
-                yield None
-                continue
-            if cmd.action == "silence" and cmd.silence is not None:
-                await broadcast(
-                    f"sil:{cmd.event_id}".encode(), cmd.silence.model_dump_json().encode()
-                )
-                log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
-                         ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
-                yield None
-                continue
-            gid = group_of(cmd.incident_id or "")
-            if gid is None:
-                why = f"Command.incident_id: {cmd.incident_id!r} is not an incident id"
-                await dead_letter(raw, catalog.name("commands"), why)
-            else:
-                msg = {"t": "command", "cmd": raw.decode()}
-                await work.send(key=gid.encode(), value=orjson.dumps(msg))
-            yield None
-
-    @app.agent(receipts)
-    async def route_receipts(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for _, raw, _ in records(stream):
-            try:
-                receipt = decode(DeliveryReceipt, raw)
-            except DecodeError as exc:
-                await dead_letter(raw, catalog.name("receipts"), str(exc))
-                yield None
-                continue
-            gid = group_of(receipt.incident_id)
-            if gid is None:
-                why = f"DeliveryReceipt.incident_id: {receipt.incident_id!r} is not an incident id"
-                await dead_letter(raw, catalog.name("receipts"), why)
-            else:
-                msg = {"t": "receipt", "receipt": raw.decode()}
-                await work.send(key=gid.encode(), value=orjson.dumps(msg))
-            yield None
-
-    @app.agent(work)
-    async def decide(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for maybe_key, raw, offset in records(stream):
-            key = maybe_key or b""  # incident-work is always keyed by group id
-            stored = groups.get(key)
-            st = from_dict(orjson.loads(stored)) if stored else None
-            if st is not None and offset <= st.input_offset:
-                yield None  # a replay of what the table already holds
-                continue
-            now = clock()
-            msg: dict[str, Any] = orjson.loads(raw)
-            kind = msg["t"]
-            if kind == "alert":
-                alert = decode(Alert, msg["alert"])
-                st = st or GroupState(group_key=msg["gk"], route=Route(**msg["route"]))
-                outcome = on_alert(st, alert, now, cfg, sup)
-                if outcome.suppressed is not None:
-                    log.info("alert_suppressed", fingerprint=alert.fingerprint,
-                             reason=outcome.suppressed)  # fmt: skip
-                    if metrics is not None:
-                        metrics.suppressed.inc()
-            elif st is None:
-                yield None
-                continue
-            elif kind == "command":
-                outcome = on_command(st, decode(Command, msg["cmd"]), now, cfg)
-            elif kind == "receipt":
-                outcome = on_receipt(st, decode(DeliveryReceipt, msg["receipt"]), now)
-            else:
-                ticked.pop(key, None)
-                if expired(st, now, cfg):
-                    groups.pop(key, None)  # resolved and past its reopen window: forget it
-                    yield None
-                    continue
-                outcome = on_tick(st, now, cfg, sup)
-            await _emit(outcome)
-            st.input_offset = offset
-            groups[key] = orjson.dumps(to_dict(st))
-            yield None
-
-    async def _emit(outcome: Outcome) -> None:
+    async def _emit(effects: list[Effect]) -> None:
         """Send the effects and wait for Kafka's acknowledgement of all of them."""
-        if not outcome.effects:
+        if not effects:
             return
-        pending = [await _send(effect) for effect in outcome.effects]
-        await asyncio.gather(*pending)
+        acks = outbox.acks()
+        for effect in effects:
+            await _send(acks, effect)
+        await acks.all()
         if metrics is not None:
-            metrics.record(outcome.effects)
+            metrics.record(effects)
 
-    async def _send(effect: Effect) -> Any:
+    async def _send(acks: Acks, effect: Effect) -> None:
         if isinstance(effect, IncidentEvent):
-            target = events_out
+            target = events_topic
         elif isinstance(effect, Notification):
-            target = notifications_out
+            target = notifications_topic
         else:
-            target = incidents_out
-        return await target.send(key=effect.incident_id.encode(), value=encode(effect))
+            target = incidents_topic
+        await outbox.send(acks, target, effect.incident_id.encode(), encode(effect))
 
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         now = clock()
         sup.expire(now)
-        for key, stored in list(groups.items()):
-            if not stored:
-                continue
-            deadline = next_deadline(_deadline_view(orjson.loads(stored)), cfg)
-            if deadline is None or deadline > now:
-                continue
-            stamp = deadline.isoformat()
-            if ticked.get(key) == stamp:
-                continue  # a tick for this deadline is already on its way
-            ticked[key] = stamp
-            await work.send(key=key, value=b'{"t":"tick"}')
+        due = state.due(dict(groups.items()), now)
+        acks = outbox.acks()
+        for key in due:
+            await outbox.send(acks, work_topic, key, TICK)
+        await acks.all()
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_suppressions() -> None:
@@ -302,16 +340,3 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     app.conf.tocsin_settings = settings
     app.conf.tocsin_follower = follower
     return app
-
-
-_DEADLINES = ("notify_at", "next_escalation_at", "snoozed_until", "update_at", "remind_at",
-              "flap_clear_at", "resolved_at")  # fmt: skip
-
-
-def _deadline_view(doc: dict[str, Any]) -> GroupState:
-    """Only the fields next_deadline reads, without rebuilding members."""
-    st = GroupState(group_key="")
-    st.status = doc["status"]
-    for field in _DEADLINES:
-        setattr(st, field, datetime.fromisoformat(doc[field]) if doc.get(field) else None)
-    return st

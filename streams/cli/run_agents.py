@@ -56,7 +56,7 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
 
     settings = app.conf.tocsin_settings
     catalog = Catalog(settings)
-    inputs = [catalog.name(t) for t in ("alerts", "commands", "receipts", "incident-work")]
+    inputs = [catalog.name("incident-work")]  # the router's inputs are not faust's
     log = structlog.get_logger(__name__)
 
     def on_stall(stall: Stall) -> None:
@@ -69,6 +69,10 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     server = HealthServer(health, metrics.registry, port=health_port).start()
     log.info("health_server", health_port=server.port)
     try:
-        Worker(app, loglevel=faust_loglevel, quiet=True).execute_from_commandline()
+        worker = Worker(app, loglevel=faust_loglevel, quiet=True)
+        # faust's terminal spinner handler sets the root logger to DEBUG: every debug call
+        # of faust and aiokafka (several per message sent) would then build a LogRecord
+        worker.spinner = None
+        worker.execute_from_commandline()
     finally:
         server.stop()

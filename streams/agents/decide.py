@@ -1,0 +1,249 @@
+"""The work agent's step over a batch of `incident-work` records, without Kafka.
+
+`Groups.decide` applies the pure core to every record of a batch in order (the
+records of one group in their offset order, whatever partitions the batch mixes)
+and returns every effect plus one pending state write per group touched. The
+agent sends the effects, waits for Kafka's acknowledgement of all of them, and only
+then calls `written` and writes the table: effects are acknowledged before the
+state that implies them is written (a crash in between replays the batch on the
+old state and re-emits the same ids).
+
+Decoded group states are cached per key next to the serialized copy the table holds
+(`cached[key] = (bytes in the table, state)`); a cache entry counts only while the
+table still holds that very bytes object, so a rebalance or a changelog restore,
+which puts other objects in the table, can never serve a stale state. A batch that
+fails drops the cache (`forget`): the states it mutated were never written.
+
+`incident-work` values: a JSON header, then for alerts/commands/receipts a newline
+and the original record's bytes (no JSON string escaping of one document inside
+another, one decode per hop). The router bundles the alerts of one consumed batch
+that go to the same partition into one record (`bundle_value`): faust's per-record
+consumer path costs more than deciding an alert. Every event of a record is applied
+with the record's offset as its group's input_offset. A value without a newline is
+the older single-JSON form (`{"t": ..., "alert": "<json text>"}`) and is still read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import structlog
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+
+from processors.incidents.ledger import Effect, group_id
+from processors.incidents.lifecycle import (
+    expired,
+    next_deadline,
+    on_alert,
+    on_command,
+    on_receipt,
+    on_tick,
+)
+from processors.incidents.state import GroupState, Route, from_dict
+from processors.incidents.suppression import Suppressions
+from schemas import Alert, Command, DeliveryReceipt, decode
+from schemas.config import Config
+
+log = structlog.get_logger(__name__)
+TICK = b'{"t":"tick"}'
+
+
+def work_value(kind: str, raw: bytes, **header: Any) -> bytes:
+    """An `incident-work` value: the header, a newline, the original record."""
+    return orjson.dumps({"t": kind, **header}) + b"\n" + raw
+
+
+def read_work(value: bytes) -> tuple[dict[str, Any], bytes]:
+    """(header, original record bytes) of an `incident-work` value (both forms)."""
+    head, sep, body = value.partition(b"\n")
+    msg: dict[str, Any] = orjson.loads(head)
+    if sep:
+        return msg, body
+    legacy = msg.get("alert") or msg.get("cmd") or msg.get("receipt") or ""
+    return msg, legacy.encode()
+
+
+def bundle_value(items: Sequence[tuple[str, dict[str, Any], bytes]]) -> bytes:
+    """Several routed alerts of one `incident-work` partition in one record: a header
+    listing (group key, route, length) per alert, a newline, the alerts' bytes in order."""
+    head = [{"gk": gk, "route": r, "n": len(raw)} for gk, r, raw in items]
+    return orjson.dumps({"t": "alerts", "items": head}) + b"\n" + b"".join(i[2] for i in items)
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition murmur2 (Java clients, aiokafka, librdkafka's murmur2_random) gives."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _items(rec: Work) -> list[tuple[bytes, dict[str, Any], bytes]]:
+    """(table key, header, original bytes) of each event in a record (bundles hold many)."""
+    msg, body = read_work(rec.value)
+    if msg["t"] != "alerts":
+        return [(rec.key, msg, body)]
+    out, at = [], 0
+    for item in msg["items"]:
+        n = item["n"]
+        gk = item["gk"]
+        head = {"t": "alert", "gk": gk, "route": item["route"]}
+        out.append((group_id(gk).encode(), head, body[at : at + n]))
+        at += n
+    return out
+
+
+@dataclass(slots=True)
+class Work:
+    """One `incident-work` record as the step needs it."""
+
+    key: bytes
+    value: bytes
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class Write:
+    """A pending table write: the new state of a group, or None to forget it."""
+
+    key: bytes
+    partition: int
+    state: GroupState | None
+    value: bytes | None = None
+
+
+@dataclass
+class Batch:
+    effects: list[Effect] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    suppressed: int = 0
+    applied: int = 0  # records the core was applied to (replays excluded)
+
+
+class Groups:
+    """Decisions for the groups of the partitions this worker owns, plus the timer's scan."""
+
+    def __init__(self, cfg: Config, sup: Suppressions, clock: Callable[[], datetime]) -> None:
+        self._cfg, self._sup, self._clock = cfg, sup, clock
+        self._cached: dict[bytes, tuple[bytes, GroupState]] = {}
+        self._deadlines: dict[bytes, tuple[bytes, datetime | None]] = {}
+        self._ticked: dict[bytes, str] = {}
+
+    def _load(self, key: bytes, stored: bytes | None) -> GroupState | None:
+        if not stored:
+            return None
+        hit = self._cached.get(key)
+        if hit is not None and hit[0] is stored:
+            return hit[1]
+        st = from_dict(orjson.loads(stored))
+        self._cached[key] = (stored, st)
+        return st
+
+    def decide(self, batch: Sequence[Work], table: Mapping[bytes, bytes | None]) -> Batch:
+        out = Batch()
+        touched: dict[bytes, tuple[int, GroupState | None]] = {}
+        started: set[tuple[bytes, int]] = set()  # (group, record) begun in this batch
+        for rec in batch:
+            for key, msg, body in _items(rec):
+                st = touched[key][1] if key in touched else self._load(key, table.get(key))
+                if (st is not None and rec.offset <= st.input_offset
+                        and (key, rec.offset) not in started):  # fmt: skip
+                    continue  # a replay of what the table already holds
+                started.add((key, rec.offset))
+                st = self._apply(key, msg, body, rec.offset, st, out)
+                if st is not None or key in touched or table.get(key):
+                    touched[key] = (rec.partition, st)
+        out.writes = [Write(k, p, st) for k, (p, st) in touched.items()]
+        return out
+
+    def _apply(self, key: bytes, msg: dict[str, Any], body: bytes, offset: int,
+               st: GroupState | None, out: Batch) -> GroupState | None:  # fmt: skip
+        now = self._clock()
+        kind = msg["t"]
+        if kind == "alert":
+            alert = decode(Alert, body)
+            st = st or GroupState(group_key=msg["gk"], route=Route(**msg["route"]))
+            outcome = on_alert(st, alert, now, self._cfg, self._sup)
+            if outcome.suppressed is not None:
+                log.info("alert_suppressed", fingerprint=alert.fingerprint,
+                         reason=outcome.suppressed)  # fmt: skip
+                out.suppressed += 1
+        elif st is None:
+            return None
+        elif kind == "command":
+            outcome = on_command(st, decode(Command, body), now, self._cfg)
+        elif kind == "receipt":
+            outcome = on_receipt(st, decode(DeliveryReceipt, body), now)
+        else:
+            self._ticked.pop(key, None)
+            if expired(st, now, self._cfg):
+                return None  # resolved and past its reopen window: forget it
+            outcome = on_tick(st, now, self._cfg, self._sup)
+        out.applied += 1
+        out.effects.extend(outcome.effects)
+        st.input_offset = offset
+        return st
+
+    def written(self, batch: Batch) -> list[Write]:
+        """Serialize the batch's states (call once its effects are acknowledged)."""
+        for w in batch.writes:
+            if w.state is None:
+                self._cached.pop(w.key, None)
+                self._deadlines.pop(w.key, None)
+                continue
+            # orjson serialises the dataclasses as to_dict would, without asdict's copies
+            w.value = orjson.dumps(w.state)
+            self._cached[w.key] = (w.value, w.state)
+            self._deadlines[w.key] = (w.value, next_deadline(w.state, self._cfg))
+        return batch.writes
+
+    def forget(self) -> None:
+        """A batch failed after mutating cached states: nothing it decided was written."""
+        self._cached.clear()
+        self._deadlines.clear()
+
+    def due(self, table: Mapping[bytes, bytes | None], now: datetime) -> list[bytes]:
+        """Groups whose deadline passed and that have no tick on its way yet."""
+        keys = []
+        seen = 0
+        for key, stored in table.items():
+            if not stored:
+                continue
+            seen += 1
+            hit = self._deadlines.get(key)
+            if hit is not None and hit[0] is stored:
+                deadline = hit[1]
+            else:
+                deadline = next_deadline(_deadline_view(orjson.loads(stored)), self._cfg)
+                self._deadlines[key] = (stored, deadline)
+            if deadline is None or deadline > now:
+                continue
+            stamp = deadline.isoformat()
+            if self._ticked.get(key) == stamp:
+                continue  # a tick for this deadline is already on its way
+            self._ticked[key] = stamp
+            keys.append(key)
+        if len(self._deadlines) > 2 * seen + 1024 or len(self._cached) > 2 * seen + 1024:
+            self._prune(table)
+        return keys
+
+    def _prune(self, table: Mapping[bytes, bytes | None]) -> None:
+        """Drop cache entries of groups this worker no longer holds (moved partitions)."""
+        for cache in (self._cached, self._deadlines):
+            for key in [k for k, (v, _) in cache.items() if table.get(k) is not v]:
+                del cache[key]
+
+
+_DEADLINES = ("notify_at", "next_escalation_at", "snoozed_until", "update_at", "remind_at",
+              "flap_clear_at", "resolved_at")  # fmt: skip
+
+
+def _deadline_view(doc: dict[str, Any]) -> GroupState:
+    """Only the fields next_deadline reads, without rebuilding members."""
+    st = GroupState(group_key="")
+    st.status = doc["status"]
+    for name in _DEADLINES:
+        setattr(st, name, datetime.fromisoformat(doc[name]) if doc.get(name) else None)
+    return st

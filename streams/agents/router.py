@@ -1,0 +1,88 @@
+"""The stateless first hop: alerts, commands and receipts re-keyed onto `incident-work`.
+
+It holds no state, so it needs none of faust's tables or changelogs, and faust's
+per-record consumer path (two asyncio tasks per record, then the stream machinery)
+was half of the worker's CPU per transition. It runs as a task of the agents worker
+with its own confluent-kafka consumer group (`<app id>-router`), reading what
+librdkafka prefetched in batches without blocking the event loop.
+
+At-least-once: a batch's outputs (re-keyed records, dead letters, broadcasts) are
+acknowledged by Kafka before its offsets are committed, and the consumed positions
+are committed synchronously when partitions are revoked between batches, so a
+graceful rebalance replays nothing; a stop in the middle of a batch commits nothing
+of it, and a kill -9 replays at most the last batches, which `decide` recognises by
+event id (a replayed re-keying is a new offset with an old event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from streams.kafka import make_consumer
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+Pending = list[Awaitable[Any]]
+# routes a batch of (topic, value) and returns once Kafka acknowledged all it wrote
+Handler = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
+
+
+class Router:
+    def __init__(self, settings: KafkaSettings, group_id: str, topics: Sequence[str],
+                 handle: Handler, *, batch: int = 2000, idle: float = 0.005) -> None:  # fmt: skip
+        self._settings, self._group, self._topics = settings, group_id, list(topics)
+        self._handle, self._batch, self._idle = handle, batch, idle
+        self.assigned = 0  # partitions this worker routes now
+        self._inflight = False  # a batch consumed and not yet acknowledged
+
+    def _open(self) -> Consumer:
+        consumer = make_consumer(self._settings, self._group, **{
+            # a crashed worker's partitions move after 10 s, as with the faust group
+            "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000,
+        })  # fmt: skip
+
+        def on_assign(c: Consumer, tps: list[TopicPartition]) -> None:
+            self.assigned = len(tps)
+
+        def on_revoke(c: Consumer, tps: list[TopicPartition]) -> None:
+            if self._inflight:  # close() while a batch was cut short: let it be replayed
+                self.assigned = 0
+                return
+            # between batches everything consume() returned was routed and acknowledged
+            try:
+                c.commit(asynchronous=False)
+            except KafkaException as exc:  # nothing consumed yet, or the group moved on
+                log.info("router_commit_on_revoke", error=str(exc)[:300])
+            self.assigned = 0
+
+        consumer.subscribe(self._topics, on_assign=on_assign, on_revoke=on_revoke)
+        return consumer
+
+    async def run(self) -> None:
+        consumer = self._open()
+        try:
+            while True:
+                records = consumer.consume(num_messages=self._batch, timeout=0)
+                if not records:
+                    await asyncio.sleep(self._idle)
+                    continue
+                self._inflight = True
+                batch = []
+                for rec in records:
+                    if rec.error():
+                        log.warning("router_read_error", error=str(rec.error()))
+                        continue
+                    batch.append((rec.topic() or "", rec.value() or b""))
+                await self._handle(batch)  # acknowledged before the offsets move
+                self._inflight = False
+                try:
+                    consumer.commit(asynchronous=True)
+                except KafkaException as exc:  # revoked meanwhile: the new owner replays
+                    log.info("router_commit_skipped", error=str(exc)[:300])
+        finally:
+            consumer.close()

@@ -89,6 +89,12 @@ def _processed(port: int) -> float:
     )
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (/proc/<pid>/stat), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _throughput(settings: KafkaSettings, catalog: Catalog, tmp: Path) -> dict[str, float]:
     """Input produced first, then one worker drains it: samples/s end to end (consume,
     validate, evaluate, produce, commit), timed from the worker's first processed record
@@ -101,15 +107,23 @@ def _throughput(settings: KafkaSettings, catalog: Catalog, tmp: Path) -> dict[st
         deadline = time.monotonic() + 120
         while (first := _processed(port)) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), _cpu_seconds(worker.pid)
         while _processed(port) < n and time.monotonic() < deadline + 600:
             time.sleep(0.02)
         elapsed = time.monotonic() - started
+        cpu = _cpu_seconds(worker.pid) - cpu_started
         group = f"{settings.topic_prefix}processor"
         assert wait_for_lag_zero(settings, catalog, group, timeout=600), log.read_text()[-2000:]
     finally:
         kill9(worker)
-    return {"records": n, "seconds": elapsed, "rate": (n - first) / elapsed}
+    # per CPU-second of the worker process: what one core would give it on a quiet machine
+    return {
+        "records": n,
+        "seconds": elapsed,
+        "rate": (n - first) / elapsed,
+        "cpu_rate": (n - first) / cpu if cpu > 0 else float("nan"),
+        "cpu_share": cpu / elapsed,
+    }
 
 
 def _engine_memory() -> tuple[float, float]:
@@ -233,6 +247,10 @@ def main() -> int:
     print(f"| {'records (10,000 series x 60 steps)':44} | {tp['records']:>14,.0f} | {'':>12} |")
     print(f"| {'sustained samples/s, one worker':44} | {tp['rate']:>14,.0f} | {'>= 150,000':>12} |")
     mem = f"{per_series:>12,.0f} B"
+    per_cpu = f"{tp['cpu_rate']:>14,.0f}"
+    print(f"| {'samples per CPU-second of the worker':44} | {per_cpu} | {'':>12} |")
+    share = f"{tp['cpu_share']:>14.2f}"
+    print(f"| {'worker CPU (cores busy) while draining':44} | {share} | {'':>12} |")
     print(f"| {'engine memory per active series (peak)':44} | {mem} | {'< 2 KiB':>12} |")
     ckpt = f"{ckpt_per_series:>12,.0f} B"
     print(f"| {'checkpoint bytes per series (before zlib)':44} | {ckpt} | {'':>12} |")

@@ -9,26 +9,25 @@ version: replay from the start of the retained input.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 import structlog
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
+from confluent_kafka import TopicPartition
 
 from processors.rules import RuleEngine
 from processors.rules.snapshot import IncompatibleState
 from schemas.rules import RuleFile
 from streams.kafka import make_consumer
 from streams.processor.checkpoint import read_checkpoint
-from streams.processor.feed import Verdict
+from streams.processor.feed import InputRecord, Rejected
 from streams.processor.metrics import ProcessorMetrics
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
-Feed = Callable[[RuleEngine, bytes, float, timedelta], Verdict]
+Feed = Callable[[RuleEngine, Sequence[InputRecord], timedelta], Rejected]
 
 
 class StateRestorer:
@@ -104,26 +103,13 @@ class StateRestorer:
         position = start
         try:
             while position < end:
-                for msg in self.consumer.consume(5000, timeout=0.2):
-                    if msg.error() or (msg.offset() or 0) >= end:
-                        continue
-                    position = (msg.offset() or 0) + 1
-                    feed(engine, msg.value() or b"", written_at(msg), self.skew)
-                    engine.overflows.clear()
+                msgs = self.consumer.consume(20_000, timeout=0.2)
+                run = [m for m in msgs if not m.error() and (m.offset() or 0) < end]
+                if run:
+                    position = (run[-1].offset() or 0) + 1
+                    feed(engine, run, self.skew)  # what it refuses was dead-lettered then
                 engine.advance()
                 pos = self.consumer.position([TopicPartition(topic, partition)])[0].offset
                 position = max(position, pos)
         finally:
             self.consumer.unassign()
-
-
-def written_at(msg: Message) -> float:
-    """The clock a sample's timestamp is checked against for being in the future: the
-    time the record was written to Kafka, not this worker's clock. A replay after a crash
-    then refuses exactly the records the first run refused (the wall clock has moved on
-    by then), which exactly-once needs; so does a backtest of the topic. With
-    `message.timestamp.type=LogAppendTime` on the input topics it is the broker's clock."""
-    kind, ms = msg.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or ms <= 0:
-        return time.time()
-    return ms / 1000.0

@@ -103,6 +103,9 @@ def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timed
     overflows = engine.overflows
     ahead = skew.total_seconds()
     offsets = _OFFSETS
+    last_at: object = None
+    last_tz: object = None
+    last_t = 0.0
     for rec in records:
         raw = rec.value() or b""
         try:
@@ -111,16 +114,26 @@ def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timed
             rejected.append((rec, _refused(decode_metric, raw)))
             continue
         at = s["time"]
-        # at.timestamp() to the bit, at half its cost (see epoch_seconds)
-        off = offsets.get(at.tzinfo)
-        if off is None:
-            off = _offset_us(at)
-        t = (
-            ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60 + at.second)
-            * 1_000_000
-            + at.microsecond
-            - off
-        ) / 1_000_000
+        # records of one scrape share their timestamp: reuse its epoch. Only compared
+        # under one tzinfo object (pydantic has one for UTC), where == is a field
+        # comparison; across tzinfos it would cost a utcoffset() call on each side
+        if at.tzinfo is not last_tz or at != last_at:
+            # at.timestamp() to the bit, at half its cost (see epoch_seconds)
+            off = offsets.get(at.tzinfo)
+            if off is None:
+                off = _offset_us(at)
+            last_t = (
+                (
+                    ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60)
+                    + at.second
+                )
+                * 1_000_000
+                + at.microsecond
+                - off
+            )
+            last_t /= 1_000_000
+            last_at, last_tz = at, at.tzinfo
+        t = last_t
         kind, ms = rec.timestamp()
         if t > (ms / 1000.0 if kind != _NO_TIMESTAMP and ms > 0 else time.time()) + ahead:
             error = f"MetricSample.time: {at.isoformat()} is more than {skew} ahead"
@@ -141,6 +154,9 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
     overflows = engine.overflows
     ahead = skew.total_seconds()
     offsets = _OFFSETS
+    last_at: object = None
+    last_tz: object = None
+    last_t = 0.0
     for rec in records:
         raw = rec.value() or b""
         try:
@@ -149,16 +165,26 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
             rejected.append((rec, _refused(decode_log, raw)))
             continue
         at = r["time"]
-        # at.timestamp() to the bit, at half its cost (see epoch_seconds)
-        off = offsets.get(at.tzinfo)
-        if off is None:
-            off = _offset_us(at)
-        t = (
-            ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60 + at.second)
-            * 1_000_000
-            + at.microsecond
-            - off
-        ) / 1_000_000
+        # records of one scrape share their timestamp: reuse its epoch. Only compared
+        # under one tzinfo object (pydantic has one for UTC), where == is a field
+        # comparison; across tzinfos it would cost a utcoffset() call on each side
+        if at.tzinfo is not last_tz or at != last_at:
+            # at.timestamp() to the bit, at half its cost (see epoch_seconds)
+            off = offsets.get(at.tzinfo)
+            if off is None:
+                off = _offset_us(at)
+            last_t = (
+                (
+                    ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60)
+                    + at.second
+                )
+                * 1_000_000
+                + at.microsecond
+                - off
+            )
+            last_t /= 1_000_000
+            last_at, last_tz = at, at.tzinfo
+        t = last_t
         kind, ms = rec.timestamp()
         if t > (ms / 1000.0 if kind != _NO_TIMESTAMP and ms > 0 else time.time()) + ahead:
             error = f"LogRecord.time: {at.isoformat()} is more than {skew} ahead"

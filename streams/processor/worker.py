@@ -60,7 +60,7 @@ class ProcessorWorker:
         instance_id: str,
         group_id: str = "tocsin-processor",
         checkpoint_every_s: float = 10.0,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         max_wait_s: float = 0.02,
         metrics: ProcessorMetrics | None = None,
         health: Health | None = None,
@@ -214,22 +214,22 @@ class ProcessorWorker:
         touched: dict[TP, RuleEngine] = {}
         # records come in runs of one partition: one feed call per run
         run: list[Message] = []
-        run_key: TP | None = None
+        run_topic, run_partition = "", -1
         for msg in msgs:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume_error", error=str(err))
                 continue
-            key = (msg.topic() or "", msg.partition() or 0)
-            if key != run_key:
+            partition, topic = msg.partition(), msg.topic()
+            if partition != run_partition or topic != run_topic:
                 if run:
-                    self._feed_run(run_key, run, touched, counts)  # type: ignore[arg-type]
-                run, run_key = [msg], key
+                    self._feed_run((run_topic, run_partition), run, touched, counts)
+                run, run_topic, run_partition = [msg], topic or "", partition or 0
             else:
                 run.append(msg)
         if run:
-            self._feed_run(run_key, run, touched, counts)  # type: ignore[arg-type]
+            self._feed_run((run_topic, run_partition), run, touched, counts)
         for topic, n in counts.items():
             self.metrics.records_processed.labels(topic=topic).inc(n)
         for engine in touched.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -26,6 +26,7 @@ from streams.processor.feed import (
     epoch_seconds,
     feed_log,
     feed_metric,
+    feed_metrics,
 )
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -198,3 +199,40 @@ def test_the_feeds_epoch_is_timestamp_to_the_bit(at: datetime) -> None:
         assume(False)  # e.g. a historical offset with seconds: refused, not fed
     assert isinstance(parsed, datetime)
     assert epoch_seconds(parsed) == parsed.timestamp()
+
+
+class _Recorder:
+    """Stands in for a RuleEngine: records the event time each sample arrives with."""
+
+    def __init__(self) -> None:
+        self.overflows: list[tuple[str, dict[str, str]]] = []
+        self.times: list[float] = []
+
+    def process_metric(self, name: str, labels: dict[str, str], value: float, t: float,
+                       series: str = "", route: bytes | None = None) -> None:  # fmt: skip
+        self.times.append(t)
+
+
+def test_a_run_of_records_gets_each_records_own_timestamp() -> None:
+    # shared timestamps reuse the epoch; any change of instant or of offset recomputes it
+    times = ["2026-01-01T12:00:00Z", "2026-01-01T12:00:00Z", "2026-01-01T14:00:00+02:00",
+             "2026-01-01T14:00:00+02:00", "2026-01-01T12:00:00.5Z", "1969-12-31T23:59:59.25Z",
+             "2026-01-01T12:00:00+00:00"]  # fmt: skip
+    recs = [_Rec(orjson.dumps({**GOOD_METRIC, "time": at})) for at in times]
+    engine = _Recorder()
+    assert feed_metrics(cast(RuleEngine, engine), recs, timedelta(days=365 * 100)) == []
+    assert engine.times == [datetime.fromisoformat(at).timestamp() for at in times]
+
+
+class _Rec:
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def value(self) -> bytes:
+        return self.raw
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def timestamp(self) -> tuple[int, float]:
+        return (1, NOW.timestamp() * 1000)

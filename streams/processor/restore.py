@@ -9,6 +9,7 @@ version: replay from the start of the retained input.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -45,6 +46,7 @@ class StateRestorer:
         self.state_topic = state_topic
         self.metrics = metrics
         self.skew = pack.settings.max_future_skew
+        self._partitions, self._partitions_at = 1, float("-inf")
         # its own consumer, outside the group: assign() to read state and replay input
         self.consumer = make_consumer(settings, f"{group_id}-restore-{uuid.uuid4().hex[:8]}")
 
@@ -52,8 +54,15 @@ class StateRestorer:
         self.consumer.close()
 
     def state_partitions(self) -> int:
-        meta = self.consumer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
-        return max(1, len(meta.partitions))
+        """Partitions of the state topic, from metadata at most a minute old: a broker
+        round trip per checkpoint stalled the loop (a decision-latency spike) for a
+        number that changes only when an operator adds partitions."""
+        now = time.monotonic()
+        if now - self._partitions_at > 60:
+            meta = self.consumer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
+            self._partitions = max(1, len(meta.partitions))
+            self._partitions_at = now
+        return self._partitions
 
     def restore(self, topic: str, partition: int, committed: int) -> RuleEngine:
         """The engine of `topic[partition]` as of the group's `committed` offset."""

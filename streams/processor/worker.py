@@ -147,7 +147,10 @@ class ProcessorWorker:
                     self._process_batch(msgs)
                 if time.monotonic() - last_lag > 5:
                     last_lag = time.monotonic()
-                    self._probe_broker()
+                    # a commit is a broker round trip too: probe only when none went
+                    # through lately (an idle worker), not as a stall in a busy loop
+                    if last_lag - self._broker_ok_at > 5:
+                        self._probe_broker()
                     self._report_lag()
         finally:
             # graceful stop: the last batch is committed; closing leaves the group at once

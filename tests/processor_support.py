@@ -48,7 +48,7 @@ def start_worker(
     log: Path,
     instance: str = "w1",
     checkpoint_every: float = 10.0,
-    batch_size: int = 5000,
+    batch_size: int = 20_000,  # the CLI default
     max_wait_ms: float = 20.0,
 ) -> subprocess.Popen[bytes]:
     env = {

@@ -29,9 +29,7 @@ StatusPredicate = Callable[[int | None, dict[str, str]], bool]
 _CLASS = {"1xx": 1, "2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
 
 
-def compile_log_filter(f: LogFilter | None) -> StatusPredicate:
-    if f is None:
-        return lambda status, labels: True
+def compile_log_filter(f: LogFilter) -> StatusPredicate:
     classes = {_CLASS[c] for c in f.status_class}
     lo, hi = f.status_min, f.status_max
     labels_ok = compile_matchers(f.matchers)
@@ -110,7 +108,11 @@ class CompiledRule:
         self.matches: LabelPredicate | None = (
             compile_matchers(sig.matchers) if sig.matchers else None
         )
-        self.log_filter = compile_log_filter(sig.filter if isinstance(sig, LogSignal) else None)
+        self.log_filter: StatusPredicate | None = (
+            compile_log_filter(sig.filter)
+            if isinstance(sig, LogSignal) and sig.filter is not None
+            else None
+        )
         self.log_value = sig.value if isinstance(sig, LogSignal) else "count"
         self.numerator = compile_log_filter(rule.numerator) if rule.numerator else None
         self.group_by = tuple(rule.group_by)

@@ -9,12 +9,16 @@ recovery by checkpoint + replay exact and backtesting faithful.
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from processors.anomaly import AnomalySeries
 from processors.rules import snapshot
+from processors.rules.aggregates import Accumulator
 from processors.rules.alerts import anomaly_alert, at_time, rule_alert
 from processors.rules.compiled import CompiledRule
 from processors.rules.condition import FIRING, INACTIVE
-from processors.rules.state import Group, GroupKey, RuleState
+from processors.rules.routes import ANOMALY, WINDOW, CounterSlot, Route, Slot
+from processors.rules.state import AnomalyGroup, Group, GroupKey, RuleState, new_group
 from schemas.alerts import Alert
 from schemas.rules import Rule as RuleModel
 from schemas.rules import RuleSettings
@@ -48,13 +52,24 @@ class RuleEngine:
         self._absent_rules = [rs for rs in self.rules if rs.rule.absent_s]
         # the earliest watermark at which an absence or an eviction can be due
         self._housekeeping_due = float("-inf")
+        self._routes: dict[bytes, Route] = {}
+        self._log_routes: dict[bytes, Route] = {}
 
     # -- input ------------------------------------------------------------------
 
     def process_metric(
-        self, name: str, labels: dict[str, str], value: float, t: float, series: str = ""
+        self,
+        name: str,
+        labels: dict[str, str],
+        value: float,
+        t: float,
+        series: str = "",
+        route: bytes | None = None,
     ) -> str | None:
-        """Fold one sample in. Returns LATE when it is beyond the grace (not applied)."""
+        """Fold one sample in. Returns LATE when it is beyond the grace (not applied).
+
+        `route` (the Kafka record key) names the series for the route cache
+        (processors/rules/routes.py): the same answer as without it, faster."""
         if t < self.watermark:
             return LATE
         if t > self.max_time:
@@ -62,18 +77,47 @@ class RuleEngine:
             self.watermark = t - self.lateness
             if self.watermark >= self._housekeeping_due:
                 self._housekeeping()
+        if route is not None:
+            known = self._routes.get(route)
+            if known is not None and known.name == name and known.labels == labels:
+                if known.counters:
+                    self._fold_counter_route(known, labels, value, t)
+                    return None
+                # the hot path, inline: per rule an accumulator update, nothing else
+                for s in known.slots:
+                    g = s.group
+                    if t > g.last_seen:
+                        g.last_seen = t
+                    if s.kind == WINDOW:
+                        pane = int(t // s.step)
+                        if pane == s.pane:
+                            s.acc.add(value, True)  # type: ignore[union-attr]  # set with pane
+                        else:
+                            self._enter_pane(s, pane, value, True)
+                    elif s.kind == ANOMALY:
+                        self._score(s.rs, s.key, g, value, t)
+                    elif g.phase == FIRING:  # `absent`: the source is back
+                        self._fold(s.rs, s.key, labels, value, True, t)
+                return None
         rules = self.by_metric.get(name)
         if rules is None:
             return None
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
+        fed: list[tuple[RuleState, GroupKey, str | None]] = []
         for rs in rules:
             r = rs.rule
             if r.matches is not None and not r.matches(labels):
                 continue
+            # rules on one metric mostly share their group_by: build the key once
+            if r.group_by is not last_group_by:
+                last_group_by = r.group_by
+                key = r.key_of(labels)
             v = value
+            ck = None
             if r.counter:
                 ck = series or name + "\x00".join(f"{k}={labels[k]}" for k in sorted(labels))
+                fed.append((rs, key, ck))
                 prev = rs.counters.get(ck)
                 if prev is not None and t <= prev[0]:
                     # out of order (or a duplicate): its increase is already part of the
@@ -84,15 +128,20 @@ class RuleEngine:
                     continue  # the first point of a counter has no increase yet
                 # a counter that went down was reset: it counted up again from zero
                 v = value - prev[1] if value >= prev[1] else value
-            # rules on one metric mostly share their group_by: build the key once
-            if r.group_by is not last_group_by:
-                last_group_by = r.group_by
-                key = r.key_of(labels)
+            else:
+                fed.append((rs, key, None))
             self._fold(rs, key, labels, v, True, t)
+        if route is not None:
+            self._remember(route, name, labels, fed)
         return None
 
     def process_log(
-        self, labels: dict[str, str], status: int | None, duration_ms: float | None, t: float
+        self,
+        labels: dict[str, str],
+        status: int | None,
+        duration_ms: float | None,
+        t: float,
+        route: bytes | None = None,
     ) -> str | None:
         if t < self.watermark:
             return LATE
@@ -101,13 +150,24 @@ class RuleEngine:
             self.watermark = t - self.lateness
             if self.watermark >= self._housekeeping_due:
                 self._housekeeping()
+        if route is not None:
+            known = self._log_routes.get(route)
+            if known is not None and known.labels == labels:
+                self._fold_log_route(known, labels, status, duration_ms, t)
+                return None
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
+        fed: list[tuple[RuleState, GroupKey, str | None]] = []
         for rs in self.log_rules:
             r = rs.rule
             if r.matches is not None and not r.matches(labels):
                 continue
-            if not r.log_filter(status, labels):
+            if r.group_by is not last_group_by:
+                last_group_by = r.group_by
+                key = r.key_of(labels)
+            # the route holds every rule whose matchers pass: filters depend on the status
+            fed.append((rs, key, None))
+            if r.log_filter is not None and not r.log_filter(status, labels):
                 continue
             if r.log_value == "duration_ms":
                 if duration_ms is None:
@@ -116,11 +176,110 @@ class RuleEngine:
             else:
                 v = 1.0
             hit = r.numerator(status, labels) if r.numerator is not None else True
-            if r.group_by is not last_group_by:
-                last_group_by = r.group_by
-                key = r.key_of(labels)
             self._fold(rs, key, labels, v, hit, t)
+        if route is not None:
+            self._remember(route, "", labels, fed, logs=True)
         return None
+
+    # -- routes (processors/rules/routes.py) -----------------------------------------
+
+    def _remember(
+        self,
+        route: bytes,
+        name: str,
+        labels: dict[str, str],
+        fed: list[tuple[RuleState, GroupKey, str | None]],
+        logs: bool = False,
+    ) -> None:
+        slots = []
+        for rs, key, counter in fed:
+            g = rs.groups.get(key)
+            if g is None:
+                # not created (a series cap, a counter's first point, a log filter that
+                # did not pass yet): the slow path decides until the group exists
+                return
+            slots.append(Slot(rs, key, g) if counter is None else CounterSlot(rs, key, g, counter))
+        routes = self._log_routes if logs else self._routes
+        routes[route] = Route(name, labels, tuple(slots))
+
+    def forget_routes(self) -> None:
+        """Drop every route: the state they point into is about to change."""
+        self._routes.clear()
+        self._log_routes.clear()
+
+    def _fold_counter_route(
+        self, route: Route, labels: dict[str, str], value: float, t: float
+    ) -> None:
+        for s in route.slots:
+            v = value
+            if isinstance(s, CounterSlot):  # as in process_metric
+                counters = s.rs.counters
+                prev = counters.get(s.counter)
+                if prev is not None and t <= prev[0]:
+                    continue
+                counters[s.counter] = (t, value)
+                if prev is None:
+                    continue
+                v = value - prev[1] if value >= prev[1] else value
+            g = s.group
+            if t > g.last_seen:
+                g.last_seen = t
+            if s.kind == WINDOW:
+                pane = int(t // s.step)
+                if pane == s.pane:
+                    s.acc.add(v, True)  # type: ignore[union-attr]  # set with the pane
+                else:
+                    self._enter_pane(s, pane, v, True)
+            elif s.kind == ANOMALY:
+                self._score(s.rs, s.key, g, v, t)
+            elif g.phase == FIRING:
+                self._fold(s.rs, s.key, labels, v, True, t)
+
+    def _fold_log_route(
+        self,
+        route: Route,
+        labels: dict[str, str],
+        status: int | None,
+        duration_ms: float | None,
+        t: float,
+    ) -> None:
+        for s in route.slots:
+            r = s.rs.rule
+            if r.log_filter is not None and not r.log_filter(status, labels):
+                continue
+            if r.log_value == "duration_ms":
+                if duration_ms is None:
+                    continue
+                v = duration_ms
+            else:
+                v = 1.0
+            hit = r.numerator(status, labels) if r.numerator is not None else True
+            g = s.group
+            if t > g.last_seen:
+                g.last_seen = t
+            if s.kind == WINDOW:
+                pane = int(t // s.step)
+                if pane == s.pane:
+                    s.acc.add(v, hit)  # type: ignore[union-attr]  # set with the pane
+                else:
+                    self._enter_pane(s, pane, v, hit)
+            elif s.kind == ANOMALY:
+                self._score(s.rs, s.key, g, v, t)
+            elif g.phase == FIRING:
+                self._fold(s.rs, s.key, labels, v, hit, t)
+
+    def _enter_pane(self, s: Slot, index: int, v: float, hit: bool) -> None:
+        rs = s.rs
+        pane = rs.open.get(index)
+        if pane is None:
+            pane = rs.open[index] = {}
+        acc = pane.get(s.key)
+        if acc is None:
+            acc = pane[s.key] = rs.rule.new_accumulator()
+        acc.add(v, hit)
+        if rs.next_window is None:
+            rs.next_window = index - rs.rule.n_windows + 1
+        s.pane, s.acc = index, acc
 
     def _fold(
         self, rs: RuleState, key: GroupKey, labels: dict[str, str], v: float, hit: bool, t: float
@@ -131,7 +290,7 @@ class RuleEngine:
             if len(rs.groups) >= r.rule.max_series:
                 self.overflows.append((r.rule.name, labels))
                 return
-            g = rs.groups[key] = Group()
+            g = rs.groups[key] = new_group(r)
             if r.absent_s:
                 self._absent_due(rs, t + r.absent_s)
         if t > g.last_seen:
@@ -161,6 +320,7 @@ class RuleEngine:
     def _score(self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float) -> None:
         spec = rs.rule.anomaly
         assert spec is not None
+        assert isinstance(g, AnomalyGroup)  # new_group() for an anomaly rule
         if g.detector is None:
             g.detector = AnomalySeries(spec)
         verdict = g.detector.update(v, at_time(t))
@@ -185,6 +345,7 @@ class RuleEngine:
         """End of a finite input (backtests): close every open window, as if time went on
         by one window, without declaring the sources absent for having stopped."""
         horizon = max((rs.rule.size for rs in self.rules), default=0.0)
+        self.forget_routes()  # panes close ahead of the watermark: no cached pane survives
         return self._advance(self.max_time + horizon)
 
     def _advance(self, wm: float) -> list[Alert]:
@@ -239,36 +400,69 @@ class RuleEngine:
         min_samples = r.rule.min_samples
         n = r.n_windows
         combine = r.combine
+        # the common case inline: an inactive series whose value does not cross the
+        # threshold only records its value (AlertState.evaluate decides everything else)
+        op, threshold = cond.op, cond.threshold
+        groups = rs.groups
         while rs.next_window is not None and rs.next_window * step + size <= wm:
             i = rs.next_window
             start = i * step
             end = start + size
+            # keys in any order: the transitions are sorted by (time, rule, key) on output
             if n == 1:  # tumbling: the window is its one pane
                 pane = rs.open.pop(i, None) or {}
-                keys = pane.keys() | rs.active if rs.active else pane.keys()
-                panes = [pane]
+                items: list[tuple[GroupKey, float | None]] = [
+                    (key, acc.result() if acc.count >= min_samples else None)
+                    for key, acc in pane.items()
+                ]
+                if rs.active:
+                    items += [(key, None) for key in rs.active if key not in pane]
             else:
                 panes = [p for p in (rs.open.get(j) for j in range(i, i + n)) if p]
-                keys = set(rs.active).union(*(p.keys() for p in panes))
-            for key in sorted(keys):
-                g = rs.groups.get(key)
-                if g is None:  # evicted while idle: an inactive group starts afresh
-                    g = rs.groups[key] = Group()
-                if n == 1:
-                    acc = pane.get(key)
-                    value = acc.result() if acc is not None and acc.count >= min_samples else None
+                items = []
+                seen: Container[GroupKey]
+                if len(panes) == 1:
+                    seen = panes[0]
+                    items = [
+                        (key, acc.result() if acc.count >= min_samples else None)
+                        for key, acc in seen.items()
+                    ]
                 else:
-                    parts = []
-                    count = 0
+                    by_key: dict[GroupKey, list[Accumulator]] = {}
                     for p in panes:
-                        acc = p.get(key)
-                        if acc is not None:
-                            parts.append(acc)
-                            count += acc.count
-                    value = None
-                    if parts and count >= min_samples:
-                        value = parts[0].result() if len(parts) == 1 else combine(parts)
-                if value is not None and r.per_second:
+                        for key, acc in p.items():
+                            parts = by_key.get(key)
+                            if parts is None:
+                                by_key[key] = [acc]
+                            else:
+                                parts.append(acc)
+                    seen = by_key
+                    for key, parts in by_key.items():
+                        if len(parts) == 1:
+                            acc = parts[0]
+                            value = acc.result() if acc.count >= min_samples else None
+                        elif (
+                            len(parts) >= min_samples or sum(p.count for p in parts) >= min_samples
+                        ):
+                            value = combine(parts)
+                        else:
+                            value = None
+                        items.append((key, value))
+                if rs.active:
+                    items += [(key, None) for key in rs.active if key not in seen]
+            for key, value in items:
+                g = groups.get(key)
+                if g is None:  # evicted while idle: an inactive group starts afresh
+                    g = groups[key] = Group()
+                if g.phase == INACTIVE:
+                    if value is None:
+                        continue
+                    if r.per_second:
+                        value /= size
+                    if not op(value, threshold):
+                        g.value = value
+                        continue
+                elif value is not None and r.per_second:
                     value /= size
                 change = g.evaluate(cond, value, end)
                 if change is None:
@@ -304,6 +498,7 @@ class RuleEngine:
         rs.absent_due = due
 
     def _evict_idle(self, wm: float) -> None:
+        evicted = False
         for rs in self.rules:
             r = rs.rule
             if r.absent_s:
@@ -311,17 +506,24 @@ class RuleEngine:
             if r.anomaly is not None:
                 idle = r.anomaly.idle_evict
                 horizon = wm - (idle.total_seconds() if idle else _ANOMALY_IDLE_S)
-                for key in [k for k, g in rs.groups.items() if g.last_seen < horizon]:
-                    del rs.groups[key]
-                continue
-            # last seen before the horizon: every window it was in has closed
-            horizon = wm - r.size - _IDLE_EVICT_S
-            for key in [
-                k for k, g in rs.groups.items() if g.phase == INACTIVE and g.last_seen < horizon
-            ]:
+                idle_keys = [k for k, g in rs.groups.items() if g.last_seen < horizon]
+            else:
+                # last seen before the horizon: every window it was in has closed
+                horizon = wm - r.size - _IDLE_EVICT_S
+                idle_keys = [
+                    k for k, g in rs.groups.items() if g.phase == INACTIVE and g.last_seen < horizon
+                ]
+                stale = [s for s, (t, _) in rs.counters.items() if t < horizon]
+                for series in stale:
+                    del rs.counters[series]
+                evicted = evicted or bool(stale)
+            for key in idle_keys:
                 del rs.groups[key]
-            for series in [s for s, (t, _) in rs.counters.items() if t < horizon]:
-                del rs.counters[series]
+            evicted = evicted or bool(idle_keys)
+        if evicted:
+            # routes point at groups and counters: an evicted group under a route would
+            # keep absorbing samples outside the engine's state
+            self.forget_routes()
 
     # -- introspection and checkpoints -------------------------------------------
 
@@ -334,7 +536,7 @@ class RuleEngine:
             g.detector.memory_bytes()
             for rs in self.rules
             for g in rs.groups.values()
-            if g.detector is not None
+            if isinstance(g, AnomalyGroup) and g.detector is not None
         )
 
     def anomaly_series_count(self) -> int:
@@ -344,4 +546,5 @@ class RuleEngine:
         return snapshot.dump(self)
 
     def load(self, data: bytes) -> None:
+        self.forget_routes()
         snapshot.load(self, data)

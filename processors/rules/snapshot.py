@@ -14,7 +14,7 @@ import orjson
 
 from processors.anomaly import AnomalySeries
 from processors.rules.condition import INACTIVE
-from processors.rules.state import Group
+from processors.rules.state import AnomalyGroup, new_group
 
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
@@ -43,7 +43,9 @@ def dump(engine: RuleEngine) -> bytes:
                     list(key),
                     g.last_seen,
                     g.dump(),
-                    base64.b64encode(g.detector.to_bytes()).decode() if g.detector else None,
+                    base64.b64encode(g.detector.to_bytes()).decode()
+                    if isinstance(g, AnomalyGroup) and g.detector
+                    else None,
                 ]
                 for key, g in rs.groups.items()
             ],
@@ -78,10 +80,10 @@ def load(engine: RuleEngine, data: bytes) -> None:
         spec = rs.rule.anomaly
         for key_list, last_seen, state, detector in saved["groups"]:
             key = tuple(key_list)
-            g = rs.groups[key] = Group()
+            g = rs.groups[key] = new_group(rs.rule)
             g.last_seen = _num(last_seen)
             g.load_state(state)
-            if detector is not None and spec is not None:
+            if detector is not None and isinstance(g, AnomalyGroup) and spec is not None:
                 g.detector = AnomalySeries.from_bytes(spec, base64.b64decode(detector))
             if g.phase != INACTIVE:
                 rs.active.add(key)

@@ -12,16 +12,30 @@ GroupKey = tuple[str, ...]
 
 
 class Group(AlertState):
-    """One series of one rule (one combination of group_by values): its alert state,
-    when it was last seen, and its anomaly detector for anomaly rules. The labels are
-    not stored: they are the rule's group_by zipped with the key, rebuilt on output."""
+    """One series of one rule (one combination of group_by values): its alert state and
+    when it was last seen. The labels are not stored: they are the rule's group_by
+    zipped with the key, rebuilt on output."""
 
-    __slots__ = ("detector", "last_seen")
+    __slots__ = ("last_seen",)
 
     def __init__(self) -> None:
         super().__init__()
         self.last_seen = float("-inf")
+
+
+class AnomalyGroup(Group):
+    """A series of an anomaly rule: also its detector (window rules' series, the vast
+    majority, do not pay for the field)."""
+
+    __slots__ = ("detector",)
+
+    def __init__(self) -> None:
+        super().__init__()
         self.detector: AnomalySeries | None = None
+
+
+def new_group(rule: CompiledRule) -> Group:
+    return AnomalyGroup() if rule.anomaly is not None else Group()
 
 
 class RuleState:

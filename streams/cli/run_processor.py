@@ -41,7 +41,7 @@ from streams.settings import KafkaSettings
     help="Seconds between engine checkpoints (bounds the replay after a crash).",
 )
 @click.option(
-    "--batch-size", default=5000, show_default=True, help="Records per transaction, at most."
+    "--batch-size", default=20_000, show_default=True, help="Records per transaction, at most."
 )
 @click.option(
     "--max-wait-ms",

@@ -12,18 +12,29 @@ defaults replaced by an unvalidated None, so:
 
 which tests/unit/rules/test_decoding.py checks. Measured: ~1.4x faster decoding of
 records without an envelope, ~1.15x with one.
+
+The hot path goes one step further: `metric_fields` / `log_fields` validate into a
+plain dict through a TypedDict with the very same fields, constraints and config
+(built from the models' own field definitions, so the two cannot drift), which skips
+building a model instance per record: ~30% less per record. Only acceptance matters
+there: a record it refuses goes through the views above for the reason and message,
+and a hypothesis test checks that it accepts exactly what the public models accept,
+with equal values.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import Annotated, Any, NotRequired, Required, TypeVar, cast
 
-from pydantic import BaseModel, Field, ValidationError
+from annotated_types import MaxLen
+from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from schemas import DecodeError, LogRecord, MetricSample
 from schemas.codec import describe_validation_error
-from schemas.types import Timestamp
+from schemas.types import MAX_LABELS, Timestamp, _bounded_labels
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,3 +75,32 @@ def decode_metric(data: bytes) -> MetricInput:
 
 def decode_log(data: bytes) -> LogInput:
     return _decode(LogInput, "LogRecord", data)
+
+
+_BOUNDED_LABELS = MaxLen(MAX_LABELS)
+
+
+def _is_label_bound(m: object) -> bool:
+    """schemas.types.Labels' bound: a Python check of `len(labels) <= MAX_LABELS` after
+    validation, which a MaxLen on the dict accepts and refuses identically."""
+    return isinstance(m, AfterValidator) and m.func is _bounded_labels
+
+
+def _fields_validator(model: type[BaseModel]) -> SchemaValidator:
+    """A validator of `model`'s fields into a dict (see the module docstring)."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        # the field's own constraints (lengths, bounds, finiteness) ride along as metadata;
+        # the label-count bound becomes the core's own length check (no Python call)
+        metadata = [_BOUNDED_LABELS if _is_label_bound(m) else m for m in info.metadata]
+        annotation: Any = Annotated[(info.annotation, *metadata)] if metadata else info.annotation
+        fields[name] = Required[annotation] if info.is_required() else NotRequired[annotation]
+    make: Any = TypedDict  # a TypedDict built at run time: beyond the type checker
+    shape = make(f"{model.__name__}Fields", fields)
+    config = {k: v for k, v in model.model_config.items() if k in ("extra", "str_max_length")}
+    shape.__pydantic_config__ = config
+    return TypeAdapter(shape).validator  # type: ignore[return-value]
+
+
+METRIC_FIELDS = _fields_validator(MetricSample)
+LOG_FIELDS = _fields_validator(LogRecord)

@@ -1,16 +1,31 @@
-"""Decode input records and feed them to a rule engine; shared by the Kafka worker
-and `tocsin backtest`, so a backtest runs exactly the production code path."""
+"""Decode input records and feed them to a rule engine; shared by the Kafka worker,
+the state restore's replay and `tocsin backtest`, so all three run exactly the
+production code path.
+
+The worker hands over a whole run of records of one partition (`feed_metrics` /
+`feed_logs`): one Python loop per run, the validator and the engine's entry point
+looked up once, and only the records that were not simply accepted come back, each
+with its verdict. The single-record `feed_metric` / `feed_log` are the same code for
+one record.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pydantic import ValidationError
 
 from processors.rules import LATE, RuleEngine
 from schemas import DecodeError
-from streams.processor.decoding import decode_log, decode_metric
+from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric
 
-OK, IS_LATE, INVALID, FUTURE = "ok", "late", "invalid", "future"
+OK, IS_LATE, INVALID, FUTURE, OVERFLOW = "ok", "late", "invalid", "future", "overflow"
+
+_NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,37 +40,229 @@ ACCEPTED = Verdict(OK)
 LATE_SAMPLE = Verdict(IS_LATE)
 
 
-def feed_metric(engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta) -> Verdict:
-    try:
-        s = decode_metric(raw)
-    except DecodeError as exc:
-        return Verdict(INVALID, exc.reason, str(exc))
-    t = s.time.timestamp()
-    if t > now_s + skew.total_seconds():
-        return Verdict(
-            FUTURE,
-            "future_timestamp",
-            f"MetricSample.time: {s.time.isoformat()} is more than {skew} ahead",
-        )
-    # the series key is only built by the engine when a counter rule needs it
-    if engine.process_metric(s.name, s.labels, s.value, t) == LATE:
-        return LATE_SAMPLE
-    return ACCEPTED
+class InputRecord(Protocol):
+    """What the feed reads of a consumed record (confluent_kafka.Message has it; tests
+    and the backtest hand in plain objects)."""
+
+    def value(self) -> bytes | None: ...
+    def key(self) -> bytes | None: ...
+    def timestamp(self) -> tuple[int, float]: ...
 
 
-def feed_log(engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta) -> Verdict:
+Rejected = list[tuple[InputRecord, Verdict]]
+
+
+def written_at(kind: int, ms: float) -> float:
+    """The clock a sample's timestamp is checked against for being in the future: the
+    time the record was written to Kafka, not this worker's clock. A replay after a crash
+    then refuses exactly the records the first run refused (the wall clock has moved on
+    by then), which exactly-once needs; so does a backtest of the topic. With
+    `message.timestamp.type=LogAppendTime` on the input topics it is the broker's clock."""
+    if kind == _NO_TIMESTAMP or ms <= 0:
+        return time.time()
+    return ms / 1000.0
+
+
+# datetime.timestamp() on the validator's datetimes costs a call into their tzinfo's
+# utcoffset() every time (~0.4 us); the offset of a tzinfo never changes (pydantic's are
+# fixed offsets, and it hands out one object per offset), so it is looked up once. The
+# arithmetic is timestamp()'s own: integer microseconds since the epoch, divided once,
+# so the float is the same to the last bit (tests/unit/rules/test_decoding.py).
+_EPOCH_DAY = 719163  # date(1970, 1, 1).toordinal()
+_OFFSETS: dict[object, int] = {}
+
+
+def _offset_us(at: datetime) -> int:
+    offset = at.utcoffset()
+    assert offset is not None  # aware by validation
+    us = (offset.days * 86400 + offset.seconds) * 1_000_000 + offset.microseconds
+    if len(_OFFSETS) < 4096:  # distinct offsets are few; never let input grow it unbounded
+        _OFFSETS[at.tzinfo] = us
+    return us
+
+
+def epoch_seconds(at: datetime) -> float:
+    """at.timestamp(), as the feed computes it."""
+    off = _OFFSETS.get(at.tzinfo)
+    if off is None:
+        off = _offset_us(at)
+    return (
+        ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60 + at.second)
+        * 1_000_000
+        + at.microsecond
+        - off
+    ) / 1_000_000
+
+
+def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta) -> Rejected:
+    """Fold a run of `metrics` records of one partition into its engine, in order;
+    return the records not simply accepted, with their verdicts."""
+    rejected: Rejected = []
+    validate = METRIC_FIELDS.validate_json
+    process = engine.process_metric
+    overflows = engine.overflows
+    ahead = skew.total_seconds()
+    offsets = _OFFSETS
+    last_at: object = None
+    last_tz: object = None
+    last_t = 0.0
+    for rec in records:
+        raw = rec.value() or b""
+        try:
+            s = validate(raw)
+        except ValidationError:
+            rejected.append((rec, _refused(decode_metric, raw)))
+            continue
+        at = s["time"]
+        # records of one scrape share their timestamp: reuse its epoch. Only compared
+        # under one tzinfo object (pydantic has one for UTC), where == is a field
+        # comparison; across tzinfos it would cost a utcoffset() call on each side
+        if at.tzinfo is not last_tz or at != last_at:
+            # at.timestamp() to the bit, at half its cost (see epoch_seconds)
+            off = offsets.get(at.tzinfo)
+            if off is None:
+                off = _offset_us(at)
+            last_t = (
+                (
+                    ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60)
+                    + at.second
+                )
+                * 1_000_000
+                + at.microsecond
+                - off
+            )
+            last_t /= 1_000_000
+            last_at, last_tz = at, at.tzinfo
+        t = last_t
+        kind, ms = rec.timestamp()
+        if t > (ms / 1000.0 if kind != _NO_TIMESTAMP and ms > 0 else time.time()) + ahead:
+            error = f"MetricSample.time: {at.isoformat()} is more than {skew} ahead"
+            rejected.append((rec, Verdict(FUTURE, "future_timestamp", error)))
+            continue
+        # the record key is the series: the engine caches the series' route under it
+        if process(s["name"], s.get("labels") or {}, s["value"], t, "", rec.key()) == LATE:
+            rejected.append((rec, LATE_SAMPLE))
+        if overflows:
+            rejected += [(rec, verdict) for verdict in _overflowed(engine)]
+    return rejected
+
+
+def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta) -> Rejected:
+    rejected: Rejected = []
+    validate = LOG_FIELDS.validate_json
+    process = engine.process_log
+    overflows = engine.overflows
+    ahead = skew.total_seconds()
+    offsets = _OFFSETS
+    last_at: object = None
+    last_tz: object = None
+    last_t = 0.0
+    for rec in records:
+        raw = rec.value() or b""
+        try:
+            r = validate(raw)
+        except ValidationError:
+            rejected.append((rec, _refused(decode_log, raw)))
+            continue
+        at = r["time"]
+        # records of one scrape share their timestamp: reuse its epoch. Only compared
+        # under one tzinfo object (pydantic has one for UTC), where == is a field
+        # comparison; across tzinfos it would cost a utcoffset() call on each side
+        if at.tzinfo is not last_tz or at != last_at:
+            # at.timestamp() to the bit, at half its cost (see epoch_seconds)
+            off = offsets.get(at.tzinfo)
+            if off is None:
+                off = _offset_us(at)
+            last_t = (
+                (
+                    ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60)
+                    + at.second
+                )
+                * 1_000_000
+                + at.microsecond
+                - off
+            )
+            last_t /= 1_000_000
+            last_at, last_tz = at, at.tzinfo
+        t = last_t
+        kind, ms = rec.timestamp()
+        if t > (ms / 1000.0 if kind != _NO_TIMESTAMP and ms > 0 else time.time()) + ahead:
+            error = f"LogRecord.time: {at.isoformat()} is more than {skew} ahead"
+            rejected.append((rec, Verdict(FUTURE, "future_timestamp", error)))
+            continue
+        labels = r.get("labels") or {}
+        if "source" not in labels:
+            labels = {**labels, "source": r.get("source", "unknown")}
+        status, duration = r.get("http_status"), r.get("duration_ms")
+        if process(labels, status, duration, t, rec.key()) == LATE:
+            rejected.append((rec, LATE_SAMPLE))
+        if overflows:
+            rejected += [(rec, verdict) for verdict in _overflowed(engine)]
+    return rejected
+
+
+def _refused(decode: object, raw: bytes) -> Verdict:
+    """The reason and message for a refused record, from the input views (which name
+    the public model), so a dead letter reads the same whichever path refused it."""
     try:
-        r = decode_log(raw)
+        decode(raw)  # type: ignore[operator]
     except DecodeError as exc:
         return Verdict(INVALID, exc.reason, str(exc))
-    t = r.time.timestamp()
-    if t > now_s + skew.total_seconds():
-        return Verdict(
-            FUTURE,
-            "future_timestamp",
-            f"LogRecord.time: {r.time.isoformat()} is more than {skew} ahead",
+    # unreachable while the fields validators accept exactly what the views accept
+    # (tests/unit/rules/test_decoding.py); refusing is the safe side if they ever drift
+    return Verdict(INVALID, "validation", "refused by the processor's input validator")
+
+
+def _overflowed(engine: RuleEngine) -> list[Verdict]:
+    out = [
+        Verdict(
+            OVERFLOW,
+            "cardinality",
+            f"rule {rule}: series cap reached; dropped group "
+            f"{sorted(labels.items())!r} for this rule only",
         )
-    labels = r.labels if "source" in r.labels else {**r.labels, "source": r.source}
-    if engine.process_log(labels, r.http_status, r.duration_ms, t) == LATE:
-        return LATE_SAMPLE
+        for rule, labels in engine.overflows
+    ]
+    engine.overflows.clear()
+    return out
+
+
+class _Raw:
+    """One raw record outside Kafka (backtest lines, tests)."""
+
+    __slots__ = ("_key", "_raw", "_ts")
+
+    def __init__(self, raw: bytes, now_s: float, key: bytes | None) -> None:
+        self._raw, self._key = raw, key
+        self._ts = (1, now_s * 1000.0)  # as Kafka has it: (create time, epoch ms)
+
+    def value(self) -> bytes | None:
+        return self._raw
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def timestamp(self) -> tuple[int, float]:
+        return self._ts
+
+
+def feed_metric(
+    engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta, key: bytes | None = None
+) -> Verdict:
+    """One record, written to Kafka at `now_s` (epoch s); `key` is its Kafka key."""
+    return _one(feed_metrics(engine, [_Raw(raw, now_s, key)], skew))
+
+
+def feed_log(
+    engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta, key: bytes | None = None
+) -> Verdict:
+    return _one(feed_logs(engine, [_Raw(raw, now_s, key)], skew))
+
+
+def _one(rejected: Rejected) -> Verdict:
+    # the single-record API reports a cardinality overflow as accepted: the record was
+    # folded into every rule but the capped one
+    for _, verdict in rejected:
+        if verdict.outcome != OVERFLOW:
+            return verdict
     return ACCEPTED

@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 import structlog
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message, TopicPartition
+from confluent_kafka import TopicPartition
 
 from processors.rules import RuleEngine
 from processors.rules.snapshot import IncompatibleState
 from schemas.rules import RuleFile
 from streams.kafka import make_consumer
 from streams.processor.checkpoint import read_checkpoint
-from streams.processor.feed import Verdict
+from streams.processor.feed import InputRecord, Rejected
 from streams.processor.metrics import ProcessorMetrics
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
-Feed = Callable[[RuleEngine, bytes, float, timedelta], Verdict]
+Feed = Callable[[RuleEngine, Sequence[InputRecord], timedelta], Rejected]
 
 
 class StateRestorer:
@@ -46,6 +46,7 @@ class StateRestorer:
         self.state_topic = state_topic
         self.metrics = metrics
         self.skew = pack.settings.max_future_skew
+        self._partitions, self._partitions_at = 1, float("-inf")
         # its own consumer, outside the group: assign() to read state and replay input
         self.consumer = make_consumer(settings, f"{group_id}-restore-{uuid.uuid4().hex[:8]}")
 
@@ -53,8 +54,15 @@ class StateRestorer:
         self.consumer.close()
 
     def state_partitions(self) -> int:
-        meta = self.consumer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
-        return max(1, len(meta.partitions))
+        """Partitions of the state topic, from metadata at most a minute old: a broker
+        round trip per checkpoint stalled the loop (a decision-latency spike) for a
+        number that changes only when an operator adds partitions."""
+        now = time.monotonic()
+        if now - self._partitions_at > 60:
+            meta = self.consumer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
+            self._partitions = max(1, len(meta.partitions))
+            self._partitions_at = now
+        return self._partitions
 
     def restore(self, topic: str, partition: int, committed: int) -> RuleEngine:
         """The engine of `topic[partition]` as of the group's `committed` offset."""
@@ -104,26 +112,13 @@ class StateRestorer:
         position = start
         try:
             while position < end:
-                for msg in self.consumer.consume(5000, timeout=0.2):
-                    if msg.error() or (msg.offset() or 0) >= end:
-                        continue
-                    position = (msg.offset() or 0) + 1
-                    feed(engine, msg.value() or b"", written_at(msg), self.skew)
-                    engine.overflows.clear()
+                msgs = self.consumer.consume(20_000, timeout=0.2)
+                run = [m for m in msgs if not m.error() and (m.offset() or 0) < end]
+                if run:
+                    position = (run[-1].offset() or 0) + 1
+                    feed(engine, run, self.skew)  # what it refuses was dead-lettered then
                 engine.advance()
                 pos = self.consumer.position([TopicPartition(topic, partition)])[0].offset
                 position = max(position, pos)
         finally:
             self.consumer.unassign()
-
-
-def written_at(msg: Message) -> float:
-    """The clock a sample's timestamp is checked against for being in the future: the
-    time the record was written to Kafka, not this worker's clock. A replay after a crash
-    then refuses exactly the records the first run refused (the wall clock has moved on
-    by then), which exactly-once needs; so does a backtest of the topic. With
-    `message.timestamp.type=LogAppendTime` on the input topics it is the broker's clock."""
-    kind, ms = msg.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or ms <= 0:
-        return time.time()
-    return ms / 1000.0

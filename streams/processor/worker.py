@@ -33,16 +33,16 @@ from streams.health import Health
 from streams.kafka import make_consumer, make_producer
 from streams.processor.checkpoint import encode_checkpoint
 from streams.processor.feed import (
-    ACCEPTED,
     FUTURE,
     INVALID,
     IS_LATE,
+    OVERFLOW,
     Verdict,
-    feed_log,
-    feed_metric,
+    feed_logs,
+    feed_metrics,
 )
 from streams.processor.metrics import ProcessorMetrics
-from streams.processor.restore import StateRestorer, written_at
+from streams.processor.restore import StateRestorer
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -60,7 +60,7 @@ class ProcessorWorker:
         instance_id: str,
         group_id: str = "tocsin-processor",
         checkpoint_every_s: float = 10.0,
-        batch_size: int = 5000,
+        batch_size: int = 20_000,
         max_wait_s: float = 0.02,
         metrics: ProcessorMetrics | None = None,
         health: Health | None = None,
@@ -74,8 +74,8 @@ class ProcessorWorker:
         self.max_wait_s = max_wait_s
         self.checkpoint_every_s = checkpoint_every_s
         self.topics = {
-            self.catalog.name("metrics"): feed_metric,
-            self.catalog.name("logs"): feed_log,
+            self.catalog.name("metrics"): feed_metrics,
+            self.catalog.name("logs"): feed_logs,
         }
         self.alerts_topic = self.catalog.name("alerts")
         self.late_topic = self.catalog.name("late")
@@ -147,7 +147,10 @@ class ProcessorWorker:
                     self._process_batch(msgs)
                 if time.monotonic() - last_lag > 5:
                     last_lag = time.monotonic()
-                    self._probe_broker()
+                    # a commit is a broker round trip too: probe only when none went
+                    # through lately (an idle worker), not as a stall in a busy loop
+                    if last_lag - self._broker_ok_at > 5:
+                        self._probe_broker()
                     self._report_lag()
         finally:
             # graceful stop: the last batch is committed; closing leaves the group at once
@@ -210,38 +213,30 @@ class ProcessorWorker:
 
     def _process_batch(self, msgs: list[Message]) -> None:
         self.producer.begin_transaction()
-        touched: set[TP] = set()
         counts: dict[str, int] = {}  # metrics per batch: a labelled inc() per record is costly
-        engines, feeds, skew = self.engines, self.topics, self._skew
-        # records come in runs of one partition: look the engine up once per run
-        run: TP | None = None
-        engine: RuleEngine | None = None
-        feed = feed_metric
+        touched: dict[TP, RuleEngine] = {}
+        # records come in runs of one partition: one feed call per run
+        run: list[Message] = []
+        run_topic, run_partition = "", -1
         for msg in msgs:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume_error", error=str(err))
                 continue
-            key = (msg.topic() or "", msg.partition() or 0)
-            if key != run:
-                run = key
-                engine = engines.get(key)
-                if engine is not None:
-                    feed = feeds[key[0]]
-                    touched.add(key)
-            if engine is None:
-                continue  # revoked between fetch and now; the new owner will process it
-            verdict = feed(engine, msg.value() or b"", written_at(msg), skew)
-            if verdict is not ACCEPTED:
-                self._route(msg, verdict)
-            if engine.overflows:
-                self._overflow(msg, engine)
-            counts[key[0]] = counts.get(key[0], 0) + 1
+            partition, topic = msg.partition(), msg.topic()
+            if partition != run_partition or topic != run_topic:
+                if run:
+                    self._feed_run((run_topic, run_partition), run, touched, counts)
+                run, run_topic, run_partition = [msg], topic or "", partition or 0
+            else:
+                run.append(msg)
+        if run:
+            self._feed_run((run_topic, run_partition), run, touched, counts)
         for topic, n in counts.items():
             self.metrics.records_processed.labels(topic=topic).inc(n)
-        for key in touched:
-            for alert in self.engines[key].advance():
+        for engine in touched.values():
+            for alert in engine.advance():
                 self.producer.produce(
                     self.alerts_topic, key=alert.fingerprint.encode(), value=encode(alert)
                 )
@@ -251,21 +246,27 @@ class ProcessorWorker:
             self._checkpoint(positions)
         self._commit(positions)
 
-    def _overflow(self, msg: Message, engine: RuleEngine) -> None:
-        for rule, labels in engine.overflows:
-            self.dlq.send(
-                msg,
-                reason="cardinality",
-                stage="evaluate",
-                error=f"rule {rule}: series cap reached; dropped group "
-                f"{sorted(labels.items())!r} for this rule only",
-            )
-        engine.overflows.clear()
+    def _feed_run(
+        self,
+        key: TP,
+        run: list[Message],
+        touched: dict[TP, RuleEngine],
+        counts: dict[str, int],
+    ) -> None:
+        engine = self.engines.get(key)
+        if engine is None:
+            return  # revoked between fetch and now; the new owner will process it
+        touched[key] = engine
+        counts[key[0]] = counts.get(key[0], 0) + len(run)
+        for msg, verdict in self.topics[key[0]](engine, run, self._skew):
+            self._route(msg, verdict)  # type: ignore[arg-type]  # a Message went in
 
     def _route(self, msg: Message, verdict: Verdict) -> None:
         if verdict.outcome == IS_LATE:
             self.producer.produce(self.late_topic, key=msg.key(), value=msg.value())
             self.metrics.late.labels(topic=msg.topic() or "").inc()
+        elif verdict.outcome == OVERFLOW:
+            self.dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="evaluate")
         elif verdict.outcome in (INVALID, FUTURE):
             self.dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="validate")
 

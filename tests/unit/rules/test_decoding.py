@@ -5,18 +5,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
+from pydantic_core import SchemaValidator
 
 from processors.rules import RuleEngine
 from schemas import DecodeError, LogRecord, MetricSample, decode
 from schemas.rules import load_rule_files
-from streams.processor.decoding import decode_log, decode_metric
-from streams.processor.feed import ACCEPTED, FUTURE, INVALID, LATE_SAMPLE, feed_log, feed_metric
+from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric
+from streams.processor.feed import (
+    ACCEPTED,
+    FUTURE,
+    INVALID,
+    LATE_SAMPLE,
+    epoch_seconds,
+    feed_log,
+    feed_metric,
+    feed_metrics,
+)
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 AT = NOW.isoformat()
@@ -95,7 +106,7 @@ field_names = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     st.dictionaries(field_names, json_values | st.just(AT), max_size=6),
     st.sampled_from([GOOD_METRIC, GOOD_LOG]),
@@ -106,6 +117,46 @@ def test_views_and_public_models_agree_on_arbitrary_documents(
     raw = orjson.dumps({**base, **extra}, option=orjson.OPT_NON_STR_KEYS)
     assert _outcome(decode_metric, raw) == _outcome(lambda r: decode(MetricSample, r), raw)
     assert _outcome(decode_log, raw) == _outcome(lambda r: decode(LogRecord, r), raw)
+    assert _fields(METRIC_FIELDS, raw) == _public_fields(MetricSample, raw)
+    assert _fields(LOG_FIELDS, raw) == _public_fields(LogRecord, raw)
+
+
+def _fields(validator: SchemaValidator, raw: bytes) -> dict[str, Any] | None:
+    try:
+        return dict(validator.validate_json(raw))
+    except ValidationError:
+        return None
+
+
+def _public_fields(model: type[MetricSample | LogRecord], raw: bytes) -> dict[str, Any] | None:
+    """The public model's verdict, as the fields the document set (defaults aside)."""
+    try:
+        m = decode(model, raw)
+    except DecodeError:
+        return None
+    return {k: getattr(m, k) for k in m.model_fields_set}
+
+
+@pytest.mark.parametrize("raw", [*BAD_METRICS, orjson.dumps(GOOD_METRIC)])
+def test_metric_fields_validator_accepts_exactly_what_metric_sample_accepts(raw: bytes) -> None:
+    assert _fields(METRIC_FIELDS, raw) == _public_fields(MetricSample, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [*BAD_LOGS, orjson.dumps(GOOD_LOG), orjson.dumps({**GOOD_LOG, "source": "  lb "})],
+)
+def test_log_fields_validator_accepts_exactly_what_log_record_accepts(raw: bytes) -> None:
+    assert _fields(LOG_FIELDS, raw) == _public_fields(LogRecord, raw)
+
+
+def test_too_many_labels_or_too_long_values_are_refused_by_both() -> None:
+    many = orjson.dumps({**GOOD_METRIC, "labels": {f"k{i}": "v" for i in range(65)}})
+    long = orjson.dumps({**GOOD_METRIC, "labels": {"k": "v" * 1025}})
+    huge = orjson.dumps({**GOOD_LOG, "message": "m" * 70_000})
+    assert _fields(METRIC_FIELDS, many) is None and _public_fields(MetricSample, many) is None
+    assert _fields(METRIC_FIELDS, long) is None and _public_fields(MetricSample, long) is None
+    assert _fields(LOG_FIELDS, huge) is None and _public_fields(LogRecord, huge) is None
 
 
 PACK = load_rule_files([Path("rules/default.yaml")])
@@ -131,3 +182,57 @@ def test_feed_sorts_bad_records_into_reasons_and_keeps_going() -> None:
     assert feed_log(logs, orjson.dumps(GOOD_LOG), now, SKEW) is ACCEPTED
     old = (NOW - timedelta(minutes=10)).isoformat()
     assert feed_metric(e, orjson.dumps({**GOOD_METRIC, "time": old}), now, SKEW) is LATE_SAMPLE
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
+    )
+)
+def test_the_feeds_epoch_is_timestamp_to_the_bit(at: datetime) -> None:
+    # through the validator, as the feed gets them (pydantic's fixed-offset tzinfo)
+    raw = orjson.dumps({**GOOD_METRIC, "time": at.isoformat()})
+    try:
+        parsed = METRIC_FIELDS.validate_json(raw)["time"]
+    except ValidationError:
+        assume(False)  # e.g. a historical offset with seconds: refused, not fed
+    assert isinstance(parsed, datetime)
+    assert epoch_seconds(parsed) == parsed.timestamp()
+
+
+class _Recorder:
+    """Stands in for a RuleEngine: records the event time each sample arrives with."""
+
+    def __init__(self) -> None:
+        self.overflows: list[tuple[str, dict[str, str]]] = []
+        self.times: list[float] = []
+
+    def process_metric(self, name: str, labels: dict[str, str], value: float, t: float,
+                       series: str = "", route: bytes | None = None) -> None:  # fmt: skip
+        self.times.append(t)
+
+
+def test_a_run_of_records_gets_each_records_own_timestamp() -> None:
+    # shared timestamps reuse the epoch; any change of instant or of offset recomputes it
+    times = ["2026-01-01T12:00:00Z", "2026-01-01T12:00:00Z", "2026-01-01T14:00:00+02:00",
+             "2026-01-01T14:00:00+02:00", "2026-01-01T12:00:00.5Z", "1969-12-31T23:59:59.25Z",
+             "2026-01-01T12:00:00+00:00"]  # fmt: skip
+    recs = [_Rec(orjson.dumps({**GOOD_METRIC, "time": at})) for at in times]
+    engine = _Recorder()
+    assert feed_metrics(cast(RuleEngine, engine), recs, timedelta(days=365 * 100)) == []
+    assert engine.times == [datetime.fromisoformat(at).timestamp() for at in times]
+
+
+class _Rec:
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def value(self) -> bytes:
+        return self.raw
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def timestamp(self) -> tuple[int, float]:
+        return (1, NOW.timestamp() * 1000)

@@ -1,0 +1,60 @@
+"""Per-series routes: which rules, groups and panes one input series feeds.
+
+A series (a metric name and label set, or a log stream's labels) resolves to the same
+rules and the same group in each of them on every sample: matchers, group keys and
+group look-ups give the same answer each time. The engine remembers that answer per
+*route key* — the Kafka record key, which producers set to the series — and checks it
+on every use by comparing the name and labels with those the route was built from, so
+a key shared by several series (or reused with other labels) only costs a rebuild,
+never a wrong answer. A sample on a known route then costs one dict look-up and a
+label comparison, and per rule an accumulator update.
+
+A route holds references into the engine's state (groups, the accumulator of the
+current pane): the engine drops every route whenever that state can be replaced under
+it (idle eviction, a checkpoint load, `flush`).
+"""
+
+from __future__ import annotations
+
+from processors.rules.aggregates import Accumulator
+from processors.rules.state import Group, GroupKey, RuleState
+
+WINDOW, ANOMALY, ABSENT = 0, 1, 2
+
+
+class Slot:
+    """One rule a route feeds: its group (by its canonical key), and for window rules
+    the accumulator of the pane the last sample went to. Tens of thousands of these
+    live at once: every field is paid per series and rule."""
+
+    __slots__ = ("acc", "group", "key", "kind", "pane", "rs", "step")
+
+    def __init__(self, rs: RuleState, key: GroupKey, group: Group) -> None:
+        self.rs = rs
+        self.key = key
+        self.group = group
+        r = rs.rule
+        self.kind = WINDOW if r.n_windows else ANOMALY if r.anomaly is not None else ABSENT
+        self.step = r.step
+        self.pane = -(2**62)  # no pane yet
+        self.acc: Accumulator | None = None
+
+
+class CounterSlot(Slot):
+    """A slot of a counter rule: also the series' key in the rule's counters."""
+
+    __slots__ = ("counter",)
+
+    def __init__(self, rs: RuleState, key: GroupKey, group: Group, counter: str) -> None:
+        super().__init__(rs, key, group)
+        self.counter = counter
+
+
+class Route:
+    __slots__ = ("counters", "labels", "name", "slots")
+
+    def __init__(self, name: str, labels: dict[str, str], slots: tuple[Slot, ...]) -> None:
+        self.name = name
+        self.labels = labels
+        self.slots = slots
+        self.counters = any(isinstance(s, CounterSlot) for s in slots)

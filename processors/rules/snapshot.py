@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
 STATE_VERSION = 6  # 4: panes, not windows; 5: quantile panes may hold plain values;
-# 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2)
+# 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
+# window groups carry no detector slot
 
 
 class IncompatibleState(ValueError):

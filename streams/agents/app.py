@@ -87,6 +87,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# lifecycle steps worth a log line each; alert repeats and joins are counted, not logged
+_TRAIL = frozenset({"opened", "acknowledged", "escalated", "resolved", "reopened", "snoozed",
+                    "assigned", "silenced", "inhibited", "flapping"})  # fmt: skip
+
+
 def _die(event: str) -> NoReturn:
     """End the process like kill -9: nothing of the failed batch is acked or committed,
     and the partitions' next owner replays it from the last committed offsets."""
@@ -312,6 +317,16 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         await acks.all()
         if metrics is not None:
             metrics.record(effects)
+        for effect in effects:  # the trail alert -> incident -> page, once Kafka has it
+            if isinstance(effect, Notification):
+                log.info("notification_requested", notification_id=effect.notification_id,
+                         incident_id=effect.incident_id, kind=effect.kind,
+                         channel=effect.channel, target=effect.target,
+                         level=effect.escalation_level)  # fmt: skip
+            elif isinstance(effect, IncidentEvent) and effect.kind in _TRAIL:
+                log.info("incident_" + effect.kind, incident_id=effect.incident_id,
+                         seq=effect.seq, actor=effect.actor,
+                         fingerprint=effect.details.get("fingerprint"))  # fmt: skip
 
     async def _send(acks: Acks, effect: Effect) -> None:
         if isinstance(effect, IncidentEvent):

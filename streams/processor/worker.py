@@ -235,16 +235,23 @@ class ProcessorWorker:
             self._feed_run((run_topic, run_partition), run, touched, counts)
         for topic, n in counts.items():
             self.metrics.records_processed.labels(topic=topic).inc(n)
+        emitted = []
         for engine in touched.values():
             for alert in engine.advance():
                 self.producer.produce(
                     self.alerts_topic, key=alert.fingerprint.encode(), value=encode(alert)
                 )
                 self.metrics.transitions.labels(rule=alert.rule, status=alert.status).inc()
+                emitted.append(alert)
         positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
             self._checkpoint(positions)
-        self._commit(positions)
+        if self._commit(positions):
+            for alert in emitted:  # transitions are rare: one line each, once committed
+                log.info("alert_transition", alert_id=alert.event_id,
+                         fingerprint=alert.fingerprint, rule=alert.rule, status=alert.status,
+                         labels=alert.labels, value=alert.value, threshold=alert.threshold,
+                         window_end=alert.window_end and alert.window_end.isoformat())  # fmt: skip
 
     def _feed_run(
         self,
@@ -287,7 +294,8 @@ class ProcessorWorker:
         self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in engines))
         self.metrics.anomaly_series.set(sum(e.anomaly_series_count() for e in engines))
 
-    def _commit(self, positions: list[TopicPartition]) -> None:
+    def _commit(self, positions: list[TopicPartition]) -> bool:
+        """True once the transaction committed; False when it was aborted and rewound."""
         started = time.perf_counter()
         try:
             self.producer.send_offsets_to_transaction(
@@ -300,10 +308,11 @@ class ProcessorWorker:
                 log.warning("transaction_aborted", error=str(error))
                 self.producer.abort_transaction(60)
                 self._rewind()
-                return
+                return False
             raise  # fatal (e.g. fenced by a newer instance): exit and let the platform restart
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self._broker_ok_at = time.monotonic()
+        return True
 
     def _rewind(self) -> None:
         """After an abort: state and positions go back to the last committed transaction."""

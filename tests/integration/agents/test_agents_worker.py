@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from confluent_kafka import KafkaException
 
@@ -136,3 +137,13 @@ def test_page_escalate_ack_resolve(
     for expected in ("opened", "notified", "escalated", "acknowledged", "resolved"):
         assert expected in kinds
     assert read_topic(kafka_settings, topics.name("deadletter")), "the junk alert was dead-lettered"
+
+    # the log follows the alert to its incident and to every page
+    events = [orjson.loads(line) for line in log.read_bytes().splitlines()
+              if line.startswith(b"{")]  # fmt: skip
+    opened = [e for e in events if e.get("event") == "incident_opened"]
+    assert [(e["incident_id"], e["fingerprint"]) for e in opened] == [
+        (notes[0].incident_id, "cpu-web-03")
+    ]
+    requested = {e["notification_id"] for e in events if e.get("event") == "notification_requested"}
+    assert requested == {n.notification_id for n in notes}

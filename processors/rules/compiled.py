@@ -9,6 +9,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import orjson
+
 from processors.rules.aggregates import (
     Accumulator,
     Avg,
@@ -61,6 +63,11 @@ _ACCUMULATORS: dict[str, type[Accumulator]] = {
 }
 
 
+# aggregations whose accumulators depend on nothing but the samples (a quantile's sketch
+# mapping is the rule's own object)
+_SHAREABLE = frozenset({"avg", "sum", "count", "min", "max", "last"})
+
+
 class CompiledRule:
     """One rule, ready for the hot path.
 
@@ -89,6 +96,7 @@ class CompiledRule:
         "numerator",
         "per_second",
         "rule",
+        "share_key",
         "signature",
         "size",
         "step",
@@ -140,6 +148,24 @@ class CompiledRule:
         else:
             self.size = self.step = 0.0
             self.n_windows = 0
+        # rules whose accumulators hold the same values, sample for sample: the same
+        # plain (not counter) metric signal, aggregation, window and grouping
+        self.share_key: str | None = (
+            orjson.dumps(
+                [
+                    sig.model_dump(mode="json"),
+                    rule.aggregation,
+                    self.size,
+                    self.step,
+                    self.group_by,
+                ]
+            ).decode()
+            if isinstance(sig, MetricSignal)
+            and not sig.counter
+            and self.n_windows
+            and rule.aggregation in _SHAREABLE
+            else None
+        )
 
     def group_labels(self, key: tuple[str, ...]) -> dict[str, str]:
         return dict(zip(self.group_by, key, strict=True))

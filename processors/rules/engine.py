@@ -17,7 +17,15 @@ from processors.rules.aggregates import Accumulator
 from processors.rules.alerts import anomaly_alert, at_time, rule_alert
 from processors.rules.compiled import CompiledRule
 from processors.rules.condition import FIRING, INACTIVE
-from processors.rules.routes import ANOMALY, WINDOW, CounterSlot, Route, Slot
+from processors.rules.routes import (
+    ANOMALY,
+    SHADOW,
+    WINDOW,
+    CounterSlot,
+    Route,
+    ShadowSlot,
+    Slot,
+)
 from processors.rules.state import AnomalyGroup, Group, GroupKey, RuleState, new_group
 from schemas.alerts import Alert
 from schemas.rules import Rule as RuleModel
@@ -35,6 +43,13 @@ class RuleEngine:
         self.lateness = settings.allowed_lateness.total_seconds()
         self.rules = [RuleState(CompiledRule(r), i) for i, r in enumerate(rules)]
         self.by_metric: dict[str, list[RuleState]] = {}
+        leads: dict[str, RuleState] = {}
+        for rs in self.rules:
+            k = rs.rule.share_key
+            if k is not None:
+                rs.lead = leads.setdefault(k, rs)
+                if rs.lead is rs:
+                    rs.lead = None
         self.log_rules: list[RuleState] = []
         for rs in self.rules:
             if rs.rule.is_log:
@@ -94,6 +109,9 @@ class RuleEngine:
                             s.acc.add(value, True)  # type: ignore[union-attr]  # set with pane
                         else:
                             self._enter_pane(s, pane, value, True)
+                    elif s.kind == SHADOW:
+                        if s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
+                            self._shadow(s, value)  # type: ignore[arg-type]
                     elif s.kind == ANOMALY:
                         self._score(s.rs, s.key, g, value, t)
                     elif g.phase == FIRING:  # `absent`: the source is back
@@ -191,14 +209,20 @@ class RuleEngine:
         fed: list[tuple[RuleState, GroupKey, str | None]],
         logs: bool = False,
     ) -> None:
-        slots = []
+        slots: list[Slot] = []
         for rs, key, counter in fed:
             g = rs.groups.get(key)
             if g is None:
                 # not created (a series cap, a counter's first point, a log filter that
                 # did not pass yet): the slow path decides until the group exists
                 return
-            slots.append(Slot(rs, key, g) if counter is None else CounterSlot(rs, key, g, counter))
+            lead = next((s for s in slots if s.rs is rs.lead), None) if rs.lead else None
+            if lead is not None:
+                slots.append(ShadowSlot(rs, key, g, lead))
+            elif counter is None:
+                slots.append(Slot(rs, key, g))
+            else:
+                slots.append(CounterSlot(rs, key, g, counter))
         routes = self._log_routes if logs else self._routes
         routes[route] = Route(name, labels, tuple(slots))
 
@@ -230,6 +254,9 @@ class RuleEngine:
                     s.acc.add(v, True)  # type: ignore[union-attr]  # set with the pane
                 else:
                     self._enter_pane(s, pane, v, True)
+            elif s.kind == SHADOW:
+                if s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
+                    self._shadow(s, v)  # type: ignore[arg-type]
             elif s.kind == ANOMALY:
                 self._score(s.rs, s.key, g, v, t)
             elif g.phase == FIRING:
@@ -281,6 +308,33 @@ class RuleEngine:
             rs.next_window = index - rs.rule.n_windows + 1
         s.pane, s.acc = index, acc
 
+    def _shadow(self, s: ShadowSlot, v: float) -> None:
+        """A shadow slot whose accumulator is not (yet) its lead's: the lead has just
+        added the sample to the accumulator of pane `lead.pane`."""
+        lead = s.lead
+        index = lead.pane
+        shared = lead.acc
+        assert shared is not None  # the lead's update set it
+        rs = s.rs
+        pane = rs.open.get(index)
+        if pane is None:
+            pane = rs.open[index] = {}
+        acc = pane.get(s.key)
+        if acc is None:
+            if shared.count == 1:
+                # the lead started its accumulator with this very sample: from here on
+                # both rules see the same samples of this pane, so they share it
+                acc = pane[s.key] = shared
+            else:
+                acc = pane[s.key] = rs.rule.new_accumulator()
+                acc.add(v, True)
+        elif acc is not shared:
+            acc.add(v, True)
+        # else shared through another series of the same group: already counted
+        if rs.next_window is None:
+            rs.next_window = index - rs.rule.n_windows + 1
+        s.pane, s.acc = index, acc
+
     def _fold(
         self, rs: RuleState, key: GroupKey, labels: dict[str, str], v: float, hit: bool, t: float
     ) -> None:
@@ -306,7 +360,10 @@ class RuleEngine:
             acc = pane.get(key)
             if acc is None:
                 acc = pane[key] = r.new_accumulator()
-            acc.add(v, hit)
+                acc.add(v, hit)
+            elif rs.lead is None or acc is not rs.lead.open.get(pane_index, {}).get(key):
+                acc.add(v, hit)
+            # else: shared with the lead (a ShadowSlot), which has just added this sample
             if rs.next_window is None:
                 rs.next_window = pane_index - n + 1
         elif r.anomaly is not None:

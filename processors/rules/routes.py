@@ -19,7 +19,7 @@ from __future__ import annotations
 from processors.rules.aggregates import Accumulator
 from processors.rules.state import Group, GroupKey, RuleState
 
-WINDOW, ANOMALY, ABSENT = 0, 1, 2
+WINDOW, ANOMALY, ABSENT, SHADOW = 0, 1, 2, 3
 
 
 class Slot:
@@ -48,6 +48,24 @@ class CounterSlot(Slot):
     def __init__(self, rs: RuleState, key: GroupKey, group: Group, counter: str) -> None:
         super().__init__(rs, key, group)
         self.counter = counter
+
+
+class ShadowSlot(Slot):
+    """A window rule whose accumulators are those of an earlier rule of the route, its
+    `lead` (the same signal, aggregation, window and group_by: `CompiledRule.share_key`).
+
+    The lead's update counts the sample for both: the shadow's pane holds the very
+    accumulator object of the lead's when both started it with the same sample, and a
+    sample then costs the shadow nothing but its group's `last_seen`. When they cannot
+    share (the shadow's pane already had its own accumulator), the shadow updates its
+    own, as an ordinary slot would."""
+
+    __slots__ = ("lead",)
+
+    def __init__(self, rs: RuleState, key: GroupKey, group: Group, lead: Slot) -> None:
+        super().__init__(rs, key, group)
+        self.kind = SHADOW
+        self.lead = lead
 
 
 class Route:

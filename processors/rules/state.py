@@ -54,6 +54,7 @@ class RuleState:
         "counters",
         "groups",
         "index",
+        "lead",
         "next_window",
         "open",
         "rule",
@@ -67,5 +68,8 @@ class RuleState:
         self.active: set[GroupKey] = set()  # pending or firing
         self.counters: dict[str, tuple[float, float]] = {}  # raw series -> (t, last value)
         self.next_window: int | None = None  # index of the next window to close
+        # the earlier rule with the same share_key, whose pane accumulators this rule's
+        # may be (routes.ShadowSlot): a sample is then added once for both
+        self.lead: RuleState | None = None
         # `absent` rules: no series can go absent before this event time (a lower bound)
         self.absent_due = float("inf")

@@ -1,7 +1,9 @@
 """The route cache (processors/rules/routes.py) changes speed, never answers: an engine
 fed with route keys emits the very transitions, and holds the very state, of one fed
 without them — whatever the keys (shared by several series, reused with other labels),
-idle evictions, series caps, counter resets and batch boundaries."""
+idle evictions, series caps, counter resets and batch boundaries. Rules that share
+accumulators on routes (ShadowSlot) never share them on the slow path: the comparison
+also says sharing changes nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from processors.rules import RuleEngine
 from processors.rules.aggregates import Quantile, _sketch_of, new_mapping
+from processors.rules.routes import ShadowSlot
 from schemas import encode
 from schemas.rules import Rule, RuleSettings
 
@@ -43,6 +46,25 @@ RULES = [
         window={"size": "40s", "step": "20s"},
         condition={"op": ">", "threshold": 70, "resolve_threshold": 60},
         max_series=2,
+    ),
+    # shadows (routes.ShadowSlot): the same signal, aggregation, window and group_by as
+    # an earlier rule, so they share its accumulators; with series caps on either side
+    _rule(name="avg_low", condition={"op": ">", "threshold": 30, "for": "10s"}, max_series=2),
+    _rule(
+        name="max_sliding_high",
+        aggregation="max",
+        window={"size": "1m", "step": "20s"},
+        condition={"op": ">", "threshold": 100},
+        min_samples=2,
+    ),
+    _rule(
+        name="min_capped", aggregation="min", window={"size": "40s", "step": "20s"}, max_series=1
+    ),
+    _rule(
+        name="min_uncapped",
+        aggregation="min",
+        window={"size": "40s", "step": "20s"},
+        condition={"op": "<", "threshold": 20},
     ),
     _rule(name="absent", aggregation="absent", absent_for="1m", window=None, condition=None),
     _rule(
@@ -114,6 +136,20 @@ def _run(stream: list[Any], cuts: set[int], keyed: bool) -> tuple[list[bytes], b
 @given(events, st.sets(st.integers(min_value=0, max_value=120)))
 def test_routes_change_nothing(stream: list[Any], cuts: set[int]) -> None:
     assert _run(stream, cuts, keyed=True) == _run(stream, cuts, keyed=False)
+
+
+def test_shadows_share_the_lead_accumulator_and_count_once() -> None:
+    # one host, 7 s apart on one route key (panes change: the shadows share), then the
+    # same group from other labels on the same key (the slow path on shared panes)
+    stream: list[Any] = [("m", "a", "a", 10.0, 7, b"k1", 200)] * 10
+    stream += [("m", "a", "b", 90.0, 1, b"k1", 200), ("m", "a", "a", 90.0, 1, b"k1", 200)]
+    assert _run(stream, set(), keyed=True) == _run(stream, set(), keyed=False)
+    e = RuleEngine(RULES, SETTINGS)
+    for i in range(10):
+        e.process_metric("m", {"host": "a", "zone": "a"}, 10.0, T0 + 7 * i, route=b"k1")
+    shadows = [s for s in e._routes[b"k1"].slots if isinstance(s, ShadowSlot)]
+    assert [s.rs.rule.rule.name for s in shadows] == ["avg_low", "max_sliding_high", "min_uncapped"]
+    assert all(s.acc is s.lead.acc for s in shadows)
 
 
 @settings(max_examples=300, deadline=None)

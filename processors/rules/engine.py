@@ -304,8 +304,11 @@ class RuleEngine:
         if acc is None:
             acc = pane[s.key] = rs.rule.new_accumulator()
         acc.add(v, hit)
-        if rs.next_window is None:
-            rs.next_window = index - rs.rule.n_windows + 1
+        first = index - rs.rule.n_windows + 1
+        # `<`: a sample within the grace but older than the series' first one opens
+        # windows before those the first one opened; none of them has closed yet
+        if rs.next_window is None or first < rs.next_window:
+            rs.next_window = first
         s.pane, s.acc = index, acc
 
     def _shadow(self, s: ShadowSlot, v: float) -> None:
@@ -331,8 +334,11 @@ class RuleEngine:
         elif acc is not shared:
             acc.add(v, True)
         # else shared through another series of the same group: already counted
-        if rs.next_window is None:
-            rs.next_window = index - rs.rule.n_windows + 1
+        first = index - rs.rule.n_windows + 1
+        # `<`: a sample within the grace but older than the series' first one opens
+        # windows before those the first one opened; none of them has closed yet
+        if rs.next_window is None or first < rs.next_window:
+            rs.next_window = first
         s.pane, s.acc = index, acc
 
     def _fold(
@@ -364,8 +370,9 @@ class RuleEngine:
             elif rs.lead is None or acc is not rs.lead.open.get(pane_index, {}).get(key):
                 acc.add(v, hit)
             # else: shared with the lead (a ShadowSlot), which has just added this sample
-            if rs.next_window is None:
-                rs.next_window = pane_index - n + 1
+            first = pane_index - n + 1
+            if rs.next_window is None or first < rs.next_window:
+                rs.next_window = first  # see _enter_pane
         elif r.anomaly is not None:
             self._score(rs, key, g, v, t)
         elif g.phase == FIRING:  # `absent`: the source is back

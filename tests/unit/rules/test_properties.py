@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,3 +178,19 @@ def test_a_counter_rate_is_never_negative_whatever_the_resets(values: list[int])
         out += e.advance()
     out += e.flush()
     assert out == [], "a rate below zero would mean a reset was taken for a decrease"
+
+
+def test_a_sample_older_than_the_series_first_one_still_opens_its_windows() -> None:
+    # found by the disorder property: the series' first sample is at t=20; the 51 at
+    # t=17 arrives later but within the grace, so the window ending at 00:00:20 holds it
+    stream = [20.0, 0.0, 3.0, 0.0, 13.0, 8.0, 17.0]
+    values = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 51.0]
+    shuffled = [("a", v, T0 + t) for v, t in zip(values, stream, strict=True)]
+    in_order = sorted(shuffled, key=lambda s: s[2])
+    assert _run(shuffled, set()) == _run(in_order, set())
+    first = orjson.loads(_run(shuffled, set())[0])
+    assert (first["rule"], first["status"], first["window_end"]) == (
+        "max_sliding",
+        "pending",
+        "2026-01-01T00:00:20Z",
+    )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from processors.incidents.index import index
 from processors.incidents.state import GroupState
@@ -20,6 +22,48 @@ from schemas.incidents import AlertRef, Incident, IncidentEvent, IncidentEventKi
 from schemas.notifications import Notification
 
 Effect = IncidentEvent | Notification | Incident
+MAX_SHORT = 1024  # ShortText: the bound a config-sourced target might reach
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build(model: type[M], trusted: bool, **fields: Any) -> M:
+    """An effect from values the core controls, without pydantic re-validating them.
+
+    Every field comes from a validated alert or command, the validated config, or the
+    core itself (ids, counters, `now`), already cut to the schema's length limits, so
+    validation would accept it unchanged: no whitespace to strip (Name values are
+    already stripped where they were validated), no defaults beyond the schema's own.
+    `trusted` carries the cheap checks for what is not implied by where a value comes
+    from (an aware `now`, a config target near its bound); when one fails the model is
+    validated as before and fails the same way. tests/unit/incidents/test_effects.py
+    proves the encoded bytes equal the validated path's over hypothesis-driven flows.
+    """
+    if not trusted:
+        return model(**fields)
+    known = _FIELDS.get(model)
+    if known is None:
+        known = _FIELDS[model] = (tuple(model.model_fields), frozenset(model.model_fields))
+    names, every = known
+    if fields.keys() != every:
+        return model.model_construct(**fields)  # defaults to fill: pydantic's own way
+    # what model_construct does, minus its per-field loop over aliases and defaults
+    # (pure Python, slower than validating): every field given, in declaration order
+    obj = model.__new__(model)
+    object.__setattr__(obj, "__dict__", {n: fields[n] for n in names})
+    object.__setattr__(obj, "__pydantic_fields_set__", set(every))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+_FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def aware(*instants: datetime | None) -> bool:
+    return all(t is None or t.utcoffset() is not None for t in instants)
+
+
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
 _CRITICALITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -62,7 +106,9 @@ def event(
 ) -> None:
     assert st.incident_id is not None
     st.seq += 1
-    out.effects.append(IncidentEvent(
+    ok = aware(now) and len(details) <= 64
+    out.effects.append(build(
+        IncidentEvent, ok, schema_version=1, tenant="default",
         event_id=f"{st.incident_id}:{st.seq}", produced_at=now, incident_id=st.incident_id,
         seq=st.seq, kind=kind, at=now, actor=actor, message=message[:8192], details=details,
     ))  # fmt: skip
@@ -72,22 +118,28 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
     if st.incident_id is None or st.status is None or st.opened_at is None:
         return
     st.version += 1
-    out.effects.append(Incident(
+    members = list(st.members.values())[:10_000]
+    targets = [f"{c}:{t}" for c, t in st.notified][:1000]
+    ok = (aware(now, st.opened_at, st.acknowledged_at, st.resolved_at, st.snoozed_until)
+          and all(len(t) <= MAX_SHORT for t in targets)
+          and all(aware(m.first_seen, m.last_seen) for m in members))  # fmt: skip
+    alerts = [build(AlertRef, ok, fingerprint=m.fingerprint, rule=m.rule, status=m.status,
+                    severity=m.severity, labels=m.labels, value=m.value,
+                    threshold=m.threshold, first_seen=m.first_seen,
+                    last_seen=m.last_seen, repeats=m.repeats)
+              for m in members]  # fmt: skip
+    out.effects.append(build(
+        Incident, ok, schema_version=1, tenant="default",
         event_id=f"{st.incident_id}@{st.version}", produced_at=now,
         incident_id=st.incident_id, group_key=st.group_key[:1024], version=st.version,
         status=st.status, title=st.title[:8192], severity=st.severity,
         priority=group_priority(st, cfg), service=st.route.service, team=st.route.team,
-        labels=st.labels,
-        alerts=[AlertRef(fingerprint=m.fingerprint, rule=m.rule, status=m.status,
-                         severity=m.severity, labels=m.labels, value=m.value,
-                         threshold=m.threshold, first_seen=m.first_seen,
-                         last_seen=m.last_seen, repeats=m.repeats)
-                for m in list(st.members.values())[:10_000]],
+        labels=st.labels, alerts=alerts,
         opened_at=st.opened_at, acknowledged_at=st.acknowledged_at,
         resolved_at=st.resolved_at, assignee=st.assignee,
         escalation_policy=st.route.policy, escalation_level=max(st.level, 0),
         snoozed_until=st.snoozed_until, flapping=st.flapping,
-        notified_targets=[f"{c}:{t}" for c, t in st.notified][:1000],
+        notified_targets=targets,
     ))  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime
 
 from processors.incidents.index import index
-from processors.incidents.ledger import Outcome, event, group_priority
+from processors.incidents.ledger import MAX_SHORT, Outcome, aware, build, event, group_priority
 from processors.incidents.oncall import on_call
 from processors.incidents.state import GroupState
 from schemas.config.models import Config, EscalationPolicy
@@ -121,7 +121,9 @@ def notify(
         st.notified.append((channel, target))
     lead = next(iter(st.members.values()), None)
     nid = f"{st.incident_id}/{st.generation}/{step}/{channel}:{target}"
-    out.effects.append(Notification(
+    ok = aware(now, st.opened_at) and len(target) <= MAX_SHORT
+    out.effects.append(build(
+        Notification, ok, schema_version=1, tenant="default",
         event_id=hashlib.sha256(nid.encode()).hexdigest()[:32], produced_at=now,
         notification_id=nid[:1024], incident_id=st.incident_id, kind=kind, channel=channel,
         target=target, title=st.title[:8192], status=st.status, severity=st.severity,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,11 +12,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiohttp import web
 
 from schemas import DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
-from streams.demo.fake_slack import FakeSlack
+from streams.demo.fake_slack import FakeSlack, serve
 from streams.kafka import make_producer, read_topic
 from streams.settings import KafkaSettings
 from tests.processor_support import kill9
@@ -29,17 +26,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def fake_slack() -> Iterator[tuple[FakeSlack, str]]:
     slack = FakeSlack()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(slack.app())
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield slack, f"http://127.0.0.1:{port}/api/"
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+    with serve(slack.app()) as url:
+        yield slack, f"{url}/api/"
 
 
 def _note(kind: str, status: str, target: str = "C-ops", channel: str = "slack") -> Notification:

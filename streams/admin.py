@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,30 @@ def create_topics(admin: AdminClient, catalog: Catalog) -> list[str]:
             # A concurrent creator won the race: that is success for an idempotent create.
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
+    _wait_until_led(admin, {t.name: t.partitions for t in wanted})
     return sorted(created)
+
+
+def _wait_until_led(admin: AdminClient, partitions: dict[str, int]) -> None:
+    """The create future completes when the controller committed the topic; the broker
+    learns of it a moment later, and a client that subscribes or produces in between gets
+    UNKNOWN_TOPIC_OR_PART (seen on a loaded machine). Wait until every partition has a leader."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        topics = admin.list_topics(timeout=TIMEOUT_S).topics
+        pending = [
+            name
+            for name, count in partitions.items()
+            if name not in topics
+            or len(topics[name].partitions) < count
+            or any(p.leader < 0 for p in topics[name].partitions.values())
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics created but without a leader after {TIMEOUT_S:.0f} s: "
+                               + ", ".join(sorted(pending)))  # fmt: skip
+        time.sleep(0.1)
 
 
 def check_topics(admin: AdminClient, catalog: Catalog) -> list[Drift]:

@@ -27,6 +27,12 @@ def test_topics_are_created_idempotently_and_drift_is_reported(
     assert {d.problem for d in check_topics(admin, catalog)} == {"missing"}
     created = create_topics(admin, catalog)
     assert len(created) == len(catalog.resolved())
+    # usable as soon as create returns: a worker started right after subscribes and produces
+    metadata = admin.list_topics(timeout=10).topics
+    leaderless = [
+        (t, p) for t in created for p, m in metadata[t].partitions.items() if m.leader < 0
+    ]
+    assert leaderless == []
     assert create_topics(admin, catalog) == [], "second create is a no-op"
     assert check_topics(admin, catalog) == []
 

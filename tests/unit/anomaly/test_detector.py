@@ -151,3 +151,35 @@ def test_non_finite_samples_are_ignored_not_learned() -> None:
     verdict = d.update(float("nan"), T0 + timedelta(minutes=5 * 300))
     assert verdict.score == 0.0 and verdict.transition is None
     assert d.to_bytes() == before
+
+
+def test_a_weekly_season_scores_its_first_week_as_a_daily_one() -> None:
+    # every hour of the week is new during the first week and starts from the same hour
+    # of day, not from whatever slot is best known: a week of history is needed before
+    # weekly differences can be learned, and until then the forecast is the daily one
+    per_day = 288
+    values = [
+        100 + 50 * math.sin(2 * math.pi * (i % per_day) / per_day) + random.Random(i).gauss(0, 2)
+        for i in range(per_day * 7)
+    ]
+    weekly, _ = run(values, AnomalySpec(season="weekly"))
+    daily, _ = run(values, AnomalySpec(season="daily"))
+    assert weekly == daily
+
+
+def test_a_weekly_season_learns_a_quiet_weekend_and_catches_a_busy_one() -> None:
+    # weekdays busy, weekends quiet (T0 is a Monday); in week 7 the Saturday is busy
+    # (the first weekends were surprising: it takes a few weeks to forget them)
+    per_day = 288
+
+    def level(day: int) -> float:
+        return 20.0 if day % 7 >= 5 else 100.0
+
+    values = [level(i // per_day) + random.Random(i).gauss(0, 2) for i in range(per_day * 48)]
+    busy = per_day * 47 + 100  # Saturday of week 7, mid-morning
+    for i in range(busy, busy + 30):
+        values[i] = 100.0 + random.Random(i).gauss(0, 2)
+    _, transitions = run(values, AnomalySpec(season="weekly"))
+    fired = [i for i, t in transitions if t == "firing"]
+    assert any(busy <= i < busy + 30 for i in fired), "the busy Saturday is caught"
+    assert not [i for i in fired if per_day * 40 <= i < busy], "weekend 6 and its Monday are normal"

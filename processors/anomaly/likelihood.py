@@ -48,22 +48,19 @@ _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 
 
-def slot_of(at: datetime, season: str) -> int:
-    if season == "daily":
-        return at.hour
-    if season == "weekly":
-        return at.weekday() * 24 + at.hour
-    return 0
-
-
 def slots_for(season: str) -> int:
     # weekly: 168 hour-of-week slots, then the 24 hour-of-day slots they start from
     return {"daily": 24, "weekly": 168 + 24}.get(season, 1)
 
 
-def parent_of(at: datetime, season: str) -> int:
-    """The hour-of-day slot a weekly slot starts from (-1: none)."""
-    return 168 + at.hour if season == "weekly" else -1
+def slot_of(at: datetime, season: str) -> tuple[int, int]:
+    """The slot of `at` and, for a weekly season, the hour-of-day slot it starts from (-1)."""
+    if season == "weekly":
+        hour = at.hour
+        return at.weekday() * 24 + hour, 168 + hour
+    if season == "daily":
+        return at.hour, -1
+    return 0, -1
 
 
 class LikelihoodDetector:
@@ -93,9 +90,9 @@ class LikelihoodDetector:
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
         slots = self.slots
-        i = 3 * slot_of(at, self.season)
+        i, p = slot_of(at, self.season)
+        i, p = 3 * i, 3 * p
         mean, var, seen = slots[i], slots[i + 1], slots[i + 2]
-        p = 3 * parent_of(at, self.season)
         if seen < 1 and self.n > 0:
             if p >= 0 and slots[p + 2] >= 1:
                 # an hour of the week seen for the first time starts from its hour of day

@@ -13,10 +13,10 @@ from schemas.anomaly import AnomalySpec
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 SPECS = [
-    AnomalySpec(),
+    AnomalySpec(season="daily"),
     AnomalySpec(season="none"),
     AnomalySpec(season="weekly"),
-    AnomalySpec(detector="holt_winters"),
+    AnomalySpec(detector="holt_winters", season="daily"),
     AnomalySpec(detector="holt_winters", season="none"),
     AnomalySpec(detector="holt_winters", season="weekly"),
 ]

@@ -183,3 +183,13 @@ def test_a_weekly_season_learns_a_quiet_weekend_and_catches_a_busy_one() -> None
     fired = [i for i, t in transitions if t == "firing"]
     assert any(busy <= i < busy + 30 for i in fired), "the busy Saturday is caught"
     assert not [i for i in fired if per_day * 40 <= i < busy], "weekend 6 and its Monday are normal"
+
+
+def test_holt_winters_keeps_at_most_a_288_point_season_within_16_kib() -> None:
+    # weekly on 30-minute samples would be a 336-point season (over the budget in river's
+    # deques): it falls back to the daily one
+    spec = AnomalySpec(detector="holt_winters", season="weekly")
+    d = AnomalySeries(spec)
+    for i, v in enumerate(noisy(48 * 14)):
+        d.update(v, T0 + timedelta(minutes=30 * i))
+    assert d.memory_bytes() < 16 * 1024

@@ -193,3 +193,21 @@ def test_holt_winters_keeps_at_most_a_288_point_season_within_16_kib() -> None:
     for i, v in enumerate(noisy(48 * 14)):
         d.update(v, T0 + timedelta(minutes=30 * i))
     assert d.memory_bytes() < 16 * 1024
+
+
+def test_a_level_shift_in_a_weekly_season_is_one_episode_not_one_per_hour_of_the_week() -> None:
+    # after the shift every hour of the week still holds the old level until its turn
+    # comes round again (up to a week later); that must not page again and again
+    per_day = 288
+    shift = per_day * 10 + 37
+    values = [
+        100
+        + 50 * math.sin(2 * math.pi * (i % per_day) / per_day)
+        + (40.0 if i >= shift else 0.0)
+        + random.Random(i).gauss(0, 2)
+        for i in range(per_day * 24)
+    ]
+    scores, transitions = run(values, AnomalySpec(season="weekly"))
+    assert [t for _, t in transitions] == ["firing", "resolved"]
+    assert shift <= transitions[0][0] <= shift + 5
+    assert max(scores[shift + per_day :]) < 0.3

@@ -24,7 +24,8 @@ class AnomalySpec(BaseModel):
     # score = D / (D + 7) with D = -log10(tail probability): 0.3 is a 1-in-1,000 surprise
     # for this series (about one false alarm per 1,000 points of pure noise)
     threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
-    season: Literal["none", "daily", "weekly"] = "daily"
+    # weekly: hour of week, starting from the hour of day (see processors/anomaly/likelihood.py)
+    season: Literal["none", "daily", "weekly"] = "weekly"
     warm_up: int = Field(default=150, ge=0, le=100_000, description="points scored 0")
     debounce_k: int = Field(default=2, ge=1, le=100)
     debounce_n: int = Field(default=5, ge=1, le=100)

@@ -25,8 +25,10 @@ so a never-seen surprise scores at least -log10(UNSEEN) = 3 decades, and more th
 further it lies beyond the Gaussian.
 
 Episode score: within one episode only a new peak scores high (the running peak
-decays with a half-life of ~140 points); the rest is damped. A long anomaly then
-reads as one detection, not dozens - what a ranking or a threshold sweep needs.
+decays with a half-life of ~140 points), and only if it is a quarter of a decade
+(~1.8x) rarer than the peak so far; the rest is damped. A long anomaly then reads as
+one detection, not dozens - what a ranking or a threshold sweep needs - and so does a
+burst whose points each come out a hair rarer than the last.
 Alerting uses the undamped score with k-of-n debouncing instead.
 """
 
@@ -42,6 +44,7 @@ BINS_PER_ROOT = 4.0  # bin k holds surprises u with k <= 4 * sqrt(u) < k + 1
 N_BINS = 29  # 4 * sqrt(50) = 28.3: the detectors cap surprises at 50
 PEAK_DECAY = 0.995  # episode peak: half-life ~140 points
 DAMPING = 0.3  # a point below the running peak keeps 30% of its score
+PEAK_MARGIN = 0.25  # decades a point must add to the running peak to be news again
 DECADES = 7.0  # score 0.3 = tail probability 1e-3, 0.5 = 1e-7
 LAG = 5  # a surprise joins the histogram 5 points late: after it left a k-of-5 debounce
 SD_FLOOR = 0.1  # in units of the detector's raw surprise (a z-distance)
@@ -157,7 +160,7 @@ class Calibrator:
 
 
 class Episode:
-    """Damps re-detections within one episode: only a new running peak scores high."""
+    """Damps re-detections within one episode: only a clearly new running peak scores high."""
 
     __slots__ = ("peak",)
 
@@ -168,7 +171,12 @@ class Episode:
         peak = self.peak
         if calibrated > peak:
             self.peak = calibrated
-            return calibrated
+            # a peak barely above the last is the same episode going on (a burst whose
+            # points come out a little rarer one after the other), not a new finding
+            bar = DECADES * peak / (1.0 - peak) + PEAK_MARGIN if peak < 1.0 else math.inf
+            if calibrated > bar / (bar + DECADES):
+                return calibrated
+            return calibrated * DAMPING
         decayed = peak * PEAK_DECAY
         self.peak = decayed if decayed > calibrated else calibrated
         return calibrated * DAMPING

@@ -34,7 +34,7 @@ SLOW_SPREAD = 0.002
 CLIP = 8.0
 MAX_SURPRISE = 50.0
 PROBE = 12  # points whose timestamps decide the sampling period
-MAX_PERIOD = 400  # seasonal floats kept per series (bounds memory: ~3.2 KiB)
+MAX_PERIOD = 288  # season floats kept: a 5-minute day, ~16 KB in river's deques
 _SEASON_SECONDS = {"none": 0, "daily": 86_400, "weekly": 7 * 86_400}
 _VERSION = 2
 # version, period + 1, n_probe, n_first, n_level, n_trend << 16 | n_season, initialised

@@ -8,6 +8,13 @@ below the series' slow noise level (a quiet hour must not make every wiggle
 infinitely unlikely) nor below 0.1% of the level (flat and all-zero starts).
 `calibration` turns the surprise into a score.
 
+A weekly season keeps both: 168 hour-of-week slots and the 24 hour-of-day slots
+they start from. An hour of the week seen for the first time starts from the same
+hour of day (learned every day) instead of from an unrelated slot, and then learns
+its own level; so a series with less than a week of history, or none of a weekly
+pattern, is forecast as with a daily season, and weekday/weekend differences are
+learned where they exist.
+
 A second surprise looks at the value alone (`novelty`: its distance from the
 series' long-run distribution), calibrated on its own; the point scores the larger.
 
@@ -36,21 +43,24 @@ SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~50
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
 
-_VERSION = 3
+_VERSION = 4  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 
 
-def slot_of(at: datetime, season: str) -> int:
-    if season == "daily":
-        return at.hour
-    if season == "weekly":
-        return at.weekday() * 24 + at.hour
-    return 0
-
-
 def slots_for(season: str) -> int:
-    return {"daily": 24, "weekly": 168}.get(season, 1)
+    # weekly: 168 hour-of-week slots, then the 24 hour-of-day slots they start from
+    return {"daily": 24, "weekly": 168 + 24}.get(season, 1)
+
+
+def slot_of(at: datetime, season: str) -> tuple[int, int]:
+    """The slot of `at` and, for a weekly season, the hour-of-day slot it starts from (-1)."""
+    if season == "weekly":
+        hour = at.hour
+        return at.weekday() * 24 + hour, 168 + hour
+    if season == "daily":
+        return at.hour, -1
+    return 0, -1
 
 
 class LikelihoodDetector:
@@ -70,7 +80,7 @@ class LikelihoodDetector:
         self.season = season
         self.n = 0
         # (level, spread^2, points seen) per slot, flat doubles: 24 bytes a slot, so a
-        # weekly season (168 slots) stays ~4 KiB where lists of floats would take ~25 KiB
+        # weekly season (192 slots) stays ~4.6 KiB where lists of floats would take ~25 KiB
         self.slots = array("d", bytes(24 * slots_for(season)))
         self.slow_v = 0.0
         self.cal = Calibrator()  # of the prediction error
@@ -80,12 +90,17 @@ class LikelihoodDetector:
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
         slots = self.slots
-        i = 3 * (slot_of(at, self.season) % (len(slots) // 3))
+        i, p = slot_of(at, self.season)
+        i, p = 3 * i, 3 * p
         mean, var, seen = slots[i], slots[i + 1], slots[i + 2]
         if seen < 1 and self.n > 0:
-            # a season slot seen for the first time borrows the best-known slot
-            donor = 3 * max(range(len(slots) // 3), key=lambda j: slots[3 * j + 2])
-            mean, var = slots[donor], slots[donor + 1]
+            if p >= 0 and slots[p + 2] >= 1:
+                # an hour of the week seen for the first time starts from its hour of day
+                mean, var = slots[p], slots[p + 1]
+            else:
+                # a season slot seen for the first time borrows the best-known slot
+                donor = 3 * max(range(len(slots) // 3), key=lambda j: slots[3 * j + 2])
+                mean, var = slots[donor], slots[donor + 1]
         n = self.n
         slow_v = self.slow_v
         # (conditional expressions, not max/min: this is the hot path)
@@ -115,6 +130,18 @@ class LikelihoodDetector:
             dv = CLIP * unit
         slots[i + 1] = (1.0 - FAST) * (var + FAST * dv * dv)
         slots[i + 2] = seen + 1
+        if p >= 0:
+            # the hour-of-day slot learns every day's points, as in a daily season
+            pm, pv, ps = slots[p], slots[p + 1], slots[p + 2]
+            if ps < 1:
+                pm, pv = mean, var
+            pd = value - pm
+            pdv = abs(pd)
+            if n > SETTLE and pdv > CLIP * unit:
+                pdv = CLIP * unit
+            slots[p] = pm + FAST * pd
+            slots[p + 1] = (1.0 - FAST) * (pv + FAST * pdv * pdv)
+            slots[p + 2] = ps + 1
         self.slow_v = (1.0 - SLOW_SPREAD) * (slow_v + SLOW_SPREAD * dv * dv)
         self.n = n + 1
         return episode, calibrated, mean, spread

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from processors.anomaly import AnomalySeries
-from processors.anomaly.calibration import Calibrator
+from processors.anomaly.calibration import DAMPING, Calibrator, Episode
 from schemas.anomaly import AnomalySpec
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
@@ -68,3 +68,13 @@ def test_a_never_seen_surprise_scores_at_least_three_decades() -> None:
     for _ in range(200):
         c.calibrate(0.5)
     assert c.calibrate(5.0) > 3 / (3 + 7)
+
+
+def test_an_episode_scores_a_new_peak_only_when_it_is_clearly_rarer() -> None:
+    # a burst whose points each come out a hair rarer than the last is one finding;
+    # a point a decade rarer than the episode so far is a new one
+    e = Episode()
+    out = [e.step(c) for c in (0.35, 0.351, 0.353, 0.36, 0.5, 0.2)]
+    assert out[0] == 0.35 and out[4] == 0.5
+    assert out[1:4] == [c * DAMPING for c in (0.351, 0.353, 0.36)]
+    assert out[5] == 0.2 * DAMPING

@@ -30,7 +30,7 @@ from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
 from streams.kafka import make_consumer, make_producer
-from streams.metrics import WorkerMetrics
+from streams.metrics import LagReporter, WorkerMetrics
 from streams.notifier.state import NotifierState
 from streams.settings import KafkaSettings
 
@@ -76,6 +76,7 @@ class Notifier:
                                          # a read_committed fetch can park at the broker
                                          # for this long before a fresh commit shows
                                          "fetch.wait.max.ms": 20})  # fmt: skip
+        self.lag = LagReporter(self.consumer, self.metrics.lag)
         self.state = NotifierState(self.producer, self.catalog.name("notifier-state"))
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker="notifier")  # fmt: skip
@@ -104,6 +105,7 @@ class Notifier:
                 self.health.beat()
                 if msgs:
                     await self._batch(msgs)
+                self.lag.maybe_report()
         finally:
             self.producer.flush(30)
             self.consumer.close()

@@ -29,12 +29,6 @@ class ProcessorMetrics(WorkerMetrics):
         self.active_series = Gauge(
             "tocsin_active_series", "Series held by the rule engines.", registry=r
         )
-        self.lag = Gauge(
-            "tocsin_consumer_lag",
-            "Records behind the partition's end.",
-            ["topic", "partition"],
-            registry=r,
-        )
         self.anomaly_bytes = Gauge(
             "tocsin_anomaly_state_bytes", "Estimated bytes held by anomaly detectors.", registry=r
         )

@@ -31,6 +31,7 @@ from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
 from streams.kafka import make_consumer, make_producer
+from streams.metrics import LagReporter
 from streams.processor.checkpoint import encode_checkpoint
 from streams.processor.feed import (
     FUTURE,
@@ -95,6 +96,8 @@ class ProcessorWorker:
                 "queued.max.messages.kbytes": 16 * 1024,
             },
         )
+        # the run loop already paces the report (every 5 s)
+        self._lag = LagReporter(self.consumer, self.metrics.lag, every_s=0)
         self.producer = make_producer(
             settings,
             **{
@@ -151,7 +154,7 @@ class ProcessorWorker:
                     # through lately (an idle worker), not as a stall in a busy loop
                     if last_lag - self._broker_ok_at > 5:
                         self._probe_broker()
-                    self._report_lag()
+                    self._lag.maybe_report()
         finally:
             # graceful stop: the last batch is committed; closing leaves the group at once
             self.consumer.close()
@@ -323,18 +326,6 @@ class ProcessorWorker:
         for tp in committed:
             if tp.offset >= 0:
                 self.consumer.seek(tp)
-
-    def _report_lag(self) -> None:
-        for tp in self.consumer.assignment():
-            try:
-                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
-                pos = self.consumer.position([tp])[0].offset
-            except KafkaException:
-                continue
-            if pos >= 0 and high >= 0:
-                self.metrics.lag.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                    max(0, high - pos)
-                )
 
 
 def default_instance_id() -> str:

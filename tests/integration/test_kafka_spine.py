@@ -6,6 +6,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewPartitions
 
 from schemas import DeadLetter, DecodeError, MetricSample, decode, encode
@@ -13,7 +14,7 @@ from streams.admin import check_topics, create_topics
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.kafka import make_admin, make_consumer, make_producer
-from streams.metrics import WorkerMetrics
+from streams.metrics import LagReporter, WorkerMetrics
 from streams.settings import KafkaSettings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -129,3 +130,38 @@ def test_a_poison_record_goes_to_deadletter_with_bytes_and_offset(
     assert letter.source_topic == topic and letter.offset == poison_offset == 2
     assert letter.reason == "validation" and "MetricSample.value" in letter.error
     assert metrics.dead_letters.labels(topic=topic, reason="validation")._value.get() == 1
+
+
+def test_consumer_lag_is_reported_per_held_partition_and_dropped_when_it_moves(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    topic = topics.name("notifications")
+    producer = make_producer(kafka_settings)
+    for i in range(300):
+        producer.produce(topic, value=b"x", partition=i % 3)
+    assert producer.flush(30) == 0
+    metrics = WorkerMetrics()
+    consumer = make_consumer(kafka_settings, group_id=f"{kafka_settings.topic_prefix}lag",
+                             **{"max.partition.fetch.bytes": 1024})  # fmt: skip
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
+    lag = LagReporter(consumer, metrics.lag, every_s=0)
+    taken = 0
+    while taken < 30:
+        taken += len(consumer.consume(30 - taken, timeout=1.0))
+
+    def reported() -> dict[str, float]:
+        return {
+            s.labels["partition"]: s.value
+            for family in metrics.registry.collect()
+            if family.name == "tocsin_consumer_lag"
+            for s in family.samples
+        }
+
+    lag.maybe_report()
+    # what a worker has read is no longer lag; the rest of the 300 records is
+    assert set(reported()) == {"0", "1", "2"}
+    assert sum(reported().values()) == 300 - taken
+    consumer.assign([TopicPartition(topic, p, 0) for p in (0, 2)])
+    lag.maybe_report()
+    assert set(reported()) == {"0", "2"}, "a partition that moved away is not reported"
+    consumer.close()

@@ -139,6 +139,8 @@ def test_promtool_alert_unit_tests_fire_when_they_should(tmp_path: Path) -> None
     series = [
         # lag climbing by 5000 a minute on partition 0
         (f'tocsin_consumer_lag{{{proc},partition="0"}}', "0+5000x40"),
+        # the notifier keeps up: a constant small lag alerts nobody
+        (f'tocsin_consumer_lag{{{notif},topic="tocsin.notifications",partition="0"}}', "50x40"),
         # 2 dead letters/s among 20 records/s: 10%
         (f'tocsin_dead_letters_total{{{proc},reason="validation"}}', "0+120x40"),
         (f"tocsin_records_processed_total{{{proc}}}", "0+1200x40"),
@@ -157,7 +159,8 @@ def test_promtool_alert_unit_tests_fire_when_they_should(tmp_path: Path) -> None
         return {"eval_time": at, "alertname": alert, "exp_alerts": expected}
 
     expectations = [
-        fires("30m", "TocsinConsumerLagGrowing", severity="warning", topic="tocsin.metrics"),
+        fires("30m", "TocsinConsumerLagGrowing", severity="warning", job="tocsin-processor",
+              topic="tocsin.metrics"),
         fires("30m", "TocsinDeadLettersRising", severity="warning", topic="tocsin.metrics",
               reason="validation"),
         fires("30m", "TocsinNotifierFailing", severity="critical", channel="slack"),

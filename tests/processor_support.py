@@ -50,6 +50,7 @@ def start_worker(
     checkpoint_every: float = 10.0,
     batch_size: int = 20_000,  # the CLI default
     max_wait_ms: float = 20.0,
+    group: str | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -59,7 +60,7 @@ def start_worker(
         "TOCSIN_LOG_FORMAT": "json",
     }
     cmd = [sys.executable, "-m", "streams.cli.main", "run", "processor", "--rules", str(rules),
-           "--instance-id", instance, "--group", f"{settings.topic_prefix}processor",
+           "--instance-id", instance, "--group", group or f"{settings.topic_prefix}processor",
            "--health-port", "0", "--checkpoint-every", str(checkpoint_every),
            "--batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms)]  # fmt: skip
     return subprocess.Popen(

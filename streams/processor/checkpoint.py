@@ -6,6 +6,10 @@ transaction, so a checkpoint and the input offsets it covers commit together.
 Restoring = latest manifest + its chunks, then replaying the input from the
 checkpoint's offset up to the group's committed offset with outputs
 suppressed: the engine is deterministic, so it ends in the state it had.
+
+Checkpoints are keyed by consumer group as well as input partition: two processor
+deployments over the same topics (a canary with a new rule pack, say) have offsets of
+their own, and one restoring the other's state would count records twice or never.
 """
 
 from __future__ import annotations
@@ -27,18 +31,18 @@ class Checkpoint:
     state: bytes
 
 
-def manifest_key(topic: str, partition: int) -> bytes:
-    return f"{topic}:{partition}".encode()
+def manifest_key(group: str, topic: str, partition: int) -> bytes:
+    return f"{group}/{topic}:{partition}".encode()
 
 
 def encode_checkpoint(
-    topic: str, partition: int, offset: int, state: bytes
+    group: str, topic: str, partition: int, offset: int, state: bytes
 ) -> list[tuple[bytes, bytes]]:
     """(key, value) records: the chunks first, the manifest last."""
     packed = zlib.compress(state, 1)
     digest = hashlib.sha256(packed).hexdigest()[:16]
     chunks = [packed[i : i + CHUNK] for i in range(0, len(packed), CHUNK)] or [b""]
-    base = manifest_key(topic, partition)
+    base = manifest_key(group, topic, partition)
     out = [(base + f":{i}".encode(), digest.encode() + b"|" + c) for i, c in enumerate(chunks)]
     manifest = orjson.dumps({"offset": offset, "chunks": len(chunks), "digest": digest})
     out.append((base, manifest))
@@ -49,6 +53,7 @@ def read_checkpoint(
     consumer: Consumer,
     state_topic: str,
     state_partition: int,
+    group: str,
     topic: str,
     partition: int,
     timeout: float = 30.0,
@@ -58,7 +63,7 @@ def read_checkpoint(
     low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
     if high <= low:
         return None
-    base = manifest_key(topic, partition)
+    base = manifest_key(group, topic, partition)
     prefix = base + b":"
     latest: dict[bytes, bytes] = {}
     consumer.assign([TopicPartition(state_topic, state_partition, low)])

@@ -41,6 +41,7 @@ class StateRestorer:
         state_topic: str,
         metrics: ProcessorMetrics,
     ) -> None:
+        self.group_id = group_id
         self.pack = pack
         self.feeds = feeds
         self.state_topic = state_topic
@@ -71,6 +72,7 @@ class StateRestorer:
             self.consumer,
             self.state_topic,
             partition % self.state_partitions(),
+            self.group_id,
             topic,
             partition,
         )
@@ -81,6 +83,15 @@ class StateRestorer:
                 self._replay(engine, topic, partition, 0, committed)
                 log.info("partition_rebuilt", topic=topic, partition=partition,
                          committed=committed, series=engine.series_count())  # fmt: skip
+            return engine
+        if committed < ckpt.offset:
+            # the group's offsets went back behind its own checkpoint: an operator reset
+            # them to reprocess. The state is ahead of the input it would see again, so
+            # rebuild it up to the new position instead of counting that input twice.
+            log.warning("checkpoint_ahead_of_offsets", topic=topic, partition=partition,
+                        checkpoint_offset=ckpt.offset, committed=committed)  # fmt: skip
+            if committed >= 0:
+                self._replay(engine, topic, partition, 0, committed)
             return engine
         try:
             engine.load(ckpt.state)

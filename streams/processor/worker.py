@@ -67,6 +67,7 @@ class ProcessorWorker:
         health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.group_id = group_id
         self.pack = pack
         self.catalog = Catalog(settings)
         self.metrics = metrics or ProcessorMetrics()
@@ -286,7 +287,9 @@ class ProcessorWorker:
             engine = self.engines.get((p.topic, p.partition))
             if engine is None:
                 continue
-            for key, value in encode_checkpoint(p.topic, p.partition, p.offset, engine.dump()):
+            for key, value in encode_checkpoint(
+                self.group_id, p.topic, p.partition, p.offset, engine.dump()
+            ):
                 self.producer.produce(
                     self.state_topic, key=key, value=value, partition=p.partition % n
                 )

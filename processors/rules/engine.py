@@ -356,22 +356,24 @@ class RuleEngine:
         current = rs.current
         if current is not None and current[0] == index:
             # every series of a scrape enters the same new pane: one look-up for all, and
-            # their slots hold one int object for it instead of one each
+            # their slots hold one int object for it instead of one each. next_window was
+            # lowered for it when it became current, and only a close (which drops
+            # `current`) raises next_window
             index, pane = current
         else:
             found = rs.open.get(index)
             pane = rs.open[index] = {} if found is None else found
             rs.current = (index, pane)
+            first = index - rs.rule.n_windows + 1
+            # `<`: a sample within the grace but older than the series' first one opens
+            # windows before those the first one opened; none of them has closed yet
+            if rs.next_window is None or first < rs.next_window:
+                rs.next_window = first
         acc = pane.get(s.key)
         if acc is None:
             acc = pane[s.key] = rs.rule.start_accumulator(v, hit)
         else:
             acc.add(v, hit)
-        first = index - rs.rule.n_windows + 1
-        # `<`: a sample within the grace but older than the series' first one opens
-        # windows before those the first one opened; none of them has closed yet
-        if rs.next_window is None or first < rs.next_window:
-            rs.next_window = first
         s.pane, s.acc = index, acc
 
     def _shadow(self, s: ShadowSlot, v: float) -> None:
@@ -384,11 +386,14 @@ class RuleEngine:
         rs = s.rs
         current = rs.current
         if current is not None and current[0] == index:
-            pane = current[1]  # as in _enter_pane
+            pane = current[1]  # as in _enter_pane, next_window included
         else:
             found = rs.open.get(index)
             pane = rs.open[index] = {} if found is None else found
             rs.current = (index, pane)
+            first = index - rs.rule.n_windows + 1
+            if rs.next_window is None or first < rs.next_window:
+                rs.next_window = first  # see _enter_pane
         acc = pane.get(s.key)
         if acc is None:
             if shared.count == 1:
@@ -400,11 +405,6 @@ class RuleEngine:
         elif acc is not shared:
             acc.add(v, True)
         # else shared through another series of the same group: already counted
-        first = index - rs.rule.n_windows + 1
-        # `<`: a sample within the grace but older than the series' first one opens
-        # windows before those the first one opened; none of them has closed yet
-        if rs.next_window is None or first < rs.next_window:
-            rs.next_window = first
         s.pane, s.acc = index, acc
 
     def _fold(

@@ -56,7 +56,7 @@ class ShadowSlot(Slot):
 
     The lead's update counts the sample for both: the shadow's pane holds the very
     accumulator object of the lead's when both started it with the same sample, and a
-    sample then costs the shadow nothing but its group's `last_seen`. When they cannot
+    sample then costs the shadow one identity check. When they cannot
     share (the shadow's pane already had its own accumulator), the shadow updates its
     own, as an ordinary slot would."""
 

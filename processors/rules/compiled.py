@@ -99,6 +99,7 @@ class CompiledRule:
         "share_key",
         "signature",
         "size",
+        "start_accumulator",
         "step",
     )
 
@@ -140,6 +141,12 @@ class CompiledRule:
             partial(Quantile, rule.quantile or 0.5, self.mapping)
             if self.mapping is not None
             else _ACCUMULATORS.get(rule.aggregation, Avg)  # absent/anomaly: never called
+        )
+        # an accumulator with its first sample: the pane-start path
+        self.start_accumulator: Callable[[float, bool], Accumulator] = (
+            partial(Quantile.started, rule.quantile or 0.5, self.mapping)
+            if self.mapping is not None
+            else _ACCUMULATORS.get(rule.aggregation, Avg).first
         )
         if rule.window is not None:
             self.size = rule.window.size.total_seconds()

@@ -9,7 +9,7 @@ recovery by checkpoint + replay exact and backtesting faithful.
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
 
 from processors.anomaly import AnomalySeries
 from processors.rules import snapshot
@@ -35,6 +35,47 @@ LATE = "late"
 _IDLE_EVICT_S = 3600.0
 _EVICT_EVERY_S = 600.0
 _ANOMALY_IDLE_S = 24 * 3600.0
+_NEVER = float("-inf")
+
+
+Values = list[tuple[GroupKey, float | None]]
+# a window's panes (each a dict of accumulators by group key), its values and its keys
+_Closed = tuple[list[dict[GroupKey, Accumulator]], Values, Container[GroupKey]]
+
+
+def _window_values(
+    panes: list[dict[GroupKey, Accumulator]],
+    min_samples: int,
+    combine: Callable[[list[Accumulator]], float | None],
+) -> tuple[Values, Container[GroupKey]]:
+    """Each group's value over a window's non-empty panes (None: too few samples), and
+    the keys that had any."""
+    if not panes:
+        return [], ()
+    if len(panes) == 1:
+        seen = panes[0]
+        return [
+            (key, acc.result() if acc.count >= min_samples else None) for key, acc in seen.items()
+        ], seen
+    by_key: dict[GroupKey, list[Accumulator]] = {}
+    for p in panes:
+        for key, acc in p.items():
+            parts = by_key.get(key)
+            if parts is None:
+                by_key[key] = [acc]
+            else:
+                parts.append(acc)
+    items: Values = []
+    for key, parts in by_key.items():
+        if len(parts) == 1:
+            acc = parts[0]
+            value = acc.result() if acc.count >= min_samples else None
+        elif len(parts) >= min_samples or sum(p.count for p in parts) >= min_samples:
+            value = combine(parts)
+        else:
+            value = None
+        items.append((key, value))
+    return items, by_key
 
 
 class RuleEngine:
@@ -68,6 +109,10 @@ class RuleEngine:
         # the earliest watermark at which an absence or an eviction can be due
         self._housekeeping_due = float("-inf")
         self._routes: dict[bytes, Route] = {}
+        # rules that are some shadow's lead, and their window values of this advance by
+        # (rule index, window): see _close_windows
+        self._leads = {rs.lead.index for rs in self.rules if rs.lead is not None}
+        self._closed: dict[tuple[int, int], _Closed] = {}
         self._log_routes: dict[bytes, Route] = {}
 
     # -- input ------------------------------------------------------------------
@@ -98,24 +143,22 @@ class RuleEngine:
                 if known.counters:
                     self._fold_counter_route(known, labels, value, t)
                     return None
-                # the hot path, inline: per rule an accumulator update, nothing else
-                for s in known.slots:
-                    g = s.group
-                    if t > g.last_seen:
-                        g.last_seen = t
+                # the hot path, inline: per window rule an accumulator update, nothing
+                # else; the groups' last_seen and absent slots are the route's (Route)
+                if t > known.last_seen:
+                    known.last_seen = t
+                for s in known.windows:
                     if s.kind == WINDOW:
-                        pane = int(t // s.step)
+                        # a float compared with the slot's int: no int() per sample
+                        pane = t // s.step
                         if pane == s.pane:
                             s.acc.add(value, True)  # type: ignore[union-attr]  # set with pane
                         else:
-                            self._enter_pane(s, pane, value, True)
-                    elif s.kind == SHADOW:
-                        if s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
-                            self._shadow(s, value)  # type: ignore[arg-type]
-                    elif s.kind == ANOMALY:
-                        self._score(s.rs, s.key, g, value, t)
-                    elif g.phase == FIRING:  # `absent`: the source is back
-                        self._fold(s.rs, s.key, labels, value, True, t)
+                            self._enter_pane(s, int(pane), value, True)
+                    elif s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
+                        self._shadow(s, value)  # type: ignore[arg-type]
+                for s in known.anomalies:
+                    self._score(s.rs, s.key, s.group, value, t)
                 return None
         rules = self.by_metric.get(name)
         if rules is None:
@@ -228,8 +271,21 @@ class RuleEngine:
 
     def forget_routes(self) -> None:
         """Drop every route: the state they point into is about to change."""
+        self._sync_last_seen()
         self._routes.clear()
         self._log_routes.clear()
+
+    def _sync_last_seen(self) -> None:
+        """Fold the routes' last_seen into their groups (see Route): before anything
+        reads a group's last_seen, and before routes are dropped."""
+        for route in self._routes.values():
+            t = route.last_seen
+            if t == _NEVER:
+                continue
+            for s in route.slots:
+                g = s.group
+                if t > g.last_seen:
+                    g.last_seen = t
 
     def _fold_counter_route(
         self, route: Route, labels: dict[str, str], value: float, t: float
@@ -249,11 +305,11 @@ class RuleEngine:
             if t > g.last_seen:
                 g.last_seen = t
             if s.kind == WINDOW:
-                pane = int(t // s.step)
+                pane = t // s.step
                 if pane == s.pane:
                     s.acc.add(v, True)  # type: ignore[union-attr]  # set with the pane
                 else:
-                    self._enter_pane(s, pane, v, True)
+                    self._enter_pane(s, int(pane), v, True)
             elif s.kind == SHADOW:
                 if s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
                     self._shadow(s, v)  # type: ignore[arg-type]
@@ -285,11 +341,11 @@ class RuleEngine:
             if t > g.last_seen:
                 g.last_seen = t
             if s.kind == WINDOW:
-                pane = int(t // s.step)
+                pane = t // s.step
                 if pane == s.pane:
                     s.acc.add(v, hit)  # type: ignore[union-attr]  # set with the pane
                 else:
-                    self._enter_pane(s, pane, v, hit)
+                    self._enter_pane(s, int(pane), v, hit)
             elif s.kind == ANOMALY:
                 self._score(s.rs, s.key, g, v, t)
             elif g.phase == FIRING:
@@ -297,18 +353,27 @@ class RuleEngine:
 
     def _enter_pane(self, s: Slot, index: int, v: float, hit: bool) -> None:
         rs = s.rs
-        pane = rs.open.get(index)
-        if pane is None:
-            pane = rs.open[index] = {}
+        current = rs.current
+        if current is not None and current[0] == index:
+            # every series of a scrape enters the same new pane: one look-up for all, and
+            # their slots hold one int object for it instead of one each. next_window was
+            # lowered for it when it became current, and only a close (which drops
+            # `current`) raises next_window
+            index, pane = current
+        else:
+            found = rs.open.get(index)
+            pane = rs.open[index] = {} if found is None else found
+            rs.current = (index, pane)
+            first = index - rs.rule.n_windows + 1
+            # `<`: a sample within the grace but older than the series' first one opens
+            # windows before those the first one opened; none of them has closed yet
+            if rs.next_window is None or first < rs.next_window:
+                rs.next_window = first
         acc = pane.get(s.key)
         if acc is None:
-            acc = pane[s.key] = rs.rule.new_accumulator()
-        acc.add(v, hit)
-        first = index - rs.rule.n_windows + 1
-        # `<`: a sample within the grace but older than the series' first one opens
-        # windows before those the first one opened; none of them has closed yet
-        if rs.next_window is None or first < rs.next_window:
-            rs.next_window = first
+            acc = pane[s.key] = rs.rule.start_accumulator(v, hit)
+        else:
+            acc.add(v, hit)
         s.pane, s.acc = index, acc
 
     def _shadow(self, s: ShadowSlot, v: float) -> None:
@@ -319,9 +384,16 @@ class RuleEngine:
         shared = lead.acc
         assert shared is not None  # the lead's update set it
         rs = s.rs
-        pane = rs.open.get(index)
-        if pane is None:
-            pane = rs.open[index] = {}
+        current = rs.current
+        if current is not None and current[0] == index:
+            pane = current[1]  # as in _enter_pane, next_window included
+        else:
+            found = rs.open.get(index)
+            pane = rs.open[index] = {} if found is None else found
+            rs.current = (index, pane)
+            first = index - rs.rule.n_windows + 1
+            if rs.next_window is None or first < rs.next_window:
+                rs.next_window = first  # see _enter_pane
         acc = pane.get(s.key)
         if acc is None:
             if shared.count == 1:
@@ -329,16 +401,10 @@ class RuleEngine:
                 # both rules see the same samples of this pane, so they share it
                 acc = pane[s.key] = shared
             else:
-                acc = pane[s.key] = rs.rule.new_accumulator()
-                acc.add(v, True)
+                acc = pane[s.key] = rs.rule.start_accumulator(v, True)
         elif acc is not shared:
             acc.add(v, True)
         # else shared through another series of the same group: already counted
-        first = index - rs.rule.n_windows + 1
-        # `<`: a sample within the grace but older than the series' first one opens
-        # windows before those the first one opened; none of them has closed yet
-        if rs.next_window is None or first < rs.next_window:
-            rs.next_window = first
         s.pane, s.acc = index, acc
 
     def _fold(
@@ -365,8 +431,7 @@ class RuleEngine:
                 pane = rs.open[pane_index] = {}
             acc = pane.get(key)
             if acc is None:
-                acc = pane[key] = r.new_accumulator()
-                acc.add(v, hit)
+                acc = pane[key] = r.start_accumulator(v, hit)
             elif rs.lead is None or acc is not rs.lead.open.get(pane_index, {}).get(key):
                 acc.add(v, hit)
             # else: shared with the lead (a ShadowSlot), which has just added this sample
@@ -416,6 +481,7 @@ class RuleEngine:
         for rs in self.rules:
             if rs.rule.n_windows:
                 self._close_windows(rs, wm)
+        self._closed.clear()  # only valid while no sample came in since
         self.advances += 1
         if not self._out:
             return []
@@ -438,9 +504,12 @@ class RuleEngine:
 
     def _housekeeping(self) -> None:
         wm = self.watermark
+        self._sync_last_seen()  # absence and eviction read the groups' last_seen
         for rs in self._absent_rules:
-            if wm >= rs.absent_due:
-                self._check_absent(rs, wm)
+            if wm >= rs.absent_due and self._check_absent(rs, wm):
+                # a route never holds a firing absent group (Route): the slow path
+                # resolves it when its source is back
+                self.forget_routes()
         if wm >= self.next_evict:
             grid = (wm // _EVICT_EVERY_S) * _EVICT_EVERY_S
             self._evict_idle(grid)
@@ -468,52 +537,37 @@ class RuleEngine:
         # threshold only records its value (AlertState.evaluate decides everything else)
         op, threshold = cond.op, cond.threshold
         groups = rs.groups
+        # a shadow (routes.ShadowSlot) whose panes hold the very accumulators of its lead's
+        # has the lead's values: reuse them instead of merging the panes again
+        lead = (
+            rs.lead
+            if rs.lead is not None and rs.lead.rule.rule.min_samples == min_samples
+            else None
+        )
+        closed = self._closed
+        shares = rs.index in self._leads
         while rs.next_window is not None and rs.next_window * step + size <= wm:
             i = rs.next_window
             start = i * step
             end = start + size
-            # keys in any order: the transitions are sorted by (time, rule, key) on output
+            rs.current = None  # it may be a pane closed below
             if n == 1:  # tumbling: the window is its one pane
-                pane = rs.open.pop(i, None) or {}
-                items: list[tuple[GroupKey, float | None]] = [
-                    (key, acc.result() if acc.count >= min_samples else None)
-                    for key, acc in pane.items()
-                ]
-                if rs.active:
-                    items += [(key, None) for key in rs.active if key not in pane]
+                pane = rs.open.pop(i, None)
+                panes = [pane] if pane else []
             else:
                 panes = [p for p in (rs.open.get(j) for j in range(i, i + n)) if p]
-                items = []
-                seen: Container[GroupKey]
-                if len(panes) == 1:
-                    seen = panes[0]
-                    items = [
-                        (key, acc.result() if acc.count >= min_samples else None)
-                        for key, acc in seen.items()
-                    ]
-                else:
-                    by_key: dict[GroupKey, list[Accumulator]] = {}
-                    for p in panes:
-                        for key, acc in p.items():
-                            parts = by_key.get(key)
-                            if parts is None:
-                                by_key[key] = [acc]
-                            else:
-                                parts.append(acc)
-                    seen = by_key
-                    for key, parts in by_key.items():
-                        if len(parts) == 1:
-                            acc = parts[0]
-                            value = acc.result() if acc.count >= min_samples else None
-                        elif (
-                            len(parts) >= min_samples or sum(p.count for p in parts) >= min_samples
-                        ):
-                            value = combine(parts)
-                        else:
-                            value = None
-                        items.append((key, value))
-                if rs.active:
-                    items += [(key, None) for key in rs.active if key not in seen]
+            cached = closed.get((lead.index, i)) if lead is not None else None
+            # list == compares the pane dicts: the same keys, identical accumulators
+            if cached is not None and cached[0] == panes:
+                _, items, seen = cached
+            else:
+                items, seen = _window_values(panes, min_samples, combine)
+                if shares:
+                    closed[(rs.index, i)] = (panes, items, seen)
+            if rs.active:
+                # a new list: `items` may be the lead's, shared through `closed`
+                items = items + [(key, None) for key in rs.active if key not in seen]
+            # keys in any order: the transitions are sorted by (time, rule, key) on output
             for key, value in items:
                 g = groups.get(key)
                 if g is None:  # evicted while idle: an inactive group starts afresh
@@ -542,9 +596,11 @@ class RuleEngine:
             # which window comes next (no stepping through empty time)
             rs.next_window = i + 1 if rs.open or rs.active else None
 
-    def _check_absent(self, rs: RuleState, wm: float) -> None:
+    def _check_absent(self, rs: RuleState, wm: float) -> bool:
+        """Declare the series absent that are due; True when any was."""
         limit = rs.rule.absent_s
         due = float("inf")
+        fired = False
         for key in sorted(rs.groups):
             g = rs.groups[key]
             if g.phase == FIRING:
@@ -554,12 +610,14 @@ class RuleEngine:
                 g.phase = FIRING
                 g.active_since = at
                 rs.active.add(key)
+                fired = True
                 self._emit(
                     rs, key, at, rule_alert(rs.rule, key, g, FIRING, at, wm - g.last_seen, None)
                 )
             elif at < due:
                 due = at
         rs.absent_due = due
+        return fired
 
     def _evict_idle(self, wm: float) -> None:
         evicted = False
@@ -607,8 +665,11 @@ class RuleEngine:
         return sum(len(rs.groups) for rs in self.rules if rs.rule.anomaly is not None)
 
     def dump(self) -> bytes:
+        self._sync_last_seen()
         return snapshot.dump(self)
 
     def load(self, data: bytes) -> None:
         self.forget_routes()
         snapshot.load(self, data)
+        for rs in self.rules:
+            rs.current = None

@@ -56,7 +56,7 @@ class ShadowSlot(Slot):
 
     The lead's update counts the sample for both: the shadow's pane holds the very
     accumulator object of the lead's when both started it with the same sample, and a
-    sample then costs the shadow nothing but its group's `last_seen`. When they cannot
+    sample then costs the shadow one identity check. When they cannot
     share (the shadow's pane already had its own accumulator), the shadow updates its
     own, as an ordinary slot would."""
 
@@ -69,10 +69,28 @@ class ShadowSlot(Slot):
 
 
 class Route:
-    __slots__ = ("counters", "labels", "name", "slots")
+    """A series' slots, and what a plain metric sample on it costs: `windows` (the window
+    and shadow slots, in rule order) and `anomalies` get a per-sample update; `absent`
+    slots none.
+
+    On that path the route keeps the latest event time itself (`last_seen`) instead of
+    writing it into each slot's group per sample: the engine folds it into the groups
+    (`RuleEngine._sync_last_seen`) before anything reads a group's `last_seen`
+    (housekeeping, a checkpoint) and before it drops routes, so the groups hold the
+    same value at every point where it matters. An absent slot then needs nothing per
+    sample: a route only exists while none of its absent groups is firing (the engine
+    drops every route when an absence fires, and the slow path that rebuilds a route
+    resolves one that was), so "the source is back" always takes the slow path."""
+
+    __slots__ = ("anomalies", "counters", "labels", "last_seen", "name", "slots", "windows")
 
     def __init__(self, name: str, labels: dict[str, str], slots: tuple[Slot, ...]) -> None:
         self.name = name
         self.labels = labels
         self.slots = slots
         self.counters = any(isinstance(s, CounterSlot) for s in slots)
+        self.last_seen = float("-inf")
+        windows = tuple(s for s in slots if s.kind in (WINDOW, SHADOW))
+        # the same tuple when nothing else is there: a route is paid per series
+        self.windows = slots if len(windows) == len(slots) else windows
+        self.anomalies = tuple(s for s in slots if s.kind == ANOMALY)

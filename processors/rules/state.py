@@ -52,6 +52,7 @@ class RuleState:
         "absent_due",
         "active",
         "counters",
+        "current",
         "groups",
         "index",
         "lead",
@@ -73,3 +74,6 @@ class RuleState:
         self.lead: RuleState | None = None
         # `absent` rules: no series can go absent before this event time (a lower bound)
         self.absent_due = float("inf")
+        # the pane slots entered last, (index, open[index]): a cache for routes'
+        # pane entries (RuleEngine._enter_pane), dropped whenever a pane may close
+        self.current: tuple[int, dict[GroupKey, Accumulator]] | None = None

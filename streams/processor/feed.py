@@ -11,6 +11,7 @@ one record.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +64,28 @@ def written_at(kind: int, ms: float) -> float:
     return ms / 1000.0
 
 
+def first_accepting_ms(t: float, ahead: float) -> int:
+    """The least Kafka timestamp (epoch ms, >= 1) from which on a sample at `t` is not
+    ahead: for every `ms >= first_accepting_ms(t, ahead)`, `t > ms / 1000.0 + ahead` is
+    false, so the feed compares one int per record instead of that float arithmetic.
+    Exact, not approximate: `ms / 1000.0 + ahead` never decreases as ms grows (each step
+    rounds correctly), so the predicate flips once, and the estimate is stepped onto
+    that point with the very expression the feed would evaluate."""
+
+    def accepted(ms: int) -> bool:
+        return not t > ms / 1000.0 + ahead
+
+    guess = (t - ahead) * 1000.0
+    if not guess < 9e15:  # beyond exact float ms (or NaN): leave every record to the check
+        return 2**63
+    ms = max(1, math.ceil(guess))
+    while ms > 1 and accepted(ms - 1):
+        ms -= 1
+    while not accepted(ms):
+        ms += 1
+    return ms
+
+
 # datetime.timestamp() on the validator's datetimes costs a call into their tzinfo's
 # utcoffset() every time (~0.4 us); the offset of a tzinfo never changes (pydantic's are
 # fixed offsets, and it hands out one object per offset), so it is looked up once. The
@@ -106,6 +129,7 @@ def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timed
     last_at: object = None
     last_tz: object = None
     last_t = 0.0
+    not_before = 0
     for rec in records:
         raw = rec.value() or b""
         try:
@@ -133,9 +157,11 @@ def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timed
             )
             last_t /= 1_000_000
             last_at, last_tz = at, at.tzinfo
+            not_before = first_accepting_ms(last_t, ahead)
         t = last_t
         kind, ms = rec.timestamp()
-        if t > (ms / 1000.0 if kind != _NO_TIMESTAMP and ms > 0 else time.time()) + ahead:
+        # an int comparison decides the usual record; the rest is decided exactly
+        if (ms < not_before or kind == _NO_TIMESTAMP) and t > written_at(kind, ms) + ahead:
             error = f"MetricSample.time: {at.isoformat()} is more than {skew} ahead"
             rejected.append((rec, Verdict(FUTURE, "future_timestamp", error)))
             continue
@@ -157,6 +183,7 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
     last_at: object = None
     last_tz: object = None
     last_t = 0.0
+    not_before = 0
     for rec in records:
         raw = rec.value() or b""
         try:
@@ -184,9 +211,11 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
             )
             last_t /= 1_000_000
             last_at, last_tz = at, at.tzinfo
+            not_before = first_accepting_ms(last_t, ahead)
         t = last_t
         kind, ms = rec.timestamp()
-        if t > (ms / 1000.0 if kind != _NO_TIMESTAMP and ms > 0 else time.time()) + ahead:
+        # an int comparison decides the usual record; the rest is decided exactly
+        if (ms < not_before or kind == _NO_TIMESTAMP) and t > written_at(kind, ms) + ahead:
             error = f"LogRecord.time: {at.isoformat()} is more than {skew} ahead"
             rejected.append((rec, Verdict(FUTURE, "future_timestamp", error)))
             continue

@@ -27,6 +27,7 @@ from streams.processor.feed import (
     feed_log,
     feed_metric,
     feed_metrics,
+    first_accepting_ms,
 )
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -199,6 +200,39 @@ def test_the_feeds_epoch_is_timestamp_to_the_bit(at: datetime) -> None:
         assume(False)  # e.g. a historical offset with seconds: refused, not fed
     assert isinstance(parsed, datetime)
     assert epoch_seconds(parsed) == parsed.timestamp()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.floats(min_value=-1e10, max_value=3e11, allow_nan=False),
+    st.sampled_from([0.0, 0.001, 1.0, 300.0, 86400.0 * 365]),
+    st.integers(min_value=-(2**40), max_value=2**48) | st.floats(-1e12, 1e15),
+    st.integers(min_value=-3, max_value=3),
+)
+def test_the_int_future_check_decides_as_the_float_expression(
+    t: float, ahead: float, ms: float, nudge: int
+) -> None:
+    # the feed accepts a record with ms >= first_accepting_ms without the float arithmetic
+    first = first_accepting_ms(t, ahead)
+    assert first >= 1
+    for at in (ms, first + nudge):
+        if at >= first:
+            assert not t > at / 1000.0 + ahead
+    if 1 < first < 2**63:
+        assert t > (first - 1) / 1000.0 + ahead  # the least such ms: nothing accepted is left
+
+
+def test_the_future_check_at_its_edge_and_without_a_kafka_timestamp() -> None:
+    e = RuleEngine(PACK.rules, PACK.settings)
+    at = NOW + SKEW + timedelta(milliseconds=1)
+    raw = orjson.dumps({**GOOD_METRIC, "time": at.isoformat()})
+    assert feed_metric(e, raw, NOW.timestamp(), SKEW).outcome == FUTURE
+    assert feed_metric(e, raw, NOW.timestamp() + 0.001, SKEW) is ACCEPTED
+    # no Kafka timestamp: the worker's clock decides (an hour ahead of now is refused)
+    later = orjson.dumps(
+        {**GOOD_METRIC, "time": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    )
+    assert feed_metric(e, later, 0.0, SKEW).outcome == FUTURE
 
 
 class _Recorder:

@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.rules import RuleEngine
-from processors.rules.aggregates import Quantile, _sketch_of, new_mapping
+from processors.rules.aggregates import Quantile, _quantile_of_values, _sketch_of, new_mapping
+from processors.rules.compiled import CompiledRule
 from processors.rules.routes import ShadowSlot
 from schemas import encode
 from schemas.rules import Rule, RuleSettings
@@ -173,3 +175,30 @@ def test_quantile_shortcut_answers_what_the_sketch_answers(values: list[float], 
     parts = [p for p in halves if p.count]
     assert single.result() == (None if want is None else float(want))
     assert Quantile.combine(parts) == (None if want is None else float(want))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    # bounded: the sketch itself overflows near the float maximum (in either path)
+    st.floats(min_value=-1e300, max_value=1e300) | st.sampled_from([-0.0, 0.0, 1e-320]),
+    st.booleans(),
+)
+def test_a_pane_started_with_first_holds_what_new_then_add_holds(value: float, hit: bool) -> None:
+    # the pane-start path (CompiledRule.start_accumulator) against the general one
+    for rule in RULES:
+        compiled = CompiledRule(rule)
+        if not compiled.n_windows:
+            continue
+        general = compiled.new_accumulator()
+        general.add(value, hit)
+        started = compiled.start_accumulator(value, hit)
+        assert type(started) is type(general)
+        assert orjson.dumps(started.dump()) == orjson.dumps(general.dump())
+        assert started.result() == general.result()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=1e-300, max_value=1e300))
+def test_the_inline_sketch_key_is_the_mappings_key(value: float) -> None:
+    mapping = new_mapping()
+    assert _quantile_of_values(mapping, 0.5, [value]) == float(mapping.value(mapping.key(value)))

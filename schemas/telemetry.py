@@ -7,14 +7,14 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import Event
-from schemas.types import FiniteFloat, Labels, MetricName, Name, Text, Timestamp
+from schemas.types import MAX_MAGNITUDE, Labels, Measurement, MetricName, Name, Text, Timestamp
 
 
 class MetricSample(Event):
     """One observation of one series at one instant (event time)."""
 
     name: MetricName
-    value: FiniteFloat
+    value: Measurement
     time: Timestamp
     labels: Labels = Field(default_factory=dict)
     kind: Literal["gauge", "counter"] = "gauge"
@@ -40,5 +40,5 @@ class LogRecord(Event):
     level: Literal["debug", "info", "warning", "error", "critical"] | None = None
     labels: Labels = Field(default_factory=dict)
     http_status: int | None = Field(default=None, ge=100, le=599)
-    duration_ms: FiniteFloat | None = Field(default=None, ge=0)
+    duration_ms: float | None = Field(default=None, ge=0, le=MAX_MAGNITUDE, allow_inf_nan=False)
     source: Name = "unknown"

@@ -20,6 +20,12 @@ MAX_TEXT = 8192
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 """A float that is never NaN or +-inf: those poison every aggregate they touch."""
 
+MAX_MAGNITUDE = 1e300
+Measurement = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+"""A measured value: finite, and far enough from the float limit that sums, rates and
+sketches over a window of them stay finite (a value near 1.8e308 is an overflow or
+garbage upstream, not a measurement, and a quantile of it overflowed in the sketch)."""
+
 Timestamp = AwareDatetime
 """Timezone-aware instants only: a naive timestamp is ambiguous across hosts."""
 

@@ -43,6 +43,9 @@ BAD_METRICS = [
     b'{"name": "cpu_percent", "value": NaN, "time": "2026-01-01T00:00:00Z"}',
     b'{"name": "cpu_percent", "value": Infinity, "time": "2026-01-01T00:00:00Z"}',
     b'{"name": "cpu_percent", "value": 1e999, "time": "2026-01-01T00:00:00Z"}',
+    # finite, but a window of them overflows: an upstream overflow, not a measurement
+    orjson.dumps({**GOOD_METRIC, "value": 1.79e308}),
+    orjson.dumps({**GOOD_METRIC, "value": -1e301}),
     orjson.dumps({**GOOD_METRIC, "value": "high"}),
     orjson.dumps({k: v for k, v in GOOD_METRIC.items() if k != "time"}),
     orjson.dumps({k: v for k, v in GOOD_METRIC.items() if k != "name"}),
@@ -62,6 +65,7 @@ BAD_LOGS = [
     orjson.dumps({**GOOD_LOG, "http_status": 600}),
     orjson.dumps({**GOOD_LOG, "duration_ms": -1}),
     b'{"time": "2026-01-01T00:00:00Z", "duration_ms": NaN}',
+    orjson.dumps({**GOOD_LOG, "duration_ms": 1.79e308}),  # its p95 overflowed the sketch
     orjson.dumps({**GOOD_LOG, "level": "loud"}),
     orjson.dumps({k: v for k, v in GOOD_LOG.items() if k != "time"}),
     orjson.dumps({**GOOD_LOG, "event_id": None}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,24 @@ def test_quantile_of_negative_values_keeps_sketches_apart() -> None:
     restored = RuleEngine([r], NO_GRACE)
     restored.load(e.dump())
     assert restored.dump() == e.dump()
+
+
+@pytest.mark.parametrize("aggregation", ["quantile", "sum", "avg", "max", "rate"])
+def test_the_largest_accepted_values_aggregate_without_overflow(aggregation: str) -> None:
+    from schemas.types import MAX_MAGNITUDE
+
+    counter = {"signal": {"kind": "metric", "metric": "memory_percent", "counter": True}}
+    r = rule(name="big", aggregation=aggregation, quantile=0.95 if aggregation == "quantile"
+             else None, condition={"op": ">", "threshold": 1.0},
+             **(counter if aggregation == "rate" else {}))  # fmt: skip
+    e = RuleEngine([r], NO_GRACE)
+    for i in range(1000):
+        value = MAX_MAGNITUDE * (i % 2) if aggregation != "rate" else MAX_MAGNITUDE * i / 1000
+        e.process_metric("memory_percent", {"host": "h"}, value, T0 + i * 0.01)
+    e.process_metric("memory_percent", {"host": "h"}, 0.0, T0 + 40)
+    out = e.advance()
+    assert [a.status for a in out] == ["firing"]
+    assert math.isfinite(out[0].value or 0.0)
 
 
 @pytest.mark.parametrize("n", [1, 5, 16, 17, 40])

@@ -7,7 +7,15 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import Event
-from schemas.types import MAX_MAGNITUDE, Labels, Measurement, MetricName, Name, Text, Timestamp
+from schemas.types import (
+    Labels,
+    Measurement,
+    MetricName,
+    Name,
+    NonNegativeMeasurement,
+    Text,
+    Timestamp,
+)
 
 
 class MetricSample(Event):
@@ -40,5 +48,5 @@ class LogRecord(Event):
     level: Literal["debug", "info", "warning", "error", "critical"] | None = None
     labels: Labels = Field(default_factory=dict)
     http_status: int | None = Field(default=None, ge=100, le=599)
-    duration_ms: float | None = Field(default=None, ge=0, le=MAX_MAGNITUDE, allow_inf_nan=False)
+    duration_ms: NonNegativeMeasurement | None = None
     source: Name = "unknown"

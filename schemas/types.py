@@ -21,7 +21,26 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 """A float that is never NaN or +-inf: those poison every aggregate they touch."""
 
 MAX_MAGNITUDE = 1e300
-Measurement = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+
+
+def _measurable(value: float) -> float:
+    # pydantic's own le/ge would print the bound as a 301-digit integer
+    if abs(value) > MAX_MAGNITUDE:
+        raise ValueError(f"{value:g} is beyond ±1e300: an overflow upstream, not a measurement")
+    return value
+
+
+Measurement = Annotated[
+    float,
+    Field(allow_inf_nan=False,
+          json_schema_extra={"minimum": -MAX_MAGNITUDE, "maximum": MAX_MAGNITUDE}),
+    AfterValidator(_measurable),
+]  # fmt: skip
+NonNegativeMeasurement = Annotated[
+    float,
+    Field(allow_inf_nan=False, ge=0, json_schema_extra={"maximum": MAX_MAGNITUDE}),
+    AfterValidator(_measurable),
+]
 """A measured value: finite, and far enough from the float limit that sums, rates and
 sketches over a window of them stay finite (a value near 1.8e308 is an overflow or
 garbage upstream, not a measurement, and a quantile of it overflowed in the sketch)."""

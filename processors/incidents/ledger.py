@@ -41,6 +41,12 @@ def build(model: type[M], trusted: bool, **fields: Any) -> M:
     """
     if not trusted:
         return model(**fields)
+    return adopt(model, fields)
+
+
+def adopt(model: type[M], fields: dict[str, Any]) -> M:
+    """`model` holding `fields` (values it would validate unchanged, see `build`) as its
+    own `__dict__`: no copy when every field is there in declaration order."""
     known = _FIELDS.get(model)
     if known is None:
         known = _FIELDS[model] = (tuple(model.model_fields), frozenset(model.model_fields))
@@ -48,15 +54,18 @@ def build(model: type[M], trusted: bool, **fields: Any) -> M:
     if fields.keys() != every:
         return model.model_construct(**fields)  # defaults to fill: pydantic's own way
     # what model_construct does, minus its per-field loop over aliases and defaults
-    # (pure Python, slower than validating): every field given, in declaration order
+    # (pure Python, slower than validating)
+    if tuple(fields) != names:
+        fields = {n: fields[n] for n in names}
     obj = model.__new__(model)
-    object.__setattr__(obj, "__dict__", {n: fields[n] for n in names})
-    object.__setattr__(obj, "__pydantic_fields_set__", set(every))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set(obj, "__dict__", fields)
+    _set(obj, "__pydantic_fields_set__", set(every))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
 
 
+_set = object.__setattr__
 _FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {}
 
 

@@ -66,7 +66,8 @@ from schemas import (
 )
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
-from streams.agents.decide import TICK, Groups, Work, bundle_value, partition_of, work_value
+from streams.agents.bundle import TICK, alert_bundle, work_value
+from streams.agents.decide import Groups, Work, partition_of
 from streams.agents.gaps import GapFiller
 from streams.agents.metrics import AgentMetrics
 from streams.agents.outbox import Acks, Outbox
@@ -80,7 +81,9 @@ Clock = Callable[[], datetime]
 # WITHIN before it is decided, so the first page of a critical alert stays well under 1 s
 BATCH, WITHIN = 2000, 0.02
 BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
-Bundles = dict[int, list[tuple[str, dict[str, Any], bytes]]]  # partition -> routed alerts
+# partition -> routed alerts (group id, group key, route, alert, size of the record)
+Bundles = dict[int, list[tuple[str, str, dict[str, Any], Alert, int]]]
+PLACES = 65_536  # group keys whose id and partition are remembered
 
 
 def _now() -> datetime:
@@ -171,8 +174,15 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             pending.append(await broadcast(f"src:{alert.fingerprint}".encode(), labels))
         for routed in route(cfg, alert.labels):
             gk = routed.group_key(alert.labels)
-            part = partition_of(group_id(gk).encode(), work_partitions)
-            bundles.setdefault(part, []).append((gk, routed.decision.__dict__, raw))
+            place = places.get(gk)
+            if place is None:  # a sha256 and a pure-Python murmur2: once per group
+                if len(places) >= PLACES:
+                    places.clear()
+                gid = group_id(gk)
+                place = places[gk] = (gid, partition_of(gid.encode(), work_partitions))
+            gid, part = place
+            bundles.setdefault(part, []).append((gid, gk, routed.decision.__dict__, alert,
+                                                 len(raw)))  # fmt: skip
 
     async def _route_command(raw: bytes, acks: Acks, pending: Pending) -> None:
         try:
@@ -209,6 +219,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     alerts_topic = catalog.name("alerts")
     handlers = {catalog.name("commands"): _route_command, catalog.name("receipts"): _route_receipt}
     work_partitions = catalog.get("incident-work").partitions
+    places: dict[str, tuple[str, int]] = {}  # group key -> (group id, partition)
 
     async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
         acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
@@ -219,14 +230,15 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             else:
                 await handlers[topic](raw, acks, pending)
         for part, items in bundles.items():  # one record per partition (and per ~256 KB)
-            chunk: list[tuple[str, dict[str, Any], bytes]] = []
+            chunk: list[tuple[str, str, dict[str, Any], Alert]] = []
             size = 0
-            for item in items:
-                chunk.append(item)
-                size += len(item[2])
-                if size >= BUNDLE_BYTES or item is items[-1]:
-                    key = group_id(chunk[0][0]).encode()
-                    await outbox.send(acks, work_topic, key, bundle_value(chunk), part)
+            last = len(items) - 1
+            for i, (gid, gk, decision, alert, n) in enumerate(items):
+                chunk.append((gid, gk, decision, alert))
+                size += n
+                if size >= BUNDLE_BYTES or i == last:
+                    key = chunk[0][0].encode()
+                    await outbox.send(acks, work_topic, key, alert_bundle(chunk), part)
                     chunk, size = [], 0
         await asyncio.gather(acks.all(), *pending)
 

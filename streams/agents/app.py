@@ -64,6 +64,7 @@ from schemas import (
     decode,
     encode,
 )
+from schemas.codec import encode_fields
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
 from streams.agents.bundle import TICK, alert_bundle, work_value
@@ -347,7 +348,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             target = notifications_topic
         else:
             target = incidents_topic
-        await outbox.send(acks, target, effect.incident_id.encode(), encode(effect))
+        await outbox.send(acks, target, effect.incident_id.encode(), encode_fields(effect))
 
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:

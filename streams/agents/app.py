@@ -68,7 +68,7 @@ from schemas.codec import encode_fields
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
 from streams.agents.bundle import TICK, alert_bundle, work_value
-from streams.agents.decide import Groups, Work, partition_of
+from streams.agents.decide import Groups, Work, latest_snapshots, partition_of
 from streams.agents.gaps import GapFiller
 from streams.agents.metrics import AgentMetrics
 from streams.agents.outbox import Acks, Outbox
@@ -325,7 +325,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         if not effects:
             return
         acks = outbox.acks()
-        for effect in effects:
+        for effect in latest_snapshots(effects):
             await _send(acks, effect)
         await acks.all()
         if metrics is not None:

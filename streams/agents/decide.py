@@ -42,18 +42,31 @@ from processors.incidents.lifecycle import (
 )
 from processors.incidents.state import GroupState, Route, from_dict
 from processors.incidents.suppression import Suppressions
-from schemas import Alert, Command, DeliveryReceipt, decode
+from schemas import Alert, Command, DeliveryReceipt, Incident, decode
 from schemas.config import Config
 from streams.agents.bundle import TICK, alert_bundle, bundle_value, items, work_value
 
 log = structlog.get_logger(__name__)
 __all__ = ["TICK", "Batch", "Groups", "Work", "Write", "alert_bundle", "bundle_value",
-           "partition_of", "work_value"]  # fmt: skip
+           "latest_snapshots", "partition_of", "work_value"]  # fmt: skip
 
 
 def partition_of(key: bytes, partitions: int) -> int:
     """The partition murmur2 (Java clients, aiokafka, librdkafka's murmur2_random) gives."""
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def latest_snapshots(effects: Sequence[Effect]) -> list[Effect]:
+    """The effects worth sending: every ledger entry and notification, and of each
+    incident's snapshots only the batch's last.
+
+    `incidents` is compacted by incident id and read for the latest snapshot only, so a
+    snapshot the same batch supersedes would be written to be compacted away. Versions
+    are not renumbered: incident@N names the same content whatever the batch
+    boundaries, and a replay writes another subset of the same snapshots."""
+    last = {e.incident_id: i for i, e in enumerate(effects) if isinstance(e, Incident)}
+    return [e for i, e in enumerate(effects)
+            if not isinstance(e, Incident) or last[e.incident_id] == i]  # fmt: skip
 
 
 @dataclass(slots=True)

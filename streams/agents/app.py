@@ -335,7 +335,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                 log.info("notification_requested", notification_id=effect.notification_id,
                          incident_id=effect.incident_id, kind=effect.kind,
                          channel=effect.channel, target=effect.target,
-                         level=effect.escalation_level)  # fmt: skip
+                         escalation_level=effect.escalation_level)  # fmt: skip
             elif isinstance(effect, IncidentEvent) and effect.kind in _TRAIL:
                 log.info("incident_" + effect.kind, incident_id=effect.incident_id,
                          seq=effect.seq, actor=effect.actor,

@@ -70,7 +70,8 @@ _FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
 def aware(*instants: datetime | None) -> bool:
-    return all(t is None or t.utcoffset() is not None for t in instants)
+    # a list, not all() over a generator: this runs for every effect
+    return None not in [t.utcoffset() for t in instants if t is not None]
 
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
@@ -130,8 +131,8 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
     members = list(st.members.values())[:10_000]
     targets = [f"{c}:{t}" for c, t in st.notified][:1000]
     ok = (aware(now, st.opened_at, st.acknowledged_at, st.resolved_at, st.snoozed_until)
-          and all(len(t) <= MAX_SHORT for t in targets)
-          and all(aware(m.first_seen, m.last_seen) for m in members))  # fmt: skip
+          and (not targets or max(map(len, targets)) <= MAX_SHORT)
+          and aware(*[t for m in members for t in (m.first_seen, m.last_seen)]))  # fmt: skip
     alerts = [build(AlertRef, ok, fingerprint=m.fingerprint, rule=m.rule, status=m.status,
                     severity=m.severity, labels=m.labels, value=m.value,
                     threshold=m.threshold, first_seen=m.first_seen,

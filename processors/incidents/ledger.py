@@ -51,12 +51,12 @@ def adopt(model: type[M], fields: dict[str, Any]) -> M:
     if known is None:
         known = _FIELDS[model] = (tuple(model.model_fields), frozenset(model.model_fields))
     names, every = known
-    if fields.keys() != every:
-        return model.model_construct(**fields)  # defaults to fill: pydantic's own way
+    if tuple(fields) != names:  # (the callers give every field, in declaration order)
+        if fields.keys() != every:
+            return model.model_construct(**fields)  # defaults to fill: pydantic's own way
+        fields = {n: fields[n] for n in names}
     # what model_construct does, minus its per-field loop over aliases and defaults
     # (pure Python, slower than validating)
-    if tuple(fields) != names:
-        fields = {n: fields[n] for n in names}
     obj = model.__new__(model)
     _set(obj, "__dict__", fields)
     _set(obj, "__pydantic_fields_set__", set(every))
@@ -118,8 +118,8 @@ def event(
     st.seq += 1
     ok = aware(now) and len(details) <= 64
     out.effects.append(build(
-        IncidentEvent, ok, schema_version=1, tenant="default",
-        event_id=f"{st.incident_id}:{st.seq}", produced_at=now, incident_id=st.incident_id,
+        IncidentEvent, ok, schema_version=1, event_id=f"{st.incident_id}:{st.seq}",
+        tenant="default", produced_at=now, incident_id=st.incident_id,
         seq=st.seq, kind=kind, at=now, actor=actor, message=message[:8192], details=details,
     ))  # fmt: skip
 
@@ -139,8 +139,8 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
                     last_seen=m.last_seen, repeats=m.repeats)
               for m in members]  # fmt: skip
     out.effects.append(build(
-        Incident, ok, schema_version=1, tenant="default",
-        event_id=f"{st.incident_id}@{st.version}", produced_at=now,
+        Incident, ok, schema_version=1, event_id=f"{st.incident_id}@{st.version}",
+        tenant="default", produced_at=now,
         incident_id=st.incident_id, group_key=st.group_key[:1024], version=st.version,
         status=st.status, title=st.title[:8192], severity=st.severity,
         priority=group_priority(st, cfg), service=st.route.service, team=st.route.team,

@@ -50,8 +50,7 @@ import orjson
 import structlog
 from faust.types import EventT
 
-from processors.incidents.ledger import Effect, group_id, group_of
-from processors.incidents.routing import route
+from processors.incidents.ledger import Effect, group_of
 from processors.incidents.suppression import Suppressions
 from schemas import (
     Alert,
@@ -68,10 +67,11 @@ from schemas.codec import encode_fields
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
 from streams.agents.bundle import TICK, alert_bundle, work_value
-from streams.agents.decide import Groups, Work, latest_snapshots, partition_of
+from streams.agents.decide import Groups, Work, latest_snapshots
 from streams.agents.gaps import GapFiller
 from streams.agents.metrics import AgentMetrics
 from streams.agents.outbox import Acks, Outbox
+from streams.agents.places import Place, Places
 from streams.agents.router import Pending, Router
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
@@ -82,9 +82,8 @@ Clock = Callable[[], datetime]
 # WITHIN before it is decided, so the first page of a critical alert stays well under 1 s
 BATCH, WITHIN = 2000, 0.02
 BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
-# partition -> routed alerts (group id, group key, route, alert, size of the record)
-Bundles = dict[int, list[tuple[str, str, dict[str, Any], Alert, int]]]
-PLACES = 65_536  # group keys whose id and partition are remembered
+# partition -> routed alerts (where, the alert, size of the record)
+Bundles = dict[int, list[tuple[Place, Alert, int]]]
 
 
 def _now() -> datetime:
@@ -169,21 +168,13 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         except DecodeError as exc:
             pending.append(await dead_letter(raw, catalog.name("alerts"), str(exc)))
             return
-        if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
+        source, where = places.of(alert.labels)
+        if source:  # alerts are keyed by fingerprint: one writer each
             firing = alert.status == "firing"
             labels = orjson.dumps(alert.labels) if firing else None
             pending.append(await broadcast(f"src:{alert.fingerprint}".encode(), labels))
-        for routed in route(cfg, alert.labels):
-            gk = routed.group_key(alert.labels)
-            place = places.get(gk)
-            if place is None:  # a sha256 and a pure-Python murmur2: once per group
-                if len(places) >= PLACES:
-                    places.clear()
-                gid = group_id(gk)
-                place = places[gk] = (gid, partition_of(gid.encode(), work_partitions))
-            gid, part = place
-            bundles.setdefault(part, []).append((gid, gk, routed.decision.__dict__, alert,
-                                                 len(raw)))  # fmt: skip
+        for place in where:
+            bundles.setdefault(place.partition, []).append((place, alert, len(raw)))
 
     async def _route_command(raw: bytes, acks: Acks, pending: Pending) -> None:
         try:
@@ -220,7 +211,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     alerts_topic = catalog.name("alerts")
     handlers = {catalog.name("commands"): _route_command, catalog.name("receipts"): _route_receipt}
     work_partitions = catalog.get("incident-work").partitions
-    places: dict[str, tuple[str, int]] = {}  # group key -> (group id, partition)
+    places = Places(cfg, sup, work_partitions)
 
     async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
         acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
@@ -234,8 +225,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             chunk: list[tuple[str, str, dict[str, Any], Alert]] = []
             size = 0
             last = len(items) - 1
-            for i, (gid, gk, decision, alert, n) in enumerate(items):
-                chunk.append((gid, gk, decision, alert))
+            for i, (place, alert, n) in enumerate(items):
+                chunk.append((place.group_id, place.group_key, place.route, alert))
                 size += n
                 if size >= BUNDLE_BYTES or i == last:
                     key = chunk[0][0].encode()

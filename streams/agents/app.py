@@ -303,7 +303,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                     groups.data.pop(w.key, None)
                 else:
                     groups.data[w.key] = w.value
-                await outbox.send(acks, changelog, w.key, w.value, w.partition)
+                if not outbox.put(acks, changelog, w.key, w.value, w.partition):
+                    await outbox.send(acks, changelog, w.key, w.value, w.partition)
             await acks.all()
         except BaseException:
             state.forget()
@@ -317,7 +318,9 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             return
         acks = outbox.acks()
         for effect in latest_snapshots(effects):
-            await _send(acks, effect)
+            topic, key, value = _record(effect)
+            if not outbox.put(acks, topic, key, value):
+                await outbox.send(acks, topic, key, value)
         await acks.all()
         if metrics is not None:
             metrics.record(effects)
@@ -332,14 +335,14 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                          seq=effect.seq, actor=effect.actor,
                          fingerprint=effect.details.get("fingerprint"))  # fmt: skip
 
-    async def _send(acks: Acks, effect: Effect) -> None:
+    def _record(effect: Effect) -> tuple[str, bytes, bytes]:
         if isinstance(effect, IncidentEvent):
             target = events_topic
         elif isinstance(effect, Notification):
             target = notifications_topic
         else:
             target = incidents_topic
-        await outbox.send(acks, target, effect.incident_id.encode(), encode_fields(effect))
+        return target, effect.incident_id.encode(), encode_fields(effect)
 
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:

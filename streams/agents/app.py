@@ -41,8 +41,9 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn, cast
 
 import faust
@@ -84,6 +85,7 @@ BATCH, WITHIN = 2000, 0.02
 BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
 # partition -> routed alerts (where, the alert, size of the record)
 Bundles = dict[int, list[tuple[Place, Alert, int]]]
+Later = list[Callable[[], Awaitable[Any]]]  # sends a batch's routing leaves for its end
 
 
 def _now() -> datetime:
@@ -162,17 +164,19 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         apply_record(sup, key, value)  # this worker honours it at once
         return await suppressions.send(key=key, value=value)
 
-    async def _route_alert(raw: bytes, bundles: Bundles, pending: Pending) -> None:
+    def _route_alert(raw: bytes, bundles: Bundles, later: Later) -> None:
+        """Not a coroutine (one call per alert): the rare dead letter or broadcast is
+        sent once the batch is routed, in order."""
         try:
             alert = decode(Alert, raw)
         except DecodeError as exc:
-            pending.append(await dead_letter(raw, catalog.name("alerts"), str(exc)))
+            later.append(partial(dead_letter, raw, alerts_topic, str(exc)))
             return
         source, where = places.of(alert.labels)
         if source:  # alerts are keyed by fingerprint: one writer each
             firing = alert.status == "firing"
             labels = orjson.dumps(alert.labels) if firing else None
-            pending.append(await broadcast(f"src:{alert.fingerprint}".encode(), labels))
+            later.append(partial(broadcast, f"src:{alert.fingerprint}".encode(), labels))
         for place in where:
             bundles.setdefault(place.partition, []).append((place, alert, len(raw)))
 
@@ -216,11 +220,14 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
         acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
         bundles: Bundles = {}
+        later: Later = []
         for topic, raw in batch:
             if topic == alerts_topic:
-                await _route_alert(raw, bundles, pending)
+                _route_alert(raw, bundles, later)
             else:
                 await handlers[topic](raw, acks, pending)
+        for send in later:
+            pending.append(await send())
         for part, items in bundles.items():  # one record per partition (and per ~256 KB)
             chunk: list[tuple[str, str, dict[str, Any], Alert]] = []
             size = 0

@@ -61,7 +61,8 @@ def _fields(obj: object) -> dict[str, Any]:
 def alert_bundle(items: Sequence[tuple[str, str, dict[str, Any], Alert]]) -> bytes:
     """Version 2: routed alerts of one `incident-work` partition, as
     (group id, group key, route, validated alert)."""
-    return _ALERTS_V2 + orjson.dumps([list(i) for i in items], default=_fields)
+    rows = [(gid, gk, route, alert.__dict__) for gid, gk, route, alert in items]
+    return _ALERTS_V2 + orjson.dumps(rows, default=_fields)  # (_fields: an AnomalyDetail)
 
 
 def bundle_value(items: Sequence[tuple[str, dict[str, Any], bytes]]) -> bytes:

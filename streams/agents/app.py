@@ -82,6 +82,7 @@ Clock = Callable[[], datetime]
 # records per batch, and how long a batch waits to fill: a transition waits at most
 # WITHIN before it is decided, so the first page of a critical alert stays well under 1 s
 BATCH, WITHIN = 2000, 0.02
+YIELD_EVERY = 0.02  # s of deciding before the loop's other tasks get a turn
 BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
 # partition -> routed alerts (where, the alert, size of the record)
 Bundles = dict[int, list[tuple[Place, Alert, int]]]
@@ -299,7 +300,16 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     async def _decide_batch(batch: list[Work]) -> None:
         try:
-            decided = state.decide(batch, groups)
+            step = state.deciding(groups)
+            yielded = time.monotonic()
+            for rec in batch:
+                step.add(rec)
+                if time.monotonic() - yielded > YIELD_EVERY:
+                    # a batch under backlog takes seconds: the router (whose bundles the
+                    # other workers' decide waits for) and the timers run in between
+                    await asyncio.sleep(0)
+                    yielded = time.monotonic()
+            decided = step.done()
             await _emit(decided.effects)  # acknowledged by Kafka ...
             # ... before the state that implies them; the state is acknowledged too
             # before the batch's offsets can be committed (faust flushes only its own

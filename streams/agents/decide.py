@@ -97,6 +97,33 @@ class Batch:
     applied: int = 0  # records the core was applied to (replays excluded)
 
 
+class Deciding:
+    """One batch under way: `add` its records in order, then `done`."""
+
+    __slots__ = ("_groups", "_out", "_started", "_table", "_touched")
+
+    def __init__(self, groups: Groups, table: Mapping[bytes, bytes | None]) -> None:
+        self._groups, self._table, self._out = groups, table, Batch()
+        self._touched: dict[bytes, tuple[int, GroupState | None]] = {}
+        self._started: set[tuple[bytes, int]] = set()  # (group, record) begun in this batch
+
+    def add(self, rec: Work) -> None:
+        touched, table, started = self._touched, self._table, self._started
+        for key, msg, body in items(rec.key, rec.value):
+            st = touched[key][1] if key in touched else self._groups._load(key, table.get(key))
+            if (st is not None and rec.offset <= st.input_offset
+                    and (key, rec.offset) not in started):  # fmt: skip
+                continue  # a replay of what the table already holds
+            started.add((key, rec.offset))
+            st = self._groups._apply(key, msg, body, rec.offset, st, self._out)
+            if st is not None or key in touched or table.get(key):
+                touched[key] = (rec.partition, st)
+
+    def done(self) -> Batch:
+        self._out.writes = [Write(k, p, st) for k, (p, st) in self._touched.items()]
+        return self._out
+
+
 class Groups:
     """Decisions for the groups of the partitions this worker owns, plus the timer's scan."""
 
@@ -117,21 +144,14 @@ class Groups:
         return st
 
     def decide(self, batch: Sequence[Work], table: Mapping[bytes, bytes | None]) -> Batch:
-        out = Batch()
-        touched: dict[bytes, tuple[int, GroupState | None]] = {}
-        started: set[tuple[bytes, int]] = set()  # (group, record) begun in this batch
+        step = self.deciding(table)
         for rec in batch:
-            for key, msg, body in items(rec.key, rec.value):
-                st = touched[key][1] if key in touched else self._load(key, table.get(key))
-                if (st is not None and rec.offset <= st.input_offset
-                        and (key, rec.offset) not in started):  # fmt: skip
-                    continue  # a replay of what the table already holds
-                started.add((key, rec.offset))
-                st = self._apply(key, msg, body, rec.offset, st, out)
-                if st is not None or key in touched or table.get(key):
-                    touched[key] = (rec.partition, st)
-        out.writes = [Write(k, p, st) for k, (p, st) in touched.items()]
-        return out
+            step.add(rec)
+        return step.done()
+
+    def deciding(self, table: Mapping[bytes, bytes | None]) -> Deciding:
+        """A batch decided record by record (the agent lets other tasks run in between)."""
+        return Deciding(self, table)
 
     def _apply(self, key: bytes, msg: dict[str, Any], body: Alert | bytes, offset: int,
                st: GroupState | None, out: Batch) -> GroupState | None:  # fmt: skip

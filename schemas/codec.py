@@ -25,6 +25,30 @@ def encode(event: BaseModel) -> bytes:
     return orjson.dumps(event.model_dump(mode="json"), option=_OPTIONS)
 
 
+def _fields(obj: object) -> dict[str, object]:
+    if isinstance(obj, BaseModel):
+        return obj.__dict__
+    raise TypeError(type(obj).__name__)
+
+
+def encode_fields(event: BaseModel) -> bytes:
+    """`encode`'s bytes, written by orjson straight from the model's fields.
+
+    For models of strings, numbers, bools, None, lists, str-keyed dicts, datetimes and
+    nested such models (no custom serializers, no aliases), the bytes equal encode's:
+    orjson writes a UTC datetime with "Z" as pydantic does, and sorts keys at every
+    level. Anything else (a timedelta, an int past 64 bits) falls back to `encode`.
+    About half the cost: no intermediate dict per model, no per-field Python.
+    """
+    try:
+        return orjson.dumps(event, default=_fields, option=_FIELD_OPTIONS)
+    except orjson.JSONEncodeError:
+        return encode(event)
+
+
+_FIELD_OPTIONS = _OPTIONS | orjson.OPT_UTC_Z
+
+
 def decode(model: type[M], data: bytes | bytearray | str) -> M:
     """Validate ``data`` as ``model``; raise DecodeError naming the field on failure."""
     try:

@@ -41,27 +41,37 @@ def build(model: type[M], trusted: bool, **fields: Any) -> M:
     """
     if not trusted:
         return model(**fields)
+    return adopt(model, fields)
+
+
+def adopt(model: type[M], fields: dict[str, Any]) -> M:
+    """`model` holding `fields` (values it would validate unchanged, see `build`) as its
+    own `__dict__`: no copy when every field is there in declaration order."""
     known = _FIELDS.get(model)
     if known is None:
         known = _FIELDS[model] = (tuple(model.model_fields), frozenset(model.model_fields))
     names, every = known
-    if fields.keys() != every:
-        return model.model_construct(**fields)  # defaults to fill: pydantic's own way
+    if tuple(fields) != names:  # (the callers give every field, in declaration order)
+        if fields.keys() != every:
+            return model.model_construct(**fields)  # defaults to fill: pydantic's own way
+        fields = {n: fields[n] for n in names}
     # what model_construct does, minus its per-field loop over aliases and defaults
-    # (pure Python, slower than validating): every field given, in declaration order
+    # (pure Python, slower than validating)
     obj = model.__new__(model)
-    object.__setattr__(obj, "__dict__", {n: fields[n] for n in names})
-    object.__setattr__(obj, "__pydantic_fields_set__", set(every))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set(obj, "__dict__", fields)
+    _set(obj, "__pydantic_fields_set__", set(every))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
     return obj
 
 
+_set = object.__setattr__
 _FIELDS: dict[type[BaseModel], tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
 def aware(*instants: datetime | None) -> bool:
-    return all(t is None or t.utcoffset() is not None for t in instants)
+    # a list, not all() over a generator: this runs for every effect
+    return None not in [t.utcoffset() for t in instants if t is not None]
 
 
 SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3}
@@ -108,8 +118,8 @@ def event(
     st.seq += 1
     ok = aware(now) and len(details) <= 64
     out.effects.append(build(
-        IncidentEvent, ok, schema_version=1, tenant="default",
-        event_id=f"{st.incident_id}:{st.seq}", produced_at=now, incident_id=st.incident_id,
+        IncidentEvent, ok, schema_version=1, event_id=f"{st.incident_id}:{st.seq}",
+        tenant="default", produced_at=now, incident_id=st.incident_id,
         seq=st.seq, kind=kind, at=now, actor=actor, message=message[:8192], details=details,
     ))  # fmt: skip
 
@@ -121,16 +131,16 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
     members = list(st.members.values())[:10_000]
     targets = [f"{c}:{t}" for c, t in st.notified][:1000]
     ok = (aware(now, st.opened_at, st.acknowledged_at, st.resolved_at, st.snoozed_until)
-          and all(len(t) <= MAX_SHORT for t in targets)
-          and all(aware(m.first_seen, m.last_seen) for m in members))  # fmt: skip
+          and (not targets or max(map(len, targets)) <= MAX_SHORT)
+          and aware(*[t for m in members for t in (m.first_seen, m.last_seen)]))  # fmt: skip
     alerts = [build(AlertRef, ok, fingerprint=m.fingerprint, rule=m.rule, status=m.status,
                     severity=m.severity, labels=m.labels, value=m.value,
                     threshold=m.threshold, first_seen=m.first_seen,
                     last_seen=m.last_seen, repeats=m.repeats)
               for m in members]  # fmt: skip
     out.effects.append(build(
-        Incident, ok, schema_version=1, tenant="default",
-        event_id=f"{st.incident_id}@{st.version}", produced_at=now,
+        Incident, ok, schema_version=1, event_id=f"{st.incident_id}@{st.version}",
+        tenant="default", produced_at=now,
         incident_id=st.incident_id, group_key=st.group_key[:1024], version=st.version,
         status=st.status, title=st.title[:8192], severity=st.severity,
         priority=group_priority(st, cfg), service=st.route.service, team=st.route.team,

@@ -41,8 +41,9 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn, cast
 
 import faust
@@ -50,8 +51,7 @@ import orjson
 import structlog
 from faust.types import EventT
 
-from processors.incidents.ledger import Effect, group_id, group_of
-from processors.incidents.routing import route
+from processors.incidents.ledger import Effect, group_of
 from processors.incidents.suppression import Suppressions
 from schemas import (
     Alert,
@@ -64,12 +64,15 @@ from schemas import (
     decode,
     encode,
 )
+from schemas.codec import encode_fields
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
-from streams.agents.decide import TICK, Groups, Work, bundle_value, partition_of, work_value
+from streams.agents.bundle import TICK, alert_bundle, work_value
+from streams.agents.decide import Groups, Work, latest_snapshots
 from streams.agents.gaps import GapFiller
 from streams.agents.metrics import AgentMetrics
 from streams.agents.outbox import Acks, Outbox
+from streams.agents.places import Place, Places
 from streams.agents.router import Pending, Router
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
@@ -79,8 +82,11 @@ Clock = Callable[[], datetime]
 # records per batch, and how long a batch waits to fill: a transition waits at most
 # WITHIN before it is decided, so the first page of a critical alert stays well under 1 s
 BATCH, WITHIN = 2000, 0.02
+YIELD_EVERY = 0.02  # s of deciding before the loop's other tasks get a turn
 BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
-Bundles = dict[int, list[tuple[str, dict[str, Any], bytes]]]  # partition -> routed alerts
+# partition -> routed alerts (where, the alert, size of the record)
+Bundles = dict[int, list[tuple[Place, Alert, int]]]
+Later = list[Callable[[], Awaitable[Any]]]  # sends a batch's routing leaves for its end
 
 
 def _now() -> datetime:
@@ -159,20 +165,21 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         apply_record(sup, key, value)  # this worker honours it at once
         return await suppressions.send(key=key, value=value)
 
-    async def _route_alert(raw: bytes, bundles: Bundles, pending: Pending) -> None:
+    def _route_alert(raw: bytes, bundles: Bundles, later: Later) -> None:
+        """Not a coroutine (one call per alert): the rare dead letter or broadcast is
+        sent once the batch is routed, in order."""
         try:
             alert = decode(Alert, raw)
         except DecodeError as exc:
-            pending.append(await dead_letter(raw, catalog.name("alerts"), str(exc)))
+            later.append(partial(dead_letter, raw, alerts_topic, str(exc)))
             return
-        if sup.is_source(alert.labels):  # alerts are keyed by fingerprint: one writer each
+        source, where = places.of(alert.labels)
+        if source:  # alerts are keyed by fingerprint: one writer each
             firing = alert.status == "firing"
             labels = orjson.dumps(alert.labels) if firing else None
-            pending.append(await broadcast(f"src:{alert.fingerprint}".encode(), labels))
-        for routed in route(cfg, alert.labels):
-            gk = routed.group_key(alert.labels)
-            part = partition_of(group_id(gk).encode(), work_partitions)
-            bundles.setdefault(part, []).append((gk, routed.decision.__dict__, raw))
+            later.append(partial(broadcast, f"src:{alert.fingerprint}".encode(), labels))
+        for place in where:
+            bundles.setdefault(place.partition, []).append((place, alert, len(raw)))
 
     async def _route_command(raw: bytes, acks: Acks, pending: Pending) -> None:
         try:
@@ -209,24 +216,29 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     alerts_topic = catalog.name("alerts")
     handlers = {catalog.name("commands"): _route_command, catalog.name("receipts"): _route_receipt}
     work_partitions = catalog.get("incident-work").partitions
+    places = Places(cfg, sup, work_partitions)
 
     async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
         acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
         bundles: Bundles = {}
+        later: Later = []
         for topic, raw in batch:
             if topic == alerts_topic:
-                await _route_alert(raw, bundles, pending)
+                _route_alert(raw, bundles, later)
             else:
                 await handlers[topic](raw, acks, pending)
+        for send in later:
+            pending.append(await send())
         for part, items in bundles.items():  # one record per partition (and per ~256 KB)
-            chunk: list[tuple[str, dict[str, Any], bytes]] = []
+            chunk: list[tuple[str, str, dict[str, Any], Alert]] = []
             size = 0
-            for item in items:
-                chunk.append(item)
-                size += len(item[2])
-                if size >= BUNDLE_BYTES or item is items[-1]:
-                    key = group_id(chunk[0][0]).encode()
-                    await outbox.send(acks, work_topic, key, bundle_value(chunk), part)
+            last = len(items) - 1
+            for i, (place, alert, n) in enumerate(items):
+                chunk.append((place.group_id, place.group_key, place.route, alert))
+                size += n
+                if size >= BUNDLE_BYTES or i == last:
+                    key = chunk[0][0].encode()
+                    await outbox.send(acks, work_topic, key, alert_bundle(chunk), part)
                     chunk, size = [], 0
         await asyncio.gather(acks.all(), *pending)
 
@@ -288,7 +300,16 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
 
     async def _decide_batch(batch: list[Work]) -> None:
         try:
-            decided = state.decide(batch, groups)
+            step = state.deciding(groups)
+            yielded = time.monotonic()
+            for rec in batch:
+                step.add(rec)
+                if time.monotonic() - yielded > YIELD_EVERY:
+                    # a batch under backlog takes seconds: the router (whose bundles the
+                    # other workers' decide waits for) and the timers run in between
+                    await asyncio.sleep(0)
+                    yielded = time.monotonic()
+            decided = step.done()
             await _emit(decided.effects)  # acknowledged by Kafka ...
             # ... before the state that implies them; the state is acknowledged too
             # before the batch's offsets can be committed (faust flushes only its own
@@ -299,7 +320,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                     groups.data.pop(w.key, None)
                 else:
                     groups.data[w.key] = w.value
-                await outbox.send(acks, changelog, w.key, w.value, w.partition)
+                if not outbox.put(acks, changelog, w.key, w.value, w.partition):
+                    await outbox.send(acks, changelog, w.key, w.value, w.partition)
             await acks.all()
         except BaseException:
             state.forget()
@@ -312,8 +334,10 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         if not effects:
             return
         acks = outbox.acks()
-        for effect in effects:
-            await _send(acks, effect)
+        for effect in latest_snapshots(effects):
+            topic, key, value = _record(effect)
+            if not outbox.put(acks, topic, key, value):
+                await outbox.send(acks, topic, key, value)
         await acks.all()
         if metrics is not None:
             metrics.record(effects)
@@ -322,20 +346,20 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                 log.info("notification_requested", notification_id=effect.notification_id,
                          incident_id=effect.incident_id, kind=effect.kind,
                          channel=effect.channel, target=effect.target,
-                         level=effect.escalation_level)  # fmt: skip
+                         escalation_level=effect.escalation_level)  # fmt: skip
             elif isinstance(effect, IncidentEvent) and effect.kind in _TRAIL:
                 log.info("incident_" + effect.kind, incident_id=effect.incident_id,
                          seq=effect.seq, actor=effect.actor,
                          fingerprint=effect.details.get("fingerprint"))  # fmt: skip
 
-    async def _send(acks: Acks, effect: Effect) -> None:
+    def _record(effect: Effect) -> tuple[str, bytes, bytes]:
         if isinstance(effect, IncidentEvent):
             target = events_topic
         elif isinstance(effect, Notification):
             target = notifications_topic
         else:
             target = incidents_topic
-        await outbox.send(acks, target, effect.incident_id.encode(), encode(effect))
+        return target, effect.incident_id.encode(), encode_fields(effect)
 
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:

@@ -14,13 +14,10 @@ table still holds that very bytes object, so a rebalance or a changelog restore,
 which puts other objects in the table, can never serve a stale state. A batch that
 fails drops the cache (`forget`): the states it mutated were never written.
 
-`incident-work` values: a JSON header, then for alerts/commands/receipts a newline
-and the original record's bytes (no JSON string escaping of one document inside
-another, one decode per hop). The router bundles the alerts of one consumed batch
-that go to the same partition into one record (`bundle_value`): faust's per-record
-consumer path costs more than deciding an alert. Every event of a record is applied
-with the record's offset as its group's input_offset. A value without a newline is
-the older single-JSON form (`{"t": ..., "alert": "<json text>"}`) and is still read.
+`incident-work` values (bundle.py): the router bundles the alerts of one consumed
+batch that go to the same partition into one record, faust's per-record consumer
+path costing more than deciding an alert; every event of a record is applied with
+the record's offset as its group's input_offset.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ import orjson
 import structlog
 from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
-from processors.incidents.ledger import Effect, group_id
+from processors.incidents.ledger import Effect
 from processors.incidents.lifecycle import (
     expired,
     next_deadline,
@@ -45,33 +42,13 @@ from processors.incidents.lifecycle import (
 )
 from processors.incidents.state import GroupState, Route, from_dict
 from processors.incidents.suppression import Suppressions
-from schemas import Alert, Command, DeliveryReceipt, decode
+from schemas import Alert, Command, DeliveryReceipt, Incident, decode
 from schemas.config import Config
+from streams.agents.bundle import TICK, alert_bundle, bundle_value, items, work_value
 
 log = structlog.get_logger(__name__)
-TICK = b'{"t":"tick"}'
-
-
-def work_value(kind: str, raw: bytes, **header: Any) -> bytes:
-    """An `incident-work` value: the header, a newline, the original record."""
-    return orjson.dumps({"t": kind, **header}) + b"\n" + raw
-
-
-def read_work(value: bytes) -> tuple[dict[str, Any], bytes]:
-    """(header, original record bytes) of an `incident-work` value (both forms)."""
-    head, sep, body = value.partition(b"\n")
-    msg: dict[str, Any] = orjson.loads(head)
-    if sep:
-        return msg, body
-    legacy = msg.get("alert") or msg.get("cmd") or msg.get("receipt") or ""
-    return msg, legacy.encode()
-
-
-def bundle_value(items: Sequence[tuple[str, dict[str, Any], bytes]]) -> bytes:
-    """Several routed alerts of one `incident-work` partition in one record: a header
-    listing (group key, route, length) per alert, a newline, the alerts' bytes in order."""
-    head = [{"gk": gk, "route": r, "n": len(raw)} for gk, r, raw in items]
-    return orjson.dumps({"t": "alerts", "items": head}) + b"\n" + b"".join(i[2] for i in items)
+__all__ = ["TICK", "Batch", "Groups", "Work", "Write", "alert_bundle", "bundle_value",
+           "latest_snapshots", "partition_of", "work_value"]  # fmt: skip
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -79,19 +56,17 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def _items(rec: Work) -> list[tuple[bytes, dict[str, Any], bytes]]:
-    """(table key, header, original bytes) of each event in a record (bundles hold many)."""
-    msg, body = read_work(rec.value)
-    if msg["t"] != "alerts":
-        return [(rec.key, msg, body)]
-    out, at = [], 0
-    for item in msg["items"]:
-        n = item["n"]
-        gk = item["gk"]
-        head = {"t": "alert", "gk": gk, "route": item["route"]}
-        out.append((group_id(gk).encode(), head, body[at : at + n]))
-        at += n
-    return out
+def latest_snapshots(effects: Sequence[Effect]) -> list[Effect]:
+    """The effects worth sending: every ledger entry and notification, and of each
+    incident's snapshots only the batch's last.
+
+    `incidents` is compacted by incident id and read for the latest snapshot only, so a
+    snapshot the same batch supersedes would be written to be compacted away. Versions
+    are not renumbered: incident@N names the same content whatever the batch
+    boundaries, and a replay writes another subset of the same snapshots."""
+    last = {e.incident_id: i for i, e in enumerate(effects) if isinstance(e, Incident)}
+    return [e for i, e in enumerate(effects)
+            if not isinstance(e, Incident) or last[e.incident_id] == i]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -122,6 +97,33 @@ class Batch:
     applied: int = 0  # records the core was applied to (replays excluded)
 
 
+class Deciding:
+    """One batch under way: `add` its records in order, then `done`."""
+
+    __slots__ = ("_groups", "_out", "_started", "_table", "_touched")
+
+    def __init__(self, groups: Groups, table: Mapping[bytes, bytes | None]) -> None:
+        self._groups, self._table, self._out = groups, table, Batch()
+        self._touched: dict[bytes, tuple[int, GroupState | None]] = {}
+        self._started: set[tuple[bytes, int]] = set()  # (group, record) begun in this batch
+
+    def add(self, rec: Work) -> None:
+        touched, table, started = self._touched, self._table, self._started
+        for key, msg, body in items(rec.key, rec.value):
+            st = touched[key][1] if key in touched else self._groups._load(key, table.get(key))
+            if (st is not None and rec.offset <= st.input_offset
+                    and (key, rec.offset) not in started):  # fmt: skip
+                continue  # a replay of what the table already holds
+            started.add((key, rec.offset))
+            st = self._groups._apply(key, msg, body, rec.offset, st, self._out)
+            if st is not None or key in touched or table.get(key):
+                touched[key] = (rec.partition, st)
+
+    def done(self) -> Batch:
+        self._out.writes = [Write(k, p, st) for k, (p, st) in self._touched.items()]
+        return self._out
+
+
 class Groups:
     """Decisions for the groups of the partitions this worker owns, plus the timer's scan."""
 
@@ -142,28 +144,21 @@ class Groups:
         return st
 
     def decide(self, batch: Sequence[Work], table: Mapping[bytes, bytes | None]) -> Batch:
-        out = Batch()
-        touched: dict[bytes, tuple[int, GroupState | None]] = {}
-        started: set[tuple[bytes, int]] = set()  # (group, record) begun in this batch
+        step = self.deciding(table)
         for rec in batch:
-            for key, msg, body in _items(rec):
-                st = touched[key][1] if key in touched else self._load(key, table.get(key))
-                if (st is not None and rec.offset <= st.input_offset
-                        and (key, rec.offset) not in started):  # fmt: skip
-                    continue  # a replay of what the table already holds
-                started.add((key, rec.offset))
-                st = self._apply(key, msg, body, rec.offset, st, out)
-                if st is not None or key in touched or table.get(key):
-                    touched[key] = (rec.partition, st)
-        out.writes = [Write(k, p, st) for k, (p, st) in touched.items()]
-        return out
+            step.add(rec)
+        return step.done()
 
-    def _apply(self, key: bytes, msg: dict[str, Any], body: bytes, offset: int,
+    def deciding(self, table: Mapping[bytes, bytes | None]) -> Deciding:
+        """A batch decided record by record (the agent lets other tasks run in between)."""
+        return Deciding(self, table)
+
+    def _apply(self, key: bytes, msg: dict[str, Any], body: Alert | bytes, offset: int,
                st: GroupState | None, out: Batch) -> GroupState | None:  # fmt: skip
         now = self._clock()
         kind = msg["t"]
         if kind == "alert":
-            alert = decode(Alert, body)
+            alert = body if isinstance(body, Alert) else decode(Alert, body)
             st = st or GroupState(group_key=msg["gk"], route=Route(**msg["route"]))
             outcome = on_alert(st, alert, now, self._cfg, self._sup)
             if outcome.suppressed is not None:
@@ -173,8 +168,10 @@ class Groups:
         elif st is None:
             return None
         elif kind == "command":
+            assert isinstance(body, bytes)  # only alerts travel rebuilt (bundle.py)
             outcome = on_command(st, decode(Command, body), now, self._cfg)
         elif kind == "receipt":
+            assert isinstance(body, bytes)
             outcome = on_receipt(st, decode(DeliveryReceipt, body), now)
         else:
             self._ticked.pop(key, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -38,14 +39,26 @@ class AgentMetrics(WorkerMetrics):
         self.ttr = Histogram("tocsin_time_to_resolve_seconds", "Opened to resolved.",
                              ["service", "team"], buckets=buckets, registry=r)  # fmt: skip
         self._open: set[str] = set()
+        # (the label values are schema Literals: a few dozen children at most)
+        self._kinds: dict[str, Any] = {}
+        self._sent: dict[tuple[str, str], Any] = {}
 
     def record(self, effects: Sequence[IncidentEvent | Notification | Incident]) -> None:
         """MTTA/MTTR per service and team come from the histograms' sums and counts."""
+        # labels() validates and locks on every call: its children are looked up once
+        kinds, sent = self._kinds, self._sent
         for e in effects:
             if isinstance(e, IncidentEvent):
-                self.ledger.labels(kind=e.kind).inc()
+                child = kinds.get(e.kind)
+                if child is None:
+                    child = kinds[e.kind] = self.ledger.labels(kind=e.kind)
+                child.inc()
             elif isinstance(e, Notification):
-                self.notifications.labels(channel=e.channel, kind=e.kind).inc()
+                hit = sent.get((e.channel, e.kind))
+                if hit is None:
+                    hit = sent[e.channel, e.kind] = self.notifications.labels(
+                        channel=e.channel, kind=e.kind)  # fmt: skip
+                hit.inc()
             else:
                 self._snapshot(e)
         self.open.set(len(self._open))

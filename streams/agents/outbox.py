@@ -56,7 +56,8 @@ class Acks:
 
 
 class Outbox:
-    """`await send(acks, ...)` enqueues a record; `await acks.all()` waits for Kafka."""
+    """`put(acks, ...)` or `await send(acks, ...)` enqueues a record; `await acks.all()`
+    waits for Kafka."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._producer: Producer = make_producer(
@@ -79,17 +80,27 @@ class Outbox:
     def acks(self) -> Acks:
         return Acks(self._loop or self._start())
 
+    def put(self, acks: Acks, topic: str, key: bytes | None, value: bytes | None,
+            partition: int | None = None) -> bool:  # fmt: skip
+        """Enqueue a record now, or False when librdkafka's queue is full (`send` waits).
+        Not a coroutine: the hot loops enqueue a few records per transition."""
+        where = -1 if partition is None else partition  # -1: the partitioner decides
+        try:
+            self._producer.produce(topic, value, key, partition=where,
+                                   on_delivery=acks._delivered)  # fmt: skip
+        except BufferError:
+            return False
+        # counted after the enqueue: a delivery reported first only settles the set
+        # once all() sealed it, and all() comes after the last put
+        acks._sent += 1
+        return True
+
     async def send(self, acks: Acks, topic: str, key: bytes | None, value: bytes | None,
                    partition: int | None = None) -> None:  # fmt: skip
-        where = -1 if partition is None else partition  # -1: the partitioner decides
-        acks._sent += 1
         while True:
-            try:
-                self._producer.produce(topic, value, key, partition=where,
-                                       on_delivery=acks._delivered)  # fmt: skip
+            if self.put(acks, topic, key, value, partition):
                 return
-            except BufferError:  # librdkafka's queue is full: let it drain
-                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # librdkafka's queue is full: let it drain
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.flush(timeout)

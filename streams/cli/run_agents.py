@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import click
@@ -68,6 +69,12 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
     install(app, StallWatchdog(settings, app.conf.id, inputs), on_stall)
     server = HealthServer(health, metrics.registry, port=health_port).start()
     log.info("health_server", health_port=server.port)
+    # group states are acyclic plain objects and a transition allocates hundreds of
+    # small ones: collect young garbage rarely, and keep what startup built (modules,
+    # config, pydantic's validators, faust) out of every full collection
+    gc.set_threshold(50_000, 20, 100)
+    gc.collect()
+    gc.freeze()
     try:
         worker = Worker(app, loglevel=faust_loglevel, quiet=True)
         # faust's terminal spinner handler sets the root logger to DEBUG: every debug call

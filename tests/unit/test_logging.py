@@ -19,3 +19,11 @@ def test_json_logs_carry_the_event_id_and_hide_secrets(capsys: pytest.CaptureFix
     assert line["slack_token"] == "***"
     assert line["value"] == 3
     structlog.reset_defaults()
+
+
+def test_values_orjson_refuses_are_still_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LogSettings(format="json"))
+    structlog.get_logger("t").info("big", n=2**70, at=object(), by={1: "one"})
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["n"] == 2**70 and line["by"] == {"1": "one"} and line["at"].startswith("<object")
+    structlog.reset_defaults()

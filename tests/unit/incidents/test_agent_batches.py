@@ -12,10 +12,19 @@ from processors.incidents.ledger import group_id
 from processors.incidents.routing import route
 from processors.incidents.state import to_dict
 from processors.incidents.suppression import Suppressions
-from schemas import Alert, encode
+from schemas import Alert, decode, encode
 from schemas.config import load_config
+from schemas.incidents import Incident
 from schemas.notifications import Notification
-from streams.agents.decide import Batch, Groups, Work, bundle_value, work_value
+from streams.agents.decide import (
+    Batch,
+    Groups,
+    Work,
+    alert_bundle,
+    bundle_value,
+    latest_snapshots,
+    work_value,
+)
 
 CFG = load_config([Path("examples/config")])
 T0 = datetime(2026, 2, 2, 10, 0, tzinfo=UTC)  # alice is on call for platform-primary
@@ -70,6 +79,33 @@ def test_a_bundle_applies_each_alert_to_its_own_group_in_order() -> None:
     assert "resolved" in kinds and kinds.count("opened") == 2
     doc = orjson.loads(table[key(a)] or b"")
     assert doc["status"] == "resolved" and doc["input_offset"] == 10
+
+
+def test_both_bundle_versions_decide_the_same() -> None:
+    batch = [alert("web-01"), alert("web-02"), alert("web-01", "resolved"), alert("web-01", n=1)]
+    v1 = bundle_value([routed(a) for a in batch])
+    # the router's alerts are validated from the bytes it consumed, as decide's were
+    seen = [decode(Alert, raw) for _, _, raw in map(routed, batch)]
+    v2 = alert_bundle([(group_id(gk), gk, r, a) for a in seen for gk, r, _ in [routed(a)]])
+    one, two = new_groups([T0]), new_groups([T0])
+    t1, t2 = Table(), Table()
+    first = step(one, t1, Work(key(batch[0]), v1, 3, 10))
+    second = step(two, t2, Work(key(batch[0]), v2, 3, 10))
+    assert [encode(e) for e in first.effects] == [encode(e) for e in second.effects]
+    assert t1 == t2 and len(t1) == 2
+
+
+def test_only_the_last_snapshot_of_an_incident_in_a_batch_is_sent() -> None:
+    batch = [alert("web-01"), alert("web-02"), alert("web-01", "resolved"), alert("web-01", n=1)]
+    bundle = bundle_value([routed(a) for a in batch])
+    out = step(new_groups([T0]), Table(), Work(key(batch[0]), bundle, 0, 1))
+    snaps = [e for e in out.effects if isinstance(e, Incident)]
+    latest = {e.incident_id: e.event_id for e in snaps}  # the last one of each wins
+    assert len(snaps) == 4 and len(latest) == 2  # web-01: opened, resolved, reopened
+    sent = latest_snapshots(out.effects)
+    assert sorted(e.event_id for e in sent if isinstance(e, Incident)) == sorted(latest.values())
+    others = [e for e in out.effects if not isinstance(e, Incident)]
+    assert [e for e in sent if not isinstance(e, Incident)] == others  # the ledger: all
 
 
 def test_a_replayed_record_is_a_no_op_and_a_lost_state_write_replays_the_same_ids() -> None:

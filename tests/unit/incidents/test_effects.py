@@ -10,7 +10,7 @@ values the schema would refuse still fail.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from processors.incidents.lifecycle import on_alert, on_command, on_tick
 from processors.incidents.paging import notify
 from processors.incidents.state import GroupState, Route
 from schemas import Alert, Command, encode
+from schemas.codec import encode_fields
 from schemas.config import load_config
 from schemas.incidents import Incident, IncidentEvent
 from schemas.notifications import Notification
@@ -103,6 +104,23 @@ def test_constructed_effects_encode_as_validated(seq: list[tuple[str, str, str, 
                                                  gap: list[int]) -> None:  # fmt: skip
     for effect in _flow(seq, gap):
         assert encode(effect) == encode(_validated(effect)), type(effect).__name__
+        assert encode_fields(effect) == encode(effect), type(effect).__name__
+
+
+def test_encoding_from_the_fields_falls_back_for_what_orjson_does_not_write() -> None:
+    cmd = Command(action="snooze", incident_id="inc-a-b", actor="alice", at=T0,
+                  duration=timedelta(minutes=20))  # fmt: skip
+    assert encode_fields(cmd) == encode(cmd)  # a timedelta: pydantic's ISO 8601 text
+    odd = T0.replace(microsecond=5).astimezone(timezone(timedelta(hours=-3)))
+    g = _group()
+    out = Outcome()
+    event(g, out, "note", odd, "x", at_text=odd.isoformat(), n=2**63 - 1)
+    assert encode_fields(out.effects[0]) == encode(out.effects[0])
+    event(g, out, "note", T0, "x", n=2**64)
+    with pytest.raises(TypeError):  # orjson refuses it either way
+        encode(out.effects[1])
+    with pytest.raises(TypeError):
+        encode_fields(out.effects[1])
 
 
 def test_every_effect_kind_is_covered() -> None:

@@ -71,7 +71,7 @@ def start_worker(
 def health_port(log: Path, timeout: float = 20.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = re.findall(rb'"health_port": (\d+)', log.read_bytes())
+        found = re.findall(rb'"health_port": ?(\d+)', log.read_bytes())
         if found:
             return int(found[-1])
         time.sleep(0.2)

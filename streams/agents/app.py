@@ -243,7 +243,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         await asyncio.gather(acks.all(), *pending)
 
     router = Router(settings, f"{settings.topic_prefix}{app_id}-router",
-                    [alerts_topic, *handlers], _route)  # fmt: skip
+                    [alerts_topic, *handlers], _route,
+                    lag=metrics.lag if metrics is not None else None)  # fmt: skip
 
     @app.task  # type: ignore[untyped-decorator]
     async def route_inputs() -> None:

@@ -22,8 +22,10 @@ from typing import Any
 
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from prometheus_client import Gauge
 
 from streams.kafka import make_consumer
+from streams.metrics import LagReporter
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -34,8 +36,10 @@ Handler = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
 
 class Router:
     def __init__(self, settings: KafkaSettings, group_id: str, topics: Sequence[str],
-                 handle: Handler, *, batch: int = 2000, idle: float = 0.005) -> None:  # fmt: skip
+                 handle: Handler, *, batch: int = 2000, idle: float = 0.005,
+                 lag: Gauge | None = None) -> None:  # fmt: skip
         self._settings, self._group, self._topics = settings, group_id, list(topics)
+        self._lag_gauge = lag
         self._handle, self._batch, self._idle = handle, batch, idle
         self.assigned = 0  # partitions this worker routes now
         self._inflight = False  # a batch consumed and not yet acknowledged
@@ -65,8 +69,12 @@ class Router:
 
     async def run(self) -> None:
         consumer = self._open()
+        # the agents' input lag (alerts, commands, receipts) is this group's lag
+        lag = LagReporter(consumer, self._lag_gauge) if self._lag_gauge is not None else None
         try:
             while True:
+                if lag is not None:
+                    lag.maybe_report()
                 records = consumer.consume(num_messages=self._batch, timeout=0)
                 if not records:
                     await asyncio.sleep(self._idle)

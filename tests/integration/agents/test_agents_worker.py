@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import KafkaException
@@ -17,7 +18,7 @@ from schemas import Alert, Command, IncidentEvent, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.processor_support import kill9, read_all
+from tests.processor_support import health_port, kill9, read_all
 
 CONFIG = Path("examples/config/tocsin.yaml")
 
@@ -124,6 +125,19 @@ def test_page_escalate_ack_resolve(
                          value=encode(_alert("resolved")))  # fmt: skip
         assert producer.flush(10) == 0
         _wait(lambda: paged("resolve", "U0BOB"), 30, "the resolution", log, worker)
+
+        # the agents' input lag is on /metrics for the lag alerts: all of `alerts` consumed
+        scrape = f"http://127.0.0.1:{health_port(log)}/metrics"
+        alerts_lag = f'tocsin_consumer_lag{{partition="0",topic="{topics.name("alerts")}"}}'
+
+        def lag_reported() -> bool:
+            lines = httpx.get(scrape).text.splitlines()
+            return any(line.startswith(alerts_lag) for line in lines)
+
+        _wait(lag_reported, 15, "the router's consumer lag", log, worker)
+        values = [float(line.rsplit(" ", 1)[1]) for line in httpx.get(scrape).text.splitlines()
+                  if line.startswith("tocsin_consumer_lag{")]  # fmt: skip
+        assert values and max(values) == 0.0
     finally:
         kill9(worker)
 

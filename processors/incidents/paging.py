@@ -76,7 +76,8 @@ def page_level(
         notify(st, cfg, now, kind, channel, target, step, out)
     if targets:
         st.last_notified_at = now
-        event(st, out, "notified", now, f"{kind} level {st.level}: "
+        # levels count from 1 for people, as the Slack messages and pages show them
+        event(st, out, "notified", now, f"{kind} level {st.level + 1}: "
               + ", ".join(f"{c}:{t}" for c, t in targets), level=st.level)  # fmt: skip
 
 

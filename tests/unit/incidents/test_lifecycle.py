@@ -43,6 +43,8 @@ def test_critical_pages_level_one_at_once() -> None:
                             ("trigger", "slack", "#platform-alerts")]  # fmt: skip
     assert g.status == "triggered"
     assert [e.kind for e in out.events][:2] == ["opened", "notified"]
+    # the ledger names the level as the Slack message does: the first is level 1
+    assert out.events[1].message.startswith("trigger level 1: ")
     assert out.effects[-1].priority == "P2"  # type: ignore[union-attr]  # critical x high
 
 

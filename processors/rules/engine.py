@@ -267,6 +267,11 @@ class RuleEngine:
             else:
                 slots.append(CounterSlot(rs, key, g, counter))
         routes = self._log_routes if logs else self._routes
+        replaced = routes.get(route)
+        if replaced is not None:
+            # the key now carries other labels: the old route's last_seen is its groups'
+            # (a matcher the new labels miss leaves groups only the old route updated)
+            self._sync_route(replaced)
         routes[route] = Route(name, labels, tuple(slots))
 
     def forget_routes(self) -> None:
@@ -279,13 +284,17 @@ class RuleEngine:
         """Fold the routes' last_seen into their groups (see Route): before anything
         reads a group's last_seen, and before routes are dropped."""
         for route in self._routes.values():
-            t = route.last_seen
-            if t == _NEVER:
-                continue
-            for s in route.slots:
-                g = s.group
-                if t > g.last_seen:
-                    g.last_seen = t
+            self._sync_route(route)
+
+    @staticmethod
+    def _sync_route(route: Route) -> None:
+        t = route.last_seen
+        if t == _NEVER:
+            return
+        for s in route.slots:
+            g = s.group
+            if t > g.last_seen:
+                g.last_seen = t
 
     def _fold_counter_route(
         self, route: Route, labels: dict[str, str], value: float, t: float

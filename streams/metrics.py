@@ -52,36 +52,23 @@ class LagReporter:
         self._last = now
         held: set[tuple[str, int]] = set()
         try:
-            assigned = self.consumer.assignment()
-            positions = self.consumer.position(assigned)
-            # a partition nothing was read from yet has no position; a worker stuck
-            # before its first record is exactly the lag worth seeing: fall back to the
-            # group's committed offset (one round trip, only for those), then the start
-            unread = [tp for tp in positions if tp.offset < 0]
-            committed = (
-                {
-                    (tp.topic, tp.partition): tp.offset
-                    for tp in self.consumer.committed(unread, timeout=2.0)
-                }
-                if unread
-                else {}
-            )
+            positions = self.consumer.position(self.consumer.assignment())
         except KafkaException:
             return
         for tp in positions:
+            # a partition nothing was read from has no position. committed() would be a
+            # broker round trip that, while a transaction holds offsets, blocks until its
+            # timeout (a 2 s stall every report in the processor): leave it unreported
+            if tp.offset < 0:
+                continue
             try:
-                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue
-            pos = tp.offset
-            if pos < 0:
-                pos = committed.get((tp.topic, tp.partition), -1)
-            if pos < 0:
-                pos = low
-            if pos >= 0 and high >= 0:
+            if high >= 0:
                 held.add((tp.topic, tp.partition))
                 self.gauge.labels(topic=tp.topic, partition=str(tp.partition)).set(
-                    max(0, high - pos)
+                    max(0, high - tp.offset)
                 )
         # a partition that moved to another worker is that worker's to report: a stale
         # value here would hold a lag alert open for a partition nobody here consumes

@@ -67,7 +67,6 @@ class StateRestorer:
 
     def restore(self, topic: str, partition: int, committed: int) -> RuleEngine:
         """The engine of `topic[partition]` as of the group's `committed` offset."""
-        engine = RuleEngine(self.pack.rules, self.pack.settings)
         ckpt = read_checkpoint(
             self.consumer,
             self.state_topic,
@@ -77,31 +76,22 @@ class StateRestorer:
             partition,
         )
         if ckpt is None:
-            if committed >= 0:
-                # offsets without a checkpoint (first checkpoint not yet written): rebuild
-                # the state from the start of the retained input
-                self._replay(engine, topic, partition, 0, committed)
-                log.info("partition_rebuilt", topic=topic, partition=partition,
-                         committed=committed, series=engine.series_count())  # fmt: skip
-            return engine
+            # offsets without a checkpoint (first checkpoint not yet written)
+            return self._rebuild(topic, partition, committed)
         if committed < ckpt.offset:
             # the group's offsets went back behind its own checkpoint: an operator reset
             # them to reprocess. The state is ahead of the input it would see again, so
             # rebuild it up to the new position instead of counting that input twice.
             log.warning("checkpoint_ahead_of_offsets", topic=topic, partition=partition,
                         checkpoint_offset=ckpt.offset, committed=committed)  # fmt: skip
-            if committed >= 0:
-                self._replay(engine, topic, partition, 0, committed)
-            return engine
+            return self._rebuild(topic, partition, committed)
+        engine = RuleEngine(self.pack.rules, self.pack.settings)
         try:
             engine.load(ckpt.state)
         except IncompatibleState as exc:
             log.warning("checkpoint_incompatible", topic=topic, partition=partition,
                         error=str(exc))  # fmt: skip
-            engine = RuleEngine(self.pack.rules, self.pack.settings)
-            if committed >= 0:
-                self._replay(engine, topic, partition, 0, committed)
-            return engine
+            return self._rebuild(topic, partition, committed)
         self.metrics.restores.inc()
         if committed > ckpt.offset:
             self._replay(engine, topic, partition, ckpt.offset, committed)
@@ -113,6 +103,15 @@ class StateRestorer:
             committed=committed,
             series=engine.series_count(),
         )
+        return engine
+
+    def _rebuild(self, topic: str, partition: int, committed: int) -> RuleEngine:
+        """A fresh engine fed the retained input up to `committed` (none: nothing yet)."""
+        engine = RuleEngine(self.pack.rules, self.pack.settings)
+        if committed >= 0:
+            self._replay(engine, topic, partition, 0, committed)
+            log.info("partition_rebuilt", topic=topic, partition=partition,
+                     committed=committed, series=engine.series_count())  # fmt: skip
         return engine
 
     def _replay(self, engine: RuleEngine, topic: str, partition: int, start: int, end: int) -> None:

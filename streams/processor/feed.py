@@ -27,6 +27,7 @@ from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, de
 OK, IS_LATE, INVALID, FUTURE, OVERFLOW = "ok", "late", "invalid", "future", "overflow"
 
 _NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
+_UNSET = 2**63  # above every Kafka timestamp: each record takes the exact future check
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timed
     last_at: object = None
     last_tz: object = None
     last_t = 0.0
-    not_before = 0
+    not_before, repeats = _UNSET, False
     for rec in records:
         raw = rec.value() or b""
         try:
@@ -157,7 +158,11 @@ def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timed
             )
             last_t /= 1_000_000
             last_at, last_tz = at, at.tzinfo
-            not_before = first_accepting_ms(last_t, ahead)
+            # the int threshold costs ~1 us: worth it only for a timestamp that repeats
+            # (a scrape), so its first record is checked exactly and the second sets it
+            not_before, repeats = _UNSET, False
+        elif not repeats:
+            not_before, repeats = first_accepting_ms(last_t, ahead), True
         t = last_t
         kind, ms = rec.timestamp()
         # an int comparison decides the usual record; the rest is decided exactly
@@ -183,7 +188,7 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
     last_at: object = None
     last_tz: object = None
     last_t = 0.0
-    not_before = 0
+    not_before, repeats = _UNSET, False
     for rec in records:
         raw = rec.value() or b""
         try:
@@ -211,7 +216,11 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
             )
             last_t /= 1_000_000
             last_at, last_tz = at, at.tzinfo
-            not_before = first_accepting_ms(last_t, ahead)
+            # the int threshold costs ~1 us: worth it only for a timestamp that repeats
+            # (a scrape), so its first record is checked exactly and the second sets it
+            not_before, repeats = _UNSET, False
+        elif not repeats:
+            not_before, repeats = first_accepting_ms(last_t, ahead), True
         t = last_t
         kind, ms = rec.timestamp()
         # an int comparison decides the usual record; the rest is decided exactly

@@ -274,3 +274,34 @@ class _Rec:
 
     def timestamp(self) -> tuple[int, float]:
         return (1, NOW.timestamp() * 1000)
+
+
+class _KafkaRec(_Rec):
+    def __init__(self, raw: bytes, ms: int) -> None:
+        super().__init__(raw)
+        self.ms = ms
+
+    def timestamp(self) -> tuple[int, float]:
+        return (1, self.ms)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(-2_000, 2_000)), min_size=1, max_size=12))
+def test_a_run_refuses_exactly_the_records_ahead_of_their_kafka_timestamp(
+    run: list[tuple[int, int]],
+) -> None:
+    # runs of a shared timestamp (checked with the int threshold from their second record
+    # on) and lone timestamps (checked with the float expression) decide alike
+    skew = timedelta(seconds=1)
+    base = NOW.timestamp()
+    recs, expected = [], []
+    for instant, offset_ms in run:
+        t = base + instant * 0.25
+        raw = orjson.dumps({**GOOD_METRIC, "time": datetime.fromtimestamp(t, UTC).isoformat()})
+        ms = round(base * 1000) + offset_ms
+        recs.append(_KafkaRec(raw, ms))
+        expected.append(t > ms / 1000.0 + skew.total_seconds())
+    engine = _Recorder()
+    rejected = feed_metrics(cast(RuleEngine, engine), recs, skew)
+    refused = {id(rec) for rec, verdict in rejected if verdict.outcome == FUTURE}
+    assert [id(rec) in refused for rec in recs] == expected

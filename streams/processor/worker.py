@@ -104,6 +104,11 @@ class ProcessorWorker:
             **{
                 "transactional.id": f"{group_id}-{instance_id}",
                 "transaction.timeout.ms": 30_000,
+                # a transaction begun while the broker still writes the last one's markers
+                # is refused (CONCURRENT_TRANSACTIONS) and retried after this backoff:
+                # librdkafka's 100 ms default put 100-130 ms on such commits (the Java
+                # client retries this case after 20 ms); backoff still doubles up to 1 s
+                "retry.backoff.ms": 10,
                 "linger.ms": 2,
                 "compression.type": "lz4",
             },

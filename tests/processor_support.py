@@ -51,6 +51,7 @@ def start_worker(
     batch_size: int = 20_000,  # the CLI default
     max_wait_ms: float = 20.0,
     group: str | None = None,
+    commit_every_ms: float = 1000.0,  # the CLI default
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -62,7 +63,8 @@ def start_worker(
     cmd = [sys.executable, "-m", "streams.cli.main", "run", "processor", "--rules", str(rules),
            "--instance-id", instance, "--group", group or f"{settings.topic_prefix}processor",
            "--health-port", "0", "--checkpoint-every", str(checkpoint_every),
-           "--batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms)]  # fmt: skip
+           "--batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms),
+           "--commit-every-ms", str(commit_every_ms)]  # fmt: skip
     return subprocess.Popen(
         cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -40,8 +40,13 @@ from streams.settings import KafkaSettings
     show_default=True,
     help="Seconds between engine checkpoints (bounds the replay after a crash).",
 )
+@click.option("--batch-size", default=20_000, show_default=True, help="Records per batch, at most.")
 @click.option(
-    "--batch-size", default=20_000, show_default=True, help="Records per transaction, at most."
+    "--commit-every-ms",
+    default=1000.0,
+    show_default=True,
+    help="How long the offsets of batches that wrote nothing may wait for a commit "
+    "(bounds the replay after a crash; a batch that writes commits at once).",
 )
 @click.option(
     "--max-wait-ms",
@@ -57,6 +62,7 @@ def processor(
     checkpoint_every: float,
     batch_size: int,
     max_wait_ms: float,
+    commit_every_ms: float,
 ) -> None:
     """Evaluate rules over `metrics` and `logs`; emit alert transitions exactly once."""
     try:
@@ -75,6 +81,7 @@ def processor(
         checkpoint_every_s=checkpoint_every,
         batch_size=batch_size,
         max_wait_s=max_wait_ms / 1000,
+        commit_every_s=commit_every_ms / 1000,
         metrics=metrics,
         health=health,
     )

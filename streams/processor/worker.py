@@ -1,11 +1,16 @@
 """`tocsin run processor`: rule engines over `metrics` and `logs`, exactly once.
 
-Each batch is one Kafka transaction holding the alert transitions, the late and
-dead-letter records, periodic engine checkpoints and the consumer offsets. A
-crash at any instant aborts the open transaction; the next owner of a partition
-restores the last checkpoint and replays the input up to the committed offset
-with outputs suppressed, so the transitions that follow are exactly those an
-uninterrupted run would have produced: none lost, none duplicated.
+A batch that writes anything (alert transitions, late or dead-letter records, an
+engine checkpoint) is committed at once, in one Kafka transaction with the consumer
+offsets. A batch that writes nothing - nearly all of them: transitions are rare - leaves
+its offsets for the next commit, at most `commit_every_s` later (or when the input goes
+quiet): a transaction costs three broker round trips, and a batch that waits behind
+another's commit waits for nothing. A crash at any instant aborts the open transaction;
+the next owner of a partition restores the last checkpoint and replays the input up to
+the committed offset with outputs suppressed, then processes the rest as anew. The
+engine being deterministic, that rest writes what the first run wrote - nothing, if its
+offsets were not committed - so the transitions are exactly those an uninterrupted run
+would have produced: none lost, none duplicated.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class ProcessorWorker:
         checkpoint_every_s: float = 10.0,
         batch_size: int = 20_000,
         max_wait_s: float = 0.02,
+        commit_every_s: float = 1.0,
         metrics: ProcessorMetrics | None = None,
         health: Health | None = None,
     ) -> None:
@@ -75,6 +81,9 @@ class ProcessorWorker:
         self.batch_size = batch_size
         self.max_wait_s = max_wait_s
         self.checkpoint_every_s = checkpoint_every_s
+        self.commit_every_s = commit_every_s
+        self._txn_since: float | None = None  # monotonic time the open transaction began
+        self._written = 0  # records the open transaction holds
         self.topics = {
             self.catalog.name("metrics"): feed_metrics,
             self.catalog.name("logs"): feed_logs,
@@ -154,6 +163,8 @@ class ProcessorWorker:
                 self.health.beat()
                 if msgs:
                     self._process_batch(msgs)
+                elif self._txn_since is not None:
+                    self._commit()  # the input went quiet: its offsets should not wait
                 if time.monotonic() - last_lag > 5:
                     last_lag = time.monotonic()
                     # a commit is a broker round trip too: probe only when none went
@@ -162,7 +173,12 @@ class ProcessorWorker:
                         self._probe_broker()
                     self._lag.maybe_report()
         finally:
-            # graceful stop: the last batch is committed; closing leaves the group at once
+            # graceful stop: the last batches are committed; closing leaves the group at once
+            if self._txn_since is not None:
+                try:
+                    self._commit()
+                except KafkaException as exc:  # the next owner replays what it covered
+                    log.warning("final_commit_failed", error=str(exc))
             self.consumer.close()
             self.restorer.close()
             self.producer.flush(30)
@@ -209,7 +225,9 @@ class ProcessorWorker:
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # every batch is committed before consume() returns to us, so nothing is in flight
+        # a batch that wrote anything was committed before consume() returned to us; the
+        # open transaction holds nothing, and the input read since the last commit is the
+        # next owner's to replay (it writes nothing there, as this worker wrote nothing)
         for tp in partitions:
             self.engines.pop((tp.topic, tp.partition), None)
         log.info("partitions_revoked", partitions=[f"{t.topic}[{t.partition}]" for t in partitions])
@@ -221,7 +239,9 @@ class ProcessorWorker:
     # -- the batch ----------------------------------------------------------------
 
     def _process_batch(self, msgs: list[Message]) -> None:
-        self.producer.begin_transaction()
+        if self._txn_since is None:
+            self.producer.begin_transaction()  # local: nothing reaches the broker yet
+            self._txn_since = time.monotonic()
         counts: dict[str, int] = {}  # metrics per batch: a labelled inc() per record is costly
         touched: dict[TP, RuleEngine] = {}
         # records come in runs of one partition: one feed call per run
@@ -252,10 +272,12 @@ class ProcessorWorker:
                 )
                 self.metrics.transitions.labels(rule=alert.rule, status=alert.status).inc()
                 emitted.append(alert)
-        positions = [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
+        self._written += len(emitted)
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
-            self._checkpoint(positions)
-        if self._commit(positions):
+            self._checkpoint(self._positions())
+        if not self._written and time.monotonic() - self._txn_since < self.commit_every_s:
+            return
+        if self._commit():
             for alert in emitted:  # transitions are rare: one line each, once committed
                 log.info("alert_transition", alert_id=alert.event_id,
                          fingerprint=alert.fingerprint, rule=alert.rule, status=alert.status,
@@ -278,6 +300,7 @@ class ProcessorWorker:
             self._route(msg, verdict)  # type: ignore[arg-type]  # a Message went in
 
     def _route(self, msg: Message, verdict: Verdict) -> None:
+        self._written += 1  # every verdict but ACCEPTED (never handed here) writes a record
         if verdict.outcome == IS_LATE:
             self.producer.produce(self.late_topic, key=msg.key(), value=msg.value())
             self.metrics.late.labels(topic=msg.topic() or "").inc()
@@ -298,6 +321,7 @@ class ProcessorWorker:
                 self.producer.produce(
                     self.state_topic, key=key, value=value, partition=p.partition % n
                 )
+                self._written += 1
         self._last_checkpoint = time.monotonic()
         gc.freeze()  # series created since the last freeze are long-lived too
         self.metrics.active_series.set(sum(e.series_count() for e in self.engines.values()))
@@ -305,13 +329,20 @@ class ProcessorWorker:
         self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in engines))
         self.metrics.anomaly_series.set(sum(e.anomaly_series_count() for e in engines))
 
-    def _commit(self, positions: list[TopicPartition]) -> bool:
-        """True once the transaction committed; False when it was aborted and rewound."""
+    def _positions(self) -> list[TopicPartition]:
+        return [p for p in self.consumer.position(self.consumer.assignment()) if p.offset >= 0]
+
+    def _commit(self) -> bool:
+        """Commit the open transaction with the offsets consumed so far. True once it
+        committed; False when it was aborted and state and positions were rewound."""
         started = time.perf_counter()
+        positions = self._positions()
+        self._txn_since, self._written = None, 0  # ended either way below
         try:
-            self.producer.send_offsets_to_transaction(
-                positions, self.consumer.consumer_group_metadata(), 30
-            )
+            if positions:  # none, when a rebalance took every partition since the begin
+                self.producer.send_offsets_to_transaction(
+                    positions, self.consumer.consumer_group_metadata(), 30
+                )
             self.producer.commit_transaction(60)
         except KafkaException as exc:
             error = exc.args[0]

@@ -52,7 +52,8 @@ from streams.settings import KafkaSettings
     "--max-wait-ms",
     default=20.0,
     show_default=True,
-    help="How long a batch waits to fill: the latency floor at low load.",
+    help="How long an idle worker waits for the first record; a batch never waits to "
+    "fill (it takes what has arrived).",
 )
 def processor(
     rule_paths: tuple[Path, ...],

@@ -157,9 +157,7 @@ class ProcessorWorker:
         last_lag = 0.0
         try:
             while not stop.is_set():
-                # the wait bounds how long a sample waits for its batch to fill: under
-                # load batches fill (and commits amortise) long before it runs out
-                msgs = self.consumer.consume(self.batch_size, timeout=self.max_wait_s)
+                msgs = self._next_batch()
                 self.health.beat()
                 if msgs:
                     self._process_batch(msgs)
@@ -183,6 +181,21 @@ class ProcessorWorker:
             self.restorer.close()
             self.producer.flush(30)
             log.info("processor_stopped")
+
+    def _next_batch(self) -> list[Message]:
+        """What has arrived, at once: a batch never waits to fill. Under load the records
+        that came while the last batch was decided make the next one (batches grow with
+        the load, and commits are amortised by leaving the offsets of batches that wrote
+        nothing for later); an idle worker waits up to max_wait_s for the first record."""
+        msgs = self.consumer.consume(self.batch_size, timeout=0)
+        if msgs:
+            return msgs
+        first = self.consumer.poll(self.max_wait_s)
+        if first is None:
+            return []
+        if self.batch_size == 1:
+            return [first]
+        return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
 
     def _ready(self) -> tuple[bool, str]:
         if not self.assigned_once:

@@ -52,6 +52,7 @@ def start_worker(
     max_wait_ms: float = 20.0,
     group: str | None = None,
     commit_every_ms: float = 1000.0,  # the CLI default
+    commit_linger_ms: float = 20.0,  # the CLI default
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -64,7 +65,8 @@ def start_worker(
            "--instance-id", instance, "--group", group or f"{settings.topic_prefix}processor",
            "--health-port", "0", "--checkpoint-every", str(checkpoint_every),
            "--batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms),
-           "--commit-every-ms", str(commit_every_ms)]  # fmt: skip
+           "--commit-every-ms", str(commit_every_ms),
+           "--commit-linger-ms", str(commit_linger_ms)]  # fmt: skip
     return subprocess.Popen(
         cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -49,6 +49,13 @@ from streams.settings import KafkaSettings
     "(bounds the replay after a crash; a batch that writes commits at once).",
 )
 @click.option(
+    "--commit-linger-ms",
+    default=20.0,
+    show_default=True,
+    help="How long a batch that wrote waits for more input to join its commit (one "
+    "window's transitions come from several partitions a few ms apart).",
+)
+@click.option(
     "--max-wait-ms",
     default=20.0,
     show_default=True,
@@ -64,6 +71,7 @@ def processor(
     batch_size: int,
     max_wait_ms: float,
     commit_every_ms: float,
+    commit_linger_ms: float,
 ) -> None:
     """Evaluate rules over `metrics` and `logs`; emit alert transitions exactly once."""
     try:
@@ -83,6 +91,7 @@ def processor(
         batch_size=batch_size,
         max_wait_s=max_wait_ms / 1000,
         commit_every_s=commit_every_ms / 1000,
+        commit_linger_s=commit_linger_ms / 1000,
         metrics=metrics,
         health=health,
     )

@@ -30,7 +30,7 @@ from confluent_kafka import (
 )
 
 from processors.rules import RuleEngine
-from schemas import encode
+from schemas import Alert, encode
 from schemas.rules import RuleFile
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
@@ -69,6 +69,7 @@ class ProcessorWorker:
         batch_size: int = 20_000,
         max_wait_s: float = 0.02,
         commit_every_s: float = 1.0,
+        commit_linger_s: float = 0.02,
         metrics: ProcessorMetrics | None = None,
         health: Health | None = None,
     ) -> None:
@@ -82,8 +83,10 @@ class ProcessorWorker:
         self.max_wait_s = max_wait_s
         self.checkpoint_every_s = checkpoint_every_s
         self.commit_every_s = commit_every_s
+        self.commit_linger_s = commit_linger_s
         self._txn_since: float | None = None  # monotonic time the open transaction began
         self._written = 0  # records the open transaction holds
+        self._pending: list[Alert] = []  # its transitions, logged once committed
         self.topics = {
             self.catalog.name("metrics"): feed_metrics,
             self.catalog.name("logs"): feed_logs,
@@ -116,8 +119,10 @@ class ProcessorWorker:
                 # a transaction begun while the broker still writes the last one's markers
                 # is refused (CONCURRENT_TRANSACTIONS) and retried after this backoff:
                 # librdkafka's 100 ms default put 100-130 ms on such commits (the Java
-                # client retries this case after 20 ms); backoff still doubles up to 1 s
+                # client retries this case after 20 ms); librdkafka doubles it on each
+                # retry, up to 1 s by default: a refusal lasting 40 ms cost 70 ms of waits
                 "retry.backoff.ms": 10,
+                "retry.backoff.max.ms": 20,
                 "linger.ms": 2,
                 "compression.type": "lz4",
             },
@@ -151,18 +156,27 @@ class ProcessorWorker:
             list(self.topics),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
-            on_lost=self._on_revoke,
+            on_lost=self._on_lost,
         )
         log.info("processor_started", rules=len(self.pack.rules), topics=list(self.topics))
         last_lag = 0.0
         try:
             while not stop.is_set():
-                msgs = self._next_batch()
+                msgs = self._next_batch(self.max_wait_s)
                 self.health.beat()
                 if msgs:
                     self._process_batch(msgs)
-                elif self._txn_since is not None:
-                    self._commit()  # the input went quiet: its offsets should not wait
+                    if self._written:
+                        self._linger()
+                # a batch that wrote commits at once; one that wrote nothing (nearly all:
+                # transitions are rare) leaves its offsets for a later commit, at most
+                # commit_every_s later or when the input goes quiet
+                if self._txn_since is not None and (
+                    self._written
+                    or not msgs
+                    or time.monotonic() - self._txn_since >= self.commit_every_s
+                ):
+                    self._commit()
                 if time.monotonic() - last_lag > 5:
                     last_lag = time.monotonic()
                     # a commit is a broker round trip too: probe only when none went
@@ -182,20 +196,34 @@ class ProcessorWorker:
             self.producer.flush(30)
             log.info("processor_stopped")
 
-    def _next_batch(self) -> list[Message]:
+    def _next_batch(self, wait_s: float) -> list[Message]:
         """What has arrived, at once: a batch never waits to fill. Under load the records
         that came while the last batch was decided make the next one (batches grow with
         the load, and commits are amortised by leaving the offsets of batches that wrote
-        nothing for later); an idle worker waits up to max_wait_s for the first record."""
+        nothing for later); with nothing there it waits up to wait_s for the first."""
         msgs = self.consumer.consume(self.batch_size, timeout=0)
         if msgs:
             return msgs
-        first = self.consumer.poll(self.max_wait_s)
+        first = self.consumer.poll(wait_s)
         if first is None:
             return []
         if self.batch_size == 1:
             return [first]
         return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
+
+    def _linger(self) -> None:
+        """Fold what arrives over the next commit_linger_s into the transaction about to
+        commit. A window closes on each input partition as that partition's watermark
+        passes its end, so one window's transitions come in two or three batches a few ms
+        apart; committed one by one, the later ones waited behind the first commit's
+        round trips, and were often refused meanwhile (CONCURRENT_TRANSACTIONS) while the
+        broker finished it. One commit for them all is sooner for all but the first few."""
+        deadline = time.monotonic() + self.commit_linger_s
+        while (left := deadline - time.monotonic()) > 0:
+            msgs = self._next_batch(left)
+            if not msgs:
+                return
+            self._process_batch(msgs)
 
     def _ready(self) -> tuple[bool, str]:
         if not self.assigned_once:
@@ -238,9 +266,27 @@ class ProcessorWorker:
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # a batch that wrote anything was committed before consume() returned to us; the
-        # open transaction holds nothing, and the input read since the last commit is the
-        # next owner's to replay (it writes nothing there, as this worker wrote nothing)
+        if self._written:
+            # a rebalance reached a consume() of the linger: the writes go out with the
+            # offsets that cover them while this worker still owns the partitions
+            log.info("revoke_commits_open_transaction", records=self._written)
+            self._commit()
+        # otherwise the open transaction holds offsets only: the input read since the
+        # last commit is the next owner's to replay (it writes nothing there, as this
+        # worker wrote nothing)
+        self._drop(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._written:
+            # no longer ours (session expired): the next owner replays this input, and
+            # our writes must not land beside its own
+            log.warning("partitions_lost_transaction_aborted", records=self._written)
+            self.producer.abort_transaction(60)
+            self._txn_since, self._written = None, 0
+            self._pending.clear()
+        self._drop(partitions)
+
+    def _drop(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self.engines.pop((tp.topic, tp.partition), None)
         log.info("partitions_revoked", partitions=[f"{t.topic}[{t.partition}]" for t in partitions])
@@ -277,25 +323,16 @@ class ProcessorWorker:
             self._feed_run((run_topic, run_partition), run, touched, counts)
         for topic, n in counts.items():
             self.metrics.records_processed.labels(topic=topic).inc(n)
-        emitted = []
         for engine in touched.values():
             for alert in engine.advance():
                 self.producer.produce(
                     self.alerts_topic, key=alert.fingerprint.encode(), value=encode(alert)
                 )
                 self.metrics.transitions.labels(rule=alert.rule, status=alert.status).inc()
-                emitted.append(alert)
-        self._written += len(emitted)
+                self._pending.append(alert)
+                self._written += 1
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
             self._checkpoint(self._positions())
-        if not self._written and time.monotonic() - self._txn_since < self.commit_every_s:
-            return
-        if self._commit():
-            for alert in emitted:  # transitions are rare: one line each, once committed
-                log.info("alert_transition", alert_id=alert.event_id,
-                         fingerprint=alert.fingerprint, rule=alert.rule, status=alert.status,
-                         labels=alert.labels, value=alert.value, threshold=alert.threshold,
-                         window_end=alert.window_end and alert.window_end.isoformat())  # fmt: skip
 
     def _feed_run(
         self,
@@ -351,6 +388,7 @@ class ProcessorWorker:
         started = time.perf_counter()
         positions = self._positions()
         self._txn_since, self._written = None, 0  # ended either way below
+        emitted, self._pending = self._pending, []
         try:
             if positions:  # none, when a rebalance took every partition since the begin
                 self.producer.send_offsets_to_transaction(
@@ -367,6 +405,11 @@ class ProcessorWorker:
             raise  # fatal (e.g. fenced by a newer instance): exit and let the platform restart
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self._broker_ok_at = time.monotonic()
+        for alert in emitted:  # transitions are rare: one line each, once committed
+            log.info("alert_transition", alert_id=alert.event_id,
+                     fingerprint=alert.fingerprint, rule=alert.rule, status=alert.status,
+                     labels=alert.labels, value=alert.value, threshold=alert.threshold,
+                     window_end=alert.window_end and alert.window_end.isoformat())  # fmt: skip
         return True
 
     def _rewind(self) -> None:

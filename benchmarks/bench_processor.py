@@ -292,6 +292,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         tp = _throughput(settings, catalog, tmp)
+        # the drain left ~100 MB of dirty pages in the broker's logs: written back by the
+        # kernel 30 s later, i.e. during the latency run, where the broker's appends
+        # stalled behind it; flush them now, as a quiet broker would have long since
+        os.sync()
         lat_settings = settings.model_copy(update={"topic_prefix": settings.topic_prefix + "lat."})
         lat_catalog = Catalog(lat_settings)
         create_topics(make_admin(lat_settings), lat_catalog)

@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, Producer
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas.rules import load_rule_files
 from streams.admin import create_topics
 from streams.broker.local import LocalBroker, port_of

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas import encode
 from schemas.rules import RuleFile
 from streams.catalog import Catalog

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import orjson
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas import Alert
 from schemas.rules import RuleFile
 from streams.processor.feed import IS_LATE, OK, Verdict, feed_log, feed_metric

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from processors.rules import LATE, RuleEngine
+from processors.rules.engine import LATE, RuleEngine
 from schemas import DecodeError
 from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric
 

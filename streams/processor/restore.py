@@ -17,7 +17,7 @@ from datetime import timedelta
 import structlog
 from confluent_kafka import TopicPartition
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from processors.rules.snapshot import IncompatibleState
 from schemas.rules import RuleFile
 from streams.kafka import make_consumer

@@ -29,7 +29,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas import Alert, encode
 from schemas.rules import RuleFile
 from streams.catalog import Catalog

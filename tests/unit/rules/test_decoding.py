@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from pydantic_core import SchemaValidator
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas import DecodeError, LogRecord, MetricSample, decode
 from schemas.rules import load_rule_files
 from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from processors.rules import LATE, RuleEngine
+from processors.rules.engine import LATE, RuleEngine
 from schemas import Alert, encode
 from schemas.rules import Rule, RuleSettings, load_rule_files
 

@@ -12,7 +12,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas import Alert, decode, encode
 from schemas.rules import load_rule_files
 from schemas.types import MAX_MAGNITUDE

@@ -11,7 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas import encode
 from schemas.rules import Rule, RuleSettings
 

@@ -14,9 +14,9 @@ import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from processors.rules import RuleEngine
 from processors.rules.aggregates import Quantile, _quantile_of_values, _sketch_of, new_mapping
 from processors.rules.compiled import CompiledRule
+from processors.rules.engine import RuleEngine
 from processors.rules.routes import ShadowSlot
 from schemas import encode
 from schemas.rules import Rule, RuleSettings

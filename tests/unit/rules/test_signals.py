@@ -11,7 +11,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from processors.rules import RuleEngine
+from processors.rules.engine import RuleEngine
 from schemas import ConfigError
 from schemas.rules import Rule, RuleSettings, load_rule_files
 from streams.cli.main import cli

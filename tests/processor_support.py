@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.rules.engine import RuleEngine
 from schemas import encode
@@ -130,6 +130,20 @@ def reference_transitions(pack: RuleFile, settings: KafkaSettings, catalog: Cata
     return out
 
 
+def _behind(c: Consumer, catalog: Catalog) -> int:
+    behind = 0
+    for topic in (catalog.name("metrics"), catalog.name("logs")):
+        meta = c.list_topics(topic, timeout=10).topics[topic]
+        tps = [TopicPartition(topic, p) for p in meta.partitions]
+        for tp in c.committed(tps, timeout=10):
+            _, high = c.get_watermark_offsets(tp, timeout=10)
+            # the last offset may be a transaction marker of the input producer
+            behind += max(0, high - max(tp.offset, 0) - 1) if high else 0
+            if tp.offset < 0 and high > 0:
+                behind += 1
+    return behind
+
+
 def wait_for_lag_zero(
     settings: KafkaSettings, catalog: Catalog, group: str, timeout: float
 ) -> bool:
@@ -143,16 +157,12 @@ def wait_for_lag_zero(
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            behind = 0
-            for topic in (catalog.name("metrics"), catalog.name("logs")):
-                meta = c.list_topics(topic, timeout=10).topics[topic]
-                tps = [TopicPartition(topic, p) for p in meta.partitions]
-                for tp in c.committed(tps, timeout=10):
-                    _, high = c.get_watermark_offsets(tp, timeout=10)
-                    # the last offset may be a transaction marker of the input producer
-                    behind += max(0, high - max(tp.offset, 0) - 1) if high else 0
-                    if tp.offset < 0 and high > 0:
-                        behind += 1
+            try:
+                behind = _behind(c, catalog)
+            except KafkaException:
+                # a broker formatted moments ago creates __consumer_offsets on the first
+                # group look-up: the coordinator is briefly not there yet
+                behind = -1
             if behind == 0:
                 return True
             time.sleep(0.5)

@@ -91,10 +91,11 @@ def test_a_second_worker_takes_over_partitions_without_loss_or_duplicates(
 ) -> None:
     produce_fleet(kafka_settings, topics, minutes=30)
     log = tmp_path / "workers.log"
-    # tiny transactions (a commit per batch) slow the first worker down enough to be
-    # caught mid-stream; the second defers the offsets of batches that wrote nothing
+    # tiny transactions (a commit per batch, no linger folding batches together) slow
+    # the first worker down enough to be caught mid-stream; the second defers the
+    # offsets of batches that wrote nothing and lingers before its commits
     first = start_worker(kafka_settings, RULES, log, instance="a", checkpoint_every=0.5,
-                         batch_size=100, commit_every_ms=0)  # fmt: skip
+                         batch_size=100, commit_every_ms=0, commit_linger_ms=0)  # fmt: skip
     second = None
     try:
         time.sleep(2)  # the first worker owns everything and is mid-stream

@@ -1,0 +1,125 @@
+"""NAB dev split: full-corpus scores, the fixed-threshold score and the split-half checks.
+
+The halves are the overfitting check of docs/anomaly.md: the 31 files in sorted
+order split into alternate files (A: even index, B: odd) and into files whose index
+i has i mod 4 in {0, 1} / {2, 3}; each half is swept for its own threshold
+(standard profile). A change worth keeping gains on most halves.
+
+Rerun: `uv run python -m benchmarks.nab_halves [--per-file]`
+(TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from processors.anomaly import AnomalySeries
+from processors.evaluation.nab import PROFILES, FileRows, best_threshold, prepare, raw_at
+from processors.evaluation.runner import read_series
+from schemas.anomaly import AnomalySpec
+
+DATA = Path(os.environ.get("TOCSIN_NAB_DIR", "../shared/datasets/nab-dev"))
+FIXED = 0.30
+
+Corpus = list[tuple[str, list[str], list[float], list[datetime]]]
+
+
+def load(data: Path = DATA) -> Corpus:
+    out: Corpus = []
+    for p in sorted((data / "data").glob("*/*.csv")):
+        ts, values = read_series(p)
+        ats = [datetime.fromisoformat(t).replace(tzinfo=UTC) for t in ts]
+        out.append((f"{p.parent.name}/{p.name}", ts, values, ats))
+    return out
+
+
+def score_corpus(corpus: Corpus, spec: AnomalySpec) -> tuple[list[list[float]], float]:
+    """Scores per file, and detector points per CPU-second."""
+    all_scores: list[list[float]] = []
+    cpu = 0.0
+    for _, _, values, ats in corpus:
+        d = AnomalySeries(spec)
+        update = d.update
+        started = time.process_time()
+        scores = [update(v, at).score for v, at in zip(values, ats, strict=True)]
+        cpu += time.process_time() - started
+        all_scores.append(scores)
+    points = sum(len(s) for s in all_scores)
+    return all_scores, points / cpu if cpu else 0.0
+
+
+def report(
+    corpus: Corpus, scores: Sequence[Sequence[float]], windows: dict[str, list[list[str]]]
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    prepared: dict[str, list[FileRows]] = {}
+    for profile in PROFILES:
+        files = [
+            prepare(key, s, ts, [(a, b) for a, b in windows.get(key, [])], profile)
+            for (key, ts, _, _), s in zip(corpus, scores, strict=True)
+        ]
+        prepared[profile.name] = files
+        best = best_threshold(files, profile)
+        out[profile.name] = best.normalized
+        if profile.name == "standard":
+            out["threshold"] = best.threshold
+            out["windows"] = best.detected_windows
+            out["fp"] = best.false_positives
+            at = raw_at(files, FIXED, profile)
+            out["fixed"] = at.normalized
+            out["fixed_windows"] = at.detected_windows
+            out["fixed_fp"] = at.false_positives
+    std = prepared["standard"]
+    standard = PROFILES[0]
+    halves = {
+        "A": [f for i, f in enumerate(std) if i % 2 == 0],
+        "B": [f for i, f in enumerate(std) if i % 2 == 1],
+        "C": [f for i, f in enumerate(std) if i % 4 in (0, 1)],
+        "D": [f for i, f in enumerate(std) if i % 4 in (2, 3)],
+    }
+    for name, files in halves.items():
+        out[name] = best_threshold(files, standard).normalized
+    return out
+
+
+def line(label: str, r: dict[str, float], speed: float | None = None) -> str:
+    s = (
+        f"{label:40} std {r['standard']:5.1f} lowFP {r['reward_low_FP_rate']:5.1f} "
+        f"lowFN {r['reward_low_FN_rate']:5.1f} | t {r['threshold']:.3f} "
+        f"win {r['windows']:.0f} fp {r['fp']:.0f} | @0.30 {r['fixed']:5.1f} "
+        f"({r['fixed_windows']:.0f}/{r['fixed_fp']:.0f}) | A/B {r['A']:5.1f} / {r['B']:5.1f} "
+        f"C/D {r['C']:5.1f} / {r['D']:5.1f}"
+    )
+    return s + (f" | {speed:,.0f} pts/CPU-s" if speed else "")
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    if not (DATA / "data").is_dir():
+        print(f"NAB data not found under {DATA} (set TOCSIN_NAB_DIR)")
+        return 1
+    windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
+    corpus = load()
+    for detector in ("likelihood",) if "--holt-winters" not in argv else ("holt_winters",):
+        spec = AnomalySpec.model_validate({"detector": detector})
+        scores, speed = score_corpus(corpus, spec)
+        print(line(detector, report(corpus, scores, windows), speed))
+        if "--per-file" in argv:
+            files = [
+                prepare(key, s, ts, [(a, b) for a, b in windows.get(key, [])], PROFILES[0])
+                for (key, ts, _, _), s in zip(corpus, scores, strict=True)
+            ]
+            t = best_threshold(files, PROFILES[0]).threshold
+            at = raw_at(files, t, PROFILES[0])
+            for key, raw in at.per_file.items():
+                print(f"  {raw:7.2f}  {key}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

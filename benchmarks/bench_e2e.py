@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer
 
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
@@ -149,6 +149,13 @@ def _pct(xs: list[float], q: float) -> float:
 
 def main() -> int:
     settings = _settings()
+    try:
+        return _report(settings)
+    finally:
+        delete_prefixed(make_admin(settings), settings.topic_prefix)
+
+
+def _report(settings: KafkaSettings) -> int:
     catalog = Catalog(settings)
     create_topics(make_admin(settings), catalog)
     first_call: dict[str, float] = {}

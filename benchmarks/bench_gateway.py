@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.kafka import broker_reachable, make_admin
@@ -87,10 +87,17 @@ def main() -> int:
         LocalBroker(port=port_of(bootstrap)).start()
     s = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"bg{uuid.uuid4().hex[:6]}.")
     create_topics(make_admin(s), Catalog(s))
+    try:
+        return _report(s)
+    finally:
+        delete_prefixed(make_admin(s), s.topic_prefix)
+
+
+def _report(s: KafkaSettings) -> int:
     port = _free_port()
     env = {
         **os.environ,
-        "TOCSIN_BOOTSTRAP_SERVERS": bootstrap,
+        "TOCSIN_BOOTSTRAP_SERVERS": s.bootstrap_servers,
         "TOCSIN_TOPIC_PREFIX": s.topic_prefix,
         "TOCSIN_GATEWAY_TOKENS": TOKEN,
         "TOCSIN_LOG_LEVEL": "warning",

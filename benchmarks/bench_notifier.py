@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas import Notification, encode
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack
@@ -56,6 +56,14 @@ def main() -> int:
     s = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"bn{uuid.uuid4().hex[:6]}.")
     catalog = Catalog(s)
     create_topics(make_admin(s), catalog)
+    try:
+        return _report(s)
+    finally:
+        delete_prefixed(make_admin(s), s.topic_prefix)
+
+
+def _report(s: KafkaSettings) -> int:
+    catalog = Catalog(s)
     producer = make_producer(s)
     for i in range(INCIDENTS):
         producer.produce(
@@ -74,7 +82,7 @@ def main() -> int:
     with serve(slack.app()) as url, tempfile.TemporaryDirectory() as d:
         env = {
             **os.environ,
-            "TOCSIN_BOOTSTRAP_SERVERS": bootstrap,
+            "TOCSIN_BOOTSTRAP_SERVERS": s.bootstrap_servers,
             "TOCSIN_TOPIC_PREFIX": s.topic_prefix,
             "TOCSIN_SLACK_BASE_URL": f"{url}/api/",
             "TOCSIN_LOG_LEVEL": "warning",

@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, Producer
 
 from processors.rules.engine import RuleEngine
 from schemas.rules import load_rule_files
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.kafka import broker_reachable, make_admin
@@ -287,6 +287,13 @@ def _probe_load(
 
 def main() -> int:
     settings = _settings()
+    try:
+        return _report(settings)
+    finally:
+        delete_prefixed(make_admin(settings), settings.topic_prefix)  # the lat. topics too
+
+
+def _report(settings: KafkaSettings) -> int:
     catalog = Catalog(settings)
     create_topics(make_admin(settings), catalog)
     with tempfile.TemporaryDirectory() as d:

@@ -109,3 +109,22 @@ def check_topics(admin: AdminClient, catalog: Catalog) -> list[Drift]:
             if value != expected:
                 drifts.append(Drift(topic.name, f"{key}={value}, expected {expected}"))
     return sorted(drifts, key=lambda d: (d.topic, d.problem))
+
+
+def delete_prefixed(admin: AdminClient, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix` (a scratch run's topics, faust's
+    changelog and repartition topics included); return the names deleted."""
+    if not prefix:
+        raise ValueError("refusing to delete every topic: the prefix is empty")
+    names = sorted(t for t in admin.list_topics(timeout=TIMEOUT_S).topics if t.startswith(prefix))
+    if not names:
+        return []
+    deleted: list[str] = []
+    for name, fut in admin.delete_topics(names, operation_timeout=TIMEOUT_S).items():
+        try:
+            fut.result()
+            deleted.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":  # gone already
+                raise
+    return sorted(deleted)

@@ -102,6 +102,12 @@ def test_a_second_worker_takes_over_partitions_without_loss_or_duplicates(
         second = start_worker(kafka_settings, RULES, log, instance="b", checkpoint_every=0.5,
                               batch_size=100)  # fmt: skip
         group = f"{kafka_settings.topic_prefix}processor"
+        # the rebalance must finish before the workers are killed: on a loaded machine the
+        # first worker can drain the input while the second is still joining (CI saw the
+        # revocation logged, the lag at zero and the new assignment not yet made)
+        deadline = time.monotonic() + 60
+        while log.read_text().count("partitions_assigned") < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert wait_for_lag_zero(kafka_settings, topics, group, timeout=120), log.read_text()[
             -3000:
         ]

@@ -244,7 +244,7 @@ class LocalBroker:
     def _format_storage(self, java: str, lib: Path) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         proc = subprocess.run(
             [
                 java,
@@ -292,6 +292,18 @@ class LocalBroker:
         except OSError:
             return None
         return pid if b"kafka.Kafka" in cmdline else None
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id in Kafka's own format (base64url of 16 bytes).
+
+    Kafka's Uuid.randomUuid() never returns an id starting with '-', because the
+    storage tool's argument parser would read it as an option (about 1 start in 64
+    failed with "--cluster-id: expected one argument" before this rule)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java_path() -> str:

@@ -37,11 +37,16 @@ def _load(spec: AnomalySpec, data: bytes) -> Detector:
 
 @dataclass(frozen=True, slots=True)
 class AnomalyVerdict:
+    # the episode score: inside one episode only a new running peak scores high, so a
+    # long anomaly reads as one detection (what `tocsin eval nab` writes)
     score: float
     expected: float | None
     lower: float | None
     upper: float | None
     transition: Transition | None
+    # this point's undamped calibrated score: what debouncing compares with the
+    # threshold, so what an alert shows (a firing point's episode score may be damped)
+    rarity: float = 0.0
 
 
 class AnomalySeries:
@@ -74,7 +79,9 @@ class AnomalySeries:
             if self.quiet >= spec.resolve_after:
                 self.firing, transition = False, "resolved"
         band = 3.0 * spread
-        return AnomalyVerdict(score, expected, expected - band, expected + band, transition)
+        return AnomalyVerdict(
+            score, expected, expected - band, expected + band, transition, calibrated
+        )
 
     def memory_bytes(self) -> int:
         """An estimate of this series' state (Python objects included)."""

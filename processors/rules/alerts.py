@@ -80,7 +80,7 @@ def anomaly_alert(
     status = verdict.transition or "firing"
     labels = {**r.group_labels(key), **rule.labels, "alertname": rule.name}
     detail = AnomalyDetail(
-        score=verdict.score,
+        score=verdict.rarity,
         expected=verdict.expected,
         lower=verdict.lower,
         upper=verdict.upper,
@@ -93,7 +93,7 @@ def anomaly_alert(
         threshold=verdict.expected,
         op="~",
         rule=rule.name,
-        score=verdict.score,
+        score=verdict.rarity,
         expected=verdict.expected,
     )
     return Alert(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -346,3 +347,28 @@ def test_quantile_panes_answer_as_one_sketch_whatever_their_form(n: int) -> None
     restored.load(whole.dump())
     assert restored.result() == whole.result()
     assert restored.dump() == whole.dump()
+
+
+def test_an_anomaly_alert_shows_the_score_that_made_it_fire() -> None:
+    # k of n debouncing fires on the k-th high point, whose episode score is damped
+    # (only a new running peak scores high): the alert must not read "score 0.18" on a
+    # rule whose threshold is 0.3, as the demo's traffic-collapse page did
+    r = Rule.model_validate(
+        {
+            "name": "rate_anomaly",
+            "signal": {"kind": "metric", "metric": "rps"},
+            "group_by": ["host"],
+            "anomaly": {"threshold": 0.3, "season": "none", "warm_up": 150,
+                        "debounce_k": 3, "debounce_n": 5},
+            "summary": "{value:.0f}/s, expected {expected:.0f}/s (score {score:.2f})",
+        }
+    )  # fmt: skip
+    e = RuleEngine([r], NO_GRACE)
+    rng = random.Random(7)
+    values: list[float | None] = [100 + rng.gauss(0, 2) for _ in range(400)]
+    values += [20 + rng.gauss(0, 2) for _ in range(20)]  # traffic collapses
+    firing = [a for a in feed(e, values, step=60, name="rps") if a.status == "firing"]
+    assert len(firing) == 1
+    (alert,) = firing
+    assert alert.anomaly is not None and alert.anomaly.score >= 0.3
+    assert f"(score {alert.anomaly.score:.2f})" in alert.summary

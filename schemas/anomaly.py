@@ -21,8 +21,9 @@ class AnomalySpec(BaseModel):
         description="likelihood: seasonal EW level model (fast, best on NAB); "
         "holt_winters: river's Holt-Winters forecast residuals",
     )
-    # score = D / (D + 7) with D = -log10(tail probability): 0.3 is a 1-in-1,000 surprise
-    # for this series (about one false alarm per 1,000 points of pure noise)
+    # score = D / (D + 7) with D = -log10(tail probability), rated per unit of time: 0.3 is
+    # a 1-in-1,000 surprise on a 5-minute series (about once in 3.5 days of pure noise),
+    # 1 in 5,000 on a 1-minute one: the same pages per day whatever the sampling step
     threshold: float = Field(default=0.3, gt=0.0, lt=1.0)
     # weekly: hour of week, starting from the hour of day (see processors/anomaly/likelihood.py)
     season: Literal["none", "daily", "weekly"] = "weekly"

@@ -67,6 +67,14 @@ def log10_tail(u: float) -> float:
     return (0.5 * u * u + math.log(u) + _LOG_SQRT_2PI) / _LN10
 
 
+def shifted(score: float, decades: float) -> float:
+    """The score of a tail probability `decades` less rare (more, if negative)."""
+    if score <= 0.0:
+        return 0.0
+    d = DECADES * score / (1.0 - score) - decades
+    return d / (d + DECADES) if d > 0.0 else 0.0
+
+
 class Calibrator:
     """Per-series calibration state: a histogram of past surprises and a Gaussian."""
 

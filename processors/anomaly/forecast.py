@@ -25,8 +25,9 @@ from datetime import datetime
 
 from river import time_series
 
-from processors.anomaly.calibration import SETTLE, Calibrator, Episode
+from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.novelty import Novelty
+from processors.anomaly.timescale import SamplingStep
 
 ALPHA, BETA, GAMMA = 0.3, 0.05, 0.3  # textbook-moderate smoothing, not tuned per file
 FAST = 0.05  # error spread: ~20 points
@@ -36,7 +37,7 @@ MAX_SURPRISE = 50.0
 PROBE = 12  # points whose timestamps decide the sampling period
 MAX_PERIOD = 288  # season floats kept: a 5-minute day, ~16 KB in river's deques
 _SEASON_SECONDS = {"none": 0, "daily": 86_400, "weekly": 7 * 86_400}
-_VERSION = 2
+_VERSION = 3  # 3: the sampling step follows the episode
 # version, period + 1, n_probe, n_first, n_level, n_trend << 16 | n_season, initialised
 _HEAD = "<HIIIIIB"
 _NUMBERS = "<q3d"  # n, err_v, slow_v, last
@@ -89,6 +90,7 @@ class HoltWintersDetector:
         "probe",
         "season",
         "slow_v",
+        "step",
     )
 
     def __init__(self, season: str) -> None:
@@ -102,6 +104,7 @@ class HoltWintersDetector:
         self.cal = Calibrator()
         self.novelty = Novelty()
         self.episode = Episode()
+        self.step = SamplingStep()
 
     def _forecast(self) -> float:
         if self.model is None or not self.model._initialized:
@@ -115,8 +118,9 @@ class HoltWintersDetector:
         raw = min(abs(value - expected) / max(spread, floor), MAX_SURPRISE) if self.n else 0.0
         # the first points only teach the model its spread: their surprise means nothing
         other = self.novelty.update(value, self.n >= SETTLE)
+        shift = self.step.decades(at.timestamp())
         if self.n >= SETTLE:
-            calibrated = max(self.cal.calibrate(raw), other)
+            calibrated = shifted(max(self.cal.calibrate(raw), other), shift)
             episode = self.episode.step(calibrated)
         else:
             episode = calibrated = 0.0
@@ -176,6 +180,7 @@ class HoltWintersDetector:
             + self.cal.dump()
             + self.novelty.dump()
             + self.episode.dump()
+            + self.step.dump()
         )
 
     @classmethod
@@ -212,5 +217,6 @@ class HoltWintersDetector:
             m._initialized = bool(initialised)
         d.cal, offset = Calibrator.load(data, offset)
         d.novelty, offset = Novelty.load(data, offset)
-        d.episode, _ = Episode.load(data, offset)
+        d.episode, offset = Episode.load(data, offset)
+        d.step, _ = SamplingStep.load(data, offset)
         return d

@@ -34,8 +34,9 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import SETTLE, Calibrator, Episode
+from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.novelty import Novelty
+from processors.anomaly.timescale import SamplingStep
 
 # One configuration for every series, chosen for reasons, not per file:
 FAST = 0.05  # level/spread: ~20 points of memory, so a level shift is learned quickly
@@ -43,7 +44,8 @@ SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~50
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
 
-_VERSION = 4  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones
+_VERSION = 5  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
+# 5: the sampling step follows the episode
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 
@@ -74,6 +76,7 @@ class LikelihoodDetector:
         "season",
         "slots",
         "slow_v",
+        "step",
     )
 
     def __init__(self, season: str) -> None:
@@ -86,6 +89,7 @@ class LikelihoodDetector:
         self.cal = Calibrator()  # of the prediction error
         self.novelty = Novelty()
         self.episode = Episode()
+        self.step = SamplingStep()
 
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
@@ -111,9 +115,10 @@ class LikelihoodDetector:
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
         other = self.novelty.update(value, n >= SETTLE)
+        shift = self.step.decades(at.timestamp())
         if n >= SETTLE:
             calibrated = self.cal.calibrate(raw)
-            calibrated = calibrated if calibrated > other else other
+            calibrated = shifted(calibrated if calibrated > other else other, shift)
             episode = self.episode.step(calibrated)
         else:
             episode = calibrated = 0.0
@@ -154,7 +159,15 @@ class LikelihoodDetector:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
         body = struct.pack(_BODY, self.n, self.slow_v)
         flat = struct.pack(f"<{len(self.slots)}d", *self.slots)
-        return head + body + flat + self.cal.dump() + self.novelty.dump() + self.episode.dump()
+        return (
+            head
+            + body
+            + flat
+            + self.cal.dump()
+            + self.novelty.dump()
+            + self.episode.dump()
+            + self.step.dump()
+        )
 
     @classmethod
     def load(cls, season: str, data: bytes) -> LikelihoodDetector:
@@ -175,5 +188,6 @@ class LikelihoodDetector:
         d.slots = array("d", flat)
         d.cal, offset = Calibrator.load(data, offset)
         d.novelty, offset = Novelty.load(data, offset)
-        d.episode, _ = Episode.load(data, offset)
+        d.episode, offset = Episode.load(data, offset)
+        d.step, _ = SamplingStep.load(data, offset)
         return d

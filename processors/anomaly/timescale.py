@@ -1,0 +1,76 @@
+"""Rarity per point -> rarity per unit of time: what a threshold should mean.
+
+The calibration says how rare a surprise is among the series' *points*. A threshold
+on that fires at a fixed rate per point, so the same rule would page five times as
+often on a series scraped every minute as on one scraped every 5 minutes, twenty
+times as often at a 15-second scrape, and twelve times less often on an hourly
+series. An on-call engineer counts pages per day, not per sample.
+
+So the score is taken relative to a 5-minute series: a point's tail probability p is
+compared at the rate of surprises as large per unit of time, p / step, and the
+calibration's scale keeps its meaning for 5-minute data (0.3 = 1 in 1,000 points,
+about once in 3.5 days per surprise). `decades()` is log10(300 s / step): how many
+decades rarer than that a point must be to score the same (negative: less rare).
+A 1-minute series needs a 5x rarer point, an hourly one a 12x less rare one.
+
+The step is a running geometric mean of the positive gaps between timestamps
+(duplicates and out-of-order rows teach nothing; one long gap moves it by a few
+percent), clamped to [1 s, 1 h]: a point counts for at most an hour, so a series
+sampled daily is not called rare on a one-in-three-points surprise.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+REFERENCE_STEP_S = 300.0  # the sampling step on which 0.3 = 1 in 1,000 points was set
+STEP_RATE = 0.01  # ~100 gaps of memory
+MIN_STEP_S, MAX_STEP_S = 1.0, 3600.0
+_FORMAT = "<q2d"  # gaps seen, mean log step, last timestamp
+_LN10 = math.log(10.0)
+_LOG_REFERENCE = math.log(REFERENCE_STEP_S)
+_LOG_MIN_STEP, _LOG_MAX_STEP = math.log(MIN_STEP_S), math.log(MAX_STEP_S)
+
+
+class SamplingStep:
+    """The series' sampling step, learned from its timestamps."""
+
+    __slots__ = ("gaps", "last", "log_step")
+
+    def __init__(self) -> None:
+        self.gaps = 0
+        self.log_step = _LOG_REFERENCE
+        self.last = -math.inf
+
+    def decades(self, ts: float) -> float:
+        """Learn the timestamp `ts` (epoch seconds), then log10(300 s / step)."""
+        gap = ts - self.last
+        if gap > 0.0:
+            if gap < math.inf:
+                x = math.log(gap)
+                x = (
+                    _LOG_MIN_STEP
+                    if x < _LOG_MIN_STEP
+                    else _LOG_MAX_STEP
+                    if x > _LOG_MAX_STEP
+                    else x
+                )
+                # a plain mean of the first gaps, then exponentially weighted
+                rate = 1.0 / (self.gaps + 1)
+                rate = rate if rate > STEP_RATE else STEP_RATE
+                self.log_step += rate * (x - self.log_step)
+                self.gaps += 1
+            self.last = ts
+        # no gap seen yet: the reference step, no shift
+        return (_LOG_REFERENCE - self.log_step) / _LN10
+
+    def dump(self) -> bytes:
+        return struct.pack(_FORMAT, self.gaps, self.log_step, self.last)
+
+    @classmethod
+    def load(cls, data: bytes, offset: int = 0) -> tuple[SamplingStep, int]:
+        s = cls()
+        gaps, s.log_step, s.last = struct.unpack_from(_FORMAT, data, offset)
+        s.gaps = int(gaps)
+        return s, offset + struct.calcsize(_FORMAT)

@@ -9,7 +9,8 @@ is a few hundred bytes), and maps the tail probability to a score:
     score = D / (D + 7),  D = -log10(tail probability)
 
 so 0.3 means "about 1 in 1,000", 0.5 means 1 in 10^7, and the score never saturates
-at exactly 1.0 (a benchmark threshold sweep can always rank two points).
+at exactly 1.0 (a benchmark threshold sweep can always rank two points). That is per
+point; the detectors then rate it per unit of time with `shifted` (see timescale.py).
 
 The tail probability is empirical first: an exponentially weighted histogram of the
 series' past surprises (29 bins, ~3,000 points of memory) says how often a surprise

@@ -16,7 +16,9 @@ pattern, is forecast as with a daily season, and weekday/weekend differences are
 learned where they exist.
 
 A second surprise looks at the value alone (`novelty`: its distance from the
-series' long-run distribution), calibrated on its own; the point scores the larger.
+series' long-run distribution), calibrated on its own; the point scores the larger,
+rated per unit of time (`timescale`: a threshold means the same pages per day whatever
+the sampling step).
 
 Everything adapts: after a level shift the new normal becomes the prediction within
 a few dozen points, so one change is reported as one episode, not forever.

@@ -27,7 +27,7 @@ from river import time_series
 
 from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.novelty import Novelty
-from processors.anomaly.timescale import SamplingStep
+from processors.anomaly.timescale import decades_for_step
 
 ALPHA, BETA, GAMMA = 0.3, 0.05, 0.3  # textbook-moderate smoothing, not tuned per file
 FAST = 0.05  # error spread: ~20 points
@@ -37,10 +37,10 @@ MAX_SURPRISE = 50.0
 PROBE = 12  # points whose timestamps decide the sampling period
 MAX_PERIOD = 288  # season floats kept: a 5-minute day, ~16 KB in river's deques
 _SEASON_SECONDS = {"none": 0, "daily": 86_400, "weekly": 7 * 86_400}
-_VERSION = 3  # 3: the sampling step follows the episode
+_VERSION = 3  # 3: the rating's shift in decades follows `last`
 # version, period + 1, n_probe, n_first, n_level, n_trend << 16 | n_season, initialised
 _HEAD = "<HIIIIIB"
-_NUMBERS = "<q3d"  # n, err_v, slow_v, last
+_NUMBERS = "<q4d"  # n, err_v, slow_v, last, shift
 
 
 def season_period(step_s: float, season: str) -> int:
@@ -89,8 +89,8 @@ class HoltWintersDetector:
         "novelty",
         "probe",
         "season",
+        "shift",
         "slow_v",
-        "step",
     )
 
     def __init__(self, season: str) -> None:
@@ -104,7 +104,9 @@ class HoltWintersDetector:
         self.cal = Calibrator()
         self.novelty = Novelty()
         self.episode = Episode()
-        self.step = SamplingStep()
+        # decades of the per-unit-of-time rating (timescale.py), fixed with the period:
+        # one float, not a SamplingStep, keeps a 288-point season within 16 KiB
+        self.shift = 0.0
 
     def _forecast(self) -> float:
         if self.model is None or not self.model._initialized:
@@ -118,9 +120,8 @@ class HoltWintersDetector:
         raw = min(abs(value - expected) / max(spread, floor), MAX_SURPRISE) if self.n else 0.0
         # the first points only teach the model its spread: their surprise means nothing
         other = self.novelty.update(value, self.n >= SETTLE)
-        shift = self.step.decades(at.timestamp())
         if self.n >= SETTLE:
-            calibrated = shifted(max(self.cal.calibrate(raw), other), shift)
+            calibrated = shifted(max(self.cal.calibrate(raw), other), self.shift)
             episode = self.episode.step(calibrated)
         else:
             episode = calibrated = 0.0
@@ -145,6 +146,7 @@ class HoltWintersDetector:
         times, values = self.probe[0::2], self.probe[1::2]
         step = statistics.median(abs(b - a) for a, b in itertools.pairwise(times))
         self.model = _model(season_period(step, self.season))
+        self.shift = decades_for_step(step)
         for v in values:
             self.model.learn_one(v)
         self.probe = []
@@ -175,12 +177,11 @@ class HoltWintersDetector:
                 len(trend) << 16 | len(season),
                 initialised,
             )
-            + struct.pack(_NUMBERS, self.n, self.err_v, self.slow_v, self.last)
+            + struct.pack(_NUMBERS, self.n, self.err_v, self.slow_v, self.last, self.shift)
             + struct.pack(f"<{len(numbers)}d", *numbers)
             + self.cal.dump()
             + self.novelty.dump()
             + self.episode.dump()
-            + self.step.dump()
         )
 
     @classmethod
@@ -195,7 +196,7 @@ class HoltWintersDetector:
             raise ValueError("holt_winters state exceeds its bounds")
         offset = struct.calcsize(_HEAD)
         d = cls(season)
-        n, d.err_v, d.slow_v, d.last = struct.unpack_from(_NUMBERS, data, offset)
+        n, d.err_v, d.slow_v, d.last, d.shift = struct.unpack_from(_NUMBERS, data, offset)
         d.n = int(n)
         offset += struct.calcsize(_NUMBERS)
         total = n_probe + n_first + n_level + n_trend + n_season
@@ -217,6 +218,5 @@ class HoltWintersDetector:
             m._initialized = bool(initialised)
         d.cal, offset = Calibrator.load(data, offset)
         d.novelty, offset = Novelty.load(data, offset)
-        d.episode, offset = Episode.load(data, offset)
-        d.step, _ = SamplingStep.load(data, offset)
+        d.episode, _ = Episode.load(data, offset)
         return d

@@ -13,7 +13,8 @@ about once in 3.5 days per surprise). `decades()` is log10(300 s / step): how ma
 decades rarer than that a point must be to score the same (negative: less rare).
 A 1-minute series needs a 5x rarer point, an hourly one a 12x less rare one.
 
-The step is a running geometric mean of the positive gaps between timestamps
+`holt_winters` fixes its step with its season period (the median of its first 12 gaps);
+`likelihood` learns it as it goes: a running geometric mean of the positive gaps between timestamps
 (duplicates and out-of-order rows teach nothing; one long gap moves it by a few
 percent), clamped to [1 s, 1 h]: a point counts for at most an hour, so a series
 sampled daily is not called rare on a one-in-three-points surprise.
@@ -31,6 +32,12 @@ _FORMAT = "<q2d"  # gaps seen, mean log step, last timestamp
 _LN10 = math.log(10.0)
 _LOG_REFERENCE = math.log(REFERENCE_STEP_S)
 _LOG_MIN_STEP, _LOG_MAX_STEP = math.log(MIN_STEP_S), math.log(MAX_STEP_S)
+
+
+def decades_for_step(step_s: float) -> float:
+    """log10(300 s / step), the step clamped to [1 s, 1 h]."""
+    step = MIN_STEP_S if step_s < MIN_STEP_S else MAX_STEP_S if step_s > MAX_STEP_S else step_s
+    return math.log10(REFERENCE_STEP_S / step)
 
 
 class SamplingStep:

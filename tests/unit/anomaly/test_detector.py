@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -211,3 +212,28 @@ def test_a_level_shift_in_a_weekly_season_is_one_episode_not_one_per_hour_of_the
     assert [t for _, t in transitions] == ["firing", "resolved"]
     assert shift <= transitions[0][0] <= shift + 5
     assert max(scores[shift + per_day :]) < 0.3
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [AnomalySpec(season="weekly"), AnomalySpec(detector="holt_winters", season="daily")],
+    ids=lambda s: f"{s.detector}-{s.season}",
+)
+def test_a_series_really_takes_under_16_kib_and_reports_about_what_it_takes(
+    spec: AnomalySpec,
+) -> None:
+    # measured, not estimated: holt_winters' 288-point season sits ~50 B under the budget
+    values = noisy(700)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        series = [AnomalySeries(spec) for _ in range(20)]
+        for d in series:
+            for i, v in enumerate(values):
+                d.update(v, T0 + timedelta(minutes=5 * i))
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    traced = sum(s.size_diff for s in after.compare_to(before, "filename")) / len(series)
+    assert traced < 16 * 1024
+    assert abs(series[0].memory_bytes() - traced) < 0.1 * traced

@@ -25,11 +25,17 @@ prior share UNSEEN of surprises beyond its reach:
 so a never-seen surprise scores at least -log10(UNSEEN) = 3 decades, and more the
 further it lies beyond the Gaussian.
 
-Episode score: within one episode only a new peak scores high (the running peak
-decays with a half-life of ~140 points), and only if it is a quarter of a decade
-(~1.8x) rarer than the peak so far; the rest is damped. A long anomaly then reads as
-one detection, not dozens - what a ranking or a threshold sweep needs - and so does a
-burst whose points each come out a hair rarer than the last.
+Episode score: a point scores high only if it is a quarter of a decade (~1.8x) rarer
+than every point of the episode's recent past - the current and the previous stretch of
+70 points, so a surprise stays in it for 70 to 139 points whatever its size - and is
+damped otherwise. A long anomaly then reads as one detection, not dozens - what a
+ranking or a threshold sweep needs - and so does a burst whose points each come out a
+hair rarer than the last. The past is a bounded window, not a decaying peak: a peak
+decaying by a factor per point hid what followed for longer the larger it was (a
+1-in-10^30 spike ~225 points, a 1-in-10^3 one ~45), while the aftershocks of a burst
+fired again as soon as the peak had decayed under them; how rare a surprise was says
+nothing about how long its episode lasts (NAB's CAD OSE reports a point only when it
+beats every score of its last restPeriod points, for the same reason).
 Alerting uses the undamped score with k-of-n debouncing instead.
 """
 
@@ -43,7 +49,7 @@ LONG = 0.0003  # distribution of raw surprises: ~3,000 points of memory
 UNSEEN = 1e-3  # prior share of surprises beyond what the histogram has seen
 BINS_PER_ROOT = 4.0  # bin k holds surprises u with k <= 4 * sqrt(u) < k + 1
 N_BINS = 29  # 4 * sqrt(50) = 28.3: the detectors cap surprises at 50
-PEAK_DECAY = 0.995  # episode peak: half-life ~140 points
+STRETCH = 70  # episode: a surprise is remembered 70-139 points (the stretch it is in + the next)
 DAMPING = 0.3  # a point below the running peak keeps 30% of its score
 PEAK_MARGIN = 0.25  # decades a point must add to the running peak to be news again
 DECADES = 7.0  # score 0.3 = tail probability 1e-3, 0.5 = 1e-7
@@ -59,6 +65,7 @@ _LN10 = math.log(10.0)
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _FORMAT = f"<q4d{N_BINS}d{LAG}d"  # n, long_m, long_v, weight, mass, bins, pending bins
+_EPISODE = "<2dq"  # previous stretch's peak, current stretch's peak, points in it
 
 
 def log10_tail(u: float) -> float:
@@ -169,32 +176,38 @@ class Calibrator:
 
 
 class Episode:
-    """Damps re-detections within one episode: only a clearly new running peak scores high."""
+    """Damps re-detections: only a point clearly rarer than its last 70-139 points scores high."""
 
-    __slots__ = ("peak",)
+    __slots__ = ("current", "k", "previous")
 
     def __init__(self) -> None:
-        self.peak = 0.0
+        self.previous = 0.0  # the largest calibrated score of the last full stretch
+        self.current = 0.0  # ... of the stretch under way, k points so far
+        self.k = 0
 
     def step(self, calibrated: float) -> float:
-        peak = self.peak
+        current = self.current
+        peak = self.previous if self.previous > current else current
+        if calibrated > current:
+            current = calibrated
+        k = self.k + 1
+        if k == STRETCH:
+            self.previous, current, k = current, 0.0, 0
+        self.current, self.k = current, k
         if calibrated > peak:
-            self.peak = calibrated
             # a peak barely above the last is the same episode going on (a burst whose
             # points come out a little rarer one after the other), not a new finding
             bar = DECADES * peak / (1.0 - peak) + PEAK_MARGIN if peak < 1.0 else math.inf
             if calibrated > bar / (bar + DECADES):
                 return calibrated
-            return calibrated * DAMPING
-        decayed = peak * PEAK_DECAY
-        self.peak = decayed if decayed > calibrated else calibrated
         return calibrated * DAMPING
 
     def dump(self) -> bytes:
-        return struct.pack("<d", self.peak)
+        return struct.pack(_EPISODE, self.previous, self.current, self.k)
 
     @classmethod
     def load(cls, data: bytes, offset: int = 0) -> tuple[Episode, int]:
         e = cls()
-        (e.peak,) = struct.unpack_from("<d", data, offset)
-        return e, offset + 8
+        e.previous, e.current, k = struct.unpack_from(_EPISODE, data, offset)
+        e.k = int(k)
+        return e, offset + struct.calcsize(_EPISODE)

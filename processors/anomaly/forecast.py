@@ -37,7 +37,7 @@ MAX_SURPRISE = 50.0
 PROBE = 12  # points whose timestamps decide the sampling period
 MAX_PERIOD = 288  # season floats kept: a 5-minute day, ~16 KB in river's deques
 _SEASON_SECONDS = {"none": 0, "daily": 86_400, "weekly": 7 * 86_400}
-_VERSION = 3  # 3: the rating's shift in decades follows `last`
+_VERSION = 4  # 3: the rating's shift in decades follows `last`; 4: two-stretch episode
 # version, period + 1, n_probe, n_first, n_level, n_trend << 16 | n_season, initialised
 _HEAD = "<HIIIIIB"
 _NUMBERS = "<q4d"  # n, err_v, slow_v, last, shift
@@ -54,6 +54,12 @@ def season_period(step_s: float, season: str) -> int:
     return 0
 
 
+# The probe, and river's first values, of every series whose model is initialised: one
+# shared empty list, because a list of its own would cost 56 B of a 288-point season's
+# 16 KiB for as long as the series lives (nothing appends to either once initialised).
+_NO_PROBE: list[float] = []
+
+
 class _HoltWinters(time_series.HoltWinters):
     """river's HoltWinters with an additive initialisation that tolerates zero levels."""
 
@@ -68,7 +74,7 @@ class _HoltWinters(time_series.HoltWinters):
             self.trend.append((first[-1] - first[0]) / max(len(first) - 1, 1))
         if self.season is not None:
             self.season.extend(v - level for v in first)
-        self._first_values = []
+        self._first_values = _NO_PROBE  # river appends to it only before initialising
         self._initialized = True
 
 
@@ -149,7 +155,7 @@ class HoltWintersDetector:
         self.shift = decades_for_step(step)
         for v in values:
             self.model.learn_one(v)
-        self.probe = []
+        self.probe = _NO_PROBE
 
     def memory_bytes(self) -> int:
         m = self.model
@@ -202,11 +208,11 @@ class HoltWintersDetector:
         total = n_probe + n_first + n_level + n_trend + n_season
         numbers = list(struct.unpack_from(f"<{total}d", data, offset))
         offset += 8 * total
-        d.probe = numbers[:n_probe]
+        d.probe = numbers[:n_probe] if n_probe or not period1 else _NO_PROBE
         if period1:
             m = d.model = _model(period1 - 1)
             i = n_probe
-            m._first_values = numbers[i : i + n_first]
+            m._first_values = numbers[i : i + n_first] if n_first or not initialised else _NO_PROBE
             i += n_first
             m.level.extend(numbers[i : i + n_level])
             i += n_level

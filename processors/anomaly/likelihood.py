@@ -46,8 +46,8 @@ SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~50
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
 
-_VERSION = 5  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
-# 5: the sampling step follows the episode
+_VERSION = 6  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
+# 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 

@@ -78,3 +78,18 @@ def test_an_episode_scores_a_new_peak_only_when_it_is_clearly_rarer() -> None:
     assert out[0] == 0.35 and out[4] == 0.5
     assert out[1:4] == [c * DAMPING for c in (0.351, 0.353, 0.36)]
     assert out[5] == 0.2 * DAMPING
+
+
+@pytest.mark.parametrize("first", [0.4, 0.99])
+def test_a_surprise_hides_what_follows_for_the_same_time_however_rare_it_was(
+    first: float,
+) -> None:
+    # a 1-in-10^3 and a 1-in-10^700 spike both stay in the episode 70-139 points: a
+    # second, separate 1-in-10^3.5 finding 150 points later is news after either one
+    e = Episode()
+    out = [e.step(c) for c in [first] + [0.05] * 149 + [0.33]]
+    assert out[0] == first
+    assert out[-1] == 0.33
+    e = Episode()
+    out = [e.step(c) for c in [first] + [0.05] * 59 + [0.33]]
+    assert out[-1] == pytest.approx(0.33 * DAMPING), "60 points later it is the same episode"

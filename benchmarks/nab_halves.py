@@ -10,7 +10,10 @@ timescale.py): the same detector with its scores rated per point, as before 2026
 and a paired bootstrap over files (200 resamples of the 31 files with replacement, each
 swept on its own): how often and by how much the default beats the ablation.
 
-Rerun: `uv run python -m benchmarks.nab_halves [--per-file] [--per-point]`
+`--alerts` also scores what would page: each firing transition of the rule's k-of-n
+debouncing (default AnomalySpec: 0.3, 2 of 5, warm-up 150) as a detection of 1.0.
+
+Rerun: `uv run python -m benchmarks.nab_halves [--per-file] [--per-point] [--alerts]`
 (TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev).
 """
 
@@ -105,6 +108,20 @@ def paired_bootstrap(
     return sorted(diffs)
 
 
+def alert_scores(corpus: Corpus, spec: AnomalySpec) -> list[list[float]]:
+    """1.0 where the series' alert fires, else 0.0: the pages, scored as NAB detections."""
+    out = []
+    for _, _, values, ats in corpus:
+        d = AnomalySeries(spec)
+        out.append(
+            [
+                1.0 if d.update(v, at).transition == "firing" else 0.0
+                for v, at in zip(values, ats, strict=True)
+            ]
+        )
+    return out
+
+
 def report(
     corpus: Corpus, scores: Sequence[Sequence[float]], windows: dict[str, list[list[str]]]
 ) -> dict[str, float]:
@@ -169,6 +186,10 @@ def main(argv: Sequence[str] = ()) -> int:
             at = raw_at(files, t, PROFILES[0])
             for key, raw in at.per_file.items():
                 print(f"  {raw:7.2f}  {key}")
+        if "--alerts" in argv:
+            print(
+                line(f"{detector}, its alerts", report(corpus, alert_scores(corpus, spec), windows))
+            )
         if "--per-point" in argv:
             with rated_per_point():
                 flat, speed = score_corpus(corpus, spec)

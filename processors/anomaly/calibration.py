@@ -50,8 +50,8 @@ UNSEEN = 1e-3  # prior share of surprises beyond what the histogram has seen
 BINS_PER_ROOT = 4.0  # bin k holds surprises u with k <= 4 * sqrt(u) < k + 1
 N_BINS = 29  # 4 * sqrt(50) = 28.3: the detectors cap surprises at 50
 STRETCH = 70  # episode: a surprise is remembered 70-139 points (the stretch it is in + the next)
-DAMPING = 0.3  # a point below the running peak keeps 30% of its score
-PEAK_MARGIN = 0.25  # decades a point must add to the running peak to be news again
+DAMPING = 0.3  # a point no clearer than its episode's recent peak keeps 30% of its score
+PEAK_MARGIN = 0.25  # decades a point must add to the episode's recent peak to be news again
 DECADES = 7.0  # score 0.3 = tail probability 1e-3, 0.5 = 1e-7
 LAG = 5  # a surprise joins the histogram 5 points late: after it left a k-of-5 debounce
 SD_FLOOR = 0.1  # in units of the detector's raw surprise (a z-distance)

@@ -37,8 +37,8 @@ def _load(spec: AnomalySpec, data: bytes) -> Detector:
 
 @dataclass(frozen=True, slots=True)
 class AnomalyVerdict:
-    # the episode score: inside one episode only a new running peak scores high, so a
-    # long anomaly reads as one detection (what `tocsin eval nab` writes)
+    # the episode score: a point scores high only when it is clearly rarer than its last
+    # 70-139 points, so a long anomaly reads as one detection (what `tocsin eval nab` writes)
     score: float
     expected: float | None
     lower: float | None

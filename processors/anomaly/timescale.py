@@ -13,11 +13,11 @@ about once in 3.5 days per surprise). `decades()` is log10(300 s / step): how ma
 decades rarer than that a point must be to score the same (negative: less rare).
 A 1-minute series needs a 5x rarer point, an hourly one a 12x less rare one.
 
-`holt_winters` fixes its step with its season period (the median of its first 12 gaps);
-`likelihood` learns it as it goes: a running geometric mean of the positive gaps between timestamps
-(duplicates and out-of-order rows teach nothing; one long gap moves it by a few
-percent), clamped to [1 s, 1 h]: a point counts for at most an hour, so a series
-sampled daily is not called rare on a one-in-three-points surprise.
+`holt_winters` fixes its step with its season period (the median of its first 12
+gaps); `likelihood` learns it as it goes: a running geometric mean of the positive gaps
+between timestamps (duplicates and out-of-order rows teach nothing; one long gap moves
+it by a few percent). Gaps are clamped to [1 s, 1 h]: a point counts for at most an
+hour, so a series sampled daily is not called rare on a one-in-three-points surprise.
 """
 
 from __future__ import annotations
@@ -34,10 +34,20 @@ _LOG_REFERENCE = math.log(REFERENCE_STEP_S)
 _LOG_MIN_STEP, _LOG_MAX_STEP = math.log(MIN_STEP_S), math.log(MAX_STEP_S)
 
 
+def _log_step(step_s: float) -> float:
+    """log(step), the step clamped to [1 s, 1 h]."""
+    x = math.log(step_s)
+    return _LOG_MIN_STEP if x < _LOG_MIN_STEP else _LOG_MAX_STEP if x > _LOG_MAX_STEP else x
+
+
+def _decades(log_step: float) -> float:
+    """log10(300 s / step): the one place both detectors' shift comes from."""
+    return (_LOG_REFERENCE - log_step) / _LN10
+
+
 def decades_for_step(step_s: float) -> float:
-    """log10(300 s / step), the step clamped to [1 s, 1 h]."""
-    step = MIN_STEP_S if step_s < MIN_STEP_S else MAX_STEP_S if step_s > MAX_STEP_S else step_s
-    return math.log10(REFERENCE_STEP_S / step)
+    """The shift for a fixed step (holt_winters)."""
+    return _decades(_log_step(step_s))
 
 
 class SamplingStep:
@@ -54,23 +64,15 @@ class SamplingStep:
         """Learn the timestamp `ts` (epoch seconds), then log10(300 s / step)."""
         gap = ts - self.last
         if gap > 0.0:
-            if gap < math.inf:
-                x = math.log(gap)
-                x = (
-                    _LOG_MIN_STEP
-                    if x < _LOG_MIN_STEP
-                    else _LOG_MAX_STEP
-                    if x > _LOG_MAX_STEP
-                    else x
-                )
+            if gap < math.inf:  # the first point has no gap
                 # a plain mean of the first gaps, then exponentially weighted
                 rate = 1.0 / (self.gaps + 1)
                 rate = rate if rate > STEP_RATE else STEP_RATE
-                self.log_step += rate * (x - self.log_step)
+                self.log_step += rate * (_log_step(gap) - self.log_step)
                 self.gaps += 1
             self.last = ts
-        # no gap seen yet: the reference step, no shift
-        return (_LOG_REFERENCE - self.log_step) / _LN10
+        # no gap seen yet: log_step is the reference step's, so no shift
+        return _decades(self.log_step)
 
     def dump(self) -> bytes:
         return struct.pack(_FORMAT, self.gaps, self.log_step, self.last)

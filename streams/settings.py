@@ -17,11 +17,28 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
+def secret(name: str) -> str | None:
+    """``NAME`` from the file named by ``NAME_FILE``, else from the environment; never logged.
+
+    A missing or empty file counts as unset: a Kubernetes Secret mounted as a volume
+    leaves out the keys it does not hold (and, marked optional, may be absent whole), so
+    an optional credential left unconfigured must not stop a worker. A worker that
+    needs the credential says so by name when it finds it unset."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            text = Path(path).read_text().strip()
+        except FileNotFoundError:
+            text = ""
+        if text:
+            return text
+    return os.environ.get(name)
+
+
 def _read_secret_files(values: dict[str, Any], prefix: str, names: tuple[str, ...]) -> None:
     for name in names:
-        path = os.environ.get(f"{prefix}{name.upper()}_FILE")
-        if path and not values.get(name):
-            values[name] = Path(path).read_text().strip()
+        if not values.get(name) and (value := secret(f"{prefix}{name.upper()}")):
+            values[name] = value
 
 
 class KafkaSettings(BaseSettings):

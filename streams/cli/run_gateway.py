@@ -12,15 +12,9 @@ from aiohttp import web
 from schemas import ConfigError
 from schemas.config import Config, load_config
 from streams.health import Health
-from streams.settings import KafkaSettings
+from streams.settings import KafkaSettings, secret
 
 log = structlog.get_logger(__name__)
-
-
-def secret(name: str) -> str | None:
-    """``NAME`` from the environment or the file named by ``NAME_FILE`` (never logged)."""
-    path = os.environ.get(f"{name}_FILE")
-    return Path(path).read_text().strip() if path else os.environ.get(name)
 
 
 def secret_set(name: str) -> set[str]:

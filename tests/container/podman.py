@@ -227,3 +227,12 @@ def wait_for(
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {deadline_s:.0f}s waiting for {what}")
+
+
+if __name__ == "__main__":
+    # `python -m tests.container.podman base`: the local base's tag (`make image` uses it)
+    import sys
+
+    if sys.argv[1:] != ["base"]:
+        raise SystemExit("usage: python -m tests.container.podman base")
+    print(base_image())

@@ -92,9 +92,10 @@ def test_every_worker_kind_starts_ready_and_processes_a_record(
     influx_topic = f"{prefix}telegraf"
     admin.create_topics([NewTopic(influx_topic, 1, 1)])[influx_topic].result(30)
 
-    # the gateway's Secret holds the tokens only and the Slack Secret is absent (an
-    # optional volume mounts empty): the *_FILE variables of the manifests name files
-    # that do not exist, and one that is empty
+    # the gateway's Secret holds its tokens and an empty intake-keys file, the Slack
+    # Secret is absent (an optional volume mounts empty): the *_FILE variables of the
+    # manifests name files that do not exist. The token is in the environment as well,
+    # which the gateway reads when it reads no file.
     gateway_secrets = _secret_dir(
         tmp_path / "gateway", {"tokens": TOKEN + "\n", "pagerduty-intake-keys": ""}
     )
@@ -108,6 +109,7 @@ def test_every_worker_kind_starts_ready_and_processes_a_record(
             ["--host", "127.0.0.1", "--port", str(ports["gateway"]),
              "--config", "/app/examples/config"],
             {"TOCSIN_GATEWAY_TOKENS": TOKEN,
+             "TOCSIN_GATEWAY_TOKENS_FILE": f"{SECRETS}/gateway/tokens",
              "TOCSIN_PAGERDUTY_INTAKE_KEYS_FILE": f"{SECRETS}/gateway/pagerduty-intake-keys",
              "SLACK_SIGNING_SECRET_FILE": f"{SECRETS}/slack/signing-secret",
              "SLACK_BOT_TOKEN_FILE": f"{SECRETS}/slack/bot-token",

@@ -10,8 +10,6 @@ import pytest
 
 from tests.container.podman import base_image, build_image, missing_tools, remove_image
 
-pytestmark = pytest.mark.container
-
 
 @pytest.fixture(scope="session")
 def image() -> Iterator[str]:

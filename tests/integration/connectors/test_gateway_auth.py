@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.slack.auth import StaticDirectory
 from connectors.slack.signature import SignatureVerifier
@@ -303,3 +305,42 @@ def test_slack_mistakes_are_answered_never_a_server_error(
     assert snooze.status_code == 200 and snooze.json()["response_type"] == "ephemeral"
     assert "maximum of 30d" in snooze.json()["text"]
     assert read_values(kafka_settings, topics.name("commands")) == []
+
+
+@pytest.fixture(scope="module")
+def slack_gateway(broker: str) -> Iterator[httpx.Client]:
+    import uuid
+
+    from streams.admin import create_topics
+    from streams.kafka import make_admin
+
+    s = KafkaSettings(bootstrap_servers=broker, topic_prefix=f"sa{uuid.uuid4().hex[:8]}.")
+    create_topics(make_admin(s), Catalog(s))
+    with serve(gateway(s, {TOKEN}).app()) as url, httpx.Client(base_url=url, timeout=30) as c:
+        yield c
+
+
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    stamp=st.one_of(header_text, st.integers(0, 10**500).map(str)),
+    signed=st.booleans(),
+    text=st.sampled_from(["list", "who", "snooze 99999999999d inc-1", "snooze 1e400s inc-1"]),
+)
+def test_any_slack_timestamp_or_signature_is_answered_never_a_server_error(
+    slack_gateway: httpx.Client, stamp: str, signed: bool, text: str
+) -> None:
+    body = urllib.parse.urlencode({"text": text, "user_id": "U_SRE", "x": stamp}).encode()
+    signature = SignatureVerifier(SIGNING).sign(stamp, body) if signed else "v0=" + "0" * 64
+    headers = {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature,
+               "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    resp = slack_gateway.post("/slack/commands", content=body, headers=headers)
+    assert resp.status_code in (200, 401), (resp.status_code, resp.text[:300])
+    if resp.status_code == 200:
+        assert resp.json()["response_type"] == "ephemeral"

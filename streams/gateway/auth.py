@@ -16,7 +16,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from connectors.sources.batches import BodyError, inflate
+from connectors.sources.body import inflate
+from schemas import DecodeError
+
+# PagerDuty refuses events above 512 KB; an unauthenticated body is never inflated
+# further than this to look for its key
+MAX_EVENT = 1024 * 1024
 
 
 def credential_id(kind: str, secret: str) -> str:
@@ -82,9 +87,11 @@ def _bearer_token(authorization: str | None) -> str | None:
 
 def routing_key_of(raw: bytes, content_encoding: str | None) -> str | None:
     """The ``routing_key`` of a PagerDuty event body, None when it has none to read."""
+    if len(raw) > MAX_EVENT:
+        return None
     try:
-        doc = orjson.loads(inflate(raw, content_encoding))
-    except (BodyError, orjson.JSONDecodeError):
+        doc = orjson.loads(inflate(raw, content_encoding, MAX_EVENT))
+    except (DecodeError, orjson.JSONDecodeError):
         return None
     key = doc.get("routing_key") if isinstance(doc, dict) else None
     return key if isinstance(key, str) and key else None

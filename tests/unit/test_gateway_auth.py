@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from streams.cli.run_gateway import open_access, secret, secret_set
-from streams.gateway.auth import Credentials, routing_key_of
+from streams.gateway.auth import MAX_EVENT, Credentials, routing_key_of
 from streams.gateway.limits import RateLimit, RateLimiter, retry_after
 
 TOKENS = frozenset({"tok-a", "tok-b"})
@@ -72,6 +72,9 @@ def test_routing_key_is_read_from_plain_and_gzipped_bodies_only_when_present() -
     ):
         assert routing_key_of(raw, None) is None
     assert routing_key_of(b"\x1f\x8b garbage", "gzip") is None
+    # a bomb from someone without credentials is not inflated beyond an event's size
+    bomb = gzip.compress(b'{"routing_key": "' + b"R" * 32 + b'", "x": "' + b" " * 2**21 + b'"}')
+    assert len(bomb) < MAX_EVENT and routing_key_of(bomb, "gzip") is None
 
 
 class Clock:

@@ -320,7 +320,10 @@ def slack_gateway(broker: str) -> Iterator[httpx.Client]:
         yield c
 
 
-header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+# what an HTTP client can send as a header value: printable, no surrounding blanks
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60).filter(
+    lambda t: t == t.strip()
+)
 
 
 @settings(

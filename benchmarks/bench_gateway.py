@@ -100,6 +100,8 @@ def _report(s: KafkaSettings) -> int:
         "TOCSIN_BOOTSTRAP_SERVERS": s.bootstrap_servers,
         "TOCSIN_TOPIC_PREFIX": s.topic_prefix,
         "TOCSIN_GATEWAY_TOKENS": TOKEN,
+        # one credential posts everything: measure the gateway, not its per-credential limit
+        "TOCSIN_GATEWAY_RATE_LIMIT": "0",
         "TOCSIN_LOG_LEVEL": "warning",
     }
     with tempfile.TemporaryDirectory() as d:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import structlog
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,21 +19,23 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 def secret(name: str) -> str | None:
-    """``NAME`` from the file named by ``NAME_FILE``, else from the environment; never logged.
+    """``NAME`` from the file named by ``NAME_FILE`` if one is named, else from the
+    environment; never logged.
 
-    A missing or empty file counts as unset: a Kubernetes Secret mounted as a volume
-    leaves out the keys it does not hold (and, marked optional, may be absent whole), so
-    an optional credential left unconfigured must not stop a worker. A worker that
-    needs the credential says so by name when it finds it unset."""
+    A named file that is missing or empty counts as unset (the variable ``NAME`` is then
+    not consulted: the file was chosen as the source). A Kubernetes Secret mounted as a
+    volume leaves out the keys it does not hold, and an optional one may be absent
+    whole, so an optional credential left unconfigured must not stop a worker; a worker
+    that needs the credential says so by name when it finds it unset."""
     path = os.environ.get(f"{name}_FILE")
-    if path:
-        try:
-            text = Path(path).read_text().strip()
-        except FileNotFoundError:
-            text = ""
-        if text:
-            return text
-    return os.environ.get(name)
+    if not path:
+        return os.environ.get(name)
+    try:
+        text = Path(path).read_text().strip()
+    except FileNotFoundError:
+        structlog.get_logger(__name__).info("secret_file_absent", name=name, path=path)
+        return None
+    return text or None
 
 
 def _read_secret_files(values: dict[str, Any], prefix: str, names: tuple[str, ...]) -> None:

@@ -15,6 +15,17 @@ WORKERS: dict[str, str] = {
 }
 
 
+# Read-only endpoints, so every interface by default: Kubernetes probes and Prometheus
+# reach a pod on its pod IP. Loopback (127.0.0.1) keeps them on the machine.
+health_host_option = click.option(
+    "--health-host",
+    default="0.0.0.0",
+    show_default=True,
+    envvar="TOCSIN_HEALTH_HOST",
+    help="Address of /metrics, /healthz, /readyz (env TOCSIN_HEALTH_HOST).",
+)
+
+
 @click.group(cls=LazyGroup, lazy=WORKERS)
 def run() -> None:
     """Run a worker: processor, agents, notifier or gateway."""

@@ -5,7 +5,9 @@ producer queue or an unreachable broker answers 429 with Retry-After instead of
 buffering without bound, and a write not acknowledged in time answers 503. Invalid
 input is named by position and field in a 4xx, and its original bytes go to
 `deadletter`. Routes live in sources.py and slack.py; this module holds what they
-share: the writer, authentication, dead letters, health and metrics.
+share: the writer, authentication and rate limits around every route (``route``), dead
+letters, health and metrics. A request that does not authenticate writes nothing to
+Kafka, not even a dead letter: only credentials may put bytes on the topics.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from connectors.slack.signature import SignatureVerifier
 from schemas import DeadLetter, encode
 from schemas.config import Config
 from streams.catalog import Catalog
+from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
+from streams.gateway.limits import RateLimit, RateLimiter, retry_after
 from streams.gateway.writer import Backpressure, KafkaWriter, NotAcknowledged, Record
 from streams.health import Health
 from streams.kafka import make_producer
@@ -36,6 +40,9 @@ from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# a credential id (rate limits, logs) or the refusal to send instead
+Authenticate = Callable[[web.Request], Awaitable[str | web.Response]]
+Throttled = Callable[[float], web.Response]
 MAX_BODY = 16 * 1024 * 1024
 # aiohttp's own inflation hangs the request on some corrupt deflate bodies and has no
 # bound of its own; the source decoders inflate with a size limit instead
@@ -55,6 +62,12 @@ class GatewayMetrics(WorkerMetrics):
         self.skipped = Counter("tocsin_gateway_skipped_total",
                                "Values with no usable number (stale markers, strings).",
                                ["route", "reason"], registry=r)  # fmt: skip
+        self.refused = Counter("tocsin_gateway_auth_refused_total",
+                               "Requests refused for missing or wrong credentials.",
+                               ["route", "code"], registry=r)  # fmt: skip
+        self.throttled = Counter("tocsin_gateway_throttled_total",
+                                 "Requests answered 429 by a credential's rate limit.",
+                                 ["route"], registry=r)  # fmt: skip
 
 
 @dataclass
@@ -72,9 +85,15 @@ class Gateway:
     queue_max: int = 100_000
     response_url_prefix: str = "https://hooks.slack.com/"
     index: IncidentIndex | None = None
+    # routes whose kind of credential is not configured let anyone in (see auth.py)
+    insecure: bool = False
+    rate_limit: RateLimit = field(default_factory=RateLimit)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
+        self.credentials = Credentials(frozenset(self.tokens), frozenset(self.pagerduty_keys),
+                                       open=self.insecure)  # fmt: skip
+        self.limiter = RateLimiter(self.rate_limit)
         if self.directory is None:
             self.directory = ConfigDirectory(self.config) if self.config else StaticDirectory()
         self.writer: KafkaWriter | None = None
@@ -110,13 +129,25 @@ class Gateway:
         if self.writer is not None:
             self.writer.close()
 
-    def route(self, name: str, handler: Handler) -> Handler:
-        """Metrics, and Kafka trouble turned into 429/503 answers, around a handler."""
+    def route(self, name: str, handler: Handler, auth: Authenticate | None = None,
+              throttled: Throttled | None = None) -> Handler:  # fmt: skip
+        """Authentication (bearer tokens unless ``auth`` says otherwise), the caller's rate
+        limit, metrics, and Kafka trouble turned into 429/503 answers, around a handler."""
+        authenticate = auth or self.bearer
+        too_many = throttled or _throttled
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
             started = time.perf_counter()
             try:
-                resp = await handler(request)
+                who = await authenticate(request)
+                if isinstance(who, web.Response):
+                    self.metrics.refused.labels(route=name, code=str(who.status)).inc()
+                    resp: web.StreamResponse = who
+                elif wait := self.limiter.take(who):
+                    self.metrics.throttled.labels(route=name).inc()
+                    resp = too_many(wait)
+                else:
+                    resp = await handler(request)
             except Backpressure as exc:
                 resp = json_response(429, {"error": f"{exc}: retry later"},
                                      {"Retry-After": str(exc.retry_after)})  # fmt: skip
@@ -140,16 +171,35 @@ class Gateway:
             self.metrics.accepted.labels(topic=topic).inc()
 
     def authorized(self, request: web.Request) -> bool:
-        """Bearer tokens (constant-time compare); none configured: an open local gateway."""
-        if not self.tokens:
-            return True
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            return False
-        import hmac
+        """Bearer tokens (constant-time compare); none configured: only an open gateway."""
+        return self._bearer_id(request) is not None
 
-        given = header[7:].strip().encode()
-        return any(hmac.compare_digest(given, t.encode()) for t in self.tokens)
+    def _bearer_id(self, request: web.Request) -> str | None:
+        return self.credentials.bearer(request.headers.get("Authorization"), _peer(request))
+
+    async def bearer(self, request: web.Request) -> str | web.Response:
+        """The default authentication of every route: ``Authorization: Bearer <token>``."""
+        who = self._bearer_id(request)
+        if who is not None:
+            return who
+        if not self.credentials.tokens:
+            return json_response(403, {"error": "no bearer tokens are configured on this "
+                                       "gateway (TOCSIN_GATEWAY_TOKENS): refused"})  # fmt: skip
+        return unauthorized()
+
+    async def pagerduty(self, request: web.Request) -> str | web.Response:
+        """/v2/enqueue authenticates like PagerDuty, by the event's ``routing_key`` (an
+        intake key or a gateway token), or by a bearer token; refused in PagerDuty's shape."""
+        header, peer = request.headers.get("Authorization"), _peer(request)
+        who = self.credentials.pagerduty(header, None, peer)
+        if who is None:
+            raw = await request.read()
+            key = routing_key_of(raw, request.headers.get("Content-Encoding"))
+            who = self.credentials.pagerduty(header, key, peer)
+        if who is not None:
+            return who
+        return json_response(400, {"status": "invalid event", "message": "Event object is invalid",
+                                   "errors": ["Invalid routing key"]})  # fmt: skip
 
     def letter(self, source: str, raw: bytes, reason: str, error: str) -> Record:
         """A dead-letter record for ``raw`` (counted), to write with the request's others."""
@@ -180,6 +230,22 @@ def json_response(status: int, doc: dict[str, Any], headers: dict[str, str] | No
                   ) -> web.Response:  # fmt: skip
     return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json",
                         headers=headers)  # fmt: skip
+
+
+def _peer(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def _throttled(wait_s: float) -> web.Response:
+    return json_response(429, {"error": "rate limit of this credential exceeded: retry later"},
+                         {"Retry-After": retry_after(wait_s)})  # fmt: skip
+
+
+def pagerduty_throttled(wait_s: float) -> web.Response:
+    return json_response(429, {"status": "throttle event",
+                               "message": "Requests for this routing key are arriving too "
+                                          "quickly: retry later"},
+                         {"Retry-After": retry_after(wait_s)})  # fmt: skip
 
 
 def unauthorized() -> web.Response:

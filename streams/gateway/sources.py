@@ -13,7 +13,7 @@ from connectors.sources.batches import BodyError, decode_batch, inflate
 from connectors.sources.pagerduty import decode_pagerduty
 from connectors.sources.remote_write import decode_remote_write
 from schemas import Alert, DecodeError, LogRecord, MetricSample, encode
-from streams.gateway.app import json_response, unauthorized
+from streams.gateway.app import json_response, pagerduty_throttled, unauthorized
 from streams.gateway.writer import Record
 
 if TYPE_CHECKING:
@@ -25,7 +25,9 @@ def add_routes(gw: Gateway, app: web.Application) -> None:
     app.router.add_post("/v1/logs", gw.route("logs", lambda r: _batch(gw, r, "logs")))
     app.router.add_post("/v1/alertmanager", gw.route("alertmanager",
                                                      lambda r: _alertmanager(gw, r)))  # fmt: skip
-    app.router.add_post("/v2/enqueue", gw.route("pagerduty", lambda r: _pagerduty(gw, r)))
+    app.router.add_post("/v2/enqueue", gw.route("pagerduty", lambda r: _pagerduty(gw, r),
+                                                auth=gw.pagerduty,
+                                                throttled=pagerduty_throttled))  # fmt: skip
     app.router.add_post("/api/v1/write", gw.route("remote_write",
                                                   lambda r: _remote_write(gw, r)))  # fmt: skip
 
@@ -88,14 +90,13 @@ async def _alertmanager(gw: Gateway, request: web.Request) -> web.Response:
 
 
 async def _pagerduty(gw: Gateway, request: web.Request) -> web.Response:
-    """PagerDuty's own answers: 202 success, 400 invalid event, 429 throttled."""
+    """PagerDuty's own answers: 202 success, 400 invalid event, 429 throttled.
+
+    The routing key was checked by ``Gateway.pagerduty`` before this runs."""
     raw = await request.read()
     try:
         body = inflate(raw, request.headers.get("Content-Encoding"))
         event, alert = decode_pagerduty(body, datetime.now(UTC))
-        if gw.pagerduty_keys and event.routing_key not in gw.pagerduty_keys:
-            raise DecodeError("routing_key: invalid routing key", reason="unknown_routing_key",
-                              model="PagerDutyEvent")  # fmt: skip
     except (BodyError, DecodeError) as exc:
         await gw.dead_letter("http:/v2/enqueue", raw, _reason(exc), str(exc))
         return json_response(400, {"status": "invalid event",

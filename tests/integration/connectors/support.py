@@ -16,7 +16,7 @@ SIGNING = "signing-secret"
 
 
 def make_gateway(settings: KafkaSettings, **overrides: object) -> Gateway:
-    directory = StaticDirectory.of(anywhere=["U_SRE"], payments=["U_CAROL"])
+    directory = StaticDirectory.of(anywhere=["U_SRE"], payments=["U_CAROL"], platform=["U_ALICE"])
     kwargs: dict[str, object] = {"directory": directory, "pagerduty_keys": {"RKEY"}}
     kwargs.update(overrides)
     return Gateway(

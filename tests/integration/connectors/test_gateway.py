@@ -195,9 +195,12 @@ def test_slack_buttons_and_slash_command_authorized_by_team(
     replay = gw.post("/slack/interactions", content=body, headers=headers)
     assert replay.status_code == 401, "the same signed body is accepted once"
 
-    stranger = _click("U_MALLORY")
-    refused = gw.post("/slack/interactions", content=stranger, headers=_signed(stranger))
+    other_team = _click("U_ALICE")
+    refused = gw.post("/slack/interactions", content=other_team, headers=_signed(other_team))
     assert refused.status_code == 200 and "not a member" in refused.json()["text"]
+    stranger = _click("U_MALLORY")
+    unknown = gw.post("/slack/interactions", content=stranger, headers=_signed(stranger))
+    assert unknown.status_code == 200 and "not authorised" in unknown.json()["text"]
     wrong = gw.post(
         "/slack/interactions",
         content=_click("U_CAROL", "tocsin_resolve"),

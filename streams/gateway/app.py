@@ -10,10 +10,13 @@ share: the writer, authentication, dead letters, health and metrics.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -26,9 +29,16 @@ from connectors.slack.auth import ResponderDirectory, StaticDirectory
 from connectors.slack.signature import SignatureVerifier
 from schemas import DeadLetter, encode
 from schemas.config import Config
+from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
-from streams.gateway.writer import Backpressure, KafkaWriter, NotAcknowledged, Record
+from streams.gateway.writer import (
+    Backpressure,
+    KafkaWriter,
+    NotAcknowledged,
+    Record,
+    RecordTooLarge,
+)
 from streams.health import Health
 from streams.kafka import make_producer
 from streams.metrics import WorkerMetrics
@@ -36,7 +46,13 @@ from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 MAX_BODY = 16 * 1024 * 1024
+"""Bytes of one request body as sent (the decoders bound the inflated body the same)."""
+DECODE_THREADS = 2
+"""Bodies decoded at once, off the event loop: health checks and small requests stay
+answered while a big body is decoded, and decoding memory is bounded by this many
+requests' worth."""
 # aiohttp's own inflation hangs the request on some corrupt deflate bodies and has no
 # bound of its own; the source decoders inflate with a size limit instead
 RUNNER_ARGS: dict[str, Any] = {"auto_decompress": False}
@@ -72,12 +88,15 @@ class Gateway:
     queue_max: int = 100_000
     response_url_prefix: str = "https://hooks.slack.com/"
     index: IncidentIndex | None = None
+    max_ahead: timedelta = MAX_AHEAD
+    max_behind: timedelta = MAX_BEHIND
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
         if self.directory is None:
             self.directory = ConfigDirectory(self.config) if self.config else StaticDirectory()
         self.writer: KafkaWriter | None = None
+        self._decoders = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
 
     def app(self) -> web.Application:
         from streams.gateway import slack, sources
@@ -109,6 +128,7 @@ class Gateway:
             self.index.stop()
         if self.writer is not None:
             self.writer.close()
+        self._decoders.shutdown(wait=False, cancel_futures=True)
 
     def route(self, name: str, handler: Handler) -> Handler:
         """Metrics, and Kafka trouble turned into 429/503 answers, around a handler."""
@@ -122,6 +142,8 @@ class Gateway:
                                      {"Retry-After": str(exc.retry_after)})  # fmt: skip
             except RequestPayloadError as exc:  # a body aiohttp itself could not inflate
                 resp = json_response(400, {"error": f"unreadable body: {exc}"})
+            except RecordTooLarge as exc:
+                resp = json_response(413, {"error": str(exc)})
             except NotAcknowledged as exc:
                 log.warning("kafka_write_failed", route=name, error=str(exc))
                 resp = json_response(503, {"error": f"Kafka did not acknowledge: {exc}"},
@@ -151,10 +173,16 @@ class Gateway:
         given = header[7:].strip().encode()
         return any(hmac.compare_digest(given, t.encode()) for t in self.tokens)
 
+    async def decode(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (decode a body into records) on a decoding thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._decoders, work)
+
     def letter(self, source: str, raw: bytes, reason: str, error: str) -> Record:
-        """A dead-letter record for ``raw`` (counted), to write with the request's others."""
-        letter = DeadLetter(source_topic=source, value=raw[:MAX_BODY], reason=reason,
-                            error=error[:8000], stage="gateway", worker="gateway")  # fmt: skip
+        """A dead-letter record for ``raw`` (counted), to write with the request's others.
+        The letter keeps a bounded prefix of ``raw`` with its size and digest, so it
+        always fits in one Kafka record."""
+        letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error,
+                            stage="gateway", worker="gateway")  # fmt: skip
         self.metrics.dead_letters.labels(topic=source, reason=reason).inc()
         return (self.catalog.name("deadletter"), None, encode(letter))
 

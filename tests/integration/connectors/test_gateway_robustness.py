@@ -18,7 +18,14 @@ from connectors.slack.signature import SignatureVerifier
 from schemas import MetricSample, decode
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
-from tests.integration.connectors.support import AUTH, SIGNING, make_gateway, read_values, serve
+from tests.integration.connectors.support import (
+    AUTH,
+    SIGNING,
+    STAMP,
+    make_gateway,
+    read_values,
+    serve,
+)
 
 PATHS = [
     "/v1/metrics",
@@ -136,7 +143,7 @@ def _unused_port() -> int:
 
 def test_unreachable_broker_answers_429_with_retry_after() -> None:
     settings_ = KafkaSettings(bootstrap_servers=f"127.0.0.1:{_unused_port()}", topic_prefix="down.")
-    body = orjson.dumps({"name": "cpu", "value": 1, "time": "2026-01-01T00:00:00Z"})
+    body = orjson.dumps({"name": "cpu", "value": 1, "time": STAMP})
     gateway = make_gateway(settings_, ack_timeout=2.0)
     with serve(gateway.app()) as url, httpx.Client(base_url=url, timeout=30) as client:
         codes = []
@@ -161,7 +168,7 @@ def test_concurrent_clients_every_acknowledged_record_is_in_kafka(
                 {
                     "name": "load",
                     "value": v,
-                    "time": "2026-01-01T00:00:00Z",
+                    "time": STAMP,
                     "labels": {"client": str(client_id)},
                 }
             )

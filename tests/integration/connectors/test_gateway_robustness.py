@@ -4,9 +4,15 @@ that grows without bound; concurrent clients' acknowledged records are all in Ka
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import orjson
@@ -15,17 +21,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.slack.signature import SignatureVerifier
-from schemas import MetricSample, decode
+from schemas import DeadLetter, MetricSample, decode, encode
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import (
     AUTH,
     SIGNING,
     STAMP,
+    TOKEN,
     make_gateway,
     read_values,
     serve,
 )
+from tests.processor_support import kill9
 
 PATHS = [
     "/v1/metrics",
@@ -193,3 +201,135 @@ def test_concurrent_clients_every_acknowledged_record_is_in_kafka(
         decode(MetricSample, v).value for v in read_values(kafka_settings, topics.name("metrics"))
     )
     assert stored == acknowledged
+
+
+# -- hostile input against a gateway process of its own (its memory is measurable) -----
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    def memory_kb(self, field: str) -> int:
+        """VmHWM (peak resident set) or VmRSS of the gateway process, in kB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+        raise AssertionError(f"no {field} in /proc/{self.proc.pid}/status")
+
+
+@pytest.fixture
+def gateway_process(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> Iterator[GatewayProcess]:
+    port = _unused_port()
+    env = {
+        **os.environ,
+        "TOCSIN_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "TOCSIN_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        "TOCSIN_GATEWAY_TOKENS": TOKEN,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli.main", "run", "gateway",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=Path(__file__).parents[3], start_new_session=True,
+        stdout=(tmp_path / "gateway.log").open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "gateway.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "gateway not ready within 60 s"
+            time.sleep(0.2)
+        yield GatewayProcess(url, proc)
+    finally:
+        kill9(proc)
+
+
+def _letters(settings: KafkaSettings, topics: Catalog) -> list[DeadLetter]:
+    return [decode(DeadLetter, v) for v in read_values(settings, topics.name("deadletter"))]
+
+
+def _invalid_item(i: int) -> bytes:
+    return b'{"name":"cpu","value":"high%d","time":"%s"}' % (i, STAMP.encode())
+
+
+def _post(url: str, path: str, body: bytes, ctype: str = "application/json") -> httpx.Response:
+    headers = {**AUTH, "Content-Type": ctype}
+    return httpx.post(f"{url}{path}", content=body, headers=headers, timeout=120)
+
+
+def test_thousands_of_invalid_items_are_one_bounded_dead_letter_in_bounded_memory(
+    gateway_process: GatewayProcess, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    url = gateway_process.url
+    idle_peak = gateway_process.memory_kb("VmHWM")
+    # the reported case: 200,000 small items (400 KB) took 1.7 GB and 4 s of event loop
+    tiny = b"[" + b",".join([b"{}"] * 200_000) + b"]"
+    started = time.monotonic()
+    too_many = _post(url, "/v1/metrics", tiny)
+    assert too_many.status_code == 413 and "10000" in too_many.json()["error"]
+    assert time.monotonic() - started < 10
+    # under the item cap: every item invalid, each named, one dead letter for them all
+    invalid = b"[" + b",".join(_invalid_item(i) for i in range(10_000)) + b"]"
+    resp = _post(url, "/v1/metrics", invalid)
+    doc = resp.json()
+    assert resp.status_code == 400 and (doc["accepted"], doc["rejected"]) == (0, 10_000)
+    assert len(doc["errors"]) == 100 and doc["errors"][99]["position"] == 99
+    assert "MetricSample.value" in doc["errors"][0]["error"]
+    # the largest bodies the gateway takes: 16 MiB of tiny items, of NDJSON lines
+    huge = b"[" + b",".join([b"[]"] * 5_000_000) + b"]"
+    assert _post(url, "/v1/logs", huge).status_code == 413
+    lines = b"\n".join(_invalid_item(i) + b" " * 1500 for i in range(10_000))
+    assert _post(url, "/v1/metrics", lines, "application/x-ndjson").status_code == 400
+    growth_kb = gateway_process.memory_kb("VmHWM") - idle_peak
+    print(f"gateway peak RSS {idle_peak} kB idle, +{growth_kb} kB after the bodies")
+    largest = 16 * 1024 * 1024
+    # decoding keeps no tree of the body: what remains is the body itself, aiohttp's
+    # copy of it and the dead letter's prefix
+    assert growth_kb * 1024 < 4 * largest, f"peak grew by {growth_kb} kB"
+    letters = _letters(kafka_settings, topics)
+    assert len(letters) == 4, "one dead letter per refused request, not one per item"
+    first = next(d for d in letters if d.value_size == len(tiny))
+    assert first.truncated and first.reason == "too_many_items"
+    assert first.value == tiny[: len(first.value or b"")]
+    assert first.value_sha256 == hashlib.sha256(tiny).hexdigest()
+    everything = next(d for d in letters if d.error.startswith("10000 of 10000 items rejected"))
+    assert "item 0: MetricSample.value" in everything.error and everything.truncated
+    assert max(len(encode(d)) for d in letters) < 1_000_000
+
+
+def test_healthz_answers_while_big_bodies_are_decoded(gateway_process: GatewayProcess) -> None:
+    url = gateway_process.url
+    labels = {f"label_{k}": "v" * 40 for k in range(20)}
+    item = orjson.dumps({"name": "cpu", "value": 1.0, "time": STAMP, "labels": labels})
+    body = b"[" + b",".join([item] * 10_000) + b"]"  # 10,000 valid samples, 11 MB
+    answered: list[int] = []
+
+    def post_big() -> None:
+        answered.append(_post(url, "/v1/metrics", body).status_code)
+
+    latencies: list[float] = []
+    with concurrent.futures.ThreadPoolExecutor(4) as pool, httpx.Client(timeout=10) as c:
+        futures = [pool.submit(post_big) for _ in range(6)]
+        while not all(f.done() for f in futures):
+            started = time.perf_counter()
+            assert c.get(f"{url}/healthz").status_code == 200
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.02)
+        for f in futures:
+            f.result()
+    assert answered == [202] * 6
+    latencies.sort()
+    assert len(latencies) >= 10, "the big bodies were decoded too fast to measure anything"
+    p95 = latencies[int(len(latencies) * 0.95)]
+    print(f"/healthz: {len(latencies)} probes, p50 {latencies[len(latencies) // 2]:.3f} s, "
+          f"p95 {p95:.3f} s, max {latencies[-1]:.3f} s")  # fmt: skip
+    assert p95 < 0.2 and latencies[-1] < 1.0, (p95, latencies[-5:])

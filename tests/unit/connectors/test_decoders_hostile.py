@@ -6,12 +6,12 @@ that would crash an ingest worker or become a gateway 5xx."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -85,10 +85,8 @@ ERRORS_AS_DATA = (DecodeError, BodyError)
 
 
 def _decode(name: str, body: bytes) -> None:
-    try:
+    with contextlib.suppress(ERRORS_AS_DATA):  # anything else fails the test
         DECODERS[name](body)
-    except ERRORS_AS_DATA:
-        pass  # anything else fails the test with its traceback
 
 
 NASTY_TOKENS = [

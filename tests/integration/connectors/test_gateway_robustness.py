@@ -21,15 +21,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.slack.signature import SignatureVerifier
-from schemas import DeadLetter, MetricSample, decode, encode
+from connectors.sources.alertmanager import example_payload
+from connectors.sources.remote_write import encode_remote_write
+from schemas import Alert, DeadLetter, LogRecord, MetricSample, decode, encode
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import (
     AUTH,
+    RECENT,
     SIGNING,
     STAMP,
     TOKEN,
     make_gateway,
+    read_keyed,
     read_values,
     serve,
 )
@@ -333,3 +337,142 @@ def test_healthz_answers_while_big_bodies_are_decoded(gateway_process: GatewayPr
     print(f"/healthz: {len(latencies)} probes, p50 {latencies[len(latencies) // 2]:.3f} s, "
           f"p95 {p95:.3f} s, max {latencies[-1]:.3f} s")  # fmt: skip
     assert p95 < 0.2 and latencies[-1] < 1.0, (p95, latencies[-5:])
+
+
+# -- the reported cases, each a 4xx with a bounded dead letter -------------------------
+
+
+@pytest.fixture
+def gw(kafka_settings: KafkaSettings, topics: Catalog) -> Iterator[httpx.Client]:
+    with (
+        serve(make_gateway(kafka_settings).app()) as url,
+        httpx.Client(base_url=url, timeout=60, headers=AUTH) as client,
+    ):
+        yield client
+
+
+NDJSON = "application/x-ndjson"
+
+
+def _sample(value: float, **labels: str) -> bytes:
+    return orjson.dumps({"name": "cpu", "value": value, "time": STAMP, "labels": labels})
+
+
+@pytest.mark.parametrize("path", ["/v1/metrics", "/v1/logs"])
+@pytest.mark.parametrize("depth", [256, 300, 1000])
+def test_json_nested_between_orjsons_write_and_read_limits_answers_400(
+    gw: httpx.Client, path: str, depth: int
+) -> None:
+    deep = b"[" * depth + b"]" * depth
+    for body, ctype in (
+        (b"[" + deep + b"]", "application/json"),
+        (b'{"meta":1,"samples":[' + deep + b"]}", "application/json"),  # parsed whole
+        (b'{"time":"' + STAMP.encode() + b'","labels":' + deep + b"}", "application/json"),
+        (_sample(1.0) + b"\n" + deep, "application/x-ndjson"),
+    ):
+        resp = gw.post(path, content=body, headers={"Content-Type": ctype})
+        assert resp.status_code == 400, (body[:40], resp.status_code, resp.text[:200])
+
+
+def test_oversized_bodies_and_fields_answer_4xx_naming_the_field(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    garbage = b"{" + b"x" * 800_000  # an invalid 800 KB body
+    assert gw.post("/v1/metrics", content=garbage).status_code == 400
+    big = "x" * 900_000
+    am = orjson.loads(example_payload())
+    am["alerts"][0]["labels"]["instance"] = big
+    resp = gw.post("/v1/alertmanager", content=orjson.dumps(am))
+    assert resp.status_code == 400 and "Alert.labels.instance" in resp.json()["error"]
+    am = orjson.loads(example_payload())
+    am["alerts"][0]["annotations"]["description"] = big
+    resp = gw.post("/v1/alertmanager", content=orjson.dumps(am))
+    assert resp.status_code == 400 and "Alert.annotations.description" in resp.json()["error"]
+    event = {"routing_key": "RKEY", "event_action": "trigger",
+             "payload": {"summary": big, "source": "db-1", "severity": "critical"}}  # fmt: skip
+    resp = gw.post("/v2/enqueue", json=event)
+    assert resp.status_code == 400 and "payload.summary" in str(resp.json()["errors"])
+    letters = _letters(kafka_settings, topics)
+    assert len(letters) == 4
+    for letter in letters:
+        assert letter.truncated and letter.value_size is not None and letter.value_size > 800_000
+        assert len(letter.value or b"") == 256 * 1024 and len(encode(letter)) < 1_000_000
+    assert not read_values(kafka_settings, topics.name("alerts"))
+
+
+def test_an_alert_over_kafkas_record_limit_is_refused_naming_its_largest_field(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    """Every field within its bound, but 32 annotations of control characters (six
+    bytes each in JSON) make a 1.5 MB record: refused, not a 503 from Kafka."""
+    am = orjson.loads(example_payload())
+    am["alerts"][0]["annotations"] = {f"note_{i}": "\x01" * 8000 for i in range(31)}
+    ok = orjson.loads(example_payload())["alerts"][0]
+    am["alerts"].append({**ok, "fingerprint": "c0ffee0000000002"})
+    resp = gw.post("/v1/alertmanager", content=orjson.dumps(am))
+    doc = resp.json()
+    assert resp.status_code == 400 and (doc["accepted"], doc["rejected"]) == (1, 1)
+    assert doc["errors"][0]["position"] == 0 and "Alert.annotations" in doc["error"]
+    [(key, _)] = read_keyed(kafka_settings, topics.name("alerts"))
+    assert key == b"c0ffee0000000002"
+
+
+def test_a_partially_bad_request_resent_writes_identical_event_ids(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    lines = [_sample(float(i), host=f"web-{i}") for i in range(3)]
+    lines.append(_sample(3.0, host="x" * 1_500_000))  # a 1.5 MB label
+    body = b"\n".join(lines)
+    answers = []
+    for _ in range(2):  # the client resends, as a 4xx listing positions allows
+        resp = gw.post(
+            "/v1/metrics", content=body, headers={"Content-Type": "application/x-ndjson"}
+        )
+        answers.append((resp.status_code, resp.json()["accepted"], resp.json()["rejected"]))
+        assert resp.json()["errors"][0]["position"] == 3
+        assert "MetricSample.labels.host" in resp.json()["errors"][0]["error"]
+    assert answers == [(400, 3, 1)] * 2
+    stored = [decode(MetricSample, v) for v in read_values(kafka_settings, topics.name("metrics"))]
+    ids = sorted(s.event_id for s in stored)
+    assert len(ids) == 6 and len(set(ids)) == 3 and ids[0::2] == ids[1::2]
+    # the same through remote-write and Alertmanager: a resend carries the same ids
+    millis = int(RECENT.timestamp() * 1000)
+    rw = encode_remote_write([({"__name__": "up", "job": "n"}, [(1.0, millis)])])
+    for _ in range(2):
+        assert gw.post("/api/v1/write", content=rw).status_code == 204
+    for _ in range(2):
+        assert gw.post("/v1/alertmanager", content=example_payload()).status_code == 200
+    metrics = [decode(MetricSample, v) for v in read_values(kafka_settings, topics.name("metrics"))]
+    ups = [s.event_id for s in metrics if s.name == "up"]
+    alerts = [decode(Alert, v).event_id for v in read_values(kafka_settings, topics.name("alerts"))]
+    assert len(ups) == 2 and len(set(ups)) == 1
+    assert len(alerts) == 2 and len(set(alerts)) == 1
+
+
+def test_identical_items_in_one_request_are_distinct_events(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    line = orjson.dumps({"time": STAMP, "message": "GET / 502", "http_status": 502})
+    assert gw.post("/v1/logs", content=line + b"\n" + line).status_code == 202
+    assert gw.post("/v1/logs", content=line + b"\n" + line).status_code == 202  # a resend
+    ids = [decode(LogRecord, v).event_id for v in read_values(kafka_settings, topics.name("logs"))]
+    assert len(ids) == 4 and len(set(ids)) == 2
+
+
+def test_samples_out_of_the_time_bounds_are_refused_naming_the_field(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    future = {"name": "cpu", "value": 1, "time": "2999-01-01T00:00:00Z"}
+    past = {"name": "cpu", "value": 1, "time": "1970-01-01T00:00:01Z"}
+    resp = gw.post("/v1/metrics", json=[future, past, {**future, "time": STAMP}])
+    doc = resp.json()
+    assert resp.status_code == 400 and (doc["accepted"], doc["rejected"]) == (1, 2)
+    assert "MetricSample.time: 2999-01-01" in doc["errors"][0]["error"]
+    assert "ahead" in doc["errors"][0]["error"] and "in the past" in doc["errors"][1]["error"]
+    log = gw.post("/v1/logs", json={"time": "2999-01-01T00:00:00Z", "message": "x"})
+    assert log.status_code == 400 and "LogRecord.time" in log.json()["errors"][0]["error"]
+    rw = encode_remote_write([({"__name__": "up"}, [(1.0, 32_503_680_000_000)])])
+    resp = gw.post("/api/v1/write", content=rw)
+    assert resp.status_code == 400 and "MetricSample.time: 3000-01-01" in resp.text
+    [stored] = read_values(kafka_settings, topics.name("metrics"))
+    assert decode(MetricSample, stored).time.isoformat().startswith(RECENT.isoformat()[:10])

@@ -24,10 +24,10 @@ import orjson
 from pydantic import BaseModel
 
 from connectors.sources.body import MAX_ITEM_ERRORS
+from schemas.codec import _fields
 from streams.gateway.writer import MAX_RECORD_BYTES, Record
 
-_ENVELOPE_ONLY = ("event_id", "produced_at")
-_SORTED = orjson.OPT_SORT_KEYS
+_FIELDS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
 TOO_LARGE = frozenset({"too_large", "too_many_items"})
 
 
@@ -123,10 +123,19 @@ class RecordMaker:
             if problem is not None:
                 self.outcome.reject(position, problem)
                 return
-        doc = item.model_dump(mode="json")
-        if "event_id" not in item.model_fields_set:
-            doc["event_id"] = self.event_id(doc)
-        value = orjson.dumps(doc, option=_SORTED)
+        # the model's fields straight to orjson (codec.encode_fields' bytes, at half the
+        # cost of model_dump): the content without the envelope's id and time, then all
+        doc = dict(item.__dict__)
+        given, produced = doc.pop("event_id"), doc.pop("produced_at")
+        try:
+            content = orjson.dumps(doc, default=_fields, option=_FIELDS)
+        except orjson.JSONEncodeError:  # a type orjson does not write as pydantic does
+            doc = item.model_dump(mode="json")
+            given, produced = doc.pop("event_id"), doc.pop("produced_at")
+            content = orjson.dumps(doc, option=_FIELDS)
+        doc["event_id"] = given if "event_id" in item.model_fields_set else self.event_id(content)
+        doc["produced_at"] = produced
+        value = orjson.dumps(doc, default=_fields, option=_FIELDS)
         key = self.key(item)
         if len(key) + len(value) > MAX_RECORD_BYTES:
             self.outcome.reject(position, _too_large(name, doc, len(key) + len(value)))
@@ -134,9 +143,8 @@ class RecordMaker:
         self.outcome.records.append((self.topic, key, value))
         self.outcome.accepted += 1
 
-    def event_id(self, doc: dict[str, Any]) -> str:
-        content = {k: v for k, v in doc.items() if k not in _ENVELOPE_ONLY}
-        digest = hashlib.sha256(self.scope + orjson.dumps(content, option=_SORTED)).digest()
+    def event_id(self, content: bytes) -> str:
+        digest = hashlib.sha256(self.scope + content).digest()
         seen = self._seen.get(digest, 0)
         self._seen[digest] = seen + 1
         if seen:  # the same content again in this request: another event, its own id
@@ -145,7 +153,7 @@ class RecordMaker:
 
 
 def _too_large(model: str, doc: dict[str, Any], size: int) -> str:
-    sizes = {k: len(orjson.dumps(v)) for k, v in doc.items()}
+    sizes = {k: len(orjson.dumps(v, default=_fields, option=_FIELDS)) for k, v in doc.items()}
     biggest = max(sizes, key=lambda k: sizes[k])
     return (f"{model}.{biggest}: the record would be {size} bytes, over Kafka's limit of "
             f"{MAX_RECORD_BYTES} ({biggest} takes {sizes[biggest]} as JSON)")  # fmt: skip

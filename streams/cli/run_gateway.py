@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from schemas import ConfigError
 from schemas.config import Config, load_config
+from schemas.types import parse_duration
 from streams.health import Health
 from streams.settings import KafkaSettings
 
@@ -21,6 +23,16 @@ def secret(name: str) -> str | None:
     """``NAME`` from the environment or the file named by ``NAME_FILE`` (never logged)."""
     path = os.environ.get(f"{name}_FILE")
     return Path(path).read_text().strip() if path else os.environ.get(name)
+
+
+def _duration(option: str, text: str) -> timedelta:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+    if not isinstance(value, timedelta):
+        raise click.BadParameter(f"{text!r}: use e.g. 5m, 1h, 7d", param_hint=option)
+    return value
 
 
 def secret_set(name: str) -> set[str]:
@@ -50,8 +62,13 @@ def secret_set(name: str) -> set[str]:
     type=int,
     help="Producer queue bound; beyond it requests get 429.",
 )
+@click.option("--max-ahead", default="5m", show_default=True,
+              help="Refuse samples and log records timed further ahead of the gateway's clock "
+                   "(at most the processor's max_future_skew).")  # fmt: skip
+@click.option("--max-age", default="7d", show_default=True,
+              help="Refuse samples and log records older than this.")  # fmt: skip
 def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: bool | None,
-            ack_timeout: float, queue_max: int) -> None:  # fmt: skip
+            ack_timeout: float, queue_max: int, max_ahead: str, max_age: str) -> None:  # fmt: skip
     """HTTP intake (metrics, logs, Alertmanager, PagerDuty v2, remote-write) and Slack."""
     from connectors.slack.signature import SignatureVerifier
     from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
@@ -71,7 +88,9 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
                  directory=None if cfg else directory_from_env(os.environ.get(
                      "TOCSIN_SLACK_RESPONDERS")),
                  pagerduty_keys=secret_set("TOCSIN_PAGERDUTY_INTAKE_KEYS"),
-                 ack_timeout=ack_timeout, queue_max=queue_max)  # fmt: skip
+                 ack_timeout=ack_timeout, queue_max=queue_max,
+                 max_ahead=_duration("--max-ahead", max_ahead),
+                 max_behind=_duration("--max-age", max_age))  # fmt: skip
     if not tokens:
         log.warning("gateway_open", why="TOCSIN_GATEWAY_TOKENS is empty: no bearer auth")
     app = gw.app()

@@ -30,8 +30,10 @@ from schemas.errors import DecodeError
 M = TypeVar("M", bound=BaseModel)
 _WRAPPERS = ("samples", "records", "items")
 _WRAPPED = re.compile(rb'\{\s*"(?:samples|records|items)"\s*:\s*\[')
-# a JSON string (escapes included) or a bracket or a comma; everything else is skipped in C
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
+# a JSON string (escapes included) or a bracket or a comma; everything else is skipped in
+# C. A string without its closing quote runs to the end of the body: the pattern never
+# fails once it has begun, so a body of escaped quotes cannot make the scan quadratic
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.?[^"\\]*)*"?|[\[\]{},]', re.DOTALL)
 _QUOTE, _COMMA, _CLOSE_ARRAY = ord('"'), ord(","), ord("]")
 _OPEN = frozenset(b"[{")
 MAX_DEPTH = 32  # an item is an object of scalars and one level of labels

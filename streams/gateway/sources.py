@@ -26,6 +26,8 @@ from streams.gateway.records import Outcome, RecordMaker, TimeBounds
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
 
+MAX_PAGERDUTY_EVENT = 512 * 1024  # PagerDuty's own bound on an Events API v2 event
+
 
 def add_routes(gw: Gateway, app: web.Application) -> None:
     app.router.add_post("/v1/metrics", gw.route("metrics", lambda r: _batch(gw, r, "metrics")))
@@ -161,6 +163,9 @@ def _decode_pagerduty(gw: Gateway, raw: bytes, encoding: str | None, now: dateti
     body = raw
     try:
         body = inflate(raw, encoding)
+        if len(body) > MAX_PAGERDUTY_EVENT:
+            raise BodyError(f"event is {len(body)} bytes: PagerDuty's limit is "
+                            f"{MAX_PAGERDUTY_EVENT}", "too_large")  # fmt: skip
         event, alert = decode_pagerduty(body, now)
         if gw.pagerduty_keys and event.routing_key not in gw.pagerduty_keys:
             raise DecodeError("routing_key: invalid routing key", reason="unknown_routing_key",

@@ -8,8 +8,8 @@ as a whole unusable (not JSON, too many items, nested too deep) raises BodyError
 
 Memory: a JSON array is split into its items' bytes by a scanner that only looks at
 strings and brackets, and each item is validated from its bytes on its own, so no tree
-of Python objects for the whole body is ever built (that tree costs 20-36 times the
-body). The items are yielded one at a time: the caller keeps what it needs of each.
+of Python objects for the whole body is ever built (such a tree costs many times the
+body's size). The items are yielded one at a time: the caller keeps what it needs of each.
 """
 
 from __future__ import annotations

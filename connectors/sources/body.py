@@ -2,12 +2,12 @@
 
 - ``MAX_INFLATED``, 16 MiB: a gzip bomb must not become gigabytes of memory.
 - ``MAX_ITEMS``, 10,000 items (samples, records, alerts) per request: a decoded item
-  costs ~20 times its bytes as Python objects, so requests are decoded item by item
+  costs many times its bytes as Python objects, so requests are decoded item by item
   and the number of items is bounded.
 - ``MAX_ITEM_ERRORS``, 100: the errors a 4xx answer and the request's one dead letter
   list (the count of all of them is given).
 - ``MAX_JSON_VALUES``, 1,000,000 strings and containers in a body that is parsed whole
-  (Alertmanager, collectd, OTLP): ~70 MB of Python objects at worst.
+  (Alertmanager): a bound on the Python objects parsing it builds.
 
 Prometheus sends 2,000 samples per request by default (``max_samples_per_send``) and
 Alertmanager one group per notification (``max_alerts`` bounds it).

@@ -3,9 +3,11 @@
 Every accepted record is answered only after Kafka acknowledged it (acks=all); a full
 producer queue or an unreachable broker answers 429 with Retry-After instead of
 buffering without bound, and a write not acknowledged in time answers 503. Invalid
-input is named by position and field in a 4xx, and its original bytes go to
-`deadletter`. Routes live in sources.py and slack.py; this module holds what they
-share: the writer, authentication, dead letters, health and metrics.
+input is named by position and field in a 4xx, and the request's bytes (a bounded
+prefix, with their size and digest) go to `deadletter` once. Bodies are decoded on
+decoding threads, never on the event loop. Routes live in sources.py and slack.py;
+this module holds what they share: the writer, authentication, dead letters, health
+and metrics.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ class Gateway:
             "message.timeout.ms": int(max(self.ack_timeout * 3, 30) * 1000),
             "error_cb": lambda err: self.writer.on_error(err) if self.writer else None,
         })  # fmt: skip
-        self.writer = KafkaWriter(producer, self.ack_timeout).start()
+        self.writer = KafkaWriter(producer, self.ack_timeout, self.queue_max).start()
         # the decoding threads hold the GIL in slices of this length: 1 ms (instead of
         # 5) lets the event loop answer health checks and small requests in between
         sys.setswitchinterval(SWITCH_INTERVAL)

@@ -52,9 +52,11 @@ class RecordTooLarge(ValueError):
 
 
 class KafkaWriter:
-    def __init__(self, producer: Producer, ack_timeout: float = 10.0) -> None:
+    def __init__(self, producer: Producer, ack_timeout: float = 10.0,
+                 queue_max: int | None = None) -> None:  # fmt: skip
         self.producer = producer
         self.ack_timeout = ack_timeout
+        self.queue_max = queue_max
         self.broker_down = False
         self._down_since = 0.0
         self._stop = threading.Event()
@@ -88,6 +90,10 @@ class KafkaWriter:
             if size > MAX_RECORD_BYTES:
                 raise RecordTooLarge(f"a record for {topic} would be {size} bytes, over the "
                                      f"{MAX_RECORD_BYTES}-byte limit")  # fmt: skip
+        if self.queue_max is not None and len(self.producer) + len(records) > self.queue_max:
+            # refused before any of its records is queued, rather than half-queued when
+            # the queue fills up in the middle of the request
+            raise Backpressure("Kafka producer queue is full")
         loop = asyncio.get_running_loop()
         pending = _Pending(loop, len(records))
         for n, (topic, key, value) in enumerate(records, 1):

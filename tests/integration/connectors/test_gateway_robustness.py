@@ -512,3 +512,18 @@ def test_samples_out_of_the_time_bounds_are_refused_naming_the_field(
     assert resp.status_code == 400 and "MetricSample.time: 3000-01-01" in resp.text
     [stored] = read_values(kafka_settings, topics.name("metrics"))
     assert decode(MetricSample, stored).time.isoformat().startswith(RECENT.isoformat()[:10])
+
+
+def test_a_request_the_producer_queue_cannot_hold_is_refused_before_any_record_is_queued(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    lines = [_sample(float(i), host=f"h{i}") for i in range(80)]
+    with (
+        serve(make_gateway(kafka_settings, queue_max=50).app()) as url,
+        httpx.Client(base_url=url, timeout=60, headers=AUTH) as client,
+    ):
+        full = client.post("/v1/metrics", content=b"\n".join(lines))
+        assert full.status_code == 429 and int(full.headers["Retry-After"]) >= 1
+        assert client.post("/v1/metrics", content=b"\n".join(lines[:40])).status_code == 202
+    stored = [decode(MetricSample, v) for v in read_values(kafka_settings, topics.name("metrics"))]
+    assert sorted(s.value for s in stored) == [float(i) for i in range(40)]

@@ -108,8 +108,9 @@ class RecordMaker:
     """Encode items into records of one topic, stamping content-derived event ids."""
 
     def __init__(self, outcome: Outcome, topic: str, key: Callable[[Any], bytes],
-                 bounds: TimeBounds | None = None) -> None:  # fmt: skip
+                 bounds: TimeBounds | None = None, tenant: str | None = None) -> None:  # fmt: skip
         self.outcome = outcome
+        self.tenant = tenant  # decided by the request's credential: overrides the item's
         self.topic = topic
         self.key = key
         self.bounds = bounds
@@ -128,11 +129,14 @@ class RecordMaker:
         # time, then all
         doc = dict(item.__dict__)
         given, produced = doc.pop("event_id"), doc.pop("produced_at")
+        if self.tenant is not None:
+            doc["tenant"] = self.tenant
         try:
             content = orjson.dumps(doc, default=_fields, option=_FIELDS)
         except orjson.JSONEncodeError:  # a type orjson does not write as pydantic does
             doc = item.model_dump(mode="json")
             given, produced = doc.pop("event_id"), doc.pop("produced_at")
+            doc["tenant"] = self.tenant or doc["tenant"]
             content = orjson.dumps(doc, option=_FIELDS)
         doc["event_id"] = given if "event_id" in item.model_fields_set else self.event_id(content)
         doc["produced_at"] = produced

@@ -45,6 +45,11 @@ def test_ids_derive_from_route_and_content_and_repeat_on_a_resend() -> None:
     assert _ids(_records("metrics", other_tenant))[0] not in _ids(first)
     given = _records("metrics", [_sample(1.0, event_id="client-chose-this")])
     assert _ids(given) == ["client-chose-this"]
+    # a tenant decided by the credential replaces the item's, in the record and its id
+    out = Outcome("metrics")
+    RecordMaker(out, "metrics", lambda m: b"k", BOUNDS, tenant="acme").add(0, _sample(1.0))
+    assert orjson.loads(out.records[0][2])["tenant"] == "acme"
+    assert _ids(out) == _ids(_records("metrics", other_tenant))
 
 
 @settings(max_examples=200, deadline=None)

@@ -192,7 +192,8 @@ class Gateway:
         letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error,
                             stage="gateway", worker="gateway")  # fmt: skip
         self.metrics.dead_letters.labels(topic=source, reason=reason).inc()
-        return (self.catalog.name("deadletter"), None, encode(letter))
+        # an exact-size copy: orjson's result keeps the whole buffer it grew to write it
+        return (self.catalog.name("deadletter"), None, memoryview(encode(letter)).tobytes())
 
     async def dead_letter(self, source: str, raw: bytes, reason: str, error: str) -> None:
         await self.write([self.letter(source, raw, reason, error)])

@@ -111,3 +111,33 @@ def test_a_dead_letter_keeps_a_bounded_prefix_its_size_and_digest() -> None:
     assert back.error.endswith("(error text truncated)")
     small = DeadLetter(source_topic="t", value=b"abc", reason="r", error="e")
     assert not small.truncated and small.value_size == 3 and small.value == b"abc"
+
+
+def test_a_request_costs_a_small_multiple_of_its_body_in_memory() -> None:
+    """Measured with tracemalloc around the whole decoding of one request (on the
+    decoding thread): the peak while decoding and what the request holds until Kafka
+    acknowledged (its records and its one dead letter)."""
+    import tracemalloc
+
+    from streams.gateway.app import Gateway, GatewayMetrics
+    from streams.gateway.sources import _decode_batch
+    from streams.health import Health
+    from streams.settings import KafkaSettings
+
+    gw = Gateway(KafkaSettings(), set(), None, None, Health(), GatewayMetrics())
+    now = datetime.now(UTC)
+    bounds = TimeBounds(now, timedelta(minutes=5), timedelta(days=7))
+    stamp = now.isoformat().encode()
+    valid = b",".join(b'{"name":"cpu","value":%d,"time":"%s","labels":{"host":"a"}}' % (i, stamp)
+                      for i in range(10_000))  # fmt: skip
+    invalid = b",".join(b'{"name":"cpu","value":"x%d","time":"%s"}' % (i, stamp)
+                        for i in range(10_000))  # fmt: skip
+    _decode_batch(gw, "metrics", b"[" + valid[:500].rsplit(b",", 1)[0] + b"]", None, "", bounds)
+    for body, accepted in ((b"[" + valid + b"]", 10_000), (b"[" + invalid + b"]", 0)):
+        tracemalloc.start()
+        out = _decode_batch(gw, "metrics", body, None, "application/json", bounds)
+        held, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert out.accepted == accepted and out.accepted + out.rejected == 10_000
+        assert peak < 6 * len(body) + 8 * 2**20, (len(body), peak)
+        assert held < 5 * len(body), (len(body), held)

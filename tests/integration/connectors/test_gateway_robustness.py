@@ -410,6 +410,8 @@ def test_oversized_bodies_and_fields_answer_4xx_naming_the_field(
 ) -> None:
     garbage = b"{" + b"x" * 800_000  # an invalid 800 KB body
     assert gw.post("/v1/metrics", content=garbage).status_code == 400
+    beyond = gw.post("/v1/logs", content=b"[" + b" " * (16 * 2**20) + b"]")
+    assert beyond.status_code == 413  # refused by aiohttp while reading: never decoded
     big = "x" * 900_000
     am = orjson.loads(example_payload())
     am["alerts"][0]["labels"]["instance"] = big

@@ -70,7 +70,6 @@ class Outcome:
     errors: list[tuple[int, str]] = field(default_factory=list)
     refused: tuple[int, str] | None = None  # the whole body: (status, message)
     reason: str = "validation"
-    extra: dict[str, Any] = field(default_factory=dict)  # route-specific answer fields
 
     def reject(self, position: int, message: str) -> None:
         self.rejected += 1
@@ -98,10 +97,9 @@ class Outcome:
         if self.refused is not None:
             return self.refused[0], {"error": self.refused[1]}
         if self.rejected:
-            return 400, {"accepted": self.accepted, "rejected": self.rejected,
-                         "errors": [{"position": p, "error": m} for p, m in self.errors],
-                         **self.extra}  # fmt: skip
-        return 202, {"accepted": self.accepted, **self.extra}
+            errors = [{"position": p, "error": m} for p, m in self.errors]
+            return 400, {"accepted": self.accepted, "rejected": self.rejected, "errors": errors}
+        return 202, {"accepted": self.accepted}
 
 
 class RecordMaker:

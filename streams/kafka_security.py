@@ -124,7 +124,10 @@ def verify_access(settings: KafkaSettings, timeout: float = 20.0) -> None:
     while not done.wait(0.2) and deadline > 0:
         admin.poll(0)
         deadline -= 0.2
-    admin.poll(0)
+    for _ in range(5):  # a failed request may return before its error is served
+        if refused or (result and result[0]):
+            break
+        admin.poll(0.05)
     if refused:
         detail = refused[0]
         secret = settings.sasl_password.get_secret_value() if settings.sasl_password else ""

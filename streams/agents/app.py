@@ -75,6 +75,7 @@ from streams.agents.outbox import Acks, Outbox
 from streams.agents.places import Place, Places
 from streams.agents.router import Pending, Router
 from streams.catalog import Catalog
+from streams.kafka_security import faust_options
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -123,7 +124,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     partitions = catalog.get("incident-work").partitions
     app = faust.App(
         f"{settings.topic_prefix}{app_id}",
-        broker=[f"kafka://{h}" for h in settings.bootstrap_servers.split(",")],
+        # broker, TLS and SASL for faust's consumer, producer and changelog
+        **faust_options(settings),
         store="memory://",
         topic_partitions=partitions,
         processing_guarantee="at_least_once",

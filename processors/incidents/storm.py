@@ -4,7 +4,7 @@ A group tracks its first alerts one by one (`Member`), up to MAX_TRACKED of them
 MEMBER_BYTES of their estimated JSON. Every alert beyond that is summarised in the
 group's `Digest`, whose size does not depend on how many alerts it summarises:
 
-- `sketch`: one bit per hash bucket of a fingerprint (crc32, SKETCH_BITS buckets), set
+- `sketch`: one bit per hash bucket of a fingerprint (blake2b, SKETCH_BITS buckets), set
   while a summarised alert of that bucket fires. A firing alert whose bit is set is a
   repeat; a resolved alert whose bit is set resolves it. Two summarised alerts that
   share a bucket count as one: the count of firing alerts can be low (about 4% for
@@ -24,7 +24,7 @@ Every operation here is O(labels of the alert), never O(alerts in the group).
 from __future__ import annotations
 
 import base64
-import zlib
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,8 +92,9 @@ def size(fingerprint: str, rule: str, summary: str, runbook_url: str | None,
     return n + len(orjson.dumps(labels))
 
 
-def _bucket(fingerprint: str) -> tuple[int, int]:
-    h = zlib.crc32(fingerprint.encode()) % SKETCH_BITS
+def bucket(fingerprint: str) -> tuple[int, int]:
+    h = int.from_bytes(hashlib.blake2b(fingerprint.encode(), digest_size=4).digest())
+    h %= SKETCH_BITS
     return h >> 3, 1 << (h & 7)
 
 
@@ -112,7 +113,7 @@ def fire(
     """A summarised alert fires: True when it starts firing, False for a repeat."""
     d.events += 1
     d.last_seen = now
-    byte, bit = _bucket(fingerprint)
+    byte, bit = bucket(fingerprint)
     if d.sketch[byte] & bit:
         d.repeats += 1
         return False
@@ -143,7 +144,7 @@ def fire(
 def resolve(d: Digest, fingerprint: str, now: datetime) -> bool:
     """A summarised alert resolves: True when it was counted as firing."""
     d.events += 1
-    byte, bit = _bucket(fingerprint)
+    byte, bit = bucket(fingerprint)
     if not d.sketch[byte] & bit:
         return False  # never counted, or already resolved
     d.sketch[byte] &= ~bit & 0xFF

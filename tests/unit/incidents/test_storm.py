@@ -10,6 +10,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.sinks.ilert import ilert_event
+from connectors.sinks.pagerduty import pagerduty_event
 from connectors.slack.render import blocks
 from processors.incidents import storm
 from processors.incidents.ledger import Effect
@@ -95,6 +97,10 @@ def test_summarised_alerts_reach_the_pages_and_slack_shows_the_digest() -> None:
     text = orjson.dumps(blocks(updates[0])).decode()
     assert f"storm: {updates[0].storm.summarised:,} more alerts summarised" in text
     assert "`source`: host-" in text
+    line = updates[0].storm.line()  # PagerDuty and ilert carry the digest's line too
+    pd = pagerduty_event(updates[0].model_copy(update={"kind": "trigger"}), "key")
+    assert pd["payload"]["custom_details"]["storm"] == line
+    assert line in ilert_event(updates[0], "key")["details"]
 
 
 def test_a_stormy_incident_resolves_when_tracked_and_summarised_alerts_resolved() -> None:

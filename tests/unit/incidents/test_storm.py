@@ -15,10 +15,12 @@ from connectors.sinks.pagerduty import pagerduty_event
 from connectors.slack.render import blocks
 from processors.incidents import storm
 from processors.incidents.ledger import Effect
-from processors.incidents.lifecycle import on_alert, on_tick
+from processors.incidents.lifecycle import Outcome, on_alert, on_tick
 from processors.incidents.state import GroupState, Route, encode, from_dict
+from processors.incidents.suppression import Suppressions
 from schemas import Alert, Incident, IncidentEvent, decode
 from schemas import encode as encode_event
+from schemas.commands import Matcher, SilenceSpec
 from schemas.config import load_config
 from schemas.notifications import Notification
 from streams.agents.bundle import MAX_BUNDLE, alert_bundles, items
@@ -101,6 +103,29 @@ def test_summarised_alerts_reach_the_pages_and_slack_shows_the_digest() -> None:
     pd = pagerduty_event(updates[0].model_copy(update={"kind": "trigger"}), "key")
     assert pd["payload"]["custom_details"]["storm"] == line
     assert line in ilert_event(updates[0], "key")["details"]
+
+
+def test_a_silence_over_the_storm_holds_its_escalation_and_a_partial_one_does_not() -> None:
+    """Summarised alerts are judged by the digest's sample: escalation waits while the
+    tracked firing alerts and the sampled ones are all silenced."""
+
+    def run(matcher: Matcher) -> Outcome:
+        sup = Suppressions.from_config(CFG)
+        g = group()
+        for i in range(1_000):  # level 1 paged at once (critical)
+            phase = "early" if i < storm.MAX_TRACKED else "late"
+            on_alert(g, alert(f"pd-{i:06d}", labels={"x": "1", "phase": phase}), T0, CFG, sup)
+        spec = SilenceSpec(matchers=[matcher], starts_at=T0, ends_at=T0 + timedelta(hours=2),
+                           author="alice", comment="storm")  # fmt: skip
+        sup.add_silence("s1", spec)
+        return on_tick(g, T0 + timedelta(minutes=5), CFG, sup)
+
+    held = run(Matcher(label="x", value="1"))  # every alert of the storm
+    assert not held.notifications and held.suppressed == "silenced by alice: storm"
+    # the tracked alerts only: the summarised ones still page
+    partial = run(Matcher(label="phase", value="early"))
+    assert "escalate" in {n.kind for n in partial.notifications}
+    assert partial.suppressed is None
 
 
 def test_a_stormy_incident_resolves_when_tracked_and_summarised_alerts_resolved() -> None:

@@ -20,6 +20,7 @@ from processors.incidents.state import GroupState, Route, encode, from_dict
 from processors.incidents.suppression import Suppressions
 from schemas import Alert, Incident, IncidentEvent, decode
 from schemas import encode as encode_event
+from schemas.codec import encode_fields
 from schemas.commands import Matcher, SilenceSpec
 from schemas.config import load_config
 from schemas.notifications import Notification
@@ -279,8 +280,9 @@ def test_any_sequence_into_one_group_stays_bounded_and_the_counts_add_up(
             last[fp] = status
         effects += on_tick(g, now, CFG).effects
         assert len(encode(g)) < STATE_BOUND
-    for e in effects:
+    for e in effects:  # (the agents write them with encode_fields: the same bytes)
         assert len(encode_event(e)) < RECORD_BOUND
+        assert encode_fields(e) == encode_event(e)
     assert len(g.members) <= storm.MAX_TRACKED and g.member_bytes <= storm.MEMBER_BYTES
     for fp, m in g.members.items():  # tracked members are exact
         assert m.status == last[fp]

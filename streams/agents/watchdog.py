@@ -85,6 +85,8 @@ class StallWatchdog:
             if key not in current:
                 del self._seen[key]  # moved to another worker
         if not tps:
+            # nothing to watch: still a round trip, or an outage would look like progress
+            self._consumer.list_topics(next(iter(self._topics), None), timeout=CALL_TIMEOUT_S)
             return []
         stalls = []
         for tp in self._consumer.committed(tps, timeout=CALL_TIMEOUT_S):

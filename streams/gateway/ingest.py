@@ -38,6 +38,8 @@ from streams.metrics import WorkerMetrics
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+# a commit refused for these is tried again: the group coordinator is away, not gone
+_BROKER_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError._TRANSPORT, KafkaError._TIMED_OUT})
 
 Decoder = Callable[[bytes, datetime], list[MetricSample] | list[LogRecord]]
 
@@ -132,7 +134,8 @@ class IngestWorker:
                 err = exc.args[0] if exc.args else None
                 if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
                     break
-                if not retriable(exc) or self._stop.is_set():
+                waits = isinstance(err, KafkaError) and err.code() in _BROKER_AWAY
+                if not (waits or retriable(exc)) or self._stop.is_set():
                     # moved meanwhile: the next owner re-reads the batch, same event ids
                     log.info("commit_skipped", error=str(exc)[:300])
                     return

@@ -40,6 +40,8 @@ from streams.notifier.state import NotifierState
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+# a commit refused for these is tried again: the group coordinator is away, not gone
+_BROKER_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError._TRANSPORT, KafkaError._TIMED_OUT})
 
 
 class NotifierMetrics(WorkerMetrics):
@@ -172,7 +174,8 @@ class Notifier:
                 err = exc.args[0] if exc.args else None
                 if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
                     break  # nothing new to commit
-                if not retriable(exc) or self._stop.is_set():
+                waits = isinstance(err, KafkaError) and err.code() in _BROKER_AWAY
+                if not (waits or retriable(exc)) or self._stop.is_set():
                     # the partitions moved meanwhile: their next owner re-reads the batch,
                     # and the delivered set skips what was done
                     log.info("commit_skipped", error=str(exc)[:300])

@@ -525,12 +525,22 @@ class ProcessorWorker:
                 self.wait.waiting("the restore of assigned partitions", exc)
                 self.health.beat()
                 self._stop.wait(1.0)
+                self._serve_group()
                 continue
             self._trouble = None
             self.wait.progressed()
             self._broker_ok_at = time.monotonic()
             log.info("processor_recovered", partitions=len(self.engines))
             return
+
+    def _serve_group(self) -> None:
+        """Between tries: let the consumer serve its group (rebalance callbacks, fetcher
+        start-up) so that the next seek finds its partitions. A record it returns is
+        dropped: the rewind that follows seeks back before it."""
+        try:
+            self.consumer.consume(1, timeout=0)
+        except KafkaException as exc:
+            self.wait.waiting("the broker (group)", exc)
 
     def _abort(self) -> None:
         while self._in_txn and not self._stop.is_set():

@@ -291,6 +291,11 @@ class ProcessorWorker:
             self.wait.waiting("the broker (metadata)", exc)
             return
         self._broker_ok_at = time.monotonic()
+        if self.wait.stalled and not self._in_txn:
+            # the broker is back after an outage: a producer that lived through it was
+            # seen to block forever in its next send_offsets_to_transaction (given up
+            # on only after STUCK_AFTER_S, see _txn); a fresh one costs a round trip
+            self._replace_producer("renewed after the broker came back")
         self.wait.progressed()
 
     # -- rebalance ----------------------------------------------------------------
@@ -559,11 +564,11 @@ class ProcessorWorker:
                 if time.monotonic() - started < 0.5:
                     self._stop.wait(0.5)
 
-    def _replace_producer(self, err: KafkaError) -> None:
+    def _replace_producer(self, err: KafkaError | str) -> None:
         """A producer whose transaction state is lost for good (fenced after the broker
         expired its transaction): a new one with the same transactional id takes over,
         and its init_transactions ends whatever the old one left open."""
-        log.warning("producer_replaced", error=str(err)[:300])
+        log.warning("producer_replaced", reason=str(err)[:300])
         old, self._in_txn = self.producer, False
         # a thread blocked in the old producer stays blocked: left to its fate, as the
         # new producer's init_transactions fences whatever the old one still holds

@@ -67,6 +67,14 @@ from streams.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 TP = tuple[str, int]
+# fenced more often than this within the window: another instance has this instance id
+FENCED_LIMIT, FENCED_WINDOW_S = 3, 600.0
+
+
+class ConsumerFenced(KafkaException):
+    """The consumer hit a fatal error (fenced from its group): it must be replaced."""
+
+
 # a transactional call still blocked this long after its own timeout is given up on
 STUCK_AFTER_S = 5.0
 BROKER_STALE_S = 15.0  # readiness fails after this long without a broker round trip
@@ -111,27 +119,24 @@ class ProcessorWorker:
         self.state_topic = self.catalog.name("processor-state")
         # static membership: a restarted instance (same id) takes its partitions back at
         # once instead of waiting for its dead predecessor's session to time out
-        self.consumer = make_consumer(
-            settings,
-            group_id,
-            **{
-                "group.instance.id": f"{group_id}-{instance_id}",
-                "session.timeout.ms": 15_000,
-                "partition.assignment.strategy": "range",
-                "max.poll.interval.ms": 600_000,
-                "fetch.max.bytes": 64 * 1024 * 1024,
-                # bounded prefetch: memory belongs to the engines, not to a 64 MB queue
-                "queued.max.messages.kbytes": 16 * 1024,
-            },
-        )
-        # the run loop already paces the report (every 5 s)
-        self._lag = LagReporter(self.consumer, self.metrics.lag, every_s=0)
+        self._consumer_conf = {
+            "group.instance.id": f"{group_id}-{instance_id}",
+            "session.timeout.ms": 15_000,
+            "partition.assignment.strategy": "range",
+            "max.poll.interval.ms": 600_000,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            # bounded prefetch: memory belongs to the engines, not to a 64 MB queue
+            "queued.max.messages.kbytes": 16 * 1024,
+        }
+        self.consumer = self._new_consumer()
+        self._fenced: list[float] = []  # monotonic times the consumer was fenced
         self.wait = KafkaWait(f"processor/{instance_id}")
         self._stop = Event()
         self._in_txn = False  # a transaction begun and neither committed nor aborted
         # why the open transaction cannot be committed: it is aborted and every assigned
         # partition rewound to its committed offset before anything else is done
         self._trouble: str | None = None
+        self._consumer_fenced = False
         self._producer_conf = {
             "transactional.id": f"{group_id}-{instance_id}",
             "transaction.timeout.ms": 30_000,
@@ -160,6 +165,20 @@ class ProcessorWorker:
         self.health.add_check("progress", self.wait.check)
         self.health.add_check("group", self._ready)
 
+    def _new_consumer(self) -> Consumer:
+        consumer = make_consumer(self.settings, self.group_id, **self._consumer_conf)
+        # the run loop already paces the report (every 5 s)
+        self._lag = LagReporter(consumer, self.metrics.lag, every_s=0)
+        return consumer
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(
+            list(self.topics),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
     def _new_producer(self) -> tuple[Producer, DeadLetterSink]:
         # transactional calls run on a thread of the producer's own (see _txn)
         self._txn_thread = ThreadPoolExecutor(1, thread_name_prefix="transactions")
@@ -178,18 +197,23 @@ class ProcessorWorker:
         self._stop = stop
         self._init_transactions()
         self._broker_ok_at = time.monotonic()
-        self.consumer.subscribe(
-            list(self.topics),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        self._subscribe()
         log.info("processor_started", rules=len(self.pack.rules), topics=list(self.topics))
         self._last_lag = 0.0
         try:
             while not stop.is_set():
                 try:
                     self._turn()
+                except ConsumerFenced as exc:
+                    now = time.monotonic()
+                    self._fenced = [t for t in self._fenced if now - t < FENCED_WINDOW_S]
+                    self._fenced.append(now)
+                    if len(self._fenced) > FENCED_LIMIT:
+                        log.error("consumer_fenced_repeatedly", error=str(exc)[:300],
+                                  hint="another instance runs with this --instance-id")  # fmt: skip
+                        raise
+                    self._trouble = f"consumer fenced: {str(exc)[:300]}"
+                    self._consumer_fenced = True
                 except KafkaException as exc:
                     err = exc.args[0] if exc.args else None
                     if isinstance(err, KafkaError) and err.fatal() and self._consumer_error(err):
@@ -370,8 +394,10 @@ class ProcessorWorker:
         for msg in msgs:
             err = msg.error()
             if err is not None:
-                if err.fatal():
-                    raise KafkaException(err)
+                if err.fatal() or err.code() == KafkaError._FATAL:
+                    # after an outage the group can fence this very consumer (its old
+                    # member id against its rejoined one): it is then replaced
+                    raise ConsumerFenced(err)
                 if err.code() != KafkaError._PARTITION_EOF:
                     # the broker away: librdkafka reconnects by itself; said once a while
                     self.wait.waiting("the broker (fetch)", err)
@@ -523,6 +549,10 @@ class ProcessorWorker:
         self._txn_since, self._written = None, 0
         self._pending.clear()
         self._abort()
+        if self._consumer_fenced:
+            self._replace_consumer()
+            self._trouble = None
+            return  # the new consumer's assignment restores its partitions
         while not self._stop.is_set():
             try:
                 self._rewind()
@@ -537,6 +567,18 @@ class ProcessorWorker:
             self._broker_ok_at = time.monotonic()
             log.info("processor_recovered", partitions=len(self.engines))
             return
+
+    def _replace_consumer(self) -> None:
+        log.warning("consumer_replaced", reason=self._trouble)
+        self._consumer_fenced = False
+        old = self.consumer
+        self.engines.clear()
+        try:
+            old.close()
+        except (KafkaException, RuntimeError) as exc:  # a fenced consumer may refuse
+            log.info("consumer_close_failed", error=str(exc)[:300])
+        self.consumer = self._new_consumer()
+        self._subscribe()
 
     def _serve_group(self) -> None:
         """Between tries: let the consumer serve its group (rebalance callbacks, fetcher

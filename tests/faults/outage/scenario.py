@@ -172,8 +172,10 @@ def running(*pipelines: Pipeline, config: Path, slack_urls: list[str]) -> Iterat
     """All workers of all pipelines started at once (start-up is most of the wait)."""
     try:
         for p, url in zip(pipelines, slack_urls, strict=True):
+            # small batches: the processor is still at work (transactions open, commits
+            # in flight) when the broker stops
             p.procs["processor"] = start_worker(p.settings, RULES, p.log("processor"),
-                                                checkpoint_every=2.0)  # fmt: skip
+                                                checkpoint_every=1.0, batch_size=300)  # fmt: skip
             p.procs["agents"] = _spawn(
                 ["run", "agents", "--config", str(config), "--tick-every", "0.5",
                  "--health-port", "0", "--datadir", str(p.logs / f"{p.name}-faust")],
@@ -265,9 +267,11 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
                                      topic_prefix=f"o{uuid.uuid4().hex[:10]}.")  # fmt: skip
     config = write_config(tmp_path / "config.yaml")
     parts = input_parts()
-    ref = Pipeline("reference", reference_settings, _topics(reference_settings), FakeSlack(),
-                   tmp_path)  # fmt: skip
-    sub = Pipeline("subject", subject_settings, _topics(subject_settings), FakeSlack(), tmp_path)
+    # Slack answers in 20 ms, as a distant API would: deliveries are in flight too
+    ref = Pipeline("reference", reference_settings, _topics(reference_settings),
+                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
+    sub = Pipeline("subject", subject_settings, _topics(subject_settings),
+                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
     with ExitStack() as stack:
         ref_url = stack.enter_context(serve(ref.slack.app()))
         sub_url = stack.enter_context(serve(sub.slack.app()))
@@ -289,9 +293,10 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
         ref.produce(ref_producer, parts[0])
         sub.produce(sub_producer, parts[0])
         assert sub_producer.flush(60) == 0
-        # the outage comes with work in flight: the first notifications are out
-        wait_until(lambda: sum(sub.notifications().values()) > 0, 120,
-                   "the first notifications", sub)  # fmt: skip
+        # the outage comes with work in flight: the processor has written its first
+        # transition and is still reading the first part
+        wait_until(lambda: b"alert_transition" in sub.log("processor").read_bytes(), 120,
+                   "the first transition", sub)  # fmt: skip
         readiness = stack.enter_context(Readiness(sub))
         stopped_at = time.monotonic()
         broker.stop()

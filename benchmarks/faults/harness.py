@@ -238,3 +238,49 @@ def table(rows: list[Row]) -> str:
     out = [fmt.format(*head), "-+-".join("-" * w for w in widths)]
     out += [fmt.format(*line) for line in lines]
     return "\n".join(out)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_gateway(
+    settings: KafkaSettings, log: Path, port: int, token: str, signing: str, *args: str
+) -> subprocess.Popen[bytes]:
+    """A gateway process on 127.0.0.1:``port`` with one bearer token and a Slack signing
+    secret (the intake keys accept the PagerDuty routing key "RKEY")."""
+    return start("gateway", ["--host", "127.0.0.1", "--port", str(port), *args], settings, log,
+                 TOCSIN_GATEWAY_TOKENS=token, SLACK_SIGNING_SECRET=signing,
+                 TOCSIN_PAGERDUTY_INTAKE_KEYS="RKEY",
+                 TOCSIN_SLACK_RESPONDERS="U_SRE")  # fmt: skip
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    import httpx
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout, "the gateway's health check", log, proc, every=0.2)
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

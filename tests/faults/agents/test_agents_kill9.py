@@ -92,8 +92,9 @@ def test_kill9_while_escalating_under_a_burst_pages_each_target_once(
 def test_kill9_at_random_moments_while_alerts_arrive_matches_an_uninterrupted_run(
     broker: str, tmp_path: Path
 ) -> None:
-    row = agents_kills.run(broker, trials=3, tmp=tmp_path, max_delay=12.0, services=6,
-                           hosts=8, rounds=4)  # fmt: skip
+    row = agents_kills.run(
+        broker, trials=3, tmp=tmp_path, max_delay=10.0, services=4, hosts=6, rounds=3
+    )  # fmt: skip
     assert row.exits == 0, row.notes
     assert row.lost == 0 and row.duplicated == 0, row.notes
     assert row.ok, row.notes

@@ -9,6 +9,7 @@ the alerts alone and an uninterrupted run must produce exactly the same records.
 from __future__ import annotations
 
 import random
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -48,7 +49,7 @@ def quiet_config(tmp: Path) -> Path:
     return path
 
 
-def start_agents(settings: KafkaSettings, config: Path, log: Path):  # type: ignore[no-untyped-def]
+def start_agents(settings: KafkaSettings, config: Path, log: Path) -> subprocess.Popen[bytes]:
     args = ["--config", str(config), "--tick-every", "0.5", "--health-port", "0",
             "--faust-loglevel", "info", "--datadir", str(log.parent / "faust")]  # fmt: skip
     return start("agents", args, settings, log)
@@ -65,7 +66,7 @@ def alerts(services: int, hosts: int, rounds: int) -> list[tuple[bytes, bytes]]:
                 status = "resolved" if r == rounds else "firing"
                 if status == "resolved" and s % 2:
                     continue
-                a = Alert(fingerprint=f"svc{s}-h{h}", status=status, rule="cpu",  # type: ignore[arg-type]
+                a = Alert(fingerprint=f"svc{s}-h{h}", status=status, rule="cpu",
                           severity="critical", summary=f"cpu on svc-{s:02d}",
                           labels={"alertname": "cpu", "service": f"svc-{s:02d}", "host": f"h{h}"},
                           starts_at=now, ends_at=now if status == "resolved" else None)  # fmt: skip
@@ -104,7 +105,7 @@ def outputs(settings: KafkaSettings) -> dict[str, list[object]]:
     for rs in read_partitions(settings, f"{p}tocsin-agents-groups-changelog").values():
         for k, v in rs:
             changelog[k] = v  # in offset order: the last state of each group wins
-    states = []
+    states: list[object] = []
     for k, v in changelog.items():
         if not v:
             continue

@@ -49,8 +49,8 @@ def notifications(incidents: int) -> list[tuple[bytes, bytes]]:
         for n, (kind, status, channel, target) in enumerate(steps):
             note = Notification(
                 notification_id=f"{inc}/{n}/{kind}/{channel}:{target}", incident_id=inc,
-                kind=kind, channel=channel, target=target,  # type: ignore[arg-type]
-                title=f"Replication lag on db-{i}", status=status,  # type: ignore[arg-type]
+                kind=kind, channel=channel, target=target,
+                title=f"Replication lag on db-{i}", status=status,
                 severity="critical", priority="P1", opened_at=t0,
                 at=t0 + timedelta(seconds=n),
             )  # fmt: skip

@@ -10,6 +10,7 @@ far in the past (late) among it, so every output topic has something to compare.
 from __future__ import annotations
 
 import random
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -83,7 +84,7 @@ def _produce(settings: KafkaSettings, records: list[tuple[str, bytes, bytes]], s
     done.set()
 
 
-def _worker(settings: KafkaSettings, log: Path, instance: str = "w1"):  # type: ignore[no-untyped-def]
+def _worker(settings: KafkaSettings, log: Path, instance: str = "w1") -> subprocess.Popen[bytes]:
     args = ["--rules", str(RULES), "--instance-id", instance,
             "--group", f"{settings.topic_prefix}processor", "--health-port", "0",
             "--checkpoint-every", "0.5", "--batch-size", "300"]  # fmt: skip

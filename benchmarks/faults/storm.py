@@ -49,7 +49,7 @@ def _follow(settings: KafkaSettings, seen: dict[str, list[float]], stop: threadi
         for m in c.consume(500, timeout=0.2):
             if m.error() or not m.value():
                 continue
-            d = orjson.loads(m.value())
+            d = orjson.loads(m.value() or b"{}")
             host = str((d.get("labels") or {}).get("host", ""))
             if host.startswith("probe-") and d.get("kind") == "trigger":
                 seen.setdefault(host, []).append(time.time())

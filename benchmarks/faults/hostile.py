@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 PATHS = (
     "/v1/metrics",
@@ -28,7 +29,8 @@ PATHS = (
     "/slack/interactions",
     "/slack/commands",
 )
-TS = b'"2026-01-01T00:00:00Z"'
+# valid items carry a recent time: the gateway refuses times far from now
+TS = b'"' + datetime.now(UTC).replace(microsecond=0).isoformat().encode() + b'"'
 NUMBERS = (
     b"NaN",
     b"Infinity",

@@ -8,32 +8,41 @@
 # Build stage: resolve nothing, install the locked set into /app/.venv.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
-# the same uv as the Makefile bootstraps, from PyPI
+# the same uv as the Makefile bootstraps, from PyPI, in a venv of its own: Debian's
+# python3.11 refuses a system-wide pip install (PEP 668), python:*-slim accepts both
 ARG UV_VERSION=0.13.9
-RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+RUN python3.11 -m venv /opt/uv \
+ && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
+# python3.11 from PATH: /usr/local/bin in python:*-slim, /usr/bin in a Debian base; the
+# runtime stage starts from the same image, so the venv's interpreter link holds there
+# UV_NO_CACHE: the downloads stay out of the build stage's layers (a smaller commit)
 ENV UV_COMPILE_BYTECODE=1 \
+    UV_NO_CACHE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PYTHON=python3.11 \
     UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
 # dependencies first: this layer is reused until uv.lock changes
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY schemas ./schemas
 COPY processors ./processors
 COPY connectors ./connectors
 COPY streams ./streams
 # --no-editable: the venv holds tocsin itself, so the runtime stage needs no source tree
-RUN uv sync --frozen --no-dev --no-editable
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
 
 # Runtime stage: the venv, the default rules and the example config; no compilers, no uv.
 FROM ${PYTHON_IMAGE}
 # tini as PID 1 forwards SIGTERM to tocsin (which finishes its batch, commits and leaves
-# the consumer group) and reaps zombies
-RUN apt-get update \
- && apt-get install -y --no-install-recommends tini \
- && rm -rf /var/lib/apt/lists/* \
+# the consumer group) and reaps zombies. A base that already has it (a Debian base built
+# offline with tini included) needs no package index.
+RUN if [ ! -x /usr/bin/tini ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends tini \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
  && groupadd --system --gid 10001 tocsin \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin tocsin

@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen --no-sync
 PYTEST := $(RUN) pytest
 
 .PHONY: help venv broker broker-stop topics lint typecheck test test-unit test-integration \
-        test-faults faults demo bench schemas clean peers
+        test-faults faults test-image image demo bench schemas clean peers
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -54,13 +54,33 @@ test-integration: broker
 test-faults: broker
 	$(PYTEST) tests/faults -q
 
-peers:  ## install real peers for integration tests (Debian's Prometheus, Alertmanager), once
-	@{ command -v prometheus && command -v prometheus-alertmanager; } >/dev/null 2>&1 || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager \
-	  >/dev/null; \
-	} || echo "peers: Prometheus/Alertmanager not installed; their tests will be skipped"
+test-image: broker peers  ## the container tier alone: build the image, run every worker kind
+	$(PYTEST) tests/container -q -s
+
+image: venv peers  ## build localhost/tocsin:latest with podman from the cached Debian base
+	@base=$$($(RUN) python -m tests.container.podman base) && \
+	podman --runtime runc build --network host --build-arg PYTHON_IMAGE=$$base \
+	  --tag localhost/tocsin:latest .
+
+# Debian packages of the real peers the tests use, one group per tier so that one
+# missing package does not cost the other tier: Prometheus and Alertmanager (their
+# integration tests), podman with runc and mmdebstrap (the container tier builds the
+# image on a Debian base bootstrapped from packages, since no registry is needed).
+PEERS_PROMETHEUS := prometheus prometheus-alertmanager
+PEERS_CONTAINER := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs
+peers:  ## install real peers for integration tests and the container tier, once
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); updated=; \
+	apt_install() { \
+	  [ -n "$$updated" ] || { $$SUDO apt-get update -qq && updated=1; } && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends "$$@" >/dev/null; \
+	}; \
+	{ command -v prometheus && command -v prometheus-alertmanager; } >/dev/null 2>&1 \
+	  || apt_install $(PEERS_PROMETHEUS) \
+	  || echo "peers: Prometheus/Alertmanager not installed; their tests will be skipped"; \
+	{ command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 \
+	  || apt_install $(PEERS_CONTAINER) \
+	  || echo "peers: podman/runc/mmdebstrap not installed; the container tier will be skipped"
 
 test: venv broker peers lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
 	@status=0; $(PYTEST) tests -q -p no:cacheprovider || status=$$?; \

@@ -34,10 +34,25 @@ class MetricSample(Event):
 
 
 def series_key(name: str, labels: dict[str, str]) -> str:
+    """``name{k=v,...}``, labels sorted: distinct label sets give distinct keys.
+
+    Label names cannot hold ``,`` or ``=``, so the plain form is unambiguous while no
+    value holds a ``,``; a label set with a value holding ``,`` or ``"`` is written as
+    Prometheus writes it instead, every value quoted with ``\\``, ``"`` and newline
+    escaped (the plain form never holds a ``"``, so the two cannot meet). Keys of
+    ordinary series stay as they were, and with them the partition of every series."""
     if not labels:
         return name
-    inner = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    keys = sorted(labels)
+    if any("," in v or '"' in v for v in labels.values()):
+        inner = ",".join(f'{k}="{_escaped(labels[k])}"' for k in keys)
+    else:
+        inner = ",".join(f"{k}={labels[k]}" for k in keys)
     return f"{name}{{{inner}}}"
+
+
+def _escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class LogRecord(Event):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -13,24 +14,134 @@ import structlog
 
 from streams.settings import LogSettings
 
-_REDACT = ("password", "token", "secret", "authorization", "signing")
+# A key names a secret when one of its words (split at _ - . and camelCase) is one of
+# these, or ends in one ("accesstoken"), or is "key" after one of KEY_OWNERS ("api_key",
+# "routingKey"). Words that only qualify a secret ("token_count", "secret_name") do not.
+SECRET_WORDS = ("token", "tokens", "secret", "secrets", "password", "passwords", "passwd",
+                "passphrase", "authorization", "signing", "signature", "signatures",
+                "cookie", "cookies", "credential", "credentials", "apikey", "bearer")  # fmt: skip
+KEY_OWNERS = frozenset({"api", "private", "signing", "access", "secret", "routing",
+                        "integration", "service", "encryption", "client", "master"})  # fmt: skip
+QUALIFIERS = frozenset({"id", "ids", "count", "counts", "n", "num", "len", "length", "size",
+                        "total", "name", "names", "kind", "type", "file", "path", "env",
+                        "source", "ttl", "age", "expires", "expiry", "set", "configured",
+                        "present", "enabled", "missing"})  # fmt: skip
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+# Values that are secrets wherever they appear: the secret part is replaced, the rest of
+# the text (an error message, a URL) kept.
+_CONTEXT_KEYS = (r"routing_key|integration_key|service_key|api_?key|access_token|"
+                 r"client_secret|signing_secret|password|passwd|secret|token")  # fmt: skip
+_SECRET_TEXT = re.compile(
+    r"\b(?P<slack>xox[a-z]|xapp)-[A-Za-z0-9-]+"  # Slack bot/user/app/refresh tokens
+    r"|(?P<scheme>\b(?:[Bb]earer|BEARER) +)[A-Za-z0-9._~+/-]{8,}=*"  # Authorization headers
+    r"|(?P<basic>\b(?:Basic|BASIC) +)[A-Za-z0-9+/]{16,}=*"
+    r"|(?<=://)(?P<user>[^/\s:@]*):[^/\s@]+(?=@)"  # user:password@ in a URL
+    r"|(?P<hook>hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s\"'<>]+"  # webhooks
+    r"|\bR0[0-9A-Z]{30}\b"  # PagerDuty Event Orchestration routing keys
+    rf"|(?i:(?P<named>(?<![A-Za-z0-9_])(?:{_CONTEXT_KEYS})[\"']?\s*[:=]\s*[\"']?))"
+    r"[^\s\"',;&}]+"  # name=value or "name": "value" in a text (a query, a JSON body)
+)
+MASK = "***"
+DEPTH = 4  # nested dicts and lists looked into
+
+
+def secret_key(key: str) -> bool:
+    words = [w.lower() for w in _WORDS.findall(key)]
+    if not words or words[-1] in QUALIFIERS:
+        return False
+    for i, w in enumerate(words):
+        if w.endswith(SECRET_WORDS) or (w == "key" and i and words[i - 1] in KEY_OWNERS):
+            return True
+    return False
+
+
+_HIDDEN: dict[str, str] = {}  # short texts repeat (kinds, channels, targets): each once
+
+
+def hide(text: str) -> str:
+    """The text with every secret-looking value in it masked, the rest kept."""
+    if len(text) < 8:
+        return text
+    if len(text) > 128:
+        return _hide(text)
+    hit = _HIDDEN.get(text)
+    if hit is None:
+        if len(_HIDDEN) > 4096:
+            _HIDDEN.clear()
+        hit = _HIDDEN[text] = _hide(text)
+    return hit
+
+
+def _hide(text: str) -> str:
+    low = text.lower()
+    # every text _SECRET_TEXT can match holds one of these, and most texts none of them
+    if ("key" in low or "token" in low or "://" in low or "xox" in low or "secret" in low
+            or "passw" in low or "bearer" in low or "basic" in low or "r0" in low
+            or "xapp" in low or "hooks.slack" in low):  # fmt: skip
+        return _SECRET_TEXT.sub(_mask, text)
+    return text
+
+
+def _mask(m: re.Match[str]) -> str:
+    if m["slack"]:  # its kind kept: xoxb-*** says which token leaked
+        return f"{m['slack']}-{MASK}"
+    if m["user"] is not None:
+        return f"{m['user']}:{MASK}"
+    kept = m["scheme"] or m["basic"] or m["hook"] or m["named"] or ""
+    return kept + MASK
 
 
 _SECRET_KEYS: dict[str, bool] = {}  # key -> names a secret (log keys are a small set)
 
 
+def _is_secret_key(key: Any) -> bool:
+    if not isinstance(key, str):
+        return False
+    secret = _SECRET_KEYS.get(key)
+    if secret is None:
+        if len(_SECRET_KEYS) > 4096:
+            _SECRET_KEYS.clear()
+        secret = _SECRET_KEYS[key] = secret_key(key)
+    return secret
+
+
+def _clean(key: Any, value: Any, depth: int) -> Any:
+    """The value to log under this key: a secret masked, anything else as it was (a
+    number, a flag or None is never a secret, whatever its key is called)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if _is_secret_key(key):
+        return MASK
+    if isinstance(value, str):
+        return hide(value)
+    if isinstance(value, BaseException):  # rendered by its repr: cleaned as that text
+        return hide(repr(value))
+    if depth >= DEPTH:
+        return value
+    if isinstance(value, dict):  # a copy: the caller's dict stays as it was
+        return {k: _clean(k, v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clean(None, v, depth + 1) for v in value)
+    return value
+
+
 def _redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Last line of defence: a key that names a secret never reaches a log line."""
-    for key in event:
-        secret = _SECRET_KEYS.get(key)
-        if secret is None:
-            if len(_SECRET_KEYS) > 4096:
-                _SECRET_KEYS.clear()
-            lowered = key.lower()
-            secret = _SECRET_KEYS[key] = any(word in lowered for word in _REDACT)
-        if secret:
-            event[key] = "***"  # a value replaced, not a key added: iterating stays valid
+    """Last line of defence: a secret never reaches a log line, and nothing else is lost.
+    Runs after the exception is formatted, so a traceback is cleaned too."""
+    for key, value in event.items():
+        if value.__class__ is str:  # the usual value, inline: one look-up when it is plain
+            cleaned = hide(value) if _SECRET_KEYS.get(key) is False else _clean(key, value, 0)
+        elif value is None or value.__class__ in _PLAIN:
+            continue
+        else:
+            cleaned = _clean(key, value, 0)
+        if cleaned is not value:
+            event[key] = cleaned  # a value replaced, not a key added: iterating stays valid
     return event
+
+
+_PLAIN = frozenset({int, float, bool})
 
 
 def _dumps(event: Any, **kw: Any) -> str:
@@ -58,8 +169,8 @@ def configure_logging(settings: LogSettings | None = None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact_secrets,
             structlog.processors.format_exc_info,
+            _redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -25,6 +25,7 @@ USAGE = ("usage: /incident ack|resolve|escalate <id> · snooze <30m|2h> <id> · 
 BUTTONS = {"tocsin_ack": "ack", "tocsin_resolve": "resolve", "tocsin_escalate": "escalate",
            "tocsin_snooze": "snooze"}  # fmt: skip
 BUTTON_SNOOZE = timedelta(hours=1)
+MAX_SNOOZE = timedelta(days=30)  # what schemas.Command accepts
 
 
 class ActionError(ValueError):
@@ -70,16 +71,28 @@ def from_slash(text: str, actor: str, now: datetime) -> Command | Query:
     if verb in ("ack", "acknowledge", "resolve", "escalate") and len(args) == 1:
         return _command("ack" if verb == "acknowledge" else verb, args[0], actor, now)
     if verb == "snooze" and len(args) == 2:
-        try:
-            duration = parse_duration(args[0])
-        except ValueError as exc:
-            raise ActionError(f"snooze: {args[0]!r} is not a duration like 30m or 2h") from exc
-        if not isinstance(duration, timedelta):
-            raise ActionError(f"snooze: {args[0]!r} is not a duration like 30m or 2h")
-        return _command("snooze", args[1], actor, now, duration=duration)
+        return _command("snooze", args[1], actor, now, duration=_snooze(args[0]))
     if verb == "note" and len(args) >= 2:
         return _command("note", args[-1], actor, now, text=" ".join(args[:-1]))
     raise ActionError(f"cannot read {text.strip()[:80]!r}. {USAGE}")
+
+
+def _snooze(text: str) -> timedelta:
+    shown = text[:40]
+    try:
+        duration = parse_duration(text)
+    except OverflowError:  # more days than a timedelta holds
+        duration = MAX_SNOOZE * 2
+    except ValueError as exc:
+        raise ActionError(f"snooze: {shown!r} is not a duration like 30m or 2h") from exc
+    if not isinstance(duration, timedelta):
+        raise ActionError(f"snooze: {shown!r} is not a duration like 30m or 2h")
+    if duration > MAX_SNOOZE:
+        raise ActionError(f"snooze: the duration {shown!r} is longer than the maximum "
+                          "of 30d; snooze for 30d or less")  # fmt: skip
+    if duration <= timedelta(0):
+        raise ActionError(f"snooze: the duration {shown!r} must be longer than 0s")
+    return duration
 
 
 def _command(action: str, incident_id: str, actor: str, now: datetime, *,

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections import OrderedDict
 
 MAX_AGE_S = 300
+# Slack sends Unix seconds; anything longer is not a time (and would overflow a float)
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 class SignatureError(Exception):
@@ -28,13 +31,12 @@ class SignatureVerifier:
                now: float) -> None:  # fmt: skip
         if not timestamp or not signature:
             raise SignatureError("missing X-Slack-Request-Timestamp or X-Slack-Signature")
-        try:
-            ts = int(timestamp)
-        except ValueError as exc:
-            raise SignatureError("X-Slack-Request-Timestamp is not a number") from exc
-        if abs(now - ts) > MAX_AGE_S:
+        if not _TIMESTAMP.fullmatch(timestamp):
+            raise SignatureError("X-Slack-Request-Timestamp is not Unix seconds")
+        if abs(int(now) - int(timestamp)) > MAX_AGE_S:
             raise SignatureError("stale request: timestamp more than 5 minutes away")
-        if not hmac.compare_digest(self.sign(timestamp, body), signature):
+        expected = self.sign(timestamp, body).encode()
+        if not hmac.compare_digest(expected, signature.encode(errors="replace")):
             raise SignatureError("signature mismatch")
         if signature in self._seen:
             raise SignatureError("replayed request")

@@ -13,14 +13,17 @@ kept in the stream, never dropped, and a repeat for the incident agents.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alerts import Alert
 from schemas.errors import DecodeError
+from schemas.types import MAX_LABEL_VALUE
 
 
 class _Payload(BaseModel):
@@ -78,18 +81,8 @@ def errors_of(exc: DecodeError) -> list[str]:
 
 def _alert(event: PagerDutyEvent, key: str, now: datetime) -> Alert:
     p = event.payload
-    labels: dict[str, str] = {"dedup_key": key[:1024]}
-    notes: dict[str, str] = {}
-    if p is not None:
-        labels["source"] = p.source
-        for name, value in (("component", p.component), ("group", p.group),
-                            ("class", p.class_)):  # fmt: skip
-            if value:
-                labels[name] = value[:1024]
-        if p.custom_details is not None:
-            import orjson
-
-            notes["custom_details"] = orjson.dumps(p.custom_details).decode()[:8000]
+    labels = _labels(key, p)
+    notes = _details(p.custom_details) if p is not None and p.custom_details is not None else {}
     for i, link in enumerate(event.links[:8]):
         notes[f"link_{i}"] = f"{link.text or link.href} {link.href}"[:8000]
     if event.event_action == "acknowledge":
@@ -113,6 +106,60 @@ def _alert(event: PagerDutyEvent, key: str, now: datetime) -> Alert:
     except ValidationError as exc:
         raise DecodeError("; ".join(_errors(exc)), reason="validation", model="PagerDutyEvent"
                           ) from exc  # fmt: skip
+
+
+def _labels(key: str, p: _Payload | None) -> dict[str, str]:
+    """``alertname`` is the dedup_key: PagerDuty opens one incident per dedup_key unless
+    the service groups alerts, and the default grouping (alertname, service) does the
+    same here. Only the dedup_key may shape it, since a resolve usually has no payload
+    and must land in the trigger's group."""
+    labels = {"alertname": key, "dedup_key": key}
+    if p is not None:
+        labels["source"] = p.source
+        labels["severity"] = p.severity
+        for name, value in (("component", p.component), ("group", p.group),
+                            ("class", p.class_)):  # fmt: skip
+            if value:
+                labels[name] = value[:MAX_LABEL_VALUE]
+    return labels
+
+
+DETAILS = 16  # flattened custom_details fields kept as annotations
+DETAIL_CHARS = 1024
+DETAIL_DEPTH = 8
+
+
+def _details(details: Any) -> dict[str, str]:
+    """custom_details as ``details.<path>`` annotations (strings, bounded in number, length
+    and depth), plus the whole object as JSON (bounded) so nothing is lost to the bounds."""
+    flat: dict[str, str] = {}
+    _flatten(details, "details", flat, 0)
+    notes = dict(list(flat.items())[:DETAILS])
+    notes["custom_details"] = _json(details)[:8000]
+    return notes
+
+
+def _flatten(value: Any, path: str, out: dict[str, str], depth: int) -> bool:
+    """False once the budget is spent (one entry past it, to know it was exceeded)."""
+    if len(out) > DETAILS:
+        return False
+    if isinstance(value, dict) and value and depth < DETAIL_DEPTH:
+        return all(_flatten(v, f"{path}.{k}", out, depth + 1) for k, v in value.items())
+    if isinstance(value, list) and value and depth < DETAIL_DEPTH:
+        return all(_flatten(v, f"{path}.{i}", out, depth + 1) for i, v in enumerate(value))
+    text = value if isinstance(value, str) else _json(value)
+    out.setdefault(path[:256], text[:DETAIL_CHARS])
+    return True
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits: JSON allows it, orjson does not
+        try:
+            return json.dumps(value)
+        except ValueError:  # beyond Python's own int-to-text limit
+            return "(too large to show)"
 
 
 def _errors(exc: ValidationError) -> list[str]:

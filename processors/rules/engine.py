@@ -30,6 +30,7 @@ from processors.rules.state import AnomalyGroup, Group, GroupKey, RuleState, new
 from schemas.alerts import Alert
 from schemas.rules import Rule as RuleModel
 from schemas.rules import RuleSettings
+from schemas.telemetry import series_key
 
 LATE = "late"
 _IDLE_EVICT_S = 3600.0
@@ -177,7 +178,7 @@ class RuleEngine:
             v = value
             ck = None
             if r.counter:
-                ck = series or name + "\x00".join(f"{k}={labels[k]}" for k in sorted(labels))
+                ck = series or series_key(name, labels)  # distinct for distinct labels
                 fed.append((rs, key, ck))
                 prev = rs.counters.get(ck)
                 if prev is not None and t <= prev[0]:

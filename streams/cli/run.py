@@ -15,6 +15,34 @@ WORKERS: dict[str, str] = {
 }
 
 
+# Read-only endpoints, so every interface by default: Kubernetes probes and Prometheus
+# reach a pod on its pod IP. Loopback (127.0.0.1) keeps them on the machine.
+health_host_option = click.option(
+    "--health-host",
+    default="0.0.0.0",
+    show_default=True,
+    envvar="TOCSIN_HEALTH_HOST",
+    help="Address of /metrics, /healthz, /readyz (env TOCSIN_HEALTH_HOST).",
+)
+
+
+def require_kafka_access() -> None:
+    """End the command with a clear message when the cluster refuses the configured
+    credentials or TLS settings, instead of letting its clients retry forever."""
+    from pydantic import ValidationError
+
+    from streams.kafka_security import KafkaAccessError, verify_access
+    from streams.settings import KafkaSettings
+
+    try:
+        verify_access(KafkaSettings())
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid Kafka settings: {exc}") from None
+    except KafkaAccessError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group(cls=LazyGroup, lazy=WORKERS)
 def run() -> None:
-    """Run a worker: processor, agents, notifier or gateway."""
+    """Run a worker: processor, agents, notifier, gateway or ingest."""
+    require_kafka_access()

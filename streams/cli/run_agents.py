@@ -10,6 +10,7 @@ import structlog
 
 from schemas import ConfigError
 from schemas.config import load_config
+from streams.cli.run import health_host_option
 from streams.health import Health, HealthServer
 from streams.settings import KafkaSettings
 
@@ -19,12 +20,13 @@ from streams.settings import KafkaSettings
               type=click.Path(exists=True, path_type=Path))  # fmt: skip
 @click.option("--tick-every", default=1.0, show_default=True,
               help="Seconds between timer passes (escalation, group_wait, snooze).")  # fmt: skip
+@health_host_option
 @click.option("--health-port", default=9400, show_default=True, type=int)
 @click.option("--datadir", default=None, help="faust's data directory.")
 @click.option("--faust-loglevel", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]),
               help="Level of faust's own log (rebalances, recovery).")  # fmt: skip
-def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
+def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, health_host: str,
            datadir: str | None, faust_loglevel: str) -> None:  # fmt: skip
     """Turn alert transitions into incidents, pages and a ledger (faust-streaming)."""
     try:
@@ -67,7 +69,7 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int,
         metrics.stalls.labels(topic=stall.topic).inc()
 
     install(app, StallWatchdog(settings, app.conf.id, inputs), on_stall)
-    server = HealthServer(health, metrics.registry, port=health_port).start()
+    server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
     log.info("health_server", health_port=server.port)
     # group states are acyclic plain objects and a transition allocates hundreds of
     # small ones: collect young garbage rarely, and keep what startup built (modules,

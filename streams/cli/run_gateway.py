@@ -1,8 +1,14 @@
-"""`tocsin run gateway`."""
+"""`tocsin run gateway`.
+
+Secure by default: the gateway listens on every interface (what a container needs) and
+then refuses to start without credentials, unless it listens on loopback only (local
+development: open, with a warning) or is told ``--insecure-no-auth``.
+"""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -11,16 +17,25 @@ from aiohttp import web
 
 from schemas import ConfigError
 from schemas.config import Config, load_config
+from schemas.types import parse_duration
 from streams.health import Health
-from streams.settings import KafkaSettings
+from streams.settings import KafkaSettings, secret
 
 log = structlog.get_logger(__name__)
 
 
-def secret(name: str) -> str | None:
-    """``NAME`` from the environment or the file named by ``NAME_FILE`` (never logged)."""
-    path = os.environ.get(f"{name}_FILE")
-    return Path(path).read_text().strip() if path else os.environ.get(name)
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+CREDENTIALS = ("TOCSIN_GATEWAY_TOKENS", "TOCSIN_PAGERDUTY_INTAKE_KEYS")
+
+
+def _duration(option: str, text: str) -> timedelta:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+    if not isinstance(value, timedelta):
+        raise click.BadParameter(f"{text!r}: use e.g. 5m, 1h, 7d", param_hint=option)
+    return value
 
 
 def secret_set(name: str) -> set[str]:
@@ -28,7 +43,10 @@ def secret_set(name: str) -> set[str]:
 
 
 @click.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--host", default="0.0.0.0", show_default=True,
+              help="Listen address. Beyond loopback the gateway needs credentials "
+                   "(TOCSIN_GATEWAY_TOKENS, TOCSIN_PAGERDUTY_INTAKE_KEYS) or "
+                   "--insecure-no-auth.")  # fmt: skip
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--config", "config_paths", multiple=True,
               type=click.Path(exists=True, path_type=Path),
@@ -50,12 +68,28 @@ def secret_set(name: str) -> set[str]:
     type=int,
     help="Producer queue bound; beyond it requests get 429.",
 )
+@click.option("--insecure-no-auth", is_flag=True, envvar="TOCSIN_GATEWAY_INSECURE_NO_AUTH",
+              help="Let anyone who reaches the gateway write, on routes whose credentials "
+                   "are not configured. Only for a trusted network.")  # fmt: skip
+@click.option("--rate-limit", default=200.0, show_default=True, type=click.FloatRange(min=0),
+              envvar="TOCSIN_GATEWAY_RATE_LIMIT",
+              help="Requests per second per credential before 429 (0: no limit).")  # fmt: skip
+@click.option("--rate-burst", default=400, show_default=True, type=click.IntRange(min=1),
+              envvar="TOCSIN_GATEWAY_RATE_BURST",
+              help="Requests a credential may send at once above its rate.")  # fmt: skip
+@click.option("--max-ahead", default="5m", show_default=True,
+              help="Refuse samples and log records timed further ahead of the gateway's clock "
+                   "(at most the processor's max_future_skew).")  # fmt: skip
+@click.option("--max-age", default="7d", show_default=True,
+              help="Refuse samples and log records older than this.")  # fmt: skip
 def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: bool | None,
-            ack_timeout: float, queue_max: int) -> None:  # fmt: skip
+            ack_timeout: float, queue_max: int, insecure_no_auth: bool, rate_limit: float,
+            rate_burst: int, max_ahead: str, max_age: str) -> None:  # fmt: skip
     """HTTP intake (metrics, logs, Alertmanager, PagerDuty v2, remote-write) and Slack."""
     from connectors.slack.signature import SignatureVerifier
     from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
     from streams.gateway.directory import directory_from_env
+    from streams.gateway.limits import RateLimit
 
     settings = KafkaSettings()
     cfg: Config | None = None
@@ -65,17 +99,20 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
     tokens = secret_set("TOCSIN_GATEWAY_TOKENS")
+    intake_keys = secret_set("TOCSIN_PAGERDUTY_INTAKE_KEYS")
     signing = secret("SLACK_SIGNING_SECRET")
+    app_token = secret("SLACK_APP_TOKEN")
+    insecure = open_access(host, tokens, intake_keys, bool(signing or app_token),
+                           insecure_no_auth)  # fmt: skip
     gw = Gateway(settings, tokens, SignatureVerifier(signing) if signing else None, cfg,
                  Health(), GatewayMetrics(),
                  directory=None if cfg else directory_from_env(os.environ.get(
                      "TOCSIN_SLACK_RESPONDERS")),
-                 pagerduty_keys=secret_set("TOCSIN_PAGERDUTY_INTAKE_KEYS"),
-                 ack_timeout=ack_timeout, queue_max=queue_max)  # fmt: skip
-    if not tokens:
-        log.warning("gateway_open", why="TOCSIN_GATEWAY_TOKENS is empty: no bearer auth")
+                 pagerduty_keys=intake_keys, ack_timeout=ack_timeout, queue_max=queue_max,
+                 insecure=insecure, rate_limit=RateLimit(rate_limit, rate_burst),
+                 max_ahead=_duration("--max-ahead", max_ahead),
+                 max_behind=_duration("--max-age", max_age))  # fmt: skip
     app = gw.app()
-    app_token = secret("SLACK_APP_TOKEN")
     if socket_mode or (socket_mode is None and app_token):
         if not app_token:
             raise click.ClickException("--socket-mode needs SLACK_APP_TOKEN (xapp-...)")
@@ -85,6 +122,40 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
             gw, app, app_token, secret("SLACK_BOT_TOKEN"), os.environ.get("TOCSIN_SLACK_BASE_URL")
         )
     log.info("gateway_listening", url=f"http://{host}:{port}", tokens=len(tokens),
+             intake_keys=len(intake_keys), open=insecure,
+             rate_limit=f"{rate_limit:g}/s burst {rate_burst}" if rate_limit else "off",
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
     web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS)
+
+
+def open_access(host: str, tokens: set[str], intake_keys: set[str], slack: bool,
+                insecure: bool) -> bool:  # fmt: skip
+    """Whether routes without configured credentials let anyone in. Refuses to start a
+    gateway beyond loopback with no credentials at all, unless told ``--insecure-no-auth``.
+    Bearer tokens also authenticate /v2/enqueue, so tokens alone leave no route open."""
+    if tokens:
+        return False
+    if insecure:
+        log.warning("gateway_insecure_no_auth", host=host,
+                    why="--insecure-no-auth: routes without credentials accept anyone")  # fmt: skip
+        return True
+    if intake_keys:
+        log.warning("gateway_intakes_closed", unset="TOCSIN_GATEWAY_TOKENS",
+                    why="only /v2/enqueue (by routing key) and Slack accept requests")  # fmt: skip
+        return False
+    if host.strip("[]") in LOOPBACK:
+        log.warning("gateway_open_on_loopback", host=host,
+                    why="no credentials configured: anyone on this machine may write")  # fmt: skip
+        return True
+    if slack:
+        log.warning("gateway_intakes_closed", unset=list(CREDENTIALS),
+                    why="only Slack (signed requests) is served; every intake refuses")  # fmt: skip
+        return False
+    raise click.ClickException(
+        f"refusing to listen on {host} without credentials: set TOCSIN_GATEWAY_TOKENS "
+        "(bearer tokens, comma-separated; or TOCSIN_GATEWAY_TOKENS_FILE) and/or "
+        "TOCSIN_PAGERDUTY_INTAKE_KEYS (routing keys accepted on /v2/enqueue), listen on "
+        "loopback only (--host 127.0.0.1), or accept an open gateway with "
+        "--insecure-no-auth (TOCSIN_GATEWAY_INSECURE_NO_AUTH=true)"
+    )

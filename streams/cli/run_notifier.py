@@ -9,6 +9,7 @@ import click
 import structlog
 
 from connectors.sinks.delivery import Sink
+from streams.cli.run import health_host_option
 from streams.health import Health, HealthServer
 from streams.notifier.sinks import build_sinks
 from streams.notifier.worker import Notifier, NotifierMetrics
@@ -16,8 +17,9 @@ from streams.settings import KafkaSettings
 
 
 @click.command()
+@health_host_option
 @click.option("--health-port", default=9400, show_default=True, type=int)
-def notifier(health_port: int) -> None:
+def notifier(health_port: int, health_host: str) -> None:
     """Deliver the notifications outbox (Slack with SLACK_BOT_TOKEN, else the console)."""
     settings = KafkaSettings()
     sinks: dict[str, Sink] = {}
@@ -25,7 +27,7 @@ def notifier(health_port: int) -> None:
     health = Health()
     worker = Notifier(settings, sinks, metrics=metrics, health=health)
     sinks.update(build_sinks(worker.state))  # the Slack sink keeps its ts map in the state
-    server = HealthServer(health, metrics.registry, port=health_port).start()
+    server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
     structlog.get_logger(__name__).info("health_server", health_port=server.port,
                                         sinks=sorted(sinks))  # fmt: skip
     stop = threading.Event()

@@ -11,6 +11,7 @@ import structlog
 
 from schemas import ConfigError
 from schemas.rules import load_rule_files
+from streams.cli.run import health_host_option
 from streams.health import Health, HealthServer
 from streams.processor.metrics import ProcessorMetrics
 from streams.processor.worker import ProcessorWorker, default_instance_id
@@ -27,6 +28,7 @@ from streams.settings import KafkaSettings
 )
 @click.option("--instance-id", default=None, help="Stable id (default: $HOSTNAME).")
 @click.option("--group", default=None, help="Consumer group (default: <topic prefix>processor).")
+@health_host_option
 @click.option(
     "--health-port",
     default=9400,
@@ -67,6 +69,7 @@ def processor(
     instance_id: str | None,
     group: str,
     health_port: int,
+    health_host: str,
     checkpoint_every: float,
     batch_size: int,
     max_wait_ms: float,
@@ -95,7 +98,7 @@ def processor(
         metrics=metrics,
         health=health,
     )
-    server = HealthServer(health, metrics.registry, port=health_port).start()
+    server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
     structlog.get_logger(__name__).info("health_server", health_port=server.port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

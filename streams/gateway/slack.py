@@ -24,6 +24,7 @@ from connectors.slack.actions import ActionError, Query, from_interaction, from_
 from connectors.slack.signature import SignatureError
 from schemas import Command, encode
 from streams.gateway.app import json_response
+from streams.gateway.limits import retry_after
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
@@ -34,11 +35,18 @@ INDEX_WAIT_S = 1.5
 
 
 def add_routes(gw: Gateway, app: web.Application) -> None:
-    app.router.add_post("/slack/interactions", gw.route("slack", lambda r: _http(gw, r, True)))
-    app.router.add_post("/slack/commands", gw.route("slack", lambda r: _http(gw, r, False)))
+    for path, interactive in (("/slack/interactions", True), ("/slack/commands", False)):
+        app.router.add_post(path, gw.route("slack", _handler(gw, interactive),
+                                           auth=lambda r: _signed(gw, r),
+                                           throttled=_throttled))  # fmt: skip
 
 
-async def _http(gw: Gateway, request: web.Request, interactive: bool) -> web.Response:
+def _handler(gw: Gateway, interactive: bool) -> Any:
+    return lambda request: _http(gw, request, interactive)
+
+
+async def _signed(gw: Gateway, request: web.Request) -> str | web.Response:
+    """Slack's signature is the credential of the HTTP routes (one rate limit for all)."""
     raw = await request.read()
     if gw.verifier is None:
         return json_response(503, {"error": "SLACK_SIGNING_SECRET is not configured"})
@@ -47,6 +55,17 @@ async def _http(gw: Gateway, request: web.Request, interactive: bool) -> web.Res
                            request.headers.get("X-Slack-Signature"), raw, gw.clock())  # fmt: skip
     except SignatureError as exc:
         return json_response(401, {"error": str(exc)})
+    return "slack"
+
+
+def _throttled(wait_s: float) -> web.Response:
+    # Slack shows a non-200 answer as a bare failure; tell the responder what to do
+    return _ephemeral(f"tocsin is receiving too many Slack requests; retry in "
+                      f"{retry_after(wait_s)} s.")  # fmt: skip
+
+
+async def _http(gw: Gateway, request: web.Request, interactive: bool) -> web.Response:
+    raw = await request.read()  # signature already verified by ``_signed``
     form = {k: v[0] for k, v in parse_qs(raw.decode(errors="replace")).items()}
     if interactive:
         try:
@@ -62,11 +81,15 @@ async def _http(gw: Gateway, request: web.Request, interactive: bool) -> web.Res
 
 
 async def interaction(gw: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        command = from_interaction(payload, datetime.now(UTC))
-    except ActionError as exc:
-        return _text(f"tocsin: {exc}")
-    answer = await _submit(gw, command)
+    user = payload.get("user")
+    if not _known(gw, str(user.get("id") or "") if isinstance(user, dict) else ""):
+        answer = _not_authorised()
+    else:
+        try:
+            command = from_interaction(payload, datetime.now(UTC))
+        except ActionError as exc:
+            return _text(f"tocsin: {exc}")
+        answer = await _submit(gw, command)
     url = payload.get("response_url")
     if isinstance(url, str) and url.startswith(gw.response_url_prefix):
         # a button's HTTP answer is not shown to the user; the response_url is
@@ -75,6 +98,8 @@ async def interaction(gw: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def slash(gw: Gateway, form: dict[str, str]) -> dict[str, Any]:
+    if not _known(gw, form.get("user_id", "")):
+        return _not_authorised()
     try:
         parsed = from_slash(form.get("text", ""), form.get("user_id", ""), datetime.now(UTC))
     except ActionError as exc:
@@ -82,6 +107,15 @@ async def slash(gw: Gateway, form: dict[str, str]) -> dict[str, Any]:
     if isinstance(parsed, Query):
         return _query(gw, parsed)
     return await _submit(gw, parsed)
+
+
+def _known(gw: Gateway, slack_user: str) -> bool:
+    """Only users the config knows see or touch incidents: titles name customers."""
+    assert gw.directory is not None
+    if slack_user and gw.directory.user_of(slack_user) is not None:
+        return True
+    log.info("slack_user_unknown", user=slack_user[:40])
+    return False
 
 
 async def _submit(gw: Gateway, command: Command) -> dict[str, Any]:
@@ -138,6 +172,13 @@ def _query(gw: Gateway, q: Query) -> dict[str, Any]:
 
 def _text(text: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": text}
+
+
+def _not_authorised() -> dict[str, Any]:
+    return _text(
+        "You are not authorised to use tocsin: your Slack user is not in its "
+        "configuration. Ask a tocsin administrator to add your slack_id."
+    )
 
 
 def _ephemeral(text: str) -> web.Response:

@@ -17,18 +17,13 @@ A notification's ``target`` names an alias, so keys and URLs never travel in eve
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import cast
 
 from connectors.sinks.delivery import Sink
 from connectors.sinks.http import make_client
 from streams.notifier.console import ConsoleSink
 from streams.notifier.state import NotifierState
-
-
-def secret(name: str) -> str | None:
-    path = os.environ.get(f"{name}_FILE")
-    return Path(path).read_text().strip() if path else os.environ.get(name)
+from streams.settings import secret
 
 
 def aliases(raw: str | None) -> dict[str, str]:

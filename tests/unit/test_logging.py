@@ -27,3 +27,68 @@ def test_values_orjson_refuses_are_still_logged(capsys: pytest.CaptureFixture[st
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["n"] == 2**70 and line["by"] == {"1": "one"} and line["at"].startswith("<object")
     structlog.reset_defaults()
+
+
+def _logged(capsys: pytest.CaptureFixture[str], **fields: object) -> dict[str, object]:
+    configure_logging(LogSettings(format="json"))
+    try:
+        structlog.get_logger("t").info("handled", **fields)
+        return json.loads(capsys.readouterr().err.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    finally:
+        structlog.reset_defaults()
+
+
+def test_counts_flags_and_ids_survive_even_under_secret_sounding_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = _logged(capsys, tokens=3, slack_signing=True, token_count=2, secret_name="slack",
+                   token_id="tk-7", dedup_key="db-1/disk", incident_id="inc-ab12-cd34",
+                   event_key="e93facc04764012d7bfb002500d5d1a6", api_key=None)  # fmt: skip
+    assert line["tokens"] == 3 and line["slack_signing"] is True and line["token_count"] == 2
+    assert line["secret_name"] == "slack" and line["token_id"] == "tk-7"
+    assert line["dedup_key"] == "db-1/disk" and line["incident_id"] == "inc-ab12-cd34"
+    assert line["event_key"] == "e93facc04764012d7bfb002500d5d1a6", "a hex id is not a key"
+    assert line["api_key"] is None
+
+
+def test_secret_fields_and_secret_looking_values_are_masked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = _logged(
+        capsys,
+        tokens=["tok-aaaaaaaaaaaa", "tok-bbbbbbbbbbbb"],
+        routingKey="e93facc04764012d7bfb002500d5d1a6",
+        headers={"Authorization": "Bearer s3cr3t-t0ken", "Accept": "application/json", "n": 2},
+        error="slack said invalid_auth for xoxb-1234-5678-AbCdEf",
+        url="https://alice:hunter2@hooks.example.com/x?token=abc123&n=3",
+        webhook="https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXX",
+        body='{"routing_key": "e93facc04764012d7bfb002500d5d1a6", "event_action": "trigger"}',
+        orchestration="R0ABCDEFGHIJKLMNOPQRSTUVWXYZ1234",
+        note="Authorization: Bearer abcdefghij1234",
+    )
+    assert line["tokens"] == "***" and line["routingKey"] == "***"
+    assert line["headers"] == {"Authorization": "***", "Accept": "application/json", "n": 2}
+    assert line["error"] == "slack said invalid_auth for xoxb-***"
+    assert line["url"] == "https://alice:***@hooks.example.com/x?token=***&n=3"
+    assert line["webhook"] == "https://hooks.slack.com/services/***"
+    assert line["body"] == '{"routing_key": "***", "event_action": "trigger"}'
+    assert line["orchestration"] == "***" and line["note"] == "Authorization: Bearer ***"
+    assert "hunter2" not in str(line) and "abc123" not in str(line)
+
+
+def test_a_traceback_is_cleaned_too(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(LogSettings(format="json"))
+    try:
+        raise RuntimeError("connect to postgres://tocsin:pa55word@db:5432/tocsin failed")
+    except RuntimeError:
+        structlog.get_logger("t").exception("store_failed", attempts=3)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    structlog.reset_defaults()
+    assert "pa55word" not in line["exception"] and "postgres://tocsin:***@db" in line["exception"]
+    assert line["attempts"] == 3
+
+
+def test_the_callers_dict_is_not_changed(capsys: pytest.CaptureFixture[str]) -> None:
+    headers = {"Authorization": "Bearer s3cr3t-t0ken"}
+    assert _logged(capsys, headers=headers)["headers"] == {"Authorization": "***"}
+    assert headers == {"Authorization": "Bearer s3cr3t-t0ken"}

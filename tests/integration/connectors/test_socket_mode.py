@@ -55,7 +55,7 @@ def test_actions_over_socket_mode(kafka_settings: KafkaSettings, topics: Catalog
                 time.sleep(0.1)
     acks = {a["envelope_id"]: a.get("payload") or {} for a in slack.socket_acks}
     assert "accepted" in acks[click]["text"]
-    assert "not a member" in acks[slash]["text"], "an outsider is refused over the socket too"
+    assert "not authorised" in acks[slash]["text"], "an outsider is refused over the socket too"
     commands = [decode(Command, v) for v in read_values(kafka_settings, topics.name("commands"))]
     assert [(c.action, c.actor, c.incident_id) for c in commands] == [
         ("ack", "U_CAROL", "inc-pay-2")

@@ -95,6 +95,7 @@ def test_settings_are_tocsin_settings_and_secrets_come_from_the_environment(
 
     known = {f"TOCSIN_{n.upper()}" for n in KafkaSettings.model_fields}
     known |= {"TOCSIN_LOG_FORMAT", "TOCSIN_LOG_LEVEL", "TOCSIN_INSTANCE_ID"}
+    known |= {"TOCSIN_GATEWAY_INSECURE_NO_AUTH"}  # `tocsin run gateway --insecure-no-auth`
     passthrough = re.compile(r"^\$\{[A-Z_]+:-\}$")
     for name in ("topics", *WORKERS):
         env = compose["services"][name]["environment"]
@@ -119,3 +120,20 @@ def test_the_observability_profile_mounts_files_that_exist(compose: dict[str, An
         for volume in service["volumes"]:
             source = volume.split(":", 1)[0]
             assert (ROOT / source).exists(), f"{name}: {source}"
+
+
+def test_an_open_gateway_is_reachable_from_the_host_s_loopback_only(
+    compose: dict[str, Any],
+) -> None:
+    from streams.cli.run_gateway import gateway
+
+    gw = compose["services"]["gateway"]
+    env = gw["environment"]
+    flag = next(p for p in gateway.params if p.name == "insecure_no_auth")
+    assert flag.envvar == "TOCSIN_GATEWAY_INSECURE_NO_AUTH"
+    if "--insecure-no-auth" in gw["command"] or "INSECURE_NO_AUTH:-true" in str(
+        env.get("TOCSIN_GATEWAY_INSECURE_NO_AUTH")
+    ):
+        assert all(str(p).startswith("127.0.0.1:") for p in gw["ports"]), gw["ports"]
+    # the tokens still pass through: set, they close every route
+    assert env["TOCSIN_GATEWAY_TOKENS"] == "${TOCSIN_GATEWAY_TOKENS:-}"

@@ -301,3 +301,36 @@ def test_extras_select_tocsin_pods(overlay: list[Doc]) -> None:
     assert scaled["name"] == "tocsin-processor"
     rules = yaml.safe_load((ROOT / "observability/prometheus/alerts.yaml").read_text())
     assert kinds["PrometheusRule"]["spec"] == rules
+
+
+def test_the_gateway_behind_the_public_ingress_is_never_open(overlay: list[Doc]) -> None:
+    import base64
+
+    import click
+
+    from streams.cli.run_gateway import LOOPBACK, open_access
+
+    deployment = find(overlay, "Deployment", "tocsin-gateway")
+    container = pod_spec(deployment)["containers"][0]
+    host = option_values(container["args"])["--host"][0]
+    assert host not in LOOPBACK, "the Service reaches the pod on its pod IP"
+    assert "--insecure-no-auth" not in container["args"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    configs = [find(overlay, "ConfigMap", e["configMapRef"]["name"])["data"]
+               for e in container.get("envFrom", [])]  # fmt: skip
+    assert all("TOCSIN_GATEWAY_INSECURE_NO_AUTH" not in c for c in [env, *configs])
+    # credentials come from the tocsin-gateway Secret's keys
+    volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    secret_keys = {}
+    for name in ("TOCSIN_GATEWAY_TOKENS_FILE", "TOCSIN_PAGERDUTY_INTAKE_KEYS_FILE"):
+        path = Path(env[name])
+        volume = volumes[mounts[str(path.parent)]]
+        assert volume["secret"]["secretName"].startswith("tocsin-gateway"), name
+        assert not volume["secret"].get("optional"), "no credentials Secret, no gateway"
+        secret = find(overlay, "Secret", volume["secret"]["secretName"])
+        secret_keys[name] = base64.b64decode(secret["data"][path.name]).decode().strip()
+    # the example's placeholders are empty: its gateway refuses to start until given a token
+    if not any(secret_keys.values()):
+        with pytest.raises(click.ClickException, match="TOCSIN_GATEWAY_TOKENS"):
+            open_access(host, set(), set(), slack=False, insecure=False)

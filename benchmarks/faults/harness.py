@@ -249,14 +249,20 @@ def free_port() -> int:
 
 
 def start_gateway(
-    settings: KafkaSettings, log: Path, port: int, token: str, signing: str, *args: str
+    settings: KafkaSettings,
+    log: Path,
+    port: int,
+    token: str,
+    signing: str,
+    *args: str,
+    **env: str,
 ) -> subprocess.Popen[bytes]:
     """A gateway process on 127.0.0.1:``port`` with one bearer token and a Slack signing
     secret (the intake keys accept the PagerDuty routing key "RKEY")."""
     return start("gateway", ["--host", "127.0.0.1", "--port", str(port), *args], settings, log,
-                 TOCSIN_GATEWAY_TOKENS=token, SLACK_SIGNING_SECRET=signing,
-                 TOCSIN_PAGERDUTY_INTAKE_KEYS="RKEY",
-                 TOCSIN_SLACK_RESPONDERS="U_SRE")  # fmt: skip
+                 **{"TOCSIN_GATEWAY_TOKENS": token, "SLACK_SIGNING_SECRET": signing,
+                    "TOCSIN_PAGERDUTY_INTAKE_KEYS": "RKEY", "TOCSIN_SLACK_RESPONDERS": "U_SRE",
+                    **env})  # fmt: skip
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:

@@ -11,7 +11,7 @@ RUN := $(UV) run --frozen --no-sync
 PYTEST := $(RUN) pytest
 
 .PHONY: help venv broker broker-stop topics lint typecheck test test-unit test-integration \
-        test-faults test-image image demo bench schemas clean peers
+        test-faults faults test-image image demo bench schemas clean peers
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -88,6 +88,10 @@ test: venv broker peers lint typecheck  ## everything CI runs: lint, types, unit
 
 demo: topics  ## the end-to-end demo on the local broker
 	$(RUN) tocsin demo
+
+FAULTS_ARGS ?=
+faults: broker  ## the fault soak (kills, outages, storm, hostile input); a table; FAULTS_ARGS=--quick
+	$(RUN) python -m benchmarks.faults $(FAULTS_ARGS)
 
 bench: broker  ## benchmarks; prints tables
 	$(RUN) python -m benchmarks

@@ -65,15 +65,25 @@ class SlackSink:
     async def _channel(self, n: Notification) -> str:
         # the store maps (incident, target) -> "channel_id/ts": chat.update and
         # conversations.history need the channel ID even when the target is "#name"
-        found = self.store.get(n.incident_id, n.target) or await self._find(n)
+        found = self.store.get(n.incident_id, n.target)
+        posted_for = None
+        if found is None and (recovered := await self._find(n)) is not None:
+            found, posted_for = recovered
         if found is None:
             resp = await self.client.chat_postMessage(
                 channel=n.target, text=headline(n), blocks=blocks(n),
                 metadata={"event_type": EVENT_TYPE,
-                          "event_payload": {"incident_id": n.incident_id}},
+                          "event_payload": {"incident_id": n.incident_id,
+                                            "notification_id": n.notification_id}},
             )  # fmt: skip
             channel, ts = str(resp.get("channel") or n.target), str(resp["ts"])
             self.store.put(n.incident_id, n.target, f"{channel}/{ts}")
+            return f"{channel}:{ts}"
+        if posted_for == n.notification_id:
+            # the message was posted for this very notification just before a crash:
+            # it already shows it, an update and a timeline line would say it twice
+            channel, _, ts = found.rpartition("/")
+            self.store.put(n.incident_id, n.target, found)
             return f"{channel}:{ts}"
         channel, _, ts = found.rpartition("/")
         channel = channel or n.target  # a mapping written before channel ids were kept
@@ -82,8 +92,9 @@ class SlackSink:
         await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=timeline_line(n))
         return f"{channel}:{ts}"
 
-    async def _find(self, n: Notification) -> str | None:
-        """Recover a message posted just before a crash, by its metadata."""
+    async def _find(self, n: Notification) -> tuple[str, str | None] | None:
+        """Recover a message posted just before a crash, by its metadata: its
+        "channel/ts" and the notification it was posted for."""
         channel = await self._channel_id(n.target)
         if channel is None:
             return None
@@ -94,7 +105,8 @@ class SlackSink:
             payload = meta.get("event_payload") or {}
             if (meta.get("event_type") == EVENT_TYPE
                     and payload.get("incident_id") == n.incident_id):  # fmt: skip
-                return f"{channel}/{msg['ts']}"
+                posted_for = payload.get("notification_id")
+                return f"{channel}/{msg['ts']}", str(posted_for) if posted_for else None
         return None
 
     async def _channel_id(self, target: str) -> str | None:

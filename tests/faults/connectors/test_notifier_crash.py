@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.faults import notifier_kills
 from schemas import DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack
@@ -106,11 +107,30 @@ def test_crash_between_post_and_receipt_never_posts_twice(
                 time.sleep(0.5)
         finally:
             kill9(restarted)
+    # every call a person can see, counted raw: the restarted notifier found the message
+    # (so posts no second one) and must not redo what that post already showed either
     tops = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
     assert len(tops) == 1, "exactly one message for the incident in the channel"
     assert len(slack.messages["C-db"]) == 1
+    replies = [a["text"] for m, a in slack.calls if m == "chat.postMessage" and a.get("thread_ts")]
+    updates = [a["text"] for m, a in slack.calls if m == "chat.update"]
+    assert len(replies) == 1 and "acknowledged" in replies[0], (
+        f"one timeline line, for the acknowledgement: {replies}"
+    )
+    assert len(updates) == 1 and "Acknowledged" in updates[0], (
+        f"one update, to acknowledged: {updates}"
+    )
     assert "conversations.history" in slack.methods(), "recovered through message metadata"
     delivered = {r.notification_id for r in receipts if r.outcome == "delivered"}
     assert delivered == {"inc-db-1/trigger/slack:C-db", "inc-db-1/update/slack:C-db"}, (
         log.read_text()[-2000:]
     )
+
+
+def test_kill9_at_random_moments_sends_what_an_uninterrupted_run_sends(
+    broker: str, tmp_path: Path
+) -> None:
+    row = notifier_kills.run(broker, trials=3, tmp=tmp_path, max_delay=5.0, incidents=15)
+    assert row.exits == 0, row.notes
+    assert row.lost == 0 and row.duplicated == 0, row.notes
+    assert row.ok, row.notes

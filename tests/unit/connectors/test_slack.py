@@ -80,6 +80,18 @@ async def test_no_second_message_after_a_crash_between_post_and_record(
     assert "chat.update" in slack.methods()
 
 
+async def test_the_same_notification_redelivered_after_a_crash_shows_nothing_twice(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    await SlackSink(client, MemoryStore()).deliver(note())
+    restarted = SlackSink(client, MemoryStore())  # posted, then killed before the receipt
+    result = await restarted.deliver(note())
+    assert result.ok
+    visible = [m for m, _ in slack.calls if m in ("chat.postMessage", "chat.update")]
+    assert visible == ["chat.postMessage"], "no update and no timeline line for a page shown"
+
+
 async def test_rate_limit_is_retryable_with_retry_after(
     fake: tuple[FakeSlack, AsyncWebClient],
 ) -> None:

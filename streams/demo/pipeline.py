@@ -173,8 +173,8 @@ class Demo:
             "an acknowledgement still mean that much scenario time.",
             "  Every line starts with scenario time (mm:ss), the clock of the fault plan: an "
             "ALERT with the event time of the window that decided it,",
-            "  a PAGE or SLACK line with the moment it happened, a second or so of wall time "
-            "after its alert (the pipeline's latency).",
+            "  a PAGE or SLACK line with the moment it happened: about 30 s after its alert, "
+            "since a window closes once samples are allowed_lateness (30s) past its end.",
         ):
             self.echo(line)
 

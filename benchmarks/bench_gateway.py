@@ -34,6 +34,8 @@ TOKEN = "bench-token"
 
 
 def _batches(n: int) -> list[bytes]:
+    # the gateway refuses samples more than 7 days old: the load is dated now
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     out = []
     for b in range(n):
         lines = (
@@ -41,7 +43,7 @@ def _batches(n: int) -> list[bytes]:
                 {
                     "name": "http_request_duration_seconds",
                     "value": (i % 97) / 10,
-                    "time": "2026-01-01T00:00:00Z",
+                    "time": stamp,
                     "labels": {"host": f"web-{(b * BATCH + i) % 200}", "route": f"/api/{i % 7}"},
                 }
             )

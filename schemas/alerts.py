@@ -7,7 +7,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.envelope import Event
-from schemas.types import Fingerprint, FiniteFloat, Labels, Name, ShortText, Text, Timestamp
+from schemas.types import (
+    MAX_ANNOTATIONS,
+    Fingerprint,
+    FiniteFloat,
+    Labels,
+    Name,
+    ShortText,
+    Text,
+    Timestamp,
+)
 
 Severity = Literal["critical", "error", "warning", "info"]
 AlertStatus = Literal["pending", "firing", "resolved"]
@@ -40,7 +49,7 @@ class Alert(Event):
     source: AlertSource = "rule"
     severity: Severity = "warning"
     labels: Labels = Field(default_factory=dict)
-    annotations: dict[Name, Text] = Field(default_factory=dict, max_length=32)
+    annotations: dict[Name, Text] = Field(default_factory=dict, max_length=MAX_ANNOTATIONS)
     summary: Text = ""
     runbook_url: ShortText | None = None
     value: FiniteFloat | None = None

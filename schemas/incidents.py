@@ -8,7 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.alerts import AlertStatus, Severity
 from schemas.envelope import Event
-from schemas.types import Fingerprint, FiniteFloat, Labels, Name, ShortText, Text, Timestamp
+from schemas.types import (
+    Fingerprint,
+    FiniteFloat,
+    LabelKey,
+    Labels,
+    Name,
+    ShortText,
+    Text,
+    Timestamp,
+)
 
 IncidentStatus = Literal["triggered", "acknowledged", "resolved"]
 Priority = Literal["P1", "P2", "P3", "P4", "P5"]
@@ -33,6 +42,7 @@ IncidentEventKind = Literal[
     "priority_changed",
     "resolved",
     "reopened",
+    "storm",
 ]
 
 
@@ -51,6 +61,54 @@ class AlertRef(BaseModel):
     first_seen: Timestamp
     last_seen: Timestamp
     repeats: int = Field(default=0, ge=0)
+
+
+class LabelTally(BaseModel):
+    """How many summarised alerts carried each value of one label (the first values seen,
+    a bounded number of them); `other` counts those with any other value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    values: dict[ShortText, int] = Field(default_factory=dict, max_length=64)
+    other: int = Field(default=0, ge=0)
+
+
+class StormSample(BaseModel):
+    """One summarised alert, as a bounded example of the storm."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fingerprint: Fingerprint
+    status: AlertStatus
+    labels: Labels = Field(default_factory=dict)
+
+
+class StormDigest(BaseModel):
+    """The alerts of an incident beyond its tracked members, summarised in bounded size.
+
+    `summarised` counts firing transitions of summarised alerts (an alert that resolves
+    and fires again counts twice; alerts whose fingerprints share a hash bucket count
+    once); `firing` = `summarised` - `resolved` is how many of them fire now; `events`
+    counts every summarised alert event, repeats included. See docs/incidents.md
+    (alert storms) for the semantics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    summarised: int = Field(ge=0)
+    firing: int = Field(ge=0)
+    resolved: int = Field(ge=0)
+    repeats: int = Field(default=0, ge=0)
+    suppressed: int = Field(default=0, ge=0)
+    events: int = Field(default=0, ge=0)
+    first_seen: Timestamp
+    last_seen: Timestamp
+    by_label: dict[LabelKey, LabelTally] = Field(default_factory=dict, max_length=64)
+    sample: list[StormSample] = Field(default_factory=list, max_length=64)
+
+    def line(self) -> str:
+        """The digest in one line, as a page or a ledger entry says it."""
+        return (f"storm: {self.summarised:,} more alerts summarised ({self.firing:,} "
+                f"firing, {self.resolved:,} resolved; {self.events:,} alert events)")  # fmt: skip
 
 
 class Incident(Event):
@@ -76,6 +134,8 @@ class Incident(Event):
     snoozed_until: Timestamp | None = None
     flapping: bool = False
     notified_targets: list[ShortText] = Field(default_factory=list, max_length=1000)
+    # the alerts beyond `alerts` (an alert storm), or None when every alert is listed
+    storm: StormDigest | None = None
 
 
 class IncidentEvent(Event):

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from schemas.alerts import Severity
 from schemas.envelope import Event
-from schemas.incidents import IncidentStatus, Priority
+from schemas.incidents import IncidentStatus, Priority, StormDigest
 from schemas.types import FiniteFloat, Labels, Name, ShortText, Text, Timestamp
 
 NotificationKind = Literal["trigger", "update", "resolve", "escalate", "reminder", "flapping"]
@@ -44,6 +44,8 @@ class Notification(Event):
     escalation_level: int = Field(default=0, ge=0)
     opened_at: Timestamp
     at: Timestamp
+    # the incident's alerts beyond its tracked members (an alert storm), if any
+    storm: StormDigest | None = None
 
 
 class DeliveryReceipt(Event):

@@ -3,6 +3,22 @@
 Bounds exist to protect downstream consumers: a label set with 10,000 keys or
 a 5 MB summary string is a bug or an attack, and must be refused at the edge
 rather than discovered in a Slack message or in a state store.
+
+- labels per series or alert: 64 (``MAX_LABELS``; Mimir allows 30, Loki 15 per stream);
+- label name: 128 characters, ``[a-zA-Z_][a-zA-Z0-9_.-]*`` (Mimir: 1024);
+- label value: 1024 characters (``MAX_LABEL_VALUE``; Mimir and Loki: 2048);
+- names (metric, rule, annotation key, source, unit): 256 characters;
+- text (summary, annotation value, log message): 8192 characters (``MAX_TEXT``);
+- annotations per alert: 32 (``MAX_ANNOTATIONS``);
+- any string of an event: 65536 characters (``Event``'s ``str_max_length``);
+- sample and log time, checked by the gateway against its clock: at most 5 minutes
+  ahead (``MAX_AHEAD``, the processor's default ``max_future_skew``) and at most
+  7 days behind (``MAX_BEHIND``); Loki's defaults are 10 minutes and 7 days.
+
+An event within these bounds encodes to at most a few hundred kilobytes, except an
+alert whose every annotation is at its bound in characters that JSON escapes: the
+gateway measures each record it writes and refuses one over Kafka's record limit with
+a 4xx naming its largest field.
 """
 
 from __future__ import annotations
@@ -16,6 +32,9 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Stri
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1024
 MAX_TEXT = 8192
+MAX_ANNOTATIONS = 32
+MAX_AHEAD = timedelta(minutes=5)
+MAX_BEHIND = timedelta(days=7)
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 """A float that is never NaN or +-inf: those poison every aggregate they touch."""

@@ -57,6 +57,7 @@ class KafkaSettings(BaseSettings):
     ssl_ca_location: str | None = None
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
     topic_prefix: str = Field(default="tocsin.", pattern=r"^[a-zA-Z0-9._\-]*$", max_length=100)
     partitions: int = Field(default=6, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=16)
@@ -67,7 +68,7 @@ class KafkaSettings(BaseSettings):
     @classmethod
     def _secrets_from_files(cls, values: Any) -> Any:
         if isinstance(values, dict):
-            _read_secret_files(values, "TOCSIN_", ("sasl_password",))
+            _read_secret_files(values, "TOCSIN_", ("sasl_password", "ssl_key_password"))
         return values
 
     @model_validator(mode="after")
@@ -78,6 +79,25 @@ class KafkaSettings(BaseSettings):
             raise ValueError(
                 "TOCSIN_SECURITY_PROTOCOL=SASL_* needs TOCSIN_SASL_MECHANISM, "
                 "TOCSIN_SASL_USERNAME and TOCSIN_SASL_PASSWORD (or TOCSIN_SASL_PASSWORD_FILE)"
+            )
+        tls = self.security_protocol in ("SSL", "SASL_SSL")
+        if not tls and (self.ssl_ca_location or self.ssl_certificate_location):
+            # a CA or certificate set for a plain-text protocol means the protocol is wrong:
+            # connecting without TLS would send everything, credentials too, in clear
+            raise ValueError(
+                f"TOCSIN_SSL_* is set but TOCSIN_SECURITY_PROTOCOL={self.security_protocol} "
+                "does not use TLS: set SSL or SASL_SSL"
+            )
+        if self.sasl_mechanism and not self.security_protocol.startswith("SASL"):
+            raise ValueError(
+                f"TOCSIN_SASL_MECHANISM is set but TOCSIN_SECURITY_PROTOCOL="
+                f"{self.security_protocol} does not authenticate with SASL: set SASL_SSL "
+                "or SASL_PLAINTEXT"
+            )
+        if bool(self.ssl_certificate_location) != bool(self.ssl_key_location):
+            raise ValueError(
+                "a client certificate needs both TOCSIN_SSL_CERTIFICATE_LOCATION and "
+                "TOCSIN_SSL_KEY_LOCATION"
             )
         return self
 
@@ -101,7 +121,30 @@ class KafkaSettings(BaseSettings):
         ):
             if value:
                 conf[key] = value
+        if self.ssl_key_password:
+            conf["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return conf
+
+    def environment(self) -> dict[str, str]:
+        """These settings as TOCSIN_* variables, for a worker started as a child process
+        (the password travels in the child's environment, never on its command line)."""
+        env = {"TOCSIN_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+               "TOCSIN_SECURITY_PROTOCOL": self.security_protocol,
+               "TOCSIN_TOPIC_PREFIX": self.topic_prefix,
+               "TOCSIN_PARTITIONS": str(self.partitions),
+               "TOCSIN_REPLICATION_FACTOR": str(self.replication_factor),
+               "TOCSIN_TENANT": self.tenant,
+               "TOCSIN_CLIENT_ID": self.client_id}  # fmt: skip
+        for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location",
+                     "ssl_certificate_location", "ssl_key_location"):  # fmt: skip
+            value = getattr(self, name)
+            if value:
+                env[f"TOCSIN_{name.upper()}"] = value
+        for name in ("sasl_password", "ssl_key_password"):
+            secret = getattr(self, name)
+            if secret is not None:
+                env[f"TOCSIN_{name.upper()}"] = secret.get_secret_value()
+        return env
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

@@ -30,6 +30,8 @@ def ilert_event(n: Notification, api_key: str) -> dict[str, Any]:
                              "summary": f"[{n.priority}] {n.title}"[:255]}  # fmt: skip
     if kind == "ALERT":
         event["details"] = n.summary[:4000]
+        if n.storm is not None:  # the incident summarises an alert storm
+            event["details"] = f"{n.summary[:3000]}\n{n.storm.line()}".strip()
         event["priority"] = "HIGH" if n.severity in ("critical", "error") else "LOW"
         event["customDetails"] = {"labels": n.labels, "service": n.service, "team": n.team,
                                   "value": n.value, "threshold": n.threshold}  # fmt: skip

@@ -45,6 +45,9 @@ def pagerduty_event(n: Notification, routing_key: str, link: str | None = None) 
             details["threshold"] = n.threshold
         if n.anomaly_score is not None:
             details["anomaly_score"] = n.anomaly_score
+        if n.storm is not None:  # the incident summarises an alert storm
+            details["storm"] = n.storm.line()
+            details["storm_labels"] = {k: t.values for k, t in n.storm.by_label.items()}
         event["payload"] = {
             "summary": f"[{n.priority}] {n.title}"[:1024],
             "source": (n.labels.get("instance") or n.labels.get("host") or n.service

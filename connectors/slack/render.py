@@ -49,6 +49,8 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
         out.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": escape(n.summary)[:2900]}}
         )
+    if n.storm is not None:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": storm_text(n)}})
     if n.runbook_url and n.runbook_url.startswith(("https://", "http://")):
         out.append(
             {
@@ -64,6 +66,21 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
             _button("Snooze 1h", "snooze", n.incident_id),
         ]})  # fmt: skip
     return out
+
+
+def storm_text(n: Notification) -> str:
+    """The storm digest: how many alerts were summarised, and their commonest labels."""
+    d = n.storm
+    if d is None:
+        return ""
+    lines = [f":cyclone: *{escape(d.line())}*"]
+    for key, tally in list(d.by_label.items())[:6]:
+        top = sorted(tally.values.items(), key=lambda kv: -kv[1])[:5]
+        shown = ", ".join(f"{escape(v) or '(empty)'} x{c:,}" for v, c in top)
+        if tally.other:
+            shown += f", other x{tally.other:,}"
+        lines.append(f"`{escape(key)}`: {shown}")
+    return "\n".join(lines)[:2900]
 
 
 def _button(text: str, action: str, incident_id: str, style: str | None = None

@@ -5,6 +5,11 @@ Tolerant by design: unknown fields are ignored and optional ones may be missing
 Alertmanager's own fingerprint; when an old sender omits it, the same FNV-1a 64
 hash of the sorted label set that Alertmanager computes is used, so transitions
 from either path land on the same key.
+
+Item by item: `decode_alertmanager_items` returns the valid alerts and an error per
+invalid one (Alertmanager does not retry a 4xx, so the valid alerts of a notification
+must not be lost to one bad label). What makes the webhook as a whole unusable (not
+JSON, wrong version, too many alerts) raises DecodeError.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.sources.batches import ItemError
+from connectors.sources.body import MAX_ITEMS, check_json_values, too_many
 from schemas.alerts import Alert, Severity
 from schemas.codec import describe_validation_error
 from schemas.errors import DecodeError
@@ -46,7 +53,7 @@ class _Webhook(BaseModel):
     version: str = "4"
     status: str | None = None
     receiver: str | None = None
-    alerts: list[_AMAlert]
+    alerts: list[Any]  # validated one by one: see decode_alertmanager_items
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -60,24 +67,38 @@ def fingerprint(labels: dict[str, str]) -> str:
 
 
 def decode_alertmanager(data: bytes, now: datetime) -> list[Alert]:
+    """Every alert, or DecodeError naming the first invalid one."""
+    alerts, errors = decode_alertmanager_items(data, now)
+    if errors:
+        raise DecodeError(errors[0].message, reason="validation", model="AlertmanagerWebhook")
+    return [a for _, a in alerts]
+
+
+def decode_alertmanager_items(data: bytes, now: datetime
+                              ) -> tuple[list[tuple[int, Alert]], list[ItemError]]:  # fmt: skip
+    """(position, alert) for the valid alerts, an ItemError ``alerts.N: ...`` for the rest."""
+    check_json_values(data, "AlertmanagerWebhook")
     try:
         hook = _Webhook.model_validate_json(data)
     except ValidationError as exc:
         raise DecodeError(describe_validation_error("AlertmanagerWebhook", exc),
                           reason=_reason(exc), model="AlertmanagerWebhook") from exc  # fmt: skip
     if not hook.version.startswith("4"):
-        raise DecodeError(f"AlertmanagerWebhook.version: expected 4, got {hook.version!r}",
+        raise DecodeError(f"AlertmanagerWebhook.version: expected 4, got {hook.version!r:.40}",
                           reason="unsupported_version", model="AlertmanagerWebhook")  # fmt: skip
-    out: list[Alert] = []
-    for i, am in enumerate(hook.alerts):
+    if len(hook.alerts) > MAX_ITEMS:
+        raise too_many("alerts", "AlertmanagerWebhook")
+    good: list[tuple[int, Alert]] = []
+    bad: list[ItemError] = []
+    for i, item in enumerate(hook.alerts):
         try:
-            out.append(_alert(am, now))
+            good.append((i, _alert(_AMAlert.model_validate(item), now)))
         except ValidationError as exc:
-            raise DecodeError(
-                f"alerts.{i}: {describe_validation_error('Alert', exc)}",
-                reason="validation", model="AlertmanagerWebhook",
-            ) from exc  # fmt: skip
-    return out
+            bad.append(ItemError(i, f"alerts.{i}: {describe_validation_error('Alert', exc)}"))
+        except (ValueError, OverflowError) as exc:  # a date pydantic parsed, beyond datetime
+            bad.append(ItemError(i, f"alerts.{i}: {exc}"))
+        hook.alerts[i] = None  # its Python objects go as soon as it is decoded
+    return good, bad
 
 
 def _alert(am: _AMAlert, now: datetime) -> Alert:

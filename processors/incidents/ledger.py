@@ -14,11 +14,19 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from processors.incidents import storm
 from processors.incidents.index import index
 from processors.incidents.state import GroupState
 from schemas.alerts import Severity
 from schemas.config.models import Config
-from schemas.incidents import AlertRef, Incident, IncidentEvent, IncidentEventKind, Priority
+from schemas.incidents import (
+    AlertRef,
+    Incident,
+    IncidentEvent,
+    IncidentEventKind,
+    Priority,
+    StormDigest,
+)
 from schemas.notifications import Notification
 
 Effect = IncidentEvent | Notification | Incident
@@ -128,7 +136,7 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
     if st.incident_id is None or st.status is None or st.opened_at is None:
         return
     st.version += 1
-    members = list(st.members.values())[:10_000]
+    members = list(st.members.values())[: storm.MAX_TRACKED]
     targets = [f"{c}:{t}" for c, t in st.notified][:1000]
     ok = (aware(now, st.opened_at, st.acknowledged_at, st.resolved_at, st.snoozed_until)
           and (not targets or max(map(len, targets)) <= MAX_SHORT)
@@ -149,8 +157,13 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
         resolved_at=st.resolved_at, assignee=st.assignee,
         escalation_policy=st.route.policy, escalation_level=max(st.level, 0),
         snoozed_until=st.snoozed_until, flapping=st.flapping,
-        notified_targets=targets,
+        notified_targets=targets, storm=digest(st),
     ))  # fmt: skip
+
+
+def digest(st: GroupState) -> StormDigest | None:
+    """The group's storm digest as the schema's model (validated: it is small)."""
+    return StormDigest.model_validate(storm.view(st.storm)) if st.storm is not None else None
 
 
 def group_id(group_key: str) -> str:

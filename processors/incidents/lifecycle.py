@@ -8,9 +8,12 @@ escalate to. Escalation walks the policy's levels on timeouts, repeats it,
 stops on acknowledgement and restarts when a snooze expires unresolved.
 Silences, maintenance windows and inhibition mute pages (never the ledger);
 an alert that flaps is announced once and holds the incident open until it is
-stable for a whole flap window. Every change is an IncidentEvent; every page a
-Notification with a deterministic id. Resolve contract: every target that was
-ever notified of an incident is told of its resolution, suppressed or not.
+stable for a whole flap window. A group tracks its first alerts one by one and
+summarises the rest in a bounded digest (storm.py): an alert storm costs O(1)
+per alert and a bounded state, and the incident says how many it summarised.
+Every change is an IncidentEvent; every page a Notification with a deterministic
+id. Resolve contract: every target that was ever notified of an incident is told
+of its resolution, suppressed or not.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
+from processors.incidents import storm
 from processors.incidents.ledger import (
     SEVERITY_RANK,
     Outcome,
+    digest,
     event,
     group_id,
     group_priority,
@@ -29,6 +34,7 @@ from processors.incidents.ledger import (
 from processors.incidents.paging import escalate, first_page, notify, notify_known
 from processors.incidents.paging import resolve_target as _targets
 from processors.incidents.state import GroupState, Member
+from processors.incidents.storm import Digest
 from processors.incidents.suppression import NO_SUPPRESSION, Suppressions
 from schemas.alerts import Alert
 from schemas.commands import Command
@@ -76,6 +82,9 @@ def on_alert(
         else:
             _open(st, alert, now, cfg, out)
     member = st.members.get(fp)
+    if member is None and not _room(st, alert, cfg):
+        _summarise(st, alert, reason, now, cfg, out, reopen)
+        return out
     if member is not None and member.status == "firing" and not reopen:
         # a repeat is counted, not announced: no page, no ledger line, no snapshot
         member.repeats += 1
@@ -83,6 +92,7 @@ def on_alert(
         return out
     if member is None:
         member = st.members[fp] = _member(alert, now)
+        st.member_bytes += storm.member_bytes(alert, _flips(cfg))
         if len(st.members) > 1:
             event(st, out, "alert_added", now, alert.summary or alert.rule, fingerprint=fp)
             _schedule_update(st, now, cfg)
@@ -94,25 +104,84 @@ def on_alert(
             _schedule_update(st, now, cfg)
         _check_flapping(st, member, now, cfg, out)
     _announce_member(st, member, reason, now, out)
+    _raise_severity(st, alert, now, cfg, out)
+    snapshot(st, cfg, now, out)
+    return out
+
+
+def _raise_severity(st: GroupState, alert: Alert, now: datetime, cfg: Config,
+                    out: Outcome) -> None:  # fmt: skip
     if SEVERITY_RANK[alert.severity] < SEVERITY_RANK[st.severity] and not st.route.severity:
         before = group_priority(st, cfg)
         st.severity = alert.severity
         if group_priority(st, cfg) != before:
             event(st, out, "priority_changed", now, f"{before} -> {group_priority(st, cfg)}",
                   severity=st.severity)  # fmt: skip
-    snapshot(st, cfg, now, out)
-    return out
+
+
+def _flips(cfg: Config) -> int:
+    """Flips a member remembers: enough to tell flapping (see _check_flapping)."""
+    return min(cfg.grouping.flap_threshold, 64) + 1
+
+
+def _room(st: GroupState, alert: Alert, cfg: Config) -> bool:
+    """Whether a new alert is tracked one by one: not once the group summarises (the
+    first alerts are tracked, every later one summarised), nor beyond the bounds."""
+    if st.storm is not None or len(st.members) >= storm.MAX_TRACKED:
+        return False
+    return st.member_bytes + storm.member_bytes(alert, _flips(cfg)) <= storm.MEMBER_BYTES
+
+
+def _summarise(st: GroupState, alert: Alert, reason: str | None, now: datetime,
+               cfg: Config, out: Outcome, reopen: bool) -> None:  # fmt: skip
+    """An alert beyond the tracked members joins the digest: no ledger entry, page or
+    snapshot of its own (the digest is told on the ledger every storm.EVERY, and to the
+    notified targets with the next group_interval update), O(its labels)."""
+    before = st.seq
+    if st.storm is None:
+        st.storm = Digest(first_seen=now, last_seen=now)
+        event(st, out, "storm", now, f"storm: alerts beyond the first {len(st.members)} "
+              "are summarised", tracked=len(st.members))  # fmt: skip
+    if storm.fire(st.storm, alert.fingerprint, alert.labels, now, reason is not None):
+        if st.storm_at is None:
+            st.storm_at = now + storm.EVERY
+        _schedule_update(st, now, cfg)
+        _raise_severity(st, alert, now, cfg, out)
+    if reopen or st.seq != before:
+        snapshot(st, cfg, now, out)
+
+
+def _report_storm(st: GroupState, now: datetime, out: Outcome) -> None:
+    d = st.storm
+    if d is None or d.reported == d.events:
+        return
+    d.reported = d.events
+    told = digest(st)
+    assert told is not None
+    event(st, out, "storm", now, told.line(), summarised=told.summarised, firing=told.firing,
+          resolved=told.resolved, events=told.events)  # fmt: skip
 
 
 def _alert_resolved(st: GroupState, fp: str, now: datetime, cfg: Config, out: Outcome) -> None:
     member = st.members.get(fp)
+    if member is None and st.storm is not None:
+        # counted even when the incident is resolved: the digest stays truthful for a reopen
+        if storm.resolve(st.storm, fp, now) and st.open:
+            if st.storm_at is None:
+                st.storm_at = now + storm.EVERY
+            if st.quiet() and not st.flapping:
+                _report_storm(st, now, out)
+                _resolve(st, now, "tocsin", "all alerts resolved", cfg, out)
+                snapshot(st, cfg, now, out)
+        return
     if member is None or member.status == "resolved" or not st.open:
         return
     member.status, member.last_seen = "resolved", now
     member.transitions.append(now)
     event(st, out, "alert_resolved", now, f"{member.rule} resolved", fingerprint=fp)
     _check_flapping(st, member, now, cfg, out)
-    if not st.firing() and not st.flapping:
+    if st.quiet() and not st.flapping:
+        _report_storm(st, now, out)
         _resolve(st, now, "tocsin", "all alerts resolved", cfg, out)
     snapshot(st, cfg, now, out)
 
@@ -126,6 +195,7 @@ def _open(st: GroupState, alert: Alert, now: datetime, cfg: Config, out: Outcome
     st.incident_id = f"inc-{group_id(st.group_key)}-{tag}"
     st.status = "triggered"
     st.members, st.notified = {}, []
+    st.member_bytes, st.storm, st.storm_at = 0, None, None
     st.title = alert.summary or alert.rule
     st.severity = st.route.severity or alert.severity
     st.labels = dict(alert.labels)
@@ -173,7 +243,10 @@ def _check_flapping(
     st: GroupState, member: Member, now: datetime, cfg: Config, out: Outcome
 ) -> None:
     window = cfg.grouping.flap_window
-    member.transitions = [t for t in member.transitions if now - t <= window][-64:]
+    # the last flap_threshold flips tell whether it flaps: a member's state stays bounded
+    member.transitions = [t for t in member.transitions if now - t <= window][
+        -cfg.grouping.flap_threshold :
+    ]
     if st.flapping:
         st.flap_clear_at = now + window  # stable only after a whole quiet window
     elif len(member.transitions) >= cfg.grouping.flap_threshold:
@@ -275,7 +348,7 @@ def on_tick(
     if st.flapping and st.flap_clear_at is not None and now >= st.flap_clear_at:
         st.flapping, st.flap_clear_at = False, None
         event(st, out, "flapping", now, "stable for a whole flap window", flapping=False)
-        if not st.firing():
+        if st.quiet():
             _resolve(st, now, "tocsin", "all alerts resolved", cfg, out)
             snapshot(st, cfg, now, out)
             return out
@@ -284,6 +357,9 @@ def on_tick(
         event(st, out, "snooze_expired", now, "snooze expired, still unresolved")
         st.level = st.repeat = -1  # the next escalation step pages level 0 again
         st.next_escalation_at = now
+    if st.storm_at is not None and now >= st.storm_at:
+        st.storm_at = None
+        _report_storm(st, now, out)
     if _due(st, now) and not _suppressed(st, now, sup, out):
         _fire_due(st, now, cfg, out)
     if st.seq != before:
@@ -300,9 +376,15 @@ def _due(st: GroupState, now: datetime) -> bool:
 
 def _suppressed(st: GroupState, now: datetime, sup: Suppressions, out: Outcome) -> bool:
     """Pages wait while every firing alert is silenced or inhibited; the ledger says so."""
-    firing = st.firing()
-    reasons = [sup.reason(m.fingerprint, m.labels, now) for m in firing]
-    reason = reasons[0] if firing and all(reasons) else None
+    reasons = [sup.reason(m.fingerprint, m.labels, now) for m in st.firing()]
+    d = st.storm
+    if d is not None and d.firing > 0:
+        # summarised alerts are judged by the digest's sample of them: a silence that
+        # covers every sampled firing one holds the pages (no firing sample: it pages)
+        sampled = [sup.reason(s.fingerprint, s.labels, now)
+                   for s in d.sample if s.status == "firing"]  # fmt: skip
+        reasons += sampled or [None]
+    reason = reasons[0] if reasons and all(reasons) else None
     if reason != st.suppressed:
         st.suppressed = reason
         event(st, out, _kind(reason), now, reason or "no longer silenced or inhibited",
@@ -343,7 +425,7 @@ def next_deadline(st: GroupState, cfg: Config | None = None) -> datetime | None:
         if cfg is None or st.resolved_at is None:
             return None
         return st.resolved_at + cfg.grouping.reopen_window
-    pending = [st.update_at, st.flap_clear_at]
+    pending = [st.update_at, st.flap_clear_at, st.storm_at]
     if st.status == "triggered":
         pending += [st.notify_at, st.next_escalation_at, st.remind_at]
     elif st.status == "acknowledged":
@@ -362,7 +444,7 @@ def _resolve(
 ) -> None:
     st.status, st.resolved_at = "resolved", now
     st.notify_at = st.next_escalation_at = st.snoozed_until = None
-    st.update_at = st.remind_at = st.flap_clear_at = None
+    st.update_at = st.remind_at = st.flap_clear_at = st.storm_at = None
     st.flapping = False
     event(st, out, "resolved", now, why, actor=actor)
     notify_known(st, cfg, now, "resolve", out)  # suppressed or not: the resolve contract

@@ -11,7 +11,15 @@ import hashlib
 from datetime import datetime
 
 from processors.incidents.index import index
-from processors.incidents.ledger import MAX_SHORT, Outcome, aware, build, event, group_priority
+from processors.incidents.ledger import (
+    MAX_SHORT,
+    Outcome,
+    aware,
+    build,
+    digest,
+    event,
+    group_priority,
+)
 from processors.incidents.oncall import on_call
 from processors.incidents.state import GroupState
 from schemas.config.models import Config, EscalationPolicy
@@ -133,5 +141,5 @@ def notify(
         value=lead.value if lead else None, threshold=lead.threshold if lead else None,
         anomaly_score=lead.anomaly_score if lead else None,
         runbook_url=lead.runbook_url if lead else None, assignee=st.assignee,
-        escalation_level=max(st.level, 0), opened_at=st.opened_at, at=now,
+        escalation_level=max(st.level, 0), opened_at=st.opened_at, at=now, storm=digest(st),
     ))  # fmt: skip

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import orjson
+
+from processors.incidents import storm
+from processors.incidents.storm import Digest
 from schemas.alerts import Severity
 from schemas.notifications import Channel
 
@@ -75,18 +79,28 @@ class GroupState:
     version: int = 0
     recent: list[str] = field(default_factory=list)  # event ids applied: replays are no-ops
     input_offset: int = -1  # highest incident-work offset applied (the runtime's dedup)
+    member_bytes: int = 0  # estimated JSON of `members` (storm.member_bytes)
+    storm: Digest | None = None  # the alerts beyond the tracked members (storm.py)
+    storm_at: datetime | None = None  # the digest is due on the ledger
 
     @property
     def open(self) -> bool:
         return self.status in ("triggered", "acknowledged")
 
     def firing(self) -> list[Member]:
+        """The tracked members that fire (summarised ones: `storm.firing`)."""
         return [m for m in self.members.values() if m.status == "firing"]
+
+    def quiet(self) -> bool:
+        """No alert of the group fires, tracked or summarised."""
+        if self.storm is not None and self.storm.firing > 0:
+            return False
+        return not any(m.status == "firing" for m in self.members.values())
 
 
 _TIMES = ("opened_at", "acknowledged_at", "resolved_at", "notify_at", "update_at",
           "last_notified_at", "remind_at", "flap_clear_at", "next_escalation_at",
-          "snoozed_until")  # fmt: skip
+          "snoozed_until", "storm_at")  # fmt: skip
 
 
 def _dt(v: str | None) -> datetime | None:
@@ -94,11 +108,21 @@ def _dt(v: str | None) -> datetime | None:
 
 
 def to_dict(st: GroupState) -> dict[str, Any]:
-    """JSON-ready (orjson serialises dataclasses and aware datetimes natively)."""
+    """JSON-ready (orjson serialises dataclasses and aware datetimes natively; a storm
+    sketch needs `storm.encode_default`)."""
     return asdict(st)
 
 
+def encode(st: GroupState) -> bytes:
+    """The table value of a group (orjson serialises the dataclasses as to_dict would,
+    without asdict's copies; the storm sketch as base64)."""
+    return orjson.dumps(st, default=storm.encode_default)
+
+
 def from_dict(d: dict[str, Any]) -> GroupState:
+    """A group state from its table value, any version: states written before storms
+    were summarised hold no storm fields, and may hold more members than a group tracks
+    now; those beyond the bounds are folded into the digest as they load."""
     members = {
         fp: Member(**{**m, "first_seen": _dt(m["first_seen"]), "last_seen": _dt(m["last_seen"]),
                       "transitions": [datetime.fromisoformat(t) for t in m["transitions"]]})
@@ -106,6 +130,35 @@ def from_dict(d: dict[str, Any]) -> GroupState:
     }  # fmt: skip
     route = Route(**d.pop("route"))
     notified = [(c, t) for c, t in d.pop("notified")]
+    digest = d.pop("storm", None)
+    sized = "member_bytes" in d
     for key in _TIMES:
-        d[key] = _dt(d[key])
-    return GroupState(members=members, route=route, notified=notified, **d)
+        d[key] = _dt(d.get(key))
+    st = GroupState(members=members, route=route, notified=notified, **d)
+    st.storm = storm.from_dict(digest) if digest else None
+    if not sized:
+        _fold(st)
+    return st
+
+
+def _size(m: Member) -> int:
+    return storm.size(m.fingerprint, m.rule, m.summary, m.runbook_url, m.labels,
+                      max(len(m.transitions), 1))  # fmt: skip
+
+
+def _fold(st: GroupState) -> None:
+    """An older state: members beyond today's bounds move into the storm digest."""
+    st.member_bytes, kept = 0, cast(dict[str, Member], {})
+    for fp, m in st.members.items():
+        n = _size(m)
+        if len(kept) < storm.MAX_TRACKED and st.member_bytes + n <= storm.MEMBER_BYTES:
+            kept[fp] = m
+            st.member_bytes += n
+            continue
+        if st.storm is None:
+            st.storm = Digest(first_seen=m.first_seen, last_seen=m.last_seen)
+        st.storm.first_seen = min(st.storm.first_seen, m.first_seen)
+        storm.fire(st.storm, fp, m.labels, m.last_seen, m.suppressed is not None)
+        if m.status == "resolved":
+            storm.resolve(st.storm, fp, m.last_seen)
+    st.members = kept

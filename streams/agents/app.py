@@ -67,7 +67,7 @@ from schemas import (
 from schemas.codec import encode_fields
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
-from streams.agents.bundle import TICK, alert_bundle, work_value
+from streams.agents.bundle import TICK, alert_bundles, work_value
 from streams.agents.decide import Groups, Work, latest_snapshots
 from streams.agents.gaps import GapFiller
 from streams.agents.metrics import AgentMetrics
@@ -75,6 +75,7 @@ from streams.agents.outbox import Acks, Outbox
 from streams.agents.places import Place, Places
 from streams.agents.router import Pending, Router
 from streams.catalog import Catalog
+from streams.kafka_security import faust_options
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -88,7 +89,6 @@ Clock = Callable[[], datetime]
 # 25.5-30.2k/s against 16.9-29.2k/s
 BATCH, WITHIN = 2000, 0.005
 YIELD_EVERY = 0.02  # s of deciding before the loop's other tasks get a turn
-BUNDLE_BYTES = 256 * 1024  # well under Kafka's default 1 MB record limit
 # partition -> routed alerts (where, the alert, size of the record)
 Bundles = dict[int, list[tuple[Place, Alert, int]]]
 Later = list[Callable[[], Awaitable[Any]]]  # sends a batch's routing leaves for its end
@@ -123,7 +123,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     partitions = catalog.get("incident-work").partitions
     app = faust.App(
         f"{settings.topic_prefix}{app_id}",
-        broker=[f"kafka://{h}" for h in settings.bootstrap_servers.split(",")],
+        # broker, TLS and SASL for faust's consumer, producer and changelog
+        **faust_options(settings),
         store="memory://",
         topic_partitions=partitions,
         processing_guarantee="at_least_once",
@@ -235,16 +236,9 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         for send in later:
             pending.append(await send())
         for part, items in bundles.items():  # one record per partition (and per ~256 KB)
-            chunk: list[tuple[str, str, dict[str, Any], Alert]] = []
-            size = 0
-            last = len(items) - 1
-            for i, (place, alert, n) in enumerate(items):
-                chunk.append((place.group_id, place.group_key, place.route, alert))
-                size += n
-                if size >= BUNDLE_BYTES or i == last:
-                    key = chunk[0][0].encode()
-                    await outbox.send(acks, work_topic, key, alert_bundle(chunk), part)
-                    chunk, size = [], 0
+            rows = [(p.group_id, p.group_key, p.route, a, n) for p, a, n in items]
+            for key, value in alert_bundles(rows):
+                await outbox.send(acks, work_topic, key, value, part)
         await asyncio.gather(acks.all(), *pending)
 
     router = Router(settings, f"{settings.topic_prefix}{app_id}-router",

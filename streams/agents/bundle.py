@@ -65,6 +65,46 @@ def alert_bundle(items: Sequence[tuple[str, str, dict[str, Any], Alert]]) -> byt
     return _ALERTS_V2 + orjson.dumps(rows, default=_fields)  # (_fields: an AnomalyDetail)
 
 
+# a bundle record's value, at most: well under the topic's max.message.bytes (1 MB by
+# default) whatever the alerts; chunks aim at BUNDLE_BYTES and are cut in half when
+# their encoding is still beyond MAX_BUNDLE
+BUNDLE_BYTES = 256 * 1024
+MAX_BUNDLE = 512 * 1024
+ROW_BYTES = 1024  # a row's JSON beyond the alert's record and its group key
+
+
+def alert_bundles(items: Sequence[tuple[str, str, dict[str, Any], Alert, int]],
+                  target: int = BUNDLE_BYTES, limit: int = MAX_BUNDLE,
+                  ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+    """(key, version 2 value) records for the routed alerts of one partition, as (group
+    id, group key, route, alert, size of its record), each value at most `limit` bytes
+    (an alert alone is far smaller: its schema bounds every field). The alerts keep
+    their order across the records."""
+    out: list[tuple[bytes, bytes]] = []
+    chunk: list[tuple[str, str, dict[str, Any], Alert]] = []
+    size = 0
+    for gid, gk, route, alert, n in items:
+        chunk.append((gid, gk, route, alert))
+        size += n + len(gk) + ROW_BYTES
+        if size >= target:
+            _split(chunk, limit, out)
+            chunk, size = [], 0
+    if chunk:
+        _split(chunk, limit, out)
+    return out
+
+
+def _split(chunk: list[tuple[str, str, dict[str, Any], Alert]], limit: int,
+           out: list[tuple[bytes, bytes]]) -> None:  # fmt: skip
+    value = alert_bundle(chunk)
+    if len(value) <= limit or len(chunk) == 1:
+        out.append((chunk[0][0].encode(), value))
+        return
+    half = len(chunk) // 2
+    _split(chunk[:half], limit, out)
+    _split(chunk[half:], limit, out)
+
+
 def bundle_value(items: Sequence[tuple[str, dict[str, Any], bytes]]) -> bytes:
     """Version 1: a header listing (group key, route, length) per alert, a newline, the
     alerts' original bytes in order."""

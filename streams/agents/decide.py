@@ -40,7 +40,7 @@ from processors.incidents.lifecycle import (
     on_receipt,
     on_tick,
 )
-from processors.incidents.state import GroupState, Route, from_dict
+from processors.incidents.state import GroupState, Route, encode, from_dict
 from processors.incidents.suppression import Suppressions
 from schemas import Alert, Command, DeliveryReceipt, Incident, decode
 from schemas.config import Config
@@ -190,8 +190,7 @@ class Groups:
                 self._cached.pop(w.key, None)
                 self._deadlines.pop(w.key, None)
                 continue
-            # orjson serialises the dataclasses as to_dict would, without asdict's copies
-            w.value = orjson.dumps(w.state)
+            w.value = encode(w.state)
             self._cached[w.key] = (w.value, w.state)
             self._deadlines[w.key] = (w.value, next_deadline(w.state, self._cfg))
         return batch.writes
@@ -234,7 +233,7 @@ class Groups:
 
 
 _DEADLINES = ("notify_at", "next_escalation_at", "snoozed_until", "update_at", "remind_at",
-              "flap_clear_at", "resolved_at")  # fmt: skip
+              "flap_clear_at", "resolved_at", "storm_at")  # fmt: skip
 
 
 def _deadline_view(doc: dict[str, Any]) -> GroupState:

@@ -21,8 +21,10 @@ from importlib import resources
 from pathlib import Path
 
 from schemas import BrokerError
+from streams.broker import secure
+from streams.broker.secure import BrokerSecurity
 from streams.kafka import broker_reachable
-from streams.settings import KafkaSettings
+from streams.settings import KafkaSettings, SaslMechanism
 
 KAFKA_VERSION = "4.1.1"
 _READY_MARKER = ".complete"
@@ -54,6 +56,7 @@ class LocalBroker:
         controller_port: int | None = None,
         heap: str = "512m",
         version: str = KAFKA_VERSION,
+        security: BrokerSecurity | None = None,
     ) -> None:
         self.home = (home or Path(os.environ.get("TOCSIN_BROKER_HOME", ".broker"))).resolve()
         self.port = port
@@ -65,6 +68,10 @@ class LocalBroker:
         self.log_dir = self.home / f"logs-{port}"
         self.pid_file = self.home / f"broker-{port}.pid"
         self.properties = self.home / f"server-{port}.properties"
+        # None: one PLAINTEXT listener; else TLS listeners and SASL users (secure.py)
+        self.security = security
+        self.tls_dir = self.home / f"tls-{port}"
+        self.secrets_dir = self.home / f"secrets-{port}"
 
     @property
     def bootstrap(self) -> str:
@@ -73,6 +80,17 @@ class LocalBroker:
     @property
     def log_file(self) -> Path:
         return self.log_dir / "server.log"
+
+    def client_settings(self, protocol: secure.Protocol | None = None, user: str | None = None,
+                        mechanism: SaslMechanism = "SCRAM-SHA-512",
+                        **overrides: object) -> KafkaSettings:  # fmt: skip
+        """Settings that reach this broker: its plain listener, or one of its secured
+        listeners (the first by default) with a user of the security's users."""
+        if self.security is None:
+            return KafkaSettings(bootstrap_servers=self.bootstrap, **overrides)  # type: ignore[arg-type]
+        return secure.client_settings(self.security, self.port, self.controller_port,
+                                      secure.TlsFiles(self.tls_dir), protocol, user, mechanism,
+                                      **overrides)  # fmt: skip
 
     # -- jars -------------------------------------------------------------------
 
@@ -117,7 +135,7 @@ class LocalBroker:
 
     def status(self) -> BrokerStatus:
         pid = self._live_pid()
-        reachable = broker_reachable(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=2.0)
+        reachable = broker_reachable(self.client_settings(), timeout=2.0)
         return BrokerStatus(pid is not None, pid, reachable, self.bootstrap, self.log_file)
 
     def start(self, timeout: float = 120.0) -> BrokerStatus:
@@ -126,7 +144,7 @@ class LocalBroker:
             self._wait_ready(pid, timeout)
             return self.status()
         self.pid_file.unlink(missing_ok=True)  # stale: the process is gone
-        if broker_reachable(KafkaSettings(bootstrap_servers=self.bootstrap), timeout=2.0):
+        if broker_reachable(self.client_settings(), timeout=2.0):
             # another checkout's broker (or the user's own) already serves this port:
             # use it rather than fail on a port clash
             return self.status()
@@ -239,11 +257,60 @@ class LocalBroker:
             "log.retention.check.interval.ms": "60000",
             "log.cleaner.dedupe.buffer.size": "16777216",
         }
+        if self.security is not None:
+            tls = secure.ensure_tls(self.tls_dir)
+            props |= secure.properties(self.security, self.port, c, tls, self._broker_password())
+        self.properties.touch(mode=0o600)  # the JAAS entries hold passwords
+        self.properties.chmod(0o600)
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
+    def _broker_password(self) -> str:
+        """The broker's own SASL password: storage is formatted with it once and every
+        later start must log in with the same one."""
+        return self.user_password(secure.BROKER_USER)
+
+    def password_file(self, user: str) -> Path:
+        return self.secrets_dir / f"{user}.password"
+
+    def user_password(self, user: str) -> str:
+        """A password made once for `user` and kept (mode 0600) beside the broker's data."""
+        path = self.password_file(user)
+        if not path.exists():
+            self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.touch(mode=0o600)
+            path.write_text(secure.new_password())
+        return path.read_text().strip()
+
+    def client_environment(self, user: str) -> dict[str, str]:
+        """TOCSIN_* variables that reach this broker as `user`, the password by file."""
+        env = self.client_settings(user=user).environment()
+        for key in ("TOCSIN_TOPIC_PREFIX", "TOCSIN_PARTITIONS", "TOCSIN_REPLICATION_FACTOR",
+                    "TOCSIN_TENANT", "TOCSIN_CLIENT_ID"):  # fmt: skip
+            env.pop(key, None)
+        if env.pop("TOCSIN_SASL_PASSWORD", None) is not None:
+            env["TOCSIN_SASL_PASSWORD_FILE"] = str(self.password_file(user))
+        return env
+
+    def _passwords(self) -> list[str]:
+        if self.security is None:
+            return []
+        return [self._broker_password(), *self.security.users.values()]
+
+    def _listeners(self) -> str:
+        return ",".join(self.security.protocols) if self.security else "PLAINTEXT"
+
     def _format_storage(self, java: str, lib: Path) -> None:
+        marker = self.data_dir / "tocsin-listeners"
         if (self.data_dir / "meta.properties").exists():
+            formatted = marker.read_text().strip() if marker.exists() else "PLAINTEXT"
+            if formatted != self._listeners():
+                raise BrokerError(
+                    f"{self.data_dir} belongs to a {formatted} broker, not {self._listeners()}: "
+                    f"`tocsin broker reset --port {self.port}` first (deletes its data)"
+                )
             return
+        scram = (secure.scram_arguments(self.security, self._broker_password())
+                 if self.security else [])  # fmt: skip
         cluster_id = new_cluster_id()
         proc = subprocess.run(
             [
@@ -258,16 +325,21 @@ class LocalBroker:
                 cluster_id,
                 "-c",
                 str(self.properties),
+                *scram,
             ],
             capture_output=True,
             text=True,
             check=False,
         )
         if proc.returncode != 0:
-            raise BrokerError(f"formatting KRaft storage failed:\n{proc.stdout}{proc.stderr}")
+            output = proc.stdout + proc.stderr
+            for password in self._passwords():
+                output = output.replace(password, "***")
+            raise BrokerError(f"formatting KRaft storage failed:\n{output}")
+        marker.write_text(self._listeners() + "\n")
 
     def _wait_ready(self, pid: int, timeout: float) -> None:
-        settings = KafkaSettings(bootstrap_servers=self.bootstrap)
+        settings = self.client_settings()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not _alive(pid):

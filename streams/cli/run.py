@@ -26,6 +26,23 @@ health_host_option = click.option(
 )
 
 
+def require_kafka_access() -> None:
+    """End the command with a clear message when the cluster refuses the configured
+    credentials or TLS settings, instead of letting its clients retry forever."""
+    from pydantic import ValidationError
+
+    from streams.kafka_security import KafkaAccessError, verify_access
+    from streams.settings import KafkaSettings
+
+    try:
+        verify_access(KafkaSettings())
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid Kafka settings: {exc}") from None
+    except KafkaAccessError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group(cls=LazyGroup, lazy=WORKERS)
 def run() -> None:
-    """Run a worker: processor, agents, notifier or gateway."""
+    """Run a worker: processor, agents, notifier, gateway or ingest."""
+    require_kafka_access()

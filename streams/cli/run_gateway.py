@@ -8,6 +8,7 @@ development: open, with a warning) or is told ``--insecure-no-auth``.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from schemas import ConfigError
 from schemas.config import Config, load_config
+from schemas.types import parse_duration
 from streams.health import Health
 from streams.settings import KafkaSettings, secret
 
@@ -24,6 +26,16 @@ log = structlog.get_logger(__name__)
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 CREDENTIALS = ("TOCSIN_GATEWAY_TOKENS", "TOCSIN_PAGERDUTY_INTAKE_KEYS")
+
+
+def _duration(option: str, text: str) -> timedelta:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from exc
+    if not isinstance(value, timedelta):
+        raise click.BadParameter(f"{text!r}: use e.g. 5m, 1h, 7d", param_hint=option)
+    return value
 
 
 def secret_set(name: str) -> set[str]:
@@ -65,9 +77,14 @@ def secret_set(name: str) -> set[str]:
 @click.option("--rate-burst", default=400, show_default=True, type=click.IntRange(min=1),
               envvar="TOCSIN_GATEWAY_RATE_BURST",
               help="Requests a credential may send at once above its rate.")  # fmt: skip
+@click.option("--max-ahead", default="5m", show_default=True,
+              help="Refuse samples and log records timed further ahead of the gateway's clock "
+                   "(at most the processor's max_future_skew).")  # fmt: skip
+@click.option("--max-age", default="7d", show_default=True,
+              help="Refuse samples and log records older than this.")  # fmt: skip
 def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: bool | None,
             ack_timeout: float, queue_max: int, insecure_no_auth: bool, rate_limit: float,
-            rate_burst: int) -> None:  # fmt: skip
+            rate_burst: int, max_ahead: str, max_age: str) -> None:  # fmt: skip
     """HTTP intake (metrics, logs, Alertmanager, PagerDuty v2, remote-write) and Slack."""
     from connectors.slack.signature import SignatureVerifier
     from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
@@ -92,7 +109,9 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
                  directory=None if cfg else directory_from_env(os.environ.get(
                      "TOCSIN_SLACK_RESPONDERS")),
                  pagerduty_keys=intake_keys, ack_timeout=ack_timeout, queue_max=queue_max,
-                 insecure=insecure, rate_limit=RateLimit(rate_limit, rate_burst))  # fmt: skip
+                 insecure=insecure, rate_limit=RateLimit(rate_limit, rate_burst),
+                 max_ahead=_duration("--max-ahead", max_ahead),
+                 max_behind=_duration("--max-age", max_age))  # fmt: skip
     app = gw.app()
     if socket_mode or (socket_mode is None and app_token):
         if not app_token:

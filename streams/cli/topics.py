@@ -6,6 +6,7 @@ import click
 
 from streams.admin import check_topics, create_topics
 from streams.catalog import Catalog
+from streams.cli.run import require_kafka_access
 from streams.kafka import make_admin
 from streams.settings import KafkaSettings
 
@@ -18,6 +19,7 @@ def topics() -> None:
 @topics.command()
 def create() -> None:
     """Create every missing catalog topic (idempotent)."""
+    require_kafka_access()
     settings = KafkaSettings()
     created = create_topics(make_admin(settings), Catalog(settings))
     for name in created:
@@ -29,6 +31,7 @@ def create() -> None:
 @topics.command()
 def check() -> None:
     """Report drift from the catalog; exit 1 when there is any."""
+    require_kafka_access()
     settings = KafkaSettings()
     drifts = check_topics(make_admin(settings), Catalog(settings))
     for drift in drifts:

@@ -100,8 +100,7 @@ class Demo:
         config.write_text(scaled_config(text, load_config([EXAMPLE_CONFIG]), self.speed))
         env = {
             **os.environ,
-            "TOCSIN_BOOTSTRAP_SERVERS": self.settings.bootstrap_servers,
-            "TOCSIN_TOPIC_PREFIX": self.settings.topic_prefix,
+            **self.settings.environment(),  # the cluster, its TLS and SASL settings
             "TOCSIN_LOG_FORMAT": "json",
             # the responder's click is signed like Slack signs it; a real secret wins
             "SLACK_SIGNING_SECRET": self.signing_secret,
@@ -184,8 +183,8 @@ class Demo:
         create_topics(make_admin(self.settings), self.catalog)
         self.start_workers()
         reader = Consumer(
-            {
-                "bootstrap.servers": self.settings.bootstrap_servers,
+            self.settings.client_config()
+            | {
                 "group.id": f"{self.settings.topic_prefix}demo-reader",
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",

@@ -3,19 +3,26 @@
 Every accepted record is answered only after Kafka acknowledged it (acks=all); a full
 producer queue or an unreachable broker answers 429 with Retry-After instead of
 buffering without bound, and a write not acknowledged in time answers 503. Invalid
-input is named by position and field in a 4xx, and its original bytes go to
-`deadletter`. Routes live in sources.py and slack.py; this module holds what they
-share: the writer, authentication and rate limits around every route (``route``), dead
-letters, health and metrics. A request that does not authenticate writes nothing to
-Kafka, not even a dead letter: only credentials may put bytes on the topics.
+input is named by position and field in a 4xx, and the request's bytes (a bounded
+prefix, with their size and digest) go to `deadletter` once. Bodies are decoded on
+decoding threads, never on the event loop. Routes live in sources.py and slack.py;
+this module holds what they share: the writer, authentication and rate limits around
+every route (``route``), dead letters, health and metrics. A request that does not
+authenticate writes nothing to Kafka, not even a dead letter: only credentials may put
+bytes on the topics.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -28,11 +35,18 @@ from connectors.slack.auth import ResponderDirectory, StaticDirectory
 from connectors.slack.signature import SignatureVerifier
 from schemas import DeadLetter, encode
 from schemas.config import Config
+from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
 from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
 from streams.gateway.limits import RateLimit, RateLimiter, retry_after
-from streams.gateway.writer import Backpressure, KafkaWriter, NotAcknowledged, Record
+from streams.gateway.writer import (
+    Backpressure,
+    KafkaWriter,
+    NotAcknowledged,
+    Record,
+    RecordTooLarge,
+)
 from streams.health import Health
 from streams.kafka import make_producer
 from streams.metrics import WorkerMetrics
@@ -43,7 +57,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # a credential id (rate limits, logs) or the refusal to send instead
 Authenticate = Callable[[web.Request], Awaitable[str | web.Response]]
 Throttled = Callable[[float], web.Response]
+T = TypeVar("T")
 MAX_BODY = 16 * 1024 * 1024
+"""Bytes of one request body as sent (the decoders bound the inflated body the same)."""
+DECODE_THREADS = 2
+SWITCH_INTERVAL = 0.001
+"""Bodies decoded at once, off the event loop: health checks and small requests stay
+answered while a big body is decoded, and decoding memory is bounded by this many
+requests' worth."""
 # aiohttp's own inflation hangs the request on some corrupt deflate bodies and has no
 # bound of its own; the source decoders inflate with a size limit instead
 RUNNER_ARGS: dict[str, Any] = {"auto_decompress": False}
@@ -88,6 +109,8 @@ class Gateway:
     # routes whose kind of credential is not configured let anyone in (see auth.py)
     insecure: bool = False
     rate_limit: RateLimit = field(default_factory=RateLimit)
+    max_ahead: timedelta = MAX_AHEAD
+    max_behind: timedelta = MAX_BEHIND
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
@@ -97,6 +120,7 @@ class Gateway:
         if self.directory is None:
             self.directory = ConfigDirectory(self.config) if self.config else StaticDirectory()
         self.writer: KafkaWriter | None = None
+        self._decoders = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
 
     def app(self) -> web.Application:
         from streams.gateway import slack, sources
@@ -117,7 +141,10 @@ class Gateway:
             "message.timeout.ms": int(max(self.ack_timeout * 3, 30) * 1000),
             "error_cb": lambda err: self.writer.on_error(err) if self.writer else None,
         })  # fmt: skip
-        self.writer = KafkaWriter(producer, self.ack_timeout).start()
+        self.writer = KafkaWriter(producer, self.ack_timeout, self.queue_max).start()
+        # the decoding threads hold the GIL in slices of this length: 1 ms (instead of
+        # 5) lets the event loop answer health checks and small requests in between
+        sys.setswitchinterval(SWITCH_INTERVAL)
         self.health.add_check("kafka", lambda: (not self.writer.broker_down, "producer")
                               if self.writer else (False, "not started"))  # fmt: skip
         if self.index is None:
@@ -128,6 +155,7 @@ class Gateway:
             self.index.stop()
         if self.writer is not None:
             self.writer.close()
+        self._decoders.shutdown(wait=False, cancel_futures=True)
 
     def route(self, name: str, handler: Handler, auth: Authenticate | None = None,
               throttled: Throttled | None = None) -> Handler:  # fmt: skip
@@ -153,6 +181,8 @@ class Gateway:
                                      {"Retry-After": str(exc.retry_after)})  # fmt: skip
             except RequestPayloadError as exc:  # a body aiohttp itself could not inflate
                 resp = json_response(400, {"error": f"unreadable body: {exc}"})
+            except RecordTooLarge as exc:
+                resp = json_response(413, {"error": str(exc)})
             except NotAcknowledged as exc:
                 log.warning("kafka_write_failed", route=name, error=str(exc))
                 resp = json_response(503, {"error": f"Kafka did not acknowledge: {exc}"},
@@ -167,8 +197,8 @@ class Gateway:
         if self.writer is None:
             raise Backpressure("gateway is starting", retry_after=1)
         await self.writer.write(records)
-        for topic, _, _ in records:
-            self.metrics.accepted.labels(topic=topic).inc()
+        for topic, count in Tally(topic for topic, _, _ in records).items():
+            self.metrics.accepted.labels(topic=topic).inc(count)
 
     def authorized(self, request: web.Request) -> bool:
         """Bearer tokens (constant-time compare); none configured: only an open gateway."""
@@ -201,12 +231,19 @@ class Gateway:
         return json_response(400, {"status": "invalid event", "message": "Event object is invalid",
                                    "errors": ["Invalid routing key"]})  # fmt: skip
 
+    async def decode(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (decode a body into records) on a decoding thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._decoders, work)
+
     def letter(self, source: str, raw: bytes, reason: str, error: str) -> Record:
-        """A dead-letter record for ``raw`` (counted), to write with the request's others."""
-        letter = DeadLetter(source_topic=source, value=raw[:MAX_BODY], reason=reason,
-                            error=error[:8000], stage="gateway", worker="gateway")  # fmt: skip
+        """A dead-letter record for ``raw`` (counted), to write with the request's others.
+        The letter keeps a bounded prefix of ``raw`` with its size and digest, so it
+        always fits in one Kafka record."""
+        letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error,
+                            stage="gateway", worker="gateway")  # fmt: skip
         self.metrics.dead_letters.labels(topic=source, reason=reason).inc()
-        return (self.catalog.name("deadletter"), None, encode(letter))
+        # an exact-size copy: orjson's result keeps the whole buffer it grew to write it
+        return (self.catalog.name("deadletter"), None, memoryview(encode(letter)).tobytes())
 
     async def dead_letter(self, source: str, raw: bytes, reason: str, error: str) -> None:
         await self.write([self.letter(source, raw, reason, error)])

@@ -1,23 +1,32 @@
-"""Source routes: /v1/metrics, /v1/logs, /v1/alertmanager, /v2/enqueue, /api/v1/write."""
+"""Source routes: /v1/metrics, /v1/logs, /v1/alertmanager, /v2/enqueue, /api/v1/write.
+
+Each request is decoded on a decoding thread into an Outcome (records.py): the records
+to write, the item errors, one dead letter for whatever was refused; then written in
+one acknowledged write, then answered. Item by item on every route but /v2/enqueue
+(one event per request): the valid items are stored and a 400 names the others.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from connectors.sources.alertmanager import decode_alertmanager
-from connectors.sources.batches import BodyError, decode_batch, inflate
+from connectors.sources.alertmanager import decode_alertmanager_items
+from connectors.sources.batches import BodyError, ItemError, inflate, iter_batch
 from connectors.sources.pagerduty import decode_pagerduty
 from connectors.sources.remote_write import decode_remote_write
-from schemas import Alert, DecodeError, LogRecord, MetricSample, encode
-from streams.gateway.app import json_response, pagerduty_throttled, unauthorized
-from streams.gateway.writer import Record
+from schemas import Alert, DecodeError, LogRecord, MetricSample
+from streams.gateway.app import json_response, pagerduty_throttled
+from streams.gateway.records import Outcome, RecordMaker, TimeBounds
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
+
+MAX_PAGERDUTY_EVENT = 512 * 1024  # PagerDuty's own bound on an Events API v2 event
 
 
 def add_routes(gw: Gateway, app: web.Application) -> None:
@@ -40,53 +49,94 @@ def _log_key(r: LogRecord) -> bytes:
     return (r.labels.get("service") or r.source).encode()
 
 
+def _alert_key(a: Alert) -> bytes:
+    return a.fingerprint.encode()
+
+
 _BATCHES: dict[str, tuple[type[Any], Callable[[Any], bytes]]] = {
     "metrics": (MetricSample, _metric_key),
     "logs": (LogRecord, _log_key),
 }
 
 
+def _now(gw: Gateway) -> datetime:
+    return datetime.fromtimestamp(gw.clock(), UTC)
+
+
+def _bounds(gw: Gateway) -> TimeBounds:
+    return TimeBounds(_now(gw), gw.max_ahead, gw.max_behind)
+
+
+def _finish(gw: Gateway, out: Outcome, source: str, raw: bytes) -> Outcome:
+    """One dead letter per request that refused anything: the body (bounded) and the
+    first errors by position."""
+    if out.refused is not None or out.rejected:
+        out.records.append(gw.letter(source, raw, out.reason, out.error_text()))
+    return out
+
+
 async def _batch(gw: Gateway, request: web.Request, topic: str) -> web.Response:
-    if not gw.authorized(request):
-        return unauthorized()
-    model, key = _BATCHES[topic]
     raw = await request.read()
-    source = f"http:/v1/{topic}"
+    work = partial(_decode_batch, gw, topic, raw, request.headers.get("Content-Encoding"),
+                   request.content_type, _bounds(gw))  # fmt: skip
+    out = await gw.decode(work)
+    await gw.write(out.records)
+    status, doc = out.answer()
+    return json_response(status, doc)
+
+
+def _decode_batch(gw: Gateway, topic: str, raw: bytes, encoding: str | None, ctype: str,
+                  bounds: TimeBounds) -> Outcome:  # fmt: skip
+    model, key = _BATCHES[topic]
+    out = Outcome(topic)
+    maker = RecordMaker(out, gw.catalog.name(topic), key, bounds)
+    body = raw
     try:
-        body = inflate(raw, request.headers.get("Content-Encoding"))
-        good, bad = decode_batch(model, body, request.content_type)
+        body = inflate(raw, encoding)
+        for position, item in iter_batch(model, body, ctype):
+            if isinstance(item, ItemError):
+                out.reject(position, item.message)
+            else:
+                maker.add(position, item)
     except BodyError as exc:
-        await gw.dead_letter(source, raw, "invalid_body", str(exc))
-        return json_response(400, {"error": str(exc)})
-    records: list[Record] = [(gw.catalog.name(topic), key(item), encode(item)) for item in good]
-    # one write, one acknowledgement: the good items and the bad items' dead letters
-    records += [gw.letter(source, e.raw, "validation", f"item {e.position}: {e.message}")
-                for e in bad]  # fmt: skip
-    await gw.write(records)
-    if bad:
-        errors = [{"position": e.position, "error": e.message} for e in bad[:100]]
-        return json_response(400, {"accepted": len(good), "rejected": len(bad),
-                                   "errors": errors})  # fmt: skip
-    return json_response(202, {"accepted": len(good)})
-
-
-async def _alerts(gw: Gateway, alerts: list[Alert]) -> None:
-    topic = gw.catalog.name("alerts")
-    await gw.write([(topic, a.fingerprint.encode(), encode(a)) for a in alerts])
+        out.refuse(str(exc), exc.reason)
+    return _finish(gw, out, f"http:/v1/{topic}", body)
 
 
 async def _alertmanager(gw: Gateway, request: web.Request) -> web.Response:
-    if not gw.authorized(request):
-        return unauthorized()
+    """Alertmanager retries 5xx and drops 4xx: the valid alerts of a notification are
+    stored even when another is refused (400 names it)."""
     raw = await request.read()
+    work = partial(_decode_alertmanager, gw, raw, request.headers.get("Content-Encoding"),
+                   _now(gw))  # fmt: skip
+    out = await gw.decode(work)
+    await gw.write(out.records)
+    status, doc = out.answer()
+    if status == 202:
+        return json_response(200, doc)
+    if "errors" in doc:
+        doc = {"error": doc["errors"][0]["error"], **doc}
+    return json_response(status, doc)
+
+
+def _decode_alertmanager(gw: Gateway, raw: bytes, encoding: str | None, now: datetime
+                         ) -> Outcome:  # fmt: skip
+    out = Outcome("alertmanager")
+    maker = RecordMaker(out, gw.catalog.name("alerts"), _alert_key)
+    body = raw
     try:
-        body = inflate(raw, request.headers.get("Content-Encoding"))
-        alerts = decode_alertmanager(body, datetime.now(UTC))
-    except (BodyError, DecodeError) as exc:
-        await gw.dead_letter("http:/v1/alertmanager", raw, _reason(exc), str(exc))
-        return json_response(400, {"error": str(exc)})
-    await _alerts(gw, alerts)
-    return json_response(200, {"accepted": len(alerts)})
+        body = inflate(raw, encoding)
+        alerts, errors = decode_alertmanager_items(body, now)
+    except BodyError as exc:
+        out.refuse(str(exc), exc.reason)
+    except DecodeError as exc:
+        out.refuse(str(exc), exc.reason)
+    else:
+        for e in errors:
+            out.reject(e.position, e.message)
+        for position, alert in alerts:
+            maker.add(position, alert)
+    return _finish(gw, out, "http:/v1/alertmanager", body)
 
 
 async def _pagerduty(gw: Gateway, request: web.Request) -> web.Response:
@@ -94,35 +144,63 @@ async def _pagerduty(gw: Gateway, request: web.Request) -> web.Response:
 
     The routing key was checked by ``Gateway.pagerduty`` before this runs."""
     raw = await request.read()
-    try:
-        body = inflate(raw, request.headers.get("Content-Encoding"))
-        event, alert = decode_pagerduty(body, datetime.now(UTC))
-    except (BodyError, DecodeError) as exc:
-        await gw.dead_letter("http:/v2/enqueue", raw, _reason(exc), str(exc))
-        return json_response(400, {"status": "invalid event",
-                                   "message": "Event object is invalid",
-                                   "errors": str(exc).split("; ")})  # fmt: skip
-    await _alerts(gw, [alert])
+    work = partial(_decode_pagerduty, gw, raw, request.headers.get("Content-Encoding"), _now(gw))
+    out, event = await gw.decode(work)
+    await gw.write(out.records)
+    if out.refused is not None or out.rejected:
+        message = out.refused[1] if out.refused is not None else out.errors[0][1]
+        status = out.refused[0] if out.refused is not None else 400
+        return json_response(status, {"status": "invalid event",
+                                      "message": "Event object is invalid",
+                                      "errors": message.split("; ")})  # fmt: skip
     return json_response(202, {"status": "success", "message": "Event processed",
-                               "dedup_key": event.dedup_key})  # fmt: skip
+                               "dedup_key": event})  # fmt: skip
+
+
+def _decode_pagerduty(gw: Gateway, raw: bytes, encoding: str | None, now: datetime
+                      ) -> tuple[Outcome, str | None]:  # fmt: skip
+    out = Outcome("pagerduty")
+    body = raw
+    try:
+        body = inflate(raw, encoding)
+        if len(body) > MAX_PAGERDUTY_EVENT:
+            raise BodyError(f"event is {len(body)} bytes: PagerDuty's limit is "
+                            f"{MAX_PAGERDUTY_EVENT}", "too_large")  # fmt: skip
+        event, alert = decode_pagerduty(body, now)
+    except BodyError as exc:
+        out.refuse(str(exc), exc.reason)
+    except DecodeError as exc:
+        out.refuse(str(exc), exc.reason)
+    else:
+        RecordMaker(out, gw.catalog.name("alerts"), _alert_key).add(0, alert)
+        return _finish(gw, out, "http:/v2/enqueue", body), event.dedup_key
+    return _finish(gw, out, "http:/v2/enqueue", body), None
 
 
 async def _remote_write(gw: Gateway, request: web.Request) -> web.Response:
-    """Prometheus retries 5xx/429 and drops on other 4xx, so a 400 means 'fix the sender'."""
-    if not gw.authorized(request):
-        return unauthorized()
+    """Prometheus retries 5xx/429 and drops on other 4xx, so a 400 means 'fix the sender';
+    the valid series of a request are stored before it is answered (as Mimir does)."""
     raw = await request.read()
+    out = await gw.decode(partial(_decode_remote_write, gw, raw, _bounds(gw)))
+    await gw.write(out.records)
+    status, doc = out.answer()
+    if status == 202:
+        return web.Response(status=204)
+    return json_response(status, doc)
+
+
+def _decode_remote_write(gw: Gateway, raw: bytes, bounds: TimeBounds) -> Outcome:
+    out = Outcome("remote_write")
     try:
         batch = decode_remote_write(raw)
     except DecodeError as exc:
-        await gw.dead_letter("http:/api/v1/write", raw, exc.reason, str(exc))
-        return json_response(400, {"error": str(exc)})
+        out.refuse(str(exc), exc.reason)
+        return _finish(gw, out, "http:/api/v1/write", raw)
     if batch.skipped:
         gw.metrics.skipped.labels(route="remote_write", reason="non_finite").inc(batch.skipped)
-    topic = gw.catalog.name("metrics")
-    await gw.write([(topic, _metric_key(s), encode(s)) for s in batch.samples])
-    return web.Response(status=204)
-
-
-def _reason(exc: Exception) -> str:
-    return exc.reason if isinstance(exc, DecodeError) else "invalid_body"
+    for e in batch.errors:
+        out.reject(e.position, e.message)
+    maker = RecordMaker(out, gw.catalog.name("metrics"), _metric_key, bounds)
+    for position, sample in zip(batch.positions, batch.samples, strict=True):
+        maker.add(position, sample)
+    return _finish(gw, out, "http:/api/v1/write", raw)

@@ -5,6 +5,12 @@ to be down raises ``Backpressure`` (the gateway answers 429 + Retry-After) befor
 anything is enqueued; a write not acknowledged within ``ack_timeout`` raises
 ``NotAcknowledged`` (503). Delivery callbacks run on a poll thread and settle the
 request's futures on the event loop.
+
+No record over ``MAX_RECORD_BYTES`` is ever handed to the producer: librdkafka would
+refuse it (``MSG_SIZE_TOO_LARGE``) after the request's other records were queued, a
+half-written request answered 503 that the sender retries forever. Callers measure
+their records first and answer 4xx; a request that still holds one raises
+``RecordTooLarge`` before anything is produced.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ log = structlog.get_logger(__name__)
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
 
+MAX_RECORD_BYTES = 960_000
+"""Key plus value of one record: below librdkafka's ``message.max.bytes`` (1,000,000)
+and the broker's default ``max.message.bytes`` (1,048,588) with room for the record's
+framing. Topics created with a smaller ``max.message.bytes`` need a smaller bound."""
+_YIELD_EVERY = 2000  # produce() calls between turns of the event loop
+
 
 class Backpressure(Exception):
     """Kafka cannot take more right now: the client should retry after a pause."""
@@ -35,10 +47,16 @@ class NotAcknowledged(Exception):
     """Kafka did not acknowledge the write in time, or refused it."""
 
 
+class RecordTooLarge(ValueError):
+    """A record over MAX_RECORD_BYTES: the request was refused before anything was written."""
+
+
 class KafkaWriter:
-    def __init__(self, producer: Producer, ack_timeout: float = 10.0) -> None:
+    def __init__(self, producer: Producer, ack_timeout: float = 10.0,
+                 queue_max: int | None = None) -> None:  # fmt: skip
         self.producer = producer
         self.ack_timeout = ack_timeout
+        self.queue_max = queue_max
         self.broker_down = False
         self._down_since = 0.0
         self._stop = threading.Event()
@@ -67,9 +85,20 @@ class KafkaWriter:
             raise Backpressure("Kafka is unreachable", retry_after=5)
         if not records:
             return
+        for topic, key, value in records:
+            size = len(key or b"") + len(value)
+            if size > MAX_RECORD_BYTES:
+                raise RecordTooLarge(f"a record for {topic} would be {size} bytes, over the "
+                                     f"{MAX_RECORD_BYTES}-byte limit")  # fmt: skip
+        if self.queue_max is not None and len(self.producer) + len(records) > self.queue_max:
+            # refused before any of its records is queued, rather than half-queued when
+            # the queue fills up in the middle of the request
+            raise Backpressure("Kafka producer queue is full")
         loop = asyncio.get_running_loop()
         pending = _Pending(loop, len(records))
-        for topic, key, value in records:
+        for n, (topic, key, value) in enumerate(records, 1):
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a big request must not hold /healthz back
             try:
                 self.producer.produce(topic, key=key, value=value, on_delivery=pending.done)
             except BufferError as exc:

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import shutil
+import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from streams.catalog import Catalog
+from streams.kafka_security import (
+    describe,
+    faust_credentials,
+    faust_options,
+    ssl_context,
+)
 from streams.settings import KafkaSettings
 
 
@@ -66,3 +75,101 @@ def test_catalog_declares_every_topic_of_the_brief() -> None:
         "late",
     } <= names
     assert Catalog(KafkaSettings()).get("incidents").spec.cleanup_policy == "compact"
+
+
+# -- the funnel: one settings object for librdkafka and faust/aiokafka ------------------
+
+
+def _tls_files(tmp_path: Path) -> Any:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl makes the test certificates")
+    from streams.broker.secure import ensure_tls
+
+    return ensure_tls(tmp_path / "tls")
+
+
+def _aiokafka(settings: KafkaSettings) -> dict[str, Any]:
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    return dict(credentials_to_aiokafka_auth(faust_credentials(settings)))
+
+
+def test_plaintext_gives_faust_the_brokers_and_no_credentials() -> None:
+    s = KafkaSettings(bootstrap_servers="k0:9092,k1:9092", client_id="me")
+    assert faust_options(s) == {"broker": ["kafka://k0:9092", "kafka://k1:9092"],
+                                "broker_credentials": None, "broker_client_id": "me"}  # fmt: skip
+    assert _aiokafka(s) == {"security_protocol": "PLAINTEXT"}
+    assert ssl_context(s) is None
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_ssl_reaches_faust_as_librdkafka(mechanism: str, tmp_path: Path) -> None:
+    tls = _tls_files(tmp_path)
+    s = KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism=mechanism,
+                      sasl_username="tocsin", sasl_password="hunter2",
+                      ssl_ca_location=str(tls.ca))  # type: ignore[arg-type]  # fmt: skip
+    rd = s.client_config()
+    aio = _aiokafka(s)
+    assert aio["security_protocol"] == rd["security.protocol"] == "SASL_SSL"
+    assert aio["sasl_mechanism"] == rd["sasl.mechanism"] == mechanism
+    assert aio["sasl_plain_username"] == rd["sasl.username"] == "tocsin"
+    assert aio["sasl_plain_password"] == rd["sasl.password"] == "hunter2"
+    context = aio["ssl_context"]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    # the context trusts exactly the configured CA, not only the system store
+    assert any("tocsin local CA" in str(c.get("subject")) for c in context.get_ca_certs())
+
+
+def test_sasl_plaintext_has_no_tls(tmp_path: Path) -> None:
+    s = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                      sasl_username="tocsin", sasl_password="pw")  # type: ignore[arg-type]  # fmt: skip
+    aio = _aiokafka(s)
+    assert aio["security_protocol"] == "SASL_PLAINTEXT" and aio["ssl_context"] is None
+    assert aio["sasl_mechanism"] == "SCRAM-SHA-512"
+
+
+def test_ssl_with_a_client_certificate_loads_it(tmp_path: Path) -> None:
+    tls = _tls_files(tmp_path)
+    s = KafkaSettings(security_protocol="SSL", ssl_ca_location=str(tls.ca),
+                      ssl_certificate_location=str(tls.client_cert),
+                      ssl_key_location=str(tls.client_key))  # fmt: skip
+    aio = _aiokafka(s)
+    assert aio["security_protocol"] == "SSL"
+    assert isinstance(aio["ssl_context"], ssl.SSLContext)
+    assert s.client_config()["ssl.certificate.location"] == str(tls.client_cert)
+    # a key that does not match the certificate is refused when the worker starts
+    bad = s.model_copy(update={"ssl_key_location": str(tls.ca)})
+    with pytest.raises(ssl.SSLError):
+        ssl_context(bad)
+
+
+def test_tls_settings_with_a_plaintext_protocol_are_refused() -> None:
+    with pytest.raises(ValidationError, match="does not use TLS"):
+        KafkaSettings(ssl_ca_location="/ca.pem")
+    with pytest.raises(ValidationError, match="does not authenticate with SASL"):
+        KafkaSettings(security_protocol="SSL", sasl_mechanism="PLAIN")
+    with pytest.raises(ValidationError, match="TOCSIN_SSL_KEY_LOCATION"):
+        KafkaSettings(security_protocol="SSL", ssl_certificate_location="/c.pem")
+
+
+def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "key-password").write_text("k3y-secret\n")
+    monkeypatch.setenv("TOCSIN_SSL_KEY_PASSWORD_FILE", str(tmp_path / "key-password"))
+    s = KafkaSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                      sasl_username="tocsin", sasl_password="hunter2")  # type: ignore[arg-type]  # fmt: skip
+    assert s.client_config()["ssl.key.password"] == "k3y-secret"
+    creds = faust_credentials(s)
+    for text in (repr(s), str(s), repr(creds), str(creds), describe(s),
+                 str(faust_options(s))):  # fmt: skip
+        assert "hunter2" not in text and "k3y-secret" not in text, text
+    assert "SASL_PLAINTEXT" in describe(s) and "PLAIN" in describe(s)
+
+
+def test_environment_hands_a_child_the_same_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = KafkaSettings(bootstrap_servers="k:9093", security_protocol="SASL_SSL",
+                      sasl_mechanism="SCRAM-SHA-256", sasl_username="u", sasl_password="p",
+                      ssl_ca_location="/ca.pem", topic_prefix="x.", partitions=3)  # type: ignore[arg-type]  # fmt: skip
+    for key, value in s.environment().items():
+        monkeypatch.setenv(key, value)
+    assert KafkaSettings() == s
+    assert KafkaSettings().client_config() == s.client_config()

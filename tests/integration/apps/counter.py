@@ -10,11 +10,14 @@ import os
 
 import faust
 
+from streams.kafka_security import faust_options
+from streams.settings import KafkaSettings
+
 PREFIX = os.environ["COUNTER_PREFIX"]
 
 app = faust.App(
     f"{PREFIX}counter",
-    broker=f"kafka://{os.environ.get('TOCSIN_BOOTSTRAP_SERVERS', '127.0.0.1:9092')}",
+    **faust_options(KafkaSettings()),  # TOCSIN_BOOTSTRAP_SERVERS, TLS and SASL
     store="memory://",
     topic_partitions=3,
     web_enabled=False,

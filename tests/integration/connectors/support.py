@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from connectors.slack.auth import StaticDirectory
 from connectors.slack.signature import SignatureVerifier
@@ -12,6 +13,9 @@ from streams.health import Health
 from streams.settings import KafkaSettings
 
 TOKEN = "t0ken"
+# samples must be recent: the gateway refuses event times more than 7 days old
+RECENT = datetime.now(UTC).replace(microsecond=0)
+STAMP = RECENT.isoformat().replace("+00:00", "Z")
 SIGNING = "signing-secret"
 
 

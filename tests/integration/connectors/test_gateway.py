@@ -22,7 +22,9 @@ from streams.kafka import make_producer
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import (
     AUTH,
+    RECENT,
     SIGNING,
+    STAMP,
     make_gateway,
     read_keyed,
     read_values,
@@ -45,7 +47,7 @@ def _sample(i: int) -> dict[str, object]:
     return {
         "name": "http_requests",
         "value": float(i),
-        "time": "2026-01-01T00:00:00Z",
+        "time": STAMP,
         "labels": {"host": f"web-{i % 5}"},
     }
 
@@ -77,7 +79,7 @@ def test_bearer_token_is_required(gw: httpx.Client) -> None:
 def test_invalid_items_get_position_and_field_and_go_to_deadletter(
     gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
 ) -> None:
-    bad_line = b'{"name": "cpu", "value": "high", "time": "2026-01-01T00:00:00Z"}'
+    bad_line = b'{"name": "cpu", "value": "high", "time": "%s"}' % STAMP.encode()
     body = orjson.dumps(_sample(1)) + b"\n" + bad_line
     resp = gw.post(
         "/v1/metrics", content=body, headers={**AUTH, "Content-Type": "application/x-ndjson"}
@@ -91,7 +93,9 @@ def test_invalid_items_get_position_and_field_and_go_to_deadletter(
     letters = [
         decode(DeadLetter, v) for v in read_values(kafka_settings, topics.name("deadletter"))
     ]
-    assert {bytes(d.value or b"") for d in letters} == {bad_line, b"not json at all"}
+    # one dead letter per request: its whole body, and the errors by position
+    assert {bytes(d.value or b"") for d in letters} == {body, b"not json at all"}
+    assert any("item 1: MetricSample.value" in d.error for d in letters)
 
 
 def test_alertmanager_webhook_lands_on_alerts_by_fingerprint(
@@ -135,9 +139,10 @@ def test_pagerduty_intake_answers_like_pagerduty(
 def test_prometheus_remote_write(
     gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
 ) -> None:
+    millis = int(RECENT.timestamp() * 1000)
     body = encode_remote_write(
         [
-            ({"__name__": "up", "job": "node", "instance": f"n{i}"}, [(1.0, 1_767_225_600_000)])
+            ({"__name__": "up", "job": "node", "instance": f"n{i}"}, [(1.0, millis)])
             for i in range(20)
         ]
     )

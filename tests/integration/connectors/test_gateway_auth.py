@@ -27,7 +27,7 @@ from streams.gateway.limits import RateLimit
 from streams.health import Health
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.integration.connectors.support import SIGNING, read_values, serve
+from tests.integration.connectors.support import SIGNING, STAMP, read_values, serve
 
 TOKEN, OTHER_TOKEN, INTAKE_KEY = "tok-alpha", "tok-beta", "R" * 32
 WRITTEN = ("alerts", "metrics", "logs", "deadletter", "commands")
@@ -64,7 +64,7 @@ def gw(kafka_settings: KafkaSettings, topics: Catalog) -> Iterator[httpx.Client]
 
 
 def _sample(value: float) -> bytes:
-    return orjson.dumps({"name": "cpu", "value": value, "time": "2026-01-01T00:00:00Z"})
+    return orjson.dumps({"name": "cpu", "value": value, "time": STAMP})
 
 
 def _nothing_written(settings: KafkaSettings, topics: Catalog) -> dict[str, int]:
@@ -74,7 +74,7 @@ def _nothing_written(settings: KafkaSettings, topics: Catalog) -> dict[str, int]
 
 INTAKES = [
     ("/v1/metrics", _sample(1), {}),
-    ("/v1/logs", b'{"message": "x", "time": "2026-01-01T00:00:00Z", "source": "a"}', {}),
+    ("/v1/logs", orjson.dumps({"message": "x", "time": STAMP, "source": "a"}), {}),
     ("/v1/alertmanager", b'{"version": "4", "alerts": []}', {}),
     ("/api/v1/write", b"", {"Content-Encoding": "snappy"}),
 ]

@@ -19,6 +19,7 @@ import orjson
 
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
+from tests.integration.connectors.support import STAMP
 
 CREDENTIAL_VARS = (
     "TOCSIN_GATEWAY_TOKENS",
@@ -28,7 +29,7 @@ CREDENTIAL_VARS = (
     "SLACK_BOT_TOKEN",
     "TOCSIN_GATEWAY_INSECURE_NO_AUTH",
 )
-SAMPLE = orjson.dumps({"name": "cpu", "value": 1, "time": "2026-01-01T00:00:00Z"})
+SAMPLE = orjson.dumps({"name": "cpu", "value": 1, "time": STAMP})
 EVENT = {
     "routing_key": "anything-at-all",
     "event_action": "trigger",

@@ -52,6 +52,7 @@ from schemas.config import load_config
 from streams.admin import create_topics
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
+from streams.demo.readiness import wait_for_workers
 from streams.demo.report import Channels, Observed, about, incidents, report
 from streams.demo.timescale import ScenarioClock, mmss, scaled_config
 from streams.demo.workload import FAULTS, Fleet
@@ -87,7 +88,7 @@ class Demo:
         self.suppressed: dict[str, str] = {}  # fingerprint -> why the agents muted it
         self._agents_log_at = 0
         self.signing_secret = os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
-        self.gateway_port = 0
+        self.gateway_port = self.agents_health_port = 0
         self.slack: FakeSlack | None = None  # None: a real workspace (SLACK_BOT_TOKEN)
         self._stack = ExitStack()
 
@@ -111,11 +112,13 @@ class Demo:
             env["TOCSIN_SLACK_BASE_URL"] = f"{url}/api/"
             self.echo(f"no SLACK_BOT_TOKEN: Slack calls go to a local fake Slack at {url}")
         self.gateway_port = _free_port()
+        self.agents_health_port = _free_port()
         cli = [sys.executable, "-m", "streams.cli.main", "run"]
         for name, args in (
             ("processor", ["processor", "--rules", "rules/default.yaml", "--health-port", "0",
                            "--instance-id", "demo"]),
-            ("agents", ["agents", "--config", str(config), "--health-port", "0",
+            ("agents", ["agents", "--config", str(config),
+                        "--health-port", str(self.agents_health_port),
                         "--tick-every", "0.5", "--datadir", str(self.workdir / "faust")]),
             ("notifier", ["notifier", "--health-port", "0"]),
             ("gateway", ["gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port),
@@ -159,6 +162,20 @@ class Demo:
         """A live line, stamped with scenario time so it reads against the fault plan."""
         self.echo(f"{mmss(scenario_s) if scenario_s is not None else '  -  '} {text}")
 
+    def _wait_for_workers(self) -> None:
+        self.echo("waiting for every worker to join its consumer group ...")
+        t0 = time.monotonic()
+        groups = [self.settings.topic_prefix + g for g in
+                  ("processor", "notifier", "tocsin-agents", "tocsin-agents-router")]  # fmt: skip
+        urls = [f"http://127.0.0.1:{self.agents_health_port}/readyz",
+                f"http://127.0.0.1:{self.gateway_port}/readyz"]  # fmt: skip
+        waiting = wait_for_workers(make_admin(self.settings), groups, urls, timeout=240)
+        if waiting:
+            self.echo(f"  still not ready after 240 s: {', '.join(waiting)} (see the logs); "
+                      "the story may come out late")  # fmt: skip
+        else:
+            self.echo(f"  ready after {time.monotonic() - t0:.1f} s")
+
     def _explain_time(self) -> None:
         cfg = load_config([EXAMPLE_CONFIG])
         levels = " then ".join(_d(lv.timeout) for lv in cfg.escalation_policies[0].levels)
@@ -201,6 +218,7 @@ class Demo:
         for tick in fleet.ticks(HISTORY_MIN):
             self._send(producer, tick.metrics, tick.logs)
         producer.flush(60)
+        self._wait_for_workers()
         self._explain_time()
         self.echo(f"fault plan: {SCENARIO_MIN} minutes of scenario time")
         for f in sorted(FAULTS, key=lambda f: f.start_min):

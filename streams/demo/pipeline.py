@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 
 import httpx
 import orjson
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 from connectors.slack.signature import SignatureVerifier
 from schemas import (
@@ -49,7 +49,7 @@ from schemas import (
     encode,
 )
 from schemas.config import load_config
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
 from streams.demo.readiness import wait_for_workers
@@ -146,6 +146,14 @@ class Demo:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
         self._stack.close()
+
+    def delete_topics(self) -> str:
+        """Delete every topic of this run (faust's changelogs included); say what happened."""
+        try:
+            deleted = delete_prefixed(make_admin(self.settings), self.settings.topic_prefix)
+        except KafkaException as exc:
+            return f"could not delete the topics {self.settings.topic_prefix}*: {exc}"
+        return f"deleted this run's {len(deleted)} topics ({self.settings.topic_prefix}*)"
 
     def _slack_call(self, method: str, args: dict[str, Any]) -> None:
         """What the notifier just asked Slack to do, as a responder would see it."""

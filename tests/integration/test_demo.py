@@ -7,6 +7,7 @@ that PagerDuty was printed, not sent."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from schemas import Alert, IncidentEvent, Notification, decode
 from streams.demo.pipeline import Demo
 from streams.demo.workload import FAULTS
-from streams.kafka import read_topic
+from streams.kafka import make_admin, read_topic
 from streams.settings import KafkaSettings
 
 
@@ -33,7 +34,27 @@ def test_demo_story_end_to_end(
         code = demo.run()
     finally:
         demo.stop_workers()
-    output = "\n".join(lines)
+    try:
+        _check_story(demo, settings, "\n".join(lines), lines, code)
+    finally:
+        cleaned = demo.delete_topics()
+    assert cleaned.startswith("deleted this run's "), cleaned
+    assert _topics_left(settings) == [], "the demo leaves no topic behind"
+
+
+def _topics_left(settings: KafkaSettings) -> list[str]:
+    """This run's topics still listed; deletion reaches every broker's metadata soon."""
+    admin, deadline = make_admin(settings), time.monotonic() + 30
+    while True:
+        left = [t for t in admin.list_topics(timeout=30).topics
+                if t.startswith(settings.topic_prefix)]  # fmt: skip
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)  # polling interval of a bounded wait
+
+
+def _check_story(demo: Demo, settings: KafkaSettings, output: str, lines: list[str],
+                 code: int) -> None:  # fmt: skip
     assert code == 0, output[-4000:]
     story = output[output.index("=== the story") :]
     assert story.count("(as planned)") == len(FAULTS), story

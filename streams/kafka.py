@@ -9,12 +9,21 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, Producer
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+# the longest any single blocking Kafka call of a worker waits: a call that times out is
+# retried (or the worker rewinds) by the worker's own loop, which meanwhile beats its
+# liveness, reports not-ready and says what it waits for
+CALL_TIMEOUT_S = 10.0
 
 
 class KafkaRecord(Protocol):
@@ -102,3 +111,100 @@ def read_topic_keyed(settings: KafkaSettings, topic: str, timeout: float = 30.0
     finally:
         c.close()
     return out
+
+
+class KafkaWait:
+    """Whether a worker is held up by Kafka, since when and by what.
+
+    A worker calls `waiting(what)` each time a bounded Kafka call timed out or failed
+    retriably, and `progressed()` once one went through. Readiness (`check`) is false
+    from the first wait until the next progress; the log says what the worker waits
+    for when the wait begins and then at most every `log_every_s` seconds (an outage
+    of hours writes a line a minute, not one per retry), and how long it lasted once
+    it ends. Read from the health server's thread: plain attribute reads only.
+    """
+
+    def __init__(self, worker: str, *, log_every_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.worker = worker
+        self._log_every_s = log_every_s
+        self._clock = clock
+        self._since: float | None = None
+        self._what = ""
+        self._logged_at = float("-inf")
+        self.waits = 0  # waits begun (one per outage, not per retry)
+
+    @property
+    def stalled(self) -> bool:
+        return self._since is not None
+
+    def waiting(self, what: str, error: object = None) -> None:
+        now = self._clock()
+        if self._since is None:
+            self._since, self.waits = now, self.waits + 1
+        self._what = what
+        if now - self._logged_at >= self._log_every_s:
+            self._logged_at = now
+            log.warning("kafka_waiting", worker=self.worker, waiting_for=what,
+                        for_s=round(now - self._since, 1),
+                        error=str(error)[:300] if error is not None else None)  # fmt: skip
+
+    def progressed(self) -> None:
+        if self._since is None:
+            return
+        waited = self._clock() - self._since
+        self._since, self._logged_at = None, float("-inf")
+        log.info("kafka_recovered", worker=self.worker, waited_for=self._what,
+                 waited_s=round(waited, 1))  # fmt: skip
+
+    def check(self) -> tuple[bool, str]:
+        since = self._since
+        if since is None:
+            return True, "making progress"
+        return False, f"waiting {self._clock() - since:.0f}s for {self._what}"
+
+
+def retriable(exc: BaseException) -> bool:
+    """A Kafka error worth retrying the same call for (a timeout, a broker away)."""
+    if not isinstance(exc, KafkaException) or not exc.args:
+        return False
+    err = exc.args[0]
+    if not isinstance(err, KafkaError):
+        return False
+    return bool(err.retriable()) and not err.fatal() and not err.txn_requires_abort()
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one line of each kind (logger and message template) through per `every_s`;
+    the next one says how many were held back. aiokafka logs every failed reconnect,
+    fetch and coordinator lookup, ten times a second while the broker is away."""
+
+    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self._every_s = every_s
+        self._clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # -> (let through at, held)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        at, held = self._seen.get(key, (float("-inf"), 0))
+        if now - at < self._every_s:
+            if len(self._seen) < 10_000:  # kinds are few; never let a message grow it
+                self._seen[key] = (at, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {now - at:.0f}s)"
+        return True
+
+
+def quiet_client_logs(prefixes: tuple[str, ...] = ("aiokafka",)) -> None:
+    """Install a RepeatFilter on the client libraries' loggers (imported by now)."""
+    repeat = RepeatFilter()
+    names = [name for name in logging.root.manager.loggerDict
+             if name.startswith(prefixes)]  # fmt: skip
+    for name in {*names, *prefixes}:
+        logging.getLogger(name).addFilter(repeat)

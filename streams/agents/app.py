@@ -378,4 +378,6 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     app.conf.tocsin_started = time.time()
     app.conf.tocsin_settings = settings
     app.conf.tocsin_follower = follower
+    # what readiness and the log say about Kafka while the broker is away
+    app.conf.tocsin_waits = [router.wait, outbox.wait]
     return app

@@ -9,32 +9,40 @@ resolve once the broker acknowledged all its records (acks=all, idempotent produ
 
 Records are partitioned with librdkafka's `murmur2_random`, the same murmur2 hash
 as Java clients and aiokafka: a key lands on the partition it always did.
+
+With the broker away, records wait in librdkafka's queue for as long as it takes
+(no delivery timeout: a record given up would be a record lost once its batch's
+offsets are committed); a batch waiting longer than ACK_PATIENCE_S makes the
+worker not ready and says so in the log until its acknowledgements arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from streams.kafka import make_producer
+from streams.kafka import KafkaWait, make_producer
 from streams.settings import KafkaSettings
 
 POLL_EVERY = 0.001  # s between polls while a batch waits for its acknowledgements
+ACK_PATIENCE_S = 10.0  # a batch unacknowledged this long: the broker is away
 
 
 class Acks:
     """Kafka's acknowledgements of a set of records: `await acks.all()` once every record
     was acknowledged (raising the first failure). Delivery callbacks only count."""
 
-    __slots__ = ("_done", "_error", "_poll", "_sent")
+    __slots__ = ("_done", "_error", "_poll", "_sent", "_wait")
 
-    def __init__(self, poll: Callable[[float], int]) -> None:
+    def __init__(self, poll: Callable[[float], int], wait: KafkaWait | None = None) -> None:
         self._poll = poll
         self._sent = self._done = 0
         self._error: KafkaError | None = None
+        self._wait = wait
 
     def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
         if err is not None and self._error is None:
@@ -46,9 +54,19 @@ class Acks:
         # the GIL back for every delivery callback while the loop decides: under load each
         # callback waited out a switch interval (5 ms), and a batch's acknowledgement took
         # 0.1-0.8 s instead of a broker round trip.
+        since = 0.0
         while self._done < self._sent:
             if not self._poll(0):
                 await asyncio.sleep(POLL_EVERY)
+                if self._wait is None:
+                    continue
+                now = time.monotonic()
+                since = since or now
+                if now - since > ACK_PATIENCE_S:
+                    left = self._sent - self._done
+                    self._wait.waiting(f"acknowledgement of {left} records")
+        if since and self._wait is not None:
+            self._wait.progressed()
         if self._error is not None:
             raise KafkaException(self._error)
 
@@ -57,13 +75,15 @@ class Outbox:
     """`put(acks, ...)` or `await send(acks, ...)` enqueues a record; `await acks.all()`
     waits for Kafka."""
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self, settings: KafkaSettings, wait: KafkaWait | None = None) -> None:
+        # message.timeout.ms 0: delivered however long the broker is away (see above)
         self._producer: Producer = make_producer(
-            settings, partitioner="murmur2_random", **{"linger.ms": 2}
+            settings, partitioner="murmur2_random", **{"linger.ms": 2, "message.timeout.ms": 0}
         )
+        self.wait = wait or KafkaWait("agents/outbox")
 
     def acks(self) -> Acks:
-        return Acks(self._producer.poll)
+        return Acks(self._producer.poll, self.wait)
 
     def put(self, acks: Acks, topic: str, key: bytes | None, value: bytes | None,
             partition: int | None = None) -> bool:  # fmt: skip

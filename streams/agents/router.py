@@ -17,19 +17,22 @@ event id (a replayed re-keying is a new offset with an old event id).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Gauge
 
-from streams.kafka import make_consumer
+from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 Pending = list[Awaitable[Any]]
+PROBE_EVERY_S = 5.0
 # routes a batch of (topic, value) and returns once Kafka acknowledged all it wrote
 Handler = Callable[[Sequence[tuple[str, bytes]]], Awaitable[None]]
 
@@ -43,6 +46,8 @@ class Router:
         self._handle, self._batch, self._idle = handle, batch, idle
         self.assigned = 0  # partitions this worker routes now
         self._inflight = False  # a batch consumed and not yet acknowledged
+        self.wait = KafkaWait("agents/router")
+        self._probed_at = 0.0
 
     def _open(self) -> Consumer:
         consumer = make_consumer(self._settings, self._group, **{
@@ -54,7 +59,8 @@ class Router:
             self.assigned = len(tps)
 
         def on_revoke(c: Consumer, tps: list[TopicPartition]) -> None:
-            if self._inflight:  # close() while a batch was cut short: let it be replayed
+            if self._inflight or self.wait.stalled:
+                # cut short, or the broker away (a commit would block): replayed instead
                 self.assigned = 0
                 return
             # between batches everything consume() returned was routed and acknowledged
@@ -77,15 +83,20 @@ class Router:
                     lag.maybe_report()
                 records = consumer.consume(num_messages=self._batch, timeout=0)
                 if not records:
+                    if self.wait.stalled:
+                        await self._probe(consumer)
                     await asyncio.sleep(self._idle)
                     continue
                 self._inflight = True
                 batch = []
                 for rec in records:
                     if rec.error():
-                        log.warning("router_read_error", error=str(rec.error()))
+                        # the broker away: librdkafka reconnects; said once a while
+                        self.wait.waiting("the broker (fetch)", rec.error())
                         continue
                     batch.append((rec.topic() or "", rec.value() or b""))
+                if batch:
+                    self.wait.progressed()
                 await self._handle(batch)  # acknowledged before the offsets move
                 self._inflight = False
                 try:
@@ -94,3 +105,18 @@ class Router:
                     log.info("router_commit_skipped", error=str(exc)[:300])
         finally:
             consumer.close()
+
+    async def _probe(self, consumer: Consumer) -> None:
+        """Idle after a wait: is the broker back? (No record would say so.)"""
+        now = time.monotonic()
+        if now - self._probed_at < PROBE_EVERY_S:
+            return
+        self._probed_at = now
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, partial(consumer.list_topics, self._topics[0],
+                                                     timeout=2))  # fmt: skip
+        except KafkaException as exc:
+            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
+            return
+        self.wait.progressed()

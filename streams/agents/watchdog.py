@@ -20,9 +20,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+import structlog
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from streams.kafka import CALL_TIMEOUT_S, KafkaWait
 from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,7 @@ class Stall:
 
 class StallWatchdog:
     def __init__(self, settings: KafkaSettings, group: str, topics: Iterable[str], *,
-                 stall_after: float = 15.0,
+                 stall_after: float = 15.0, wait: KafkaWait | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self._settings = settings
         self._group = group
@@ -45,6 +49,9 @@ class StallWatchdog:
         self._clock = clock
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}  # -> (committed, since)
         self._consumer: Consumer | None = None
+        # its round trips double as the agents' probe of the broker: readiness is false
+        # while they fail, and the log says so
+        self.wait = wait or KafkaWait("agents/watchdog")
 
     def _open(self) -> Consumer:
         # the agents' group id, only to read its committed offsets: this consumer never
@@ -57,7 +64,18 @@ class StallWatchdog:
         return Consumer(conf)
 
     def check(self, assigned: Iterable[tuple[str, int]]) -> list[Stall]:
-        """Blocking (Kafka round trips): run it off the event loop."""
+        """Blocking (Kafka round trips, each bounded): run it off the event loop. With the
+        broker away nothing is stalled: the check says so and is tried again next time."""
+        try:
+            stalls = self._check(assigned)
+        except KafkaException as exc:
+            self.wait.waiting("the broker (committed offsets)", exc.args[0] if exc.args else exc)
+            self._seen.clear()  # an offset that stood still while the broker was away
+            return []
+        self.wait.progressed()
+        return stalls
+
+    def _check(self, assigned: Iterable[tuple[str, int]]) -> list[Stall]:
         if self._consumer is None:
             self._consumer = self._open()
         tps = [TopicPartition(t, p) for t, p in assigned if t in self._topics]
@@ -67,10 +85,14 @@ class StallWatchdog:
             if key not in current:
                 del self._seen[key]  # moved to another worker
         if not tps:
+            # nothing to watch: still a round trip, or an outage would look like progress
+            self._consumer.list_topics(next(iter(self._topics), None), timeout=CALL_TIMEOUT_S)
             return []
         stalls = []
-        for tp in self._consumer.committed(tps, timeout=5):
-            low, end = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        for tp in self._consumer.committed(tps, timeout=CALL_TIMEOUT_S):
+            low, end = self._consumer.get_watermark_offsets(
+                tp, timeout=CALL_TIMEOUT_S, cached=False
+            )
             committed = tp.offset if tp.offset >= 0 else low
             key = (tp.topic, tp.partition)
             last = self._seen.get(key)
@@ -99,8 +121,13 @@ def install(app: Any, watchdog: StallWatchdog, on_stall: Callable[[Stall], None]
             return  # assignments are moving: nothing is stalled yet
         assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
         loop = asyncio.get_running_loop()
-        for stall in await loop.run_in_executor(None, watchdog.check, assigned):
-            on_stall(stall)
-            tp = TP(stall.topic, stall.partition)
-            app.consumer.resume_partitions([tp])
-            await app.consumer.seek(tp, stall.committed)
+        try:
+            for stall in await loop.run_in_executor(None, watchdog.check, assigned):
+                on_stall(stall)
+                tp = TP(stall.topic, stall.partition)
+                app.consumer.resume_partitions([tp])
+                await app.consumer.seek(tp, stall.committed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an exception in a faust timer ends the worker
+            log.warning("watchdog_check_failed", error=f"{type(exc).__name__}: {exc}"[:300])

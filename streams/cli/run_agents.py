@@ -68,7 +68,15 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
                     for_s=round(stall.for_s, 1))  # fmt: skip
         metrics.stalls.labels(topic=stall.topic).inc()
 
-    install(app, StallWatchdog(settings, app.conf.id, inputs), on_stall)
+    watchdog = StallWatchdog(settings, app.conf.id, inputs)
+    # readiness: false while the router cannot fetch, the outbox's records wait for their
+    # acknowledgements or the watchdog's offset queries fail (the broker away)
+    for wait in [*app.conf.tocsin_waits, watchdog.wait]:
+        health.add_check(wait.worker, wait.check)
+    install(app, watchdog, on_stall)
+    from streams.kafka import quiet_client_logs
+
+    quiet_client_logs()  # a line per failed reconnect, ten a second, while Kafka is away
     server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
     log.info("health_server", health_port=server.port)
     # group states are acyclic plain objects and a transition allocates hundreds of

@@ -7,17 +7,22 @@ before offsets are committed, and each output's ``event_id`` is derived from the
 position (topic/partition/offset/index), so a batch re-read after a crash re-emits the
 same ids and consumers deduplicate them. A record that does not decode goes to
 `deadletter` with its bytes; it never stops the loop.
+
+A broker outage does not stop it either: outputs wait in the producer's queue for as
+long as it takes (no delivery timeout), the flush and the commit are retried in
+bounded steps, readiness is false meanwhile and the log says what it waits for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from threading import Event
 
 import structlog
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from pydantic import BaseModel
 
 from connectors.sources.collectd import decode_collectd
@@ -28,11 +33,13 @@ from schemas import DecodeError, LogRecord, MetricSample, encode
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_consumer, make_producer, retriable
 from streams.metrics import WorkerMetrics
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+# a commit refused for these is tried again: the group coordinator is away, not gone
+_BROKER_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError._TRANSPORT, KafkaError._TIMED_OUT})
 
 Decoder = Callable[[bytes, datetime], list[MetricSample] | list[LogRecord]]
 
@@ -71,12 +78,17 @@ class IngestWorker:
         self.catalog = Catalog(settings)
         self.metrics = metrics or WorkerMetrics()
         self.health = health or Health()
-        self.producer = make_producer(settings)
+        self.producer = make_producer(settings, **{"message.timeout.ms": 0})
         self.consumer = make_consumer(settings, f"{settings.topic_prefix}ingest-{fmt}-{topic}")
+        self.wait = KafkaWait(f"ingest-{fmt}")
+        self.health.add_check("kafka", self.wait.check)
+        self._stop = Event()
+        self._probed_at = 0.0
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker=f"ingest-{fmt}")  # fmt: skip
 
     def run(self, stop: Event) -> None:
+        self._stop = stop
         self.consumer.subscribe([self.topic])
         try:
             while not stop.is_set():
@@ -84,6 +96,8 @@ class IngestWorker:
                 self.health.beat()
                 if msgs:
                     self.handle(msgs)
+                else:
+                    self._probe()
         finally:
             self.producer.flush(30)
             self.consumer.close()
@@ -94,7 +108,8 @@ class IngestWorker:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume_error", error=str(err))
+                    # the broker away: librdkafka reconnects; said once a while
+                    self.wait.waiting("the broker (fetch)", err)
                 continue
             try:
                 events = self.decode(msg.value() or b"", now)
@@ -104,9 +119,45 @@ class IngestWorker:
             for topic, key, value in outputs(self.catalog, msg, events):
                 self._produce(topic, key, value)
             self.metrics.records_processed.labels(topic=self.topic).inc()
-        if self.producer.flush(60) != 0:
-            raise RuntimeError("outputs were not acknowledged: not committing offsets")
-        self.consumer.commit(asynchronous=False)
+        while (left := self.producer.flush(CALL_TIMEOUT_S)) != 0:
+            if self._stop.is_set():
+                raise RuntimeError("stopped before outputs were acknowledged: not committing")
+            self.wait.waiting(f"acknowledgement of {left} outputs")
+            self.health.beat()
+        self._commit()
+
+    def _commit(self) -> None:
+        while True:
+            try:
+                self.consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
+                    break
+                waits = isinstance(err, KafkaError) and err.code() in _BROKER_AWAY
+                if not (waits or retriable(exc)) or self._stop.is_set():
+                    # moved meanwhile: the next owner re-reads the batch, same event ids
+                    log.info("commit_skipped", error=str(exc)[:300])
+                    return
+                self.wait.waiting("the offset commit", err)
+                self.health.beat()
+                self._stop.wait(1.0)
+                continue
+            break
+        self.wait.progressed()
+
+    def _probe(self) -> None:
+        """Idle: is the broker there? No record would say it went, or came back."""
+        now = time.monotonic()
+        if now - self._probed_at < 5.0:
+            return
+        self._probed_at = now
+        try:
+            self.consumer.list_topics(self.topic, timeout=2)
+        except KafkaException as exc:
+            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
+            return
+        self.wait.progressed()
 
     def _produce(self, topic: str, key: bytes, value: bytes) -> None:
         while True:
@@ -115,3 +166,4 @@ class IngestWorker:
                 return
             except BufferError:  # a full queue: let it drain instead of dropping
                 self.producer.poll(0.5)
+                self.health.beat()

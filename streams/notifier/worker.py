@@ -9,6 +9,11 @@ topic pattern: it neither blocks its partition nor disappears). Offsets are comm
 only after the receipts, the delivered marks and any re-enqueued records are
 acknowledged by Kafka: a crash re-reads the batch and the delivered set skips what
 was done; the Slack sink finds a message posted just before a crash by its metadata.
+
+With the broker away the notifier keeps running: receipts and marks wait in the
+producer's queue for as long as it takes (no delivery timeout: one given up would be
+lost once the offsets are committed), the commit is retried, every wait is bounded
+so the loop stays live, readiness is false, and the log says what it waits for.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import UTC, datetime
 from threading import Event
 
 import structlog
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from prometheus_client import Counter, Histogram
 
 from connectors.sinks.delivery import Breaker, Delivery, RetryPolicy, Sink
@@ -29,12 +34,14 @@ from schemas import DecodeError, DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_consumer, make_producer, retriable
 from streams.metrics import LagReporter, WorkerMetrics
 from streams.notifier.state import NotifierState
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+# a commit refused for these is tried again: the group coordinator is away, not gone
+_BROKER_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError._TRANSPORT, KafkaError._TIMED_OUT})
 
 
 class NotifierMetrics(WorkerMetrics):
@@ -68,7 +75,10 @@ class Notifier:
         self.limit = asyncio.Semaphore(in_flight)
         self.breakers: dict[str, Breaker] = {}
         self.parked: dict[tuple[str, str, str], str] = {}  # lane -> notification id awaited
-        self.producer = make_producer(settings)
+        self.producer = make_producer(settings, **{"message.timeout.ms": 0})
+        self.wait = KafkaWait("notifier")
+        self._stop = Event()
+        self._probed_at = 0.0
         # a crashed notifier's partitions move to a survivor within 10 s, not 45 s
         self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier",
                                       **{"session.timeout.ms": 10_000,
@@ -83,13 +93,23 @@ class Notifier:
         self.joined = False
         self.health.add_check("group", lambda: (self.joined, "assigned" if self.joined
                                                 else "not yet in the consumer group"))  # fmt: skip
+        self.health.add_check("kafka", self.wait.check)
 
     def run(self, stop: Event) -> None:
         """One event loop for the worker's life: pooled HTTP clients stay on their loop."""
         asyncio.run(self._run(stop))
 
     async def _run(self, stop: Event) -> None:
-        self.state.load(self.settings)
+        self._stop = stop
+        while not stop.is_set():
+            try:
+                self.state.load(self.settings)
+                break
+            except KafkaException as exc:  # started while the broker is away
+                self.wait.waiting("the broker (delivered marks)", exc.args[0] if exc.args else exc)
+                self.health.beat()
+                await asyncio.sleep(1.0)
+        self.wait.progressed()
         log.info("notifier_started", delivered=len(self.state.done),
                  messages=len(self.state.messages), sinks=sorted(self.sinks))  # fmt: skip
         self.consumer.subscribe([self.catalog.name("notifications")],
@@ -105,6 +125,8 @@ class Notifier:
                 self.health.beat()
                 if msgs:
                     await self._batch(msgs)
+                else:
+                    self._probe()
                 self.lag.maybe_report()
         finally:
             self.producer.flush(30)
@@ -117,7 +139,8 @@ class Notifier:
             err = msg.error()
             if err is not None:
                 if err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume_error", error=str(err))
+                    # the broker away: librdkafka reconnects; said once a while
+                    self.wait.waiting("the broker (fetch)", err)
                 continue
             try:
                 n = decode(Notification, msg.value() or b"")
@@ -135,9 +158,47 @@ class Notifier:
         for n, where in todo:
             lanes.setdefault(_lane_key(n), []).append((n, where))
         await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
-        if self.producer.flush(60) != 0:
-            raise RuntimeError("receipts were not acknowledged: not committing offsets")
-        self.consumer.commit(asynchronous=False)
+        # receipts, marks and re-enqueued records acknowledged before the offsets move
+        while (left := self.producer.flush(CALL_TIMEOUT_S)) != 0:
+            if self._stop.is_set():
+                raise RuntimeError("stopped before receipts were acknowledged: not committing")
+            self.wait.waiting(f"acknowledgement of {left} receipts and marks")
+            self.health.beat()
+        self._commit()
+
+    def _commit(self) -> None:
+        while True:
+            try:
+                self.consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                err = exc.args[0] if exc.args else None
+                if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
+                    break  # nothing new to commit
+                waits = isinstance(err, KafkaError) and err.code() in _BROKER_AWAY
+                if not (waits or retriable(exc)) or self._stop.is_set():
+                    # the partitions moved meanwhile: their next owner re-reads the batch,
+                    # and the delivered set skips what was done
+                    log.info("commit_skipped", error=str(exc)[:300])
+                    return
+                self.wait.waiting("the offset commit", err)
+                self.health.beat()
+                self._stop.wait(1.0)
+                continue
+            break
+        self.wait.progressed()
+
+    def _probe(self) -> None:
+        """Idle: is the broker there? No record would say it went, or came back."""
+        now = time.monotonic()
+        if now - self._probed_at < 5.0:
+            return
+        self._probed_at = now
+        try:
+            self.consumer.list_topics(self.catalog.name("notifications"), timeout=2)
+        except KafkaException as exc:
+            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
+            return
+        self.wait.progressed()
 
     async def _lane(self, lane: list[tuple[Notification, str]]) -> None:
         """One incident's notifications to one destination, strictly in outbox order.

@@ -15,6 +15,7 @@ their own, and one restoring the other's state would count records twice or neve
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +70,13 @@ def read_checkpoint(
     consumer.assign([TopicPartition(state_topic, state_partition, low)])
     try:
         position = low
+        moved_at = time.monotonic()
         while position < high:
+            if time.monotonic() - moved_at > timeout:
+                raise TimeoutError(f"reading {state_topic}[{state_partition}] stalled at "
+                                   f"offset {position} of {high} for {timeout:g}s")  # fmt: skip
             for msg in consumer.consume(1000, timeout=0.2):
+                moved_at = time.monotonic()
                 if msg.error():
                     continue
                 position = max(position, (msg.offset() or 0) + 1)
@@ -80,6 +86,8 @@ def read_checkpoint(
             if position < high:
                 # transaction markers occupy offsets too: trust the consumer position
                 pos = consumer.position([TopicPartition(state_topic, state_partition)])[0].offset
+                if pos > position:
+                    moved_at = time.monotonic()
                 position = max(position, pos)
     finally:
         consumer.unassign()

@@ -5,6 +5,10 @@ from the checkpoint's offset up to the group's committed offset with outputs dis
 the engine is deterministic, so it ends in exactly the state its previous owner had at
 its last commit. No checkpoint (a kill before the first one) or one of another engine
 version: replay from the start of the retained input.
+
+Every read is bounded: a replay or checkpoint read that makes no progress for
+CALL_TIMEOUT_S (the broker away) raises TimeoutError, and the worker retries the
+whole restore once the broker answers again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from confluent_kafka import TopicPartition
 from processors.rules.engine import RuleEngine
 from processors.rules.snapshot import IncompatibleState
 from schemas.rules import RuleFile
-from streams.kafka import make_consumer
+from streams.kafka import CALL_TIMEOUT_S, make_consumer
 from streams.processor.checkpoint import read_checkpoint
 from streams.processor.feed import InputRecord, Rejected
 from streams.processor.metrics import ProcessorMetrics
@@ -40,12 +44,14 @@ class StateRestorer:
         feeds: Mapping[str, Feed],
         state_topic: str,
         metrics: ProcessorMetrics,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
         self.group_id = group_id
         self.pack = pack
         self.feeds = feeds
         self.state_topic = state_topic
         self.metrics = metrics
+        self.beat = beat  # a long replay is progress: the worker stays live meanwhile
         self.skew = pack.settings.max_future_skew
         self._partitions, self._partitions_at = 1, float("-inf")
         # its own consumer, outside the group: assign() to read state and replay input
@@ -60,7 +66,9 @@ class StateRestorer:
         number that changes only when an operator adds partitions."""
         now = time.monotonic()
         if now - self._partitions_at > 60:
-            meta = self.consumer.list_topics(self.state_topic, timeout=30).topics[self.state_topic]
+            meta = self.consumer.list_topics(self.state_topic, timeout=CALL_TIMEOUT_S).topics[
+                self.state_topic
+            ]
             self._partitions = max(1, len(meta.partitions))
             self._partitions_at = now
         return self._partitions
@@ -74,6 +82,7 @@ class StateRestorer:
             self.group_id,
             topic,
             partition,
+            timeout=CALL_TIMEOUT_S,
         )
         if ckpt is None:
             # offsets without a checkpoint (first checkpoint not yet written)
@@ -120,6 +129,7 @@ class StateRestorer:
         feed = self.feeds[topic]
         self.consumer.assign([TopicPartition(topic, partition, start)])
         position = start
+        moved_at = time.monotonic()
         try:
             while position < end:
                 msgs = self.consumer.consume(20_000, timeout=0.2)
@@ -129,6 +139,12 @@ class StateRestorer:
                     feed(engine, run, self.skew)  # what it refuses was dead-lettered then
                 engine.advance()
                 pos = self.consumer.position([TopicPartition(topic, partition)])[0].offset
+                if max(position, pos) > position or run:
+                    moved_at = time.monotonic()
+                    self.beat()
                 position = max(position, pos)
+                if time.monotonic() - moved_at > CALL_TIMEOUT_S:
+                    raise TimeoutError(f"replay of {topic}[{partition}] stalled at offset "
+                                       f"{position} of {end} for {CALL_TIMEOUT_S:g}s")  # fmt: skip
         finally:
             self.consumer.unassign()

@@ -46,3 +46,20 @@ def test_a_partition_with_waiting_records_and_a_frozen_offset_is_a_stall(
     finally:
         dog.close()
         committer.close()
+
+
+def test_an_unreachable_broker_makes_the_check_wait_not_crash() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    away = KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}")
+    dog = StallWatchdog(away, "tocsin-agents", ["alerts"])
+    try:
+        assert dog.check([("alerts", 0)]) == [], "an exception here ended the agents worker"
+        ready, detail = dog.wait.check()
+        assert not ready and "committed offsets" in detail, detail
+        assert dog.check([]) == [] and not dog.wait.check()[0], "idle, the outage still shows"
+    finally:
+        dog.close()

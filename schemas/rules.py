@@ -8,6 +8,7 @@ threshold, Prometheus-style (`for:` holds continuously before firing).
 from __future__ import annotations
 
 import re
+import string
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -172,6 +173,51 @@ class Rule(_Strict):
                 except re.error as exc:
                     raise ValueError(f"matchers: invalid regex {m.value!r}: {exc}") from exc
         return self
+
+    @model_validator(mode="after")
+    def _severity_label_agrees(self) -> Rule:
+        # a `severity` label is what inhibitions match on: it must say what pages say
+        label = self.labels.get("severity")
+        if label is not None and label != self.severity:
+            raise ValueError(f"labels.severity: {label!r} differs from the rule's severity "
+                             f"{self.severity!r}")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _placeholders_exist(self) -> Rule:
+        """A placeholder the alert cannot fill renders as nothing ("CPU 94% on "), so a
+        typo such as {hots} would reach a page unnoticed: refuse it when the rule loads."""
+        labels = sorted({*self.group_by, *self.labels, "alertname"})
+        fields = [*SUMMARY_FIELDS, *(ANOMALY_FIELDS if self.anomaly else ())]
+        _check_template("summary", self.summary, labels, fields)
+        if self.runbook_url:
+            _check_template("runbook_url", self.runbook_url, labels, ["labels"])
+        return self
+
+
+# what a summary can name besides the alert's labels (processors/rules/alerts.py fills them)
+SUMMARY_FIELDS = ("value", "threshold", "op", "rule", "labels")
+ANOMALY_FIELDS = ("expected", "score")
+
+
+def _check_template(where: str, template: str, labels: list[str], fields: list[str]) -> None:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"{where}: not a valid template ({exc}); write {{{{ and }}}} "
+                         "for a literal brace") from exc  # fmt: skip
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        name = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if name in labels or name in fields:
+            continue
+        if name in ANOMALY_FIELDS:
+            raise ValueError(f"{where}: placeholder {{{field}}} is filled for anomaly rules "
+                             "only")  # fmt: skip
+        group = ", ".join(labels)
+        raise ValueError(f"{where}: placeholder {{{field}}} is not a label of the rule's "
+                         f"group ({group}) nor one of {', '.join(fields)}")  # fmt: skip
 
 
 def _matchers(rule: Rule) -> list[Matcher]:

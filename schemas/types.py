@@ -95,15 +95,21 @@ Labels = Annotated[dict[LabelKey, LabelValue], AfterValidator(_bounded_labels)]
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ISO = re.compile(r"-?P(?:\d+(?:[.,]\d+)?[YMWD])*(?:T(?:\d+(?:[.,]\d+)?[HMS])+)?")
+_WRITE_AS = "write a duration like 30s, 10m or 1h30m (units ms, s, m, h, d, w)"
 
 
 def parse_duration(value: object) -> object:
-    """Prometheus-style durations ("30s", "5m", "1h30m", "500ms"); other input passes on."""
-    if not isinstance(value, str):
+    """Prometheus-style durations ("30s", "5m", "1h30m", "500ms"); numbers (seconds),
+    timedeltas and ISO 8601 ("PT5M") pass on to pydantic. Anything else is refused with
+    the expected format, which pydantic's own message ("valid timedelta") does not name."""
+    if isinstance(value, (int, float, timedelta)) and not isinstance(value, bool):
         return value
+    if not isinstance(value, str):
+        raise ValueError(f"a {type(value).__name__} is not a duration: {_WRITE_AS}")
     text = value.strip()
-    if not text or text[0].isalpha() or text.startswith("P"):
-        return value  # ISO 8601 ("PT5M") and garbage: pydantic's own parser decides
+    if len(text) > 2 and _ISO.fullmatch(text):
+        return value
     pos, total = 0, 0.0
     for match in _DURATION.finditer(text):
         if match.start() != pos:
@@ -111,7 +117,7 @@ def parse_duration(value: object) -> object:
         total += float(match.group(1)) * _UNIT_S[match.group(2)]
         pos = match.end()
     if pos != len(text) or pos == 0:
-        raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 1h30m, 500ms")
+        raise ValueError(f"{value[:64]!r} is not a duration: {_WRITE_AS}")
     return timedelta(seconds=total)
 
 

@@ -14,11 +14,16 @@ from streams.settings import KafkaSettings
 
 
 @click.command()
-@click.option("--speed", default=10.0, show_default=True,
-              help="How many times faster than real time the fault timeline runs.")  # fmt: skip
+# above 30x, the pipeline's own latency (about a second of wall time) becomes minutes
+# of scenario time and eats the margins that keep every run's story the same
+@click.option("--speed", default=10.0, show_default=True, type=click.FloatRange(1, 30),
+              help="How many times faster than real time the fault plan runs; the agents' "
+                   "timers (group_wait, escalation) are divided by the same factor.")  # fmt: skip
 @click.option("--burst", is_flag=True, help="Only send a burst of samples and read it back.")
 @click.option("--workdir", default=".demo", show_default=True, type=click.Path(path_type=Path))
-def demo(speed: float, burst: bool, workdir: Path) -> None:
+@click.option("--keep-topics", is_flag=True,
+              help="Keep this run's topics on the broker (default: delete them).")  # fmt: skip
+def demo(speed: float, burst: bool, workdir: Path, keep_topics: bool) -> None:
     """Fleet -> processor -> agents -> pages, with each incident's timeline at the end."""
     if burst:
         from streams.demo.burst import run_burst
@@ -38,4 +43,10 @@ def demo(speed: float, burst: bool, workdir: Path) -> None:
         code = 130
     finally:
         run.stop_workers()
+        if keep_topics:
+            click.echo(f"the topics of this run are kept: prefix {settings.topic_prefix}")
+        else:
+            # every run has a prefix of its own: without this the broker grows by a run's
+            # topics (and their open segment files) every time
+            click.echo(run.delete_topics())
     raise SystemExit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -32,11 +33,21 @@ def who(schedule_id: str, at_text: str | None, config_paths: tuple[Path, ...]) -
     if schedule is None:
         known = ", ".join(s.id for s in cfg.schedules) or "none"
         raise click.ClickException(f"no schedule {schedule_id!r} (known: {known})")
-    at = datetime.fromisoformat(at_text) if at_text else datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(at_text) if at_text else datetime.now(UTC)
+    except ValueError as exc:
+        raise click.BadParameter(f"{at_text!r} is not an ISO time such as 2026-03-30T09:00 "
+                                 "or 2026-03-30T07:00:00Z", param_hint="--at") from exc  # fmt: skip
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    user_id = on_call(schedule, at)
-    user = cfg.user(user_id) if user_id else None
-    name = f"{user.name} ({user.id})" if user else "nobody"
-    click.echo(f"{schedule.id} at {at.isoformat()}: {name}")
+    tz = ZoneInfo(schedule.timezone)
+
+    def person(user_id: str | None) -> str:
+        user = cfg.user(user_id) if user_id else None
+        return f"{user.name} ({user.id})" if user else (user_id or "nobody")
+
+    # the schedule's own wall clock: handoffs are written in it ("09:00"), so they read as such
+    local = at.astimezone(tz)
+    click.echo(f"{schedule.id} ({schedule.timezone}) at {local:%a %Y-%m-%d %H:%M:%S %Z}: "
+               f"{person(on_call(schedule, at))}")  # fmt: skip
     for when, nxt in next_handoffs(schedule, at):
-        click.echo(f"  from {when.astimezone(UTC).isoformat()}: {nxt or 'nobody'}")
+        click.echo(f"  from {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}: {person(nxt)}")

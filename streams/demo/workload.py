@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from schemas import LogRecord, MetricSample
 
@@ -26,9 +27,13 @@ SERVICES = {
 }
 
 
+Outcome = Literal["escalated", "acknowledged", "resolved"]
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One injected incident: what, where, when (minutes of scenario time)."""
+    """One injected incident: what, where, when (minutes of scenario time), and what the
+    responders see happen to it."""
 
     name: str
     kind: str  # cpu | memory | errors | latency | traffic_drop
@@ -36,17 +41,30 @@ class Fault:
     start_min: float
     end_min: float
     expect_rule: str  # the rule (or anomaly rule) that must catch it
+    # escalated: nobody acknowledges before the level-1 timeout; acknowledged: the
+    # responder clicks Acknowledge on the first page; resolved: over before any timeout
+    outcome: Outcome
 
     def active(self, minute: float) -> bool:
         return self.start_min <= minute < self.end_min
 
 
+# Whole minutes: the fleet starts on a minute boundary, so every fault starts and ends on
+# the boundary of every rule window (15 s, 30 s, 1 m panes) and a sliding window never
+# holds part of a change: CPU at 94% crosses the warning and the critical threshold in
+# the same window, and the alerts' event times are the same on every run. Durations keep
+# each incident minutes away from its escalation timeout (5 minutes at level 1), so what
+# the demo shows does not depend on how fast the workers are:
+# - CPU fires after `for: 5m` at about 7, escalates at about 12, ends at 14;
+# - the memory leak fires at about 11 and is acknowledged at once;
+# - latency pages at about 7, escalates to level 2 (with the pager) at about 12;
+# - the 5xx burst and the traffic collapse are over about 2.5 minutes after they page.
 FAULTS: tuple[Fault, ...] = (
-    Fault("CPU saturation", "cpu", "web-03", 4, 12, "cpu_saturation_critical"),
-    Fault("Memory leak", "memory", "db-01", 3, 16, "memory_high"),
-    Fault("5xx burst", "errors", "checkout", 6, 9, "http_5xx_error_rate"),
-    Fault("Latency degradation", "latency", "search", 8, 14, "api_latency_p95"),
-    Fault("Traffic collapse", "traffic_drop", "auth", 10, 14, "request_rate_anomaly"),
+    Fault("CPU saturation", "cpu", "web-03", 1, 14, "cpu_saturation_critical", "escalated"),
+    Fault("Memory leak", "memory", "db-01", 3, 16, "memory_high", "acknowledged"),
+    Fault("Latency degradation", "latency", "search", 5, 16, "api_latency_p95", "escalated"),
+    Fault("5xx burst", "errors", "checkout", 6, 8, "http_5xx_error_rate", "resolved"),
+    Fault("Traffic collapse", "traffic_drop", "auth", 10, 14, "request_rate_anomaly", "resolved"),
 )
 
 

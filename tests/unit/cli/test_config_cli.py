@@ -24,3 +24,27 @@ def test_oncall_who_answers_across_the_dst_change() -> None:
     after = CliRunner().invoke(cli, [*args, "--at", "2026-03-30T07:00:00Z"])
     assert "Bob Chen" in before.output  # 08:59 Berlin summer time
     assert "Alice Martin" in after.output  # 09:00: the weekly handoff
+
+
+def test_a_duration_error_names_the_field_and_the_expected_format(tmp_path: Path) -> None:
+    text = Path("examples/config/tocsin.yaml").read_text()
+    for written in ("ten minutes", "5 min", "PT5X", "[5m]"):
+        bad = tmp_path / "tocsin.yaml"
+        bad.write_text(text.replace("group_wait: 30s", f"group_wait: {written}"))
+        result = CliRunner().invoke(cli, ["config", "check", str(bad)])
+        assert result.exit_code == 1, written
+        first = result.output.splitlines()[0]
+        assert first.startswith(f"{bad}: grouping.group_wait: "), first
+        assert "10m" in first and "1h30m" in first, first
+
+
+def test_a_rule_duration_error_names_the_expected_format(tmp_path: Path) -> None:
+    text = Path("rules/default.yaml").read_text()
+    bad = tmp_path / "rules.yaml"
+    bad.write_text(text.replace("for: 5m}", "for: 5 minutes}", 1))
+    result = CliRunner().invoke(cli, ["rules", "check", str(bad)])
+    assert result.exit_code != 0
+    assert "rule cpu_saturation_critical field condition.for" in result.output, result.output
+    assert "'5 minutes' is not a duration: write a duration like 30s, 10m or 1h30m" in (
+        result.output
+    )

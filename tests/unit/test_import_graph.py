@@ -1,6 +1,7 @@
 """The shape of the house as imports: no module of tocsin imports itself back through
 another, and the four packages import in one direction (schemas <- processors,
-connectors <- streams).
+connectors <- streams); the benchmarks share helpers with the tests through harness/,
+never by importing tests.
 
 Imports under ``if TYPE_CHECKING:`` are left out: they are erased at run time and are
 how a module names the type of the module that calls it."""
@@ -46,3 +47,11 @@ def test_packages_import_in_one_direction(
 ) -> None:
     chain = graph.find_shortest_chain(importer=importer, imported=imported, as_packages=True)
     assert chain is None, f"{importer} must not import {imported}: {' -> '.join(chain or ())}"
+
+
+def test_benchmarks_and_the_harness_import_nothing_from_tests() -> None:
+    graph = grimp.build_graph("benchmarks", "harness", "tests", cache_dir=None)
+    assert "benchmarks.bench_processor" in graph.modules
+    for importer in ("benchmarks", "harness"):
+        chain = graph.find_shortest_chain(importer=importer, imported="tests", as_packages=True)
+        assert chain is None, f"{importer} imports tests: {' -> '.join(chain or ())}"

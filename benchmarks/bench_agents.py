@@ -19,6 +19,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.scratch import scratch, topic_count
+from harness.workers import kill9, start_agents
 from processors.incidents.lifecycle import on_alert
 from processors.incidents.routing import route
 from processors.incidents.state import GroupState
@@ -28,8 +29,6 @@ from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.kafka import broker_reachable
 from streams.settings import KafkaSettings
-from tests.integration.agents.test_agents_worker import start_agents
-from tests.processor_support import kill9
 
 CONFIG = Path("examples/config/tocsin.yaml")
 # long enough (~5 s with two workers) that joining the groups and the last commit weigh

@@ -22,10 +22,9 @@ from schemas import Notification, encode
 from streams.admin import create_topics, delete_prefixed
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
-from streams.demo.fake_slack import FakeSlack
+from streams.demo.fake_slack import FakeSlack, serve
 from streams.kafka import broker_reachable, make_admin, make_producer
 from streams.settings import KafkaSettings
-from tests.integration.connectors.support import serve
 
 INCIDENTS = 1_000
 LATENCY_S = 0.1

@@ -24,6 +24,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, Producer
 
+from harness.workers import health_port, kill9, start_worker, wait_for_lag_zero
 from processors.rules.engine import RuleEngine
 from schemas.rules import load_rule_files
 from streams.admin import create_topics, delete_prefixed
@@ -31,7 +32,6 @@ from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.kafka import broker_reachable, make_admin
 from streams.settings import KafkaSettings
-from tests.processor_support import health_port, kill9, start_worker, wait_for_lag_zero
 
 HOSTS = 3000  # x3 gauges = 9,000 series
 SERVICES = 1000  # log series (requests grouped by service)

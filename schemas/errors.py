@@ -1,9 +1,23 @@
-"""The one exception tree of tocsin.
+"""The one exception tree of tocsin: every error it raises on purpose is a TocsinError.
 
     TocsinError
-    ├── ConfigError        a YAML/env configuration is invalid (names file, path, problem)
-    ├── DecodeError        bytes from the outside world are not a valid event
-    └── BrokerError        the local Kafka broker tool could not do what was asked
+    ├── ConfigError          a YAML/env configuration is invalid (names file, path, problem)
+    ├── DecodeError          bytes from the outside world are not a valid event
+    ├── BrokerError          the local Kafka broker tool could not do what was asked
+    ├── IncompatibleState    a rule-engine checkpoint of another version   (processors.rules)
+    ├── BodyError            a request body unusable as a whole       (connectors.sources)
+    ├── ActionError          a Slack button or slash command that is no command
+    ├── SignatureError       a request not signed by Slack, stale or replayed
+    │                                                                   (connectors.slack)
+    ├── KafkaAccessError     the cluster refused the credentials or TLS (streams)
+    ├── Backpressure         Kafka cannot take more now: retry after a pause
+    ├── NotAcknowledged      Kafka did not acknowledge a write in time
+    └── RecordTooLarge       a record over the largest Kafka accepts  (streams.gateway)
+
+Errors a caller might already catch as ``ValueError`` (IncompatibleState, BodyError,
+ActionError, RecordTooLarge) are ``ValueError`` too. Each class lives next to the code
+that raises it, since processors and connectors may import schemas only; this root is
+what they share, so ``except TocsinError`` catches everything tocsin means to raise.
 
 Errors are data where input is concerned: consumers turn DecodeError into a
 dead-letter record and go on; nothing a source sends may kill a worker loop.

@@ -50,28 +50,6 @@ class DeadLetterSink:
         )
         self.send_letter(letter, key=record.key())
 
-    def send_raw(
-        self,
-        *,
-        source: str,
-        value: bytes,
-        reason: str,
-        error: str,
-        stage: str = "decode",
-        key: bytes | None = None,
-    ) -> None:
-        """For input that never was a Kafka record (an HTTP body, a config line)."""
-        letter = DeadLetter(
-            source_topic=source,
-            key=key,
-            value=value,
-            reason=reason,
-            error=error[:8000],
-            stage=stage,
-            worker=self._worker,
-        )
-        self.send_letter(letter, key=key)
-
     def send_letter(self, letter: DeadLetter, key: bytes | None) -> None:
         self._producer.produce(self._topic, value=encode(letter), key=key)
         self._metrics.dead_letters.labels(topic=letter.source_topic, reason=letter.reason).inc()

@@ -17,6 +17,7 @@ import ssl
 import threading
 from typing import Any
 
+from schemas.errors import TocsinError
 from streams.settings import KafkaSettings
 
 # librdkafka errors that no retry can fix: the credentials or the TLS setup are wrong.
@@ -27,7 +28,7 @@ _AUTH_ERRORS = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL
 _AUTH_WORDS = ("authentication", "handshake", "certificate")
 
 
-class KafkaAccessError(Exception):
+class KafkaAccessError(TocsinError):
     """The cluster refused this worker's credentials or TLS settings."""
 
 

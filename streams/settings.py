@@ -61,7 +61,6 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = Field(default="tocsin.", pattern=r"^[a-zA-Z0-9._\-]*$", max_length=100)
     partitions: int = Field(default=6, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=16)
-    tenant: str = "default"
     client_id: str = "tocsin"
 
     @model_validator(mode="before")
@@ -133,7 +132,6 @@ class KafkaSettings(BaseSettings):
                "TOCSIN_TOPIC_PREFIX": self.topic_prefix,
                "TOCSIN_PARTITIONS": str(self.partitions),
                "TOCSIN_REPLICATION_FACTOR": str(self.replication_factor),
-               "TOCSIN_TENANT": self.tenant,
                "TOCSIN_CLIENT_ID": self.client_id}  # fmt: skip
         for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location",
                      "ssl_certificate_location", "ssl_key_location"):  # fmt: skip

@@ -1,19 +1,16 @@
-"""Helpers shared by the processor's integration and fault tests."""
+"""Helpers shared by the processor's integration and fault tests. Starting, watching and
+killing workers lives in harness.workers (the benchmarks use it too); the fault tests
+import those helpers from here."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
-from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
+from harness.workers import health_port, kill9, start_worker, wait_for_lag_zero
 from processors.rules.engine import RuleEngine
 from schemas import encode
 from schemas.rules import RuleFile
@@ -22,6 +19,9 @@ from streams.demo.workload import Fleet
 from streams.kafka import make_producer
 from streams.processor.feed import feed_log, feed_metric
 from streams.settings import KafkaSettings
+
+__all__ = ["START", "health_port", "kill9", "produce_fleet", "read_all",
+           "reference_transitions", "start_worker", "wait_for_lag_zero"]  # fmt: skip
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -40,52 +40,6 @@ def produce_fleet(settings: KafkaSettings, catalog: Catalog, minutes: float) -> 
         producer.poll(0)
     assert producer.flush(60) == 0
     return n
-
-
-def start_worker(
-    settings: KafkaSettings,
-    rules: Path,
-    log: Path,
-    instance: str = "w1",
-    checkpoint_every: float = 10.0,
-    batch_size: int = 20_000,  # the CLI default
-    max_wait_ms: float = 20.0,
-    group: str | None = None,
-    commit_every_ms: float = 1000.0,  # the CLI default
-    commit_linger_ms: float = 20.0,  # the CLI default
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
-        "TOCSIN_PARTITIONS": str(settings.partitions),
-        "TOCSIN_LOG_FORMAT": "json",
-    }
-    cmd = [sys.executable, "-m", "streams.cli.main", "run", "processor", "--rules", str(rules),
-           "--instance-id", instance, "--group", group or f"{settings.topic_prefix}processor",
-           "--health-port", "0", "--checkpoint-every", str(checkpoint_every),
-           "--batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms),
-           "--commit-every-ms", str(commit_every_ms),
-           "--commit-linger-ms", str(commit_linger_ms)]  # fmt: skip
-    return subprocess.Popen(
-        cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def health_port(log: Path, timeout: float = 20.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.findall(rb'"health_port": ?(\d+)', log.read_bytes())
-        if found:
-            return int(found[-1])
-        time.sleep(0.2)
-    raise AssertionError(f"worker never reported its health port:\n{log.read_text()[-2000:]}")
-
-
-def kill9(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def read_all(settings: KafkaSettings, topic: str) -> dict[int, list[bytes]]:
@@ -128,44 +82,3 @@ def reference_transitions(pack: RuleFile, settings: KafkaSettings, catalog: Cata
                 feed(engine, raw, time.time(), skew)
             out += [encode(a) for a in engine.advance()]
     return out
-
-
-def _behind(c: Consumer, catalog: Catalog) -> int:
-    behind = 0
-    for topic in (catalog.name("metrics"), catalog.name("logs")):
-        meta = c.list_topics(topic, timeout=10).topics[topic]
-        tps = [TopicPartition(topic, p) for p in meta.partitions]
-        for tp in c.committed(tps, timeout=10):
-            _, high = c.get_watermark_offsets(tp, timeout=10)
-            # the last offset may be a transaction marker of the input producer
-            behind += max(0, high - max(tp.offset, 0) - 1) if high else 0
-            if tp.offset < 0 and high > 0:
-                behind += 1
-    return behind
-
-
-def wait_for_lag_zero(
-    settings: KafkaSettings, catalog: Catalog, group: str, timeout: float
-) -> bool:
-    c = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": group,
-            "enable.auto.commit": False,
-        }
-    )
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            try:
-                behind = _behind(c, catalog)
-            except KafkaException:
-                # a broker formatted moments ago creates __consumer_offsets on the first
-                # group look-up: the coordinator is briefly not there yet
-                behind = -1
-            if behind == 0:
-                return True
-            time.sleep(0.5)
-        return False
-    finally:
-        c.close()

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from schemas.commands import Command
+from schemas.errors import TocsinError
 from schemas.types import parse_duration
 
 USAGE = ("usage: /incident ack|resolve|escalate <id> · snooze <30m|2h> <id> · "
@@ -28,7 +29,7 @@ BUTTON_SNOOZE = timedelta(hours=1)
 MAX_SNOOZE = timedelta(days=30)  # what schemas.Command accepts
 
 
-class ActionError(ValueError):
+class ActionError(TocsinError, ValueError):
     """The input cannot be turned into a command; the message is shown to the user."""
 
 

@@ -8,12 +8,14 @@ import hmac
 import re
 from collections import OrderedDict
 
+from schemas.errors import TocsinError
+
 MAX_AGE_S = 300
 # Slack sends Unix seconds; anything longer is not a time (and would overflow a float)
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
-class SignatureError(Exception):
+class SignatureError(TocsinError):
     """The request did not come from Slack, is stale, or was already seen."""
 
 

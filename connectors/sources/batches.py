@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from connectors.sources.body import MAX_ITEMS, iter_lines, json_values
 from connectors.sources.body import inflate as inflate_body
 from schemas.codec import describe_validation_error
-from schemas.errors import DecodeError
+from schemas.errors import DecodeError, TocsinError
 
 M = TypeVar("M", bound=BaseModel)
 _WRAPPERS = ("samples", "records", "items")
@@ -47,7 +47,7 @@ class ItemError:
     message: str
 
 
-class BodyError(ValueError):
+class BodyError(TocsinError, ValueError):
     """The body as a whole cannot be read (bad gzip, not JSON, too large, too many items)."""
 
     def __init__(self, message: str, reason: str = "invalid_body") -> None:

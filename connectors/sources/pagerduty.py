@@ -75,10 +75,6 @@ def decode_pagerduty(data: bytes, now: datetime) -> tuple[PagerDutyEvent, Alert]
     return event, _alert(event, key, now)
 
 
-def errors_of(exc: DecodeError) -> list[str]:
-    return str(exc).split("; ")
-
-
 def _alert(event: PagerDutyEvent, key: str, now: datetime) -> Alert:
     p = event.payload
     labels = _labels(key, p)

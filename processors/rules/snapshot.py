@@ -15,6 +15,7 @@ import orjson
 from processors.anomaly import AnomalySeries
 from processors.rules.condition import INACTIVE
 from processors.rules.state import AnomalyGroup, new_group
+from schemas.errors import TocsinError
 
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
@@ -27,7 +28,7 @@ STATE_VERSION = 10  # 4: panes, not windows; 5: quantile panes may hold plain va
 # 10: counters are keyed by the escaped series key
 
 
-class IncompatibleState(ValueError):
+class IncompatibleState(TocsinError, ValueError):
     """A checkpoint written by another version of the engine."""
 
 

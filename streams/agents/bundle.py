@@ -8,8 +8,9 @@ A value is a JSON header, a newline, then a body:
   bundle already carried the router's routing decision on the same trust. One
   orjson pass over the whole bundle instead of one pydantic validation per alert;
 - alerts, version 1 (`{"t":"alerts","items":[{"gk","route","n"}]}`): the original
-  records' bytes back to back, `n` bytes each, validated again when read. Still
-  read, so a bundle written by an older router during an upgrade is decided too;
+  records' bytes back to back, `n` bytes each, validated again when read. No longer
+  written, still read, so a bundle written by an older router during an upgrade is
+  decided too;
 - commands and receipts (`{"t":"command"}`, `{"t":"receipt"}`): the original record;
 - a value without a newline is the oldest single-JSON form
   (`{"t": ..., "alert": "<json text>"}`) and is still read.
@@ -103,13 +104,6 @@ def _split(chunk: list[tuple[str, str, dict[str, Any], Alert]], limit: int,
     half = len(chunk) // 2
     _split(chunk[:half], limit, out)
     _split(chunk[half:], limit, out)
-
-
-def bundle_value(items: Sequence[tuple[str, dict[str, Any], bytes]]) -> bytes:
-    """Version 1: a header listing (group key, route, length) per alert, a newline, the
-    alerts' original bytes in order."""
-    head = [{"gk": gk, "route": r, "n": len(raw)} for gk, r, raw in items]
-    return orjson.dumps({"t": "alerts", "items": head}) + b"\n" + b"".join(i[2] for i in items)
 
 
 def trusted_alert(doc: dict[str, Any]) -> Alert:

@@ -44,11 +44,11 @@ from processors.incidents.state import GroupState, Route, encode, from_dict
 from processors.incidents.suppression import Suppressions
 from schemas import Alert, Command, DeliveryReceipt, Incident, decode
 from schemas.config import Config
-from streams.agents.bundle import TICK, alert_bundle, bundle_value, items, work_value
+from streams.agents.bundle import TICK, alert_bundle, items, work_value
 
 log = structlog.get_logger(__name__)
-__all__ = ["TICK", "Batch", "Groups", "Work", "Write", "alert_bundle", "bundle_value",
-           "latest_snapshots", "partition_of", "work_value"]  # fmt: skip
+__all__ = ["TICK", "Batch", "Groups", "Work", "Write", "alert_bundle", "latest_snapshots",
+           "partition_of", "work_value"]  # fmt: skip
 
 
 def partition_of(key: bytes, partitions: int) -> int:

@@ -285,7 +285,7 @@ class LocalBroker:
         """TOCSIN_* variables that reach this broker as `user`, the password by file."""
         env = self.client_settings(user=user).environment()
         for key in ("TOCSIN_TOPIC_PREFIX", "TOCSIN_PARTITIONS", "TOCSIN_REPLICATION_FACTOR",
-                    "TOCSIN_TENANT", "TOCSIN_CLIENT_ID"):  # fmt: skip
+                    "TOCSIN_CLIENT_ID"):  # fmt: skip
             env.pop(key, None)
         if env.pop("TOCSIN_SASL_PASSWORD", None) is not None:
             env["TOCSIN_SASL_PASSWORD_FILE"] = str(self.password_file(user))

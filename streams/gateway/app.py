@@ -5,9 +5,10 @@ producer queue or an unreachable broker answers 429 with Retry-After instead of
 buffering without bound, and a write not acknowledged in time answers 503. Invalid
 input is named by position and field in a 4xx, and the request's bytes (a bounded
 prefix, with their size and digest) go to `deadletter` once. Bodies are decoded on
-decoding threads, never on the event loop. Routes live in sources.py and slack.py;
-this module holds what they share: the writer, authentication and rate limits around
-every route (``route``), dead letters, health and metrics. A request that does not
+decoding threads, never on the event loop. Routes live in sources.py and slack.py,
+which this module registers; they answer with responses.py and need nothing of this
+module at run time. It holds what they share: the writer, authentication and rate limits
+around every route (``route``), dead letters, health and metrics. A request that does not
 authenticate writes nothing to Kafka, not even a dead letter: only credentials may put
 bytes on the topics.
 """
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
 
-import orjson
 import structlog
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
@@ -37,9 +37,11 @@ from schemas import DeadLetter, encode
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
+from streams.gateway import slack, sources
 from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
-from streams.gateway.limits import RateLimit, RateLimiter, retry_after
+from streams.gateway.limits import RateLimit, RateLimiter
+from streams.gateway.responses import json_response, rate_limited, unauthorized
 from streams.gateway.writer import (
     Backpressure,
     KafkaWriter,
@@ -123,8 +125,6 @@ class Gateway:
         self._decoders = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
 
     def app(self) -> web.Application:
-        from streams.gateway import slack, sources
-
         app = web.Application(client_max_size=MAX_BODY)
         sources.add_routes(self, app)
         slack.add_routes(self, app)
@@ -162,7 +162,7 @@ class Gateway:
         """Authentication (bearer tokens unless ``auth`` says otherwise), the caller's rate
         limit, metrics, and Kafka trouble turned into 429/503 answers, around a handler."""
         authenticate = auth or self.bearer
-        too_many = throttled or _throttled
+        too_many = throttled or rate_limited
 
         async def wrapped(request: web.Request) -> web.StreamResponse:
             started = time.perf_counter()
@@ -263,28 +263,5 @@ class Gateway:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})  # fmt: skip
 
 
-def json_response(status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
-                  ) -> web.Response:  # fmt: skip
-    return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json",
-                        headers=headers)  # fmt: skip
-
-
 def _peer(request: web.Request) -> str:
     return request.remote or "unknown"
-
-
-def _throttled(wait_s: float) -> web.Response:
-    return json_response(429, {"error": "rate limit of this credential exceeded: retry later"},
-                         {"Retry-After": retry_after(wait_s)})  # fmt: skip
-
-
-def pagerduty_throttled(wait_s: float) -> web.Response:
-    return json_response(429, {"status": "throttle event",
-                               "message": "Requests for this routing key are arriving too "
-                                          "quickly: retry later"},
-                         {"Retry-After": retry_after(wait_s)})  # fmt: skip
-
-
-def unauthorized() -> web.Response:
-    return json_response(401, {"error": "missing or invalid bearer token"},
-                         {"WWW-Authenticate": "Bearer"})  # fmt: skip

@@ -23,8 +23,8 @@ from aiohttp import web
 from connectors.slack.actions import ActionError, Query, from_interaction, from_slash
 from connectors.slack.signature import SignatureError
 from schemas import Command, encode
-from streams.gateway.app import json_response
 from streams.gateway.limits import retry_after
+from streams.gateway.responses import json_response
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway

@@ -20,8 +20,8 @@ from connectors.sources.batches import BodyError, ItemError, inflate, iter_batch
 from connectors.sources.pagerduty import decode_pagerduty
 from connectors.sources.remote_write import decode_remote_write
 from schemas import Alert, DecodeError, LogRecord, MetricSample
-from streams.gateway.app import json_response, pagerduty_throttled
 from streams.gateway.records import Outcome, RecordMaker, TimeBounds
+from streams.gateway.responses import json_response, pagerduty_throttled
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway

@@ -24,6 +24,8 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from schemas.errors import TocsinError
+
 log = structlog.get_logger(__name__)
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
@@ -35,7 +37,7 @@ framing. Topics created with a smaller ``max.message.bytes`` need a smaller boun
 _YIELD_EVERY = 2000  # produce() calls between turns of the event loop
 
 
-class Backpressure(Exception):
+class Backpressure(TocsinError):
     """Kafka cannot take more right now: the client should retry after a pause."""
 
     def __init__(self, why: str, retry_after: int = 1) -> None:
@@ -43,11 +45,11 @@ class Backpressure(Exception):
         self.retry_after = retry_after
 
 
-class NotAcknowledged(Exception):
+class NotAcknowledged(TocsinError):
     """Kafka did not acknowledge the write in time, or refused it."""
 
 
-class RecordTooLarge(ValueError):
+class RecordTooLarge(TocsinError, ValueError):
     """A record over MAX_RECORD_BYTES: the request was refused before anything was written."""
 
 

@@ -6,17 +6,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.workers import kill9, start_agents
 from schemas import Alert, Incident, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.integration.agents.test_agents_worker import (
-    _notifications,
-    _wait,
-    read_topic,
-    start_agents,
-)
-from tests.processor_support import kill9
+from tests.integration.agents.test_agents_worker import _notifications, _wait, read_topic
 
 
 def test_alert_burst_groups_into_one_incident_per_service(

@@ -8,17 +8,12 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 
+from harness.workers import kill9, start_agents
 from schemas import Alert, Incident, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
-from tests.integration.agents.test_agents_worker import (
-    _notifications,
-    _wait,
-    read_topic,
-    start_agents,
-)
-from tests.processor_support import kill9
+from tests.integration.agents.test_agents_worker import _notifications, _wait, read_topic
 
 SERVICES = 20
 

@@ -10,13 +10,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.workers import kill9, start_agents
 from processors.incidents import storm as digest
 from schemas import Alert, Incident, IncidentEvent, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.integration.agents.test_agents_worker import _wait, fast_config, read_topic, start_agents
-from tests.processor_support import kill9
+from tests.integration.agents.test_agents_worker import _wait, fast_config, read_topic
 
 __all__ = ["fast_config"]  # the fixture, used by name
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,11 +12,12 @@ import orjson
 import pytest
 from confluent_kafka import KafkaException
 
+from harness.workers import health_port, kill9, start_agents
 from schemas import Alert, Command, IncidentEvent, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.processor_support import health_port, kill9, read_all
+from tests.processor_support import read_all
 
 CONFIG = Path("examples/config/tocsin.yaml")
 
@@ -36,17 +35,6 @@ def fast_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return path
-
-
-def start_agents(settings: KafkaSettings, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
-           "TOCSIN_PARTITIONS": str(settings.partitions), "TOCSIN_LOG_FORMAT": "json"}  # fmt: skip
-    cmd = [sys.executable, "-m", "streams.cli.main", "run", "agents", "--config", str(config),
-           "--tick-every", "0.5", "--health-port", "0", "--faust-loglevel", "info",
-           "--datadir", str(log.parent / "faust")]  # fmt: skip
-    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
 
 
 def _alert(status: str, fp: str = "cpu-web-03") -> Alert:

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from connectors.slack.signature import SignatureVerifier
 from connectors.sources.alertmanager import example_payload
 from connectors.sources.remote_write import encode_remote_write
+from harness.workers import kill9
 from schemas import Alert, DeadLetter, LogRecord, MetricSample, decode, encode
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
@@ -37,7 +38,6 @@ from tests.integration.connectors.support import (
     read_values,
     serve,
 )
-from tests.processor_support import kill9
 
 PATHS = [
     "/v1/metrics",

@@ -13,12 +13,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from harness.workers import kill9
 from schemas import DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
 from streams.kafka import make_producer, read_topic
 from streams.settings import KafkaSettings
-from tests.processor_support import kill9
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

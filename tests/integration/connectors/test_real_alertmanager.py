@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from connectors.sources.alertmanager import fingerprint
+from harness.workers import kill9
 from schemas import Alert, decode
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import TOKEN, make_gateway, read_keyed, serve
-from tests.processor_support import kill9
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 pytestmark = pytest.mark.skipif(BINARY is None, reason="Alertmanager not installed: make peers")

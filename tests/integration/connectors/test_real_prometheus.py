@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.workers import kill9
 from schemas import MetricSample, decode
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import TOKEN, make_gateway, read_values, serve
-from tests.processor_support import kill9
 
 BINARY = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(BINARY is None, reason="Prometheus not installed: make peers")

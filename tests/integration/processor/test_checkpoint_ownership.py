@@ -9,18 +9,12 @@ from pathlib import Path
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 
+from harness.workers import kill9, start_worker, wait_for_lag_zero
 from schemas.rules import load_rule_files
 from streams.catalog import Catalog
 from streams.kafka import make_admin, make_consumer
 from streams.settings import KafkaSettings
-from tests.processor_support import (
-    kill9,
-    produce_fleet,
-    read_all,
-    reference_transitions,
-    start_worker,
-    wait_for_lag_zero,
-)
+from tests.processor_support import produce_fleet, read_all, reference_transitions
 
 RULES = Path("rules/default.yaml")
 

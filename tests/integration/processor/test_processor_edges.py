@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 import orjson
 
+from harness.workers import health_port, kill9, start_worker, wait_for_lag_zero
 from schemas import DeadLetter, decode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.processor_support import health_port, kill9, read_all, start_worker, wait_for_lag_zero
+from tests.processor_support import read_all
 
 RULES = Path("rules/default.yaml")
 

@@ -8,20 +8,13 @@ from pathlib import Path
 import httpx
 import orjson
 
+from harness.workers import health_port, kill9, start_worker, wait_for_lag_zero
 from schemas import Alert, DeadLetter, decode
 from schemas.rules import load_rule_files
 from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
-from tests.processor_support import (
-    health_port,
-    kill9,
-    produce_fleet,
-    read_all,
-    reference_transitions,
-    start_worker,
-    wait_for_lag_zero,
-)
+from tests.processor_support import produce_fleet, read_all, reference_transitions
 
 RULES = Path("rules/default.yaml")
 

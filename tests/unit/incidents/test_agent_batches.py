@@ -21,7 +21,6 @@ from streams.agents.decide import (
     Groups,
     Work,
     alert_bundle,
-    bundle_value,
     latest_snapshots,
     work_value,
 )
@@ -44,6 +43,20 @@ def routed(a: Alert) -> tuple[str, dict[str, object], bytes]:
 
 def key(a: Alert) -> bytes:
     return group_id(routed(a)[0]).encode()
+
+
+def bundle(alerts: list[Alert]) -> bytes:
+    """The router's bundle of these alerts, each validated from the bytes it consumed."""
+    rows = [(gk, r, decode(Alert, raw)) for gk, r, raw in map(routed, alerts)]
+    return alert_bundle([(group_id(gk), gk, r, a) for gk, r, a in rows])
+
+
+def version_1_bundle(alerts: list[Alert]) -> bytes:
+    """A bundle as an older router wrote it: (group key, route, length) per alert in the
+    header, then the alerts' bytes back to back."""
+    rows = list(map(routed, alerts))
+    head = [{"gk": gk, "route": r, "n": len(raw)} for gk, r, raw in rows]
+    return orjson.dumps({"t": "alerts", "items": head}) + b"\n" + b"".join(i[2] for i in rows)
 
 
 class Table(dict[bytes, bytes | None]):
@@ -72,8 +85,8 @@ def new_groups(clock: list[datetime]) -> Groups:
 def test_a_bundle_applies_each_alert_to_its_own_group_in_order() -> None:
     groups, table = new_groups([T0]), Table()
     a, b = alert("web-01"), alert("web-02")
-    bundle = bundle_value([routed(a), routed(b), routed(alert("web-01", "resolved"))])
-    out = step(groups, table, Work(key(a), bundle, 3, 10))
+    value = bundle([a, b, alert("web-01", "resolved")])
+    out = step(groups, table, Work(key(a), value, 3, 10))
     assert set(table) == {key(a), key(b)}
     kinds = [getattr(e, "kind", "") for e in out.effects]
     assert "resolved" in kinds and kinds.count("opened") == 2
@@ -83,10 +96,7 @@ def test_a_bundle_applies_each_alert_to_its_own_group_in_order() -> None:
 
 def test_both_bundle_versions_decide_the_same() -> None:
     batch = [alert("web-01"), alert("web-02"), alert("web-01", "resolved"), alert("web-01", n=1)]
-    v1 = bundle_value([routed(a) for a in batch])
-    # the router's alerts are validated from the bytes it consumed, as decide's were
-    seen = [decode(Alert, raw) for _, _, raw in map(routed, batch)]
-    v2 = alert_bundle([(group_id(gk), gk, r, a) for a in seen for gk, r, _ in [routed(a)]])
+    v1, v2 = version_1_bundle(batch), bundle(batch)
     one, two = new_groups([T0]), new_groups([T0])
     t1, t2 = Table(), Table()
     first = step(one, t1, Work(key(batch[0]), v1, 3, 10))
@@ -97,8 +107,8 @@ def test_both_bundle_versions_decide_the_same() -> None:
 
 def test_only_the_last_snapshot_of_an_incident_in_a_batch_is_sent() -> None:
     batch = [alert("web-01"), alert("web-02"), alert("web-01", "resolved"), alert("web-01", n=1)]
-    bundle = bundle_value([routed(a) for a in batch])
-    out = step(new_groups([T0]), Table(), Work(key(batch[0]), bundle, 0, 1))
+    value = bundle(batch)
+    out = step(new_groups([T0]), Table(), Work(key(batch[0]), value, 0, 1))
     snaps = [e for e in out.effects if isinstance(e, Incident)]
     latest = {e.incident_id: e.event_id for e in snaps}  # the last one of each wins
     assert len(snaps) == 4 and len(latest) == 2  # web-01: opened, resolved, reopened
@@ -112,12 +122,12 @@ def test_a_replayed_record_is_a_no_op_and_a_lost_state_write_replays_the_same_id
     clock = [T0]
     groups, table = new_groups(clock), Table()
     a = alert("web-01")
-    first = groups.decide([Work(key(a), bundle_value([routed(a)]), 0, 5)], table)
+    first = groups.decide([Work(key(a), bundle([a]), 0, 5)], table)
     # crash: the effects were acknowledged, the state write was lost; a new worker replays
-    again = new_groups(clock).decide([Work(key(a), bundle_value([routed(a)]), 0, 5)], table)
+    again = new_groups(clock).decide([Work(key(a), bundle([a]), 0, 5)], table)
     assert pages(again) == pages(first) and pages(first)
     table.write(groups, first)
-    replay = step(new_groups(clock), table, Work(key(a), bundle_value([routed(a)]), 0, 5))
+    replay = step(new_groups(clock), table, Work(key(a), bundle([a]), 0, 5))
     assert replay.effects == [] and replay.applied == 0
 
 
@@ -136,12 +146,12 @@ def test_the_cache_never_serves_a_state_the_table_no_longer_holds() -> None:
     clock = [T0]
     groups, table = new_groups(clock), Table()
     a = alert("web-01")
-    step(groups, table, Work(key(a), bundle_value([routed(a)]), 0, 1))
+    step(groups, table, Work(key(a), bundle([a]), 0, 1))
     before = table[key(a)]
-    step(groups, table, Work(key(a), bundle_value([routed(alert("web-01", "resolved"))]), 0, 2))
+    step(groups, table, Work(key(a), bundle([alert("web-01", "resolved")]), 0, 2))
     # a rebalance restores an older copy from the changelog: a new bytes object
     table[key(a)] = bytes(bytearray(before or b""))
-    out = step(groups, table, Work(key(a), bundle_value([routed(alert("web-01", n=1))]), 0, 3))
+    out = step(groups, table, Work(key(a), bundle([alert("web-01", n=1)]), 0, 3))
     assert "alert_resolved" not in [getattr(e, "kind", "") for e in out.effects]
     assert orjson.loads(table[key(a)] or b"")["status"] == "triggered"
 
@@ -150,13 +160,11 @@ def test_a_failed_batch_leaves_no_mutated_state_behind() -> None:
     clock = [T0]
     groups, table = new_groups(clock), Table()
     a = alert("web-01")
-    step(groups, table, Work(key(a), bundle_value([routed(a)]), 0, 1))
-    groups.decide([Work(key(a), bundle_value([routed(alert("web-01", "resolved"))]), 0, 2)], table)
+    step(groups, table, Work(key(a), bundle([a]), 0, 1))
+    groups.decide([Work(key(a), bundle([alert("web-01", "resolved")]), 0, 2)], table)
     groups.forget()  # sending the effects failed: nothing of that batch was written
     clock[0] = T0 + timedelta(seconds=1)
-    out = step(
-        groups, table, Work(key(a), bundle_value([routed(alert("web-01", "resolved"))]), 0, 2)
-    )
+    out = step(groups, table, Work(key(a), bundle([alert("web-01", "resolved")]), 0, 2))
     assert "resolved" in [getattr(e, "kind", "") for e in out.effects]
 
 
@@ -164,7 +172,7 @@ def test_ticks_are_found_from_the_cached_deadlines_and_sent_once() -> None:
     clock = [T0]
     groups, table = new_groups(clock), Table()
     a = alert("web-01")
-    step(groups, table, Work(key(a), bundle_value([routed(a)]), 0, 1))
+    step(groups, table, Work(key(a), bundle([a]), 0, 1))
     assert groups.due(table, T0) == []
     later = T0 + timedelta(hours=2)  # past level 0's timeout: escalate
     assert groups.due(table, later) == [key(a)]
@@ -177,6 +185,6 @@ def test_ticks_are_found_from_the_cached_deadlines_and_sent_once() -> None:
 def test_states_are_stored_as_to_dict_would_store_them() -> None:
     groups, table = new_groups([T0]), Table()
     a = alert("web-01")
-    out = groups.decide([Work(key(a), bundle_value([routed(a)]), 0, 1)], table)
+    out = groups.decide([Work(key(a), bundle([a]), 0, 1)], table)
     (w,) = groups.written(out)
     assert w.state is not None and w.value == orjson.dumps(to_dict(w.state))

@@ -7,12 +7,13 @@ from __future__ import annotations
 import typing
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import AwareDatetime
 
 from schemas import Alert, decode, encode
-from streams.agents.bundle import ALERT_TIMES, alert_bundle, bundle_value, items
+from streams.agents.bundle import ALERT_TIMES, alert_bundle, items
 
 T0 = datetime(2026, 2, 2, 10, 0, tzinfo=UTC)
 
@@ -69,7 +70,11 @@ def test_the_datetime_fields_are_the_models() -> None:
 
 def test_version_1_bundles_are_still_read_and_validated() -> None:
     a = Alert(fingerprint="f", status="firing", rule="cpu", starts_at=T0)
-    out = items(b"key", bundle_value([("root|host=a", {"service": None}, encode(a))]))
+    raw = encode(a)
+    # as an older router wrote it: (group key, route, length) per alert, then the bytes
+    head = {"t": "alerts", "items": [{"gk": "root|host=a", "route": {"service": None},
+                                      "n": len(raw)}]}  # fmt: skip
+    out = items(b"key", orjson.dumps(head) + b"\n" + raw)
     ((_, head, body),) = out
     assert head["gk"] == "root|host=a" and isinstance(body, bytes)
     assert decode(Alert, body) == a

@@ -12,10 +12,12 @@
     ├── KafkaAccessError     the cluster refused the credentials or TLS (streams)
     ├── Backpressure         Kafka cannot take more now: retry after a pause
     ├── NotAcknowledged      Kafka did not acknowledge a write in time
-    └── RecordTooLarge       a record over the largest Kafka accepts  (streams.gateway)
+    ├── RecordTooLarge       a record over the largest Kafka accepts  (streams.gateway)
+    └── ConsumerFenced       the group fenced this consumer: replace it (streams.processor)
 
 Errors a caller might already catch as ``ValueError`` (IncompatibleState, BodyError,
-ActionError, RecordTooLarge) are ``ValueError`` too. Each class lives next to the code
+ActionError, RecordTooLarge) are ``ValueError`` too; ConsumerFenced is also a
+confluent-kafka ``KafkaException``. Each class lives next to the code
 that raises it, since processors and connectors may import schemas only; this root is
 what they share, so ``except TocsinError`` catches everything tocsin means to raise.
 

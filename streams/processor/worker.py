@@ -43,7 +43,7 @@ from confluent_kafka import (
 )
 
 from processors.rules.engine import RuleEngine
-from schemas import Alert, encode
+from schemas import Alert, TocsinError, encode
 from schemas.rules import RuleFile
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
@@ -71,7 +71,7 @@ TP = tuple[str, int]
 FENCED_LIMIT, FENCED_WINDOW_S = 3, 600.0
 
 
-class ConsumerFenced(KafkaException):
+class ConsumerFenced(TocsinError, KafkaException):
     """The consumer hit a fatal error (fenced from its group): it must be replaced."""
 
 

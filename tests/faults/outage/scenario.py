@@ -278,7 +278,8 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
         stack.enter_context(running(ref, sub, config=config,
                                     slack_urls=[f"{ref_url}/api/", f"{sub_url}/api/"]))  # fmt: skip
         # the gateway (in process): refuses writes while Kafka is away, accepts them after
-        gateway = make_gateway(sub.settings, ack_timeout=2.0)
+        # the probe is dated at the fleet's start, long before the gateway's default age bound
+        gateway = make_gateway(sub.settings, ack_timeout=2.0, max_behind=timedelta(days=3650))
         gw = stack.enter_context(
             httpx.Client(base_url=stack.enter_context(serve(gateway.app())), timeout=30)
         )

@@ -79,7 +79,7 @@ def write_config(path: Path) -> Path:
     # may change; the same holds for Alertmanager, and it is not what this test is about
     head, sep, rest = text.partition("\ninhibitions:\n")
     assert sep, "inhibitions"
-    text = head + "\n" + rest[rest.index("\n\n") + 2:]
+    text = head + "\n" + rest[rest.index("\n\n") + 2 :]
     path.write_text(text)
     return path
 

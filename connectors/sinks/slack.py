@@ -26,7 +26,7 @@ from schemas.notifications import Notification
 EVENT_TYPE = "tocsin_incident"  # metadata of the one message per incident and channel
 PAGE_EVENT_TYPE = "tocsin_page"  # metadata of a DM page
 REPLY_EVENT_TYPE = "tocsin_timeline"  # metadata of a timeline line in the thread
-_REPLY_PAGES = 5  # of 200 replies: how far back a redelivery looks for its line
+_REPLY_PAGES = 5  # of 200 replies, from a thread's start, searched for lines already there
 
 
 class SlackClient(Protocol):

@@ -4,7 +4,11 @@ updated in place, the timeline in its thread, a DM to each paged user.
 Idempotent across crashes: the (incident, channel) -> ts map lives in a store the
 runtime persists; if the process died between posting and recording, the message
 is found again through its metadata (conversations.history with metadata), so
-Slack never shows a second message for the same incident and channel.
+Slack never shows a second message for the same incident and channel. The message's
+metadata names the notification it was posted for and the one it was last updated
+for, each thread reply's names its own: a notification delivered again (a crash before
+its receipt, a retry after a failed call) neither repeats the update nor adds a
+second line.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from schemas.notifications import Notification
 
 EVENT_TYPE = "tocsin_incident"  # metadata of the one message per incident and channel
 PAGE_EVENT_TYPE = "tocsin_page"  # metadata of a DM page
+REPLY_EVENT_TYPE = "tocsin_timeline"  # metadata of a timeline line in the thread
+_REPLY_PAGES = 5  # of 200 replies, from a thread's start, searched for lines already there
 
 
 class SlackClient(Protocol):
@@ -30,6 +36,7 @@ class SlackClient(Protocol):
     async def chat_update(self, **kwargs: Any) -> Any: ...
     async def conversations_open(self, **kwargs: Any) -> Any: ...
     async def conversations_history(self, **kwargs: Any) -> Any: ...
+    async def conversations_replies(self, **kwargs: Any) -> Any: ...
     async def conversations_list(self, **kwargs: Any) -> Any: ...
 
 
@@ -65,36 +72,69 @@ class SlackSink:
     async def _channel(self, n: Notification) -> str:
         # the store maps (incident, target) -> "channel_id/ts": chat.update and
         # conversations.history need the channel ID even when the target is "#name"
-        found = self.store.get(n.incident_id, n.target)
-        posted_for = None
-        if found is None and (recovered := await self._find(n)) is not None:
-            found, posted_for = recovered
+        found = self.store.get(n.incident_id, n.target) or await self._find(n)
         if found is None:
             resp = await self.client.chat_postMessage(
                 channel=n.target, text=headline(n), blocks=blocks(n),
-                metadata={"event_type": EVENT_TYPE,
-                          "event_payload": {"incident_id": n.incident_id,
-                                            "notification_id": n.notification_id}},
+                metadata=_meta(EVENT_TYPE, incident_id=n.incident_id,
+                               notification_id=n.notification_id),
             )  # fmt: skip
             channel, ts = str(resp.get("channel") or n.target), str(resp["ts"])
             self.store.put(n.incident_id, n.target, f"{channel}/{ts}")
             return f"{channel}:{ts}"
-        if posted_for == n.notification_id:
-            # the message was posted for this very notification just before a crash:
-            # it already shows it, an update and a timeline line would say it twice
-            channel, _, ts = found.rpartition("/")
-            self.store.put(n.incident_id, n.target, found)
-            return f"{channel}:{ts}"
         channel, _, ts = found.rpartition("/")
         channel = channel or n.target  # a mapping written before channel ids were kept
         self.store.put(n.incident_id, n.target, f"{channel}/{ts}")
-        await self.client.chat_update(channel=channel, ts=ts, text=headline(n), blocks=blocks(n))
-        await self.client.chat_postMessage(channel=channel, thread_ts=ts, text=timeline_line(n))
+        shown, replied = await self._shown(channel, ts)
+        posted_for = shown.get("notification_id")
+        if posted_for == n.notification_id or n.notification_id in replied:
+            # the message was posted for this very notification, or its line is in the
+            # thread (the update comes first): Slack already shows it, a redelivery after
+            # a crash must not say it twice
+            return f"{channel}:{ts}"
+        if shown.get("updated_for") != n.notification_id:
+            # chat.update replaces the metadata: the posted-for id is carried over
+            kept = {"notification_id": str(posted_for)} if posted_for else {}
+            meta = _meta(EVENT_TYPE, incident_id=n.incident_id, updated_for=n.notification_id,
+                         **kept)  # fmt: skip
+            await self.client.chat_update(channel=channel, ts=ts, text=headline(n),
+                                          blocks=blocks(n), metadata=meta)  # fmt: skip
+        await self.client.chat_postMessage(
+            channel=channel, thread_ts=ts, text=timeline_line(n),
+            metadata=_meta(REPLY_EVENT_TYPE, incident_id=n.incident_id,
+                           notification_id=n.notification_id),
+        )  # fmt: skip
         return f"{channel}:{ts}"
 
-    async def _find(self, n: Notification) -> tuple[str, str | None] | None:
-        """Recover a message posted just before a crash, by its metadata: its
-        "channel/ts" and the notification it was posted for."""
+    async def _shown(self, channel: str, ts: str) -> tuple[dict[str, Any], set[str]]:
+        """What Slack shows of an incident: its message's metadata payload (the
+        notification it was posted for, and the one it was last updated for) and the
+        notifications whose timeline lines are in its thread.
+
+        Slack pages a thread from its start; past ``_REPLY_PAGES`` pages (an incident
+        with a thousand timeline lines) lines are not looked for and may show twice.
+        """
+        parent: dict[str, Any] = {}
+        replied: set[str] = set()
+        cursor = None
+        for _ in range(_REPLY_PAGES):
+            resp = await self.client.conversations_replies(
+                channel=channel, ts=ts, limit=200, cursor=cursor, include_all_metadata=True
+            )
+            for msg in resp.get("messages", []):
+                meta = msg.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if msg.get("ts") == ts:
+                    parent = payload if meta.get("event_type") == EVENT_TYPE else {}
+                elif meta.get("event_type") == REPLY_EVENT_TYPE and payload.get("notification_id"):
+                    replied.add(str(payload["notification_id"]))
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return parent, replied
+
+    async def _find(self, n: Notification) -> str | None:
+        """Recover a message posted just before a crash, by its metadata: "channel/ts"."""
         channel = await self._channel_id(n.target)
         if channel is None:
             return None
@@ -105,8 +145,7 @@ class SlackSink:
             payload = meta.get("event_payload") or {}
             if (meta.get("event_type") == EVENT_TYPE
                     and payload.get("incident_id") == n.incident_id):  # fmt: skip
-                posted_for = payload.get("notification_id")
-                return f"{channel}/{msg['ts']}", str(posted_for) if posted_for else None
+                return f"{channel}/{msg['ts']}"
         return None
 
     async def _channel_id(self, target: str) -> str | None:
@@ -145,6 +184,10 @@ class SlackSink:
                       "event_payload": {"notification_id": n.notification_id}},
         )  # fmt: skip
         return f"{channel}:{resp['ts']}"
+
+
+def _meta(event_type: str, **payload: str) -> dict[str, Any]:
+    return {"event_type": event_type, "event_payload": payload}
 
 
 def _failure(exc: SlackApiError, started: float) -> Delivery:

@@ -29,6 +29,8 @@ from streams.gateway.app import RUNNER_ARGS
 class FakeSlack:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> msgs
+    # (channel, parent ts) -> replies, oldest first
+    threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
     latency: float = 0.0
     socket_sent: list[dict[str, Any]] = field(default_factory=list)
@@ -118,11 +120,21 @@ class FakeSlack:
         if method == "chat.postMessage":
             channel = self.names.get(str(args["channel"]).lstrip("#"), args["channel"])
             ts = f"1700000000.{next(self._ts):06d}"
-            msg = {"ts": ts, "text": args.get("text"), "metadata": args.get("metadata")}
-            if not args.get("thread_ts"):
+            msg: dict[str, Any] = {"ts": ts, "text": args.get("text"),
+                                   "metadata": args.get("metadata")}  # fmt: skip
+            if args.get("thread_ts"):
+                msg["thread_ts"] = parent = str(args["thread_ts"])
+                self.threads.setdefault((str(channel), parent), []).append(msg)
+            else:
                 self.messages.setdefault(channel, []).insert(0, msg)
             return {"ok": True, "channel": channel, "ts": ts}
         if method == "chat.update":
+            shown = self._message(str(args["channel"]), str(args["ts"]))
+            if shown is None:
+                return {"ok": False, "error": "message_not_found"}
+            shown["text"] = args.get("text")
+            if args.get("metadata") is not None:  # Slack keeps the old metadata otherwise
+                shown["metadata"] = args["metadata"]
             return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": f"D{args['users']}"}}
@@ -135,8 +147,43 @@ class FakeSlack:
                 "response_metadata": {"next_cursor": ""},
             }
         if method == "conversations.history":
-            return {"ok": True, "messages": self.messages.get(args["channel"], [])}
+            listed = self.messages.get(args["channel"], [])
+            return {"ok": True, "messages": [_shown(m, args) for m in listed]}
+        if method == "conversations.replies":
+            return self._replies(args)
         return {"ok": True}
+
+    def _message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        for msg in self.messages.get(channel, []):
+            if msg["ts"] == ts:
+                return msg
+        return None
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread as Slack answers it: the parent, then its replies oldest first,
+        paged by ``limit`` and ``cursor``; an unthreaded message is a thread of one."""
+        channel, ts = str(args["channel"]), str(args["ts"])
+        parent = self._message(channel, ts)
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        replies = self.threads.get((channel, ts), [])
+        start = int(args.get("cursor") or 0)
+        end = start + int(args.get("limit") or 1000)
+        page = [parent, *replies[start:end]]
+        more = end < len(replies)
+        return {
+            "ok": True,
+            "messages": [_shown(m, args) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(end) if more else ""},
+        }
+
+
+def _shown(msg: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as a read returns it: metadata only on request."""
+    if str(args.get("include_all_metadata", "")).lower() in ("1", "true"):
+        return msg
+    return {k: v for k, v in msg.items() if k != "metadata"}
 
 
 @contextmanager

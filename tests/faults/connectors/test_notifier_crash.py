@@ -1,5 +1,6 @@
-"""kill -9 the notifier after Slack posted the message and before anything was recorded:
-the restarted notifier finds the message by its metadata and never posts a second one."""
+"""kill -9 the notifier after Slack posted, updated or threaded and before anything was
+recorded: the restarted notifier finds what Slack shows by its metadata and never shows
+anything twice."""
 
 from __future__ import annotations
 
@@ -125,6 +126,60 @@ def test_crash_between_post_and_receipt_never_posts_twice(
     assert delivered == {"inc-db-1/trigger/slack:C-db", "inc-db-1/update/slack:C-db"}, (
         log.read_text()[-2000:]
     )
+
+
+@pytest.mark.parametrize("after", ["chat.update", "thread reply"])
+def test_crash_after_an_update_reached_slack_shows_it_once(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path, after: str
+) -> None:
+    """Killed after Slack updated the message, or after it threaded the timeline line,
+    before the receipt: the restarted notifier delivers the update again and must show
+    neither a second update nor a second line."""
+    slack = FakeSlack()
+    victim: list[subprocess.Popen[bytes]] = []
+
+    def crash_after(method: str, args: dict[str, Any]) -> None:
+        reply = method == "chat.postMessage" and bool(args.get("thread_ts"))
+        hit = reply if after == "thread reply" else method == "chat.update"
+        if hit and victim:
+            kill9(victim.pop())  # Slack acted; the notifier recorded nothing of it
+
+    slack.on_call = crash_after
+    producer = make_producer(kafka_settings)
+    for kind, status in (("trigger", "triggered"), ("update", "acknowledged")):
+        producer.produce(topics.name("notifications"), key=b"inc-db-1",
+                         value=encode(_note(kind, status)))  # fmt: skip
+    assert producer.flush(10) == 0
+    log = tmp_path / "notifier.log"
+    wanted = {"inc-db-1/trigger/slack:C-db", "inc-db-1/update/slack:C-db"}
+    with serve(slack.app()) as url:
+        base = f"{url}/api/"
+        victim.append(_start(kafka_settings, base, log))
+        deadline = time.monotonic() + 60
+        while victim and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not victim, f"the notifier was killed after the {after}: {log.read_text()[-2000:]}"
+        restarted = _start(kafka_settings, base, log)
+        delivered: set[str] = set()
+        try:
+            while time.monotonic() < deadline + 30 and delivered != wanted:
+                time.sleep(0.5)
+                delivered = {
+                    r.notification_id
+                    for r in (decode(DeliveryReceipt, v)
+                              for v in read_values(kafka_settings, topics.name("receipts")))
+                    if r.outcome == "delivered"
+                }  # fmt: skip
+        finally:
+            kill9(restarted)
+    assert delivered == wanted, log.read_text()[-2000:]
+    tops = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
+    replies = [a["text"] for m, a in slack.calls if m == "chat.postMessage" and a.get("thread_ts")]
+    updates = [a["text"] for m, a in slack.calls if m == "chat.update"]
+    assert len(tops) == 1, "exactly one message for the incident in the channel"
+    assert len(replies) == 1 and "acknowledged" in replies[0], f"one timeline line: {replies}"
+    assert len(updates) == 1 and "Acknowledged" in updates[0], f"one update: {updates}"
+    assert "conversations.replies" in slack.methods(), "what Slack shows was read back"
 
 
 def test_kill9_at_random_moments_sends_what_an_uninterrupted_run_sends(

@@ -176,3 +176,56 @@ async def test_a_slack_timeout_or_500_is_retryable_and_posts_nothing_twice(
     assert again.ok
     posts = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
     assert len(posts) == 1
+
+
+async def test_an_update_redelivered_after_its_line_was_posted_shows_nothing_twice(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    store = MemoryStore()
+    await SlackSink(client, store).deliver(note())
+    update = note(kind="update", status="acknowledged")
+    assert (await SlackSink(client, store).deliver(update)).ok
+    # killed after Slack threaded the line, before the receipt: the restart sends it again
+    again = await SlackSink(client, store).deliver(update)
+    assert again.ok
+    lines = [a["text"] for m, a in slack.calls if m == "chat.postMessage" and a.get("thread_ts")]
+    assert len(lines) == 1 and lines[0].startswith("updated"), lines
+    assert slack.methods().count("chat.update") == 1, "the message already shows the update"
+    resolved = await SlackSink(client, MemoryStore()).deliver(note("resolve", "resolved"))
+    assert resolved.ok, "a later notification is still updated and threaded"
+    assert slack.methods().count("chat.update") == 2
+    assert len([m for m, a in slack.calls if m == "chat.postMessage" and a.get("thread_ts")]) == 2
+    assert "Resolved" in str(slack.messages["C123"][0]["text"])
+
+
+async def test_an_update_whose_line_failed_is_threaded_once_and_not_updated_again(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    sink = SlackSink(client, MemoryStore())
+    await sink.deliver(note())
+    update = note(kind="update", status="acknowledged")
+    slack.fail("chat.postMessage", 500, "internal_error")  # the update went through
+    first = await sink.deliver(update)
+    assert not first.ok and first.retryable
+    again = await SlackSink(client, MemoryStore()).deliver(update)  # and after a restart
+    assert again.ok
+    assert slack.methods().count("chat.update") == 1
+    lines = [a for m, a in slack.calls if m == "chat.postMessage" and a.get("thread_ts")]
+    assert len(lines) == 2 and [len(slack.threads[k]) for k in slack.threads] == [1], (
+        "one line in the thread: the failed attempt posted none"
+    )
+
+
+async def test_a_trigger_redelivered_after_its_update_was_shown_changes_nothing(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    await SlackSink(client, MemoryStore()).deliver(note())
+    await SlackSink(client, MemoryStore()).deliver(note("update", "acknowledged"))
+    # both were shown before a crash lost both receipts: the batch is read again
+    assert (await SlackSink(client, MemoryStore()).deliver(note())).ok
+    assert slack.methods().count("chat.update") == 1, "no stale 'triggered' over the ack"
+    assert len([m for m, a in slack.calls if m == "chat.postMessage"]) == 2
+    assert "Acknowledged" in str(slack.messages["C123"][0]["text"])

@@ -83,7 +83,7 @@ peers:  ## install real peers for integration tests and the container tier, once
 	  || echo "peers: podman/runc/mmdebstrap not installed; the container tier will be skipped"
 
 test: venv broker peers lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
-	@status=0; $(PYTEST) tests -q -p no:cacheprovider || status=$$?; \
+	@status=0; $(PYTEST) tests -q -p no:cacheprovider --durations=15 || status=$$?; \
 	if [ -n "$$CI" ]; then $(RUN) tocsin broker stop; fi; exit $$status
 
 demo: topics  ## the end-to-end demo on the local broker

@@ -88,7 +88,9 @@ def test_kill9_while_escalating_under_a_burst_pages_each_target_once(
     assert waited.total_seconds() >= 7, "the escalation timeout was honoured across the crash"
 
 
+# make faults runs this scenario with twenty trials; make test keeps the escalation kill
 @pytest.mark.faults
+@pytest.mark.soak
 def test_kill9_at_random_moments_while_alerts_arrive_matches_an_uninterrupted_run(
     broker: str, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@ whole process group), and the waits around them, with bounded deadlines."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -70,7 +71,10 @@ def health_port(log: Path, timeout: float = 20.0) -> int:
 
 def kill9(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
+        # two killers may race (a trial's timer and a fault hook): the loser finds the
+        # process group already gone
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 

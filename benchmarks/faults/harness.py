@@ -19,6 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from harness.workers import kill9 as kill9
 from streams.settings import KafkaSettings
 
 
@@ -45,12 +46,6 @@ def start(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-
-
-def kill9(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def exited_by_itself(proc: subprocess.Popen[bytes]) -> bool:

@@ -28,6 +28,7 @@ class NotifierState:
         self._clock = clock
         self.done: set[str] = set()
         self.messages: dict[tuple[str, str], str] = {}
+        self._unwritten: list[str] = []
 
     def load(self, settings: KafkaSettings) -> None:
         keep_s = Catalog(settings).get("notifications").spec.retention_ms / 1000
@@ -57,9 +58,21 @@ class NotifierState:
             self._producer.produce(self._topic, key=key, value=ts.encode())
 
     def mark_done(self, notification_id: str) -> None:
+        """Done for this process at once; on the topic only at `write_marks`, which the
+        worker calls once the notification's receipt was acknowledged: a mark that
+        reached Kafka without its receipt would skip the notification after a crash and
+        its receipt would never be written."""
         self.done.add(notification_id)
+        self._unwritten.append(notification_id)
+
+    def write_marks(self) -> int:
+        """Produce the marks of everything done since the last call; returns how many."""
         stamp = str(int(self._clock())).encode()
-        self._producer.produce(self._topic, key=f"done:{notification_id}".encode(), value=stamp)
+        for notification_id in self._unwritten:
+            self._producer.produce(self._topic, key=f"done:{notification_id}".encode(),
+                                   value=stamp)  # fmt: skip
+        written, self._unwritten = len(self._unwritten), []
+        return written
 
 
 def _seconds(value: bytes) -> float:

@@ -158,13 +158,19 @@ class Notifier:
         for n, where in todo:
             lanes.setdefault(_lane_key(n), []).append((n, where))
         await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
-        # receipts, marks and re-enqueued records acknowledged before the offsets move
+        # receipts and re-enqueued records acknowledged, then the delivered marks, and
+        # only then do the offsets move
+        self._flush("receipts")
+        if self.state.write_marks():
+            self._flush("delivered marks")
+        self._commit()
+
+    def _flush(self, what: str) -> None:
         while (left := self.producer.flush(CALL_TIMEOUT_S)) != 0:
             if self._stop.is_set():
-                raise RuntimeError("stopped before receipts were acknowledged: not committing")
-            self.wait.waiting(f"acknowledgement of {left} receipts and marks")
+                raise RuntimeError(f"stopped before {what} were acknowledged: not committing")
+            self.wait.waiting(f"acknowledgement of {left} {what}")
             self.health.beat()
-        self._commit()
 
     def _commit(self) -> None:
         while True:

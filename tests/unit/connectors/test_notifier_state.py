@@ -29,8 +29,13 @@ def test_restart_restores_marks_and_messages_and_prunes_old_marks(
     first = Recorder()
     before = NotifierState(first, "t", clock=lambda: NOW - 40 * DAY)  # type: ignore[arg-type]
     before.mark_done("old")
+    before.write_marks()
     recent = NotifierState(first, "t", clock=lambda: NOW - DAY)  # type: ignore[arg-type]
     recent.mark_done("recent")
+    assert first.records == [(b"done:old", str(int(NOW - 40 * DAY)).encode())], (
+        "a mark waits for write_marks, which follows its receipt's acknowledgement"
+    )
+    recent.write_marks()
     recent.put("inc-1", "#ops", "C1/17.1")
     legacy = [(b"done:legacy", b"1")]
 

@@ -208,3 +208,70 @@ def quiet_client_logs(prefixes: tuple[str, ...] = ("aiokafka",)) -> None:
              if name.startswith(prefixes)]  # fmt: skip
     for name in {*names, *prefixes}:
         logging.getLogger(name).addFilter(repeat)
+
+
+# a commit refused for these is tried again: the group coordinator is away, not gone
+BROKER_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError._TRANSPORT, KafkaError._TIMED_OUT})
+
+
+class _Stop(Protocol):
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def flush_acknowledged(producer: Producer, wait: KafkaWait, beat: Callable[[], None],
+                       stop: _Stop, what: str) -> None:  # fmt: skip
+    """Return once every record the producer holds was acknowledged, however long the
+    broker is away; raise instead when the worker is stopping (nothing then commits)."""
+    while (left := producer.flush(CALL_TIMEOUT_S)) != 0:
+        if stop.is_set():
+            raise RuntimeError(f"stopped before {what} were acknowledged: not committing")
+        wait.waiting(f"acknowledgement of {left} {what}")
+        beat()
+
+
+def commit_consumed(
+    consumer: Consumer, wait: KafkaWait, beat: Callable[[], None], stop: _Stop
+) -> None:
+    """Commit the consumer's offsets synchronously, waiting out an away coordinator.
+    A commit refused for good (the partitions moved meanwhile) is skipped: their next
+    owner re-reads the batch, whose outputs carry the same ids."""
+    while True:
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
+                break  # nothing new to commit
+            waits = isinstance(err, KafkaError) and err.code() in BROKER_AWAY
+            if not (waits or retriable(exc)) or stop.is_set():
+                log.info("commit_skipped", error=str(exc)[:300])
+                return
+            wait.waiting("the offset commit", err)
+            beat()
+            stop.wait(1.0)
+            continue
+        break
+    wait.progressed()
+
+
+class IdleProbe:
+    """An idle consumer asks for metadata every few seconds: no record would say that
+    the broker went away, or that it came back."""
+
+    def __init__(self, consumer: Consumer, topic: str, wait: KafkaWait,
+                 every_s: float = 5.0) -> None:  # fmt: skip
+        self.consumer, self.topic, self.wait, self.every_s = consumer, topic, wait, every_s
+        self._at = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self._at < self.every_s:
+            return
+        self._at = now
+        try:
+            self.consumer.list_topics(self.topic, timeout=2)
+        except KafkaException as exc:
+            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
+            return
+        self.wait.progressed()

@@ -16,13 +16,12 @@ bounded steps, readiness is false meanwhile and the log says what it waits for.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from threading import Event
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import KafkaError, Message
 from pydantic import BaseModel
 
 from connectors.sources.collectd import decode_collectd
@@ -33,13 +32,18 @@ from schemas import DecodeError, LogRecord, MetricSample, encode
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
-from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_consumer, make_producer, retriable
+from streams.kafka import (
+    IdleProbe,
+    KafkaWait,
+    commit_consumed,
+    flush_acknowledged,
+    make_consumer,
+    make_producer,
+)
 from streams.metrics import WorkerMetrics
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
-# a commit refused for these is tried again: the group coordinator is away, not gone
-_BROKER_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError._TRANSPORT, KafkaError._TIMED_OUT})
 
 Decoder = Callable[[bytes, datetime], list[MetricSample] | list[LogRecord]]
 
@@ -83,7 +87,7 @@ class IngestWorker:
         self.wait = KafkaWait(f"ingest-{fmt}")
         self.health.add_check("kafka", self.wait.check)
         self._stop = Event()
-        self._probed_at = 0.0
+        self._probe = IdleProbe(self.consumer, topic, self.wait)
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker=f"ingest-{fmt}")  # fmt: skip
 
@@ -119,45 +123,8 @@ class IngestWorker:
             for topic, key, value in outputs(self.catalog, msg, events):
                 self._produce(topic, key, value)
             self.metrics.records_processed.labels(topic=self.topic).inc()
-        while (left := self.producer.flush(CALL_TIMEOUT_S)) != 0:
-            if self._stop.is_set():
-                raise RuntimeError("stopped before outputs were acknowledged: not committing")
-            self.wait.waiting(f"acknowledgement of {left} outputs")
-            self.health.beat()
-        self._commit()
-
-    def _commit(self) -> None:
-        while True:
-            try:
-                self.consumer.commit(asynchronous=False)
-            except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
-                    break
-                waits = isinstance(err, KafkaError) and err.code() in _BROKER_AWAY
-                if not (waits or retriable(exc)) or self._stop.is_set():
-                    # moved meanwhile: the next owner re-reads the batch, same event ids
-                    log.info("commit_skipped", error=str(exc)[:300])
-                    return
-                self.wait.waiting("the offset commit", err)
-                self.health.beat()
-                self._stop.wait(1.0)
-                continue
-            break
-        self.wait.progressed()
-
-    def _probe(self) -> None:
-        """Idle: is the broker there? No record would say it went, or came back."""
-        now = time.monotonic()
-        if now - self._probed_at < 5.0:
-            return
-        self._probed_at = now
-        try:
-            self.consumer.list_topics(self.topic, timeout=2)
-        except KafkaException as exc:
-            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
-            return
-        self.wait.progressed()
+        flush_acknowledged(self.producer, self.wait, self.health.beat, self._stop, "outputs")
+        commit_consumed(self.consumer, self.wait, self.health.beat, self._stop)
 
     def _produce(self, topic: str, key: bytes, value: bytes) -> None:
         while True:

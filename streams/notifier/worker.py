@@ -34,14 +34,19 @@ from schemas import DecodeError, DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
-from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_consumer, make_producer, retriable
+from streams.kafka import (
+    IdleProbe,
+    KafkaWait,
+    commit_consumed,
+    flush_acknowledged,
+    make_consumer,
+    make_producer,
+)
 from streams.metrics import LagReporter, WorkerMetrics
 from streams.notifier.state import NotifierState
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
-# a commit refused for these is tried again: the group coordinator is away, not gone
-_BROKER_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError._TRANSPORT, KafkaError._TIMED_OUT})
 
 
 class NotifierMetrics(WorkerMetrics):
@@ -78,7 +83,6 @@ class Notifier:
         self.producer = make_producer(settings, **{"message.timeout.ms": 0})
         self.wait = KafkaWait("notifier")
         self._stop = Event()
-        self._probed_at = 0.0
         # a crashed notifier's partitions move to a survivor within 10 s, not 45 s
         self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier",
                                       **{"session.timeout.ms": 10_000,
@@ -87,6 +91,7 @@ class Notifier:
                                          # for this long before a fresh commit shows
                                          "fetch.wait.max.ms": 20})  # fmt: skip
         self.lag = LagReporter(self.consumer, self.metrics.lag)
+        self._probe = IdleProbe(self.consumer, self.catalog.name("notifications"), self.wait)
         self.state = NotifierState(self.producer, self.catalog.name("notifier-state"))
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker="notifier")  # fmt: skip
@@ -160,51 +165,11 @@ class Notifier:
         await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
         # receipts and re-enqueued records acknowledged, then the delivered marks, and
         # only then do the offsets move
-        self._flush("receipts")
+        flush_acknowledged(self.producer, self.wait, self.health.beat, self._stop, "receipts")
         if self.state.write_marks():
-            self._flush("delivered marks")
-        self._commit()
-
-    def _flush(self, what: str) -> None:
-        while (left := self.producer.flush(CALL_TIMEOUT_S)) != 0:
-            if self._stop.is_set():
-                raise RuntimeError(f"stopped before {what} were acknowledged: not committing")
-            self.wait.waiting(f"acknowledgement of {left} {what}")
-            self.health.beat()
-
-    def _commit(self) -> None:
-        while True:
-            try:
-                self.consumer.commit(asynchronous=False)
-            except KafkaException as exc:
-                err = exc.args[0] if exc.args else None
-                if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
-                    break  # nothing new to commit
-                waits = isinstance(err, KafkaError) and err.code() in _BROKER_AWAY
-                if not (waits or retriable(exc)) or self._stop.is_set():
-                    # the partitions moved meanwhile: their next owner re-reads the batch,
-                    # and the delivered set skips what was done
-                    log.info("commit_skipped", error=str(exc)[:300])
-                    return
-                self.wait.waiting("the offset commit", err)
-                self.health.beat()
-                self._stop.wait(1.0)
-                continue
-            break
-        self.wait.progressed()
-
-    def _probe(self) -> None:
-        """Idle: is the broker there? No record would say it went, or came back."""
-        now = time.monotonic()
-        if now - self._probed_at < 5.0:
-            return
-        self._probed_at = now
-        try:
-            self.consumer.list_topics(self.catalog.name("notifications"), timeout=2)
-        except KafkaException as exc:
-            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
-            return
-        self.wait.progressed()
+            flush_acknowledged(self.producer, self.wait, self.health.beat, self._stop,
+                               "delivered marks")  # fmt: skip
+        commit_consumed(self.consumer, self.wait, self.health.beat, self._stop)
 
     async def _lane(self, lane: list[tuple[Notification, str]]) -> None:
         """One incident's notifications to one destination, strictly in outbox order.

@@ -82,8 +82,13 @@ peers:  ## install real peers for integration tests and the container tier, once
 	  || apt_install $(PEERS_CONTAINER) \
 	  || echo "peers: podman/runc/mmdebstrap not installed; the container tier will be skipped"
 
+# The integration and fault tiers mostly wait on the broker and on worker processes, so
+# test files run in parallel; a file stays on one worker because some start peers on
+# fixed ports for the whole module.
+TEST_WORKERS ?= 3
 test: venv broker peers lint typecheck  ## everything CI runs: lint, types, unit, integration, faults
-	@status=0; $(PYTEST) tests -q -p no:cacheprovider --durations=15 || status=$$?; \
+	@status=0; $(PYTEST) tests -q -p no:cacheprovider --durations=15 \
+	  -n $(TEST_WORKERS) --dist loadfile || status=$$?; \
 	if [ -n "$$CI" ]; then $(RUN) tocsin broker stop; fi; exit $$status
 
 demo: topics  ## the end-to-end demo on the local broker

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.kafka import broker_reachable, make_admin
@@ -31,10 +31,18 @@ def broker() -> Iterator[str]:
 
 
 @pytest.fixture
-def kafka_settings(broker: str) -> KafkaSettings:
-    """Settings with a topic prefix unique to the test, so tests never see each other's data."""
+def kafka_settings(broker: str) -> Iterator[KafkaSettings]:
+    """Settings with a topic prefix unique to the test, so tests never see each other's data.
+
+    The topics a test created under its prefix are deleted afterwards, so a developer's
+    broker does not grow by hundreds of topics a run (and its heap with them)."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    return KafkaSettings(bootstrap_servers=broker, topic_prefix=prefix, partitions=3)
+    settings = KafkaSettings(bootstrap_servers=broker, topic_prefix=prefix, partitions=3)
+    yield settings
+    try:
+        delete_prefixed(make_admin(settings), prefix)
+    except Exception as exc:  # a test that stopped the broker must not fail on cleanup
+        print(f"\ncould not delete topics {prefix}*: {exc}")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Anomaly detection quality and speed on the NAB development split.
 
 Rerun: `uv run python -m benchmarks nab` (same as `tocsin eval nab` on ../shared).
+`uv run python -m benchmarks nab --cv [...]`: the out-of-sample figures (benchmarks/nab_cv.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ DATA = Path(os.environ.get("TOCSIN_NAB_DIR", "../shared/datasets/nab-dev"))
 
 
 def main() -> int:
+    if "--cv" in sys.argv:
+        from benchmarks import nab_cv
+
+        args = sys.argv[sys.argv.index("--cv") + 1 :]
+        return nab_cv.main(args)
     if not (DATA / "data").is_dir():
         print(f"NAB data not found under {DATA} (set TOCSIN_NAB_DIR)")
         return 1

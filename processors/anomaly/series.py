@@ -3,6 +3,14 @@
 `AnomalySeries.update(value, at)` scores the point (before learning from it) and
 returns the verdict; `transition` is set only when the debounced alert state
 changes, so one episode is one firing and one resolution.
+
+A rule fires when k of the last n points are rare (undamped score at or over the
+threshold) and one of them opened a new episode (its episode score is over the
+threshold too: clearly rarer than everything of the last 70-139 points). The second
+condition keeps a burst's aftershocks, each rare on its own, from paging again once
+the first page resolved: the reason the episode damps the NAB ranking. Requiring two
+rare points (of ten, by default) keeps single rare points of a heavy-tailed series
+from paging: pure lognormal noise would page a series every few days on one point.
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ from processors.anomaly.likelihood import LikelihoodDetector
 from schemas.anomaly import AnomalySpec
 
 Transition = Literal["firing", "resolved"]
-_HEAD = "<HBIB"  # version, firing, quiet run, recent-window length
-_VERSION = 2
+_HEAD = "<HBII16s"  # version, firing, quiet run, points since fresh, recent bits
+_VERSION = 3  # 3: the rule needs a point that opened an episode; recent as bits
+_NEVER = 0xFFFFFFFF
 Detector = LikelihoodDetector | HoltWintersDetector
 
 
@@ -50,14 +59,17 @@ class AnomalyVerdict:
 
 
 class AnomalySeries:
-    __slots__ = ("firing", "quiet", "recent", "spec", "state")
+    __slots__ = ("firing", "fresh", "quiet", "recent", "spec", "state")
 
     def __init__(self, spec: AnomalySpec) -> None:
         self.spec = spec
         self.state: Detector = _detector(spec)
         self.firing = False
         self.quiet = 0
-        self.recent: list[bool] = []
+        # bit i: the point i points ago was rare (an int: a list of n bools would cost
+        # holt_winters' 288-point season its last bytes under 16 KiB)
+        self.recent = 0
+        self.fresh = _NEVER  # points since one opened a new episode
 
     def update(self, value: float, at: datetime) -> AnomalyVerdict:
         spec = self.spec
@@ -68,11 +80,17 @@ class AnomalySeries:
         if self.state.n <= spec.warm_up:
             score = calibrated = 0.0  # still learning: no score may fire
         high = calibrated >= spec.threshold
-        self.recent.append(high)
-        if len(self.recent) > spec.debounce_n:
-            del self.recent[0]
+        self.recent = (self.recent << 1 | high) & ((1 << spec.debounce_n) - 1)
+        if score >= spec.threshold:
+            self.fresh = 0
+        elif self.fresh < _NEVER:
+            self.fresh += 1
         transition: Transition | None = None
-        if not self.firing and sum(self.recent) >= spec.debounce_k:
+        if (
+            not self.firing
+            and self.fresh < spec.debounce_n
+            and self.recent.bit_count() >= spec.debounce_k
+        ):
             self.firing, self.quiet, transition = True, 0, "firing"
         elif self.firing:
             self.quiet = 0 if high else self.quiet + 1
@@ -85,22 +103,27 @@ class AnomalySeries:
 
     def memory_bytes(self) -> int:
         """An estimate of this series' state (Python objects included)."""
-        return 200 + self.state.memory_bytes() + 8 * len(self.recent)
+        return 200 + self.state.memory_bytes()
 
     def to_bytes(self) -> bytes:
-        bits = sum(1 << i for i, b in enumerate(self.recent) if b)
-        head = struct.pack(_HEAD, _VERSION, int(self.firing), self.quiet, len(self.recent))
-        return head + struct.pack("<Q", bits) + self.state.dump()
+        head = struct.pack(
+            _HEAD,
+            _VERSION,
+            int(self.firing),
+            self.quiet,
+            self.fresh,
+            self.recent.to_bytes(16, "little"),
+        )
+        return head + self.state.dump()
 
     @classmethod
     def from_bytes(cls, spec: AnomalySpec, data: bytes) -> AnomalySeries:
-        version, firing, quiet, n = struct.unpack_from(_HEAD, data)
+        (version,) = struct.unpack_from("<H", data)
         if version != _VERSION:
             raise ValueError(f"unsupported anomaly state version {version}")
-        offset = struct.calcsize(_HEAD)
-        (bits,) = struct.unpack_from("<Q", data, offset)
+        _, firing, quiet, fresh, recent = struct.unpack_from(_HEAD, data)
         s = cls(spec)
-        s.firing, s.quiet = bool(firing), quiet
-        s.recent = [bool(bits >> i & 1) for i in range(n)]
-        s.state = _load(spec, data[offset + 8 :])
+        s.firing, s.quiet, s.fresh = bool(firing), quiet, fresh
+        s.recent = int.from_bytes(recent, "little") & ((1 << spec.debounce_n) - 1)
+        s.state = _load(spec, data[struct.calcsize(_HEAD) :])
         return s

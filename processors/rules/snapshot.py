@@ -20,12 +20,13 @@ from schemas.errors import TocsinError
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 10  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 11  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
 # 9: the episode is a bounded window of past peaks (likelihood v6, holt_winters v4)
-# 10: counters are keyed by the escaped series key
+# 10: counters are keyed by the escaped series key; 11: anomaly series v3 (a page needs
+# a point that opened an episode)
 
 
 class IncompatibleState(TocsinError, ValueError):

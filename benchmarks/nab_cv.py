@@ -1,0 +1,516 @@
+"""Out-of-sample NAB scores: cross-validation on the dev split, and the held-out check.
+
+The dev split's 31 files are dealt into 5 folds stratified by category (files sorted
+by name within each category, dealt in turn, the dealer carrying on across
+categories). For each fold, everything that is chosen - the detector variant among
+the candidates, the NAB threshold (per profile) and the alerting rule's threshold and
+debouncing - is chosen on the other four folds and applied unchanged to the held-out
+one. The figure is the pooled out-of-fold score: the held-out folds' raw scores added
+up and normalised together (windows in probation are not counted, as in NAB).
+
+Pages: each firing transition of the rule (k of n points at or over the threshold
+after the warm-up, one of them opening a new episode, no new firing until
+`resolve_after` quiet points resolved it) is a detection of 1.0; the rule is chosen on
+the training folds among ALL_RULES that page a series at most once a month on pure
+noise (Gaussian and lognormal, `noise_corpus`).
+
+`--folds category` leaves one category out instead (artificialNoAnomaly has no window:
+its fold scores only its false positives, printed raw).
+
+`--heldout NAB_CHECKOUT` is the final check on the NAB files that are not in the dev
+split: the variant, threshold and rule chosen on all 31 dev files, applied once to
+the other files. It chooses nothing on them; use it once, at the end. With
+`--results PATH/TO/NAB/results`, the published detectors are scored beside it the same
+way (each one's threshold swept on the dev split).
+
+Per-file scores are cached under $TOCSIN_NAB_CACHE (default /tmp/tocsin-nab-cv),
+keyed by the detector's source, the variant and the file.
+
+Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
+[--variants a,b,...] [--folds 5|category] [--per-file]
+[--heldout PATH/TO/NAB [--results PATH/TO/NAB/results]]
+(TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import random
+import sys
+import time
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.nab_halves import DATA, Corpus, load
+from benchmarks.nab_reference import read_scores
+from processors.anomaly import AnomalySeries
+from processors.evaluation.nab import (
+    PROFILES,
+    FileRows,
+    Profile,
+    best_threshold,
+    normalize,
+    prepare,
+    raw_at,
+)
+from schemas.anomaly import AnomalySpec
+
+CACHE = Path(os.environ.get("TOCSIN_NAB_CACHE", "/tmp/tocsin-nab-cv"))
+SOURCES = Path(__file__).resolve().parent.parent / "processors" / "anomaly"
+SPEC_SOURCE = SOURCES.parent.parent / "schemas" / "anomaly.py"
+K = 5
+STANDARD = PROFILES[0]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A detector configuration: a spec and module constants overridden while it runs."""
+
+    name: str
+    spec: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)  # "module.NAME": value
+
+
+# The shipped default first; experiments add candidates here (and say so in docs/anomaly.md).
+def _zero(log_step: float) -> float:
+    return 0.0
+
+
+_C = "processors.anomaly.calibration."
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in [
+        Variant("default"),
+        Variant("stretch35", overrides={_C + "STRETCH": 35}),
+        Variant("stretch140", overrides={_C + "STRETCH": 140}),
+        Variant("daily", spec={"season": "daily"}),
+        Variant("daily-stretch35", spec={"season": "daily"}, overrides={_C + "STRETCH": 35}),
+        Variant("stretch20", overrides={_C + "STRETCH": 20}),
+        Variant("lag1", overrides={_C + "LAG": 1}),
+        Variant("lag10", overrides={_C + "LAG": 10}),
+        Variant("perpoint", overrides={"processors.anomaly.timescale._decades": _zero}),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    threshold: float
+    k: int
+    n: int
+    warm_up: int = 150
+    resolve_after: int = 10
+    # "fresh": as AnomalySeries, k of n rare points, one of which opened a new episode (its
+    # episode score over the threshold too); "rarity": k of n rare points (the rule before)
+    on: str = "fresh"
+
+    def __str__(self) -> str:
+        return f"{self.threshold:.2f}, {self.k} of {self.n} on {self.on}"
+
+
+# Pages worth waking up for: a rule is a candidate only if pure noise pages a series at
+# most once a month (NAB's false-positive cost alone would favour paging on every rare point).
+NOISE_PAGES_PER_DAY = 1 / 30
+ALL_RULES = [
+    Rule(t, k, n, on=on)
+    for t in (0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
+    for k, n in ((1, 1), (2, 3), (2, 5), (2, 10))
+    for on in ("fresh", "rarity")
+]
+
+
+def noise_corpus(days: int = 30) -> Corpus:
+    """Gaussian and lognormal noise, 5-minute samples, two seeds each: no anomaly at all."""
+    out: Corpus = []
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
+    for kind in ("gauss", "lognormal"):
+        for seed in (1, 2):
+            rng = random.Random(seed)
+            values = [
+                100 + rng.gauss(0, 2) if kind == "gauss" else 100 * rng.lognormvariate(0, 0.5)
+                for _ in range(days * 288)
+            ]
+            ats = [t0 + timedelta(minutes=5 * i) for i in range(len(values))]
+            out.append((f"noise/{kind}-{seed}", [str(a) for a in ats], values, ats))
+    return out
+
+
+def noise_pages_per_day(noise: Scored, rule: Rule) -> float:
+    """Pages a day on pure noise (after the first day), the worst of the noise series."""
+    return max(
+        sum(alerts(noise, f, rule)[288:]) / (len(r) / 288 - 1) for f, r in enumerate(noise.rarity)
+    )
+
+
+def rules_for(variant: Variant) -> list[Rule]:
+    noise = score_variant(noise_corpus(), variant)
+    return [r for r in ALL_RULES if noise_pages_per_day(noise, r) <= NOISE_PAGES_PER_DAY]
+
+
+@contextlib.contextmanager
+def overridden(overrides: dict[str, Any]) -> Iterator[None]:
+    saved = []
+    for dotted, value in overrides.items():
+        module_name, attr = dotted.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        saved.append((module, attr, getattr(module, attr)))
+        setattr(module, attr, value)
+    try:
+        yield
+    finally:
+        for module, attr, value in reversed(saved):
+            setattr(module, attr, value)
+
+
+def _digest(variant: Variant) -> str:
+    h = hashlib.sha256()
+    for p in [*sorted(SOURCES.glob("*.py")), SPEC_SOURCE]:
+        h.update(p.read_bytes())
+    h.update(json.dumps([variant.spec, sorted(variant.overrides.items())], default=str).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Scored:
+    """Per file: the episode score (what NAB ranks) and the undamped rarity (what alerts use)."""
+
+    scores: list[list[float]]
+    rarity: list[list[float]]
+    points_per_cpu_s: float
+
+
+def score_variant(corpus: Corpus, variant: Variant) -> Scored:
+    folder = CACHE / f"{variant.name}-{_digest(variant)}"
+    spec = AnomalySpec.model_validate({**variant.spec, "warm_up": 0})
+    scores, rarity = [], []
+    cpu = 0.0
+    computed = 0
+    for key, _, values, ats in corpus:
+        path = folder / (key.replace("/", "__") + ".bin")
+        if path.is_file():
+            a = array("d")
+            a.frombytes(path.read_bytes())
+            n = len(a) // 2
+            scores.append(a[:n].tolist())
+            rarity.append(a[n:].tolist())
+            continue
+        with overridden(variant.overrides):
+            d = AnomalySeries(spec)
+            update = d.update
+            started = time.process_time()
+            verdicts = [update(v, at) for v, at in zip(values, ats, strict=True)]
+            cpu += time.process_time() - started
+        computed += len(values)
+        s = [x.score for x in verdicts]
+        r = [x.rarity for x in verdicts]
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(array("d", s + r).tobytes())
+        scores.append(s)
+        rarity.append(r)
+    return Scored(scores, rarity, computed / cpu if cpu else 0.0)
+
+
+def alerts(s: Scored, f: int, rule: Rule) -> list[float]:
+    """1.0 at each firing transition of the rule: AnomalySeries' debouncing, replayed."""
+    rarity, episode = s.rarity[f], s.scores[f]
+    out = [0.0] * len(rarity)
+    recent: list[bool] = []
+    fresh: list[bool] = []
+    firing, quiet = False, 0
+    for i, r in enumerate(rarity):
+        high = i >= rule.warm_up and r >= rule.threshold
+        recent.append(high)
+        fresh.append(rule.on != "fresh" or (high and episode[i] >= rule.threshold))
+        if len(recent) > rule.n:
+            del recent[0]
+            del fresh[0]
+        if not firing and sum(recent) >= rule.k and any(fresh):
+            firing, quiet = True, 0
+            out[i] = 1.0
+        elif firing:
+            quiet = 0 if high else quiet + 1
+            if quiet >= rule.resolve_after:
+                firing = False
+    return out
+
+
+def fold_of(corpus: Corpus, how: str) -> list[str]:
+    if how == "category":
+        return [key.split("/")[0] for key, *_ in corpus]
+    dealt = 0
+    by_category: dict[str, list[int]] = {}
+    for i, (key, *_) in enumerate(corpus):
+        by_category.setdefault(key.split("/")[0], []).append(i)
+    folds = [""] * len(corpus)
+    for category in sorted(by_category):
+        for i in sorted(by_category[category], key=lambda j: corpus[j][0]):
+            folds[i] = f"fold {dealt % K + 1}"
+            dealt += 1
+    return folds
+
+
+def _prepare(
+    corpus: Corpus, scores: Sequence[Sequence[float]], windows: dict[str, Any], profile: Profile
+) -> list[FileRows]:
+    return [
+        prepare(key, s, ts, [(a, b) for a, b in windows.get(key, [])], profile)
+        for (key, ts, _, _), s in zip(corpus, scores, strict=True)
+    ]
+
+
+def _pages(corpus: Corpus, s: Scored, rule: Rule, windows: dict[str, Any]) -> list[FileRows]:
+    """The rule's firing transitions as NAB detections (standard profile)."""
+    return _prepare(corpus, [alerts(s, f, rule) for f in range(len(corpus))], windows, STANDARD)
+
+
+@dataclass
+class FoldResult:
+    fold: str
+    choice: str
+    raw: float
+    windows: int
+    detected: int
+    fp: int
+
+
+def cv_rank(
+    corpus: Corpus,
+    windows: dict[str, Any],
+    scored: dict[str, Scored],
+    folds: list[str],
+    profile: Profile,
+) -> list[FoldResult]:
+    prepared = {name: _prepare(corpus, s.scores, windows, profile) for name, s in scored.items()}
+    out = []
+    for fold in sorted(set(folds)):
+        train = [i for i, f in enumerate(folds) if f != fold]
+        test = [i for i, f in enumerate(folds) if f == fold]
+        best = max(
+            (
+                (best_threshold([p[i] for i in train], profile), name)
+                for name, p in prepared.items()
+            ),
+            key=lambda r: r[0].raw,
+        )
+        t, name = best[0].threshold, best[1]
+        r = raw_at([prepared[name][i] for i in test], t, profile)
+        out.append(
+            FoldResult(
+                fold, f"{name} @ {t:.3f}", r.raw, r.windows, r.detected_windows, r.false_positives
+            )
+        )
+    return out
+
+
+def cv_pages(
+    corpus: Corpus, windows: dict[str, Any], scored: dict[str, Scored], folds: list[str]
+) -> list[FoldResult]:
+    prepared = {
+        (name, rule): _pages(corpus, s, rule, windows)
+        for name, s in scored.items()
+        for rule in rules_for(VARIANTS[name])
+    }
+    out = []
+    for fold in sorted(set(folds)):
+        train = [i for i, f in enumerate(folds) if f != fold]
+        test = [i for i, f in enumerate(folds) if f == fold]
+        (name, rule), _ = max(
+            prepared.items(), key=lambda kv: raw_at([kv[1][i] for i in train], 0.5, STANDARD).raw
+        )
+        r = raw_at([prepared[(name, rule)][i] for i in test], 0.5, STANDARD)
+        out.append(
+            FoldResult(
+                fold,
+                f"{name}, rule {rule}",
+                r.raw,
+                r.windows,
+                r.detected_windows,
+                r.false_positives,
+            )
+        )
+    return out
+
+
+def pooled(results: Sequence[FoldResult], profile: Profile) -> float:
+    return normalize(sum(r.raw for r in results), sum(r.windows for r in results), profile)
+
+
+def worst(results: Sequence[FoldResult], profile: Profile) -> float:
+    return min(normalize(r.raw, r.windows, profile) for r in results if r.windows)
+
+
+def print_folds(title: str, results: Sequence[FoldResult], profile: Profile) -> None:
+    print(f"\n{title}")
+    for r in results:
+        norm = f"{normalize(r.raw, r.windows, profile):6.1f}" if r.windows else "   n/a"
+        print(
+            f"  {r.fold:24} {norm}  raw {r.raw:7.2f}  windows {r.detected}/{r.windows}"
+            f"  fp {r.fp:3}  chosen on the other folds: {r.choice}"
+        )
+    print(
+        f"  {'pooled out-of-fold':24} {pooled(results, profile):6.1f}  "
+        f"(worst fold {worst(results, profile):.1f}; "
+        f"windows {sum(r.detected for r in results)}/{sum(r.windows for r in results)}, "
+        f"fp {sum(r.fp for r in results)})"
+    )
+
+
+def heldout(
+    path: Path, chosen: list[str], dev: Corpus, windows: dict[str, Any], results: Path | None
+) -> int:
+    """Score the NAB files outside the dev split with everything chosen on the dev split."""
+    all_windows = json.loads((path / "labels" / "combined_windows.json").read_text())
+    dev_keys = {key for key, *_ in dev}
+    corpus = [c for c in load(path) if c[0] not in dev_keys]
+    print(
+        f"\nheld-out check: {len(corpus)} NAB files outside the dev split, "
+        f"{sum(len(all_windows.get(c[0], [])) for c in corpus)} windows"
+    )
+    dev_scored = {name: score_variant(dev, VARIANTS[name]) for name in chosen}
+    for profile in PROFILES:
+        best = max(
+            (
+                (best_threshold(_prepare(dev, s.scores, windows, profile), profile), name)
+                for name, s in dev_scored.items()
+            ),
+            key=lambda r: r[0].raw,
+        )
+        res, name = best
+        held = score_variant(corpus, VARIANTS[name])
+        r = raw_at(_prepare(corpus, held.scores, all_windows, profile), res.threshold, profile)
+        print(
+            f"  {profile.name:20} {r.normalized:6.1f}  ({name} @ {res.threshold:.3f} from dev; "
+            f"windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
+        )
+    (name, rule), _ = max(
+        (
+            ((name, rule), raw_at(_pages(dev, s, rule, windows), 0.5, STANDARD).raw)
+            for name, s in dev_scored.items()
+            for rule in rules_for(VARIANTS[name])
+        ),
+        key=lambda kv: kv[1],
+    )
+    held = score_variant(corpus, VARIANTS[name])
+    r = raw_at(_pages(corpus, held, rule, all_windows), 0.5, STANDARD)
+    print(
+        f"  {'pages (standard)':20} {r.normalized:6.1f}  ({name}, rule {rule} from dev; "
+        f"windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
+    )
+    by_category: dict[str, list[float]] = {}
+    for key, raw in r.per_file.items():
+        by_category.setdefault(key.split("/")[0], []).append(raw)
+    print(
+        "  pages raw by category: " + ", ".join(f"{c} {sum(v):.2f}" for c, v in by_category.items())
+    )
+    if results is not None:
+        published(results, dev, corpus, windows, all_windows)
+    return 0
+
+
+def published(
+    results: Path,
+    dev: Corpus,
+    held: Corpus,
+    windows: dict[str, Any],
+    all_windows: dict[str, Any],
+) -> None:
+    """NAB's published detectors on the held-out files, each at its dev-swept threshold."""
+    print("  published detectors, threshold swept on the dev split (standard):")
+    for detector in sorted(p.name for p in results.iterdir() if p.is_dir()):
+
+        def scores(corpus: Corpus, detector: str = detector) -> list[list[float]] | None:
+            out = []
+            for key, ts, _, _ in corpus:
+                category, name = key.split("/")
+                s = read_scores(results / detector / category / f"{detector}_{name}", len(ts))
+                if s is None:
+                    return None
+                out.append(s)
+            return out
+
+        on_dev, on_held = scores(dev), scores(held)
+        if on_dev is None or on_held is None:
+            continue
+        t = best_threshold(_prepare(dev, on_dev, windows, STANDARD), STANDARD).threshold
+        r = raw_at(_prepare(held, on_held, all_windows, STANDARD), t, STANDARD)
+        print(
+            f"    {detector:22} {r.normalized:6.1f}  (windows {r.detected_windows}/{r.windows}, "
+            f"fp {r.false_positives})"
+        )
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    argv = list(argv)
+    if not (DATA / "data").is_dir():
+        print(f"NAB data not found under {DATA} (set TOCSIN_NAB_DIR)")
+        return 1
+    names = argv[argv.index("--variants") + 1].split(",") if "--variants" in argv else ["default"]
+    how = argv[argv.index("--folds") + 1] if "--folds" in argv else "5"
+    windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
+    corpus = load()
+    if "--heldout" in argv:
+        results = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
+        return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, results)
+    scored = {name: score_variant(corpus, VARIANTS[name]) for name in names}
+    for name, s in scored.items():
+        if s.points_per_cpu_s:
+            print(f"{name}: {s.points_per_cpu_s:,.0f} points per CPU-second (detector, uncached)")
+    folds = fold_of(corpus, how)
+    print(
+        f"folds ({how}): "
+        + "; ".join(f"{f}: {sum(1 for x in folds if x == f)} files" for f in sorted(set(folds)))
+    )
+    print(
+        f"candidates: {', '.join(names)}; rules: thresholds "
+        f"{sorted({r.threshold for r in ALL_RULES})} x debounce "
+        f"{sorted({(r.k, r.n) for r in ALL_RULES})} x fresh or not, where pure noise pages at "
+        f"most {NOISE_PAGES_PER_DAY:.3f} a day"
+    )
+    summary = []
+    for profile in PROFILES:
+        results = cv_rank(corpus, windows, scored, folds, profile)
+        print_folds(f"NAB {profile.name}, out of fold", results, profile)
+        summary.append(
+            f"{profile.name} {pooled(results, profile):.1f} (worst {worst(results, profile):.1f})"
+        )
+    results = cv_pages(corpus, windows, scored, folds)
+    print_folds("pages (the rule's firing transitions, standard), out of fold", results, STANDARD)
+    summary.append(f"pages {pooled(results, STANDARD):.1f} (worst {worst(results, STANDARD):.1f})")
+    print(f"\nsummary [{','.join(names)}]: " + " | ".join(summary))
+    spec = AnomalySpec()
+    shipped = Rule(
+        spec.threshold, spec.debounce_k, spec.debounce_n, spec.warm_up, spec.resolve_after
+    )
+    for label, rule in (
+        ("the default rule", shipped),
+        ("the rule before", Rule(0.3, 2, 5, on="rarity")),
+    ):
+        for name, s in scored.items():
+            files = _prepare(
+                corpus, [alerts(s, f, rule) for f in range(len(corpus))], windows, STANDARD
+            )
+            r = raw_at(files, 0.5, STANDARD)
+            print(
+                f"in sample, {label} ({rule}), {name}: pages {r.normalized:.1f} "
+                f"(windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
+            )
+    if "--per-file" in argv:
+        for name, s in scored.items():
+            files = _prepare(corpus, s.scores, windows, STANDARD)
+            t = best_threshold(files, STANDARD).threshold
+            for key, raw in raw_at(files, t, STANDARD).per_file.items():
+                print(f"  {name:12} {raw:7.2f}  {key}")
+    print(f"\nrerun: uv run python -m benchmarks.nab_cv {' '.join(argv)}".rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

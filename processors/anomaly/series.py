@@ -79,23 +79,18 @@ class AnomalySeries:
         score, calibrated, expected, spread = self.state.score(value, at)
         if self.state.n <= spec.warm_up:
             score = calibrated = 0.0  # still learning: no score may fire
-        high = calibrated >= spec.threshold
-        self.recent = (self.recent << 1 | high) & ((1 << spec.debounce_n) - 1)
-        if score >= spec.threshold:
-            self.fresh = 0
-        elif self.fresh < _NEVER:
-            self.fresh += 1
+        threshold = spec.threshold
+        high = calibrated >= threshold
+        recent = (self.recent << 1 | high) & ((1 << spec.debounce_n) - 1)
+        self.recent = recent
+        fresh = self.fresh = 0 if score >= threshold else self.fresh + 1
         transition: Transition | None = None
-        if (
-            not self.firing
-            and self.fresh < spec.debounce_n
-            and self.recent.bit_count() >= spec.debounce_k
-        ):
-            self.firing, self.quiet, transition = True, 0, "firing"
-        elif self.firing:
+        if self.firing:
             self.quiet = 0 if high else self.quiet + 1
             if self.quiet >= spec.resolve_after:
                 self.firing, transition = False, "resolved"
+        elif recent and fresh < spec.debounce_n and recent.bit_count() >= spec.debounce_k:
+            self.firing, self.quiet, transition = True, 0, "firing"
         band = 3.0 * spread
         return AnomalyVerdict(
             score, expected, expected - band, expected + band, transition, calibrated
@@ -111,7 +106,7 @@ class AnomalySeries:
             _VERSION,
             int(self.firing),
             self.quiet,
-            self.fresh,
+            min(self.fresh, _NEVER),
             self.recent.to_bytes(16, "little"),
         )
         return head + self.state.dump()

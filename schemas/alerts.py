@@ -20,7 +20,7 @@ from schemas.types import (
 
 Severity = Literal["critical", "error", "warning", "info"]
 AlertStatus = Literal["pending", "firing", "resolved"]
-AlertSource = Literal["rule", "anomaly", "alertmanager", "pagerduty", "api"]
+AlertSource = Literal["rule", "anomaly", "alertmanager", "pagerduty", "api", "grafana"]
 
 
 class AnomalyDetail(BaseModel):

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.envelope import Event
 from schemas.types import LabelKey, Name, ShortText, Text, Timestamp
 
-CommandAction = Literal["ack", "resolve", "escalate", "snooze", "assign", "note", "silence"]
+CommandAction = Literal[
+    "ack", "resolve", "escalate", "snooze", "assign", "note", "silence", "expire_silence",
+]  # fmt: skip
 
 
 class Matcher(BaseModel):
@@ -42,7 +44,9 @@ class SilenceSpec(BaseModel):
 
 
 class Command(Event):
-    """One action a responder takes. `incident_id` is empty only for `silence`."""
+    """One action a responder takes. `incident_id` is empty only for the actions that are
+    about no incident: `silence` and `expire_silence` (of `silence_id`, the event id of the
+    command that created it)."""
 
     action: CommandAction
     incident_id: Name | None = None
@@ -53,10 +57,11 @@ class Command(Event):
     assignee: Name | None = None
     text: Text = ""
     silence: SilenceSpec | None = None
+    silence_id: Name | None = None
 
     @model_validator(mode="after")
     def _arguments_match_action(self) -> Command:
-        if self.action != "silence" and not self.incident_id:
+        if self.action not in _NO_INCIDENT and not self.incident_id:
             raise ValueError(f"incident_id: required for action {self.action!r}")
         if self.action == "snooze" and self.duration is None:
             raise ValueError("duration: required for action 'snooze'")
@@ -66,4 +71,9 @@ class Command(Event):
             raise ValueError("text: required for action 'note'")
         if self.action == "silence" and self.silence is None:
             raise ValueError("silence: required for action 'silence'")
+        if self.action == "expire_silence" and not self.silence_id:
+            raise ValueError("silence_id: required for action 'expire_silence'")
         return self
+
+
+_NO_INCIDENT = frozenset({"silence", "expire_silence"})

@@ -56,6 +56,11 @@ class _Webhook(BaseModel):
     alerts: list[Any]  # validated one by one: see decode_alertmanager_items
 
 
+def severity_of(labels: dict[str, str]) -> Severity:
+    """tocsin's severity for an alert's ``severity`` label (warning when absent or unknown)."""
+    return _SEVERITY.get(labels.get("severity", "").lower(), "warning")
+
+
 def fingerprint(labels: dict[str, str]) -> str:
     """Prometheus model.LabelSet.Fingerprint: FNV-1a 64 over sorted name\\xffvalue\\xff."""
     h = 0xCBF29CE484222325
@@ -84,7 +89,9 @@ def decode_alertmanager_items(data: bytes, now: datetime
         raise DecodeError(describe_validation_error("AlertmanagerWebhook", exc),
                           reason=_reason(exc), model="AlertmanagerWebhook") from exc  # fmt: skip
     if not hook.version.startswith("4"):
-        raise DecodeError(f"AlertmanagerWebhook.version: expected 4, got {hook.version!r:.40}",
+        grafana = " (Grafana's webhook: post it to /v1/grafana)" if hook.version == "1" else ""
+        raise DecodeError(f"AlertmanagerWebhook.version: expected 4, got {hook.version!r:.40}"
+                          f"{grafana}",
                           reason="unsupported_version", model="AlertmanagerWebhook")  # fmt: skip
     if len(hook.alerts) > MAX_ITEMS:
         raise too_many("alerts", "AlertmanagerWebhook")
@@ -116,7 +123,7 @@ def _alert(am: _AMAlert, now: datetime) -> Alert:
         "status": "resolved" if resolved else "firing",
         "rule": am.labels.get("alertname") or "alertmanager",
         "source": "alertmanager",
-        "severity": _SEVERITY.get(am.labels.get("severity", "").lower(), "warning"),
+        "severity": severity_of(am.labels),
         "labels": am.labels,
         "annotations": notes,
         "summary": (am.annotations.get("summary") or am.annotations.get("description") or "")[

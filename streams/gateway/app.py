@@ -37,7 +37,7 @@ from schemas import DeadLetter, encode
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
-from streams.gateway import slack, sources
+from streams.gateway import alertmanager_api, grafana_route, slack, sources
 from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
 from streams.gateway.limits import RateLimit, RateLimiter
@@ -127,6 +127,8 @@ class Gateway:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
         sources.add_routes(self, app)
+        alertmanager_api.add_routes(self, app)
+        grafana_route.add_routes(self, app)
         slack.add_routes(self, app)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)

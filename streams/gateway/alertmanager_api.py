@@ -1,0 +1,377 @@
+"""Alertmanager's API v2, the part its clients use, on the gateway: Prometheus posts
+its alerts (``POST /api/v2/alerts``), amtool and Grafana's Alertmanager data source list
+alerts, list/create/expire silences and read the status.
+
+- Alerts become Alert transitions on `alerts` (connectors/sources/prometheus_alerts.py),
+  item by item as Alertmanager answers: the valid ones are stored, a 400 names the rest.
+- Silences are `silence` / `expire_silence` commands on `commands`: the agents apply them
+  like any runtime silence. Listing reads a SilenceView (silences_view.py).
+- Listed alerts are the firing members of open incidents (alerts_view.py), each marked
+  suppressed with the ids of the active silences that match it.
+
+Every route authenticates like the other intakes: a bearer token, or HTTP basic auth whose
+password is a token (amtool's ``http://user:token@host`` and Prometheus' ``basic_auth``).
+Errors are answered as Alertmanager answers them: a JSON string (its clients decode the
+body of a 400 as a string), naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import platform
+import re
+from datetime import UTC, datetime
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from connectors.sources.alertmanager_silences import (
+    decode_postable_silence,
+    matchers_json,
+    parse_filter,
+)
+from connectors.sources.batches import BodyError, inflate
+from connectors.sources.prometheus_alerts import decode_postable_alerts
+from processors.rules.matching import LabelPredicate, compile_matchers
+from schemas import Alert, Command, DecodeError, encode
+from streams.gateway.alerts_view import AlertView, FiringAlert, OpenIncidentAlerts
+from streams.gateway.follower import TopicFollower
+from streams.gateway.records import Outcome, RecordMaker
+from streams.gateway.responses import unauthorized
+from streams.gateway.silences_view import (
+    KnownSilence,
+    Silences,
+    SilenceView,
+    expire_command,
+    read_command,
+    silence_command,
+)
+from streams.gateway.writer import Record
+
+if TYPE_CHECKING:
+    from streams.gateway.app import Gateway
+
+ROUTE = "http:/api/v2/alerts"
+
+
+def _now(gw: Gateway) -> datetime:
+    return datetime.fromtimestamp(gw.clock(), UTC)
+
+
+def _text(status: int, message: str) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(message[:4000]),
+                        content_type="application/json")  # fmt: skip
+
+
+def _json(doc: Any) -> web.Response:
+    return web.Response(body=orjson.dumps(doc, option=orjson.OPT_UTC_Z),
+                        content_type="application/json")  # fmt: skip
+
+
+class AlertmanagerAPI:
+    """The routes and the views they read; views not given are built from the topics
+    when the gateway starts."""
+
+    def __init__(self, gw: Gateway, silences: SilenceView | None = None,
+                 alerts: AlertView | None = None) -> None:  # fmt: skip
+        self.gw = gw
+        self._own = silences is None and alerts is None
+        self.silences: SilenceView = silences or Silences()
+        self.alerts: AlertView = alerts or OpenIncidentAlerts()
+        self._followers: list[TopicFollower] = []
+        self.started = _now(gw)
+
+    def add_routes(self, app: web.Application) -> None:
+        gw, auth = self.gw, partial(bearer_or_basic, self.gw)
+        add = app.router
+        add.add_post("/api/v2/alerts", gw.route("am_post_alerts", self.post_alerts, auth=auth))
+        add.add_get("/api/v2/alerts", gw.route("am_get_alerts", self.get_alerts, auth=auth))
+        add.add_get("/api/v2/alerts/groups", gw.route("am_alert_groups", self.alert_groups,
+                                                      auth=auth))  # fmt: skip
+        add.add_get("/api/v2/silences", gw.route("am_get_silences", self.get_silences,
+                                                 auth=auth))  # fmt: skip
+        add.add_post("/api/v2/silences", gw.route("am_post_silence", self.post_silence,
+                                                  auth=auth))  # fmt: skip
+        add.add_get("/api/v2/silence/{id}", gw.route("am_get_silence", self.get_silence,
+                                                     auth=auth))  # fmt: skip
+        expire = gw.route("am_expire_silence", self.expire_silence, auth=auth)
+        add.add_delete("/api/v2/silence/{id}", expire)
+        add.add_get("/api/v2/status", gw.route("am_status", self.status, auth=auth))
+        add.add_get("/api/v2/receivers", gw.route("am_receivers", self.receivers, auth=auth))
+        if self._own:
+            app.on_startup.append(self._start)
+            app.on_cleanup.append(self._stop)
+
+    async def _start(self, _: web.Application) -> None:
+        catalog, settings = self.gw.catalog, self.gw.settings
+        silences, alerts = self.silences, self.alerts
+        assert isinstance(silences, Silences) and isinstance(alerts, OpenIncidentAlerts)
+        self._followers = [
+            TopicFollower(settings, catalog.name("commands"),
+                          lambda _k, v: read_command(v, silences.apply), "silences").start(),
+            TopicFollower(settings, catalog.name("incidents"), alerts.read_incident,
+                          "alerts").start(),
+        ]  # fmt: skip
+
+    async def _stop(self, _: web.Application) -> None:
+        for f in self._followers:
+            f.stop()
+
+    # -- alerts --------------------------------------------------------------------------
+
+    async def post_alerts(self, request: web.Request) -> web.Response:
+        gw = self.gw
+        raw = await request.read()
+        work = partial(_decode_alerts, gw, raw, request.headers.get("Content-Encoding"),
+                       _now(gw))  # fmt: skip
+        out = await gw.decode(work)
+        await gw.write(out.records)
+        status, _ = out.answer()
+        if status == 202:
+            return web.Response(status=200)
+        if out.refused is not None:
+            return _text(out.refused[0], out.refused[1])
+        return _text(400, f"{out.error_text()} (the other alerts were accepted)")
+
+    def _listed(self, request: web.Request) -> list[tuple[FiringAlert, list[str]]]:
+        """The firing alerts the query asks for, each with the silences that mute it."""
+        q = request.query
+        flags = {k: _flag(q, k) for k in ("active", "silenced", "inhibited", "unprocessed")}
+        match = _filter(q.getall("filter", []))
+        receiver = _receiver(q.get("receiver"))
+        now = _now(self.gw)
+        active = [s for s in self.silences.all(now) if s.state(now) == "active"]
+        out = []
+        for a in self.alerts.firing():
+            if not match(a.labels) or (receiver and not receiver.fullmatch(a.receiver)):
+                continue
+            by = [s.id for s in active if s.matches(a.labels)]
+            if (by and not flags["silenced"]) or (not by and not flags["active"]):
+                continue
+            out.append((a, by))
+        return out
+
+    async def get_alerts(self, request: web.Request) -> web.Response:
+        try:
+            listed = self._listed(request)
+        except ValueError as exc:
+            return _text(400, str(exc))
+        return _json([_gettable_alert(a, by) for a, by in listed])
+
+    async def alert_groups(self, request: web.Request) -> web.Response:
+        try:
+            listed = self._listed(request)
+        except ValueError as exc:
+            return _text(400, str(exc))
+        groups: dict[str, dict[str, Any]] = {}
+        for a, by in listed:
+            g = groups.setdefault(a.incident_id, {"labels": a.group_labels, "routeLabels": {},
+                                                  "receiver": {"name": a.receiver},
+                                                  "alerts": []})  # fmt: skip
+            g["alerts"].append(_gettable_alert(a, by))
+        return _json(list(groups.values()))
+
+    # -- silences ------------------------------------------------------------------------
+
+    async def get_silences(self, request: web.Request) -> web.Response:
+        try:
+            wanted = [parse_filter(f) for f in request.query.getall("filter", [])]
+            states = {k for k in ("active", "pending", "expired") if _flag(request.query, k)}
+        except ValueError as exc:
+            return _text(400, str(exc))
+        now = _now(self.gw)
+        found = [
+            s
+            for s in self.silences.all(now)
+            if s.state(now) in states and all(m in s.spec.matchers for m in wanted)
+        ]
+        found.sort(key=lambda s: _order(s, now))
+        return _json([_gettable_silence(s, now) for s in found])
+
+    async def get_silence(self, request: web.Request) -> web.Response:
+        known = self.silences.get(request.match_info["id"])
+        if known is None:
+            return _text(404, f"silence {request.match_info['id']!r:.80} not found")
+        return _json(_gettable_silence(known, _now(self.gw)))
+
+    async def post_silence(self, request: web.Request) -> web.Response:
+        gw = self.gw
+        raw = await request.read()
+        now = _now(gw)
+        try:
+            body = inflate(raw, request.headers.get("Content-Encoding"))
+            spec, replaces = decode_postable_silence(body, now)
+        except (BodyError, DecodeError) as exc:
+            reason = getattr(exc, "reason", "validation")
+            await gw.dead_letter("http:/api/v2/silences", raw, reason, str(exc))
+            return _text(413 if reason == "too_large" else 400, str(exc))
+        commands: list[Command] = []
+        if replaces is not None:
+            old = self.silences.get(replaces)
+            if old is None:
+                return _text(404, f"PostableSilence.id: silence {replaces!r:.80} not found")
+            if old.state(now) != "expired":  # an update is the old one ended, a new one begun
+                commands.append(expire_command(old.id, spec.author, now))
+        created = silence_command(spec, now)
+        commands.append(created)
+        await self._write(commands)
+        return _json({"silenceID": created.event_id})
+
+    async def expire_silence(self, request: web.Request) -> web.Response:
+        known = self.silences.get(request.match_info["id"])
+        if known is None:
+            return _text(404, f"silence {request.match_info['id']!r:.80} not found")
+        now = _now(self.gw)
+        if known.state(now) != "expired":  # expiring an expired silence changes nothing
+            await self._write([expire_command(known.id, "api", now)])
+        return web.Response(status=200)
+
+    async def _write(self, commands: list[Command]) -> None:
+        """Acknowledged by Kafka, then shown at once (the follower reads them back later)."""
+        topic = self.gw.catalog.name("commands")
+        records: list[Record] = [
+            (topic, (c.silence_id or c.event_id).encode(), encode(c)) for c in commands
+        ]
+        await self.gw.write(records)
+        for c in commands:
+            self.silences.apply(c)
+
+    # -- status --------------------------------------------------------------------------
+
+    async def status(self, request: web.Request) -> web.Response:
+        return _json({
+            "cluster": {"name": "tocsin", "status": "ready", "peers": []},
+            "versionInfo": {"version": _version(), "revision": "", "branch": "",
+                            "buildUser": "tocsin", "buildDate": "",
+                            "goVersion": f"python{platform.python_version()}"},
+            "config": {"original": self._config_yaml()},
+            "uptime": self.started,
+        })  # fmt: skip
+
+    async def receivers(self, request: web.Request) -> web.Response:
+        return _json([{"name": n} for n in self._receivers()])
+
+    def _receivers(self) -> list[str]:
+        teams = [t.id for t in self.gw.config.teams] if self.gw.config else []
+        return ["tocsin", *teams]
+
+    def _config_yaml(self) -> str:
+        """An Alertmanager configuration that says what tocsin does (read-only: the real
+        configuration is tocsin's YAML), for clients that parse ``config.original``."""
+        grouping = self.gw.config.grouping if self.gw.config else None
+        group_by = ", ".join(grouping.group_by) if grouping else "alertname, service"
+        lines = ["route:", "  receiver: tocsin", f"  group_by: [{group_by}]", "receivers:"]
+        lines += [f"  - name: {n}" for n in self._receivers()]
+        return "\n".join(lines) + "\n"
+
+
+async def bearer_or_basic(gw: Gateway, request: web.Request) -> str | web.Response:
+    """A bearer token, or basic auth whose password is a token."""
+    scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return await gw.bearer(request)
+    try:
+        user_pass = base64.b64decode(rest.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return unauthorized()
+    password = user_pass.partition(":")[2]
+    who = gw.credentials.bearer(f"Bearer {password}", request.remote or "unknown")
+    return who if who is not None else unauthorized()
+
+
+def add_routes(gw: Gateway, app: web.Application) -> AlertmanagerAPI:
+    api = AlertmanagerAPI(gw)
+    api.add_routes(app)
+    return api
+
+
+def _decode_alerts(gw: Gateway, raw: bytes, encoding: str | None, now: datetime) -> Outcome:
+    out = Outcome("alertmanager_api")
+    maker = RecordMaker(out, gw.catalog.name("alerts"), _alert_key)
+    body = raw
+    try:
+        body = inflate(raw, encoding)
+        alerts, errors = decode_postable_alerts(body, now)
+    except (BodyError, DecodeError) as exc:
+        out.refuse(str(exc), exc.reason)
+    else:
+        for e in errors:
+            out.reject(e.position, e.message)
+        for position, alert in alerts:
+            maker.add(position, alert)
+    if out.refused is not None or out.rejected:
+        out.records.append(gw.letter(ROUTE, body, out.reason, out.error_text()))
+    return out
+
+
+def _alert_key(a: Alert) -> bytes:
+    return a.fingerprint.encode()
+
+
+def _flag(query: Any, name: str) -> bool:
+    value = query.get(name, "true").strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"{name}: expected true or false, got {value!r:.40}")
+    return bool(value == "true")
+
+
+def _filter(texts: list[str]) -> LabelPredicate:
+    return compile_matchers([parse_filter(t) for t in texts])
+
+
+def _receiver(pattern: str | None) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"receiver: invalid regular expression: {exc}") from None
+
+
+def _gettable_alert(a: FiringAlert, silenced_by: list[str]) -> dict[str, Any]:
+    return {
+        "labels": a.labels,
+        "annotations": {"summary": a.summary} if a.summary else {},
+        "receivers": [{"name": a.receiver}],
+        "fingerprint": a.fingerprint,
+        "startsAt": a.starts_at,
+        "updatedAt": a.updated_at,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "",
+        "status": {"state": "suppressed" if silenced_by else "active",
+                   "silencedBy": silenced_by, "inhibitedBy": [], "mutedBy": []},
+    }  # fmt: skip
+
+
+def _gettable_silence(s: KnownSilence, now: datetime) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "status": {"state": s.state(now)},
+        "updatedAt": s.updated_at,
+        "matchers": matchers_json(s.spec),
+        "startsAt": s.spec.starts_at,
+        "endsAt": s.spec.ends_at,
+        "createdBy": s.spec.author,
+        "comment": s.spec.comment,
+    }
+
+
+def _order(s: KnownSilence, now: datetime) -> tuple[int, float]:
+    """Alertmanager's order: active by end, pending by start, expired latest first."""
+    state = s.state(now)
+    if state == "active":
+        return 1, s.spec.ends_at.timestamp()
+    if state == "pending":
+        return 2, s.spec.starts_at.timestamp()
+    return 3, -s.spec.ends_at.timestamp()
+
+
+def _version() -> str:
+    try:
+        return version("tocsin")
+    except PackageNotFoundError:
+        return "0.0.0"

@@ -1,0 +1,74 @@
+"""Follow a whole topic from its start on a thread: the gateway's in-memory views
+(silences, firing alerts) are built this way, each from the records it cares about."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError, TopicPartition
+
+from streams.kafka import make_consumer
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+OnRecord = Callable[[bytes | None, bytes | None], None]
+
+
+class TopicFollower:
+    """Every partition of ``topic`` from offset 0, no consumer group commits; each record
+    to ``on_record(key, value)`` (which must not raise); ``caught_up`` once every partition
+    reached its end once."""
+
+    def __init__(self, settings: KafkaSettings, topic: str, on_record: OnRecord,
+                 name: str) -> None:  # fmt: skip
+        self._settings = settings
+        self._topic = topic
+        self._on_record = on_record
+        self._name = name
+        self.caught_up = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> TopicFollower:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        group = f"{self._settings.topic_prefix}gateway-{self._name}-{uuid.uuid4().hex[:8]}"
+        consumer = make_consumer(self._settings, group, **{"enable.partition.eof": True})
+        try:
+            parts = self._partitions(consumer)
+            if not parts:
+                return
+            consumer.assign([TopicPartition(self._topic, p, 0) for p in parts])
+            eof: set[int] = set()
+            while not self._stop.is_set():
+                for msg in consumer.consume(500, timeout=0.5):
+                    err = msg.error()
+                    if err is None:
+                        self._on_record(msg.key(), msg.value())
+                    elif err.code() == KafkaError._PARTITION_EOF:
+                        eof.add(msg.partition() or 0)
+                        self.caught_up = self.caught_up or len(eof) == len(parts)
+        finally:
+            consumer.close()
+
+    def _partitions(self, consumer: Any) -> list[int]:
+        while not self._stop.is_set():
+            try:
+                meta = consumer.list_topics(self._topic, timeout=1)
+                parts = list(meta.topics[self._topic].partitions)
+                if parts:
+                    return parts
+            except Exception as exc:  # broker not up yet: keep trying, stay not caught up
+                log.info("view_waiting", view=self._name, error=str(exc)[:200])
+            self._stop.wait(1)
+        return []

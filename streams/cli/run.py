@@ -12,6 +12,7 @@ WORKERS: dict[str, str] = {
     "notifier": "streams.cli.run_notifier:notifier",
     "gateway": "streams.cli.run_gateway:gateway",
     "ingest": "streams.cli.run_ingest:ingest",
+    "expiry": "streams.cli.run_expiry:expiry",
 }
 
 
@@ -44,5 +45,5 @@ def require_kafka_access() -> None:
 
 @click.group(cls=LazyGroup, lazy=WORKERS)
 def run() -> None:
-    """Run a worker: processor, agents, notifier, gateway or ingest."""
+    """Run a worker: processor, agents, notifier, gateway, ingest or expiry."""
     require_kafka_access()

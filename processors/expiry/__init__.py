@@ -1,0 +1,1 @@
+"""Alerts that resolve by themselves when their sender stops sending them."""

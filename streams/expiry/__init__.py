@@ -1,0 +1,1 @@
+"""`tocsin run expiry`: alerts resolve when their sender stops re-sending them."""

@@ -1,0 +1,156 @@
+"""The expiry worker: resolves the firing alerts whose ``ends_at`` passed without a
+re-send, as Alertmanager's resolve timeout does (processors/expiry/leases.py decides).
+
+Where the state lives: nowhere but the `alerts` topic. The worker joins a consumer group
+on `alerts` only to share its partitions with its replicas (alerts are keyed by
+fingerprint, so one owner per alert); it commits nothing. On every assignment it reads
+each partition again from ``max_lease`` (one hour) before now, which holds every live
+lease, and decides nothing on a partition before it has read it up to where it stood
+at assignment. So a crash or a rebalance loses no lease; an expiry decided twice (once
+before a crash, once after) is the same event id, which the agents apply once; and the
+worker's own resolved transitions, read back, end their leases.
+
+A resolved transition is written to `alerts` (key: the fingerprint) and its lease ends
+only once Kafka acknowledged it; otherwise it is due again at the next turn.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from processors.expiry.leases import MAX_LEASE, Expiry, Leases
+from schemas import Alert, DecodeError, decode, encode
+from streams.catalog import Catalog
+from streams.health import Health
+from streams.kafka import make_consumer, make_producer
+from streams.metrics import WorkerMetrics
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+ACK_TIMEOUT_S = 10.0
+
+
+class ExpiryMetrics(WorkerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.resolved = Counter("tocsin_expiry_resolved_total",
+                                "Firing alerts resolved because they were not sent again "
+                                "before their end.", registry=self.registry)  # fmt: skip
+        self.leases = Gauge("tocsin_expiry_leases", "Firing alerts held until their end.",
+                            registry=self.registry)  # fmt: skip
+
+
+class ExpiryWorker:
+    def __init__(self, settings: KafkaSettings, max_lease: timedelta = MAX_LEASE,
+                 metrics: ExpiryMetrics | None = None, health: Health | None = None,
+                 clock: Callable[[], float] = time.time,
+                 group: str | None = None) -> None:  # fmt: skip
+        self.settings = settings
+        self.topic = Catalog(settings).name("alerts")
+        self.group = group or f"{settings.topic_prefix}tocsin-expiry"
+        self.max_lease = max_lease
+        self.metrics = metrics or ExpiryMetrics()
+        self.health = health or Health()
+        self.clock = clock
+        self._leases: dict[int, Leases] = {}
+        self._replaying: dict[int, int] = {}  # partition -> offset it stood at when assigned
+        self.health.add_check("expiry", self._ready)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _ready(self) -> tuple[bool, str]:
+        if self._replaying:
+            return False, f"re-reading {len(self._replaying)} partition(s) of {self.topic}"
+        return True, f"{sum(len(x) for x in self._leases.values())} leases"
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = make_consumer(self.settings, self.group)
+        producer = make_producer(self.settings)
+        consumer.subscribe([self.topic], on_assign=self._assign, on_revoke=self._revoke)
+        log.info("expiry_started", topic=self.topic, max_lease_s=self.max_lease.total_seconds())
+        try:
+            while not stop.is_set():
+                self.health.beat()
+                for msg in consumer.consume(500, timeout=0.5):
+                    self._read(msg)
+                self._expire(producer)
+        finally:
+            consumer.close()
+            producer.flush(5)
+
+    def _assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        since = int((self.clock() - self.max_lease.total_seconds() - 60) * 1000)
+        wanted = [TopicPartition(p.topic, p.partition, since) for p in parts]
+        found = consumer.offsets_for_times(wanted, timeout=10)
+        for tp, at in zip(parts, found, strict=True):
+            _, high = consumer.get_watermark_offsets(tp, timeout=10)
+            tp.offset = at.offset if at.offset >= 0 else OFFSET_END
+            self._leases[tp.partition] = Leases(self.max_lease)
+            if high > max(at.offset, 0):
+                self._replaying[tp.partition] = high
+        consumer.assign(parts)
+        log.info("expiry_assigned", partitions=[p.partition for p in parts],
+                 replaying=sorted(self._replaying))  # fmt: skip
+
+    def _revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        for tp in parts:
+            self._leases.pop(tp.partition, None)
+            self._replaying.pop(tp.partition, None)
+        consumer.unassign()
+
+    def _read(self, msg: Any) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() != KafkaError._PARTITION_EOF:
+                log.warning("expiry_read_error", error=str(err))
+            return
+        part, offset = msg.partition(), msg.offset()
+        leases = self._leases.get(part)
+        if leases is None:
+            return
+        if part in self._replaying and offset + 1 >= self._replaying[part]:
+            del self._replaying[part]
+        try:
+            alert = decode(Alert, msg.value() or b"")
+        except DecodeError:
+            return  # the agents dead-letter it: nothing to expire
+        kind, stamp = msg.timestamp()
+        received = datetime.fromtimestamp(stamp / 1000, UTC) if kind and stamp > 0 else self._now()
+        leases.observe(alert, received)
+
+    def _expire(self, producer: Producer) -> None:
+        now = self._now()
+        due: list[tuple[Leases, Expiry]] = [
+            (leases, e) for part, leases in self._leases.items()
+            if part not in self._replaying for e in leases.due(now)
+        ]  # fmt: skip
+        self.metrics.leases.set(sum(len(x) for x in self._leases.values()))
+        if not due:
+            return
+        failed: set[str] = set()
+
+        def delivered(err: KafkaError | None, msg: Any) -> None:
+            if err is not None:
+                failed.add((msg.key() or b"").decode())
+
+        for _, e in due:
+            producer.produce(self.topic, key=e.fingerprint.encode(), value=encode(e.transition),
+                             on_delivery=delivered)  # fmt: skip
+        left = producer.flush(ACK_TIMEOUT_S)
+        for leases, e in due:
+            if left or e.fingerprint in failed:
+                leases.retry(e)
+            else:
+                leases.expired(e)
+                self.metrics.resolved.inc()
+                log.info("alert_expired", fingerprint=e.fingerprint, rule=e.transition.rule,
+                         ends_at=e.ends.isoformat())  # fmt: skip

@@ -177,6 +177,7 @@ def test_alerts_of_open_incidents_are_listed_with_the_silences_that_mute_them(
         groups = c.get("/api/v2/alerts/groups").json()
         assert len(groups) == 1 and len(groups[0]["alerts"]) == 2
         assert c.get("/api/v2/alerts", params={"active": "maybe"}).status_code == 400
+        assert c.get("/alertmanager/api/v2/status").status_code == 404, "not Mimir, for Grafana"
         status = c.get("/api/v2/status").json()
         assert status["cluster"]["status"] == "ready" and status["versionInfo"]["version"]
         assert "receiver: tocsin" in status["config"]["original"]

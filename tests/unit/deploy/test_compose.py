@@ -15,7 +15,7 @@ import yaml
 from tests.unit.deploy.conftest import ROOT, assert_valid_invocation, option_values
 
 VENDOR = Path(__file__).parent / "vendor"
-WORKERS = ("gateway", "processor", "agents", "notifier")
+WORKERS = ("gateway", "processor", "agents", "notifier", "expiry")
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,9 @@ from tests.unit.deploy.kustomize import pod_containers, pod_spec
 
 # the oldest Kubernetes minor we promise to run on, and the newest the library knows
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
-WORKERS = ("processor", "agents", "notifier", "gateway")
-HEALTH_PORT = {"processor": 9400, "agents": 9400, "notifier": 9400, "gateway": 8080}
+WORKERS = ("processor", "agents", "notifier", "gateway", "expiry")
+HEALTH_PORT = {"processor": 9400, "agents": 9400, "notifier": 9400, "gateway": 8080,
+               "expiry": 9400}  # fmt: skip
 
 Doc = dict[str, Any]
 

@@ -41,6 +41,10 @@ class Alert(Event):
     ``fingerprint`` identifies the alert across its transitions: rule plus
     group labels for tocsin's own rules, Alertmanager's fingerprint for alerts
     arriving through the webhook intake.
+
+    ``ends_at`` on a firing alert is when it resolves by itself unless a newer
+    transition arrives first (Alertmanager's ``endsAt``, as Prometheus sends it);
+    the expiry worker writes that resolution.
     """
 
     fingerprint: Fingerprint

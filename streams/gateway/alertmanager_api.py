@@ -79,9 +79,10 @@ class AlertmanagerAPI:
     def __init__(self, gw: Gateway, silences: SilenceView | None = None,
                  alerts: AlertView | None = None) -> None:  # fmt: skip
         self.gw = gw
-        self._own = silences is None and alerts is None
-        self.silences: SilenceView = silences or Silences()
-        self.alerts: AlertView = alerts or OpenIncidentAlerts()
+        self._silences = Silences() if silences is None else None  # built here: followed here
+        self._alerts = OpenIncidentAlerts() if alerts is None else None
+        self.silences: SilenceView = silences or self._silences  # type: ignore[assignment]
+        self.alerts: AlertView = alerts or self._alerts  # type: ignore[assignment]
         self._followers: list[TopicFollower] = []
         self.started = _now(gw)
 
@@ -102,20 +103,19 @@ class AlertmanagerAPI:
         add.add_delete("/api/v2/silence/{id}", expire)
         add.add_get("/api/v2/status", gw.route("am_status", self.status, auth=auth))
         add.add_get("/api/v2/receivers", gw.route("am_receivers", self.receivers, auth=auth))
-        if self._own:
-            app.on_startup.append(self._start)
-            app.on_cleanup.append(self._stop)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
 
     async def _start(self, _: web.Application) -> None:
         catalog, settings = self.gw.catalog, self.gw.settings
-        silences, alerts = self.silences, self.alerts
-        assert isinstance(silences, Silences) and isinstance(alerts, OpenIncidentAlerts)
-        self._followers = [
-            TopicFollower(settings, catalog.name("commands"),
-                          lambda _k, v: read_command(v, silences.apply), "silences").start(),
-            TopicFollower(settings, catalog.name("incidents"), alerts.read_incident,
-                          "alerts").start(),
-        ]  # fmt: skip
+        if (silences := self._silences) is not None:
+            self._followers.append(TopicFollower(
+                settings, catalog.name("commands"),
+                lambda _k, v: read_command(v, silences.apply), "silences").start())  # fmt: skip
+        if (alerts := self._alerts) is not None:
+            follower = TopicFollower(settings, catalog.name("incidents"), alerts.read_incident,
+                                     "alerts")  # fmt: skip
+            self._followers.append(follower.start())
 
     async def _stop(self, _: web.Application) -> None:
         for f in self._followers:

@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streams.settings import KafkaSettings
 
 
 def read_stamped(settings: KafkaSettings, topic: str, timeout: float = 30.0
                  ) -> list[tuple[float, bytes, bytes]]:  # fmt: skip
-    """(timestamp in seconds, key, value) of every committed record of ``topic``."""
+    """(timestamp in seconds, key, value) of every committed record of ``topic``; retried
+    while a topic created a moment ago has no leader yet."""
+    for _ in range(20):
+        try:
+            return _read(settings, topic, timeout)
+        except KafkaException:
+            time.sleep(0.5)
+    return _read(settings, topic, timeout)
+
+
+def _read(settings: KafkaSettings, topic: str, timeout: float) -> list[tuple[float, bytes, bytes]]:
     c = Consumer(settings.client_config() | {"group.id": "tocsin-stamped-reader",
                                              "isolation.level": "read_committed",
                                              "enable.auto.commit": False})  # fmt: skip

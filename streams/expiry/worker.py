@@ -5,10 +5,10 @@ Where the state lives: nowhere but the `alerts` topic. The worker joins a consum
 on `alerts` only to share its partitions with its replicas (alerts are keyed by
 fingerprint, so one owner per alert); it commits nothing. On every assignment it reads
 each partition again from ``max_lease`` (one hour) before now, which holds every live
-lease, and decides nothing on a partition before it has read it up to where it stood
-at assignment. So a crash or a rebalance loses no lease; an expiry decided twice (once
-before a crash, once after) is the same event id, which the agents apply once; and the
-worker's own resolved transitions, read back, end their leases.
+lease, and decides nothing on a partition before it has read it to its end once. So a
+crash or a rebalance loses no lease; an expiry decided twice (once before a crash, once
+after) is the same event id, which the agents apply once; and the worker's own resolved
+transitions, read back, end their leases.
 
 A resolved transition is written to `alerts` (key: the fingerprint) and its lease ends
 only once Kafka acknowledged it; otherwise it is due again at the next turn.
@@ -23,7 +23,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from prometheus_client import Counter, Gauge
 
 from processors.expiry.leases import MAX_LEASE, Expiry, Leases
@@ -36,6 +44,7 @@ from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 ACK_TIMEOUT_S = 10.0
+LOOKUP_ATTEMPTS = 30
 
 
 class ExpiryMetrics(WorkerMetrics):
@@ -61,7 +70,7 @@ class ExpiryWorker:
         self.health = health or Health()
         self.clock = clock
         self._leases: dict[int, Leases] = {}
-        self._replaying: dict[int, int] = {}  # partition -> offset it stood at when assigned
+        self._replaying: set[int] = set()  # partitions not yet read up to their end
         self.health.add_check("expiry", self._ready)
 
     def _now(self) -> datetime:
@@ -73,7 +82,7 @@ class ExpiryWorker:
         return True, f"{sum(len(x) for x in self._leases.values())} leases"
 
     def run(self, stop: threading.Event) -> None:
-        consumer = make_consumer(self.settings, self.group)
+        consumer = make_consumer(self.settings, self.group, **{"enable.partition.eof": True})
         producer = make_producer(self.settings)
         consumer.subscribe([self.topic], on_assign=self._assign, on_revoke=self._revoke)
         log.info("expiry_started", topic=self.topic, max_lease_s=self.max_lease.total_seconds())
@@ -88,37 +97,44 @@ class ExpiryWorker:
             producer.flush(5)
 
     def _assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        for tp, offset in zip(parts, self._replay_from(consumer, parts), strict=True):
+            tp.offset = offset
+            self._leases[tp.partition] = Leases(self.max_lease)
+            self._replaying.add(tp.partition)  # until its end is reached (partition EOF)
+        consumer.assign(parts)
+        log.info("expiry_assigned", partitions=[p.partition for p in parts])
+
+    def _replay_from(self, consumer: Consumer, parts: list[TopicPartition]) -> list[int]:
+        """The first offset of each partition within ``max_lease`` of now; the partitions'
+        start when the cluster cannot say (a leader being elected): slower, as correct."""
         since = int((self.clock() - self.max_lease.total_seconds() - 60) * 1000)
         wanted = [TopicPartition(p.topic, p.partition, since) for p in parts]
-        found = consumer.offsets_for_times(wanted, timeout=10)
-        for tp, at in zip(parts, found, strict=True):
-            _, high = consumer.get_watermark_offsets(tp, timeout=10)
-            tp.offset = at.offset if at.offset >= 0 else OFFSET_END
-            self._leases[tp.partition] = Leases(self.max_lease)
-            if high > max(at.offset, 0):
-                self._replaying[tp.partition] = high
-        consumer.assign(parts)
-        log.info("expiry_assigned", partitions=[p.partition for p in parts],
-                 replaying=sorted(self._replaying))  # fmt: skip
+        for attempt in range(LOOKUP_ATTEMPTS):
+            try:
+                found = consumer.offsets_for_times(wanted, timeout=10)
+                return [at.offset if at.offset >= 0 else OFFSET_END for at in found]
+            except KafkaException as exc:
+                log.warning("expiry_offsets_lookup_failed", attempt=attempt, error=str(exc))
+                time.sleep(1)
+        return [OFFSET_BEGINNING] * len(parts)
 
     def _revoke(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         for tp in parts:
             self._leases.pop(tp.partition, None)
-            self._replaying.pop(tp.partition, None)
+            self._replaying.discard(tp.partition)
         consumer.unassign()
 
     def _read(self, msg: Any) -> None:
         err = msg.error()
         if err is not None:
-            if err.code() != KafkaError._PARTITION_EOF:
+            if err.code() == KafkaError._PARTITION_EOF:
+                self._replaying.discard(msg.partition())
+            else:
                 log.warning("expiry_read_error", error=str(err))
             return
-        part, offset = msg.partition(), msg.offset()
-        leases = self._leases.get(part)
+        leases = self._leases.get(msg.partition())
         if leases is None:
             return
-        if part in self._replaying and offset + 1 >= self._replaying[part]:
-            del self._replaying[part]
         try:
             alert = decode(Alert, msg.value() or b"")
         except DecodeError:

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.stamped import read_stamped
-from harness.workers import kill9, start_agents
+from harness.workers import health_port, kill9, start_agents
 from schemas import Alert, Notification, decode
 from streams.catalog import Catalog
 from streams.expiry.worker import ExpiryWorker
@@ -42,6 +43,13 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _wait(what: str, found: Callable[[], object], log: Path, timeout: float) -> None:
@@ -84,6 +92,8 @@ alerting:
     - static_configs: [{{targets: ["{gateway.removeprefix("http://")}"]}}]
       authorization: {{credentials: {TOKEN}}}
 """)
+            ready = f"http://127.0.0.1:{health_port(agents_log, timeout=60)}/readyz"
+            _wait("the agents to be ready", lambda: _ok(ready), agents_log, 120)
             prom = subprocess.Popen(
                 [BINARY, f"--config.file={tmp_path / 'prometheus.yml'}",
                  f"--storage.tsdb.path={tmp_path / 'tsdb'}",

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.sources.grafana import example_payload
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.catalog import Catalog
 from streams.kafka import make_admin
 from streams.settings import KafkaSettings
@@ -56,6 +56,7 @@ def client(broker: str) -> Iterator[httpx.Client]:
                                                            headers=AUTH) as c:  # fmt: skip
         yield c
         assert c.get("/healthz").status_code == 200
+    delete_prefixed(make_admin(s), s.topic_prefix)
 
 
 def _no_server_error(resp: httpx.Response, what: object) -> None:

@@ -26,6 +26,9 @@ PATHS = (
     "/v1/alertmanager",
     "/v2/enqueue",
     "/api/v1/write",
+    "/api/v2/alerts",
+    "/api/v2/silences",
+    "/v1/grafana",
     "/slack/interactions",
     "/slack/commands",
 )
@@ -150,6 +153,29 @@ def _alertmanager(rng: random.Random) -> bytes:
     )
 
 
+def _prometheus_alerts(rng: random.Random) -> bytes:
+    """POST /api/v2/alerts as Prometheus sends it, with hostile labels, texts and times."""
+    body = _alertmanager(rng)
+    alerts = body[body.index(b"[") : body.rindex(b"]") + 1]
+    return alerts.replace(b'"startsAt":', b'"endsAt":' + rng.choice(TIMES) + b',"startsAt":')
+
+
+def _silence(rng: random.Random) -> bytes:
+    return (
+        b'{"matchers":[{"name":"alertname","value":'
+        + rng.choice((b'"x"', b'"("', _scalar(rng)))
+        + b',"isRegex":'
+        + rng.choice((b"true", b"false", _scalar(rng)))
+        + b'}],"startsAt":'
+        + rng.choice(TIMES)
+        + b',"endsAt":'
+        + rng.choice(TIMES)
+        + b',"createdBy":'
+        + _scalar(rng)
+        + b',"comment":""}'
+    )
+
+
 def _pagerduty(rng: random.Random) -> bytes:
     return (
         b'{"routing_key":'
@@ -257,6 +283,12 @@ def request(
         what, body = "slack form", _slack_form(rng)
     elif path == "/v1/alertmanager":
         what, body = "alertmanager", _alertmanager(rng)
+    elif path == "/v1/grafana":
+        what, body = "grafana", _alertmanager(rng).replace(b'"version":"4"', b'"version":"1"')
+    elif path == "/api/v2/alerts":
+        what, body = "prometheus alerts", _prometheus_alerts(rng)
+    elif path == "/api/v2/silences":
+        what, body = "silence", _silence(rng)
     elif path == "/v2/enqueue":
         what, body = "pagerduty", _pagerduty(rng)
     elif path == "/api/v1/write":

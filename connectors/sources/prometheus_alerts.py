@@ -124,7 +124,8 @@ def to_alert(posted: PostableAlert, now: datetime,
         ends = max(now + resolve_timeout, starts)
     if ends < starts:
         raise ValueError("endsAt: must not be before startsAt")
-    notes = dict(sorted((posted.annotations or {}).items())[:31])
+    given = posted.annotations or {}
+    notes = dict(given) if len(given) < 32 else dict(sorted(given.items())[:31])
     if posted.generatorURL:
         notes["generator_url"] = posted.generatorURL[:8000]
     summary = notes.get("summary") or notes.get("description") or ""

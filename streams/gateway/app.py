@@ -37,7 +37,7 @@ from schemas import DeadLetter, encode
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
-from streams.gateway import alertmanager_api, grafana_route, slack, sources
+from streams.gateway import alertmanager_api, grafana_route, monitoring, slack, sources
 from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
 from streams.gateway.limits import RateLimit, RateLimiter
@@ -113,6 +113,8 @@ class Gateway:
     rate_limit: RateLimit = field(default_factory=RateLimit)
     max_ahead: timedelta = MAX_AHEAD
     max_behind: timedelta = MAX_BEHIND
+    # an intake's own bearer tokens (``zabbix``, ``checkmk``), valid on that route only
+    source_tokens: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
@@ -129,6 +131,7 @@ class Gateway:
         sources.add_routes(self, app)
         alertmanager_api.add_routes(self, app)
         grafana_route.add_routes(self, app)
+        monitoring.add_routes(self, app)
         slack.add_routes(self, app)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)

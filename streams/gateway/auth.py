@@ -95,3 +95,12 @@ def routing_key_of(raw: bytes, content_encoding: str | None) -> str | None:
         return None
     key = doc.get("routing_key") if isinstance(doc, dict) else None
     return key if isinstance(key, str) and key else None
+
+
+def source_bearer(tokens: frozenset[str], authorization: str | None) -> str | None:
+    """The credential id of a request bearing one of an intake's own tokens (Zabbix's,
+    Checkmk's): a token that opens that intake and no other route."""
+    token = _bearer_token(authorization)
+    if tokens and token is not None and _matches(token, tokens):
+        return credential_id("source", token)
+    return None

@@ -65,8 +65,12 @@ image: venv peers  ## build localhost/tocsin:latest with podman from the cached 
 # Debian packages of the real peers the tests use, one group per tier so that one
 # missing package does not cost the other tier: Prometheus and Alertmanager (their
 # integration tests), podman with runc and mmdebstrap (the container tier builds the
-# image on a Debian base bootstrapped from packages, since no registry is needed).
+# image on a Debian base bootstrapped from packages, since no registry is needed), and
+# Zabbix 6.0 on PostgreSQL with its PHP frontend, whose API configures it (php-cgi
+# satisfies the frontend's PHP without pulling in Apache; the tests serve it with php -S).
 PEERS_PROMETHEUS := prometheus prometheus-alertmanager
+PEERS_ZABBIX := zabbix-server-pgsql zabbix-agent zabbix-frontend-php php-cli php-cgi \
+  php-pgsql postgresql
 PEERS_CONTAINER := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs
 peers:  ## install real peers for integration tests and the container tier, once
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); updated=; \
@@ -80,7 +84,12 @@ peers:  ## install real peers for integration tests and the container tier, once
 	  || echo "peers: Prometheus/Alertmanager not installed; their tests will be skipped"; \
 	{ command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 \
 	  || apt_install $(PEERS_CONTAINER) \
-	  || echo "peers: podman/runc/mmdebstrap not installed; the container tier will be skipped"
+	  || echo "peers: podman/runc/mmdebstrap not installed; the container tier will be skipped"; \
+	{ command -v zabbix_server && command -v zabbix_agentd && command -v php \
+	  && [ -e /usr/share/zabbix/api_jsonrpc.php ] \
+	  && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 \
+	  || apt_install $(PEERS_ZABBIX) \
+	  || echo "peers: Zabbix/PostgreSQL not installed; the real Zabbix test will be skipped"
 
 # The integration and fault tiers mostly wait on the broker and on worker processes, so
 # test files run in parallel; a file stays on one worker because some start peers on

@@ -26,6 +26,8 @@ log = structlog.get_logger(__name__)
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 CREDENTIALS = ("TOCSIN_GATEWAY_TOKENS", "TOCSIN_PAGERDUTY_INTAKE_KEYS")
+# an intake's own tokens, valid on its route only
+SOURCE_TOKENS = {"zabbix": "TOCSIN_ZABBIX_TOKENS", "checkmk": "TOCSIN_CHECKMK_TOKENS"}
 
 
 def _duration(option: str, text: str) -> timedelta:
@@ -100,10 +102,12 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
             raise click.ClickException(str(exc)) from exc
     tokens = secret_set("TOCSIN_GATEWAY_TOKENS")
     intake_keys = secret_set("TOCSIN_PAGERDUTY_INTAKE_KEYS")
+    source_tokens = {src: frozenset(secret_set(var)) for src, var in SOURCE_TOKENS.items()}
+    source_tokens = {src: given for src, given in source_tokens.items() if given}
     signing = secret("SLACK_SIGNING_SECRET")
     app_token = secret("SLACK_APP_TOKEN")
     insecure = open_access(host, tokens, intake_keys, bool(signing or app_token),
-                           insecure_no_auth)  # fmt: skip
+                           insecure_no_auth, sources=sorted(source_tokens))  # fmt: skip
     gw = Gateway(settings, tokens, SignatureVerifier(signing) if signing else None, cfg,
                  Health(), GatewayMetrics(),
                  directory=None if cfg else directory_from_env(os.environ.get(
@@ -111,7 +115,8 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
                  pagerduty_keys=intake_keys, ack_timeout=ack_timeout, queue_max=queue_max,
                  insecure=insecure, rate_limit=RateLimit(rate_limit, rate_burst),
                  max_ahead=_duration("--max-ahead", max_ahead),
-                 max_behind=_duration("--max-age", max_age))  # fmt: skip
+                 max_behind=_duration("--max-age", max_age),
+                 source_tokens=source_tokens)  # fmt: skip
     app = gw.app()
     if socket_mode or (socket_mode is None and app_token):
         if not app_token:
@@ -122,7 +127,7 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
             gw, app, app_token, secret("SLACK_BOT_TOKEN"), os.environ.get("TOCSIN_SLACK_BASE_URL")
         )
     log.info("gateway_listening", url=f"http://{host}:{port}", tokens=len(tokens),
-             intake_keys=len(intake_keys), open=insecure,
+             intake_keys=len(intake_keys), source_tokens=sorted(source_tokens), open=insecure,
              rate_limit=f"{rate_limit:g}/s burst {rate_burst}" if rate_limit else "off",
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
@@ -130,7 +135,7 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
 
 
 def open_access(host: str, tokens: set[str], intake_keys: set[str], slack: bool,
-                insecure: bool) -> bool:  # fmt: skip
+                insecure: bool, sources: list[str] | None = None) -> bool:  # fmt: skip
     """Whether routes without configured credentials let anyone in. Refuses to start a
     gateway beyond loopback with no credentials at all, unless told ``--insecure-no-auth``.
     Bearer tokens also authenticate /v2/enqueue, so tokens alone leave no route open."""
@@ -140,9 +145,11 @@ def open_access(host: str, tokens: set[str], intake_keys: set[str], slack: bool,
         log.warning("gateway_insecure_no_auth", host=host,
                     why="--insecure-no-auth: routes without credentials accept anyone")  # fmt: skip
         return True
-    if intake_keys:
+    if intake_keys or sources:
+        served = ["/v2/enqueue (by routing key)"] if intake_keys else []
+        served += [f"/v1/{source} (its own tokens)" for source in sources or ()]
         log.warning("gateway_intakes_closed", unset="TOCSIN_GATEWAY_TOKENS",
-                    why="only /v2/enqueue (by routing key) and Slack accept requests")  # fmt: skip
+                    why=f"only {', '.join(served)} and Slack accept requests")  # fmt: skip
         return False
     if host.strip("[]") in LOOPBACK:
         log.warning("gateway_open_on_loopback", host=host,

@@ -27,7 +27,15 @@ from typing import Any
 
 import httpx
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _pg_bin() -> Path:
+    """Debian's newest installed PostgreSQL (15 on bookworm)."""
+    versions = [p.parent.parent.name for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")]
+    newest = max((v for v in versions if v.isdigit()), key=int, default="15")
+    return Path(f"/usr/lib/postgresql/{newest}/bin")
+
+
+PG_BIN = _pg_bin()
 SCHEMA = Path("/usr/share/zabbix-server-pgsql")
 FRONTEND = Path("/usr/share/zabbix")
 CONFIG_CLASS = "include/classes/core/CConfigFile.php"

@@ -20,12 +20,16 @@ from hypothesis import strategies as st
 from connectors.sources.alertmanager import decode_alertmanager_items, example_payload
 from connectors.sources.batches import BodyError, ItemError, inflate, iter_batch
 from connectors.sources.body import MAX_ITEMS
+from connectors.sources.checkmk import decode_checkmk_items
+from connectors.sources.checkmk import example_payload as checkmk_example
 from connectors.sources.collectd import decode_collectd
 from connectors.sources.influx import decode_influx
 from connectors.sources.jsonlog import decode_json_logs
 from connectors.sources.otlp import decode_otlp
 from connectors.sources.pagerduty import decode_pagerduty
 from connectors.sources.remote_write import decode_remote_write, encode_remote_write
+from connectors.sources.zabbix import decode_zabbix
+from connectors.sources.zabbix import example_payload as zabbix_example
 from schemas import Alert, DecodeError, LogRecord, MetricSample
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -46,6 +50,8 @@ VALID: dict[str, bytes] = {
     "otlp": b'{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","gauge":'
     b'{"dataPoints":[{"asDouble":1.0,"timeUnixNano":"1772366400000000000"}]}}]}]}]}',
     "jsonlog": b'{"time":"2026-03-01T12:00:00Z","status":502,"request_time":0.25}',
+    "zabbix": zabbix_example("recovery"),
+    "checkmk": checkmk_example(),
 }
 
 
@@ -79,6 +85,8 @@ DECODERS: dict[str, Callable[[bytes], object]] = {
     "influx": lambda b: decode_influx(b, NOW),
     "otlp": decode_otlp,
     "jsonlog": lambda b: decode_json_logs(b, NOW),
+    "zabbix": lambda b: decode_zabbix(b, NOW),
+    "checkmk": lambda b: decode_checkmk_items(b, NOW),
     "gzip": lambda b: inflate(b, "gzip"),
     "deflate": lambda b: inflate(b, "deflate"),
 }

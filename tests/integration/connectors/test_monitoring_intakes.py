@@ -8,6 +8,7 @@ import gzip
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from streams.health import Health
 from streams.kafka import make_admin
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import TOKEN, make_gateway, read_values, serve
+from tests.integration.connectors.test_gateway_start import _env, running
 
 ZABBIX, CHECKMK = "zbx-token", "cmk-token"
 SOURCES = {"zabbix": frozenset({ZABBIX}), "checkmk": frozenset({CHECKMK})}
@@ -184,3 +186,18 @@ def test_oversized_and_deeply_nested_bodies_are_client_errors(client: httpx.Clie
     answer = client.post("/v1/checkmk", content=bomb,
                          headers=bearer(CHECKMK) | {"Content-Encoding": "gzip"})  # fmt: skip
     assert answer.status_code == 413
+
+
+def test_the_cli_reads_an_intakes_own_tokens_and_keeps_the_other_intakes_closed(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> None:
+    secret = tmp_path / "zabbix-tokens"
+    secret.write_text(f"{ZABBIX}\n")
+    env = _env(kafka_settings, TOCSIN_ZABBIX_TOKENS_FILE=str(secret))
+    with running(env) as c:
+        assert c.post("/v1/zabbix", content=zabbix_example(),
+                      headers=bearer(ZABBIX)).status_code == 200  # fmt: skip
+        assert c.post("/v1/zabbix", content=zabbix_example()).status_code == 401
+        assert c.post("/v1/checkmk", content=checkmk_example(),
+                      headers=bearer(ZABBIX)).status_code == 403  # fmt: skip
+        assert c.post("/v1/metrics", content=b"[]", headers=bearer(ZABBIX)).status_code == 403

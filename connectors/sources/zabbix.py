@@ -218,7 +218,7 @@ def example_payload(kind: Kind = "problem") -> bytes:
                   "recovery_id": "4250" if kind == "recovery" else "{EVENT.RECOVERY.ID}",
                   "recovery_time": "2026-01-01T00:10:00.000Z" if kind == "recovery" else "",
                   "update_action": "acknowledged" if kind == "update" else "",
-                  "update_user": "Zabbix Administrator" if kind == "update" else "",
+                  "update_user": "Zabbix Administrator (Admin)" if kind == "update" else "",
                   "update_message": "looking" if kind == "update" else "",
                   "ack": "Yes" if kind == "update" else "No", "opdata": "CPU 97%",
                   "tags": [{"tag": "service", "value": "checkout"},

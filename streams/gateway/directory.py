@@ -67,6 +67,10 @@ class IncidentIndex:
         self._settings = settings
         self._topic = topic
         self._views: dict[str, IncidentView] = {}
+        # alert fingerprint -> the incident that last listed it, and back: for intakes
+        # that report on an alert of an incident (a Zabbix acknowledgement)
+        self._by_alert: dict[str, str] = {}
+        self._alerts_of: dict[str, list[str]] = {}
         self._stop = threading.Event()
         self.caught_up = False
         self._thread = threading.Thread(target=self._run, name="incident-index", daemon=True)
@@ -81,6 +85,10 @@ class IncidentIndex:
 
     def get(self, incident_id: str) -> IncidentView | None:
         return self._views.get(incident_id)
+
+    def incident_of(self, fingerprint: str) -> str | None:
+        """The incident whose latest snapshot lists the alert ``fingerprint``."""
+        return self._by_alert.get(fingerprint)
 
     def open_incidents(self) -> list[IncidentView]:
         return sorted((v for v in self._views.values() if v.status != "resolved"),
@@ -118,7 +126,9 @@ class IncidentIndex:
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if not value:  # a tombstone: the incident was compacted away
             if key:
-                self._views.pop(key.decode(errors="replace"), None)
+                gone = key.decode(errors="replace")
+                self._views.pop(gone, None)
+                self._forget_alerts(gone)
             return
         try:
             inc = decode(Incident, value)
@@ -127,3 +137,13 @@ class IncidentIndex:
         self._views[inc.incident_id] = IncidentView(
             inc.incident_id, inc.team, inc.status, inc.title, inc.priority, inc.assignee
         )
+        self._forget_alerts(inc.incident_id)
+        fingerprints = [a.fingerprint for a in inc.alerts]
+        self._alerts_of[inc.incident_id] = fingerprints
+        for fp in fingerprints:
+            self._by_alert[fp] = inc.incident_id
+
+    def _forget_alerts(self, incident_id: str) -> None:
+        for fp in self._alerts_of.pop(incident_id, ()):
+            if self._by_alert.get(fp) == incident_id:
+                del self._by_alert[fp]

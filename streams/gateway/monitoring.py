@@ -6,6 +6,11 @@ Each authenticates with its own tokens (``TOCSIN_ZABBIX_TOKENS``,
 route's own tokens are configured it is never open, whatever ``--insecure-no-auth`` says.
 A request that authenticated but does not map (a field missing or wrong, a Zabbix event
 that is not a trigger's) is answered 4xx naming the field and dead-lettered once.
+
+What a person did in the monitoring system (a Zabbix acknowledgement or comment, a
+Checkmk acknowledgement or downtime) also becomes a ``note`` command on the incident
+that holds the alert, when the gateway's incident index knows one: the incident's
+timeline says who did what, with the comment.
 """
 
 from __future__ import annotations
@@ -15,20 +20,27 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from connectors.sources.body import inflate
 from connectors.sources.checkmk import decode_checkmk_items
 from connectors.sources.zabbix import MAX_EVENT, decode_zabbix
 from schemas.alerts import Alert
+from schemas.commands import Command
 from schemas.errors import DecodeError
+from schemas.types import MAX_TEXT
 from streams.gateway.auth import source_bearer
 from streams.gateway.records import Outcome, RecordMaker
 from streams.gateway.responses import json_response, unauthorized
+from streams.gateway.writer import Record
 
 if TYPE_CHECKING:
     from streams.gateway.app import Authenticate, Gateway
 
 SOURCES = ("zabbix", "checkmk")
+NOTED_CHECKMK = {"ACKNOWLEDGEMENT": "acknowledged", "DOWNTIMESTART": "started a downtime",
+                 "DOWNTIMEEND": "ended the downtime",
+                 "DOWNTIMECANCELLED": "cancelled the downtime"}  # fmt: skip
 
 
 def add_routes(gw: Gateway, app: web.Application) -> None:
@@ -95,6 +107,8 @@ def _decode_zabbix(gw: Gateway, raw: bytes, encoding: str | None, now: datetime
         if out.rejected:  # the record would not fit in Kafka: named like any field
             out.refuse(out.errors[0][1], "too_large")
             alert = None
+        else:
+            out.records.extend(_notes(gw, [alert], now))
     return _finish(gw, out, "/v1/zabbix", body), alert
 
 
@@ -127,4 +141,58 @@ def _decode_checkmk(gw: Gateway, raw: bytes, encoding: str | None, now: datetime
             out.reject(e.position, e.message)
         for position, alert in alerts:
             maker.add(position, alert)
+        out.records.extend(_notes(gw, [a for _, a in alerts], now))
     return _finish(gw, out, "/v1/checkmk", body)
+
+
+def note_of(alert: Alert) -> tuple[str, str] | None:
+    """(actor, text) of what a person did about ``alert`` in its monitoring system."""
+    notes = alert.annotations
+    if alert.source == "zabbix" and notes.get("zabbix_action") == "update":
+        user = notes.get("zabbix_update_user") or "someone"
+        text = f"Zabbix: {user} {notes.get('zabbix_update_action') or 'updated the problem'}"
+        message = notes.get("zabbix_update_message")
+        return user, f"{text}: {message}" if message else text
+    what = NOTED_CHECKMK.get(notes.get("checkmk_notification", ""))
+    if alert.source == "checkmk" and what:
+        author = notes.get("author") or "Checkmk"
+        comment = notes.get("comment")
+        return author, f"Checkmk: {author} {what}: {comment}" if comment else \
+            f"Checkmk: {author} {what}"  # fmt: skip
+    return None
+
+
+def _notes(gw: Gateway, alerts: list[Alert], now: datetime) -> list[Record]:
+    """Note commands for the alerts that report a person's action on a known incident.
+    Their event ids derive from their content, so a resent message notes nothing twice."""
+    if gw.index is None:
+        return []
+    out = Outcome("monitoring-notes")
+    maker = RecordMaker(out, gw.catalog.name("commands"), _command_key)
+    for alert in alerts:
+        note = note_of(alert)
+        incident = gw.index.incident_of(alert.fingerprint) if note else None
+        if note is None or incident is None:
+            continue
+        actor, text = note
+        at = _update_time(alert) or alert.starts_at
+        try:
+            command = Command(action="note", incident_id=incident, origin="api",
+                              actor=actor[:256].strip() or alert.source, at=min(at, now),
+                              text=text[:MAX_TEXT])  # fmt: skip
+        except ValidationError:  # the alert itself is stored; a note is a courtesy
+            continue
+        maker.add(0, command)
+    return out.records
+
+
+def _command_key(command: Command) -> bytes:
+    return (command.incident_id or "").encode()
+
+
+def _update_time(alert: Alert) -> datetime | None:
+    raw = alert.annotations.get("zabbix_update_time")
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None

@@ -7,15 +7,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from aiohttp import web
 
-from schemas import Alert, DeadLetter, decode
+from connectors.sources.checkmk import fingerprint
+from schemas import Alert, AlertRef, Command, DeadLetter, Incident, decode, encode
 from streams.catalog import Catalog
+from streams.kafka import make_producer
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import TOKEN, make_gateway, read_values, serve
 
@@ -143,3 +147,41 @@ def test_the_plugin_runs_on_a_bare_python(tmp_path: Path) -> None:
                           text=True, env={"NOTIFY_PARAMETER_1": "not a url"}, cwd=tmp_path,
                           timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2 and "parameter 1" in done.stderr
+
+
+def test_an_acknowledgement_in_checkmk_is_a_note_on_the_incident_that_holds_the_alert(
+    kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    now = datetime.now(UTC)
+    fp = fingerprint("prod", "db-1", "Filesystem /var")
+    ref = AlertRef(fingerprint=fp, rule="Filesystem /var", status="firing", severity="critical",
+                   first_seen=now, last_seen=now)  # fmt: skip
+    incident = Incident(incident_id="inc-disk-1", group_key="g", version=1, status="triggered",
+                        title="disk", severity="critical", priority="P1", alerts=[ref],
+                        opened_at=now)  # fmt: skip
+    producer = make_producer(kafka_settings)
+    producer.produce(topics.name("incidents"), key=b"inc-disk-1", value=encode(incident))
+    assert producer.flush(30) == 0
+    gw = make_gateway(kafka_settings)
+    with serve(gw.app()) as url:
+        deadline = time.monotonic() + 60
+        while gw.index is None or gw.index.incident_of(fp) is None:
+            assert time.monotonic() < deadline, "the gateway never read the incident"
+            time.sleep(0.2)
+        ack = PROBLEM | {"NOTIFY_NOTIFICATIONTYPE": "ACKNOWLEDGEMENT",
+                         "NOTIFY_NOTIFICATIONAUTHOR": "alice",
+                         "NOTIFY_NOTIFICATIONCOMMENT": "replacing the disk",
+                         "NOTIFY_MICROTIME": str(int(now.timestamp() * 1e6)),
+                         "NOTIFY_PARAMETER_1": f"{url}/v1/checkmk",
+                         "NOTIFY_PARAMETER_2": TOKEN}  # fmt: skip
+        assert _run(ack).returncode == 0
+        assert _run(ack).returncode == 0  # Checkmk resending it notes nothing twice
+    commands = [decode(Command, v) for v in read_values(kafka_settings, topics.name("commands"))]
+    assert len({c.event_id for c in commands}) == 1
+    assert commands[0].action == "note" and commands[0].incident_id == "inc-disk-1"
+    assert commands[0].actor == "alice"
+    assert commands[0].text == "Checkmk: alice acknowledged: replacing the disk"
+    [alert, _] = _alerts(kafka_settings, topics)
+    assert (
+        alert.status == "firing" and alert.annotations["checkmk_notification"] == "ACKNOWLEDGEMENT"
+    )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.workers import kill9, start_agents
-from schemas import Alert, Incident, decode
+from schemas import Alert, Incident, IncidentEvent, decode
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import make_gateway, read_values, serve
@@ -56,12 +56,14 @@ def _configure(zbx: ZabbixStack, gateway: str, flag: Path) -> None:
         "tags": [{"tag": "service", "value": "checkout"},
                  {"tag": "cmk/odd name", "value": "x"}]})  # fmt: skip
     # tocsin as a Zabbix user of its own, allowed to see the host (Zabbix notifies only
-    # users who may) and never the author of an update (whom Zabbix does not notify)
+    # users who may) and never the author of an update (whom Zabbix does not notify),
+    # sharing a group with the operators (else {USER.FULLNAME} is "Inaccessible user")
+    operators = zbx.call("usergroup.get", {"filter": {"name": "Zabbix administrators"}})
     users = zbx.call("usergroup.create", {"name": "tocsin", "rights": [
         {"permission": 2, "id": group}]})["usrgrpids"][0]  # fmt: skip
     user = zbx.call("user.create", {
         "username": "tocsin", "passwd": "Pager-only-Pa55", "roleid": "1",
-        "usrgrps": [{"usrgrpid": users}],
+        "usrgrps": [{"usrgrpid": users}, {"usrgrpid": operators[0]["usrgrpid"]}],
         "medias": [{"mediatypeid": media["mediatypeid"], "sendto": "tocsin", "active": 0,
                     "severity": 63, "period": "1-7,00:00-24:00"}]})["userids"][0]  # fmt: skip
     message = {"default_msg": 1, "mediatypeid": media["mediatypeid"]}
@@ -144,6 +146,16 @@ def test_a_zabbix_trigger_opens_an_incident_and_its_recovery_resolves_it(
             assert update.annotations["zabbix_update_message"] == "on it"
             assert "acknowledged" in update.annotations["zabbix_update_action"]
             assert update.annotations["zabbix_acknowledged"] == "Yes"
+
+            def noted() -> list[IncidentEvent]:
+                return [e for e in (decode(IncidentEvent, v) for v in read_values(
+                        kafka_settings, topics.name("incident-events")))
+                        if e.kind == "note" and e.incident_id == incident.incident_id]  # fmt: skip
+
+            note = _until("the acknowledgement on the incident's timeline", noted, 60, logs)[0]
+            admin = "Zabbix Administrator (Admin)"  # {USER.FULLNAME}
+            assert note.message == f"Zabbix: {admin} acknowledged and commented: on it"
+            assert note.actor == admin
 
             flag.write_text("")
 

@@ -52,7 +52,7 @@ def test_an_update_is_a_firing_repeat_that_says_who_did_what() -> None:
     assert alert.fingerprint == "zabbix:4242" and alert.status == "firing"
     assert alert.annotations["zabbix_action"] == "update"
     assert alert.annotations["zabbix_update_action"] == "acknowledged"
-    assert alert.annotations["zabbix_update_user"] == "Zabbix Administrator"
+    assert alert.annotations["zabbix_update_user"] == "Zabbix Administrator (Admin)"
     assert alert.annotations["zabbix_update_message"] == "looking"
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from connectors.sources.checkmk import example_payload as checkmk_example
 from connectors.sources.zabbix import example_payload as zabbix_example
 from schemas import Alert, DeadLetter, decode
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.catalog import Catalog
 from streams.gateway.app import Gateway, GatewayMetrics
 from streams.health import Health
@@ -38,11 +38,12 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def module_settings(broker: str) -> KafkaSettings:
+def module_settings(broker: str) -> Iterator[KafkaSettings]:
     s = KafkaSettings(bootstrap_servers=broker, topic_prefix=f"m{uuid.uuid4().hex[:8]}.",
                       partitions=1)  # fmt: skip
     create_topics(make_admin(s), Catalog(s))
-    return s
+    yield s
+    delete_prefixed(make_admin(s), s.topic_prefix)
 
 
 @pytest.fixture(scope="module")

@@ -94,9 +94,9 @@ class ZabbixStack:
 
     # -- processes ---------------------------------------------------------------------
 
-    def _run(self, *cmd: str, stdin: bytes | None = None) -> None:
-        done = subprocess.run([*self._as, *cmd], input=stdin, capture_output=True, timeout=120,
-                              check=False)  # fmt: skip
+    def _run(self, *cmd: str, stdin: bytes | None = None, timeout: float = 120) -> None:
+        done = subprocess.run([*self._as, *cmd], input=stdin, capture_output=True,
+                              timeout=timeout, check=False)  # fmt: skip
         if done.returncode:
             raise RuntimeError(f"{cmd[0]} failed: {done.stderr.decode()[-2000:]}")
 
@@ -119,16 +119,18 @@ class ZabbixStack:
                   "-E", "UTF8", "--no-sync")  # fmt: skip
         self._spawn("postgres", str(PG_BIN / "postgres"), "-D", str(data), "-p",
                     str(self.pg_port), "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
-                    "-c", "fsync=off", "-c", "synchronous_commit=off")  # fmt: skip
+                    "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "wal_level=minimal",
+                    "-c", "max_wal_senders=0", "-c", "full_page_writes=off")  # fmt: skip
         psql = [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "zabbix",
                 "-q", "-v", "ON_ERROR_STOP=1"]  # fmt: skip
         self._wait(lambda: subprocess.run([*psql, "-c", "select 1", "postgres"],
                                           capture_output=True).returncode == 0,
-                   30, "PostgreSQL")  # fmt: skip
+                   120, "PostgreSQL")  # fmt: skip
         self._run(*psql, "-c", "create database zabbix", "postgres")
         sql = b"".join(gzip.decompress((SCHEMA / f"{part}.sql.gz").read_bytes())
                        for part in ("schema", "images", "data"))  # fmt: skip
-        self._run(*psql, "zabbix", stdin=sql)
+        # some 10 s on a quiet machine; minutes while other test files load it too
+        self._run(*psql, "zabbix", stdin=sql, timeout=900)
 
     def _server_and_agent(self) -> None:
         server = self.root / "server.conf"
@@ -172,8 +174,8 @@ StartAgents=2
 """)
         self._spawn("server", "zabbix_server", "-f", "-c", str(server))
         self._spawn("agent", "zabbix_agentd", "-f", "-c", str(agent))
-        self._wait(lambda: _listening(self.server_port), 60, "zabbix_server")
-        self._wait(lambda: _listening(self.agent_port), 30, "zabbix_agentd")
+        self._wait(lambda: _listening(self.server_port), 180, "zabbix_server")
+        self._wait(lambda: _listening(self.agent_port), 120, "zabbix_agentd")
 
     def _frontend(self) -> None:
         web = self.root / "web"
@@ -215,21 +217,22 @@ $IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
         self._spawn("php", "php", "-d", "memory_limit=512M", "-d", "post_max_size=16M",
                     "-S", f"127.0.0.1:{self.web_port}", "-t", str(web),
                     as_service=False)  # fmt: skip
-        self._wait(lambda: _listening(self.web_port), 30, "the PHP frontend")
+        self._wait(lambda: _listening(self.web_port), 120, "the PHP frontend")
 
     def stop(self) -> None:
+        """One process at a time, the database last (the server's children still write
+        to it while they stop); then whatever of a process group is left is killed, so
+        no child of zabbix_server outlives the test."""
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for clients)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGINT if proc is self.procs[0] else signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for clients)
+            stop = signal.SIGINT if proc is self.procs[0] else signal.SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, stop)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def _wait(self, ready: Any, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

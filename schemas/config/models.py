@@ -14,7 +14,9 @@ from schemas.alerts import Severity
 from schemas.commands import Matcher, SilenceSpec
 from schemas.types import Duration, LabelKey, Name, ShortText, Timestamp
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+_ID = re.compile(_ID_PATTERN)
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=_ID_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -43,9 +45,32 @@ class Service(_Strict):
     escalation_policy: Id | None = None
 
 
+TargetKind = Literal["user", "schedule", "team_channel", "slack", "pagerduty", "pager", "ilert",
+                     "webhook"]  # fmt: skip
+# a Slack channel by name (``#name`` or ``name``) or by id (``C0123ABCD``)
+_SLACK_CHANNEL = re.compile(r"^(#?[a-z0-9][a-z0-9_\-]{0,79}|[CGD][A-Z0-9]{6,20})$")
+
+
 class EscalationTarget(_Strict):
-    kind: Literal["user", "schedule", "team_channel", "pager"]
-    ref: Id
+    """Who or what a level pages. ``user``, ``schedule`` and ``team_channel`` name entries
+    of this config; ``slack`` names a channel; ``pagerduty`` (or ``pager``), ``ilert`` and
+    ``webhook`` name an alias whose key or URL the notifier reads from its environment
+    (``PAGERDUTY_ROUTING_KEYS``, ``ILERT_API_KEYS``, ``TOCSIN_WEBHOOK_URLS``), so no
+    secret is ever in the config."""
+
+    kind: TargetKind
+    ref: str = Field(min_length=1, max_length=80)
+
+    @model_validator(mode="after")
+    def _ref_fits_kind(self) -> EscalationTarget:
+        if self.kind == "slack":
+            if not _SLACK_CHANNEL.fullmatch(self.ref):
+                raise ValueError(f"ref: {self.ref!r} is not a Slack channel (#name or an id "
+                                 "such as C0123ABCD)")  # fmt: skip
+        elif not _ID.fullmatch(self.ref) or len(self.ref) > 64:
+            raise ValueError(f"ref: {self.ref!r} is not an id of {self.kind} (lowercase letters, "
+                             "digits, '_', '.', '-'; at most 64)")  # fmt: skip
+        return self
 
 
 class EscalationLevel(_Strict):

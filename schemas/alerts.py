@@ -20,7 +20,9 @@ from schemas.types import (
 
 Severity = Literal["critical", "error", "warning", "info"]
 AlertStatus = Literal["pending", "firing", "resolved"]
-AlertSource = Literal["rule", "anomaly", "alertmanager", "pagerduty", "api", "grafana"]
+AlertSource = Literal[
+    "rule", "anomaly", "alertmanager", "pagerduty", "api", "grafana", "cloudwatch", "heartbeat"
+]
 
 
 class AnomalyDetail(BaseModel):

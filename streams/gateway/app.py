@@ -37,11 +37,12 @@ from schemas import DeadLetter, encode
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
-from streams.gateway import alertmanager_api, grafana_route, slack, sources
+from streams.gateway import alertmanager_api, grafana_route, slack, sns, sources
 from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
 from streams.gateway.limits import RateLimit, RateLimiter
 from streams.gateway.responses import json_response, rate_limited, unauthorized
+from streams.gateway.sns import SnsIntake
 from streams.gateway.writer import (
     Backpressure,
     KafkaWriter,
@@ -113,6 +114,7 @@ class Gateway:
     rate_limit: RateLimit = field(default_factory=RateLimit)
     max_ahead: timedelta = MAX_AHEAD
     max_behind: timedelta = MAX_BEHIND
+    sns_intake: SnsIntake | None = None  # None: AWS's certificates, no topic accepted
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
@@ -130,6 +132,7 @@ class Gateway:
         alertmanager_api.add_routes(self, app)
         grafana_route.add_routes(self, app)
         slack.add_routes(self, app)
+        sns.add_routes(self, app, self.sns_intake)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.prometheus)

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.codec import describe_validation_error
+from schemas.errors import TocsinError
 
 MessageType = Literal["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"]
 # sns.us-east-1.amazonaws.com, sns.cn-north-1.amazonaws.com.cn, sns.us-gov-west-1...
@@ -50,7 +51,7 @@ MAX_CERT_BYTES = 16 * 1024
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
-class SnsError(Exception):
+class SnsError(TocsinError):
     """A message refused: ``status`` (a 4xx, or 503 when AWS could not be reached) and a
     message naming the field."""
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from schemas.alerts import Severity
 from schemas.commands import Matcher, SilenceSpec
+from schemas.config.heartbeats import Heartbeat
 from schemas.types import Duration, LabelKey, Name, ShortText, Timestamp
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
@@ -210,6 +211,7 @@ class Config(_Strict):
     inhibitions: list[Inhibition] = Field(default_factory=list)
     silences: list[SilenceSpec] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    heartbeats: list[Heartbeat] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -218,6 +220,7 @@ class Config(_Strict):
         policies = _ids("escalation_policies", self.escalation_policies)
         schedules = _ids("schedules", self.schedules)
         _ids("services", self.services)
+        _names("heartbeats", [h.name for h in self.heartbeats])
         for i, t in enumerate(self.teams):
             for u in [*t.members, *t.responders]:
                 _known(u, users, f"teams[{i}] ({t.id}): unknown user")
@@ -260,6 +263,9 @@ class Config(_Strict):
     def schedule(self, sid: str) -> Schedule | None:
         return next((s for s in self.schedules if s.id == sid), None)
 
+    def heartbeat(self, name: str) -> Heartbeat | None:
+        return next((h for h in self.heartbeats if h.name == name), None)
+
 
 def _ids(
     kind: str,
@@ -271,6 +277,14 @@ def _ids(
             raise ValueError(f"{kind}: duplicate id {item.id!r}")
         seen.add(item.id)
     return seen
+
+
+def _names(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"{kind}[{i}]: duplicate name {name!r}")
+        seen.add(name)
 
 
 def _known(ref: str, known: set[str], where: str) -> None:

@@ -37,7 +37,7 @@ from schemas import DeadLetter, encode
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
-from streams.gateway import alertmanager_api, grafana_route, slack, sns, sources
+from streams.gateway import alertmanager_api, grafana_route, heartbeats, slack, sns, sources
 from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
 from streams.gateway.limits import RateLimit, RateLimiter
@@ -133,6 +133,7 @@ class Gateway:
         grafana_route.add_routes(self, app)
         slack.add_routes(self, app)
         sns.add_routes(self, app, self.sns_intake)
+        heartbeats.add_routes(self, app)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.prometheus)

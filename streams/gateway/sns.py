@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+import httpx
 import structlog
 from aiohttp import web
 
@@ -69,10 +70,16 @@ class SnsIntake:
     verifier: SnsVerifier = field(init=False)
 
     def __post_init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
         if self.fetch is None:
-            self.fetch = fetch_with(production_client())
+            self._client = production_client()
+            self.fetch = fetch_with(self._client)
         self.verifier = SnsVerifier(self.fetch)
         self._patterns = [_pattern(t) for t in self.topics]
+
+    async def close(self, _: web.Application) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
     def allows(self, arn: str) -> bool:
         return any(p.fullmatch(arn) for p in self._patterns)
@@ -89,6 +96,7 @@ def _pattern(topic: str) -> re.Pattern[str]:
 
 def add_routes(gw: Gateway, app: web.Application, intake: SnsIntake | None) -> None:
     sns = intake or SnsIntake()
+    app.on_cleanup.append(sns.close)
     app.router.add_post("/v1/sns", gw.route("sns", partial(_handle, gw, sns),
                                             auth=partial(_authenticate, gw, sns)))  # fmt: skip
 

@@ -189,3 +189,16 @@ def test_an_unmappable_alarm_names_the_field(change: dict[str, Any], field: str)
         decode_alarm(orjson.dumps(example_alarm() | change), "m", NOW)
     with pytest.raises(DecodeError, match="CloudWatchAlarm"):
         decode_alarm("plain text someone published", "m", NOW)
+
+
+def test_topic_patterns_match_within_one_part_of_the_arn() -> None:
+    from streams.gateway.sns import SnsIntake
+
+    intake = SnsIntake.from_env(f" {TOPIC} , arn:aws:sns:*:222222222222:alarms-* ")
+    intake.fetch = FakeSns().fetch
+    assert intake.allows(TOPIC)
+    assert intake.allows("arn:aws:sns:us-east-1:222222222222:alarms-prod")
+    assert not intake.allows("arn:aws:sns:us-east-1:222222222222:other")
+    assert not intake.allows("arn:aws:sns:us-east-1:333333333333:x:222222222222:alarms-x")
+    assert not intake.allows(TOPIC + "-2")
+    assert not SnsIntake.from_env("").allows(TOPIC), "no topics configured: none accepted"

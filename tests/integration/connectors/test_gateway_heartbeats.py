@@ -19,7 +19,7 @@ from connectors.slack.signature import SignatureVerifier
 from schemas import DeadLetter, decode
 from schemas.config import Config, load_config
 from schemas.heartbeats import HeartbeatPing
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.catalog import Catalog
 from streams.gateway.app import Gateway, GatewayMetrics
 from streams.health import Health
@@ -88,6 +88,7 @@ def fuzz_gateway(broker: str, config: Config) -> Iterator[httpx.Client]:
                       partitions=1)  # fmt: skip
     create_topics(make_admin(s), Catalog(s))
     yield from _serve(s, config)
+    delete_prefixed(make_admin(s), s.topic_prefix)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from connectors.sources.cloudwatch import example_alarm
 from schemas import Alert, DeadLetter, decode
-from streams.admin import create_topics
+from streams.admin import create_topics, delete_prefixed
 from streams.catalog import Catalog
 from streams.gateway.sns import SnsIntake
 from streams.kafka import make_admin
@@ -140,6 +140,7 @@ def fuzz_gateway(broker: str) -> Iterator[tuple[httpx.Client, FakeSns]]:
     with (serve(make_gateway(s, sns_intake=intake).app()) as url,
           httpx.Client(base_url=url, timeout=60) as client):  # fmt: skip
         yield client, fake
+    delete_prefixed(make_admin(s), s.topic_prefix)
 
 
 _INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

@@ -8,6 +8,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.faults.harness import free_port, kill9, start_gateway, wait_healthy
 from connectors.sources.cloudwatch import example_alarm
 from schemas import Alert, DeadLetter, decode
 from streams.admin import create_topics, delete_prefixed
@@ -25,7 +27,7 @@ from streams.gateway.sns import SnsIntake
 from streams.kafka import make_admin
 from streams.settings import KafkaSettings
 from tests.fakes.sns import CERT_URL, TOPIC, FakeSns
-from tests.integration.connectors.support import make_gateway, read_values, serve
+from tests.integration.connectors.support import SIGNING, TOKEN, make_gateway, read_values, serve
 
 HEADERS = {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "Notification"}
 
@@ -179,3 +181,29 @@ def test_fuzz_signed_and_mutated_messages_never_answer_a_server_error(
     resp = client.post("/v1/sns", content=body, headers=HEADERS)
     assert resp.status_code < 500, resp.text[:300]
     assert resp.status_code in (200, 400, 403, 413), resp.text[:300]
+
+
+def test_the_gateway_process_takes_its_topics_from_the_environment(
+    kafka_settings: KafkaSettings, topics: Catalog, fake: FakeSns, tmp_path: Path
+) -> None:
+    port, log = free_port(), tmp_path / "gateway.log"
+    url = f"http://127.0.0.1:{port}"
+    proc = start_gateway(kafka_settings, log, port, TOKEN, SIGNING,
+                         TOCSIN_SNS_TOPIC_ARNS="arn:aws:sns:*:123456789012:tocsin-*")  # fmt: skip
+    try:
+        wait_healthy(url, proc, log)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            foreign = _post(client, fake.notification(
+                example_alarm(), topic="arn:aws:sns:eu-west-1:999999999999:tocsin-x"))  # fmt: skip
+            assert foreign.status_code == 403, foreign.text
+            assert "TOCSIN_SNS_TOPIC_ARNS" in foreign.json()["error"]
+            # an accepted topic goes on to its certificate, refused here before any fetch
+            elsewhere = _post(
+                client,
+                fake.notification(
+                    example_alarm(), cert_url="https://example.com/SimpleNotificationService-0a.pem"
+                ),
+            )
+            assert elsewhere.status_code == 403 and "SigningCertURL" in elsewhere.text
+    finally:
+        kill9(proc)

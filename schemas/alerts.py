@@ -21,7 +21,16 @@ from schemas.types import (
 Severity = Literal["critical", "error", "warning", "info"]
 AlertStatus = Literal["pending", "firing", "resolved"]
 AlertSource = Literal[
-    "rule", "anomaly", "alertmanager", "pagerduty", "api", "grafana", "zabbix", "checkmk"
+    "rule",
+    "anomaly",
+    "alertmanager",
+    "pagerduty",
+    "api",
+    "grafana",
+    "zabbix",
+    "checkmk",
+    "cloudwatch",
+    "heartbeat",
 ]
 
 

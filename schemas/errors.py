@@ -9,6 +9,8 @@
     ├── ActionError          a Slack button or slash command that is no command
     ├── SignatureError       a request not signed by Slack, stale or replayed
     │                                                                   (connectors.slack)
+    ├── SnsError             an SNS message unsigned, forged, foreign or not AWS's
+    │                                                          (connectors.sources.sns)
     ├── KafkaAccessError     the cluster refused the credentials or TLS (streams)
     ├── Backpressure         Kafka cannot take more now: retry after a pause
     ├── NotAcknowledged      Kafka did not acknowledge a write in time

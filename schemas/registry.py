@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from schemas.alerts import Alert
 from schemas.commands import Command
 from schemas.deadletter import DeadLetter
+from schemas.heartbeats import HeartbeatPing
 from schemas.incidents import Incident, IncidentEvent
 from schemas.notifications import DeliveryReceipt, Notification
 from schemas.telemetry import LogRecord, MetricSample
@@ -23,5 +24,6 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
         Notification,
         DeliveryReceipt,
         DeadLetter,
+        HeartbeatPing,
     )
 }

@@ -21,6 +21,7 @@ from schemas import (
     MetricSample,
     Notification,
 )
+from schemas.heartbeats import HeartbeatPing
 from streams.settings import KafkaSettings
 
 DAY_MS = 24 * 3600 * 1000
@@ -64,6 +65,12 @@ TOPICS: tuple[TopicSpec, ...] = (
         "incident-work",
         "group id: alerts, commands and timer ticks re-keyed to the incident group",
         None,
+        retention_ms=7 * DAY_MS,
+    ),
+    TopicSpec(
+        "heartbeats",
+        "<tenant>/<name>: heartbeat pings and the agents' timer ticks for it",
+        HeartbeatPing,
         retention_ms=7 * DAY_MS,
     ),
     TopicSpec(

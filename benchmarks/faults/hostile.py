@@ -29,6 +29,8 @@ PATHS = (
     "/api/v2/alerts",
     "/api/v2/silences",
     "/v1/grafana",
+    "/v1/sns",
+    "/v1/heartbeats/nightly-backup",
     "/slack/interactions",
     "/slack/commands",
 )

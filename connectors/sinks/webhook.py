@@ -51,11 +51,14 @@ class WebhookSink:
         url = self.urls.get(n.target)
         if url is None:
             return Delivery(ok=False, error=f"no webhook URL configured for {n.target!r}")
+        secret = self.secrets.get(n.target)
+        if not secret:
+            # a receiver cannot tell an unsigned page from a forged one: never sent
+            return Delivery(ok=False, error=f"no WEBHOOK_SECRETS entry for {n.target!r}: "
+                                            "a webhook is only sent signed")  # fmt: skip
         body = encode(n)
         ts = str(int(self.clock()))
         headers = {"Content-Type": "application/json", "X-Tocsin-Timestamp": ts,
-                   "X-Tocsin-Delivery": n.notification_id}  # fmt: skip
-        secret = self.secrets.get(n.target)
-        if secret:
-            headers["X-Tocsin-Signature"] = sign(secret, ts, body)
+                   "X-Tocsin-Delivery": n.notification_id,
+                   "X-Tocsin-Signature": sign(secret, ts, body)}  # fmt: skip
         return await post(self.client, url, body, headers, ref=n.notification_id)

@@ -89,7 +89,19 @@ def page_level(
               + ", ".join(f"{c}:{t}" for c, t in targets), level=st.level)  # fmt: skip
 
 
+# targets that name an alias the notifier resolves (a routing key, an API key, a URL)
+_ALIASED: dict[str, Channel] = {"pagerduty": "pagerduty", "pager": "pagerduty",
+                                "ilert": "ilert", "webhook": "webhook"}  # fmt: skip
+
+
 def resolve_target(kind: str, ref: str, now: datetime, cfg: Config) -> list[tuple[Channel, str]]:
+    """The (channel, target) pairs one escalation target pages now: nobody for a user,
+    schedule or team this config does not know (the config check refuses those)."""
+    if kind in _ALIASED:
+        return [(_ALIASED[kind], ref)]
+    if kind == "slack":
+        # channel ids pass through; names are looked up by the Slack sink as "#name"
+        return [("slack", ref if ref.startswith("#") or ref[:1].isupper() else f"#{ref}")]
     if kind == "user":
         user = index(cfg).users.get(ref)
         return [("slack_dm", user.slack_id or user.id)] if user else []
@@ -100,7 +112,7 @@ def resolve_target(kind: str, ref: str, now: datetime, cfg: Config) -> list[tupl
     if kind == "team_channel":
         team = index(cfg).teams.get(ref)
         return [("slack", team.slack_channel)] if team and team.slack_channel else []
-    return [("pagerduty", ref)]
+    raise ValueError(f"escalation target kind {kind!r} is not one tocsin can page")
 
 
 def notify_known(

@@ -1,5 +1,6 @@
 """Configuration as code: users, teams, services, routes, escalation, schedules."""
 
+from schemas.config.heartbeats import Heartbeat
 from schemas.config.loader import load_config
 from schemas.config.models import (
     Config,
@@ -20,6 +21,7 @@ __all__ = [
     "EscalationLevel",
     "EscalationPolicy",
     "EscalationTarget",
+    "Heartbeat",
     "Layer",
     "Override",
     "Route",

@@ -13,7 +13,7 @@ from schemas.config.models import Config
 from schemas.errors import ConfigError
 
 _LISTS = ("users", "teams", "services", "escalation_policies", "schedules", "inhibitions",
-          "silences", "maintenance")  # fmt: skip
+          "silences", "maintenance", "heartbeats")  # fmt: skip
 _ITEM = re.compile(r"^(?P<key>[a-z_]+)\[(?P<index>\d+)\]")
 
 

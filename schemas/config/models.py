@@ -12,9 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from schemas.alerts import Severity
 from schemas.commands import Matcher, SilenceSpec
+from schemas.config.heartbeats import Heartbeat
 from schemas.types import Duration, LabelKey, Name, ShortText, Timestamp
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")]
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+_ID = re.compile(_ID_PATTERN)
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=_ID_PATTERN)]
 
 
 class _Strict(BaseModel):
@@ -43,9 +46,32 @@ class Service(_Strict):
     escalation_policy: Id | None = None
 
 
+TargetKind = Literal["user", "schedule", "team_channel", "slack", "pagerduty", "pager", "ilert",
+                     "webhook"]  # fmt: skip
+# a Slack channel by name (``#name`` or ``name``) or by id (``C0123ABCD``)
+_SLACK_CHANNEL = re.compile(r"^(#?[a-z0-9][a-z0-9_\-]{0,79}|[CGD][A-Z0-9]{6,20})$")
+
+
 class EscalationTarget(_Strict):
-    kind: Literal["user", "schedule", "team_channel", "pager"]
-    ref: Id
+    """Who or what a level pages. ``user``, ``schedule`` and ``team_channel`` name entries
+    of this config; ``slack`` names a channel; ``pagerduty`` (or ``pager``), ``ilert`` and
+    ``webhook`` name an alias whose key or URL the notifier reads from its environment
+    (``PAGERDUTY_ROUTING_KEYS``, ``ILERT_API_KEYS``, ``TOCSIN_WEBHOOK_URLS``), so no
+    secret is ever in the config."""
+
+    kind: TargetKind
+    ref: str = Field(min_length=1, max_length=80)
+
+    @model_validator(mode="after")
+    def _ref_fits_kind(self) -> EscalationTarget:
+        if self.kind == "slack":
+            if not _SLACK_CHANNEL.fullmatch(self.ref):
+                raise ValueError(f"ref: {self.ref!r} is not a Slack channel (#name or an id "
+                                 "such as C0123ABCD)")  # fmt: skip
+        elif not _ID.fullmatch(self.ref) or len(self.ref) > 64:
+            raise ValueError(f"ref: {self.ref!r} is not an id of {self.kind} (lowercase letters, "
+                             "digits, '_', '.', '-'; at most 64)")  # fmt: skip
+        return self
 
 
 class EscalationLevel(_Strict):
@@ -185,6 +211,7 @@ class Config(_Strict):
     inhibitions: list[Inhibition] = Field(default_factory=list)
     silences: list[SilenceSpec] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    heartbeats: list[Heartbeat] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -193,6 +220,7 @@ class Config(_Strict):
         policies = _ids("escalation_policies", self.escalation_policies)
         schedules = _ids("schedules", self.schedules)
         _ids("services", self.services)
+        _names("heartbeats", [h.name for h in self.heartbeats])
         for i, t in enumerate(self.teams):
             for u in [*t.members, *t.responders]:
                 _known(u, users, f"teams[{i}] ({t.id}): unknown user")
@@ -235,6 +263,9 @@ class Config(_Strict):
     def schedule(self, sid: str) -> Schedule | None:
         return next((s for s in self.schedules if s.id == sid), None)
 
+    def heartbeat(self, name: str) -> Heartbeat | None:
+        return next((h for h in self.heartbeats if h.name == name), None)
+
 
 def _ids(
     kind: str,
@@ -246,6 +277,14 @@ def _ids(
             raise ValueError(f"{kind}: duplicate id {item.id!r}")
         seen.add(item.id)
     return seen
+
+
+def _names(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise ValueError(f"{kind}[{i}]: duplicate name {name!r}")
+        seen.add(name)
 
 
 def _known(ref: str, known: set[str], where: str) -> None:

@@ -70,6 +70,7 @@ from streams.agents.broadcast import SuppressionFollower, apply_record
 from streams.agents.bundle import TICK, alert_bundles, work_value
 from streams.agents.decide import Groups, Work, latest_snapshots
 from streams.agents.gaps import GapFiller
+from streams.agents.heartbeats import install as install_heartbeats
 from streams.agents.metrics import AgentMetrics
 from streams.agents.outbox import Acks, Outbox
 from streams.agents.places import Place, Places
@@ -157,6 +158,8 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     state = Groups(cfg, sup, clock)
     changelog = groups.changelog_topic.get_topic_name()
     outbox = Outbox(settings)  # incident-work and the effects (see outbox.py)
+    heartbeats = install_heartbeats(app, settings, cfg, outbox, clock, tick_every,
+                                    metrics.registry if metrics is not None else None)  # fmt: skip
     work_topic, events_topic = catalog.name("incident-work"), catalog.name("incident-events")
     incidents_topic, notifications_topic = catalog.name("incidents"), catalog.name("notifications")
 
@@ -178,6 +181,11 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             alert = decode(Alert, raw)
         except DecodeError as exc:
             later.append(partial(dead_letter, raw, alerts_topic, str(exc)))
+            return
+        watched = heartbeats.watches(alert)
+        if watched is not None:  # a heartbeat's ping (Prometheus' Watchdog), not an incident
+            if alert.status == "firing":
+                later.append(partial(heartbeats.send_ping, alert, watched))
             return
         source, where = places.of(alert.labels)
         if source:  # alerts are keyed by fingerprint: one writer each

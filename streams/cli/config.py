@@ -18,7 +18,8 @@ def config() -> None:
 @config.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def check(paths: tuple[Path, ...]) -> None:
-    """Validate users, teams, services, routes, policies and schedules; exit 1 on errors."""
+    """Validate users, teams, services, routes, policies, schedules and heartbeats; exit 1
+    on errors."""
     try:
         cfg = load_config(list(paths))
     except ConfigError as exc:
@@ -26,4 +27,5 @@ def check(paths: tuple[Path, ...]) -> None:
         raise SystemExit(1) from exc
     click.echo(f"config OK: {len(cfg.users)} users, {len(cfg.teams)} teams, "
                f"{len(cfg.services)} services, {len(cfg.escalation_policies)} escalation "
-               f"policies, {len(cfg.schedules)} schedules")  # fmt: skip
+               f"policies, {len(cfg.schedules)} schedules, "
+               f"{len(cfg.heartbeats)} heartbeats")  # fmt: skip

@@ -59,7 +59,8 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
 
     settings = app.conf.tocsin_settings
     catalog = Catalog(settings)
-    inputs = [catalog.name("incident-work")]  # the router's inputs are not faust's
+    # the router's inputs are not faust's
+    inputs = [catalog.name("incident-work"), catalog.name("heartbeats")]
     log = structlog.get_logger(__name__)
 
     def on_stall(stall: Stall) -> None:

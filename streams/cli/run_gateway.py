@@ -92,6 +92,7 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
     from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
     from streams.gateway.directory import directory_from_env
     from streams.gateway.limits import RateLimit
+    from streams.gateway.sns import SnsIntake
 
     settings = KafkaSettings()
     cfg: Config | None = None
@@ -116,7 +117,9 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
                  insecure=insecure, rate_limit=RateLimit(rate_limit, rate_burst),
                  max_ahead=_duration("--max-ahead", max_ahead),
                  max_behind=_duration("--max-age", max_age),
-                 source_tokens=source_tokens)  # fmt: skip
+                 source_tokens=source_tokens,
+                 sns_intake=SnsIntake.from_env(os.environ.get("TOCSIN_SNS_TOPIC_ARNS")),
+                 )  # fmt: skip
     app = gw.app()
     if socket_mode or (socket_mode is None and app_token):
         if not app_token:

@@ -86,6 +86,7 @@ class Demo:
         self.clock: ScenarioClock | None = None  # set when the fault plan starts
         self.pagerduty_keyless = not secret("PAGERDUTY_ROUTING_KEYS")
         self.suppressed: dict[str, str] = {}  # fingerprint -> why the agents muted it
+        self._untold: dict[str, str] = {}  # the same, for alerts not read yet
         self._agents_log_at = 0
         self.signing_secret = os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16)
         self.gateway_port = self.agents_health_port = 0
@@ -283,6 +284,9 @@ class Demo:
         if alert.status == "firing":
             self.fired[key] = alert
             self._say(at, f"ALERT   {alert.severity:8} {alert.summary}")
+            reason = self._untold.pop(alert.fingerprint, None)
+            if reason is not None:
+                self._say(at, f"INHIBIT {alert.summary}: {reason}; no incident, nobody paged")
         elif alert.status == "resolved":
             self.resolved.add(key)
             self._say(at, f"RESOLVE {alert.rule} {_where(alert.labels)}")
@@ -308,8 +312,12 @@ class Demo:
             fp, reason = str(rec.get("fingerprint", "")), str(rec.get("reason", ""))
             self.suppressed[fp] = reason
             alert = next((a for a in self.fired.values() if a.fingerprint == fp), None)
-            what = alert.summary if alert else fp
-            self._say(self._wall_now(), f"INHIBIT {what}: {reason}; no incident, nobody paged")
+            if alert is None:
+                # the agents decided before this reader got to the alert: said with it
+                self._untold[fp] = reason
+                continue
+            self._say(self._wall_now(), f"INHIBIT {alert.summary}: {reason}; no incident, "
+                                        "nobody paged")  # fmt: skip
 
     def _on_ledger(self, e: IncidentEvent) -> None:
         self.ledger.append(e)

@@ -37,11 +37,20 @@ from schemas import DeadLetter, encode
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
-from streams.gateway import alertmanager_api, grafana_route, monitoring, slack, sources
+from streams.gateway import (
+    alertmanager_api,
+    grafana_route,
+    heartbeats,
+    monitoring,
+    slack,
+    sns,
+    sources,
+)
 from streams.gateway.auth import Credentials, routing_key_of
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
 from streams.gateway.limits import RateLimit, RateLimiter
 from streams.gateway.responses import json_response, rate_limited, unauthorized
+from streams.gateway.sns import SnsIntake
 from streams.gateway.writer import (
     Backpressure,
     KafkaWriter,
@@ -115,6 +124,7 @@ class Gateway:
     max_behind: timedelta = MAX_BEHIND
     # an intake's own bearer tokens (``zabbix``, ``checkmk``), valid on that route only
     source_tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    sns_intake: SnsIntake | None = None  # None: AWS's certificates, no topic accepted
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
@@ -133,6 +143,8 @@ class Gateway:
         grafana_route.add_routes(self, app)
         monitoring.add_routes(self, app)
         slack.add_routes(self, app)
+        sns.add_routes(self, app, self.sns_intake)
+        heartbeats.add_routes(self, app)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.prometheus)

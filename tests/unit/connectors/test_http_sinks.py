@@ -123,3 +123,14 @@ async def test_webhook_body_is_signed_and_verifiable(
     assert not verify(b"s3cret", ts, got.body, sig, now=time.time() + 600), "stale"
     assert decode(Notification, got.body).incident_id == "inc-7"
     assert got.headers["X-Tocsin-Delivery"] == "inc-7/trigger"
+
+
+async def test_webhook_without_a_secret_is_never_sent_unsigned(
+    receiver: tuple[FakeReceiver, str, httpx.AsyncClient],
+) -> None:
+    fake, url, client = receiver
+    sink = WebhookSink(client, {"ops": f"{url}/hook", "bare": f"{url}/bare"}, {"ops": b"s3cret"})
+    result = await sink.deliver(note(target="bare"))
+    assert not result.ok and not result.retryable
+    assert "no WEBHOOK_SECRETS entry for 'bare'" in result.error
+    assert fake.received == [], "nothing reached the receiver"

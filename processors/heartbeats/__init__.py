@@ -1,0 +1,1 @@
+"""Heartbeats: a dead man's switch per configured name, as a pure state machine."""

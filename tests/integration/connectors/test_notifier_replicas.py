@@ -50,8 +50,11 @@ def _produce(settings: KafkaSettings, topics: Catalog, notes: list[Notification]
     assert producer.flush(30) == 0
 
 
-def _split_between(settings: KafkaSettings, members: int, timeout: float) -> bool:
-    """Whether the group is stable with ``members`` members that each hold a partition."""
+def _group(settings: KafkaSettings, members: int, timeout: float,
+           without: frozenset[str] = frozenset()) -> set[str]:  # fmt: skip
+    """The member ids once the group is stable with ``members`` members, none of them in
+    ``without`` (a killed one lingers until its session times out), each holding a
+    partition; empty when that does not happen within ``timeout``."""
     admin = make_admin(settings)
     group = f"{settings.topic_prefix}notifier"
     deadline = time.monotonic() + timeout
@@ -62,10 +65,11 @@ def _split_between(settings: KafkaSettings, members: int, timeout: float) -> boo
             desc = None
         if (desc is not None and desc.state == ConsumerGroupState.STABLE
                 and len(desc.members) == members
+                and not {m.member_id for m in desc.members} & without
                 and all(m.assignment.topic_partitions for m in desc.members)):  # fmt: skip
-            return True
+            return {m.member_id for m in desc.members}
         time.sleep(0.5)
-    return False
+    return set()
 
 
 def _incident(call: dict[str, Any]) -> str:
@@ -112,7 +116,8 @@ def test_two_replicas_a_kill9_and_rebalances_show_every_notification_once(
 
         try:
             replicas["a"], replicas["b"] = replica("a"), replica("b")
-            assert _split_between(kafka_settings, 2, 120), log.read_text()[-3000:]
+            first = _group(kafka_settings, 2, 120)
+            assert first, log.read_text()[-3000:]
             _produce(kafka_settings, topics, [*triggers, *pages])
             deadline = time.monotonic() + 240
             while len(slack.messages.get(CHANNEL, [])) < INCIDENTS:
@@ -123,8 +128,12 @@ def test_two_replicas_a_kill9_and_rebalances_show_every_notification_once(
             while "a" not in killed:
                 assert time.monotonic() < deadline, "replica a was never killed mid-delivery"
                 time.sleep(0.2)
+            # b takes over a's partitions once a's session times out
+            survivor = _group(kafka_settings, 1, 120)
+            assert survivor and survivor < first, log.read_text()[-3000:]
             _produce(kafka_settings, topics, resolves[: INCIDENTS // 2])
             replicas["a"] = replica("a2")  # back: partitions move again, under load
+            assert _group(kafka_settings, 2, 120, frozenset(first - survivor))
             _produce(kafka_settings, topics, resolves[INCIDENTS // 2 :])
             deadline = time.monotonic() + 300
             while delivered != wanted and time.monotonic() < deadline:

@@ -50,6 +50,7 @@ class NotifierState:
 
     def __init__(self, producer: Producer, topic: str, outbox: str, *,
                  settings: KafkaSettings | None = None, retention_s: float = 30 * 86_400,
+                 legacy: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self._producer = producer
         self._topic = topic
@@ -65,6 +66,11 @@ class NotifierState:
         self._replayed: dict[str, int] = {}  # notification ids read below that offset
         self._slots = 0  # partitions of the state topic
         self._unwritten: list[tuple[str, int]] = []
+        # the single-topic layout of earlier versions, read once and never written: an
+        # incident's message found there is recorded in its partition on first use
+        self._legacy = legacy
+        self._legacy_done: set[str] = set()
+        self._legacy_messages: dict[tuple[str, str], str] = {}
 
     # ownership -----------------------------------------------------------------------
 
@@ -97,6 +103,9 @@ class NotifierState:
             if meta.error is not None or not meta.partitions:
                 raise StateNotLoaded(f"topic {self._topic} unavailable: {meta.error}")
             self._slots = len(meta.partitions)
+            if self._legacy is not None:
+                self._read_legacy(reader, self._legacy, timeout)
+                self._legacy = None
             for p in partitions:
                 _, end = reader.get_watermark_offsets(TopicPartition(self._outbox, p),
                                                       timeout=timeout)  # fmt: skip
@@ -129,7 +138,7 @@ class NotifierState:
         """Note a notification read from the outbox; False when it was delivered
         already (by this replica or an earlier owner of its partition)."""
         self._home[incident_id] = partition
-        if notification_id in self.done:
+        if notification_id in self.done or notification_id in self._legacy_done:
             return False
         self._nid_home[notification_id] = partition
         below = self._replay_below.get(partition)
@@ -161,7 +170,7 @@ class NotifierState:
 
     def get(self, incident_id: str, channel: str) -> str | None:
         found = self.messages.get((incident_id, channel))
-        return found[1] if found else None
+        return found[1] if found else self._legacy_messages.get((incident_id, channel))
 
     def put(self, incident_id: str, channel: str, ts: str) -> None:
         partition = self._home.get(incident_id, UNKNOWN)
@@ -192,6 +201,24 @@ class NotifierState:
             elif kind == "msg":
                 incident, _, channel = rest.partition("|")
                 self.messages[(incident, channel)] = (partition, value.decode())
+
+    def _read_legacy(self, reader: Consumer, topic: str, timeout: float) -> None:
+        listed = reader.list_topics(timeout=timeout).topics
+        if topic not in listed:
+            return
+        horizon = self._clock() - self._retention_s
+        latest: dict[bytes, bytes] = {}
+        for p in sorted(listed[topic].partitions):
+            latest.update(_read_partition(reader, topic, p, timeout))
+        for key, value in latest.items():
+            kind, _, rest = key.decode(errors="replace").partition(":")
+            if kind == "done" and value and _seconds(value) >= horizon:
+                self._legacy_done.add(rest)
+            elif kind == "msg" and value:
+                incident, _, channel = rest.partition("|")
+                self._legacy_messages[(incident, channel)] = value.decode()
+        log.info("notifier_legacy_state_read", topic=topic, delivered=len(self._legacy_done),
+                 messages=len(self._legacy_messages))  # fmt: skip
 
     def _slot(self, partition: int) -> int:
         return partition % self._slots if self._slots else partition

@@ -96,6 +96,7 @@ class Notifier:
             self.producer, self.catalog.name("notifier-partition-state"),
             self.catalog.name("notifications"), settings=settings,
             retention_s=self.catalog.get("notifications").spec.retention_ms / 1000,
+            legacy=settings.topic("notifier-state"),
         )  # fmt: skip
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker="notifier")  # fmt: skip

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import ConsumerGroupState
+from confluent_kafka.admin import NewTopic
 
 from benchmarks.faults.harness import start
 from harness.workers import kill9
@@ -21,7 +22,7 @@ from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
 from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
-from tests.integration.connectors.support import read_values
+from tests.integration.connectors.support import read_keyed, read_values
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # more incident messages than the newest 200 of the channel: an incident's message must
@@ -177,3 +178,46 @@ def test_two_replicas_a_kill9_and_rebalances_show_every_notification_once(
     )
     astray = [a for a in lines if a["thread_ts"] != firsts[_incident(a)]]
     assert not astray, "every timeline line in the thread of the incident's first message"
+
+
+def test_an_upgraded_notifier_keeps_editing_the_messages_the_single_topic_layout_recorded(
+    kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
+) -> None:
+    slack = FakeSlack()
+    trigger, update = _note(1, 0, "trigger", "triggered"), _note(1, 2, "update", "acknowledged")
+    posted_for = {"incident_id": "inc-0001", "notification_id": trigger.notification_id}
+    meta = {"event_type": "tocsin_incident", "event_payload": posted_for}
+    slack.messages[CHANNEL] = [{"ts": "1700000000.000001", "text": "old", "metadata": meta}]
+    # the channel is busy: the incident's message is not among its newest 1,000
+    slack.messages[CHANNEL][:0] = [{"ts": f"1700000001.{i:06d}", "text": "other"}
+                                   for i in range(1200)]  # fmt: skip
+    legacy = kafka_settings.topic("notifier-state")
+    admin = make_admin(kafka_settings)
+    for f in admin.create_topics([NewTopic(legacy, 3, 1, config={"cleanup.policy": "compact"})]
+                                 ).values():  # fmt: skip
+        f.result(30)
+    producer = make_producer(kafka_settings)
+    producer.produce(legacy, key=b"msg:inc-0001|C-ops", value=b"C-ops/1700000000.000001")
+    producer.produce(legacy, key=f"done:{trigger.notification_id}".encode(),
+                     value=str(int(time.time())).encode())  # fmt: skip
+    assert producer.flush(30) == 0
+    _produce(kafka_settings, topics, [trigger, update])
+    log = tmp_path / "notifier.log"
+    with serve(slack.app()) as url:
+        proc = start("notifier", ["--health-port", "0"], kafka_settings, log,
+                     TOCSIN_SLACK_BASE_URL=f"{url}/api/")  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while update.notification_id not in _delivered(kafka_settings, topics):
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.5)
+        finally:
+            kill9(proc)
+    assert [m for m in slack.methods() if m.startswith("chat.")] == [
+        "chat.update",
+        "chat.postMessage",
+    ], "the trigger was delivered before the upgrade; the update edits its message"
+    [edit] = [a for m, a in slack.calls if m == "chat.update"]
+    assert (edit["channel"], edit["ts"]) == (CHANNEL, "1700000000.000001")
+    recorded = dict(read_keyed(kafka_settings, topics.name("notifier-partition-state")))
+    assert recorded[b"msg:inc-0001|C-ops"] == b"C-ops/1700000000.000001", "carried over"

@@ -8,7 +8,14 @@ still fails after its attempts goes back onto `notifications` for later (a retry
 topic pattern: it neither blocks its partition nor disappears). Offsets are committed
 only after the receipts, the delivered marks and any re-enqueued records are
 acknowledged by Kafka: a crash re-reads the batch and the delivered set skips what
-was done; the Slack sink finds a message posted just before a crash by its metadata.
+was done.
+
+Replicas share the outbox through the consumer group. The delivered set and each
+incident's Slack message are kept per outbox partition (`NotifierState`): loaded when
+the group assigns a partition, before any of its records is consumed, and dropped when
+it is revoked, so a partition's new owner knows what every earlier owner recorded. The
+Slack sink updates the message recorded there and searches Slack only for what an
+owner that died may have sent without recording it.
 
 With the broker away the notifier keeps running: receipts and marks wait in the
 producer's queue for as long as it takes (no delivery timeout: one given up would be

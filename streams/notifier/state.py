@@ -8,8 +8,10 @@ state when the group assigns it the partition, before it consumes any of its rec
 and forgets it when the partition is revoked: whoever owns a partition knows everything
 its earlier owners recorded, however often it moved.
 
-Keys: ``done:<notification id>`` -> unix seconds of delivery, and
-``msg:<incident>|<target>`` -> ``channel_id/ts``. A delivered mark older than the
+Keys: ``done:<notification id>`` -> unix seconds of delivery,
+``msg:<incident>|<target>`` -> ``channel_id/ts``, and ``owner:<partition>`` -> the
+replica that was assigned the partition last (written, and acknowledged, before it
+consumes a record of it). A delivered mark older than the
 outbox's retention can never be needed again (its notification is gone from
 `notifications`), so loading tombstones it: a partition's marks stay bounded by what
 the outbox can still replay.
@@ -24,6 +26,7 @@ looks that up in Slack (bounded) instead of trusting the state.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 
 import structlog
@@ -65,6 +68,7 @@ class NotifierState:
         self._replay_below: dict[int, int] = {}  # partition -> end offset when assigned
         self._replayed: dict[str, int] = {}  # notification ids read below that offset
         self._slots = 0  # partitions of the state topic
+        self._me = uuid.uuid4().hex  # this replica, in the partitions' owner records
         self._unwritten: list[tuple[str, int]] = []
         # the single-topic layout of earlier versions, read once and never written: an
         # incident's message found there is recorded in its partition on first use
@@ -83,11 +87,20 @@ class NotifierState:
         wanted = sorted(set(partitions) - set(self._replay_below))
         if not wanted:
             return
-        for p, (records, end) in self._fetch(wanted, timeout).items():
-            self._restore(p, records)
-            self._replay_below[p] = end
+        loaded = self._fetch(wanted, timeout)
+        previous = {p: self._restore(p, records) for p, (records, _) in loaded.items()}
+        # this replica's claim on each partition, acknowledged before any of its records
+        # is consumed: whoever is assigned it next sees whether anyone else was at it
+        for p in wanted:
+            self._produce(p, f"owner:{p}".encode(), self._me.encode())
+        if (left := self._producer.flush(timeout)) != 0:
+            raise StateNotLoaded(f"{left} records not acknowledged: partitions not claimed")
+        for p, (records, end) in loaded.items():
+            # nobody else owned it since this replica did, which recorded everything it
+            # did before it let go: nothing in the outbox can have been sent unrecorded
+            self._replay_below[p] = 0 if previous[p] == self._me else end
             log.info("notifier_partition_loaded", partition=p, records=len(records),
-                     replay_below=end)  # fmt: skip
+                     replay_below=self._replay_below[p])  # fmt: skip
 
     def _fetch(self, partitions: list[int], timeout: float
                ) -> dict[int, tuple[list[tuple[bytes, bytes]], int]]:  # fmt: skip
@@ -181,12 +194,15 @@ class NotifierState:
     def may_have_sent(self, notification_id: str) -> bool:
         """Whether an earlier owner of the notification's partition may have delivered
         it without the outcome being recorded: it was already in the outbox when this
-        replica was assigned the partition (or its partition was never assigned here)."""
+        replica was assigned the partition and another replica had owned it since this
+        one last did (or its partition was never assigned here)."""
         return notification_id in self._replayed or notification_id not in self._nid_home
 
     # ---------------------------------------------------------------------------------
 
-    def _restore(self, partition: int, records: list[tuple[bytes, bytes]]) -> None:
+    def _restore(self, partition: int, records: list[tuple[bytes, bytes]]) -> str | None:
+        """Take in a partition's records; returns the replica that claimed it last."""
+        owner = None
         horizon = self._clock() - self._retention_s
         latest = dict(records)  # the last value of each key wins, as compaction keeps it
         for key, value in latest.items():
@@ -201,6 +217,9 @@ class NotifierState:
             elif kind == "msg":
                 incident, _, channel = rest.partition("|")
                 self.messages[(incident, channel)] = (partition, value.decode())
+            elif kind == "owner" and rest == str(partition):
+                owner = value.decode()
+        return owner
 
     def _read_legacy(self, reader: Consumer, topic: str, timeout: float) -> None:
         listed = reader.list_topics(timeout=timeout).topics

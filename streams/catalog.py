@@ -80,8 +80,11 @@ TOPICS: tuple[TopicSpec, ...] = (
         cleanup_policy="compact",
     ),
     TopicSpec(
-        "notifier-state",
-        "done:<notification id> and msg:<incident>|<channel> -> Slack ts",
+        # partitioned like `notifications`: partition p holds the state of outbox
+        # partition p, loaded by whichever notifier replica is assigned it
+        "notifier-partition-state",
+        "done:<notification id> -> delivery time, msg:<incident>|<target> -> channel/ts;"
+        " written to the partition of the notification's outbox partition",
         None,
         cleanup_policy="compact",
     ),

@@ -2,9 +2,12 @@
 updated in place, the timeline in its thread, a DM to each paged user.
 
 Idempotent across crashes: the (incident, channel) -> ts map lives in a store the
-runtime persists; if the process died between posting and recording, the message
-is found again through its metadata (conversations.history with metadata), so
-Slack never shows a second message for the same incident and channel. The message's
+runtime persists, and the message to update is the one recorded there. Only when the
+store says an earlier attempt may have posted without the ts being recorded (a process
+that died between Slack's answer and the record, a call that timed out after Slack
+acted) is the message looked for in the channel by its metadata (conversations.history
+with metadata, a bounded number of pages), so Slack never shows a second message for
+the same incident and channel and an ordinary post or update reads no history. The message's
 metadata names the notification it was posted for and the one it was last updated
 for, each thread reply's names its own: a notification delivered again (a crash before
 its receipt, a retry after a failed call) neither repeats the update nor adds a
@@ -14,6 +17,7 @@ second line.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -27,6 +31,7 @@ EVENT_TYPE = "tocsin_incident"  # metadata of the one message per incident and c
 PAGE_EVENT_TYPE = "tocsin_page"  # metadata of a DM page
 REPLY_EVENT_TYPE = "tocsin_timeline"  # metadata of a timeline line in the thread
 _REPLY_PAGES = 5  # of 200 replies, from a thread's start, searched for lines already there
+_HISTORY_PAGES = 5  # of 200 messages, newest first, searched for one posted unrecorded
 
 
 class SlackClient(Protocol):
@@ -45,6 +50,10 @@ class MessageStore(Protocol):
 
     def get(self, incident_id: str, channel: str) -> str | None: ...
     def put(self, incident_id: str, channel: str, ts: str) -> None: ...
+    def may_have_sent(self, notification_id: str) -> bool:
+        """Whether an earlier process may have delivered this notification without its
+        outcome being recorded (then Slack is searched for what it already shows)."""
+        ...
 
 
 class SlackSink:
@@ -52,6 +61,9 @@ class SlackSink:
         self.client = client
         self.store = store
         self._ids: dict[str, str] = {}  # channel name -> id
+        # posts sent by this process whose answer was not recorded (a timeout, an error
+        # after Slack acted): the next attempt looks in Slack before posting again
+        self._unanswered: set[str] = set()
 
     async def deliver(self, n: Notification) -> Delivery:
         started = time.perf_counter()
@@ -61,7 +73,10 @@ class SlackSink:
             else:
                 ref = await self._channel(n)
         except SlackApiError as exc:
-            return _failure(exc, started)
+            failed = _failure(exc, started)
+            if not failed.retryable:
+                self._unanswered.discard(n.notification_id)  # refused: nothing was posted
+            return failed
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # the network, not Slack's answer: always worth another attempt
             return Delivery(ok=False, retryable=True, error=f"{type(exc).__name__}: {exc}"[:500],
@@ -72,8 +87,11 @@ class SlackSink:
     async def _channel(self, n: Notification) -> str:
         # the store maps (incident, target) -> "channel_id/ts": chat.update and
         # conversations.history need the channel ID even when the target is "#name"
-        found = self.store.get(n.incident_id, n.target) or await self._find(n)
+        found = self.store.get(n.incident_id, n.target)
+        if found is None and self._unsure(n):
+            found = await self._find(n)
         if found is None:
+            self._unanswered.add(n.notification_id)
             resp = await self.client.chat_postMessage(
                 channel=n.target, text=headline(n), blocks=blocks(n),
                 metadata=_meta(EVENT_TYPE, incident_id=n.incident_id,
@@ -81,6 +99,7 @@ class SlackSink:
             )  # fmt: skip
             channel, ts = str(resp.get("channel") or n.target), str(resp["ts"])
             self.store.put(n.incident_id, n.target, f"{channel}/{ts}")
+            self._unanswered.discard(n.notification_id)
             return f"{channel}:{ts}"
         channel, _, ts = found.rpartition("/")
         channel = channel or n.target  # a mapping written before channel ids were kept
@@ -133,19 +152,37 @@ class SlackSink:
                 break
         return parent, replied
 
+    def _unsure(self, n: Notification) -> bool:
+        return n.notification_id in self._unanswered or self.store.may_have_sent(n.notification_id)
+
     async def _find(self, n: Notification) -> str | None:
-        """Recover a message posted just before a crash, by its metadata: "channel/ts"."""
+        """Recover a message posted unrecorded, by its metadata: "channel/ts"."""
         channel = await self._channel_id(n.target)
         if channel is None:
             return None
-        resp = await self.client.conversations_history(channel=channel, limit=200,
-                                                       include_all_metadata=True)  # fmt: skip
-        for msg in resp.get("messages", []):
-            meta = msg.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if (meta.get("event_type") == EVENT_TYPE
-                    and payload.get("incident_id") == n.incident_id):  # fmt: skip
-                return f"{channel}/{msg['ts']}"
+        ts = await self._search(channel, lambda meta, payload: (
+            meta.get("event_type") == EVENT_TYPE and payload.get("incident_id") == n.incident_id
+        ))  # fmt: skip
+        return None if ts is None else f"{channel}/{ts}"
+
+    async def _search(self, channel: str, match: Callable[[dict[str, Any], dict[str, Any]], bool]
+                      ) -> str | None:  # fmt: skip
+        """The ts of the newest message ``match`` accepts, among the newest
+        ``_HISTORY_PAGES`` pages: the message looked for was posted by an attempt that
+        died moments ago, so it is among the newest; the bound keeps a busy channel
+        from costing an unbounded history read."""
+        cursor = None
+        for _ in range(_HISTORY_PAGES):
+            resp = await self.client.conversations_history(
+                channel=channel, limit=200, cursor=cursor, include_all_metadata=True
+            )
+            for msg in resp.get("messages", []):
+                meta = msg.get("metadata") or {}
+                if match(meta, meta.get("event_payload") or {}):
+                    return str(msg["ts"])
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
         return None
 
     async def _channel_id(self, target: str) -> str | None:
@@ -167,22 +204,25 @@ class SlackSink:
         return self._ids.get(name)
 
     async def _direct(self, n: Notification) -> str:
-        """A page by DM, once per notification: a DM posted just before a crash is found
-        by its metadata in the conversation instead of being sent again."""
+        """A page by DM, once per notification: a DM that an earlier attempt may have
+        posted unrecorded is looked for by its metadata in the conversation first."""
         opened = await self.client.conversations_open(users=n.target)
         channel = str(opened["channel"]["id"])
-        history = await self.client.conversations_history(channel=channel, limit=50,
-                                                          include_all_metadata=True)  # fmt: skip
-        for msg in history.get("messages", []):
-            meta = msg.get("metadata") or {}
-            if (meta.get("event_type") == PAGE_EVENT_TYPE and (meta.get("event_payload") or {})
-                    .get("notification_id") == n.notification_id):  # fmt: skip
-                return f"{channel}:{msg['ts']}"
+        if self._unsure(n):
+            ts = await self._search(channel, lambda meta, payload: (
+                meta.get("event_type") == PAGE_EVENT_TYPE
+                and payload.get("notification_id") == n.notification_id
+            ))  # fmt: skip
+            if ts is not None:
+                self._unanswered.discard(n.notification_id)
+                return f"{channel}:{ts}"
+        self._unanswered.add(n.notification_id)
         resp = await self.client.chat_postMessage(
             channel=channel, text=headline(n), blocks=blocks(n),
             metadata={"event_type": PAGE_EVENT_TYPE,
                       "event_payload": {"notification_id": n.notification_id}},
         )  # fmt: skip
+        self._unanswered.discard(n.notification_id)
         return f"{channel}:{resp['ts']}"
 
 

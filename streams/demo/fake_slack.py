@@ -37,6 +37,7 @@ class FakeSlack:
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     # called after Slack acted on a call and before it answers (fault tests kill there)
     host: str = ""
+    callers: list[str] = field(default_factory=list)  # per call, the ``caller`` of its URL
     names: dict[str, str] = field(default_factory=dict)  # channel name -> id
     on_call: Callable[[str, dict[str, Any]], None] | None = None
     hangs: dict[str, list[float]] = field(default_factory=dict)
@@ -53,6 +54,9 @@ class FakeSlack:
         app = web.Application()
         app.router.add_get("/link", self._socket)
         app.router.add_route("*", "/api/{method}", self._handle)
+        # ``/<caller>/api/...``: the same Slack, telling apart clients given different
+        # base URLs (``caller`` says which made the call being answered)
+        app.router.add_route("*", "/{caller}/api/{method}", self._handle)
         return app
 
     def send_over_socket(self, kind: str, payload: dict[str, Any]) -> str:
@@ -101,6 +105,7 @@ class FakeSlack:
             else:
                 args.update(dict(await request.post()))
         self.calls.append((method, args))
+        self.callers.append(request.match_info.get("caller", ""))
         self.host = request.host
         delay = self.hangs[method].pop(0) if self.hangs.get(method) else self.latency
         queued = self.failures.get(method)
@@ -147,8 +152,14 @@ class FakeSlack:
                 "response_metadata": {"next_cursor": ""},
             }
         if method == "conversations.history":
+            # newest first, paged by ``limit`` (Slack's default 100) and ``cursor``
             listed = self.messages.get(args["channel"], [])
-            return {"ok": True, "messages": [_shown(m, args) for m in listed]}
+            start = int(args.get("cursor") or 0)
+            end = start + int(args.get("limit") or 100)
+            more = end < len(listed)
+            return {"ok": True, "messages": [_shown(m, args) for m in listed[start:end]],
+                    "has_more": more,
+                    "response_metadata": {"next_cursor": str(end) if more else ""}}  # fmt: skip
         if method == "conversations.replies":
             return self._replies(args)
         return {"ok": True}

@@ -1,78 +1,276 @@
-"""What the notifier must remember across crashes, kept in a compacted topic:
+"""What the notifier must remember across crashes and rebalances, per outbox partition:
 which notifications were delivered, and the Slack message of each incident+channel.
 
-Keys: ``done:<notification id>`` -> unix seconds of delivery, and
-``msg:<incident>|<target>`` -> ``channel_id/ts``. A delivered mark older than the
+It lives in the compacted `notifier-partition-state` topic, laid out like the outbox:
+what concerns outbox partition ``p`` is written to partition ``p`` of the state topic
+(``p`` modulo its partition count, should it have fewer). A replica loads a partition's
+state when the group assigns it the partition, before it consumes any of its records,
+and forgets it when the partition is revoked: whoever owns a partition knows everything
+its earlier owners recorded, however often it moved.
+
+Keys: ``done:<notification id>`` -> unix seconds of delivery,
+``msg:<incident>|<target>`` -> ``channel_id/ts``, and ``owner:<partition>`` -> the
+replica that was assigned the partition last (written, and acknowledged, before it
+consumes a record of it). A delivered mark older than the
 outbox's retention can never be needed again (its notification is gone from
-`notifications`), so loading tombstones it: the set stays bounded by what the outbox
-can still replay.
+`notifications`), so loading tombstones it: a partition's marks stay bounded by what
+the outbox can still replay.
+
+Order of writes: a message's ``msg:`` record is produced as soon as Slack returned its
+ts; a ``done:`` mark only at `write_marks`, which the worker calls once the
+notification's receipt was acknowledged. Neither is waited for before the next Slack
+call: what a crash can lose is exactly what `may_have_sent` reports, and the Slack sink
+looks that up in Slack (bounded) instead of trusting the state.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 
-from confluent_kafka import Producer
+import structlog
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from streams.catalog import Catalog
-from streams.kafka import read_topic_keyed
+from streams.kafka import CALL_TIMEOUT_S
 from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+UNKNOWN = -1  # an outbox partition the state was not told (librdkafka's unassigned)
+
+
+class StateNotLoaded(KafkaException):
+    """A partition's state could not be read to its end within the bound."""
 
 
 class NotifierState:
-    def __init__(self, producer: Producer, topic: str,
+    """The delivered marks and message map of the outbox partitions this replica owns.
+
+    Every entry carries the outbox partition it belongs to, so a revocation drops
+    exactly that partition's entries and nothing of another owner's can linger.
+    """
+
+    def __init__(self, producer: Producer, topic: str, outbox: str, *,
+                 settings: KafkaSettings | None = None, retention_s: float = 30 * 86_400,
+                 legacy: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self._producer = producer
         self._topic = topic
+        self._outbox = outbox
+        self._settings = settings
+        self._retention_s = retention_s
         self._clock = clock
-        self.done: set[str] = set()
-        self.messages: dict[tuple[str, str], str] = {}
-        self._unwritten: list[str] = []
+        self.done: dict[str, int] = {}  # notification id -> outbox partition
+        self.messages: dict[tuple[str, str], tuple[int, str]] = {}  # -> (partition, ref)
+        self._home: dict[str, int] = {}  # incident -> outbox partition it is read from
+        self._nid_home: dict[str, int] = {}  # notification id -> outbox partition
+        self._replay_below: dict[int, int] = {}  # partition -> end offset when assigned
+        self._replayed: dict[str, int] = {}  # notification ids read below that offset
+        self._slots = 0  # partitions of the state topic
+        self._me = uuid.uuid4().hex  # this replica, in the partitions' owner records
+        self._unwritten: list[tuple[str, int]] = []
+        # the single-topic layout of earlier versions, read once and never written: an
+        # incident's message found there is recorded in its partition on first use
+        self._legacy = legacy
+        self._legacy_done: set[str] = set()
+        self._legacy_messages: dict[tuple[str, str], str] = {}
 
-    def load(self, settings: KafkaSettings) -> None:
-        keep_s = Catalog(settings).get("notifications").spec.retention_ms / 1000
-        horizon = self._clock() - keep_s
-        latest: dict[bytes, bytes] = dict(read_topic_keyed(settings, self._topic))
-        for key, value in latest.items():
-            kind, _, rest = key.decode(errors="replace").partition(":")
-            if not value:
-                continue  # a tombstone
-            if kind == "done":
-                if _seconds(value) < horizon:
-                    self._producer.produce(self._topic, key=key, value=None)
-                    continue
-                self.done.add(rest)
-            elif kind == "msg":
-                incident, _, channel = rest.partition("|")
-                self.messages[(incident, channel)] = value.decode()
+    # ownership -----------------------------------------------------------------------
 
-    # MessageStore for the Slack sink
-    def get(self, incident_id: str, channel: str) -> str | None:
-        return self.messages.get((incident_id, channel))
+    def assign(self, partitions: Iterable[int], timeout: float = CALL_TIMEOUT_S) -> None:
+        """Load the state of newly assigned outbox partitions, each read to its end.
 
-    def put(self, incident_id: str, channel: str, ts: str) -> None:
-        if self.messages.get((incident_id, channel)) != ts:
-            self.messages[(incident_id, channel)] = ts
-            key = f"msg:{incident_id}|{channel}".encode()
-            self._producer.produce(self._topic, key=key, value=ts.encode())
+        Raises `KafkaException` (the worker retries) when the broker does not answer
+        in time; nothing of a partition is kept until all of it was read.
+        """
+        wanted = sorted(set(partitions) - set(self._replay_below))
+        if not wanted:
+            return
+        loaded = self._fetch(wanted, timeout)
+        previous = {p: self._restore(p, records) for p, (records, _) in loaded.items()}
+        # this replica's claim on each partition, acknowledged before any of its records
+        # is consumed: whoever is assigned it next sees whether anyone else was at it
+        for p in wanted:
+            self._produce(p, f"owner:{p}".encode(), self._me.encode())
+        if (left := self._producer.flush(timeout)) != 0:
+            raise StateNotLoaded(f"{left} records not acknowledged: partitions not claimed")
+        for p, (records, end) in loaded.items():
+            # nobody else owned it since this replica did, which recorded everything it
+            # did before it let go: nothing in the outbox can have been sent unrecorded
+            self._replay_below[p] = 0 if previous[p] == self._me else end
+            log.info("notifier_partition_loaded", partition=p, records=len(records),
+                     replay_below=self._replay_below[p])  # fmt: skip
+
+    def _fetch(self, partitions: list[int], timeout: float
+               ) -> dict[int, tuple[list[tuple[bytes, bytes]], int]]:  # fmt: skip
+        """Per outbox partition: its state records, and the outbox's end offset."""
+        if self._settings is None:
+            raise ValueError("NotifierState.assign needs the Kafka settings")
+        reader = Consumer(self._settings.client_config() | {
+            "group.id": f"{self._settings.topic_prefix}notifier-state-reader",
+            "enable.auto.commit": False, "isolation.level": "read_committed"})  # fmt: skip
+        out: dict[int, tuple[list[tuple[bytes, bytes]], int]] = {}
+        try:
+            meta = reader.list_topics(self._topic, timeout=timeout).topics[self._topic]
+            if meta.error is not None or not meta.partitions:
+                raise StateNotLoaded(f"topic {self._topic} unavailable: {meta.error}")
+            self._slots = len(meta.partitions)
+            if self._legacy is not None:
+                self._read_legacy(reader, self._legacy, timeout)
+                self._legacy = None
+            for p in partitions:
+                _, end = reader.get_watermark_offsets(TopicPartition(self._outbox, p),
+                                                      timeout=timeout)  # fmt: skip
+                out[p] = (_read_partition(reader, self._topic, self._slot(p), timeout), end)
+        finally:
+            reader.close()
+        return out
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        gone = set(partitions)
+        for table in (self.done, self._home, self._nid_home, self._replayed):
+            for k in [k for k, p in table.items() if p in gone]:
+                del table[k]
+        self.messages = {k: v for k, v in self.messages.items() if v[0] not in gone}
+        self._unwritten = [(n, p) for n, p in self._unwritten if p not in gone]
+        for p in gone:
+            self._replay_below.pop(p, None)
+
+    def owned(self) -> list[int]:
+        return sorted(self._replay_below)
+
+    def home(self, incident_id: str) -> int | None:
+        """The outbox partition an incident's notifications are read from."""
+        return self._home.get(incident_id)
+
+    # the worker's side ---------------------------------------------------------------
+
+    def admit(self, partition: int, offset: int, notification_id: str, incident_id: str
+              ) -> bool:  # fmt: skip
+        """Note a notification read from the outbox; False when it was delivered
+        already (by this replica or an earlier owner of its partition)."""
+        self._home[incident_id] = partition
+        if notification_id in self.done or notification_id in self._legacy_done:
+            return False
+        self._nid_home[notification_id] = partition
+        below = self._replay_below.get(partition)
+        if below is None or offset < below:
+            # in the outbox when the partition was assigned: an earlier owner may have
+            # been delivering it when it died
+            self._replayed[notification_id] = partition
+        return True
 
     def mark_done(self, notification_id: str) -> None:
         """Done for this process at once; on the topic only at `write_marks`, which the
         worker calls once the notification's receipt was acknowledged: a mark that
         reached Kafka without its receipt would skip the notification after a crash and
         its receipt would never be written."""
-        self.done.add(notification_id)
-        self._unwritten.append(notification_id)
+        partition = self._nid_home.pop(notification_id, UNKNOWN)
+        self.done[notification_id] = partition
+        self._replayed.pop(notification_id, None)
+        self._unwritten.append((notification_id, partition))
 
     def write_marks(self) -> int:
         """Produce the marks of everything done since the last call; returns how many."""
         stamp = str(int(self._clock())).encode()
-        for notification_id in self._unwritten:
-            self._producer.produce(self._topic, key=f"done:{notification_id}".encode(),
-                                   value=stamp)  # fmt: skip
+        for notification_id, partition in self._unwritten:
+            self._produce(partition, f"done:{notification_id}".encode(), stamp)
         written, self._unwritten = len(self._unwritten), []
         return written
+
+    # MessageStore for the Slack sink -------------------------------------------------
+
+    def get(self, incident_id: str, channel: str) -> str | None:
+        found = self.messages.get((incident_id, channel))
+        return found[1] if found else self._legacy_messages.get((incident_id, channel))
+
+    def put(self, incident_id: str, channel: str, ts: str) -> None:
+        partition = self._home.get(incident_id, UNKNOWN)
+        if self.messages.get((incident_id, channel)) != (partition, ts):
+            self.messages[(incident_id, channel)] = (partition, ts)
+            self._produce(partition, f"msg:{incident_id}|{channel}".encode(), ts.encode())
+
+    def may_have_sent(self, notification_id: str) -> bool:
+        """Whether an earlier owner of the notification's partition may have delivered
+        it without the outcome being recorded: it was already in the outbox when this
+        replica was assigned the partition and another replica had owned it since this
+        one last did (or its partition was never assigned here)."""
+        return notification_id in self._replayed or notification_id not in self._nid_home
+
+    # ---------------------------------------------------------------------------------
+
+    def _restore(self, partition: int, records: list[tuple[bytes, bytes]]) -> str | None:
+        """Take in a partition's records; returns the replica that claimed it last."""
+        owner = None
+        horizon = self._clock() - self._retention_s
+        latest = dict(records)  # the last value of each key wins, as compaction keeps it
+        for key, value in latest.items():
+            kind, _, rest = key.decode(errors="replace").partition(":")
+            if not value:
+                continue  # a tombstone
+            if kind == "done":
+                if _seconds(value) < horizon:
+                    self._produce(partition, key, None)
+                    continue
+                self.done[rest] = partition
+            elif kind == "msg":
+                incident, _, channel = rest.partition("|")
+                self.messages[(incident, channel)] = (partition, value.decode())
+            elif kind == "owner" and rest == str(partition):
+                owner = value.decode()
+        return owner
+
+    def _read_legacy(self, reader: Consumer, topic: str, timeout: float) -> None:
+        listed = reader.list_topics(timeout=timeout).topics
+        if topic not in listed:
+            return
+        horizon = self._clock() - self._retention_s
+        latest: dict[bytes, bytes] = {}
+        for p in sorted(listed[topic].partitions):
+            latest.update(_read_partition(reader, topic, p, timeout))
+        for key, value in latest.items():
+            kind, _, rest = key.decode(errors="replace").partition(":")
+            if kind == "done" and value and _seconds(value) >= horizon:
+                self._legacy_done.add(rest)
+            elif kind == "msg" and value:
+                incident, _, channel = rest.partition("|")
+                self._legacy_messages[(incident, channel)] = value.decode()
+        log.info("notifier_legacy_state_read", topic=topic, delivered=len(self._legacy_done),
+                 messages=len(self._legacy_messages))  # fmt: skip
+
+    def _slot(self, partition: int) -> int:
+        return partition % self._slots if self._slots else partition
+
+    def _produce(self, partition: int, key: bytes, value: bytes | None) -> None:
+        # UNKNOWN is librdkafka's "unassigned partition": the key's hash decides
+        slot = self._slot(partition) if partition != UNKNOWN else UNKNOWN
+        self._producer.produce(self._topic, key=key, value=value, partition=slot)
+
+
+def _read_partition(reader: Consumer, topic: str, partition: int, timeout: float
+                    ) -> list[tuple[bytes, bytes]]:  # fmt: skip
+    """(key, value) of every record of one partition, from its start to its end as it
+    was when asked; `StateNotLoaded` when that end is not reached within ``timeout``."""
+    tp = TopicPartition(topic, partition)
+    low, high = reader.get_watermark_offsets(tp, timeout=timeout)
+    if high <= low:
+        return []
+    out: list[tuple[bytes, bytes]] = []
+    reader.assign([TopicPartition(topic, partition, low)])
+    try:
+        pos, deadline = low, time.monotonic() + timeout
+        while pos < high:
+            if time.monotonic() > deadline:
+                raise StateNotLoaded(f"{topic}[{partition}] read to {pos} of {high}")
+            for m in reader.consume(5000, timeout=0.5):
+                if m.error() is None:
+                    out.append((m.key() or b"", m.value() or b""))
+                    pos = max(pos, (m.offset() or 0) + 1)
+            pos = max(pos, reader.position([tp])[0].offset)
+    finally:
+        reader.unassign()
+    return out
 
 
 def _seconds(value: bytes) -> float:

@@ -8,7 +8,14 @@ still fails after its attempts goes back onto `notifications` for later (a retry
 topic pattern: it neither blocks its partition nor disappears). Offsets are committed
 only after the receipts, the delivered marks and any re-enqueued records are
 acknowledged by Kafka: a crash re-reads the batch and the delivered set skips what
-was done; the Slack sink finds a message posted just before a crash by its metadata.
+was done.
+
+Replicas share the outbox through the consumer group. The delivered set and each
+incident's Slack message are kept per outbox partition (`NotifierState`): loaded when
+the group assigns a partition, before any of its records is consumed, and dropped when
+it is revoked, so a partition's new owner knows what every earlier owner recorded. The
+Slack sink updates the message recorded there and searches Slack only for what an
+owner that died may have sent without recording it.
 
 With the broker away the notifier keeps running: receipts and marks wait in the
 producer's queue for as long as it takes (no delivery timeout: one given up would be
@@ -26,7 +33,7 @@ from datetime import UTC, datetime
 from threading import Event
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
 from connectors.sinks.delivery import Breaker, Delivery, RetryPolicy, Sink
@@ -92,7 +99,12 @@ class Notifier:
                                          "fetch.wait.max.ms": 20})  # fmt: skip
         self.lag = LagReporter(self.consumer, self.metrics.lag)
         self._probe = IdleProbe(self.consumer, self.catalog.name("notifications"), self.wait)
-        self.state = NotifierState(self.producer, self.catalog.name("notifier-state"))
+        self.state = NotifierState(
+            self.producer, self.catalog.name("notifier-partition-state"),
+            self.catalog.name("notifications"), settings=settings,
+            retention_s=self.catalog.get("notifications").spec.retention_ms / 1000,
+            legacy=settings.topic("notifier-state"),
+        )  # fmt: skip
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker="notifier")  # fmt: skip
         self.joined = False
@@ -106,19 +118,9 @@ class Notifier:
 
     async def _run(self, stop: Event) -> None:
         self._stop = stop
-        while not stop.is_set():
-            try:
-                self.state.load(self.settings)
-                break
-            except KafkaException as exc:  # started while the broker is away
-                self.wait.waiting("the broker (delivered marks)", exc.args[0] if exc.args else exc)
-                self.health.beat()
-                await asyncio.sleep(1.0)
-        self.wait.progressed()
-        log.info("notifier_started", delivered=len(self.state.done),
-                 messages=len(self.state.messages), sinks=sorted(self.sinks))  # fmt: skip
-        self.consumer.subscribe([self.catalog.name("notifications")],
-                                on_assign=lambda *_: setattr(self, "joined", True))  # fmt: skip
+        log.info("notifier_started", sinks=sorted(self.sinks))
+        self.consumer.subscribe([self.catalog.name("notifications")], on_assign=self._assigned,
+                                on_revoke=self._revoked, on_lost=self._revoked)  # fmt: skip
         try:
             while not stop.is_set():
                 # block for the first record only, then take what is already fetched:
@@ -133,9 +135,39 @@ class Notifier:
                 else:
                     self._probe()
                 self.lag.maybe_report()
+        except _Stopping:
+            pass  # stopped while loading a partition's state: nothing of it was consumed
         finally:
             self.producer.flush(30)
             self.consumer.close()
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Before any record of a newly assigned partition is consumed, its state (what
+        earlier owners delivered, the Slack message of each incident) is loaded; a
+        broker away is waited out like every other Kafka call."""
+        owned = [tp.partition for tp in partitions]
+        while True:
+            try:
+                self.state.assign(owned)
+                break
+            except KafkaException as exc:
+                if self._stop.is_set():
+                    raise _Stopping from exc
+                self.wait.waiting("the broker (notifier state)", exc.args[0] if exc.args else exc)
+                self.health.beat()
+                self._stop.wait(1.0)
+        self.wait.progressed()
+        self.joined = True
+        log.info("notifier_partitions_assigned", partitions=self.state.owned())
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Revoked between batches (everything consumed was committed): the next owner
+        loads what this replica recorded; a lane parked here is its business now."""
+        gone = {tp.partition for tp in partitions}
+        self.parked = {k: v for k, v in self.parked.items()
+                       if self.state.home(k[0]) not in gone}  # fmt: skip
+        self.state.revoke(gone)
+        log.info("notifier_partitions_revoked", partitions=sorted(gone))
 
     async def _batch(self, msgs: list[Message]) -> None:
         todo: list[tuple[Notification, str]] = []
@@ -152,7 +184,9 @@ class Notifier:
             except DecodeError as exc:
                 self.dlq.send(msg, reason=exc.reason, error=str(exc))
                 continue
-            if n.notification_id in self.state.done or n.notification_id in batch_ids:
+            fresh = self.state.admit(msg.partition() or 0, msg.offset() or 0,
+                                     n.notification_id, n.incident_id)  # fmt: skip
+            if not fresh or n.notification_id in batch_ids:
                 self.metrics.duplicates.inc()
                 continue
             batch_ids.add(n.notification_id)
@@ -232,9 +266,11 @@ class Notifier:
         return False
 
     def _requeue(self, n: Notification) -> None:
-        """Still failing: back on the outbox for later, never dropped."""
+        """Still failing: back on the outbox for later, never dropped; onto the partition
+        it came from, whose owner holds the incident's state and keeps its order."""
+        home = self.state.home(n.incident_id)
         self.producer.produce(self.catalog.name("notifications"), key=n.incident_id.encode(),
-                              value=encode(n))  # fmt: skip
+                              value=encode(n), partition=-1 if home is None else home)  # fmt: skip
 
     def _receipt(self, n: Notification, where: str, attempt: int, d: Delivery) -> None:
         outcome = "delivered" if d.ok else ("retrying" if d.retryable else "failed")
@@ -256,6 +292,10 @@ class Notifier:
             latency_ms=round(d.latency_ms, 1),
             error=d.error[:300] or None, receipt_id=receipt.event_id,
         )  # fmt: skip
+
+
+class _Stopping(Exception):
+    """Stopped while waiting for a partition's state: leave without consuming it."""
 
 
 def _lane_key(n: Notification) -> tuple[str, str, str]:

@@ -28,6 +28,11 @@ class MemoryStore:
     def put(self, incident_id: str, channel: str, ts: str) -> None:
         self.data[(incident_id, channel)] = ts
 
+    def may_have_sent(self, notification_id: str) -> bool:
+        return self.replayed  # a fresh store stands for a restart: anything may have been
+
+    replayed = True
+
 
 def note(kind: str = "trigger", status: str = "triggered", channel: str = "slack",
          target: str = "C123", labels: dict[str, str] | None = None) -> Notification:  # fmt: skip
@@ -229,3 +234,43 @@ async def test_a_trigger_redelivered_after_its_update_was_shown_changes_nothing(
     assert slack.methods().count("chat.update") == 1, "no stale 'triggered' over the ack"
     assert len([m for m, a in slack.calls if m == "chat.postMessage"]) == 2
     assert "Acknowledged" in str(slack.messages["C123"][0]["text"])
+
+
+async def test_a_recorded_message_is_updated_without_reading_the_channel(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    store = MemoryStore()
+    store.replayed = False  # read after the partition was assigned: nobody sent it before
+    sink = SlackSink(client, store)
+    assert (await sink.deliver(note())).ok
+    assert (await sink.deliver(note(channel="slack_dm", target="U1"))).ok
+    assert (await SlackSink(client, store).deliver(note("update", "acknowledged"))).ok
+    assert "conversations.history" not in slack.methods(), "found by what was recorded"
+    [update] = [a for m, a in slack.calls if m == "chat.update"]
+    assert (update["channel"], update["ts"]) == ("C123", slack.messages["C123"][0]["ts"])
+
+
+async def test_a_post_that_timed_out_is_looked_for_before_posting_again(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    store = MemoryStore()
+    store.replayed = False
+    impatient = AsyncWebClient(token="xoxb-test", base_url=client.base_url, timeout=0.3)
+    sink = SlackSink(impatient, store)
+    slack.hang("chat.postMessage", 1.0)
+    assert not (await sink.deliver(note())).ok  # Slack posted; the answer came too late
+    assert (await sink.deliver(note())).ok
+    posts = [a for m, a in slack.calls if m == "chat.postMessage" and not a.get("thread_ts")]
+    assert len(posts) == 1 and "conversations.history" in slack.methods()
+
+
+async def test_the_search_for_an_unrecorded_post_reads_a_bounded_history(
+    fake: tuple[FakeSlack, AsyncWebClient],
+) -> None:
+    slack, client = fake
+    for i in range(1200):  # a busy channel: the incident's message is past 1,000 newer ones
+        slack.messages.setdefault("C123", []).append({"ts": f"1.{i:06d}", "text": "other"})
+    assert (await SlackSink(client, MemoryStore()).deliver(note("update", "acknowledged"))).ok
+    assert slack.methods().count("conversations.history") == 5, "five pages of 200 at most"

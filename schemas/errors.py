@@ -3,7 +3,9 @@
     TocsinError
     ├── ConfigError          a YAML/env configuration is invalid (names file, path, problem)
     ├── DecodeError          bytes from the outside world are not a valid event
+    │   └── _Unmapped        a Checkmk notification tocsin cannot map (connectors.sources)
     ├── BrokerError          the local Kafka broker tool could not do what was asked
+    │   └── StateNotLoaded   a notifier partition's state not read to its end in time
     ├── IncompatibleState    a rule-engine checkpoint of another version   (processors.rules)
     ├── BodyError            a request body unusable as a whole       (connectors.sources)
     ├── ActionError          a Slack button or slash command that is no command
@@ -15,11 +17,13 @@
     ├── Backpressure         Kafka cannot take more now: retry after a pause
     ├── NotAcknowledged      Kafka did not acknowledge a write in time
     ├── RecordTooLarge       a record over the largest Kafka accepts  (streams.gateway)
-    └── ConsumerFenced       the group fenced this consumer: replace it (streams.processor)
+    ├── ConsumerFenced       the group fenced this consumer: replace it (streams.processor)
+    └── _Stopping            asked to stop while waiting for a partition's state
+                                                                    (streams.notifier)
 
 Errors a caller might already catch as ``ValueError`` (IncompatibleState, BodyError,
-ActionError, RecordTooLarge) are ``ValueError`` too; ConsumerFenced is also a
-confluent-kafka ``KafkaException``. Each class lives next to the code
+ActionError, RecordTooLarge) are ``ValueError`` too; ConsumerFenced and StateNotLoaded
+are also confluent-kafka ``KafkaException``s. Each class lives next to the code
 that raises it, since processors and connectors may import schemas only; this root is
 what they share, so ``except TocsinError`` catches everything tocsin means to raise.
 

@@ -105,7 +105,7 @@ def decode_checkmk_items(data: bytes, now: datetime
     return good, bad
 
 
-class _Unmapped(ValueError):
+class _Unmapped(DecodeError, ValueError):
     """A context that is valid JSON but not a notification tocsin can map."""
 
 

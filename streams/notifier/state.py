@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 import structlog
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
+from schemas.errors import BrokerError
 from streams.kafka import CALL_TIMEOUT_S
 from streams.settings import KafkaSettings
 
@@ -40,7 +41,7 @@ log = structlog.get_logger(__name__)
 UNKNOWN = -1  # an outbox partition the state was not told (librdkafka's unassigned)
 
 
-class StateNotLoaded(KafkaException):
+class StateNotLoaded(BrokerError, KafkaException):
     """A partition's state could not be read to its end within the bound."""
 
 

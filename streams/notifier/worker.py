@@ -38,6 +38,7 @@ from prometheus_client import Counter, Histogram
 
 from connectors.sinks.delivery import Breaker, Delivery, RetryPolicy, Sink
 from schemas import DecodeError, DeliveryReceipt, Notification, decode, encode
+from schemas.errors import TocsinError
 from streams.catalog import Catalog
 from streams.deadletters import DeadLetterSink
 from streams.health import Health
@@ -294,7 +295,7 @@ class Notifier:
         )  # fmt: skip
 
 
-class _Stopping(Exception):
+class _Stopping(TocsinError):
     """Stopped while waiting for a partition's state: leave without consuming it."""
 
 

@@ -6,10 +6,11 @@ the exit code is non-zero when any scenario failed. ``--quick`` scales every sce
 down for a check on a busy machine; the full run is the figure of record.
 
 Scenarios that use different components run at the same time, each lane in a process
-of its own: the two broker outages (each on a broker of its own, which only it stops),
-the Slack outage (mostly waiting), the hostile flood (at a lower CPU priority: it takes
-what the others leave and needs no latency) and, one after another, the storm and the
-SIGKILL trials. Every check is the same as when a scenario runs alone (``--serial``).
+of its own: the two broker outages (one after the other, on a broker of their own,
+which only they stop), the Slack outage (mostly waiting), the hostile flood (at a lower
+CPU priority: it takes what the others leave and needs no latency) and, one after
+another, the storm and the SIGKILL trials. Every check is the same as when a scenario
+runs alone (``--serial``).
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ SCENARIOS = ("processor", "agents", "notifier", "gateway", "broker-outage", "sla
              "storm", "hostile")  # fmt: skip
 OUTAGES = {"broker-outage-30s": "30s", "broker-outage-3min": "3min"}
 LANES = (
-    ("broker-outage-30s",),
-    ("broker-outage-3min",),
+    ("broker-outage-30s", "broker-outage-3min"),
     ("slack-outage",),
     ("hostile",),
     ("storm", "processor", "agents", "notifier", "gateway"),
@@ -94,8 +94,8 @@ def _args(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]
     ap.add_argument("--requests", type=int, help="hostile requests (1,000,000)")
     ap.add_argument("--bootstrap", default=os.environ.get("TOCSIN_BOOTSTRAP_SERVERS",
                                                           "127.0.0.1:9092"))  # fmt: skip
-    ap.add_argument("--outage-ports", default="19292,19293",
-                    help="ports of the brokers the two outages stop (their own)")  # fmt: skip
+    ap.add_argument("--outage-port", type=int, default=19292,
+                    help="port of the broker the outages start and stop (their own)")  # fmt: skip
     ap.add_argument("--rows", type=Path, help=argparse.SUPPRESS)  # a lane: rows to this file
     return ap, ap.parse_args(argv)
 
@@ -129,7 +129,6 @@ def _run_here(args: argparse.Namespace, chosen: list[str]) -> list[Row]:
     seconds = args.seconds or (40.0 if args.quick else 600.0)
     alerts = args.alerts or (10_000 if args.quick else 100_000)
     n = args.requests or (10_000 if args.quick else 1_000_000)
-    ports = [int(p) for p in args.outage_ports.split(",")]
     b = args.bootstrap
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tocsin-faults-") as d:
@@ -139,8 +138,8 @@ def _run_here(args: argparse.Namespace, chosen: list[str]) -> list[Row]:
             "agents": lambda: agents_kills.run(b, trials, tmp),
             "notifier": lambda: notifier_kills.run(b, trials, tmp),
             "gateway": lambda: gateway_kills.run(b, trials, tmp),
-            "broker-outage-30s": lambda: broker_outage(b, tmp, "30s", ports[0]),
-            "broker-outage-3min": lambda: broker_outage(b, tmp, "3min", ports[-1]),
+            "broker-outage-30s": lambda: broker_outage(b, tmp, "30s", args.outage_port),
+            "broker-outage-3min": lambda: broker_outage(b, tmp, "3min", args.outage_port),
             "slack-outage": lambda: slack_outage.run(b, seconds, tmp),
             "storm": lambda: storm.run(b, alerts, tmp),
             "hostile": lambda: hostile_soak.run(b, n, tmp),

@@ -9,7 +9,7 @@ Scenarios that use different components run at the same time, each lane in a pro
 of its own: the two broker outages (one after the other, on a broker of their own,
 which only they stop), the Slack outage (mostly waiting), the hostile flood (at a lower
 CPU priority: it takes what the others leave and needs no latency) and, one after
-another, the storm and the SIGKILL trials. Every check is the same as when a scenario
+another, the SIGKILL trials and the storm. Every check is the same as when a scenario
 runs alone (``--serial``).
 """
 
@@ -47,7 +47,9 @@ LANES = (
     ("broker-outage-30s", "broker-outage-3min"),
     ("slack-outage",),
     ("hostile",),
-    ("storm", "processor", "agents", "notifier", "gateway"),
+    # the storm last: its 5 s paging target is measured once the outages' two pipelines
+    # (six workers and a broker starting at once) are done
+    ("processor", "agents", "notifier", "gateway", "storm"),
 )
 HOSTILE_NICE = 5
 SCENARIO_ORDER = ("processor", "agents", "notifier", "gateway", *OUTAGES, "slack-outage",

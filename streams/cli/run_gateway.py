@@ -137,7 +137,6 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
              rate_limit=f"{rate_limit:g}/s burst {rate_burst}" if rate_limit else "off",
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
-    gw.decoders.warm()  # the decoding processes ready before the first big body
     web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS)
 
 

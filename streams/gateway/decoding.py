@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -177,50 +178,54 @@ def _lower_priority() -> None:
         os.nice(DECODER_NICE)
 
 
-def _ready() -> bool:
-    return True
-
-
 class Decoders:
-    """Where bodies are decoded: a thread pool for small ones, a process pool (started
-    on first use, again after a decoding process died) for big ones."""
+    """Where bodies are decoded: a thread pool for small ones, a process pool for big
+    ones, started on the first big body (again after a decoding process died).
+
+    A big body is handed to the process pool from a thread of its own: starting the
+    pool's processes waits for the fork server to import the decoders, which must hold
+    neither the event loop nor the gateway's start-up (a gateway restarted under load
+    listens at once; the first big body waits instead)."""
 
     def __init__(self, threads: int = DECODE_THREADS, processes: int = DECODE_PROCESSES,
                  process_body: int = PROCESS_BODY) -> None:  # fmt: skip
         self.threads = ThreadPoolExecutor(threads, thread_name_prefix="decode")
         self.processes = processes
         self.process_body = process_body
+        self._handoff = ThreadPoolExecutor(processes, thread_name_prefix="decode-handoff")
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def _processes(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            # forkserver: a fork of a process with librdkafka's threads is unsafe, and a
-            # fresh interpreter per worker costs a second of imports
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([__name__])
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=ctx,
-                                             initializer=_lower_priority)  # fmt: skip
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                # forkserver: a fork of a process with librdkafka's threads is unsafe, and
+                # a fresh interpreter per worker costs a second of imports
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload([__name__])
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=ctx,
+                                                 initializer=_lower_priority)  # fmt: skip
+            return self._pool
 
-    def warm(self) -> None:
-        """Start the decoding processes now rather than on the first big body."""
-        for _ in range(self.processes):
-            self._processes().submit(_ready)
+    def _in_process(self, work: Callable[[], T]) -> T:
+        pool = self._processes()
+        try:
+            return pool.submit(work).result()
+        except BrokenProcessPool as exc:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise DecoderLost(f"a decoding process died: {exc}") from exc
 
     async def run(self, size: int, work: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         if size < self.process_body:
             return await loop.run_in_executor(self.threads, work)
-        pool = self._processes()
-        try:
-            return await loop.run_in_executor(pool, work)
-        except BrokenProcessPool as exc:
-            if self._pool is pool:
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise DecoderLost(f"a decoding process died: {exc}") from exc
+        return await loop.run_in_executor(self._handoff, self._in_process, work)
 
     def shutdown(self) -> None:
         self.threads.shutdown(wait=False, cancel_futures=True)
+        self._handoff.shutdown(wait=False, cancel_futures=True)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

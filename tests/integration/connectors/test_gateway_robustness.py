@@ -27,6 +27,7 @@ from connectors.sources.remote_write import encode_remote_write
 from harness.workers import kill9
 from schemas import Alert, DeadLetter, LogRecord, MetricSample, decode, encode
 from streams.catalog import Catalog
+from streams.gateway.decoding import PROCESS_BODY
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import (
     AUTH,
@@ -309,6 +310,13 @@ def test_thousands_of_invalid_items_are_one_bounded_dead_letter_in_bounded_memor
     gateway_process: GatewayProcess, kafka_settings: KafkaSettings, topics: Catalog
 ) -> None:
     url = gateway_process.url
+    # the decoding processes start on the first big bodies: two at once start both
+    warm = b"[" + b",".join(b'{"name":"cpu","value":%d,"time":"%s"}' % (i, STAMP.encode())
+                            for i in range(5_000)) + b"]"  # fmt: skip
+    assert len(warm) > PROCESS_BODY
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        assert [r.status_code for r in pool.map(lambda _: _post(url, "/v1/metrics", warm),
+                                                range(2))] == [202, 202]  # fmt: skip
     idle_peak = gateway_process.memory_kb("VmHWM")
     idle_decoders = gateway_process.decoders_peak_kb()
     # the reported case: 200,000 small items (400 KB) took 1.7 GB and 4 s of event loop

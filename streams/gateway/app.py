@@ -254,9 +254,11 @@ class Gateway:
         return json_response(400, {"status": "invalid event", "message": "Event object is invalid",
                                    "errors": ["Invalid routing key"]})  # fmt: skip
 
-    async def decode(self, size: int, work: Callable[[], T]) -> T:
-        """Run ``work`` (decode a body of ``size`` bytes into an Outcome) off the event
-        loop, and count the dead letter the Outcome holds."""
+    async def decode(self, work: Callable[[], T], size: int = 0) -> T:
+        """Run ``work`` (decode a body into an Outcome) off the event loop, and count the
+        dead letter the Outcome holds. A body of ``size`` bytes from PROCESS_BODY on is
+        decoded in a process, so ``work`` must then be picklable (decoding.py's functions
+        of a ``Topics``); the default size keeps it on a thread."""
         done = await self.decoders.run(size, work)
         out = done[0] if isinstance(done, tuple) else done
         if isinstance(out, Outcome) and out.letter_source is not None:

@@ -52,7 +52,7 @@ async def _batch(gw: Gateway, request: web.Request, topic: str) -> web.Response:
     raw = await request.read()
     work = partial(decode_batch, gw.topics, topic, raw, request.headers.get("Content-Encoding"),
                    request.content_type, _bounds(gw))  # fmt: skip
-    out = await gw.decode(len(raw), work)
+    out = await gw.decode(work, len(raw))
     await gw.write(out.records)
     status, doc = out.answer()
     return json_response(status, doc)
@@ -64,7 +64,7 @@ async def _alertmanager(gw: Gateway, request: web.Request) -> web.Response:
     raw = await request.read()
     work = partial(decode_alertmanager, gw.topics, raw, request.headers.get("Content-Encoding"),
                    _now(gw))  # fmt: skip
-    out = await gw.decode(len(raw), work)
+    out = await gw.decode(work, len(raw))
     await gw.write(out.records)
     status, doc = out.answer()
     if status == 202:
@@ -81,7 +81,7 @@ async def _pagerduty(gw: Gateway, request: web.Request) -> web.Response:
     raw = await request.read()
     work = partial(decode_pagerduty_event, gw.topics, raw,
                    request.headers.get("Content-Encoding"), _now(gw))  # fmt: skip
-    out, event = await gw.decode(len(raw), work)
+    out, event = await gw.decode(work, len(raw))
     await gw.write(out.records)
     if out.refused is not None or out.rejected:
         message = out.refused[1] if out.refused is not None else out.errors[0][1]
@@ -97,7 +97,7 @@ async def _remote_write(gw: Gateway, request: web.Request) -> web.Response:
     """Prometheus retries 5xx/429 and drops on other 4xx, so a 400 means 'fix the sender';
     the valid series of a request are stored before it is answered (as Mimir does)."""
     raw = await request.read()
-    out = await gw.decode(len(raw), partial(decode_remote_write_body, gw.topics, raw, _bounds(gw)))
+    out = await gw.decode(partial(decode_remote_write_body, gw.topics, raw, _bounds(gw)), len(raw))
     if out.skipped:
         gw.metrics.skipped.labels(route="remote_write", reason="non_finite").inc(out.skipped)
     await gw.write(out.records)

@@ -86,11 +86,10 @@ class StormSample(BaseModel):
 class StormDigest(BaseModel):
     """The alerts of an incident beyond its tracked members, summarised in bounded size.
 
-    `summarised` counts firing transitions of summarised alerts (an alert that resolves
-    and fires again counts twice; alerts whose fingerprints share a hash bucket count
-    once); `firing` = `summarised` - `resolved` is how many of them fire now; `events`
-    counts every summarised alert event, repeats included. See docs/incidents.md
-    (alert storms) for the semantics."""
+    `summarised` is how many distinct summarised alerts fired (estimated, about 1%
+    standard error); `firing` how many of them fire now (estimated); `resolved` counts
+    their resolutions; `events` counts every summarised alert event, repeats included.
+    See docs/incidents.md (alert storms) for the semantics."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -1,21 +1,29 @@
 """`python -m benchmarks.faults [SCENARIO ...] [--quick]`: the fault soak (`make faults`).
 
 Each scenario prints one row (scenario, trials, lost, duplicated, max latency, exits,
-verdict, the command to rerun it) as it ends, then the whole table; the exit code is
-non-zero when any scenario failed. ``--quick`` scales every scenario down for a check
-on a busy machine; the full run is the figure of record.
+verdict, its own wall time, the command to rerun it) as it ends, then the whole table;
+the exit code is non-zero when any scenario failed. ``--quick`` scales every scenario
+down for a check on a busy machine; the full run is the figure of record.
+
+Scenarios that use different components run at the same time, each lane in a process
+of its own: the two broker outages (one after the other, on a broker of their own,
+which only they stop), the Slack outage (mostly waiting), the hostile flood (at a lower
+CPU priority: it takes what the others leave and needs no latency) and, one after
+another, the SIGKILL trials and the storm. Every check is the same as when a scenario
+runs alone (``--serial``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.faults import (
@@ -34,30 +42,45 @@ from streams.settings import KafkaSettings
 
 SCENARIOS = ("processor", "agents", "notifier", "gateway", "broker-outage", "slack-outage",
              "storm", "hostile")  # fmt: skip
+OUTAGES = {"broker-outage-30s": "30s", "broker-outage-3min": "3min"}
+LANES = (
+    ("broker-outage-30s", "broker-outage-3min"),
+    ("slack-outage",),
+    ("hostile",),
+    # the storm last: its 5 s paging target is measured once the outages' two pipelines
+    # (six workers and a broker starting at once) are done
+    ("processor", "agents", "notifier", "gateway", "storm"),
+)
+HOSTILE_NICE = 5
+SCENARIO_ORDER = ("processor", "agents", "notifier", "gateway", *OUTAGES, "slack-outage",
+                  "storm", "hostile")  # fmt: skip
 
 
-def broker_outages(bootstrap: str, tmp: Path) -> Row:
-    """The broker stopped for 30 s and for 3 minutes under load, every worker left to
+def broker_outage(bootstrap: str, tmp: Path, which: str, port: int) -> Row:
+    """The broker stopped for 30 s or for 3 minutes under load, every worker left to
     ride it out: tests/faults/outage owns these scenarios (each starts a broker of its
-    own to stop; the 3-minute one is marked `soak`); run here so they are in the table."""
-    rerun = "pytest -m 'soak or not soak' tests/faults/outage -q"
-    started = time.monotonic()
+    own on ``port`` to stop; the 3-minute one is marked `soak`); run here so they are in
+    the table."""
+    select = f"{which}_broker_outage"
+    rerun = f"pytest -m 'soak or not soak' tests/faults/outage -k {select} -q"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "soak or not soak", "-q",
-                           "-p", "no:cacheprovider", "tests/faults/outage"],
+                           "-p", "no:cacheprovider", "-k", select, "tests/faults/outage"],
                           capture_output=True, text=True,
-                          env={**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": bootstrap})  # fmt: skip
-    (tmp / "soak-tests.log").write_text(proc.stdout + proc.stderr)
+                          env={**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": bootstrap,
+                               "TOCSIN_OUTAGE_BROKER_PORT": str(port)})  # fmt: skip
+    (tmp / f"outage-{which}.log").write_text(proc.stdout + proc.stderr)
     summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
     ran = proc.returncode != 5  # pytest's "no tests collected"
-    notes = [summary if ran else "no outage test found",
-             f"{time.monotonic() - started:.0f}s"]  # fmt: skip
+    notes = [summary if ran else "no outage test found"]
+    if proc.returncode not in (0, 5):
+        notes += [line for line in proc.stdout.splitlines() if line.startswith("E ")][:8]
     passed = sum(int(w) for w, n in zip(summary.split(), summary.split()[1:], strict=False)
                  if n.startswith("passed") and w.isdigit())  # fmt: skip
-    return Row("broker stops 30 s, 3 min", passed, 0, 0, None, 0, ran and proc.returncode == 0,
+    return Row(f"broker stop {which}", passed, 0, 0, None, 0, ran and proc.returncode == 0,
                rerun, notes)  # fmt: skip
 
 
-def main(argv: list[str]) -> int:
+def _args(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__)
     ap.add_argument(
         "scenarios",
@@ -66,23 +89,48 @@ def main(argv: list[str]) -> int:
         help=f"any of {', '.join(SCENARIOS)} (default: all)",
     )
     ap.add_argument("--quick", action="store_true", help="scaled down, for a busy machine")
+    ap.add_argument("--serial", action="store_true", help="one scenario after another")
     ap.add_argument("--trials", type=int, help="SIGKILL trials per worker kind (20)")
     ap.add_argument("--seconds", type=float, help="Slack outage length (600)")
     ap.add_argument("--alerts", type=int, help="storm size (100,000)")
     ap.add_argument("--requests", type=int, help="hostile requests (1,000,000)")
     ap.add_argument("--bootstrap", default=os.environ.get("TOCSIN_BOOTSTRAP_SERVERS",
                                                           "127.0.0.1:9092"))  # fmt: skip
-    args = ap.parse_args(argv)
-    unknown = set(args.scenarios) - set(SCENARIOS)
+    ap.add_argument("--outage-port", type=int, default=19292,
+                    help="port of the broker the outages start and stop (their own)")  # fmt: skip
+    ap.add_argument("--rows", type=Path, help=argparse.SUPPRESS)  # a lane: rows to this file
+    return ap, ap.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    ap, args = _args(argv)
+    unknown = set(args.scenarios) - set(SCENARIOS) - set(OUTAGES)
     if unknown:
         ap.error(f"unknown scenario {', '.join(sorted(unknown))}")
-    chosen = [s for s in SCENARIOS if not args.scenarios or s in args.scenarios]
+    chosen: list[str] = []
+    for s in args.scenarios or SCENARIOS:
+        chosen += list(OUTAGES) if s == "broker-outage" else [s]
+    if not broker_reachable(KafkaSettings(bootstrap_servers=args.bootstrap)):
+        LocalBroker(port=port_of(args.bootstrap)).start()
+    started = time.monotonic()
+    if args.rows is not None or args.serial or len(chosen) == 1:
+        rows = _run_here(args, chosen)
+    else:
+        rows = _run_lanes(argv, chosen)
+    print("\n" + table(rows))
+    failed = [r.scenario for r in rows if not r.ok]
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} scenarios passed in "
+          f"{time.monotonic() - started:.0f}s"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))  # fmt: skip
+    return 1 if failed else 0
+
+
+def _run_here(args: argparse.Namespace, chosen: list[str]) -> list[Row]:
+    """The chosen scenarios one after another in this process."""
     trials = args.trials or (4 if args.quick else 20)
     seconds = args.seconds or (40.0 if args.quick else 600.0)
     alerts = args.alerts or (10_000 if args.quick else 100_000)
     n = args.requests or (10_000 if args.quick else 1_000_000)
-    if not broker_reachable(KafkaSettings(bootstrap_servers=args.bootstrap)):
-        LocalBroker(port=port_of(args.bootstrap)).start()
     b = args.bootstrap
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="tocsin-faults-") as d:
@@ -92,35 +140,52 @@ def main(argv: list[str]) -> int:
             "agents": lambda: agents_kills.run(b, trials, tmp),
             "notifier": lambda: notifier_kills.run(b, trials, tmp),
             "gateway": lambda: gateway_kills.run(b, trials, tmp),
-            "broker-outage": lambda: broker_outages(b, tmp),
+            "broker-outage-30s": lambda: broker_outage(b, tmp, "30s", args.outage_port),
+            "broker-outage-3min": lambda: broker_outage(b, tmp, "3min", args.outage_port),
+            "slack-outage": lambda: slack_outage.run(b, seconds, tmp),
             "storm": lambda: storm.run(b, alerts, tmp),
             "hostile": lambda: hostile_soak.run(b, n, tmp),
         }
-        # the Slack outage is mostly waiting: it runs beside the others
-        outage: list[Row] = []
-        beside = None
-        if "slack-outage" in chosen:
-
-            def slack() -> None:
-                outage.append(_guard("slack-outage", lambda: slack_outage.run(b, seconds, tmp)))
-
-            beside = threading.Thread(target=slack, daemon=True)
-            beside.start()
         for name in chosen:
-            if name == "slack-outage":
-                continue
             row = _guard(name, runs[name])
             rows.append(row)
             _print(row)
-        if beside is not None:
-            beside.join()
-            rows += outage
-            _print(outage[0])
-    print("\n" + table(rows))
-    failed = [r.scenario for r in rows if not r.ok]
-    print(f"\n{len(rows) - len(failed)} of {len(rows)} scenarios passed"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))  # fmt: skip
-    return 1 if failed else 0
+            if args.rows is not None:
+                with args.rows.open("a") as f:
+                    f.write(json.dumps({"name": name, "row": asdict(row)}) + "\n")
+    return rows
+
+
+def _run_lanes(argv: list[str], chosen: list[str]) -> list[Row]:
+    """Each lane in a process of its own, all at once; their rows in the usual order."""
+    passed_on = [a for a in argv if a not in SCENARIOS and a not in OUTAGES]
+    lanes = [[s for s in lane if s in chosen] for lane in LANES]
+    with tempfile.TemporaryDirectory(prefix="tocsin-lanes-") as d:
+        procs: list[tuple[list[str], Path, Path, subprocess.Popen[bytes]]] = []
+        for i, lane in enumerate(lane for lane in lanes if lane):
+            rows_file, log = Path(d) / f"lane{i}.rows", Path(d) / f"lane{i}.log"
+            cmd = [sys.executable, "-m", "benchmarks.faults", *lane, *passed_on,
+                   "--rows", str(rows_file)]  # fmt: skip
+            if lane == ["hostile"]:
+                cmd = ["nice", "-n", str(HOSTILE_NICE), *cmd]
+            procs.append((lane, rows_file, log, subprocess.Popen(
+                cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)))  # fmt: skip
+            print(f"lane {i}: {' '.join(lane)}", flush=True)
+        for lane, _, log, proc in procs:
+            proc.wait()
+            print(f"\n--- lane {' '.join(lane)} (exit {proc.returncode}) ---", flush=True)
+            print(log.read_text(errors="replace").split("\n\nscenario |")[0].strip(), flush=True)
+        rows: dict[str, Row] = {}
+        for lane, rows_file, _, proc in procs:
+            lines = rows_file.read_text().splitlines() if rows_file.exists() else []
+            for line in lines:
+                doc = json.loads(line)
+                rows[doc["name"]] = Row(**doc["row"])
+            for s in lane:  # the lane itself died: its missing rows fail
+                died = [f"its lane exited {proc.returncode} before it"]
+                rows.setdefault(s, Row(s, 0, 0, 0, None, 0, False,
+                                       f"python -m benchmarks.faults {s}", died))  # fmt: skip
+    return [rows[s] for s in SCENARIO_ORDER if s in rows]
 
 
 def _guard(name: str, fn: Callable[[], Row]) -> Row:
@@ -131,7 +196,7 @@ def _guard(name: str, fn: Callable[[], Row]) -> Row:
     except Exception as exc:  # reported in the table
         row = Row(name, 0, 0, 0, None, 0, False, f"python -m benchmarks.faults {name}",
                   [f"{type(exc).__name__}: {str(exc)[:600]}"])  # fmt: skip
-    row.notes.append(f"took {time.monotonic() - started:.0f}s")
+    row.wall = time.monotonic() - started
     return row
 
 

@@ -206,6 +206,7 @@ class Row:
     ok: bool
     rerun: str
     notes: list[str] = field(default_factory=list)
+    wall: float | None = None  # seconds the scenario took, start-up and comparison included
 
     @property
     def verdict(self) -> str:
@@ -214,7 +215,7 @@ class Row:
 
 def table(rows: list[Row]) -> str:
     head = ("scenario", "trials", "lost", "duplicated", "max latency", "exits", "verdict",
-            "rerun")  # fmt: skip
+            "wall", "rerun")  # fmt: skip
     lines = [
         (
             r.scenario,
@@ -224,6 +225,7 @@ def table(rows: list[Row]) -> str:
             "-" if r.max_latency is None else f"{r.max_latency:.1f}s",
             str(r.exits),
             r.verdict,
+            "-" if r.wall is None else f"{r.wall:.0f}s",
             r.rerun,
         )
         for r in rows
@@ -274,14 +276,42 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
 
 def peak_rss(pid: int) -> int:
     """The process's peak resident memory so far (VmHWM), in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+    return _status(pid, "VmHWM")
+
+
+def children_peak_rss(pid: int) -> dict[int, int]:
+    """The peak resident memory of each of the process's descendants (the gateway's
+    decoding processes), by pid."""
+    return {p: _status(p, "VmHWM") for p in descendants(pid)}
+
+
+def descendants(pid: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _status(pid: int, field: str) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     return 0
 
 
 def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    return _status(pid, "VmRSS")

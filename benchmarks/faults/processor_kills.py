@@ -185,6 +185,8 @@ def run(bootstrap: str, trials: int, tmp: Path, seed: int | None = None,
              "outputs: " + ", ".join(f"{t} {len(want[t])}" for t in OUTPUTS)]  # fmt: skip
     if not caught_up or not ref_up:
         notes.append(f"caught up: faulted={caught_up} reference={ref_up}")
+    if ref_exits:
+        notes.append(f"the uninterrupted run's worker exited by itself {ref_exits} times")
     notes += diff.examples
     ok = diff.clean and caught_up and ref_up and not exits and not ref_exits
     ok = ok and all(want[t] for t in OUTPUTS)  # every output topic had something to compare

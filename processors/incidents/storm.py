@@ -7,12 +7,16 @@ group's `Digest`, whose size does not depend on how many alerts it summarises:
 - `sketch`: one bit per hash bucket of a fingerprint (blake2b, SKETCH_BITS buckets), set
   while a summarised alert of that bucket fires. A firing alert whose bit is set is a
   repeat; a resolved alert whose bit is set resolves it. Two summarised alerts that
-  share a bucket count as one: the count of firing alerts can be low (about 4% for
-  10,000 distinct alerts, 30% for 100,000; `events` counts every alert event), and
+  share a bucket are one to it: the second one's firing is taken for a repeat, and
   the first of the two to resolve clears the bucket for both (the other's next firing
   sets it again).
-- `fired`, `resolved`: firing and resolving transitions of summarised alerts, so
-  `fired - resolved` is how many fire now (the sketch's set bits).
+- `fired`, `resolved`: the sketch's bits set and cleared, so `fired - resolved` is its
+  set bits; the count of alerts firing now is estimated from them by linear counting
+  (`firing_estimate`), which puts back the alerts that shared a bucket.
+- `registers`: a HyperLogLog of every summarised fingerprint that fired (2^HLL_P
+  one-byte registers), for the number of distinct summarised alerts
+  (`distinct_estimate`, Ertl's improved estimator: no empirical bias tables, about
+  1% standard error at every size).
 - `by_label`: per label key (the first MAX_KEYS keys seen), counts per value (the
   first MAX_VALUES values, cut to MAX_VALUE_CHARS), the rest under `other`; counted
   when an alert starts firing.
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +43,8 @@ MEMBER_BYTES = 256 * 1024  # estimated JSON of the tracked members, at most
 MEMBER_FIXED = 512  # a member's JSON beyond its strings (field names, numbers, times)
 TRANSITION_BYTES = 40  # one remembered flip: an ISO timestamp in JSON
 SKETCH_BITS = 1 << 17  # 16 KB of buckets
+HLL_P = 14  # 16 KB of HyperLogLog registers: 1.04 / sqrt(2^14) = 0.8% standard error
+HLL_Q = 64 - HLL_P  # hash bits left for the rank
 MAX_KEYS = 16
 MAX_VALUES = 10
 MAX_VALUE_CHARS = 128
@@ -72,6 +79,7 @@ class Digest:
     by_label: dict[str, Tally] = field(default_factory=dict)
     sample: list[Sampled] = field(default_factory=list)
     sketch: bytearray = field(default_factory=lambda: bytearray(SKETCH_BITS // 8))
+    registers: bytearray = field(default_factory=lambda: bytearray(1 << HLL_P))
 
     @property
     def firing(self) -> int:
@@ -98,6 +106,67 @@ def bucket(fingerprint: str) -> tuple[int, int]:
     return h >> 3, 1 << (h & 7)
 
 
+def _count(d: Digest, fingerprint: str) -> None:
+    """Add a fingerprint to the HyperLogLog: its register keeps the highest rank (the
+    position of the first 1 bit after the index bits) seen."""
+    h = int.from_bytes(hashlib.blake2b(fingerprint.encode(), digest_size=8,
+                                       person=b"tocsin-hll").digest())  # fmt: skip
+    index, rest = h >> HLL_Q, h & ((1 << HLL_Q) - 1)
+    rank = HLL_Q - rest.bit_length() + 1
+    if rank > d.registers[index]:
+        d.registers[index] = rank
+
+
+def distinct_estimate(registers: bytes | bytearray) -> float:
+    """Distinct fingerprints added, from HyperLogLog registers: Ertl's improved raw
+    estimator ("New cardinality estimation algorithms for HyperLogLog sketches", 2017),
+    unbiased from 0 to far beyond what a group sees without HLL++'s tables."""
+    m = len(registers)
+    counts = [registers.count(k) for k in range(HLL_Q + 2)]
+    z = m * _tau(1 - counts[HLL_Q + 1] / m)
+    for k in range(HLL_Q, 0, -1):
+        z = 0.5 * (z + counts[k])
+    z += m * _sigma(counts[0] / m)
+    if z == math.inf:
+        return 0.0
+    return m * m / (2 * math.log(2) * z)
+
+
+def _sigma(x: float) -> float:
+    if x == 1:
+        return math.inf
+    y, z = 1.0, x
+    while True:
+        x *= x
+        before = z
+        z += x * y
+        y += y
+        if z == before:
+            return z
+
+
+def _tau(x: float) -> float:
+    if x in (0, 1):
+        return 0.0
+    y, z = 1.0, 1 - x
+    while True:
+        x = math.sqrt(x)
+        before = z
+        y *= 0.5
+        z -= (1 - x) ** 2 * y
+        if z == before:
+            return z / 3
+
+
+def firing_estimate(set_bits: int, buckets: int = SKETCH_BITS) -> float:
+    """Alerts firing now, from the sketch's set bits: linear counting, n = -m ln(1 - B/m),
+    which counts the alerts that share a bucket (0.2% standard error at 100,000 in
+    131,072 buckets). A full sketch says only "at least this many"."""
+    if set_bits >= buckets:
+        return float(buckets)
+    return -buckets * math.log1p(-set_bits / buckets)
+
+
 def _cut(labels: dict[str, str], keep: int) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in labels.items():
@@ -113,6 +182,7 @@ def fire(
     """A summarised alert fires: True when it starts firing, False for a repeat."""
     d.events += 1
     d.last_seen = now
+    _count(d, fingerprint)
     byte, bit = bucket(fingerprint)
     if d.sketch[byte] & bit:
         d.repeats += 1
@@ -161,9 +231,12 @@ def _mark(d: Digest, fingerprint: str, status: str) -> None:
 
 
 def view(d: Digest) -> dict[str, Any]:
-    """The digest as `schemas.incidents.StormDigest` fields."""
+    """The digest as `schemas.incidents.StormDigest` fields: `summarised` and `firing`
+    estimated (see the module's docstring), the other counts exact."""
+    firing = round(firing_estimate(d.firing)) if d.firing > 0 else 0
+    summarised = max(round(distinct_estimate(d.registers)), firing)
     return {
-        "summarised": d.fired, "firing": d.firing, "resolved": d.resolved,
+        "summarised": summarised, "firing": firing, "resolved": d.resolved,
         "repeats": d.repeats, "suppressed": d.suppressed, "events": d.events,
         "first_seen": d.first_seen, "last_seen": d.last_seen,
         "by_label": {k: {"values": dict(t.values), "other": t.other}
@@ -177,7 +250,7 @@ def view(d: Digest) -> dict[str, Any]:
 
 
 def encode_default(obj: object) -> str:
-    """orjson's `default` for a group state: the sketch as base64 text."""
+    """orjson's `default` for a group state: the sketch and registers as base64 text."""
     if isinstance(obj, bytearray):
         return base64.b64encode(obj).decode()
     raise TypeError(f"{type(obj).__name__} in a group state")
@@ -192,4 +265,8 @@ def from_dict(doc: dict[str, Any]) -> Digest:
         by_label={k: Tally(dict(t["values"]), t["other"]) for k, t in doc["by_label"].items()},
         sample=[Sampled(s["fingerprint"], s["status"], s["labels"]) for s in doc["sample"]],
         sketch=bytearray(base64.b64decode(doc["sketch"])),
+        # a state written before the registers: the distinct count starts again (the
+        # digest reports at least the alerts firing now)
+        registers=bytearray(base64.b64decode(doc["registers"])) if "registers" in doc
+        else bytearray(1 << HLL_P),
     )  # fmt: skip

@@ -7,7 +7,9 @@ development: open, with a warning) or is told ``--insecure-no-auth``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,6 +96,7 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
     from streams.gateway.limits import RateLimit
     from streams.gateway.sns import SnsIntake
 
+    big_buffers_to_mmap()
     settings = KafkaSettings()
     cfg: Config | None = None
     if config_paths:
@@ -169,3 +172,23 @@ def open_access(host: str, tokens: set[str], intake_keys: set[str], slack: bool,
         "loopback only (--host 127.0.0.1), or accept an open gateway with "
         "--insecure-no-auth (TOCSIN_GATEWAY_INSECURE_NO_AUTH=true)"
     )
+
+
+MMAP_THRESHOLD = 1 << 20
+
+
+def big_buffers_to_mmap() -> None:
+    """Request bodies of megabytes allocated by mmap and returned to the system when
+    freed: glibc otherwise raises its mmap threshold after the first big free, serves the
+    next bodies from the heap and keeps up to twice that free but resident (a gateway
+    that took a few 16 MB bodies held 60-75 MB more instead of 45). The decoding
+    processes inherit the setting through the environment."""
+    import ctypes
+    import ctypes.util
+
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
+    name = ctypes.util.find_library("c")
+    if name is None or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD

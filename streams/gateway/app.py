@@ -15,12 +15,10 @@ bytes on the topics.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -33,7 +31,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from connectors.slack.auth import ResponderDirectory, StaticDirectory
 from connectors.slack.signature import SignatureVerifier
-from schemas import DeadLetter, encode
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
@@ -47,8 +44,11 @@ from streams.gateway import (
     sources,
 )
 from streams.gateway.auth import Credentials, routing_key_of
+from streams.gateway.decoding import DecoderLost, Decoders, Topics
+from streams.gateway.decoding import letter as dead_letter_record
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
 from streams.gateway.limits import RateLimit, RateLimiter
+from streams.gateway.records import Outcome
 from streams.gateway.responses import json_response, rate_limited, unauthorized
 from streams.gateway.sns import SnsIntake
 from streams.gateway.writer import (
@@ -71,11 +71,7 @@ Throttled = Callable[[float], web.Response]
 T = TypeVar("T")
 MAX_BODY = 16 * 1024 * 1024
 """Bytes of one request body as sent (the decoders bound the inflated body the same)."""
-DECODE_THREADS = 2
 SWITCH_INTERVAL = 0.001
-"""Bodies decoded at once, off the event loop: health checks and small requests stay
-answered while a big body is decoded, and decoding memory is bounded by this many
-requests' worth."""
 # aiohttp's own inflation hangs the request on some corrupt deflate bodies and has no
 # bound of its own; the source decoders inflate with a size limit instead
 RUNNER_ARGS: dict[str, Any] = {"auto_decompress": False}
@@ -134,7 +130,12 @@ class Gateway:
         if self.directory is None:
             self.directory = ConfigDirectory(self.config) if self.config else StaticDirectory()
         self.writer: KafkaWriter | None = None
-        self._decoders = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
+        self.topics = Topics(*(self.catalog.name(t) for t in ("metrics", "logs", "alerts",
+                                                               "deadletter")))  # fmt: skip
+        # bodies decoded at once, off the event loop (big ones in processes): health
+        # checks and small requests stay answered, and decoding memory is bounded by
+        # this many requests' worth
+        self.decoders = Decoders()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -158,7 +159,9 @@ class Gateway:
             "message.timeout.ms": int(max(self.ack_timeout * 3, 30) * 1000),
             "error_cb": lambda err: self.writer.on_error(err) if self.writer else None,
         })  # fmt: skip
-        self.writer = KafkaWriter(producer, self.ack_timeout, self.queue_max).start()
+        self.writer = KafkaWriter(
+            producer, self.ack_timeout, self.queue_max, probe_topic=self.topics.deadletter
+        ).start()
         # the decoding threads hold the GIL in slices of this length: 1 ms (instead of
         # 5) lets the event loop answer health checks and small requests in between
         sys.setswitchinterval(SWITCH_INTERVAL)
@@ -172,7 +175,7 @@ class Gateway:
             self.index.stop()
         if self.writer is not None:
             self.writer.close()
-        self._decoders.shutdown(wait=False, cancel_futures=True)
+        self.decoders.shutdown()
 
     def route(self, name: str, handler: Handler, auth: Authenticate | None = None,
               throttled: Throttled | None = None) -> Handler:  # fmt: skip
@@ -200,6 +203,9 @@ class Gateway:
                 resp = json_response(400, {"error": f"unreadable body: {exc}"})
             except RecordTooLarge as exc:
                 resp = json_response(413, {"error": str(exc)})
+            except DecoderLost as exc:
+                log.error("decoder_lost", route=name, error=str(exc))
+                resp = json_response(503, {"error": f"{exc}: retry later"}, {"Retry-After": "5"})
             except NotAcknowledged as exc:
                 log.warning("kafka_write_failed", route=name, error=str(exc))
                 resp = json_response(503, {"error": f"Kafka did not acknowledge: {exc}"},
@@ -248,19 +254,23 @@ class Gateway:
         return json_response(400, {"status": "invalid event", "message": "Event object is invalid",
                                    "errors": ["Invalid routing key"]})  # fmt: skip
 
-    async def decode(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (decode a body into records) on a decoding thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._decoders, work)
+    async def decode(self, work: Callable[[], T], size: int = 0) -> T:
+        """Run ``work`` (decode a body into an Outcome) off the event loop, and count the
+        dead letter the Outcome holds. A body of ``size`` bytes from PROCESS_BODY on is
+        decoded in a process, so ``work`` must then be picklable (decoding.py's functions
+        of a ``Topics``); the default size keeps it on a thread."""
+        done = await self.decoders.run(size, work)
+        out = done[0] if isinstance(done, tuple) else done
+        if isinstance(out, Outcome) and out.letter_source is not None:
+            self.metrics.dead_letters.labels(topic=out.letter_source, reason=out.reason).inc()
+        return done
 
     def letter(self, source: str, raw: bytes, reason: str, error: str) -> Record:
         """A dead-letter record for ``raw`` (counted), to write with the request's others.
         The letter keeps a bounded prefix of ``raw`` with its size and digest, so it
         always fits in one Kafka record."""
-        letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error,
-                            stage="gateway", worker="gateway")  # fmt: skip
         self.metrics.dead_letters.labels(topic=source, reason=reason).inc()
-        # an exact-size copy: orjson's result keeps the whole buffer it grew to write it
-        return (self.catalog.name("deadletter"), None, memoryview(encode(letter)).tobytes())
+        return dead_letter_record(self.topics.deadletter, source, raw, reason, error)
 
     async def dead_letter(self, source: str, raw: bytes, reason: str, error: str) -> None:
         await self.write([self.letter(source, raw, reason, error)])

@@ -70,6 +70,8 @@ class Outcome:
     errors: list[tuple[int, str]] = field(default_factory=list)
     refused: tuple[int, str] | None = None  # the whole body: (status, message)
     reason: str = "validation"
+    letter_source: str | None = None  # the source named by its dead letter, when it has one
+    skipped: int = 0  # values with no usable number (remote-write stale markers)
 
     def reject(self, position: int, message: str) -> None:
         self.rejected += 1

@@ -34,7 +34,7 @@ MAX_RECORD_BYTES = 960_000
 """Key plus value of one record: below librdkafka's ``message.max.bytes`` (1,000,000)
 and the broker's default ``max.message.bytes`` (1,048,588) with room for the record's
 framing. Topics created with a smaller ``max.message.bytes`` need a smaller bound."""
-_YIELD_EVERY = 2000  # produce() calls between turns of the event loop
+_YIELD_EVERY = 250  # produce() calls between turns of the event loop
 
 
 class Backpressure(TocsinError):
@@ -55,8 +55,9 @@ class RecordTooLarge(TocsinError, ValueError):
 
 class KafkaWriter:
     def __init__(self, producer: Producer, ack_timeout: float = 10.0,
-                 queue_max: int | None = None) -> None:  # fmt: skip
+                 queue_max: int | None = None, probe_topic: str | None = None) -> None:  # fmt: skip
         self.producer = producer
+        self.probe_topic = probe_topic
         self.ack_timeout = ack_timeout
         self.queue_max = queue_max
         self.broker_down = False
@@ -130,7 +131,9 @@ class KafkaWriter:
 
     def _probe(self) -> None:
         try:
-            meta: Any = self.producer.list_topics(timeout=2.0)
+            # one topic's metadata: the whole cluster's (thousands of topics) is built
+            # into Python objects holding the GIL, a stall of the event loop each time
+            meta: Any = self.producer.list_topics(self.probe_topic, timeout=2.0)
             up = bool(meta.brokers)
         except KafkaException:
             up = False

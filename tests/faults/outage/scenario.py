@@ -259,8 +259,9 @@ def _topics(settings: KafkaSettings) -> Catalog:
 def run_outage(reference_settings: KafkaSettings, tmp_path: Path, outage_s: float) -> None:
     """The whole scenario; raises AssertionError naming what differs."""
     broker = own_broker()
-    broker.start()
     try:
+        # inside: a start that times out on a loaded host still leaves a broker behind
+        broker.start()
         _scenario(broker, reference_settings, tmp_path, outage_s)
     finally:
         broker.stop()  # a second broker left running would cost every later test

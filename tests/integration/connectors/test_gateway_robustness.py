@@ -20,12 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benchmarks.faults.harness import children_peak_rss
 from connectors.slack.signature import SignatureVerifier
 from connectors.sources.alertmanager import example_payload
 from connectors.sources.remote_write import encode_remote_write
 from harness.workers import kill9
 from schemas import Alert, DeadLetter, LogRecord, MetricSample, decode, encode
 from streams.catalog import Catalog
+from streams.gateway.decoding import PROCESS_BODY
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import (
     AUTH,
@@ -252,6 +254,10 @@ class GatewayProcess:
                 return int(line.split()[1])
         raise AssertionError(f"no {field} in /proc/{self.proc.pid}/status")
 
+    def decoders_peak_kb(self) -> dict[int, int]:
+        """The peak of each of the gateway's decoding processes, in kB."""
+        return {p: n // 1024 for p, n in children_peak_rss(self.proc.pid).items()}
+
 
 @pytest.fixture
 def gateway_process(
@@ -304,7 +310,15 @@ def test_thousands_of_invalid_items_are_one_bounded_dead_letter_in_bounded_memor
     gateway_process: GatewayProcess, kafka_settings: KafkaSettings, topics: Catalog
 ) -> None:
     url = gateway_process.url
+    # the decoding processes start on the first big bodies: two at once start both
+    warm = b"[" + b",".join(b'{"name":"cpu","value":%d,"time":"%s"}' % (i, STAMP.encode())
+                            for i in range(5_000)) + b"]"  # fmt: skip
+    assert len(warm) > PROCESS_BODY
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        assert [r.status_code for r in pool.map(lambda _: _post(url, "/v1/metrics", warm),
+                                                range(2))] == [202, 202]  # fmt: skip
     idle_peak = gateway_process.memory_kb("VmHWM")
+    idle_decoders = gateway_process.decoders_peak_kb()
     # the reported case: 200,000 small items (400 KB) took 1.7 GB and 4 s of event loop
     tiny = b"[" + b",".join([b"{}"] * 200_000) + b"]"
     started = time.monotonic()
@@ -325,11 +339,16 @@ def test_thousands_of_invalid_items_are_one_bounded_dead_letter_in_bounded_memor
     lines = b"\n".join(_invalid_item(i) + b" " * 1500 for i in range(10_000))
     assert _post(url, "/v1/metrics", lines, "application/x-ndjson").status_code == 400
     growth_kb = gateway_process.memory_kb("VmHWM") - idle_peak
-    print(f"gateway peak RSS {idle_peak} kB idle, +{growth_kb} kB after the bodies")
+    decoders_kb = max(kb - idle_decoders.get(p, 0)
+                      for p, kb in gateway_process.decoders_peak_kb().items())  # fmt: skip
+    print(f"gateway peak RSS {idle_peak} kB idle, +{growth_kb} kB after the bodies; "
+          f"a decoding process +{decoders_kb} kB at most (idle {idle_decoders} kB)")  # fmt: skip
     largest = 16 * 1024 * 1024
     # decoding keeps no tree of the body: what remains is the body itself, aiohttp's
-    # copy of it and the dead letter's prefix
+    # copy of it and the dead letter's prefix (a decoding process holds its copy of the
+    # body as it arrived, the body and what it decodes, one body at a time)
     assert growth_kb * 1024 < 4 * largest, f"peak grew by {growth_kb} kB"
+    assert decoders_kb * 1024 < 3 * largest, f"a decoding process grew by {decoders_kb} kB"
     letters = _letters(kafka_settings, topics)
     assert len(letters) == 4, "one dead letter per refused request, not one per item"
     first = next(d for d in letters if d.value_size == len(tiny))
@@ -377,10 +396,11 @@ def test_healthz_answers_while_big_bodies_are_decoded(gateway_process: GatewayPr
     p95 = latencies[int(len(latencies) * 0.95)]
     print(f"/healthz: {len(latencies)} probes, p50 {latencies[len(latencies) // 2]:.3f} s, "
           f"p95 {p95:.3f} s, max {latencies[-1]:.3f} s")  # fmt: skip
-    # what a Kubernetes probe notices: its default timeout is 1 s and it needs three
-    # failures in a row; single stalls of up to about 1.4 s remain while bodies of this
-    # size are written (see docs/connectors.md)
-    assert latencies[len(latencies) // 2] < 0.1 and latencies[-1] < 2.0, (p95, latencies[-5:])
+    # what a Kubernetes probe notices (its default timeout is 1 s): no answer near it.
+    # Decoded on threads of the gateway's process these bodies stall the event loop
+    # 0.5-1.4 s (p95 60-280 ms) on a loaded 2-core machine; in decoding processes the
+    # worst is 0.1-0.3 s
+    assert p95 < 0.05 and latencies[-1] < 0.4, (p95, latencies[-5:])
 
 
 # -- the reported cases, each a 4xx with a bounded dead letter -------------------------

@@ -119,12 +119,10 @@ def test_a_request_costs_a_small_multiple_of_its_body_in_memory() -> None:
     acknowledged (its records and its one dead letter)."""
     import tracemalloc
 
-    from streams.gateway.app import Gateway, GatewayMetrics
-    from streams.gateway.sources import _decode_batch
-    from streams.health import Health
-    from streams.settings import KafkaSettings
+    from streams.gateway.decoding import Topics
+    from streams.gateway.decoding import decode_batch as _decode_batch
 
-    gw = Gateway(KafkaSettings(), set(), None, None, Health(), GatewayMetrics())
+    gw = Topics("metrics", "logs", "alerts", "deadletter")
     now = datetime.now(UTC)
     bounds = TimeBounds(now, timedelta(minutes=5), timedelta(days=7))
     stamp = now.isoformat().encode()

@@ -3,7 +3,6 @@
     TocsinError
     ├── ConfigError          a YAML/env configuration is invalid (names file, path, problem)
     ├── DecodeError          bytes from the outside world are not a valid event
-    │   └── _Unmapped        a Checkmk notification tocsin cannot map (connectors.sources)
     ├── BrokerError          the local Kafka broker tool could not do what was asked
     │   └── StateNotLoaded   a notifier partition's state not read to its end in time
     ├── IncompatibleState    a rule-engine checkpoint of another version   (processors.rules)
@@ -11,11 +10,13 @@
     ├── ActionError          a Slack button or slash command that is no command
     ├── SignatureError       a request not signed by Slack, stale or replayed
     │                                                                   (connectors.slack)
+    ├── _Unmapped            a Checkmk notification tocsin cannot map (connectors.sources)
     ├── SnsError             an SNS message unsigned, forged, foreign or not AWS's
     │                                                          (connectors.sources.sns)
     ├── KafkaAccessError     the cluster refused the credentials or TLS (streams)
     ├── Backpressure         Kafka cannot take more now: retry after a pause
     ├── NotAcknowledged      Kafka did not acknowledge a write in time
+    ├── DecoderLost          a decoding process died under a request  (streams.gateway)
     ├── RecordTooLarge       a record over the largest Kafka accepts  (streams.gateway)
     ├── ConsumerFenced       the group fenced this consumer: replace it (streams.processor)
     └── _Stopping            asked to stop while waiting for a partition's state

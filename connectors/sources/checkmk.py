@@ -34,7 +34,7 @@ from connectors.sources.body import check_json_values
 from connectors.sources.tags import merge_labels
 from schemas.alerts import Alert, Severity
 from schemas.codec import describe_validation_error
-from schemas.errors import DecodeError
+from schemas.errors import DecodeError, TocsinError
 from schemas.types import MAX_TEXT
 
 MODEL = "CheckmkNotifications"
@@ -105,7 +105,7 @@ def decode_checkmk_items(data: bytes, now: datetime
     return good, bad
 
 
-class _Unmapped(DecodeError, ValueError):
+class _Unmapped(TocsinError, ValueError):
     """A context that is valid JSON but not a notification tocsin can map."""
 
 

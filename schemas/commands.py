@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.envelope import Event
 from schemas.types import LabelKey, Name, ShortText, Text, Timestamp
 
 CommandAction = Literal[
-    "ack", "resolve", "escalate", "snooze", "assign", "note", "silence", "expire_silence",
+    "ack", "resolve", "escalate", "snooze", "assign", "note", "priority", "silence",
+    "expire_silence", "override",
 ]  # fmt: skip
+Priority = Literal["P1", "P2", "P3", "P4", "P5"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Matcher(BaseModel):
@@ -25,8 +30,45 @@ class Matcher(BaseModel):
     value: ShortText
 
 
+class Weekly(BaseModel):
+    """A window that recurs every week: on `days`, from `start` (wall clock in `timezone`)
+    for `duration`. A window may run past midnight into the next day."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days: list[Weekday] = Field(min_length=1, max_length=7)
+    start: time
+    duration: timedelta = Field(gt=timedelta(0), le=timedelta(days=7))
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r}") from None
+        return v
+
+    def covers(self, at: datetime) -> bool:
+        """Whether `at` (aware) falls inside one of the weekly windows."""
+        tz = ZoneInfo(self.timezone)
+        local = at.astimezone(tz)
+        # a window that began up to `duration` ago may still be open: look back enough days
+        back = self.duration.days + 1
+        for ago in range(back + 1):
+            day = local.date() - timedelta(days=ago)
+            if WEEKDAYS[day.weekday()] not in self.days:
+                continue
+            begins = datetime.combine(day, self.start, tz)
+            if begins <= at < begins + self.duration:
+                return True
+        return False
+
+
 class SilenceSpec(BaseModel):
-    """A silence: alerts whose labels match every matcher are muted between starts and ends."""
+    """A silence: alerts whose labels match every matcher are muted between starts and ends
+    (with `weekly`: only inside its weekly windows, a recurring maintenance window)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -35,6 +77,7 @@ class SilenceSpec(BaseModel):
     ends_at: Timestamp
     author: Name
     comment: Text = ""
+    weekly: Weekly | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> SilenceSpec:
@@ -42,11 +85,34 @@ class SilenceSpec(BaseModel):
             raise ValueError("ends_at: a silence must end after it starts")
         return self
 
+    def active(self, at: datetime) -> bool:
+        if not self.starts_at <= at < self.ends_at:
+            return False
+        return self.weekly is None or self.weekly.covers(at)
+
+
+class OnCallOverride(BaseModel):
+    """Somebody takes a schedule's shift between start and end, made at run time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schedule: Name
+    user: Name
+    start: Timestamp
+    end: Timestamp
+    author: Name
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OnCallOverride:
+        if self.end <= self.start:
+            raise ValueError("end: an override must end after it starts")
+        return self
+
 
 class Command(Event):
     """One action a responder takes. `incident_id` is empty only for the actions that are
-    about no incident: `silence` and `expire_silence` (of `silence_id`, the event id of the
-    command that created it)."""
+    about no incident: `silence`, `expire_silence` (of `silence_id`, the event id of the
+    command that created it) and `override` (an on-call override)."""
 
     action: CommandAction
     incident_id: Name | None = None
@@ -58,6 +124,8 @@ class Command(Event):
     text: Text = ""
     silence: SilenceSpec | None = None
     silence_id: Name | None = None
+    priority: Priority | None = None
+    override: OnCallOverride | None = None
 
     @model_validator(mode="after")
     def _arguments_match_action(self) -> Command:
@@ -73,7 +141,11 @@ class Command(Event):
             raise ValueError("silence: required for action 'silence'")
         if self.action == "expire_silence" and not self.silence_id:
             raise ValueError("silence_id: required for action 'expire_silence'")
+        if self.action == "priority" and self.priority is None:
+            raise ValueError("priority: required for action 'priority'")
+        if self.action == "override" and self.override is None:
+            raise ValueError("override: required for action 'override'")
         return self
 
 
-_NO_INCIDENT = frozenset({"silence", "expire_silence"})
+_NO_INCIDENT = frozenset({"silence", "expire_silence", "override"})

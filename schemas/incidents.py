@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.alerts import AlertStatus, Severity
+from schemas.commands import Priority as Priority
 from schemas.envelope import Event
 from schemas.types import (
     Fingerprint,
@@ -20,7 +21,6 @@ from schemas.types import (
 )
 
 IncidentStatus = Literal["triggered", "acknowledged", "resolved"]
-Priority = Literal["P1", "P2", "P3", "P4", "P5"]
 
 IncidentEventKind = Literal[
     "opened",

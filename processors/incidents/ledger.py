@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -109,6 +109,8 @@ def priority(severity: Severity, criticality: str) -> Priority:
 
 
 def group_priority(st: GroupState, cfg: Config) -> Priority:
+    if st.priority is not None:
+        return cast(Priority, st.priority)
     svc = index(cfg).services.get(st.route.service) if st.route.service else None
     return priority(st.severity, svc.criticality if svc else "medium")
 

@@ -203,7 +203,7 @@ def _open(st: GroupState, alert: Alert, now: datetime, cfg: Config, out: Outcome
     st.level = st.repeat = st.escalations = 0
     st.snoozed_until = st.next_escalation_at = st.update_at = st.remind_at = None
     st.last_notified_at, st.flapping, st.flap_clear_at, st.suppressed = None, False, None, None
-    st.assignee = None
+    st.assignee = st.priority = None
     wait = (cfg.grouping.group_wait_critical if st.severity == "critical"
             else cfg.grouping.group_wait)  # fmt: skip
     st.notify_at = now + wait
@@ -315,6 +315,14 @@ def on_command(st: GroupState, cmd: Command, now: datetime, cfg: Config) -> Outc
         for channel, target in _targets("user", cmd.assignee, now, cfg):
             if (channel, target) not in known:  # the new assignee hears about it directly
                 notify(st, cfg, now, "update", channel, target, f"assign.{st.pages}", out)
+    elif cmd.action == "priority" and cmd.priority is not None:
+        before = group_priority(st, cfg)
+        st.priority = cmd.priority
+        if cmd.priority == before:
+            return out
+        event(st, out, "priority_changed", now, f"{before} -> {cmd.priority} by {actor}",
+              actor=actor, priority=cmd.priority)  # fmt: skip
+        notify_known(st, cfg, now, "update", out)
     else:
         return out
     snapshot(st, cfg, now, out)

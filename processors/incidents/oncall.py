@@ -9,10 +9,12 @@ ones; an override beats every layer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from schemas.config.models import Layer, Schedule
+from schemas.commands import OnCallOverride
+from schemas.config.models import Config, Layer, Override, Schedule
 
 
 def on_call(schedule: Schedule, at: datetime) -> str | None:
@@ -87,3 +89,19 @@ def _change_points(schedule: Schedule, after: datetime, until: datetime) -> list
                 points.add(handoff)
                 turn += 1
     return sorted(p.astimezone(UTC) for p in points if after < p <= until)
+
+
+def with_overrides(cfg: Config, overrides: Iterable[OnCallOverride]) -> Config:
+    """`cfg` with overrides made at run time added to their schedules (ahead of the
+    config's own, so the latest word wins); overrides of unknown schedules are ignored."""
+    extra: dict[str, list[Override]] = {}
+    for o in overrides:
+        extra.setdefault(o.schedule, []).append(Override(user=o.user, start=o.start, end=o.end))
+    if not extra:
+        return cfg
+    schedules = [
+        s.model_copy(update={"overrides": [*reversed(extra[s.id]), *s.overrides]})
+        if s.id in extra else s
+        for s in cfg.schedules
+    ]  # fmt: skip
+    return cfg.model_copy(update={"schedules": schedules})

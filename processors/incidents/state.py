@@ -74,6 +74,7 @@ class GroupState:
     next_escalation_at: datetime | None = None
     snoozed_until: datetime | None = None
     assignee: str | None = None
+    priority: str | None = None  # set by a responder: beats the derived priority
     notified: list[tuple[Channel, str]] = field(default_factory=list)
     seq: int = 0
     version: int = 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from processors.rules.matching import LabelPredicate, compile_matchers
-from schemas.commands import SilenceSpec
+from schemas.commands import SilenceSpec, Weekly
 from schemas.config.models import Config, Inhibition
 
 
@@ -32,11 +32,25 @@ class _Silence:
     starts_at: datetime
     ends_at: datetime
     reason: str
+    weekly: Weekly | None = None  # a recurring window: muted only inside its windows
+
+    def active(self, now: datetime) -> bool:
+        if not self.starts_at <= now < self.ends_at:
+            return False
+        return self.weekly is None or self.weekly.covers(now)
 
 
 def _silence(spec: SilenceSpec, kind: str) -> _Silence:
     reason = f"{kind} by {spec.author}" + (f": {spec.comment}" if spec.comment else "")
-    return _Silence(compile_matchers(spec.matchers), spec.starts_at, spec.ends_at, reason)
+    if spec.weekly is not None:
+        reason = f"maintenance ({_weekly(spec.weekly)}) by {spec.author}" + (
+            f": {spec.comment}" if spec.comment else "")  # fmt: skip
+    return _Silence(compile_matchers(spec.matchers), spec.starts_at, spec.ends_at, reason,
+                    spec.weekly)  # fmt: skip
+
+
+def _weekly(w: Weekly) -> str:
+    return f"{','.join(w.days)} {w.start:%H:%M} for {w.duration} {w.timezone}"
 
 
 def _rule(r: Inhibition) -> _Rule:
@@ -67,6 +81,10 @@ class Suppressions:
     def add_silence(self, silence_id: str, spec: SilenceSpec) -> None:
         self.dynamic[silence_id] = _silence(spec, "silenced")
 
+    def remove_silence(self, silence_id: str) -> None:
+        """A silence expired by hand: it mutes nothing from now on."""
+        self.dynamic.pop(silence_id, None)
+
     def is_source(self, labels: dict[str, str]) -> bool:
         """Whether an alert with these labels can inhibit others (worth broadcasting)."""
         return any(r.source(labels) for r in self.rules)
@@ -88,7 +106,7 @@ class Suppressions:
     def reason(self, fingerprint: str, labels: dict[str, str], now: datetime) -> str | None:
         """Why this alert must not page at `now` (silence, maintenance, inhibition), or None."""
         for s in self._all_silences():
-            if s.starts_at <= now < s.ends_at and s.matches(labels):
+            if s.active(now) and s.matches(labels):
                 return s.reason
         for r in self.rules:
             if not r.target(labels):

@@ -52,6 +52,7 @@ import structlog
 from faust.types import EventT
 
 from processors.incidents.ledger import Effect, group_of
+from processors.incidents.oncall import with_overrides
 from processors.incidents.suppression import Suppressions
 from schemas import (
     Alert,
@@ -65,6 +66,7 @@ from schemas import (
     encode,
 )
 from schemas.codec import encode_fields
+from schemas.commands import OnCallOverride
 from schemas.config import Config
 from streams.agents.broadcast import SuppressionFollower, apply_record
 from streams.agents.bundle import TICK, alert_bundles, work_value
@@ -153,8 +155,18 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     groups = app.Table("groups", default=None, partitions=partitions, key_type=bytes,
                        value_type=bytes)  # fmt: skip
     sup = Suppressions.from_config(cfg)
+    overrides: dict[str, OnCallOverride] = {}
+
+    def on_override(ident: str, override: OnCallOverride | None) -> None:
+        if override is None:
+            overrides.pop(ident, None)
+        else:
+            overrides[ident] = override
+        state.reconfigure(with_overrides(cfg, overrides.values()))
+
     follower = SuppressionFollower(settings, catalog.name("suppressions"),
-                                   catalog.get("suppressions").partitions, sup)  # fmt: skip
+                                   catalog.get("suppressions").partitions, sup,
+                                   on_override)  # fmt: skip
     state = Groups(cfg, sup, clock)
     changelog = groups.changelog_topic.get_topic_name()
     outbox = Outbox(settings)  # incident-work and the effects (see outbox.py)
@@ -171,7 +183,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         return await dlq.send(key=None, value=encode(letter))
 
     async def broadcast(key: bytes, value: bytes | None) -> Any:
-        apply_record(sup, key, value)  # this worker honours it at once
+        apply_record(sup, key, value, on_override)  # this worker honours it at once
         return await suppressions.send(key=key, value=value)
 
     def _route_alert(raw: bytes, bundles: Bundles, later: Later) -> None:
@@ -206,6 +218,16 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
             pending.append(await broadcast(f"sil:{cmd.event_id}".encode(), spec))
             log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
                      ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
+            return
+        if cmd.action == "expire_silence" and cmd.silence_id:
+            pending.append(await broadcast(f"sil:{cmd.silence_id}".encode(), None))
+            log.info("silence_expired", id=cmd.silence_id, actor=cmd.actor)
+            return
+        if cmd.action == "override" and cmd.override is not None:
+            spec = cmd.override.model_dump_json().encode()
+            pending.append(await broadcast(f"ovr:{cmd.event_id}".encode(), spec))
+            log.info("oncall_override", id=cmd.event_id, schedule=cmd.override.schedule,
+                     user=cmd.override.user)  # fmt: skip
             return
         gid = group_of(cmd.incident_id or "")
         if gid is None:

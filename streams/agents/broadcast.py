@@ -14,34 +14,46 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import orjson
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from processors.incidents.suppression import Suppressions
-from schemas.commands import SilenceSpec
+from schemas.commands import OnCallOverride, SilenceSpec
 from streams.kafka import make_consumer
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
 
-def apply_record(sup: Suppressions, key: bytes, value: bytes | None) -> None:
-    """One record of the `suppressions` topic (a tombstone ends an inhibition source)."""
+# an on-call override made at run time (None: withdrawn), by its id
+OnOverride = Callable[[str, OnCallOverride | None], None]
+
+
+def apply_record(sup: Suppressions, key: bytes, value: bytes | None,
+                 on_override: OnOverride | None = None) -> None:  # fmt: skip
+    """One record of the `suppressions` topic (a tombstone ends an inhibition source, or
+    a silence expired before its end)."""
     kind, _, ident = key.decode().partition(":")
     if kind == "src":
         sup.set_source(ident, orjson.loads(value) if value else None)
     elif kind == "sil" and value:
         sup.add_silence(ident, SilenceSpec.model_validate_json(value))
+    elif kind == "sil":  # expired by hand
+        sup.remove_silence(ident)
+    elif kind == "ovr" and on_override is not None:
+        on_override(ident, OnCallOverride.model_validate_json(value) if value else None)
 
 
 class SuppressionFollower:
     """Follows the `suppressions` topic into `sup`; `caught_up` once the backlog is read."""
 
     def __init__(self, settings: KafkaSettings, topic: str, partitions: int,
-                 sup: Suppressions) -> None:  # fmt: skip
+                 sup: Suppressions, on_override: OnOverride | None = None) -> None:  # fmt: skip
         self._sup = sup
+        self._on_override = on_override
         self._topic = topic
         self._partitions = partitions
         self._settings = settings
@@ -72,7 +84,7 @@ class SuppressionFollower:
                 log.warning("suppressions_read_error", error=str(msg.error()))
                 continue
             try:
-                apply_record(self._sup, msg.key() or b"", msg.value())
+                apply_record(self._sup, msg.key() or b"", msg.value(), self._on_override)
                 applied += 1
             except ValueError as exc:  # a bad record must not stop the follower
                 log.warning("suppressions_bad_record", error=str(exc)[:500])

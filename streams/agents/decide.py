@@ -133,6 +133,10 @@ class Groups:
         self._deadlines: dict[bytes, tuple[bytes, datetime | None]] = {}
         self._ticked: dict[bytes, str] = {}
 
+    def reconfigure(self, cfg: Config) -> None:
+        """The config with run-time on-call overrides applied (see broadcast.py)."""
+        self._cfg = cfg
+
     def _load(self, key: bytes, stored: bytes | None) -> GroupState | None:
         if not stored:
             return None

@@ -65,10 +65,12 @@ image: venv peers  ## build localhost/tocsin:latest with podman from the cached 
 # Debian packages of the real peers the tests use, one group per tier so that one
 # missing package does not cost the other tier: Prometheus and Alertmanager (their
 # integration tests), podman with runc and mmdebstrap (the container tier builds the
-# image on a Debian base bootstrapped from packages, since no registry is needed), and
+# image on a Debian base bootstrapped from packages, since no registry is needed),
+# PostgreSQL (the store's tests start a throwaway cluster of their own), and
 # Zabbix 6.0 on PostgreSQL with its PHP frontend, whose API configures it (php-cgi
 # satisfies the frontend's PHP without pulling in Apache; the tests serve it with php -S).
 PEERS_PROMETHEUS := prometheus prometheus-alertmanager
+PEERS_POSTGRESQL := postgresql
 PEERS_ZABBIX := zabbix-server-pgsql zabbix-agent zabbix-frontend-php php-cli php-cgi \
   php-pgsql postgresql
 PEERS_CONTAINER := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs
@@ -82,6 +84,9 @@ peers:  ## install real peers for integration tests and the container tier, once
 	{ command -v prometheus && command -v prometheus-alertmanager; } >/dev/null 2>&1 \
 	  || apt_install $(PEERS_PROMETHEUS) \
 	  || echo "peers: Prometheus/Alertmanager not installed; their tests will be skipped"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || apt_install $(PEERS_POSTGRESQL) \
+	  || echo "peers: PostgreSQL not installed; the store's PostgreSQL tests will be skipped"; \
 	{ command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 \
 	  || apt_install $(PEERS_CONTAINER) \
 	  || echo "peers: podman/runc/mmdebstrap not installed; the container tier will be skipped"; \

@@ -24,6 +24,11 @@ COMMANDS: dict[str, str] = {
     "eval": "streams.cli.eval:eval_",
     "config": "streams.cli.config:config",
     "oncall": "streams.cli.oncall:oncall",
+    "projector": "streams.cli.projector:projector",
+    "incidents": "streams.cli.incidents:incidents",
+    "silence": "streams.cli.silences:silence",
+    "report": "streams.cli.reports:report",
+    "postmortem": "streams.cli.reports:postmortem",
 }
 
 

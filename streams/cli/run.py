@@ -13,6 +13,8 @@ WORKERS: dict[str, str] = {
     "gateway": "streams.cli.run_gateway:gateway",
     "ingest": "streams.cli.run_ingest:ingest",
     "expiry": "streams.cli.run_expiry:expiry",
+    "projector": "streams.cli.run_projector:projector",
+    "api": "streams.cli.run_api:api",
 }
 
 
@@ -45,5 +47,5 @@ def require_kafka_access() -> None:
 
 @click.group(cls=LazyGroup, lazy=WORKERS)
 def run() -> None:
-    """Run a worker: processor, agents, notifier, gateway, ingest or expiry."""
+    """Run a worker: processor, agents, notifier, gateway, ingest, expiry, projector or api."""
     require_kafka_access()

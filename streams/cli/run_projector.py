@@ -1,0 +1,42 @@
+"""`tocsin run projector`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+import structlog
+from pydantic import ValidationError
+
+from streams.cli.run import health_host_option
+from streams.health import Health, HealthServer
+from streams.settings import KafkaSettings
+
+
+@click.command()
+@health_host_option
+@click.option("--health-port", default=9400, show_default=True, type=int)
+def projector(health_port: int, health_host: str) -> None:
+    """Project incidents, their ledger, notifications and silences into the SQL store
+    (TOCSIN_STORE_PATH for SQLite, TOCSIN_STORE_DSN for PostgreSQL)."""
+    from streams.store.db import StoreSettings, open_engine
+    from streams.store.projector import Projector, ProjectorMetrics
+
+    try:
+        store = StoreSettings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid store settings: {exc}") from None
+    metrics = ProjectorMetrics()
+    health = Health()
+    worker = Projector(KafkaSettings(), open_engine(store), metrics=metrics, health=health)
+    server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
+    structlog.get_logger(__name__).info("projector_started", store=store.describe(),
+                                        health_port=server.port)  # fmt: skip
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        worker.run(stop)
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""The read side: SQL tables projected from the incident topics, and queries over them."""

@@ -59,13 +59,9 @@ def history(n: int, start: datetime, cfg: Config | None = None, seed: int = 7,
 
 def _cmd(st: GroupState, cfg: Config, action: str, inc: str, at: datetime,
          **kw: object) -> list[Effect]:  # fmt: skip
-    cmd = Command(
-        action=action,
-        incident_id=inc,
-        at=at,
-        event_id=f"{inc}/{action}",  # type: ignore[arg-type]
-        **kw,
-    )  # type: ignore[arg-type]
+    fields: dict[str, object] = {"action": action, "incident_id": inc, "at": at,
+                                 "event_id": f"{inc}/{action}", **kw}  # fmt: skip
+    cmd = Command.model_validate(fields)
     return on_command(st, cmd, at, cfg).effects
 
 

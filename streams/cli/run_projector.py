@@ -17,7 +17,9 @@ from streams.settings import KafkaSettings
 @click.command()
 @health_host_option
 @click.option("--health-port", default=9400, show_default=True, type=int)
-def projector(health_port: int, health_host: str) -> None:
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Records per transaction, at most.")  # fmt: skip
+def projector(health_port: int, health_host: str, batch: int) -> None:
     """Project incidents, their ledger, notifications and silences into the SQL store
     (TOCSIN_STORE_PATH for SQLite, TOCSIN_STORE_DSN for PostgreSQL)."""
     from streams.store.db import StoreSettings, open_engine
@@ -29,7 +31,8 @@ def projector(health_port: int, health_host: str) -> None:
         raise click.ClickException(f"invalid store settings: {exc}") from None
     metrics = ProjectorMetrics()
     health = Health()
-    worker = Projector(KafkaSettings(), open_engine(store), metrics=metrics, health=health)
+    worker = Projector(KafkaSettings(), open_engine(store), metrics=metrics, health=health,
+                       batch=batch)  # fmt: skip
     server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
     structlog.get_logger(__name__).info("projector_started", store=store.describe(),
                                         health_port=server.port)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -83,6 +84,14 @@ class SilenceSpec(BaseModel):
     def _ordered(self) -> SilenceSpec:
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at: a silence must end after it starts")
+        for i, m in enumerate(self.matchers):
+            if m.op in ("=~", "!~"):
+                # checked here: every worker that applies the silence compiles it
+                try:
+                    re.compile(m.value)
+                except re.error as exc:
+                    raise ValueError(f"matchers: [{i}] {m.value!r} is not a regular "
+                                     f"expression: {exc}") from None  # fmt: skip
         return self
 
     def active(self, at: datetime) -> bool:

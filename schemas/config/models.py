@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.alerts import Severity
-from schemas.commands import Matcher, SilenceSpec
+from schemas.commands import Matcher, Priority, SilenceSpec
 from schemas.config.heartbeats import Heartbeat
-from schemas.types import Duration, LabelKey, Name, ShortText, Timestamp
+from schemas.types import Duration, LabelKey, Name, ShortText, Tenant, Timestamp
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
 _ID = re.compile(_ID_PATTERN)
@@ -200,6 +200,26 @@ class MaintenanceWindow(_Strict):
     comment: ShortText = ""
 
 
+Role = Literal["viewer", "responder", "admin"]
+
+
+class ApiToken(_Strict):
+    """One API token of a user: only its SHA-256 digest is kept (`tocsin token new` makes
+    a token and prints the line to add). viewer reads; responder also acts on incidents,
+    silences and overrides; admin may do everything."""
+
+    user: Id
+    role: Role = "viewer"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    tenant: Tenant = "default"
+    name: ShortText = ""
+
+
+def _default_ack_sla() -> dict[str, timedelta]:
+    return {"P1": timedelta(minutes=5), "P2": timedelta(minutes=15), "P3": timedelta(hours=1),
+            "P4": timedelta(hours=4), "P5": timedelta(hours=24)}  # fmt: skip
+
+
 class Config(_Strict):
     users: list[User] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
@@ -212,10 +232,17 @@ class Config(_Strict):
     silences: list[SilenceSpec] = Field(default_factory=list)
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     heartbeats: list[Heartbeat] = Field(default_factory=list)
+    api_tokens: list[ApiToken] = Field(default_factory=list)
+    # how soon an incident of each priority must be acknowledged (reports count breaches)
+    ack_sla: dict[Priority, Duration] = Field(default_factory=_default_ack_sla)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _references(self) -> Config:
         users = _ids("users", self.users)
+        for i, tok in enumerate(self.api_tokens):
+            _known(tok.user, users, f"api_tokens[{i}]: unknown user")
+        if len({t.sha256 for t in self.api_tokens}) != len(self.api_tokens):
+            raise ValueError("api_tokens: the same token is listed twice")
         teams = _ids("teams", self.teams)
         policies = _ids("escalation_policies", self.escalation_policies)
         schedules = _ids("schedules", self.schedules)

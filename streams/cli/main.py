@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "silence": "streams.cli.silences:silence",
     "report": "streams.cli.reports:report",
     "postmortem": "streams.cli.reports:postmortem",
+    "token": "streams.cli.token:token",
 }
 
 

@@ -1,0 +1,52 @@
+"""API tokens: per user, with a role, from the config, where only their SHA-256 digest is
+kept. A token is a random 256-bit secret (`new_token`), so one round of SHA-256 is
+enough to keep it from being read back out of the config; the lookup hashes what was
+given and finds the digest, so no comparison on the secret itself can leak timing."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from schemas.config import Config
+
+RANK = {"viewer": 0, "responder": 1, "admin": 2}
+PREFIX = "tsn_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user: str
+    role: str
+    tenant: str
+
+    def may(self, role: str) -> bool:
+        return RANK[self.role] >= RANK[role]
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode(errors="replace")).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """A new token and its digest (the digest goes into the config, the token to its user)."""
+    token = PREFIX + secrets.token_urlsafe(32)
+    return token, digest(token)
+
+
+class Tokens:
+    def __init__(self, cfg: Config) -> None:
+        self._by_digest = {t.sha256: Principal(t.user, t.role, t.tenant) for t in cfg.api_tokens}
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def principal(self, authorization: str | None) -> Principal | None:
+        if not authorization:
+            return None
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > 512:
+            return None
+        return self._by_digest.get(digest(token))

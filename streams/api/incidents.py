@@ -1,0 +1,148 @@
+"""/api/v1/incidents: the list, one incident, its actions, its postmortem draft, and the
+live feed of changes (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from processors.incidents.reports import postmortem
+from schemas.api import (
+    Accepted,
+    EmptyBody,
+    IncidentSummary,
+    NoteBody,
+    PriorityBody,
+    ReassignBody,
+    SnoozeBody,
+)
+from streams.api.app import Api, ApiError, incident_query, json
+from streams.store import queries
+
+# the API's action -> (the Command's action, the body it takes, the Command's fields)
+ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
+    "ack": ("ack", EmptyBody),
+    "resolve": ("resolve", EmptyBody),
+    "escalate": ("escalate", EmptyBody),
+    "reassign": ("assign", ReassignBody),
+    "note": ("note", NoteBody),
+    "snooze": ("snooze", SnoozeBody),
+    "priority": ("priority", PriorityBody),
+}
+# what may still be done to a resolved incident
+ON_RESOLVED = frozenset({"note"})
+
+
+def add_routes(api: Api, app: web.Application) -> None:
+    async def list_(request: web.Request) -> web.Response:
+        q = incident_query(request)
+        who = api.principal(request)
+        try:
+            page = await api.db(queries.list_incidents, who.tenant, q)
+        except queries.BadCursor as exc:
+            raise ApiError(400, f"query.{exc}", "cursor") from None
+        return json(200, page)
+
+    async def one(request: web.Request) -> web.Response:
+        return json(200, await _detail(api, request))
+
+    async def act(request: web.Request) -> web.Response:
+        name = request.match_info["action"]
+        if name not in ACTIONS:
+            raise ApiError(404, f"no action {name!r} (known: {', '.join(ACTIONS)})")
+        action, model = ACTIONS[name]
+        body = await api.body(request, model)
+        who = api.principal(request)
+        iid = request.match_info["incident_id"]
+        cmd = api.command(request, action=action, incident_id=iid, **_fields(body))
+        status = await api.db(queries.incident_status, who.tenant, iid)
+        if status is None:
+            raise ApiError(404, f"no incident {iid!r}")
+        if status == "resolved" and name not in ON_RESOLVED:
+            raise ApiError(409, f"incident {iid} is resolved: {name} changes nothing "
+                           "(a note may still be added)")  # fmt: skip
+        await api.send(cmd, iid)
+        return json(202, Accepted(command_id=cmd.event_id, incident_id=iid))
+
+    async def draft(request: web.Request) -> web.Response:
+        inc = await _detail(api, request)
+        if inc.status != "resolved":
+            raise ApiError(409, f"incident {inc.incident_id} is {inc.status}: a postmortem "
+                           "draft is written once it is resolved")  # fmt: skip
+        names: dict[str, str] = {}
+        for u in api.cfg.users:
+            names[u.id] = u.name
+            if u.slack_id:
+                names[u.slack_id] = u.name
+        return web.Response(text=postmortem(inc, names), content_type="text/markdown")
+
+    async def live(request: web.Request) -> web.StreamResponse:
+        return await stream_changes(api, request)
+
+    app.router.add_get("/api/v1/incidents", list_)
+    app.router.add_get("/api/v1/incidents/live", live)
+    app.router.add_get("/api/v1/incidents/{incident_id}", one)
+    app.router.add_get("/api/v1/incidents/{incident_id}/postmortem", draft)
+    app.router.add_post("/api/v1/incidents/{incident_id}/{action}", act)
+
+
+def _fields(body: BaseModel) -> dict[str, Any]:
+    if isinstance(body, ReassignBody):
+        return {"assignee": body.assignee}
+    if isinstance(body, NoteBody):
+        return {"text": body.text}
+    if isinstance(body, SnoozeBody):
+        return {"duration": body.duration}
+    if isinstance(body, PriorityBody):
+        return {"priority": body.priority}
+    return {}
+
+
+async def _detail(api: Api, request: web.Request) -> Any:
+    iid = request.match_info["incident_id"]
+    inc = await api.db(queries.incident_detail, api.principal(request).tenant, iid)
+    if inc is None:
+        raise ApiError(404, f"no incident {iid!r}")
+    return inc
+
+
+async def changes(api: Api, tenant: str, since: datetime,
+                  every: float = 1.0) -> AsyncIterator[IncidentSummary]:  # fmt: skip
+    """Incidents as their snapshots change from `since` on, for as long as the caller
+    iterates (the console's live list). A store outage pauses the feed, never ends it."""
+    while True:
+        try:
+            batch = await api.db(queries.changed_since, tenant, since)
+        except ApiError:
+            batch = []
+        for inc in batch:
+            since = max(since, inc.updated_at)
+            yield inc
+        if len(batch) < 200:
+            await asyncio.sleep(every)
+
+
+async def stream_changes(api: Api, request: web.Request) -> web.StreamResponse:
+    """Server-sent events: `event: incident` with an IncidentSummary per change, from now
+    on (or from the `Last-Event-ID` a reconnecting browser sends: an updated_at)."""
+    since = api.clock()
+    last = request.headers.get("Last-Event-ID")
+    if last:
+        try:
+            since = datetime.fromisoformat(last)
+        except ValueError:
+            raise ApiError(400, "header.Last-Event-ID: not an instant", "Last-Event-ID") from None
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                       "Cache-Control": "no-cache"})  # fmt: skip
+    await resp.prepare(request)
+    await resp.write(b": live\n\n")
+    async for inc in changes(api, api.principal(request).tenant, since):
+        data = inc.model_dump_json()
+        await resp.write(f"id: {inc.updated_at.isoformat()}\nevent: incident\n"
+                         f"data: {data}\n\n".encode())  # fmt: skip
+    return resp

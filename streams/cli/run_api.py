@@ -1,0 +1,48 @@
+"""`tocsin run api --config PATH`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import structlog
+from pydantic import ValidationError
+
+from schemas import ConfigError
+from schemas.config import load_config
+from streams.settings import KafkaSettings
+
+
+@click.command()
+@click.option("--config", "config_paths", multiple=True, required=True,
+              type=click.Path(exists=True, path_type=Path))  # fmt: skip
+@click.option("--host", default="0.0.0.0", show_default=True, envvar="TOCSIN_API_HOST")
+@click.option("--port", default=8081, show_default=True, type=int, envvar="TOCSIN_API_PORT")
+def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
+    """The REST API (/api/v1) over the store; actions become Commands on Kafka. Tokens
+    are the config's `api_tokens`; /readyz, /healthz and /api/v1/openapi.json are open."""
+    from aiohttp import web
+
+    from streams.api.app import Api
+    from streams.store.db import StoreSettings, open_engine
+
+    try:
+        cfg = load_config(list(config_paths))
+        store = StoreSettings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid store settings: {exc}") from None
+    log = structlog.get_logger(__name__)
+    if not cfg.api_tokens:
+        log.warning("api_no_tokens", hint="every request will get 401: add api_tokens to the "
+                    "config (`tocsin token new`)")  # fmt: skip
+    service = Api(KafkaSettings(), open_engine(store), cfg)
+    app = service.app()
+
+    async def started(_: web.Application) -> None:
+        log.info("api_started", url=f"http://{host}:{port}/api/v1", store=store.describe(),
+                 tokens=len(service.tokens))  # fmt: skip
+
+    app.on_startup.append(started)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)

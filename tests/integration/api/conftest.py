@@ -3,6 +3,7 @@ tokens of each role."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -23,12 +24,13 @@ from streams.settings import KafkaSettings
 from streams.store.projector import Projector
 
 # the store fixtures (a SQLite file and a throwaway PostgreSQL, each test on both)
-from tests.integration.store.conftest import engine, postgres, store
+from tests.integration.store.conftest import PG_PORT, engine, postgres, store
 
 __all__ = ["engine", "postgres", "store"]
 
 TOKENS = {"viewer": "tsn_viewer_token", "responder": "tsn_responder_token",
           "admin": "tsn_admin_token"}  # fmt: skip
+PG_PORT_OUTAGE = PG_PORT + 2  # a server of its own: the outage test stops it
 USERS = {"viewer": "dave", "responder": "carol", "admin": "alice"}
 
 
@@ -74,14 +76,21 @@ class Served:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
 
 
-@pytest.fixture
-async def served(kafka_settings: KafkaSettings, topics: Catalog, engine: Engine,
-                 api_config: Config) -> AsyncIterator[Served]:  # fmt: skip
-    api = Api(kafka_settings, engine, api_config)
+@contextlib.asynccontextmanager
+async def serve(api: Api) -> AsyncIterator[Served]:
     runner = web.AppRunner(api.app())
     await runner.setup()
     port = free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
-    yield Served(api, f"http://127.0.0.1:{port}")
-    await runner.cleanup()
+    try:
+        yield Served(api, f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def served(kafka_settings: KafkaSettings, topics: Catalog, engine: Engine,
+                 api_config: Config) -> AsyncIterator[Served]:  # fmt: skip
+    async with serve(Api(kafka_settings, engine, api_config)) as s:
+        yield s

@@ -14,7 +14,10 @@ from sqlalchemy import Engine
 from harness.postgres import LocalPostgres, binaries
 from streams.store.db import StoreSettings, migrate, open_engine
 
-PG_PORT = int(os.environ.get("TOCSIN_TEST_PG_PORT", "15441"))
+# one server per pytest-xdist worker (make test runs test files on several): ten ports
+# apart, the outage tests' own servers on the ports just above
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+PG_PORT = int(os.environ.get("TOCSIN_TEST_PG_PORT", "15441")) + 10 * _WORKER
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,10 @@ def _decode_cursor(sort: str, cursor: str) -> tuple[Any, str]:
         raise BadCursor("cursor: not a cursor this API gave") from None
     if made_for != sort or not isinstance(ident, str):
         raise BadCursor(f"cursor: made for sort={made_for!r}, not {sort!r}")
-    if sort.lstrip("-") != "priority":
+    if sort.lstrip("-") == "priority":
+        if not isinstance(value, str):
+            raise BadCursor("cursor: not a cursor this API gave")
+    else:
         try:
             value = datetime.fromisoformat(value)
         except (TypeError, ValueError):

@@ -41,6 +41,7 @@ from schemas.config import load_config
 from streams.admin import create_topics, delete_prefixed
 from streams.api.app import Api
 from streams.api.auth import digest
+from streams.api.server import application
 from streams.broker.local import LocalBroker, port_of
 from streams.catalog import Catalog
 from streams.kafka import broker_reachable, make_admin, make_producer
@@ -151,7 +152,7 @@ def _config(tmp: Path) -> list[Path]:
 
 
 async def _serve(api: Api) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(api.app())
+    runner = web.AppRunner(application(api))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

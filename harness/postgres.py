@@ -53,8 +53,12 @@ class LocalPostgres:
                   "--no-sync", "-E", "UTF8")  # fmt: skip
         opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
                 "-c fsync=on -c max_connections=50")  # fmt: skip
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",
-                  "-t", "60", "start")  # fmt: skip
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",
+                      "-t", "60", "start")  # fmt: skip
+        except subprocess.CalledProcessError:
+            said = self.log.read_text()[-1500:] if self.log.exists() else "(no log)"
+            raise RuntimeError(f"PostgreSQL did not start on port {self.port}: {said}") from None
         self._wait()
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute("CREATE DATABASE tocsin")

@@ -144,13 +144,10 @@ class Api:
 
     # -- the application -----------------------------------------------------------------
 
-    def app(self) -> web.Application:
-        from streams.api import incidents, openapi, people
-
+    def base_app(self) -> web.Application:
+        """The application with health, errors and authentication; routes come from
+        server.py (`application`), which imports the route modules."""
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
-        incidents.add_routes(self, app)
-        people.add_routes(self, app)
-        app.router.add_get("/api/v1/openapi.json", openapi.serve)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.on_startup.append(self._start)

@@ -24,6 +24,7 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     from aiohttp import web
 
     from streams.api.app import Api
+    from streams.api.server import application
     from streams.store.db import StoreSettings, open_engine
 
     try:
@@ -38,7 +39,7 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
         log.warning("api_no_tokens", hint="every request will get 401: add api_tokens to the "
                     "config (`tocsin token new`)")  # fmt: skip
     service = Api(KafkaSettings(), open_engine(store), cfg)
-    app = service.app()
+    app = application(service)
 
     async def started(_: web.Application) -> None:
         log.info("api_started", url=f"http://{host}:{port}/api/v1", store=store.describe(),

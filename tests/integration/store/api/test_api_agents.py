@@ -23,8 +23,8 @@ from streams.catalog import Catalog
 from streams.kafka import make_producer
 from streams.settings import KafkaSettings
 from streams.store.db import StoreSettings, migrate, open_engine
-from tests.integration.api.conftest import PG_PORT_OUTAGE, Served, config_dir, serve
-from tests.integration.api.test_api import until
+from tests.integration.store.api.conftest import PG_PORT_OUTAGE, Served, config_dir, serve
+from tests.integration.store.api.test_api import until
 
 
 def _alert(fp: str, host: str) -> Alert:

@@ -10,8 +10,8 @@ import sys
 import orjson
 import pytest
 
-from tests.integration.api.conftest import TOKENS, Served
-from tests.integration.api.test_api import N, seeded, until
+from tests.integration.store.api.conftest import TOKENS, Served
+from tests.integration.store.api.test_api import N, seeded, until
 
 __all__ = ["seeded"]
 pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True)

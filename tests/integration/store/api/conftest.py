@@ -19,14 +19,11 @@ from harness.incidents import EXAMPLE_CONFIG
 from schemas.config import Config, load_config
 from streams.api.app import Api
 from streams.api.auth import digest
+from streams.api.server import application
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 from streams.store.projector import Projector
-
-# the store fixtures (a SQLite file and a throwaway PostgreSQL, each test on both)
-from tests.integration.store.conftest import PG_PORT, engine, postgres, store
-
-__all__ = ["engine", "postgres", "store"]
+from tests.integration.store.conftest import PG_PORT
 
 TOKENS = {"viewer": "tsn_viewer_token", "responder": "tsn_responder_token",
           "admin": "tsn_admin_token"}  # fmt: skip
@@ -78,7 +75,7 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serve(api: Api) -> AsyncIterator[Served]:
-    runner = web.AppRunner(api.app())
+    runner = web.AppRunner(application(api))
     await runner.setup()
     port = free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)

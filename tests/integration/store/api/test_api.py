@@ -19,7 +19,7 @@ from streams.kafka import read_topic
 from streams.settings import KafkaSettings
 from streams.store import tables
 from streams.store.projector import Projector
-from tests.integration.api.conftest import Served
+from tests.integration.store.api.conftest import Served
 from tests.integration.store.support import count
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -221,9 +221,10 @@ async def test_the_openapi_document_is_valid_3_1_and_covers_every_route(seeded: 
     from aiohttp import web
 
     from streams.api.app import Api
+    from streams.api.server import application
 
     api = Api(seeded.api.settings, seeded.api.engine, seeded.api.cfg)
-    app: web.Application = api.app()
+    app: web.Application = application(api)
     routes = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
               if r.resource is not None and r.resource.canonical.startswith("/api/")}  # fmt: skip
     routes = {(m, p) for m, p in routes if m != "head"}

@@ -44,7 +44,8 @@ def test_kill9_mid_batch_leaves_the_store_equal_to_a_rebuild(
     tmp_path: Path, request: pytest.FixtureRequest,
 ) -> None:  # fmt: skip
     effects = list(history(1200, T0))
-    events = Counter(topic_of(e) for e in effects)["incident-events"]
+    kinds = Counter(topic_of(e) for e in effects)
+    events, pages = kinds["incident-events"], kinds["notifications"]
     produce(kafka_settings, effects)
     log = tmp_path / "projector.log"
     run = ("run", "projector", "--health-port", "0", "--batch", "300")
@@ -57,6 +58,9 @@ def test_kill9_mid_batch_leaves_the_store_equal_to_a_rebuild(
         proc = _start(kafka_settings, store, log, *run)
         wait_until("every ledger entry", lambda: count(engine, tables.timeline) == events, 180)
         wait_until("every incident", lambda: count(engine, tables.incidents) == 1200, 60)
+        # the topics are read side by side: each one has to be all there
+        wait_until("every page", lambda: count(engine, tables.notifications) == pages, 60)
+        wait_until("the last snapshots", lambda: _at_end(engine, kafka_settings), 60)
     finally:
         kill9(proc)
     projected = dump(engine)
@@ -70,6 +74,27 @@ def test_kill9_mid_batch_leaves_the_store_equal_to_a_rebuild(
         assert dump(other) == projected
     finally:
         other.dispose()
+
+
+def _at_end(engine: Engine, settings: KafkaSettings) -> bool:
+    """The store's offsets reached the end of every partition of `incidents`."""
+    from confluent_kafka import TopicPartition
+
+    from streams.kafka import make_consumer
+    from streams.store.projection import stored_offsets
+
+    topic = Catalog(settings).name("incidents")
+    with engine.connect() as conn:
+        stored = stored_offsets(conn, topics=[topic])
+    c = make_consumer(settings, "probe")
+    try:
+        for p in range(settings.partitions):
+            _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > 0 and stored.get((topic, p), 0) < high:
+                return False
+        return True
+    finally:
+        c.close()
 
 
 @pytest.mark.faults

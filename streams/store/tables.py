@@ -85,6 +85,10 @@ Index("ix_incidents_status", incidents.c.tenant, incidents.c.status, incidents.c
 Index("ix_incidents_service", incidents.c.tenant, incidents.c.service, incidents.c.opened_at)
 Index("ix_incidents_team", incidents.c.tenant, incidents.c.team, incidents.c.opened_at)
 Index("ix_incidents_priority", incidents.c.tenant, incidents.c.priority, incidents.c.opened_at)
+# the keyset order of `sort=priority`: a filtered, priority-sorted page walks it and stops
+Index("ix_incidents_priority_id", incidents.c.tenant, incidents.c.priority,
+      incidents.c.incident_id)  # fmt: skip
+# (on PostgreSQL the free-text search also has a trigram index, made by the migrations)
 
 members = Table(
     "members", metadata,

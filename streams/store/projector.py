@@ -35,6 +35,9 @@ from streams.store.projection import KINDS, Applied, Kind, Rec, apply_batch, cle
 log = structlog.get_logger(__name__)
 BATCH = 5000
 MAX_PAUSE_S = 5.0
+# consume() waits this long for a full batch: what one record waits at most when the
+# topics are quiet (the command-to-row latency), a turn of the loop when they are idle
+WAIT_S = 0.05
 
 
 class ProjectorMetrics(WorkerMetrics):
@@ -168,7 +171,7 @@ class Projector:
 
     def _records(self, consumer: Consumer) -> list[Rec]:
         out = []
-        for msg in consumer.consume(num_messages=self.batch, timeout=0.5):
+        for msg in consumer.consume(num_messages=self.batch, timeout=WAIT_S):
             if msg.error():
                 self.kafka_wait.waiting("the broker (fetch)", msg.error())
                 continue

@@ -66,13 +66,16 @@ image: venv peers  ## build localhost/tocsin:latest with podman from the cached 
 # missing package does not cost the other tier: Prometheus and Alertmanager (their
 # integration tests), podman with runc and mmdebstrap (the container tier builds the
 # image on a Debian base bootstrapped from packages, since no registry is needed),
-# PostgreSQL (the store's tests start a throwaway cluster of their own), and
+# PostgreSQL (the store's tests start a throwaway cluster of their own),
 # Zabbix 6.0 on PostgreSQL with its PHP frontend, whose API configures it (php-cgi
-# satisfies the frontend's PHP without pulling in Apache; the tests serve it with php -S).
+# satisfies the frontend's PHP without pulling in Apache; the tests serve it with php -S),
+# and Chromium (the console's browser test drives it with Playwright, which cannot
+# download its own here).
 PEERS_PROMETHEUS := prometheus prometheus-alertmanager
 PEERS_POSTGRESQL := postgresql
 PEERS_ZABBIX := zabbix-server-pgsql zabbix-agent zabbix-frontend-php php-cli php-cgi \
   php-pgsql postgresql
+PEERS_CHROMIUM := chromium
 PEERS_CONTAINER := podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs
 peers:  ## install real peers for integration tests and the container tier, once
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); updated=; \
@@ -87,6 +90,9 @@ peers:  ## install real peers for integration tests and the container tier, once
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	  || apt_install $(PEERS_POSTGRESQL) \
 	  || echo "peers: PostgreSQL not installed; the store's PostgreSQL tests will be skipped"; \
+	command -v chromium >/dev/null 2>&1 \
+	  || apt_install $(PEERS_CHROMIUM) \
+	  || echo "peers: chromium not installed; the console's browser test will be skipped"; \
 	{ command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 \
 	  || apt_install $(PEERS_CONTAINER) \
 	  || echo "peers: podman/runc/mmdebstrap not installed; the container tier will be skipped"; \

@@ -49,6 +49,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
 MAX_BODY = 64 * 1024
 LIST_FIELDS = ("status", "priority", "service", "team")
+CONSOLE = "/console"
 
 
 class ApiError(Exception):
@@ -177,7 +178,10 @@ class Api:
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         path = request.path
-        public = path in ("/healthz", "/readyz", "/api/v1/openapi.json")
+        # the console authenticates its pages itself (a session cookie, not a bearer token)
+        public = path in ("/healthz", "/readyz", "/api/v1/openapi.json") or (
+            path == CONSOLE or path.startswith(CONSOLE + "/")
+        )
         try:
             if not public:
                 who = self.tokens.principal(request.headers.get("Authorization"))

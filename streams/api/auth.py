@@ -42,6 +42,9 @@ class Tokens:
     def __len__(self) -> int:
         return len(self._by_digest)
 
+    def known(self, token_digest: str) -> bool:
+        return token_digest in self._by_digest
+
     def principal(self, authorization: str | None) -> Principal | None:
         if not authorization:
             return None

@@ -55,31 +55,16 @@ def add_routes(api: Api, app: web.Application) -> None:
         name = request.match_info["action"]
         if name not in ACTIONS:
             raise ApiError(404, f"no action {name!r} (known: {', '.join(ACTIONS)})")
-        action, model = ACTIONS[name]
-        body = await api.body(request, model)
-        who = api.principal(request)
-        iid = request.match_info["incident_id"]
-        cmd = api.command(request, action=action, incident_id=iid, **_fields(body))
-        status = await api.db(queries.incident_status, who.tenant, iid)
-        if status is None:
-            raise ApiError(404, f"no incident {iid!r}")
-        if status == "resolved" and name not in ON_RESOLVED:
-            raise ApiError(409, f"incident {iid} is resolved: {name} changes nothing "
-                           "(a note may still be added)")  # fmt: skip
-        await api.send(cmd, iid)
-        return json(202, Accepted(command_id=cmd.event_id, incident_id=iid))
+        body = await api.body(request, ACTIONS[name][1])
+        return json(202, await perform(api, request, request.match_info["incident_id"], name,
+                                       body))  # fmt: skip
 
     async def draft(request: web.Request) -> web.Response:
         inc = await _detail(api, request)
         if inc.status != "resolved":
             raise ApiError(409, f"incident {inc.incident_id} is {inc.status}: a postmortem "
                            "draft is written once it is resolved")  # fmt: skip
-        names: dict[str, str] = {}
-        for u in api.cfg.users:
-            names[u.id] = u.name
-            if u.slack_id:
-                names[u.slack_id] = u.name
-        return web.Response(text=postmortem(inc, names), content_type="text/markdown")
+        return web.Response(text=postmortem(inc, user_names(api)), content_type="text/markdown")
 
     async def live(request: web.Request) -> web.StreamResponse:
         return await stream_changes(api, request)
@@ -89,6 +74,33 @@ def add_routes(api: Api, app: web.Application) -> None:
     app.router.add_get("/api/v1/incidents/{incident_id}", one)
     app.router.add_get("/api/v1/incidents/{incident_id}/postmortem", draft)
     app.router.add_post("/api/v1/incidents/{incident_id}/{action}", act)
+
+
+async def perform(api: Api, request: web.Request, iid: str, name: str,
+                  body: BaseModel) -> Accepted:  # fmt: skip
+    """The action `name` on incident `iid` as the request's principal: the Command on
+    Kafka, once the incident is known to be open (the API and the console both act here)."""
+    action, _ = ACTIONS[name]
+    who = api.principal(request)
+    cmd = api.command(request, action=action, incident_id=iid, **_fields(body))
+    status = await api.db(queries.incident_status, who.tenant, iid)
+    if status is None:
+        raise ApiError(404, f"no incident {iid!r}")
+    if status == "resolved" and name not in ON_RESOLVED:
+        raise ApiError(409, f"incident {iid} is resolved: {name} changes nothing "
+                       "(a note may still be added)")  # fmt: skip
+    await api.send(cmd, iid)
+    return Accepted(command_id=cmd.event_id, incident_id=iid)
+
+
+def user_names(api: Api) -> dict[str, str]:
+    """User ids and Slack ids -> display names, for drafts and pages."""
+    names: dict[str, str] = {}
+    for u in api.cfg.users:
+        names[u.id] = u.name
+        if u.slack_id:
+            names[u.slack_id] = u.name
+    return names
 
 
 def _fields(body: BaseModel) -> dict[str, Any]:

@@ -46,38 +46,13 @@ def add_routes(api: Api, app: web.Application) -> None:
 
     async def create(request: web.Request) -> web.Response:
         body = await api.body(request, SilenceBody)
-        now = api.clock()
-        starts = body.starts_at or now
-        ends = body.ends_at or starts + (body.duration or timedelta(0))
-        who = api.principal(request)
-        try:
-            spec = SilenceSpec(matchers=body.matchers, starts_at=starts, ends_at=ends,
-                               author=who.user, comment=body.comment,
-                               weekly=body.weekly)  # fmt: skip
-        except ValidationError as exc:
-            raise problem(exc, "body") from None
-        if ends <= now:
-            raise ApiError(400, "body.ends_at: the silence would have ended already", "ends_at")
-        cmd = api.command(request, action="silence", silence=spec)
-        await api.send(cmd, cmd.event_id)
-        return json(202, Accepted(command_id=cmd.event_id, silence_id=cmd.event_id))
+        return json(202, await create_silence(api, request, body))
 
     async def expire(request: web.Request) -> web.Response:
-        sid = request.match_info["silence_id"]
-        cmd = api.command(request, action="expire_silence", silence_id=sid)
-        found = await api.db(queries.get_silence, api.principal(request).tenant, sid,
-                             api.clock())  # fmt: skip
-        if found is None:
-            raise ApiError(404, f"no silence {sid!r}")
-        if found.state == "expired":
-            raise ApiError(409, f"silence {sid} has expired already")
-        await api.send(cmd, sid)
-        return json(202, Accepted(command_id=cmd.event_id, silence_id=sid))
+        return json(202, await expire_silence(api, request, request.match_info["silence_id"]))
 
     async def oncall(request: web.Request) -> web.Response:
-        now = api.clock()
-        rows = await api.db(queries.live_overrides, api.principal(request).tenant, now)
-        return json(200, _oncall(api, rows, now))
+        return json(200, await oncall_now(api, api.principal(request).tenant))
 
     async def override(request: web.Request) -> web.Response:
         body = await api.body(request, OverrideBody)
@@ -113,6 +88,44 @@ def add_routes(api: Api, app: web.Application) -> None:
     app.router.add_get("/api/v1/oncall", oncall)
     app.router.add_post("/api/v1/oncall/overrides", override)
     app.router.add_get("/api/v1/reports", report)
+
+
+async def create_silence(api: Api, request: web.Request, body: SilenceBody) -> Accepted:
+    """A `silence` Command as the request's principal (the API and the console)."""
+    now = api.clock()
+    starts = body.starts_at or now
+    ends = body.ends_at or starts + (body.duration or timedelta(0))
+    who = api.principal(request)
+    try:
+        spec = SilenceSpec(matchers=body.matchers, starts_at=starts, ends_at=ends,
+                           author=who.user, comment=body.comment,
+                           weekly=body.weekly)  # fmt: skip
+    except ValidationError as exc:
+        raise problem(exc, "body") from None
+    if ends <= now:
+        raise ApiError(400, "body.ends_at: the silence would have ended already", "ends_at")
+    cmd = api.command(request, action="silence", silence=spec)
+    await api.send(cmd, cmd.event_id)
+    return Accepted(command_id=cmd.event_id, silence_id=cmd.event_id)
+
+
+async def expire_silence(api: Api, request: web.Request, sid: str) -> Accepted:
+    """An `expire_silence` Command as the request's principal, once the silence is live."""
+    cmd = api.command(request, action="expire_silence", silence_id=sid)
+    found = await api.db(queries.get_silence, api.principal(request).tenant, sid,
+                         api.clock())  # fmt: skip
+    if found is None:
+        raise ApiError(404, f"no silence {sid!r}")
+    if found.state == "expired":
+        raise ApiError(409, f"silence {sid} has expired already")
+    await api.send(cmd, sid)
+    return Accepted(command_id=cmd.event_id, silence_id=sid)
+
+
+async def oncall_now(api: Api, tenant: str) -> OnCallList:
+    now = api.clock()
+    rows = await api.db(queries.live_overrides, tenant, now)
+    return _oncall(api, rows, now)
 
 
 def _report(conn: Connection, tenant: str, since: datetime, until: datetime, group_by: str,

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from streams.api import incidents, openapi, people
 from streams.api.app import Api
+from streams.console import routes as console
 
 
 def application(api: Api) -> web.Application:
@@ -13,4 +14,5 @@ def application(api: Api) -> web.Application:
     incidents.add_routes(api, app)
     people.add_routes(api, app)
     app.router.add_get("/api/v1/openapi.json", openapi.serve)
+    console.add_routes(api, app)
     return app

@@ -1,0 +1,100 @@
+"""The console's plumbing: templates, the session of a request, CSRF on every action."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from streams.api.app import CONSOLE, PRINCIPAL, Api
+from streams.console.session import COOKIE, Session, Sessions
+
+HERE = Path(__file__).parent
+NONE = "\N{EN DASH}"
+SESSIONS = web.AppKey("console_sessions", Sessions)
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def seconds(value: float | None) -> str:
+    """4m 12s, 2h 05m, 3d 4h: a duration as a responder reads it."""
+    if value is None:
+        return NONE
+    s = round(value)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def when(at: datetime | None) -> str:
+    return NONE if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_env.filters["seconds"] = seconds
+_env.filters["when"] = when
+
+
+def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
+    s: Session | None = request.get("console_session")
+    body = _env.get_template(template).render(
+        base=CONSOLE, session=s, may_act=bool(s and s.principal.may("responder")),
+        csrf=s.csrf if s else "", path=request.path, **ctx,
+    )  # fmt: skip
+    return web.Response(text=body, status=status, content_type="text/html",
+                        headers=SECURITY_HEADERS)  # fmt: skip
+
+
+# no inline script and no third-party anything: the pages load only what the API serves
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def session(request: web.Request) -> Session:
+    """The request's session, or off to the login page."""
+    s = request.app[SESSIONS].get(request.cookies.get(COOKIE))
+    if s is None:
+        raise web.HTTPSeeOther(f"{CONSOLE}/login")
+    request["console_session"] = s
+    request[PRINCIPAL] = s.principal
+    return s
+
+
+async def action(request: web.Request) -> tuple[Session, dict[str, str]]:
+    """An action form's session and fields: 403 without a session or with a CSRF token
+    that is not the session's (a forged cross-site post has neither)."""
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    s = request.app[SESSIONS].get(request.cookies.get(COOKIE))
+    if s is None or not Sessions.csrf_ok(s, form.get("csrf")):
+        raise web.HTTPForbidden(text="403: missing or wrong CSRF token, or no session: "
+                                "reload the page and try again")  # fmt: skip
+    request["console_session"] = s
+    request[PRINCIPAL] = s.principal
+    return s, form
+
+
+def failed(request: web.Request, status: int, error: str) -> web.Response:
+    return render(request, "error.html", status=status, status_code=status, error=error)
+
+
+def api_of(request: web.Request) -> Api:
+    return request.app[API]
+
+
+API = web.AppKey("console_api", Api)

@@ -30,8 +30,9 @@ SERVICES = [("search", "platform", "platform-default"), ("checkout", "payments",
 
 
 def history(n: int, start: datetime, cfg: Config | None = None, seed: int = 7,
-            open_every: int = 10) -> Iterator[Effect]:  # fmt: skip
-    """The effects of `n` incidents, one opening every minute from `start`."""
+            open_every: int = 10, every: timedelta = timedelta(minutes=1),
+            ) -> Iterator[Effect]:  # fmt: skip
+    """The effects of `n` incidents, one opening every `every` from `start`."""
     cfg = cfg or load_config([EXAMPLE_CONFIG])
     rnd = random.Random(seed)
     for i in range(n):
@@ -39,7 +40,7 @@ def history(n: int, start: datetime, cfg: Config | None = None, seed: int = 7,
         host = f"web-{i:06d}"
         st = GroupState(group_key=f"{service}|{host}",
                         route=Route(service=service, team=team, policy=policy))  # fmt: skip
-        at = start + timedelta(minutes=i)
+        at = start + i * every
         rule = ("cpu_saturation_critical", "disk_full", "error_rate_high")[rnd.randrange(3)]
         alert = Alert(fingerprint=f"fp-{i}", status="firing", rule=rule, severity="critical",
                       labels={"host": host, "service": service, "alertname": rule},

@@ -60,7 +60,7 @@ def lines(title: str, starts: Sequence[datetime], series: Sequence[Series]) -> M
             elif run:
                 out.append(f'<polyline class="{s.css}" points="{" ".join(run)}"/>')
                 run = []
-        out.append(f'<text class="legend {s.css}" x="{W - PAD - 120}" y="{PAD + 14 * k}">'
+        out.append(f'<text class="legend {s.css}" x="{PAD + 60 * k + 8}" y="{PAD - 14}">'
                    f"{escape(s.name)}</text>")  # fmt: skip
     out.append("</svg>")
     return Markup("".join(out))

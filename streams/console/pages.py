@@ -16,7 +16,7 @@ from schemas.api import EmptyBody, IncidentQuery, NoteBody
 from streams.api.app import CONSOLE, PRINCIPAL, Api, ApiError
 from streams.api.incidents import perform, stream_changes, user_names
 from streams.console.session import COOKIE, TTL
-from streams.console.web import SESSIONS, action, failed, render, session
+from streams.console.web import SESSIONS, action, add, failed, render, session
 from streams.store import queries
 
 STATUSES = ("triggered", "acknowledged", "resolved")
@@ -102,14 +102,14 @@ def add_routes(api: Api, app: web.Application) -> None:
             request[PRINCIPAL] = s.principal
         return await stream_changes(api, request)
 
-    app.router.add_get(f"{CONSOLE}/login", login_form)
-    app.router.add_post(f"{CONSOLE}/login", login)
-    app.router.add_post(f"{CONSOLE}/logout", logout)
-    app.router.add_get(CONSOLE, lambda _: _redirect())
-    app.router.add_get(f"{CONSOLE}/", incidents)
-    app.router.add_get(f"{CONSOLE}/live", live)
-    app.router.add_get(f"{CONSOLE}/incidents/{{incident_id}}", incident)
-    app.router.add_post(f"{CONSOLE}/incidents/{{incident_id}}/{{action}}", act)
+    add(app, "GET", f"{CONSOLE}/login", login_form)
+    add(app, "POST", f"{CONSOLE}/login", login)
+    add(app, "POST", f"{CONSOLE}/logout", logout)
+    add(app, "GET", CONSOLE, lambda _: _redirect())
+    add(app, "GET", f"{CONSOLE}/", incidents)
+    add(app, "GET", f"{CONSOLE}/live", live)
+    add(app, "GET", f"{CONSOLE}/incidents/{{incident_id}}", incident)
+    add(app, "POST", f"{CONSOLE}/incidents/{{incident_id}}/{{action}}", act)
 
 
 async def _redirect() -> web.Response:

@@ -19,7 +19,7 @@ from streams.api.incidents import user_names
 from streams.api.people import SILENCE_STATES, create_silence, expire_silence, oncall_now
 from streams.cli.silences import parse_matcher
 from streams.console import charts
-from streams.console.web import action, failed, render, session
+from streams.console.web import action, add, failed, render, session
 from streams.store import queries
 
 BUCKETS = 8
@@ -99,12 +99,12 @@ def add_routes(api: Api, app: web.Application) -> None:
         return render(request, "postmortem.html", inc=inc,
                       markdown=postmortem(inc, user_names(api)))  # fmt: skip
 
-    app.router.add_get(f"{CONSOLE}/oncall", oncall)
-    app.router.add_get(f"{CONSOLE}/silences", silences)
-    app.router.add_post(f"{CONSOLE}/silences", create)
-    app.router.add_post(f"{CONSOLE}/silences/{{silence_id}}/expire", expire)
-    app.router.add_get(f"{CONSOLE}/reports", reports)
-    app.router.add_get(f"{CONSOLE}/incidents/{{incident_id}}/postmortem", draft)
+    add(app, "GET", f"{CONSOLE}/oncall", oncall)
+    add(app, "GET", f"{CONSOLE}/silences", silences)
+    add(app, "POST", f"{CONSOLE}/silences", create)
+    add(app, "POST", f"{CONSOLE}/silences/{{silence_id}}/expire", expire)
+    add(app, "GET", f"{CONSOLE}/reports", reports)
+    add(app, "GET", f"{CONSOLE}/incidents/{{incident_id}}/postmortem", draft)
 
 
 def _reports(conn: Connection, tenant: str, since: datetime, until: datetime,

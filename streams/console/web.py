@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from streams.api.app import CONSOLE, PRINCIPAL, Api
+from streams.api.app import CONSOLE, PRINCIPAL, ApiError, Handler
 from streams.console.session import COOKIE, Session, Sessions
 
 HERE = Path(__file__).parent
@@ -93,8 +93,20 @@ def failed(request: web.Request, status: int, error: str) -> web.Response:
     return render(request, "error.html", status=status, status_code=status, error=error)
 
 
-def api_of(request: web.Request) -> Api:
-    return request.app[API]
+def html_errors(handler: Handler) -> Handler:
+    """The API's errors (the store away: 503) as a page rather than the API's JSON."""
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            resp = failed(request, exc.status, exc.error)
+            if exc.status == 503:
+                resp.headers["Retry-After"] = "5"
+            return resp
+
+    return page
 
 
-API = web.AppKey("console_api", Api)
+def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    app.router.add_route(method, path, html_errors(handler))

@@ -14,14 +14,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from harness.incidents import EXAMPLE_CONFIG
+from harness.incidents import EXAMPLE_CONFIG, history, produce
 from harness.workers import kill9, start_agents
 from schemas import Alert, encode
 from streams.catalog import Catalog
@@ -117,17 +117,20 @@ async def test_an_incident_appears_live_and_is_acknowledged_with_a_click(
                 _env(kafka_settings, **store_env(store)), logs["api"]),
     ]  # fmt: skip
     producer = make_producer(kafka_settings)
+    # a week behind it, for the reports' charts (one incident every four hours)
+    week = datetime.now(UTC) - timedelta(days=7) + timedelta(hours=1)
+    produce(kafka_settings, history(42, week, every=timedelta(hours=4)), producer)
     try:
         await _up(url, procs[2], logs["api"])
         page = await _login(browser, url, "responder")
         await page.wait_for_selector("#live.on", timeout=30_000)
         # a mark that a reload would wipe: the row must arrive with it still there
         await page.evaluate("window.tocsinNoReload = true")
-        assert await page.locator("#incidents tbody tr").count() == 0
+        row = page.locator("#incidents tbody tr", has_text="db-1")
+        assert await row.count() == 0
 
         producer.produce(topics.name("alerts"), key=b"fp-a", value=encode(_alert("fp-a", "db-1")))
         assert producer.flush(10) == 0
-        row = page.locator("#incidents tbody tr", has_text="db-1")
         await row.wait_for(timeout=120_000)
         assert await page.evaluate("window.tocsinNoReload === true"), "the page was reloaded"
         assert await row.locator(".badge").inner_text() == "triggered"
@@ -195,13 +198,23 @@ async def _other_pages(page: Any, url: str) -> None:
 
     await until("the silence listed", listed, 60)
     await _shot(page, "silences")
+    await page.fill("input[name=matchers]", "host=~'web-(' ")
+    await page.click("button:has-text('Create silence')")
+    assert "matchers" in await page.locator(".error").inner_text(), "the bad regex is named"
+    await page.locator("tr.state-active", has_text="disk replacement").locator("button").click()
+
+    async def expired() -> bool:
+        await page.goto(f"{url}/console/silences")
+        return await page.locator("tr.state-expired", has_text="disk replacement").count() > 0
+
+    await until("the silence expired", expired, 60)
 
     await page.goto(f"{url}/console/oncall")
     assert await page.locator("section.schedule").count() > 0
     await _shot(page, "oncall")
 
     await page.goto(f"{url}/console/")
-    await page.locator("#incidents tbody tr a").first.click()
+    await page.locator("#incidents tbody tr", has_text="db-1").locator("a").click()
     await page.click("button:has-text('Resolve')")
     await page.locator("#timeline li.kind-resolved").wait_for(timeout=60_000)
     await page.click("a:has-text('Postmortem draft')")
@@ -209,8 +222,14 @@ async def _other_pages(page: Any, url: str) -> None:
     assert "Root cause" in text and "disk_full" in text
     await _shot(page, "postmortem")
 
-    await page.goto(f"{url}/console/reports?since=7d")
+    async def reported() -> bool:
+        await page.goto(f"{url}/console/reports?since=7d")
+        return "43" in await page.locator(".kpis").inner_text()
+
+    await until("the week's incidents in the report", reported, 60)
     assert await page.locator("svg.chart").count() == 2
-    assert "db" in (await page.locator("svg.chart").nth(1).text_content() or "")
+    per_service = await page.locator("svg.chart").nth(1).text_content() or ""
+    assert all(s in per_service for s in ("db", "search", "checkout"))
+    assert await page.locator("svg.chart polyline").count() == 2, "MTTA and MTTR trends"
     await _shot(page, "reports")
     await asyncio.sleep(0)

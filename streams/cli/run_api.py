@@ -19,8 +19,9 @@ from streams.settings import KafkaSettings
 @click.option("--host", default="0.0.0.0", show_default=True, envvar="TOCSIN_API_HOST")
 @click.option("--port", default=8081, show_default=True, type=int, envvar="TOCSIN_API_PORT")
 def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
-    """The REST API (/api/v1) over the store; actions become Commands on Kafka. Tokens
-    are the config's `api_tokens`; /readyz, /healthz and /api/v1/openapi.json are open."""
+    """The REST API (/api/v1) and the web console (/console) over the store; actions
+    become Commands on Kafka. Tokens are the config's `api_tokens`; /readyz, /healthz and
+    /api/v1/openapi.json are open."""
     from aiohttp import web
 
     from streams.api.app import Api
@@ -42,7 +43,8 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     app = application(service)
 
     async def started(_: web.Application) -> None:
-        log.info("api_started", url=f"http://{host}:{port}/api/v1", store=store.describe(),
+        log.info("api_started", url=f"http://{host}:{port}/api/v1",
+                 console=f"http://{host}:{port}/console/", store=store.describe(),
                  tokens=len(service.tokens))  # fmt: skip
 
     app.on_startup.append(started)

@@ -6,6 +6,7 @@ nothing the same user's API token could not."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ from streams.store import queries
 
 STATUSES = ("triggered", "acknowledged", "resolved")
 # the console's buttons: what they send and how a responder reads it
+# behind a proxy that ends TLS the worker sees plain HTTP: the operator says so
+SECURE = os.environ.get("TOCSIN_CONSOLE_SECURE_COOKIE", "").lower() in ("1", "true", "yes")
 # the live list asks for changes from a little before it was drawn: a change is keyed on the
 # incident's time, which can precede its arrival in the store (a row sent twice is drawn once)
 LIVE_OVERLAP = timedelta(seconds=60)
@@ -40,7 +43,7 @@ def add_routes(api: Api, app: web.Application) -> None:
         sid, _ = made
         resp = web.HTTPSeeOther(f"{CONSOLE}/")
         resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path=CONSOLE,
-                        max_age=int(TTL), secure=request.secure)  # fmt: skip
+                        max_age=int(TTL), secure=request.secure or SECURE)  # fmt: skip
         return resp
 
     async def logout(request: web.Request) -> web.StreamResponse:

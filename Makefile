@@ -111,8 +111,8 @@ test: venv broker peers lint typecheck  ## everything CI runs: lint, types, unit
 	  -n $(TEST_WORKERS) --dist loadfile || status=$$?; \
 	if [ -n "$$CI" ]; then $(RUN) tocsin broker stop; fi; exit $$status
 
-demo: topics  ## the end-to-end demo on the local broker
-	$(RUN) tocsin demo
+demo: topics  ## the end-to-end demo on the local broker, then its web console until Ctrl-C
+	$(RUN) tocsin demo --console
 
 FAULTS_ARGS ?=
 faults: broker  ## the fault soak (kills, outages, storm, hostile input); a table; FAULTS_ARGS=--quick

@@ -23,7 +23,10 @@ from streams.settings import KafkaSettings
 @click.option("--workdir", default=".demo", show_default=True, type=click.Path(path_type=Path))
 @click.option("--keep-topics", is_flag=True,
               help="Keep this run's topics on the broker (default: delete them).")  # fmt: skip
-def demo(speed: float, burst: bool, workdir: Path, keep_topics: bool) -> None:
+@click.option("--console", is_flag=True,
+              help="Also run the projector and the API with the web console, and keep them "
+                   "up after the story until Ctrl-C (make demo does).")  # fmt: skip
+def demo(speed: float, burst: bool, workdir: Path, keep_topics: bool, console: bool) -> None:
     """Fleet -> processor -> agents -> pages, with each incident's timeline at the end."""
     if burst:
         from streams.demo.burst import run_burst
@@ -35,9 +38,11 @@ def demo(speed: float, burst: bool, workdir: Path, keep_topics: bool) -> None:
 
     # a fresh topic prefix per run: every demo starts from empty topics
     settings = KafkaSettings(topic_prefix=f"demo{int(time.time())}.")
-    run = Demo(settings, workdir / settings.topic_prefix.rstrip("."), speed, click.echo)
+    run = Demo(settings, workdir / settings.topic_prefix.rstrip("."), speed, click.echo,
+               console=console)  # fmt: skip
     try:
         code = run.run()
+        run.hold()
     except KeyboardInterrupt:
         click.echo("interrupted: stopping the workers")
         code = 130

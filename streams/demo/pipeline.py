@@ -51,6 +51,7 @@ from schemas import (
 from schemas.config import load_config
 from streams.admin import create_topics, delete_prefixed
 from streams.catalog import Catalog
+from streams.demo import console as demo_console
 from streams.demo.fake_slack import FakeSlack, serve
 from streams.demo.readiness import wait_for_workers
 from streams.demo.report import Channels, Observed, about, incidents, report
@@ -67,8 +68,12 @@ Echo = Callable[[str], None]
 
 
 class Demo:
-    def __init__(self, settings: KafkaSettings, workdir: Path, speed: float, echo: Echo) -> None:
+    def __init__(self, settings: KafkaSettings, workdir: Path, speed: float, echo: Echo,
+                 console: bool = False) -> None:  # fmt: skip
         self.settings = settings
+        # with the console: a projector and the API worker too, left running after the story
+        self.console = console
+        self.console_url = self.console_token = ""
         self.catalog = Catalog(settings)
         self.workdir = workdir
         self.speed = speed
@@ -115,6 +120,13 @@ class Demo:
         self.gateway_port = _free_port()
         self.agents_health_port = _free_port()
         cli = [sys.executable, "-m", "streams.cli.main", "run"]
+        extra: list[tuple[str, list[str]]] = []
+        if self.console:
+            port = _free_port()
+            extra, store_env, self.console_token = demo_console.workers(self.workdir, config,
+                                                                        port)  # fmt: skip
+            env.update(store_env)
+            self.console_url = f"http://127.0.0.1:{port}"
         for name, args in (
             ("processor", ["processor", "--rules", "rules/default.yaml", "--health-port", "0",
                            "--instance-id", "demo"]),
@@ -124,6 +136,7 @@ class Demo:
             ("notifier", ["notifier", "--health-port", "0"]),
             ("gateway", ["gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port),
                          "--config", str(config)]),
+            *extra,
         ):  # fmt: skip
             log = (self.workdir / f"{name}.log").open("ab")
             self.procs.append(
@@ -248,8 +261,14 @@ class Demo:
         while time.monotonic() < deadline and not self._settled():
             self._observe(reader, producer, timeout=0.2)
         reader.close()
-        self.stop_workers()
+        if not self.console:
+            self.stop_workers()
         return self._report()
+
+    def hold(self) -> None:
+        """With the console: print where it is and keep the workers up until Ctrl-C."""
+        if self.console_url:
+            demo_console.hold(self.console_url, self.console_token, self.echo)
 
     def _send(self, p: Producer, metrics: list[MetricSample], logs: list[LogRecord]) -> None:
         records = [(self.catalog.name("metrics"), m.series_key(), encode(m)) for m in metrics]

@@ -98,7 +98,6 @@ async def _shot(page: Any, name: str) -> None:
         await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 async def test_an_incident_appears_live_and_is_acknowledged_with_a_click(
     kafka_settings: KafkaSettings, topics: Catalog, running_projector: Any,
     store: StoreSettings, browser: Any, fake_slack: tuple[FakeSlack, str], tmp_path: Path,

@@ -1,7 +1,7 @@
 """The console in a real browser against the real broker, agents, notifier, projector and
-API worker (`tocsin run api`): an incident appears in the open list without a reload, a
-click acknowledges it, the timeline shows it and the Slack message is updated; a viewer
-sees no buttons, and a forged or a viewer's action gets 403.
+API worker (`tocsin run api`), on SQLite and on PostgreSQL: an incident appears in the
+open list without a reload, a click acknowledges it, the timeline shows it and the Slack
+message is updated; a viewer sees no buttons, and a forged or a viewer's action gets 403.
 
 With TOCSIN_CONSOLE_SCREENSHOTS=DIR it also saves the main pages as PNG there (the
 docs' screenshots come from this run)."""

@@ -10,6 +10,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -20,13 +21,14 @@ from streams.console.session import COOKIE, TTL
 from streams.console.web import SESSIONS, action, add, failed, render, session
 from streams.store import queries
 
+log = structlog.get_logger(__name__)
 STATUSES = ("triggered", "acknowledged", "resolved")
-# the console's buttons: what they send and how a responder reads it
 # behind a proxy that ends TLS the worker sees plain HTTP: the operator says so
 SECURE = os.environ.get("TOCSIN_CONSOLE_SECURE_COOKIE", "").lower() in ("1", "true", "yes")
 # the live list asks for changes from a little before it was drawn: a change is keyed on the
 # incident's time, which can precede its arrival in the store (a row sent twice is drawn once)
 LIVE_OVERLAP = timedelta(seconds=60)
+# the console's buttons: what they send and how a responder reads it
 BUTTONS = {"ack": "Acknowledge", "resolve": "Resolve", "note": "Add note"}
 
 
@@ -39,9 +41,12 @@ def add_routes(api: Api, app: web.Application) -> None:
         token = form.get("token")
         made = request.app[SESSIONS].login(token) if isinstance(token, str) else None
         if made is None:
+            log.warning("console_login_refused", remote=request.remote)
             return render(request, "login.html", status=401, error="unknown API token")
-        sid, _ = made
-        resp = web.HTTPSeeOther(f"{CONSOLE}/")
+        sid, s = made
+        log.info("console_login", user=s.principal.user, role=s.principal.role,
+                 remote=request.remote)  # fmt: skip
+        resp = _see(f"{CONSOLE}/")
         resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path=CONSOLE,
                         max_age=int(TTL), secure=request.secure or SECURE)  # fmt: skip
         return resp
@@ -49,7 +54,7 @@ def add_routes(api: Api, app: web.Application) -> None:
     async def logout(request: web.Request) -> web.StreamResponse:
         await action(request)
         request.app[SESSIONS].logout(request.cookies.get(COOKIE))
-        resp = web.HTTPSeeOther(f"{CONSOLE}/login")
+        resp = _see(f"{CONSOLE}/login")
         resp.del_cookie(COOKIE, path=CONSOLE)
         return resp
 
@@ -113,6 +118,10 @@ def add_routes(api: Api, app: web.Application) -> None:
     add(app, "GET", f"{CONSOLE}/live", live)
     add(app, "GET", f"{CONSOLE}/incidents/{{incident_id}}", incident)
     add(app, "POST", f"{CONSOLE}/incidents/{{incident_id}}/{{action}}", act)
+
+
+def _see(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
 
 
 async def _redirect() -> web.Response:

@@ -30,7 +30,6 @@ from connectors.sources.jsonlog import decode_json_logs
 from connectors.sources.otlp import decode_otlp
 from schemas import DecodeError, LogRecord, MetricSample, encode
 from streams.catalog import Catalog
-from streams.deadletters import DeadLetterSink
 from streams.health import Health
 from streams.kafka import (
     IdleProbe,
@@ -41,6 +40,7 @@ from streams.kafka import (
     make_producer,
 )
 from streams.metrics import WorkerMetrics
+from streams.runtime.deadletters import DeadLetterSink
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)

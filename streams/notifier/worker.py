@@ -40,7 +40,6 @@ from connectors.sinks.delivery import Breaker, Delivery, RetryPolicy, Sink
 from schemas import DecodeError, DeliveryReceipt, Notification, decode, encode
 from schemas.errors import TocsinError
 from streams.catalog import Catalog
-from streams.deadletters import DeadLetterSink
 from streams.health import Health
 from streams.kafka import (
     IdleProbe,
@@ -52,6 +51,7 @@ from streams.kafka import (
 )
 from streams.metrics import LagReporter, WorkerMetrics
 from streams.notifier.state import NotifierState
+from streams.runtime.deadletters import DeadLetterSink
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)

@@ -45,7 +45,7 @@ def split_runs(msgs: list[Message], held: Collection[TP], wait: KafkaWait,
     rejoined one), and it must then be replaced."""
     runs: list[Run] = []
     run: list[Message] = []
-    key: TP = ("", -1)
+    run_topic, run_partition = "", -1
     for msg in msgs:
         err = msg.error()
         if err is not None:
@@ -54,15 +54,15 @@ def split_runs(msgs: list[Message], held: Collection[TP], wait: KafkaWait,
             if err.code() != KafkaError._PARTITION_EOF:
                 wait.waiting("the broker (fetch)", err)
             continue
-        topic, partition = msg.topic(), msg.partition()
-        if partition != key[1] or topic != key[0]:
+        partition, topic = msg.partition(), msg.topic()
+        if partition != run_partition or topic != run_topic:
             if run:
-                _keep(runs, key, run, held, counts)
-            run, key = [msg], (topic or "", partition or 0)
+                _keep(runs, (run_topic, run_partition), run, held, counts)
+            run, run_topic, run_partition = [msg], topic or "", partition or 0
         else:
             run.append(msg)
     if run:
-        _keep(runs, key, run, held, counts)
+        _keep(runs, (run_topic, run_partition), run, held, counts)
     return runs
 
 

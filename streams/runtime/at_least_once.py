@@ -34,14 +34,9 @@ from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Gauge
 
 from streams.health import Health
-from streams.kafka import (
-    CALL_TIMEOUT_S,
-    KafkaWait,
-    commit_consumed,
-    flush_acknowledged,
-    make_consumer,
-)
+from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
+from streams.runtime.commits import commit_consumed, flush_acknowledged
 from streams.runtime.records import TP, Assigned, ConsumerFenced, split_runs
 from streams.runtime.worker import AtLeastOnceWorker, Outputs
 from streams.settings import KafkaSettings

@@ -34,10 +34,11 @@ from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Gauge
 
 from streams.health import Health
-from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_consumer
+from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
 from streams.runtime.commits import commit_consumed, flush_acknowledged
-from streams.runtime.records import TP, Assigned, ConsumerFenced, split_runs
+from streams.runtime.partitions import HeldPartitions
+from streams.runtime.records import ConsumerFenced, fetch, split_runs
 from streams.runtime.worker import AtLeastOnceWorker, Outputs
 from streams.settings import KafkaSettings
 
@@ -67,7 +68,7 @@ class AtLeastOnceLoop:
         self.wait = KafkaWait(name)
         self.consumer = self._new_consumer()
         self.out = Outputs(producer, self.health.beat, self._positions)
-        self.held: set[TP] = set()
+        self.parts = HeldPartitions(worker)
         self.joined = False
         self._inflight = False  # a batch consumed and its outputs not yet acknowledged
         self._stop = Event()
@@ -92,7 +93,7 @@ class AtLeastOnceLoop:
         self._subscribe()
         try:
             while not stop.is_set():
-                msgs = self._fetch()
+                msgs = fetch(self.consumer, self.batch, self.block_s)
                 self.health.beat()
                 if self._lag is not None:
                     self._lag.maybe_report()
@@ -110,21 +111,10 @@ class AtLeastOnceLoop:
                 self.producer.flush(30)
             self.consumer.close()
 
-    def _fetch(self) -> list[Message]:
-        if self.block_s <= 0:
-            return self.consumer.consume(self.batch, timeout=0)
-        # block for the first record only, then take what is already fetched:
-        # consume(n, timeout) waits for n records or the timeout, which would add up
-        # to the whole timeout to every batch at low load
-        msgs = self.consumer.consume(1, timeout=self.block_s)
-        if msgs and self.batch > 1:
-            msgs += self.consumer.consume(self.batch - 1, timeout=0)
-        return msgs
-
     async def _batch(self, msgs: list[Message]) -> None:
         self._inflight = True
         counts: dict[str, int] = {}
-        runs = split_runs(msgs, self.held if self.stateful else _ALL, self.wait, counts)
+        runs = split_runs(msgs, self.parts.held if self.stateful else _ALL, self.wait, counts)
         if self.metrics is not None:
             for topic, n in counts.items():
                 self.metrics.records_processed.labels(topic=topic).inc(n)
@@ -174,12 +164,10 @@ class AtLeastOnceLoop:
         self.joined = True
         if not self.stateful:
             return
-        asked = [KafkaTP(tp.topic, tp.partition) for tp in partitions]
-        while asked:
+        partitions = self.parts.ours(partitions)
+        while True:
             try:
-                committed = consumer.committed(asked, timeout=CALL_TIMEOUT_S)
-                self.worker.on_assign([Assigned(tp.topic, tp.partition, tp.offset)
-                                       for tp in committed])  # fmt: skip
+                self.parts.load(consumer, partitions)
                 break
             except (KafkaException, TimeoutError) as exc:
                 # the partitions' records wait: none is handed over before its state
@@ -188,9 +176,10 @@ class AtLeastOnceLoop:
                 self.wait.waiting("the restore of assigned partitions", exc)
                 self.health.beat()
                 self._stop.wait(1.0)
-        self.held.update((tp.topic, tp.partition) for tp in asked)
         self.wait.progressed()
-        log.info("partitions_assigned", partitions=[f"{t.topic}[{t.partition}]" for t in asked])
+        log.info(
+            "partitions_assigned", partitions=[f"{t.topic}[{t.partition}]" for t in partitions]
+        )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTP]) -> None:
         if not self._inflight and not self.wait.stalled:
@@ -206,11 +195,8 @@ class AtLeastOnceLoop:
         self._drop(partitions)  # no longer ours: nothing to commit
 
     def _drop(self, partitions: list[KafkaTP]) -> None:
-        if not self.stateful:
-            return
-        gone = [(tp.topic, tp.partition) for tp in partitions]
-        self.held.difference_update(gone)
-        self.worker.on_revoke(gone)
+        if self.stateful:
+            self.parts.drop((tp.topic, tp.partition) for tp in partitions)
 
     def _replace_consumer(self, exc: BaseException) -> None:
         """A consumer the group fenced for good: a new one rejoins; what this batch read
@@ -222,7 +208,7 @@ class AtLeastOnceLoop:
         except (KafkaException, RuntimeError) as err:
             log.info("consumer_close_failed", error=str(err)[:300])
         self._inflight = False
-        self._drop([KafkaTP(t, p) for t, p in self.held])
+        self._drop([KafkaTP(t, p) for t, p in self.parts.held])
         self.consumer = self._new_consumer()
         self._subscribe()
 

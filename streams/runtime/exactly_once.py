@@ -21,19 +21,19 @@ waits for (see streams.kafka.KafkaWait).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from threading import Event
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Histogram
 
 from streams.health import Health
-from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_consumer
+from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
-from streams.runtime.records import TP, Assigned, ConsumerFenced, split_runs
+from streams.runtime.partitions import HeldPartitions
+from streams.runtime.records import ConsumerFenced, fetch, split_runs
 from streams.runtime.transactions import Transactions
 from streams.runtime.worker import Outputs, TransactionalWorker
 from streams.settings import KafkaSettings
@@ -68,8 +68,7 @@ class ExactlyOnceLoop:
         self.consumer = self._new_consumer()
         self.wait = KafkaWait(name)
         self._stop = Event()
-        self.held: set[TP] = set()  # partitions whose state on_assign loaded
-        self.assigned_once = False
+        self.parts = HeldPartitions(worker)
         self._txn_since: float | None = None  # monotonic time the open transaction began
         # why the open transaction cannot be committed: it is aborted and every assigned
         # partition rewound to its committed offset before anything else is done
@@ -86,7 +85,7 @@ class ExactlyOnceLoop:
         self._last_lag = 0.0
         health.add_check("kafka", self._broker_reachable)
         health.add_check("progress", self.wait.check)
-        health.add_check("group", self._ready)
+        health.add_check("group", self.parts.ready)
 
     def _use_producer(self, producer: Any) -> None:
         self.out.producer = producer
@@ -146,7 +145,7 @@ class ExactlyOnceLoop:
         if self._trouble is not None:
             self._recover()
             return
-        msgs = self._next_batch(self.max_wait_s)
+        msgs = fetch(self.consumer, self.batch_size, self.max_wait_s)
         self.health.beat()
         if self._trouble is not None:
             return  # a rebalance callback failed: what was fetched is read again after
@@ -169,20 +168,6 @@ class ExactlyOnceLoop:
                 self._probe_broker()
             self._lag.maybe_report()
 
-    def _next_batch(self, wait_s: float) -> list[Message]:
-        """What has arrived, at once: a batch never waits to fill. Under load the records
-        that came while the last batch was processed make the next one (batches grow
-        with the load); with nothing there it waits up to wait_s for the first."""
-        msgs = self.consumer.consume(self.batch_size, timeout=0)
-        if msgs:
-            return msgs
-        first = self.consumer.poll(wait_s)
-        if first is None:
-            return []
-        if self.batch_size == 1:
-            return [first]
-        return [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
-
     def _linger(self) -> None:
         """Fold what arrives over the next commit_linger_s into the transaction about to
         commit. Related outputs (one window's transitions, closed partition by partition)
@@ -191,7 +176,7 @@ class ExactlyOnceLoop:
         (CONCURRENT_TRANSACTIONS). One commit for them all is sooner for all but the first."""
         deadline = time.monotonic() + self.commit_linger_s
         while (left := deadline - time.monotonic()) > 0:
-            msgs = self._next_batch(left)
+            msgs = fetch(self.consumer, self.batch_size, left)
             if not msgs or self._trouble is not None:
                 return
             self._process(msgs)
@@ -201,7 +186,7 @@ class ExactlyOnceLoop:
             self.txn.begin()
             self._txn_since = time.monotonic()
         counts: dict[str, int] = {}  # metrics per batch: a labelled inc() per record is costly
-        runs = split_runs(msgs, self.held, self.wait, counts)
+        runs = split_runs(msgs, self.parts.held, self.wait, counts)
         for topic, n in counts.items():
             self.metrics.records_processed.labels(topic=topic).inc(n)
         self.worker.process(runs, self.out)
@@ -233,12 +218,6 @@ class ExactlyOnceLoop:
 
     # -- readiness and the broker -------------------------------------------------
 
-    def _ready(self) -> tuple[bool, str]:
-        if not self.assigned_once:
-            return False, "not yet a member of the consumer group"
-        # zero partitions is a legitimate standby when workers outnumber partitions
-        return True, f"{len(self.held)} partitions assigned and restored"
-
     def _broker_reachable(self) -> tuple[bool, str]:
         age = time.monotonic() - self._broker_ok_at
         if age > BROKER_STALE_S:
@@ -262,14 +241,10 @@ class ExactlyOnceLoop:
     # -- rebalance ----------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[KafkaTP]) -> None:
-        self.assigned_once = True
-        foreign = [tp for tp in partitions if tp.topic not in self.topics]
-        if foreign:
-            # a group shared with another deployment's subscription: never touch its data
-            log.warning("foreign_partitions_ignored", topics=sorted({tp.topic for tp in foreign}))
-            partitions = [tp for tp in partitions if tp.topic in self.topics]
+        self.parts.assigned_once = True
+        partitions = self.parts.ours(partitions)
         try:
-            self._load(partitions)
+            self.parts.load(consumer, partitions)
         except (KafkaException, TimeoutError) as exc:
             # records of a partition without state are not processed, and the recovery
             # that follows loads it and seeks back before any commit
@@ -279,15 +254,6 @@ class ExactlyOnceLoop:
         log.info(
             "partitions_assigned", partitions=[f"{t.topic}[{t.partition}]" for t in partitions]
         )
-
-    def _load(self, partitions: Sequence[KafkaTP]) -> list[KafkaTP]:
-        """The worker's state of these partitions as of their committed offsets; returns
-        those offsets."""
-        asked = [KafkaTP(tp.topic, tp.partition) for tp in partitions]
-        committed = self.consumer.committed(asked, timeout=CALL_TIMEOUT_S) if asked else []
-        self.worker.on_assign([Assigned(tp.topic, tp.partition, tp.offset) for tp in committed])
-        self.held.update((tp.topic, tp.partition) for tp in committed)
-        return committed
 
     def _on_revoke(self, consumer: Consumer, partitions: list[KafkaTP]) -> None:
         if self.out.written and self._trouble is None:
@@ -310,9 +276,7 @@ class ExactlyOnceLoop:
         self._drop(partitions)
 
     def _drop(self, partitions: list[KafkaTP]) -> None:
-        gone = [(tp.topic, tp.partition) for tp in partitions]
-        self.held.difference_update(gone)
-        self.worker.on_revoke(gone)
+        self.parts.drop((tp.topic, tp.partition) for tp in partitions)
         log.info("partitions_revoked", partitions=[f"{t.topic}[{t.partition}]" for t in partitions])
 
     # -- recovery -----------------------------------------------------------------
@@ -331,7 +295,7 @@ class ExactlyOnceLoop:
             return  # the new consumer's assignment loads its partitions
         while not self._stop.is_set():
             try:
-                self._rewind()
+                self.parts.rewind(self.consumer)
             except (KafkaException, TimeoutError) as exc:
                 self.wait.waiting("the restore of assigned partitions", exc)
                 self.health.beat()
@@ -341,26 +305,14 @@ class ExactlyOnceLoop:
             self._trouble = None
             self.wait.progressed()
             self._broker_ok_at = time.monotonic()
-            log.info("worker_recovered", partitions=len(self.held))
+            log.info("worker_recovered", partitions=len(self.parts.held))
             return
-
-    def _rewind(self) -> None:
-        """State and positions go back to the last committed transaction."""
-        assignment = [tp for tp in self.consumer.assignment() if tp.topic in self.topics]
-        # what a failed on_assign may have loaded in part goes too
-        self.worker.on_revoke(list(self.held | {(tp.topic, tp.partition) for tp in assignment}))
-        self.held.clear()
-        for tp in self._load(assignment):
-            # nothing committed yet: from the start, as the group's offset reset does
-            where = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            self.consumer.seek(KafkaTP(tp.topic, tp.partition, where))
 
     def _replace_consumer(self) -> None:
         log.warning("consumer_replaced", reason=self._trouble)
         self._consumer_fenced = False
         old = self.consumer
-        self.worker.on_revoke(list(self.held))
-        self.held.clear()
+        self.parts.drop(set(self.parts.held))
         try:
             old.close()
         except (KafkaException, RuntimeError) as exc:  # a fenced consumer may refuse

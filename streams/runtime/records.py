@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from schemas.errors import TocsinError
 from streams.kafka import KafkaWait
@@ -34,6 +34,22 @@ class Assigned:
 
 class ConsumerFenced(TocsinError, KafkaException):
     """The consumer hit a fatal error (fenced from its group): it must be replaced."""
+
+
+def fetch(consumer: Consumer, n: int, wait_s: float) -> list[Message]:
+    """Up to `n` records, what has arrived, at once: a batch never waits to fill. Under
+    load the records that came while the last batch was processed make the next one
+    (batches grow with the load); with nothing there it waits up to `wait_s` for the
+    first (consume(n, timeout) would wait for n records or the whole timeout)."""
+    msgs = consumer.consume(n, timeout=0)
+    if msgs or wait_s <= 0:
+        return msgs
+    first = consumer.poll(wait_s)
+    if first is None:
+        return []
+    if n == 1:
+        return [first]
+    return [first, *consumer.consume(n - 1, timeout=0)]
 
 
 def split_runs(msgs: list[Message], held: Collection[TP], wait: KafkaWait,

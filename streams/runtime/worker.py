@@ -50,6 +50,11 @@ class TransactionalWorker(Worker, Protocol):
 
 
 class AtLeastOnceWorker(Worker, Protocol):
+    """May also define `acknowledged() -> int`: called once the batch's outputs were
+    acknowledged, it produces what may only follow them (the notifier's delivered
+    marks, after their receipts) and returns how many; those are acknowledged in turn
+    before the offsets are committed."""
+
     def process(self, runs: list[Run], out: Outputs) -> Awaitable[None] | None:
         """A plain method or a coroutine function."""
 

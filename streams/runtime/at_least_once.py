@@ -98,6 +98,11 @@ class AtLeastOnceLoop:
                 if self._lag is not None:
                     self._lag.maybe_report()
                 if msgs:
+                    # from here until the batch is acknowledged a revoke commits nothing:
+                    # the consumer's positions are past records not yet processed
+                    self._inflight = True
+                    if stop.is_set():
+                        break  # stopped during the fetch: the batch is re-read later
                     try:
                         await self._batch(msgs)
                     except ConsumerFenced as exc:
@@ -112,7 +117,6 @@ class AtLeastOnceLoop:
             self.consumer.close()
 
     async def _batch(self, msgs: list[Message]) -> None:
-        self._inflight = True
         counts: dict[str, int] = {}
         runs = split_runs(msgs, self.parts.held if self.stateful else _ALL, self.wait, counts)
         if self.metrics is not None:
@@ -172,7 +176,10 @@ class AtLeastOnceLoop:
             except (KafkaException, TimeoutError) as exc:
                 # the partitions' records wait: none is handed over before its state
                 if self._stop.is_set():
-                    raise
+                    # stopping: the loop ends before the batch this fetch returns, and
+                    # commits nothing on the way out
+                    self._inflight = True
+                    return
                 self.wait.waiting("the restore of assigned partitions", exc)
                 self.health.beat()
                 self._stop.wait(1.0)

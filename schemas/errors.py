@@ -18,9 +18,7 @@
     ├── NotAcknowledged      Kafka did not acknowledge a write in time
     ├── DecoderLost          a decoding process died under a request  (streams.gateway)
     ├── RecordTooLarge       a record over the largest Kafka accepts  (streams.gateway)
-    ├── ConsumerFenced       the group fenced this consumer: replace it (streams.processor)
-    └── _Stopping            asked to stop while waiting for a partition's state
-                                                                    (streams.notifier)
+    └── ConsumerFenced       the group fenced this consumer: replace it (streams.runtime)
 
 Errors a caller might already catch as ``ValueError`` (IncompatibleState, BodyError,
 ActionError, RecordTooLarge) are ``ValueError`` too; ConsumerFenced and StateNotLoaded

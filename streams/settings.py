@@ -1,18 +1,21 @@
 """One frozen, validated settings object, read from the environment (TOCSIN_*).
 
 Secrets (SASL password, tokens) are SecretStr so they never print; each can
-also come from a mounted file via ``<NAME>_FILE`` (Kubernetes Secrets).
+also come from a mounted file via ``<NAME>_FILE`` (Kubernetes Secrets): a settings
+source of pydantic-settings for the settings objects, `secret()` for the few
+variables read outside them (Slack and pager credentials).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import structlog
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -27,9 +30,17 @@ def secret(name: str) -> str | None:
     volume leaves out the keys it does not hold, and an optional one may be absent
     whole, so an optional credential left unconfigured must not stop a worker; a worker
     that needs the credential says so by name when it finds it unset."""
+    if not os.environ.get(f"{name}_FILE"):
+        return os.environ.get(name)
+    return secret_file(name)
+
+
+def secret_file(name: str) -> str | None:
+    """The content of the file named by ``NAME_FILE`` (None: not named, missing, empty).
+    A path that cannot be read as a file (a directory: a broken mount) raises OSError."""
     path = os.environ.get(f"{name}_FILE")
     if not path:
-        return os.environ.get(name)
+        return None
     try:
         text = Path(path).read_text().strip()
     except FileNotFoundError:
@@ -38,10 +49,24 @@ def secret(name: str) -> str | None:
     return text or None
 
 
-def _read_secret_files(values: dict[str, Any], prefix: str, names: tuple[str, ...]) -> None:
-    for name in names:
-        if not values.get(name) and (value := secret(f"{prefix}{name.upper()}")):
-            values[name] = value
+class SecretFiles(PydanticBaseSettingsSource):
+    """A pydantic-settings source: every ``SecretStr`` field from the file named by its
+    variable's ``_FILE`` twin (``TOCSIN_SASL_PASSWORD_FILE`` for ``sasl_password``),
+    consulted after the arguments and the environment."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        prefix = str(self.config.get("env_prefix", ""))
+        return secret_file(f"{prefix}{field_name}".upper()), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            if SecretStr not in get_args(field.annotation):
+                continue
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
 
 
 class KafkaSettings(BaseSettings):
@@ -63,12 +88,16 @@ class KafkaSettings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, le=16)
     client_id: str = "tocsin"
 
-    @model_validator(mode="before")
     @classmethod
-    def _secrets_from_files(cls, values: Any) -> Any:
-        if isinstance(values, dict):
-            _read_secret_files(values, "TOCSIN_", ("sasl_password", "ssl_key_password"))
-        return values
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:

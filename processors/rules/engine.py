@@ -142,7 +142,7 @@ class RuleEngine:
             known = self._routes.get(route)
             if known is not None and known.name == name and known.labels == labels:
                 if known.counters:
-                    self._fold_counter_route(known, labels, value, t)
+                    self._fold_route(known, labels, value, t)
                     return None
                 # the hot path, inline: per window rule an accumulator update, nothing
                 # else; the groups' last_seen and absent slots are the route's (Route)
@@ -215,7 +215,7 @@ class RuleEngine:
         if route is not None:
             known = self._log_routes.get(route)
             if known is not None and known.labels == labels:
-                self._fold_log_route(known, labels, status, duration_ms, t)
+                self._fold_route(known, labels, 1.0, t, status, duration_ms, logs=True)
                 return None
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
@@ -297,12 +297,34 @@ class RuleEngine:
             if t > g.last_seen:
                 g.last_seen = t
 
-    def _fold_counter_route(
-        self, route: Route, labels: dict[str, str], value: float, t: float
+    def _fold_route(
+        self,
+        route: Route,
+        labels: dict[str, str],
+        value: float,
+        t: float,
+        status: int | None = None,
+        duration_ms: float | None = None,
+        logs: bool = False,
     ) -> None:
+        """A sample on a known route, slot by slot: a metric route with counters (a
+        plain one is folded inline in process_metric) or a log route. Only the value a
+        slot gets differs between the two; what is done with it is the same."""
         for s in route.slots:
-            v = value
-            if isinstance(s, CounterSlot):  # as in process_metric
+            hit = True
+            if logs:
+                r = s.rs.rule  # as in process_log
+                if r.log_filter is not None and not r.log_filter(status, labels):
+                    continue
+                if r.log_value == "duration_ms":
+                    if duration_ms is None:
+                        continue
+                    v = duration_ms
+                else:
+                    v = 1.0
+                if r.numerator is not None:
+                    hit = r.numerator(status, labels)
+            elif isinstance(s, CounterSlot):  # as in process_metric
                 counters = s.rs.counters
                 prev = counters.get(s.counter)
                 if prev is not None and t <= prev[0]:
@@ -311,42 +333,8 @@ class RuleEngine:
                 if prev is None:
                     continue
                 v = value - prev[1] if value >= prev[1] else value
-            g = s.group
-            if t > g.last_seen:
-                g.last_seen = t
-            if s.kind == WINDOW:
-                pane = t // s.step
-                if pane == s.pane:
-                    s.acc.add(v, True)  # type: ignore[union-attr]  # set with the pane
-                else:
-                    self._enter_pane(s, int(pane), v, True)
-            elif s.kind == SHADOW:
-                if s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
-                    self._shadow(s, v)  # type: ignore[arg-type]
-            elif s.kind == ANOMALY:
-                self._score(s.rs, s.key, g, v, t)
-            elif g.phase == FIRING:
-                self._fold(s.rs, s.key, labels, v, True, t)
-
-    def _fold_log_route(
-        self,
-        route: Route,
-        labels: dict[str, str],
-        status: int | None,
-        duration_ms: float | None,
-        t: float,
-    ) -> None:
-        for s in route.slots:
-            r = s.rs.rule
-            if r.log_filter is not None and not r.log_filter(status, labels):
-                continue
-            if r.log_value == "duration_ms":
-                if duration_ms is None:
-                    continue
-                v = duration_ms
             else:
-                v = 1.0
-            hit = r.numerator(status, labels) if r.numerator is not None else True
+                v = value
             g = s.group
             if t > g.last_seen:
                 g.last_seen = t
@@ -356,6 +344,9 @@ class RuleEngine:
                     s.acc.add(v, hit)  # type: ignore[union-attr]  # set with the pane
                 else:
                     self._enter_pane(s, int(pane), v, hit)
+            elif s.kind == SHADOW:  # metric rules only: a log route has none
+                if s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
+                    self._shadow(s, v)  # type: ignore[arg-type]
             elif s.kind == ANOMALY:
                 self._score(s.rs, s.key, g, v, t)
             elif g.phase == FIRING:

@@ -57,13 +57,11 @@ from processors.incidents.suppression import Suppressions
 from schemas import (
     Alert,
     Command,
-    DeadLetter,
     DecodeError,
     DeliveryReceipt,
     IncidentEvent,
     Notification,
     decode,
-    encode,
 )
 from schemas.codec import encode_fields
 from schemas.commands import OnCallOverride
@@ -79,6 +77,7 @@ from streams.agents.places import Place, Places
 from streams.agents.router import Pending, Router
 from streams.catalog import Catalog
 from streams.kafka_security import faust_options
+from streams.runtime.deadletters import dead_letter as dead_letter_record
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -176,11 +175,9 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     incidents_topic, notifications_topic = catalog.name("incidents"), catalog.name("notifications")
 
     async def dead_letter(raw: bytes, source: str, error: str, reason: str = "validation") -> Any:
-        letter = DeadLetter(source_topic=source, value=raw, reason=reason, error=error[:8000],
-                            stage="agents", worker="agents")  # fmt: skip
-        if metrics is not None:
-            metrics.dead_letters.labels(topic=source, reason=reason).inc()
-        return await dlq.send(key=None, value=encode(letter))
+        letter = dead_letter_record(metrics, source=source, value=raw, reason=reason, error=error,
+                                    stage="agents", worker="agents", logged=False)  # fmt: skip
+        return await dlq.send(key=None, value=letter)
 
     async def broadcast(key: bytes, value: bytes | None) -> Any:
         apply_record(sup, key, value, on_override)  # this worker honours it at once

@@ -26,6 +26,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from streams.kafka import KafkaWait, make_producer
+from streams.runtime.produce import produce_async
 from streams.settings import KafkaSettings
 
 POLL_EVERY = 0.001  # s between polls while a batch waits for its acknowledgements
@@ -100,12 +101,11 @@ class Outbox:
 
     async def send(self, acks: Acks, topic: str, key: bytes | None, value: bytes | None,
                    partition: int | None = None) -> None:  # fmt: skip
-        while True:
-            if self.put(acks, topic, key, value, partition):
-                return
-            # librdkafka's queue is full: a record leaves it once its delivery is served
-            if not self._producer.poll(0):
-                await asyncio.sleep(0.005)
+        # librdkafka's queue may be full: a record leaves it once its delivery is served
+        await produce_async(self._producer, topic, value, key,
+                            -1 if partition is None else partition,
+                            on_delivery=acks._delivered)  # fmt: skip
+        acks._sent += 1
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.flush(timeout)

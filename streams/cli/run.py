@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from streams.cli.main import LazyGroup
@@ -27,6 +30,14 @@ health_host_option = click.option(
     envvar="TOCSIN_HEALTH_HOST",
     help="Address of /metrics, /healthz, /readyz (env TOCSIN_HEALTH_HOST).",
 )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def health_port_option(default: int = 9400) -> Callable[[F], F]:
+    return click.option("--health-port", default=default, show_default=True, type=int,
+                        help="Port of /metrics, /healthz, /readyz (0: any free port).")  # fmt: skip
 
 
 def require_kafka_access() -> None:

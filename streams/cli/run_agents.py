@@ -10,8 +10,8 @@ import structlog
 
 from schemas import ConfigError
 from schemas.config import load_config
-from streams.cli.run import health_host_option
-from streams.health import Health, HealthServer
+from streams.cli.run import health_host_option, health_port_option
+from streams.health import Health
 from streams.settings import KafkaSettings
 
 
@@ -21,7 +21,7 @@ from streams.settings import KafkaSettings
 @click.option("--tick-every", default=1.0, show_default=True,
               help="Seconds between timer passes (escalation, group_wait, snooze).")  # fmt: skip
 @health_host_option
-@click.option("--health-port", default=9400, show_default=True, type=int)
+@health_port_option()
 @click.option("--datadir", default=None, help="faust's data directory.")
 @click.option("--faust-loglevel", default="warning", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]),
@@ -75,22 +75,18 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
     for wait in [*app.conf.tocsin_waits, watchdog.wait]:
         health.add_check(wait.worker, wait.check)
     install(app, watchdog, on_stall)
-    from streams.kafka import quiet_client_logs
+    from streams.runtime.bootstrap import serving
 
-    quiet_client_logs()  # a line per failed reconnect, ten a second, while Kafka is away
-    server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
-    log.info("health_server", health_port=server.port)
     # group states are acyclic plain objects and a transition allocates hundreds of
     # small ones: collect young garbage rarely, and keep what startup built (modules,
     # config, pydantic's validators, faust) out of every full collection
     gc.set_threshold(50_000, 20, 100)
     gc.collect()
     gc.freeze()
-    try:
+    # faust handles SIGTERM and SIGINT itself: it stops its agents and commits
+    with serving(health, metrics.registry, host=health_host, port=health_port, signals=False):
         worker = Worker(app, loglevel=faust_loglevel, quiet=True)
         # faust's terminal spinner handler sets the root logger to DEBUG: every debug call
         # of faust and aiokafka (several per message sent) would then build a LogRecord
         worker.spinner = None
         worker.execute_from_commandline()
-    finally:
-        server.stop()

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 
 import click
-import structlog
 
 from schemas import ConfigError
 from schemas.rules import load_rule_files
-from streams.cli.run import health_host_option
-from streams.health import Health, HealthServer
+from streams.cli.run import health_host_option, health_port_option
+from streams.health import Health
 from streams.processor.metrics import ProcessorMetrics
 from streams.processor.worker import ProcessorWorker, default_instance_id
+from streams.runtime.bootstrap import serve
 from streams.settings import KafkaSettings
 
 
@@ -29,13 +27,7 @@ from streams.settings import KafkaSettings
 @click.option("--instance-id", default=None, help="Stable id (default: $HOSTNAME).")
 @click.option("--group", default=None, help="Consumer group (default: <topic prefix>processor).")
 @health_host_option
-@click.option(
-    "--health-port",
-    default=9400,
-    show_default=True,
-    type=int,
-    help="Port of /metrics, /healthz, /readyz (0: any free port).",
-)
+@health_port_option()
 @click.option(
     "--checkpoint-every",
     default=10.0,
@@ -98,12 +90,4 @@ def processor(
         metrics=metrics,
         health=health,
     )
-    server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
-    structlog.get_logger(__name__).info("health_server", health_port=server.port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        worker.run(stop)
-    finally:
-        server.stop()
+    serve(worker.run, health, metrics.registry, host=health_host, port=health_port)

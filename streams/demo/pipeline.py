@@ -59,6 +59,7 @@ from streams.demo.timescale import ScenarioClock, mmss, scaled_config
 from streams.demo.workload import FAULTS, Fleet
 from streams.kafka import make_admin, make_producer, read_topic
 from streams.notifier.console import render
+from streams.runtime.produce import produce
 from streams.settings import KafkaSettings, secret
 
 HISTORY_MIN = 60  # healthy history first: the anomaly detector's warm-up
@@ -274,12 +275,7 @@ class Demo:
         records = [(self.catalog.name("metrics"), m.series_key(), encode(m)) for m in metrics]
         records += [(self.catalog.name("logs"), r.labels["service"], encode(r)) for r in logs]
         for topic, key, value in records:
-            while True:
-                try:
-                    p.produce(topic, key=key.encode(), value=value)
-                    break
-                except BufferError:
-                    p.poll(0.2)  # the local queue is full: let deliveries drain
+            produce(p, topic, value, key.encode())  # waits for room when the queue is full
         p.poll(0)
 
     def _observe(self, reader: Consumer, producer: Producer, timeout: float) -> None:

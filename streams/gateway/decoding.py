@@ -30,10 +30,11 @@ from connectors.sources.alertmanager import decode_alertmanager_items
 from connectors.sources.batches import BodyError, ItemError, inflate, iter_batch
 from connectors.sources.pagerduty import decode_pagerduty
 from connectors.sources.remote_write import decode_remote_write
-from schemas import Alert, DeadLetter, DecodeError, LogRecord, MetricSample, encode
+from schemas import Alert, DecodeError, LogRecord, MetricSample
 from schemas.errors import TocsinError
 from streams.gateway.records import Outcome, RecordMaker, TimeBounds
 from streams.gateway.writer import Record
+from streams.runtime.deadletters import dead_letter
 
 T = TypeVar("T")
 MAX_PAGERDUTY_EVENT = 512 * 1024  # PagerDuty's own bound on an Events API v2 event
@@ -66,10 +67,10 @@ class Topics:
 def letter(topic: str, source: str, raw: bytes, reason: str, error: str) -> Record:
     """A dead-letter record for ``raw``: a bounded prefix of it with its size and digest,
     so it always fits in one Kafka record."""
-    dead = DeadLetter(source_topic=source, value=raw, reason=reason, error=error,
-                      stage="gateway", worker="gateway")  # fmt: skip
-    # an exact-size copy: orjson's result keeps the whole buffer it grew to write it
-    return (topic, None, memoryview(encode(dead)).tobytes())
+    # counted by the gateway once the decoding is back; its caller answers the sender
+    value = dead_letter(None, source=source, value=raw, reason=reason, error=error,
+                        stage="gateway", worker="gateway", logged=False)  # fmt: skip
+    return (topic, None, value)
 
 
 def _finish(topics: Topics, out: Outcome, source: str, raw: bytes) -> Outcome:

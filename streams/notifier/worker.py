@@ -17,10 +17,12 @@ it is revoked, so a partition's new owner knows what every earlier owner recorde
 Slack sink updates the message recorded there and searches Slack only for what an
 owner that died may have sent without recording it.
 
-With the broker away the notifier keeps running: receipts and marks wait in the
-producer's queue for as long as it takes (no delivery timeout: one given up would be
-lost once the offsets are committed), the commit is retried, every wait is bounded
-so the loop stays live, readiness is false, and the log says what it waits for.
+It runs on the runtime's at-least-once loop (streams/runtime/at_least_once.py), which
+loads a partition's state through `on_assign` before handing over any of its records,
+flushes the receipts and re-enqueued records, lets the notifier write its delivered
+marks (`acknowledged`), flushes those, and only then commits; with the broker away it
+keeps running: receipts and marks wait in the producer's queue for as long as it takes
+(no delivery timeout: one given up would be lost once the offsets are committed).
 """
 
 from __future__ import annotations
@@ -33,25 +35,20 @@ from datetime import UTC, datetime
 from threading import Event
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Histogram
 
 from connectors.sinks.delivery import Breaker, Delivery, RetryPolicy, Sink
 from schemas import DecodeError, DeliveryReceipt, Notification, decode, encode
-from schemas.errors import TocsinError
 from streams.catalog import Catalog
-from streams.deadletters import DeadLetterSink
 from streams.health import Health
-from streams.kafka import (
-    IdleProbe,
-    KafkaWait,
-    commit_consumed,
-    flush_acknowledged,
-    make_consumer,
-    make_producer,
-)
-from streams.metrics import LagReporter, WorkerMetrics
+from streams.kafka import make_producer
+from streams.metrics import WorkerMetrics
 from streams.notifier.state import NotifierState
+from streams.runtime.at_least_once import AtLeastOnceLoop
+from streams.runtime.deadletters import DeadLetterSink
+from streams.runtime.produce import produce
+from streams.runtime.records import TP, Assigned, Run
+from streams.runtime.worker import Outputs
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -89,17 +86,7 @@ class Notifier:
         self.breakers: dict[str, Breaker] = {}
         self.parked: dict[tuple[str, str, str], str] = {}  # lane -> notification id awaited
         self.producer = make_producer(settings, **{"message.timeout.ms": 0})
-        self.wait = KafkaWait("notifier")
-        self._stop = Event()
-        # a crashed notifier's partitions move to a survivor within 10 s, not 45 s
-        self.consumer = make_consumer(settings, f"{settings.topic_prefix}notifier",
-                                      **{"session.timeout.ms": 10_000,
-                                         "heartbeat.interval.ms": 2_000,
-                                         # a read_committed fetch can park at the broker
-                                         # for this long before a fresh commit shows
-                                         "fetch.wait.max.ms": 20})  # fmt: skip
-        self.lag = LagReporter(self.consumer, self.metrics.lag)
-        self._probe = IdleProbe(self.consumer, self.catalog.name("notifications"), self.wait)
+        self.topics = [self.catalog.name("notifications")]
         self.state = NotifierState(
             self.producer, self.catalog.name("notifier-partition-state"),
             self.catalog.name("notifications"), settings=settings,
@@ -108,103 +95,73 @@ class Notifier:
         )  # fmt: skip
         self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
                                   worker="notifier")  # fmt: skip
-        self.joined = False
-        self.health.add_check("group", lambda: (self.joined, "assigned" if self.joined
-                                                else "not yet in the consumer group"))  # fmt: skip
-        self.health.add_check("kafka", self.wait.check)
+        self.loop = AtLeastOnceLoop(
+            settings, self, name="notifier", group_id=f"{settings.topic_prefix}notifier",
+            producer=self.producer, health=self.health, metrics=self.metrics,
+            lag=self.metrics.lag, batch=200, block_s=0.2, outputs="receipts", stateful=True,
+            # a crashed notifier's partitions move to a survivor within 10 s, not 45 s
+            consumer_conf={"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000,
+                           # a read_committed fetch can park at the broker for this
+                           # long before a fresh commit shows
+                           "fetch.wait.max.ms": 20},
+        )  # fmt: skip
+        self.wait = self.loop.wait
 
     def run(self, stop: Event) -> None:
         """One event loop for the worker's life: pooled HTTP clients stay on their loop."""
         asyncio.run(self._run(stop))
 
     async def _run(self, stop: Event) -> None:
-        self._stop = stop
         log.info("notifier_started", sinks=sorted(self.sinks))
-        self.consumer.subscribe([self.catalog.name("notifications")], on_assign=self._assigned,
-                                on_revoke=self._revoked, on_lost=self._revoked)  # fmt: skip
-        try:
-            while not stop.is_set():
-                # block for the first record only, then take what is already fetched:
-                # consume(n, timeout) waits for n records or the timeout, which would add
-                # up to the whole timeout to every page at low load
-                msgs = self.consumer.consume(1, timeout=0.2)
-                if msgs:
-                    msgs += self.consumer.consume(199, timeout=0)
-                self.health.beat()
-                if msgs:
-                    await self._batch(msgs)
-                else:
-                    self._probe()
-                self.lag.maybe_report()
-        except _Stopping:
-            pass  # stopped while loading a partition's state: nothing of it was consumed
-        finally:
-            self.producer.flush(30)
-            self.consumer.close()
+        await self.loop.run(stop)
 
-    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Before any record of a newly assigned partition is consumed, its state (what
-        earlier owners delivered, the Slack message of each incident) is loaded; a
-        broker away is waited out like every other Kafka call."""
-        owned = [tp.partition for tp in partitions]
-        while True:
-            try:
-                self.state.assign(owned)
-                break
-            except KafkaException as exc:
-                if self._stop.is_set():
-                    raise _Stopping from exc
-                self.wait.waiting("the broker (notifier state)", exc.args[0] if exc.args else exc)
-                self.health.beat()
-                self._stop.wait(1.0)
-        self.wait.progressed()
-        self.joined = True
+    # -- the runtime's worker protocol ---------------------------------------------
+
+    def on_assign(self, partitions: list[Assigned]) -> None:
+        """Before any record of a newly assigned partition is handed over, its state
+        (what earlier owners delivered, the Slack message of each incident) is loaded;
+        the loop waits out a broker that is away and tries again."""
+        self.state.assign([p.partition for p in partitions])
         log.info("notifier_partitions_assigned", partitions=self.state.owned())
 
-    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, partitions: list[TP]) -> None:
         """Revoked between batches (everything consumed was committed): the next owner
         loads what this replica recorded; a lane parked here is its business now."""
-        gone = {tp.partition for tp in partitions}
+        gone = {partition for _, partition in partitions}
         self.parked = {k: v for k, v in self.parked.items()
                        if self.state.home(k[0]) not in gone}  # fmt: skip
         self.state.revoke(gone)
         log.info("notifier_partitions_revoked", partitions=sorted(gone))
 
-    async def _batch(self, msgs: list[Message]) -> None:
+    def acknowledged(self) -> int:
+        """The batch's receipts are acknowledged: now its delivered marks may go."""
+        return self.state.write_marks()
+
+    async def process(self, runs: list[Run], out: Outputs) -> None:
         todo: list[tuple[Notification, str]] = []
         batch_ids: set[str] = set()
-        for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    # the broker away: librdkafka reconnects; said once a while
-                    self.wait.waiting("the broker (fetch)", err)
-                continue
-            try:
-                n = decode(Notification, msg.value() or b"")
-            except DecodeError as exc:
-                self.dlq.send(msg, reason=exc.reason, error=str(exc))
-                continue
-            fresh = self.state.admit(msg.partition() or 0, msg.offset() or 0,
-                                     n.notification_id, n.incident_id)  # fmt: skip
-            if not fresh or n.notification_id in batch_ids:
-                self.metrics.duplicates.inc()
-                continue
-            batch_ids.add(n.notification_id)
-            todo.append((n, f"{msg.partition()}:{msg.offset()}"))
+        for _, run in runs:
+            for msg in run:
+                try:
+                    n = decode(Notification, msg.value() or b"")
+                except DecodeError as exc:
+                    self.dlq.send(msg, reason=exc.reason, error=str(exc))
+                    continue
+                fresh = self.state.admit(msg.partition() or 0, msg.offset() or 0,
+                                         n.notification_id, n.incident_id)  # fmt: skip
+                if not fresh or n.notification_id in batch_ids:
+                    self.metrics.duplicates.inc()
+                    continue
+                batch_ids.add(n.notification_id)
+                todo.append((n, f"{msg.partition()}:{msg.offset()}"))
         # one incident's messages to one destination go in order (post, then update...);
         # different destinations and incidents go concurrently
         lanes: dict[tuple[str, str, str], list[tuple[Notification, str]]] = {}
         for n, where in todo:
             lanes.setdefault(_lane_key(n), []).append((n, where))
         await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
-        # receipts and re-enqueued records acknowledged, then the delivered marks, and
-        # only then do the offsets move
-        flush_acknowledged(self.producer, self.wait, self.health.beat, self._stop, "receipts")
-        if self.state.write_marks():
-            flush_acknowledged(self.producer, self.wait, self.health.beat, self._stop,
-                               "delivered marks")  # fmt: skip
-        commit_consumed(self.consumer, self.wait, self.health.beat, self._stop)
+        # the loop then waits for the receipts and re-enqueued records, then the
+        # delivered marks (acknowledged), and only then do the offsets move
 
     async def _lane(self, lane: list[tuple[Notification, str]]) -> None:
         """One incident's notifications to one destination, strictly in outbox order.
@@ -270,8 +227,9 @@ class Notifier:
         """Still failing: back on the outbox for later, never dropped; onto the partition
         it came from, whose owner holds the incident's state and keeps its order."""
         home = self.state.home(n.incident_id)
-        self.producer.produce(self.catalog.name("notifications"), key=n.incident_id.encode(),
-                              value=encode(n), partition=-1 if home is None else home)  # fmt: skip
+        produce(self.producer, self.catalog.name("notifications"), encode(n),
+                n.incident_id.encode(), -1 if home is None else home,
+                beat=self.health.beat)  # fmt: skip
 
     def _receipt(self, n: Notification, where: str, attempt: int, d: Delivery) -> None:
         outcome = "delivered" if d.ok else ("retrying" if d.retryable else "failed")
@@ -283,8 +241,8 @@ class Notifier:
             error=d.error[:8000], external_ref=d.external_ref, latency_ms=d.latency_ms,
             at=datetime.now(UTC),
         )  # fmt: skip
-        self.producer.produce(self.catalog.name("receipts"), key=n.incident_id.encode(),
-                              value=encode(receipt))  # fmt: skip
+        produce(self.producer, self.catalog.name("receipts"), encode(receipt),
+                n.incident_id.encode(), beat=self.health.beat)  # fmt: skip
         # the last link of sample -> alert -> incident -> notification -> delivery
         (log.info if d.ok else log.warning)(
             "notification_" + outcome, notification_id=n.notification_id,
@@ -293,10 +251,6 @@ class Notifier:
             latency_ms=round(d.latency_ms, 1),
             error=d.error[:300] or None, receipt_id=receipt.event_id,
         )  # fmt: skip
-
-
-class _Stopping(TocsinError):
-    """Stopped while waiting for a partition's state: leave without consuming it."""
 
 
 def _lane_key(n: Notification) -> tuple[str, str, str]:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
 
@@ -121,67 +121,29 @@ def epoch_seconds(at: datetime) -> float:
 def feed_metrics(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta) -> Rejected:
     """Fold a run of `metrics` records of one partition into its engine, in order;
     return the records not simply accepted, with their verdicts."""
-    rejected: Rejected = []
-    validate = METRIC_FIELDS.validate_json
-    process = engine.process_metric
-    overflows = engine.overflows
-    ahead = skew.total_seconds()
-    offsets = _OFFSETS
-    last_at: object = None
-    last_tz: object = None
-    last_t = 0.0
-    not_before, repeats = _UNSET, False
-    for rec in records:
-        raw = rec.value() or b""
-        try:
-            s = validate(raw)
-        except ValidationError:
-            rejected.append((rec, _refused(decode_metric, raw)))
-            continue
-        at = s["time"]
-        # records of one scrape share their timestamp: reuse its epoch. Only compared
-        # under one tzinfo object (pydantic has one for UTC), where == is a field
-        # comparison; across tzinfos it would cost a utcoffset() call on each side
-        if at.tzinfo is not last_tz or at != last_at:
-            # at.timestamp() to the bit, at half its cost (see epoch_seconds)
-            off = offsets.get(at.tzinfo)
-            if off is None:
-                off = _offset_us(at)
-            last_t = (
-                (
-                    ((at.toordinal() - _EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60)
-                    + at.second
-                )
-                * 1_000_000
-                + at.microsecond
-                - off
-            )
-            last_t /= 1_000_000
-            last_at, last_tz = at, at.tzinfo
-            # the int threshold costs ~1 us: worth it only for a timestamp that repeats
-            # (a scrape), so its first record is checked exactly and the second sets it
-            not_before, repeats = _UNSET, False
-        elif not repeats:
-            not_before, repeats = first_accepting_ms(last_t, ahead), True
-        t = last_t
-        kind, ms = rec.timestamp()
-        # an int comparison decides the usual record; the rest is decided exactly
-        if (ms < not_before or kind == _NO_TIMESTAMP) and t > written_at(kind, ms) + ahead:
-            error = f"MetricSample.time: {at.isoformat()} is more than {skew} ahead"
-            rejected.append((rec, Verdict(FUTURE, "future_timestamp", error)))
-            continue
-        # the record key is the series: the engine caches the series' route under it
-        if process(s["name"], s.get("labels") or {}, s["value"], t, "", rec.key()) == LATE:
-            rejected.append((rec, LATE_SAMPLE))
-        if overflows:
-            rejected += [(rec, verdict) for verdict in _overflowed(engine)]
-    return rejected
+    return _feed(engine, records, skew, logs=False)
 
 
 def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta) -> Rejected:
+    """The same for a run of `logs` records."""
+    return _feed(engine, records, skew, logs=True)
+
+
+def _feed(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta,
+          logs: bool) -> Rejected:  # fmt: skip
+    """One loop for both signals: they differ in the validator, the model named in an
+    error and the engine's entry point, decided per record by one flag test (a call
+    through a per-signal function would cost more than the flag)."""
     rejected: Rejected = []
-    validate = LOG_FIELDS.validate_json
-    process = engine.process_log
+    validate: Callable[[bytes], Any]
+    process: Callable[..., str | None]  # the entry point of the signal, looked up once
+    refuse: object
+    if logs:
+        validate, refuse, model = LOG_FIELDS.validate_json, decode_log, "LogRecord"
+        process = cast("Callable[..., str | None]", engine.process_log)
+    else:
+        validate, refuse, model = METRIC_FIELDS.validate_json, decode_metric, "MetricSample"
+        process = cast("Callable[..., str | None]", engine.process_metric)
     overflows = engine.overflows
     ahead = skew.total_seconds()
     offsets = _OFFSETS
@@ -194,7 +156,7 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
         try:
             r = validate(raw)
         except ValidationError:
-            rejected.append((rec, _refused(decode_log, raw)))
+            rejected.append((rec, _refused(refuse, raw)))
             continue
         at = r["time"]
         # records of one scrape share their timestamp: reuse its epoch. Only compared
@@ -225,14 +187,20 @@ def feed_logs(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelt
         kind, ms = rec.timestamp()
         # an int comparison decides the usual record; the rest is decided exactly
         if (ms < not_before or kind == _NO_TIMESTAMP) and t > written_at(kind, ms) + ahead:
-            error = f"LogRecord.time: {at.isoformat()} is more than {skew} ahead"
+            error = f"{model}.time: {at.isoformat()} is more than {skew} ahead"
             rejected.append((rec, Verdict(FUTURE, "future_timestamp", error)))
             continue
-        labels = r.get("labels") or {}
-        if "source" not in labels:
-            labels = {**labels, "source": r.get("source", "unknown")}
-        status, duration = r.get("http_status"), r.get("duration_ms")
-        if process(labels, status, duration, t, rec.key()) == LATE:
+        if logs:
+            labels = r.get("labels") or {}
+            if "source" not in labels:
+                labels = {**labels, "source": r.get("source", "unknown")}
+            result = process(labels, r.get("http_status"), r.get("duration_ms"), t,
+                                 rec.key())  # fmt: skip
+        else:
+            # the record key is the series: the engine caches the series' route under it
+            result = process(r["name"], r.get("labels") or {}, r["value"], t, "",
+                                    rec.key())  # fmt: skip
+        if result == LATE:
             rejected.append((rec, LATE_SAMPLE))
         if overflows:
             rejected += [(rec, verdict) for verdict in _overflowed(engine)]

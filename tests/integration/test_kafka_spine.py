@@ -12,9 +12,9 @@ from confluent_kafka.admin import NewPartitions
 from schemas import DeadLetter, DecodeError, MetricSample, decode, encode
 from streams.admin import check_topics, create_topics
 from streams.catalog import Catalog
-from streams.deadletters import DeadLetterSink
 from streams.kafka import make_admin, make_consumer, make_producer
 from streams.metrics import LagReporter, WorkerMetrics
+from streams.runtime.deadletters import DeadLetterSink
 from streams.settings import KafkaSettings
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -10,7 +10,7 @@ from confluent_kafka.admin import NewTopic
 
 from schemas import DeadLetter, LogRecord, MetricSample, decode
 from streams.catalog import Catalog
-from streams.gateway.ingest import IngestWorker, event_id
+from streams.ingest.worker import IngestWorker, event_id
 from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import read_values

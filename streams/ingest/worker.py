@@ -15,13 +15,13 @@ bounded steps, readiness is false meanwhile and the log says what it waits for.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from threading import Event
 
-import structlog
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import Message
 from pydantic import BaseModel
 
 from connectors.sources.collectd import decode_collectd
@@ -30,20 +30,14 @@ from connectors.sources.jsonlog import decode_json_logs
 from connectors.sources.otlp import decode_otlp
 from schemas import DecodeError, LogRecord, MetricSample, encode
 from streams.catalog import Catalog
-from streams.deadletters import DeadLetterSink
 from streams.health import Health
-from streams.kafka import (
-    IdleProbe,
-    KafkaWait,
-    commit_consumed,
-    flush_acknowledged,
-    make_consumer,
-    make_producer,
-)
+from streams.kafka import make_producer
 from streams.metrics import WorkerMetrics
+from streams.runtime.at_least_once import AtLeastOnceLoop
+from streams.runtime.deadletters import DeadLetterSink
+from streams.runtime.records import TP, Assigned, Run
+from streams.runtime.worker import Outputs
 from streams.settings import KafkaSettings
-
-log = structlog.get_logger(__name__)
 
 Decoder = Callable[[bytes, datetime], list[MetricSample] | list[LogRecord]]
 
@@ -73,64 +67,51 @@ def outputs(catalog: Catalog, msg: Message, events: list[MetricSample] | list[Lo
     return out
 
 
+class Decoding:
+    """The ingest worker proper (an AtLeastOnceWorker): each record decoded into
+    samples or log records, or dead-lettered with its bytes."""
+
+    def __init__(self, catalog: Catalog, fmt: str, topic: str, metrics: WorkerMetrics) -> None:
+        self.decode = DECODERS[fmt]
+        self.catalog, self.metrics, self.worker = catalog, metrics, f"ingest-{fmt}"
+        self.topics = [topic]
+        self.dlq: DeadLetterSink | None = None
+
+    def on_assign(self, partitions: list[Assigned]) -> None:
+        return None  # stateless
+
+    def on_revoke(self, partitions: list[TP]) -> None:
+        return None
+
+    def process(self, runs: list[Run], out: Outputs) -> None:
+        if self.dlq is None:
+            self.dlq = DeadLetterSink(out, self.catalog.name("deadletter"), self.metrics,
+                                      worker=self.worker)  # fmt: skip
+        now = datetime.now(UTC)
+        for _, run in runs:
+            for msg in run:
+                try:
+                    events = self.decode(msg.value() or b"", now)
+                except DecodeError as exc:
+                    self.dlq.send(msg, reason=exc.reason, error=str(exc))
+                    continue
+                for topic, key, value in outputs(self.catalog, msg, events):
+                    out.produce(topic, value, key)
+
+
 class IngestWorker:
     def __init__(self, settings: KafkaSettings, fmt: str, topic: str,
                  metrics: WorkerMetrics | None = None,
                  health: Health | None = None) -> None:  # fmt: skip
-        self.decode = DECODERS[fmt]
-        self.topic = topic
-        self.catalog = Catalog(settings)
         self.metrics = metrics or WorkerMetrics()
         self.health = health or Health()
-        self.producer = make_producer(settings, **{"message.timeout.ms": 0})
-        self.consumer = make_consumer(settings, f"{settings.topic_prefix}ingest-{fmt}-{topic}")
-        self.wait = KafkaWait(f"ingest-{fmt}")
-        self.health.add_check("kafka", self.wait.check)
-        self._stop = Event()
-        self._probe = IdleProbe(self.consumer, topic, self.wait)
-        self.dlq = DeadLetterSink(self.producer, self.catalog.name("deadletter"), self.metrics,
-                                  worker=f"ingest-{fmt}")  # fmt: skip
+        self.decoding = Decoding(Catalog(settings), fmt, topic, self.metrics)
+        # message.timeout.ms 0: an output waits out any outage (see the runtime)
+        self.loop = AtLeastOnceLoop(
+            settings, self.decoding, name=f"ingest-{fmt}", producer=make_producer(
+                settings, **{"message.timeout.ms": 0}),
+            group_id=f"{settings.topic_prefix}ingest-{fmt}-{topic}", health=self.health,
+            metrics=self.metrics, batch=500, block_s=0.5)  # fmt: skip
 
     def run(self, stop: Event) -> None:
-        self._stop = stop
-        self.consumer.subscribe([self.topic])
-        try:
-            while not stop.is_set():
-                msgs = self.consumer.consume(500, timeout=0.5)
-                self.health.beat()
-                if msgs:
-                    self.handle(msgs)
-                else:
-                    self._probe()
-        finally:
-            self.producer.flush(30)
-            self.consumer.close()
-
-    def handle(self, msgs: list[Message]) -> None:
-        now = datetime.now(UTC)
-        for msg in msgs:
-            err = msg.error()
-            if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
-                    # the broker away: librdkafka reconnects; said once a while
-                    self.wait.waiting("the broker (fetch)", err)
-                continue
-            try:
-                events = self.decode(msg.value() or b"", now)
-            except DecodeError as exc:
-                self.dlq.send(msg, reason=exc.reason, error=str(exc))
-                continue
-            for topic, key, value in outputs(self.catalog, msg, events):
-                self._produce(topic, key, value)
-            self.metrics.records_processed.labels(topic=self.topic).inc()
-        flush_acknowledged(self.producer, self.wait, self.health.beat, self._stop, "outputs")
-        commit_consumed(self.consumer, self.wait, self.health.beat, self._stop)
-
-    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value)
-                return
-            except BufferError:  # a full queue: let it drain instead of dropping
-                self.producer.poll(0.5)
-                self.health.beat()
+        asyncio.run(self.loop.run(stop))

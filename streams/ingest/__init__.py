@@ -1,0 +1,1 @@
+"""`tocsin run ingest`: agent formats read from a Kafka topic into `metrics` and `logs`."""

@@ -1,0 +1,46 @@
+"""What every `tocsin run ...` worker process does around its loop: the health and
+metrics server, the client libraries' log noise held back, SIGTERM and SIGINT turned
+into a graceful stop (the loop finishes its batch, commits, and leaves its group).
+Settings and logging come before: `tocsin`'s command group configures the log, and
+`tocsin run` reads and checks the Kafka settings before any worker starts."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from threading import Event
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from streams.health import Health, HealthServer
+from streams.kafka import quiet_client_logs
+
+log = structlog.get_logger(__name__)
+
+
+@contextmanager
+def serving(health: Health, registry: CollectorRegistry, *, host: str, port: int,
+            signals: bool = True, **about: Any) -> Iterator[Event]:  # fmt: skip
+    """The health server for the block's duration; yields the event SIGTERM/SIGINT set
+    (with `signals` False the worker's framework handles them: faust does)."""
+    quiet_client_logs()  # a line per failed reconnect, ten a second, while Kafka is away
+    server = HealthServer(health, registry, host=host, port=port).start()
+    log.info("health_server", health_port=server.port, **about)
+    stop = Event()
+    if signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        server.stop()
+
+
+def serve(run: Callable[[Event], None], health: Health, registry: CollectorRegistry, *,
+          host: str, port: int, **about: Any) -> None:  # fmt: skip
+    """Run a worker's loop (`run(stop)`) until SIGTERM or SIGINT, then stop gracefully."""
+    with serving(health, registry, host=host, port=port, **about) as stop:
+        run(stop)

@@ -1,0 +1,133 @@
+"""A transactional producer whose every call has a deadline, and that can be replaced.
+
+After a broker restart librdkafka's send_offsets_to_transaction was seen waiting
+forever, past the timeout it was given, and a worker blocked in C can neither beat its
+liveness nor recover. So each transactional call runs on a thread of the producer's
+own and is waited for with a deadline: a call that outlives its timeout by
+STUCK_AFTER_S is given up on, as a fatal error, and the producer replaced; the new one
+has the same transactional id, and its init_transactions fences whatever the old one
+still holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from threading import Event
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+
+from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_producer, retriable
+from streams.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+# a transactional call still blocked this long after its own timeout is given up on
+STUCK_AFTER_S = 5.0
+
+
+class Transactions:
+    """The transactional producer of one worker: begin, commit with the consumed
+    offsets, abort; each call bounded, retried while the error is retriable."""
+
+    def __init__(self, settings: KafkaSettings, conf: dict[str, Any], wait: KafkaWait,
+                 beat: Callable[[], None], stop: Event,
+                 on_new: Callable[[Producer], None] = lambda _: None) -> None:  # fmt: skip
+        self._settings, self._conf = settings, conf
+        self.wait, self._beat, self.stop = wait, beat, stop
+        self._on_new = on_new  # told of every new producer (the outputs write through it)
+        self.open = False  # a transaction begun and neither committed nor aborted
+        self.producer = self._new()
+
+    def _new(self) -> Producer:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="transactions")
+        self._stuck = False
+        producer = make_producer(self._settings, **self._conf)
+        self._on_new(producer)
+        return producer
+
+    def init(self) -> None:
+        self._retrying("the transaction coordinator",
+                       lambda: self.producer.init_transactions(CALL_TIMEOUT_S))  # fmt: skip
+        self.wait.progressed()
+
+    def begin(self) -> None:
+        self._call(self.producer.begin_transaction)  # local: nothing reaches the broker yet
+        self.open = True
+
+    def commit(self, positions: list[TopicPartition], group: object) -> None:
+        """Commit the open transaction with `positions` as the group's offsets. Raises
+        KafkaException when it cannot (the caller then aborts and rewinds)."""
+        if positions:  # none, when a rebalance took every partition since the begin
+            self._retrying("the transaction's offsets", lambda: (
+                self.producer.send_offsets_to_transaction(positions, group, CALL_TIMEOUT_S)
+            ))  # fmt: skip
+        # a commit that timed out continues in the background: calling again resumes it
+        self._retrying("the transaction's commit",
+                       lambda: self.producer.commit_transaction(CALL_TIMEOUT_S))  # fmt: skip
+        self.open = False
+
+    def abort(self) -> None:
+        """End the open transaction, waiting out the broker; a producer that can no
+        longer abort is replaced (its successor's init ends the transaction)."""
+        while self.open and not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self._call(lambda: self.producer.abort_transaction(CALL_TIMEOUT_S))
+                self.open = False
+                log.info("transaction_aborted")
+            except KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal():
+                    self.replace(err)
+                    return
+                self.wait.waiting("the transaction's abort", err)
+                self._beat()
+                if time.monotonic() - started < 0.5:
+                    self.stop.wait(0.5)
+
+    def replace(self, why: KafkaError | str) -> None:
+        """A producer whose transaction state is lost for good (fenced after the broker
+        expired its transaction), or renewed after an outage: a new one with the same
+        transactional id takes over."""
+        log.warning("producer_replaced", reason=str(why)[:300])
+        old, self.open = self.producer, False
+        # a thread blocked in the old producer stays blocked: left to its fate, as the
+        # new producer's init_transactions fences whatever the old one still holds
+        self._thread.shutdown(wait=False, cancel_futures=True)
+        if not self._stuck:
+            old.purge()
+        self.producer = self._new()
+        self.init()
+
+    def _retrying(self, what: str, call: Callable[[], object]) -> None:
+        """Call until it goes through or fails for a reason other than time; each try
+        waits at most CALL_TIMEOUT_S, and the loop stays live and says what it awaits."""
+        while True:
+            started = time.monotonic()
+            try:
+                self._call(call)
+                return
+            except KafkaException as exc:
+                if not retriable(exc) or self.stop.is_set():
+                    raise
+                self.wait.waiting(what, exc.args[0])
+                self._beat()
+                if time.monotonic() - started < 0.5:
+                    self.stop.wait(0.5)  # refused at once (the broker away): no busy loop
+
+    def _call(self, call: Callable[[], object]) -> None:
+        """A transactional call on the producer's own thread, waited for with a deadline."""
+        if self._stuck:
+            raise KafkaException(KafkaError(KafkaError._FATAL, "the producer is stuck",
+                                            fatal=True))  # fmt: skip
+        future = self._thread.submit(call)
+        try:
+            future.result(timeout=CALL_TIMEOUT_S + STUCK_AFTER_S)
+        except TimeoutError:
+            self._stuck = True
+            why = f"a transactional call outlived its {CALL_TIMEOUT_S:g}s timeout"
+            raise KafkaException(KafkaError(KafkaError._FATAL, why, fatal=True)) from None

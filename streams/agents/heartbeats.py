@@ -41,13 +41,14 @@ from prometheus_client import Counter
 
 from processors.heartbeats.watch import HeartbeatState, deadline, on_ping, on_tick
 from processors.rules.matching import LabelPredicate, compile_matchers
-from schemas import Alert, DeadLetter, DecodeError, decode, encode
+from schemas import Alert, DecodeError, decode, encode
 from schemas.config import Config, Heartbeat
 from schemas.heartbeats import HeartbeatPing, heartbeat_key
 from streams.agents.decide import Work, partition_of
 from streams.agents.gaps import GapFiller
 from streams.agents.outbox import Outbox
 from streams.catalog import Catalog
+from streams.runtime.deadletters import dead_letter
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -165,9 +166,9 @@ class HeartbeatWatch:
 
     def _letter(self, raw: bytes, error: str, reason: str
                 ) -> tuple[str, bytes | None, bytes, int | None]:  # fmt: skip
-        letter = DeadLetter(source_topic=self.topic, value=raw, reason=reason,
-                            error=error[:8000], stage="agents", worker="agents")  # fmt: skip
-        return (self.deadletter, None, encode(letter), None)
+        letter = dead_letter(None, source=self.topic, value=raw, reason=reason, error=error,
+                             stage="agents", worker="agents")  # fmt: skip
+        return (self.deadletter, None, letter, None)
 
     def due(self, table: Iterable[tuple[bytes, bytes | None]], now: datetime) -> list[bytes]:
         """Heartbeats whose deadline passed, without a tick on its way for it yet."""

@@ -23,11 +23,12 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from schemas import DeadLetter, encode
 from streams.catalog import Catalog
 from streams.health import Health
-from streams.kafka import KafkaWait, flush_acknowledged, make_consumer, make_producer
+from streams.kafka import KafkaWait, make_consumer, make_producer
 from streams.metrics import WorkerMetrics
+from streams.runtime.commits import flush_acknowledged
+from streams.runtime.deadletters import dead_letter
 from streams.settings import KafkaSettings
 from streams.store.db import migrate
 from streams.store.projection import KINDS, Applied, Kind, Rec, apply_batch, clear, stored_offsets
@@ -156,14 +157,11 @@ class Projector:
 
     def _dead_letters(self, invalid: list[tuple[Rec, str]], stop: threading.Event) -> None:
         for rec, error in invalid:
-            letter = DeadLetter(
-                source_topic=rec.topic, partition=rec.partition, offset=rec.offset,
-                value=rec.value, reason="validation", error=error[:8000], stage="projector",
-                worker="projector")  # fmt: skip
-            self._producer.produce(self._catalog.name("deadletter"), encode(letter))
+            letter = dead_letter(None, source=rec.topic, partition=rec.partition,
+                                 offset=rec.offset, value=rec.value, reason="validation",
+                                 error=error, stage="projector", worker="projector")  # fmt: skip
+            self._producer.produce(self._catalog.name("deadletter"), letter)
             self.metrics.dead_letters.labels(topic=rec.topic, reason="validation").inc()
-            log.warning("projector_dead_letter", topic=rec.topic, partition=rec.partition,
-                        offset=rec.offset, error=error[:300])  # fmt: skip
         flush_acknowledged(self._producer, self.kafka_wait, self.health.beat, stop,
                            "dead letters")  # fmt: skip
 

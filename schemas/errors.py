@@ -17,6 +17,9 @@
     ├── Backpressure         Kafka cannot take more now: retry after a pause
     ├── NotAcknowledged      Kafka did not acknowledge a write in time
     ├── DecoderLost          a decoding process died under a request  (streams.gateway)
+    ├── ApiError             a request the API answers with a 4xx or 503 (streams.api)
+    ├── BadCursor            a list cursor this API did not make for that order
+                                                                    (streams.store)
     ├── RecordTooLarge       a record over the largest Kafka accepts  (streams.gateway)
     └── ConsumerFenced       the group fenced this consumer: replace it (streams.runtime)
 

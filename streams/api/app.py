@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from schemas import Command, encode
 from schemas.api import IncidentQuery, ReportQuery
 from schemas.config import Config
+from schemas.errors import TocsinError
 from streams.api.auth import Principal, Tokens
 from streams.catalog import Catalog
 from streams.gateway.writer import Backpressure, KafkaWriter, NotAcknowledged
@@ -52,7 +53,9 @@ LIST_FIELDS = ("status", "priority", "service", "team")
 CONSOLE = "/console"
 
 
-class ApiError(Exception):
+class ApiError(TocsinError):
+    """A request the API answers with a 4xx/5xx status naming the field."""
+
     def __init__(self, status: int, error: str, field: str | None = None) -> None:
         super().__init__(error)
         self.status, self.error, self.field = status, error, field

@@ -30,13 +30,14 @@ from schemas.api import (
     TimelineEntry,
 )
 from schemas.commands import Matcher, Weekly
+from schemas.errors import TocsinError
 from streams.store.tables import incidents, members, notifications, overrides, silences, timeline
 
 _DETAIL_ONLY = ("group_key", "notified_targets", "storm", "search", "tenant")
 SUMMARY = [c for c in incidents.c if c.name not in _DETAIL_ONLY]
 
 
-class BadCursor(ValueError):
+class BadCursor(TocsinError, ValueError):
     """The cursor was not made by this API for this sort order."""
 
 

@@ -19,7 +19,8 @@ def _modules() -> list[str]:
         names.append(package)
         path = importlib.import_module(package).__path__
         names += [m.name for m in pkgutil.walk_packages(path, f"{package}.")]
-    return names
+    # Alembic's environment and revisions are scripts Alembic runs, not modules to import
+    return [n for n in names if ".migrations." not in n]
 
 
 def _exceptions() -> dict[str, type[BaseException]]:

@@ -234,6 +234,10 @@ class RuleSettings(_Strict):
 
     allowed_lateness: Duration = Field(default=timedelta(seconds=30), ge=timedelta(0))
     max_future_skew: Duration = Field(default=timedelta(minutes=5), ge=timedelta(0))
+    # `series`: a window closes once every live series has passed its end, the lateness
+    # kept for series seen out of order; `partition`: only when the newest sample of
+    # the partition is `allowed_lateness` past it (docs/processors.md)
+    watermark: Literal["series", "partition"] = "series"
 
 
 class RuleFile(_Strict):

@@ -73,6 +73,8 @@ class Alert(Event):
     ends_at: Timestamp | None = None
     window_start: Timestamp | None = None
     window_end: Timestamp | None = None
+    # a rule with `early: true` fired before its window ended, on part of the window
+    early: bool = False
     anomaly: AnomalyDetail | None = None
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ def rule_alert(
     at: float,
     value: float | None,
     window: tuple[float, float] | None,
+    early: bool = False,
 ) -> Alert:
     rule = r.rule
     cond = rule.condition
@@ -69,6 +70,7 @@ def rule_alert(
         ends_at=when if status == "resolved" else None,
         window_start=at_time(window[0]) if window else None,
         window_end=at_time(window[1]) if window else None,
+        early=early,
     )
 
 

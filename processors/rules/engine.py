@@ -281,6 +281,8 @@ class RuleEngine:
     ) -> None:
         slots: list[Slot] = []
         for rs, key, counter in fed:
+            if rs.rule.early:
+                return  # decided per sample on the slow path (_decide_early)
             g = rs.groups.get(key)
             if g is None:
                 # not created (a series cap, a counter's first point, a log filter that
@@ -467,6 +469,8 @@ class RuleEngine:
             first = pane_index - n + 1
             if rs.next_window is None or first < rs.next_window:
                 rs.next_window = first  # see _enter_pane
+            if r.early and g.phase == INACTIVE and acc.count >= r.rule.min_samples:
+                self._decide_early(rs, key, g, acc, first, t)
         elif r.anomaly is not None:
             self._score(rs, key, g, v, t)
         elif g.phase == FIRING:  # `absent`: the source is back
@@ -474,6 +478,31 @@ class RuleEngine:
             rs.active.discard(key)
             self._absent_due(rs, t + r.absent_s)
             self._emit(rs, key, t, rule_alert(r, key, g, INACTIVE, t, None, None))
+
+    def _decide_early(
+        self, rs: RuleState, key: GroupKey, g: Group, acc: Accumulator, first: int, t: float
+    ) -> None:
+        """An `early` rule's pane already crosses: so does every window holding it (a max,
+        a min or a count only moves one way as a window fills)."""
+        r = rs.rule
+        cond = r.condition
+        assert cond is not None  # a window rule
+        value = acc.result()
+        if value is None or not cond.op(value, cond.threshold):
+            return
+        # the windows this sample cannot be in are decided first, as an advance before it
+        # would have: the order of decisions does not depend on batch boundaries
+        self._close_windows(rs, self.close_wm)
+        self._closed.clear()  # valid for one advance only (see _advance)
+        if g.phase != INACTIVE:
+            return
+        change = g.evaluate(cond, value, t)
+        if change is None:
+            return
+        rs.active.add(key)
+        start = first * r.step
+        window = (start, start + r.size)
+        self._emit(rs, key, t, rule_alert(r, key, g, change, t, value, window, early=True))
 
     def _score(self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float) -> None:
         spec = rs.rule.anomaly

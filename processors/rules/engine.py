@@ -20,7 +20,7 @@ from processors.rules.aggregates import Accumulator
 from processors.rules.alerts import anomaly_alert, at_time, rule_alert
 from processors.rules.clocks import Clocks, SeriesClock
 from processors.rules.compiled import CompiledRule
-from processors.rules.condition import FIRING, INACTIVE
+from processors.rules.condition import FIRING, INACTIVE, PENDING
 from processors.rules.routes import (
     ANOMALY,
     SHADOW,
@@ -515,7 +515,7 @@ class RuleEngine:
         if verdict.transition is None:
             return
         if verdict.transition == "firing":
-            g.phase, g.active_since = FIRING, t
+            g.phase, g.active_since, g.fired_at = FIRING, t, t
             rs.active.add(key)
         else:
             g.phase = INACTIVE
@@ -652,13 +652,24 @@ class RuleEngine:
                         continue
                 elif value is not None and r.per_second:
                     value /= size
+                was = g.phase
                 change = g.evaluate(cond, value, end)
                 if change is None:
                     continue
                 if change == INACTIVE:
                     rs.active.discard(key)
+                    if was == PENDING:
+                        # never fired: nobody was told, so nothing to take back; the
+                        # pending already on the topic stands for the next one too
+                        continue
                 else:
                     rs.active.add(key)
+                    if change == FIRING:
+                        g.announced = False
+                    elif g.announced:
+                        continue
+                    else:
+                        g.announced = True
                 self._emit(rs, key, end, rule_alert(r, key, g, change, end, value, (start, end)))
             if n > 1:
                 rs.open.pop(i, None)  # no later window holds pane i
@@ -678,7 +689,7 @@ class RuleEngine:
             at = g.last_seen + limit
             if wm >= at:
                 g.phase = FIRING
-                g.active_since = at
+                g.active_since = g.fired_at = at
                 rs.active.add(key)
                 fired = True
                 self._emit(

@@ -25,24 +25,26 @@ from typing import Any
 # clock for each new timestamp
 _MIN_STEP_S = 1.0
 _NO_GAP = float("inf")
+_NEVER = float("-inf")
 
 
 class SeriesClock:
-    """One series' newest event time, its last sampling interval and whether it has
-    ever been out of order."""
+    """One series' newest event time, the one before it (their difference is its
+    sampling interval; both are the float objects the feed shares across a scrape, so a
+    clock allocates nothing per sample) and whether it has ever been out of order."""
 
-    __slots__ = ("disordered", "gap", "hw")
+    __slots__ = ("disordered", "hw", "prev")
 
     def __init__(self) -> None:
         self.hw = float("-inf")
-        self.gap = _NO_GAP
+        self.prev = float("-inf")
         self.disordered = False
 
     def tick(self, t: float) -> None:
         """What the engine's hot path does inline."""
         hw = self.hw
         if t > hw:
-            self.gap = t - hw
+            self.prev = hw
             self.hw = t
         elif t < hw:
             self.disordered = True
@@ -79,7 +81,8 @@ class Clocks:
         self.fresh = False
         step = _NO_GAP
         for c in self.by_series.values():
-            hw, gap = c.hw, c.gap
+            hw = c.hw
+            gap = hw - c.prev  # inf before a second sample
             # idle: silent for twice its interval (no interval yet: for the lateness)
             if now - hw > (2.0 * gap if gap != _NO_GAP else lateness):
                 continue
@@ -102,16 +105,16 @@ class Clocks:
 
     def dump(self) -> list[list[Any]]:
         return [
-            [k, c.hw, c.gap if c.gap != _NO_GAP else None, c.disordered]
+            [k, c.hw, c.prev if c.prev != _NEVER else None, c.disordered]
             for k, c in self.by_series.items()
         ]
 
     def load(self, doc: list[list[Any]], due: float) -> None:
         self.by_series.clear()
-        for key, hw, gap, disordered in doc:
+        for key, hw, prev, disordered in doc:
             c = SeriesClock()
             c.hw = float(hw)
-            c.gap = _NO_GAP if gap is None else float(gap)
+            c.prev = _NEVER if prev is None else float(prev)
             c.disordered = bool(disordered)
             self.by_series[key] = c
         self.due = due

@@ -151,7 +151,7 @@ class RuleEngine:
                 c = known.clock  # SeriesClock.tick, inline
                 if c is not None:
                     if t > c.hw:
-                        c.gap = t - c.hw
+                        c.prev = c.hw
                         c.hw = t
                     elif t < c.hw:
                         c.disordered = True
@@ -233,7 +233,7 @@ class RuleEngine:
                 c = known.clock  # SeriesClock.tick, inline
                 if c is not None:
                     if t > c.hw:
-                        c.gap = t - c.hw
+                        c.prev = c.hw
                         c.hw = t
                     elif t < c.hw:
                         c.disordered = True
@@ -494,6 +494,10 @@ class RuleEngine:
         # would have: the order of decisions does not depend on batch boundaries
         self._close_windows(rs, self.close_wm)
         self._closed.clear()  # valid for one advance only (see _advance)
+        if rs.next_window is not None and rs.next_window < first:
+            # an earlier window is still open: its decision comes first (a later sample
+            # of this pane may decide early once it is made)
+            return
         if g.phase != INACTIVE:
             return
         change = g.evaluate(cond, value, t)

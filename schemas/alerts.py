@@ -56,6 +56,11 @@ class Alert(Event):
     ``ends_at`` on a firing alert is when it resolves by itself unless a newer
     transition arrives first (Alertmanager's ``endsAt``, as Prometheus sends it);
     the expiry worker writes that resolution.
+
+    ``starts_at`` follows Prometheus (``startsAt``): when the alert started firing, on
+    its firing and its resolution; on a pending, when the condition began to hold.
+    ``pending_since`` is when the condition began to hold before the alert fired (rules
+    with ``for:``), on all three.
     """
 
     fingerprint: Fingerprint
@@ -70,9 +75,12 @@ class Alert(Event):
     value: FiniteFloat | None = None
     threshold: FiniteFloat | None = None
     starts_at: Timestamp
+    pending_since: Timestamp | None = None
     ends_at: Timestamp | None = None
     window_start: Timestamp | None = None
     window_end: Timestamp | None = None
+    # a rule with `early: true` fired before its window ended, on part of the window
+    early: bool = False
     anomaly: AnomalyDetail | None = None
 
     @model_validator(mode="after")

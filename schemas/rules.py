@@ -135,6 +135,9 @@ class Rule(_Strict):
     runbook_url: ShortText | None = None
     labels: dict[LabelKey, Name] = Field(default_factory=dict, max_length=16)
     anomaly: AnomalySpec | None = None
+    # fire as soon as the window's value is sure to cross (a max above the threshold, a
+    # count past it), before the window ends
+    early: bool = False
 
     @field_validator("group_by")
     @classmethod
@@ -166,6 +169,8 @@ class Rule(_Strict):
             raise ValueError("numerator: 'ratio' needs a log signal and a numerator filter")
         if agg == "rate" and isinstance(self.signal, MetricSignal) and not self.signal.counter:
             raise ValueError("signal.counter: 'rate' needs a counter signal (counter: true)")
+        if self.early:
+            _check_early(agg, self.condition)
         for m in [*_matchers(self)]:
             if m.op in ("=~", "!~"):
                 try:
@@ -220,6 +225,19 @@ def _check_template(where: str, template: str, labels: list[str], fields: list[s
                          f"group ({group}) nor one of {', '.join(fields)}")  # fmt: skip
 
 
+def _check_early(agg: str, c: Condition) -> None:
+    # only an aggregate that can only move one way within a window is decided by part of
+    # it: a max only grows, a min only shrinks, a count only grows
+    if (agg, c.op) not in {(a, op) for a in ("max", "count") for op in (">", ">=")} | {
+        ("min", "<"),
+        ("min", "<="),
+    }:
+        raise ValueError("early: only `max` or `count` above, or `min` below, a threshold is "
+                         f"decided before the window ends (not {agg!r} {c.op!r})")  # fmt: skip
+    if c.for_ > timedelta(0):
+        raise ValueError("early: needs `for: 0` (an early decision is a firing)")
+
+
 def _matchers(rule: Rule) -> list[Matcher]:
     out = list(rule.signal.matchers)
     if isinstance(rule.signal, LogSignal) and rule.signal.filter:
@@ -234,6 +252,10 @@ class RuleSettings(_Strict):
 
     allowed_lateness: Duration = Field(default=timedelta(seconds=30), ge=timedelta(0))
     max_future_skew: Duration = Field(default=timedelta(minutes=5), ge=timedelta(0))
+    # `series`: a window closes once every live series has passed its end, the lateness
+    # kept for series seen out of order; `partition`: only when the newest sample of
+    # the partition is `allowed_lateness` past it (docs/processors.md)
+    watermark: Literal["series", "partition"] = "series"
 
 
 class RuleFile(_Strict):

@@ -32,6 +32,7 @@ def rule_alert(
     at: float,
     value: float | None,
     window: tuple[float, float] | None,
+    early: bool = False,
 ) -> Alert:
     rule = r.rule
     cond = rule.condition
@@ -65,10 +66,13 @@ def rule_alert(
         runbook_url=render(rule.runbook_url, labels) if rule.runbook_url else None,
         value=shown,
         threshold=threshold,
-        starts_at=at_time(min(g.active_since, at)),
+        # Prometheus' startsAt: when it started firing; a pending says when it began
+        starts_at=at_time(min(g.active_since if phase == PENDING else g.fired_at, at)),
+        pending_since=at_time(g.active_since) if cond and cond.for_ else None,
         ends_at=when if status == "resolved" else None,
         window_start=at_time(window[0]) if window else None,
         window_end=at_time(window[1]) if window else None,
+        early=early,
     )
 
 

@@ -83,6 +83,7 @@ class CompiledRule:
         "combine",
         "condition",
         "counter",
+        "early",
         "group_by",
         "is_log",
         "key_of",
@@ -130,6 +131,7 @@ class CompiledRule:
         self.absent_s = rule.absent_for.total_seconds() if rule.absent_for else 0.0
         self.anomaly = rule.anomaly
         self.per_second = rule.aggregation == "rate"
+        self.early = rule.early
         self.mapping = new_mapping() if rule.aggregation == "quantile" else None
         # a zero-argument factory (a class or a partial: C-level calls, no method lookup)
         self.combine = (

@@ -34,15 +34,19 @@ class CompiledCondition:
 
 
 class AlertState:
-    """State of one series: phase, when the condition started holding, last value."""
+    """State of one series: phase, when the condition started holding (`active_since`,
+    the pending time) and when it last started firing, last value, and whether a pending
+    is on the alerts topic with no firing or resolution after it."""
 
-    __slots__ = ("active_since", "last_true", "phase", "value")
+    __slots__ = ("active_since", "announced", "fired_at", "last_true", "phase", "value")
 
     def __init__(self) -> None:
         self.phase = INACTIVE
         self.active_since = 0.0
+        self.fired_at = 0.0
         self.last_true = 0.0
         self.value: float | None = None
+        self.announced = False
 
     def evaluate(self, cond: CompiledCondition, value: float | None, at: float) -> int | None:
         """Feed one evaluation; return the new phase when it changed, else None."""
@@ -60,11 +64,13 @@ class AlertState:
                 self.active_since = at
                 if cond.for_s <= 0:
                     self.phase = FIRING
+                    self.fired_at = at
                     return FIRING
                 self.phase = PENDING
                 return PENDING
             if self.phase == PENDING and at - self.active_since >= cond.for_s:
                 self.phase = FIRING
+                self.fired_at = at
                 return FIRING
             return None
         if self.phase == FIRING and at - self.last_true < cond.keep_s:
@@ -75,11 +81,20 @@ class AlertState:
         return None
 
     def dump(self) -> list[float | int | None]:
-        return [self.phase, self.active_since, self.last_true, self.value]
+        return [
+            self.phase,
+            self.active_since,
+            self.last_true,
+            self.value,
+            self.fired_at,
+            int(self.announced),
+        ]
 
     def load_state(self, data: list[float | int | None]) -> None:
-        phase, since, last, value = data
+        phase, since, last, value, fired, announced = data
         self.phase = int(phase or 0)
         self.active_since = float(since or 0.0)
         self.last_true = float(last or 0.0)
         self.value = None if value is None else float(value)
+        self.fired_at = float(fired or 0.0)
+        self.announced = bool(announced)

@@ -1,10 +1,13 @@
 """The rule engine of one input partition: samples in, alert transitions out.
 
-Pure and deterministic: event time comes from the samples, the watermark is
-`max event time - allowed lateness`, and windows close only when the
-watermark passes their end. The same input in the same order yields the same
-transitions, whatever the batch boundaries, which is what makes crash
-recovery by checkpoint + replay exact and backtesting faithful.
+Pure and deterministic: event time comes from the samples, and windows close
+only when the closing watermark passes their end: with `watermark: series` the
+smallest frontier of the live series (processors/rules/clocks.py), never below
+the partition watermark `max event time - allowed lateness`, which alone is used
+with `watermark: partition` and always drives absence and eviction. The same
+input in the same order yields the same transitions, whatever the batch
+boundaries, which is what makes crash recovery by checkpoint + replay exact and
+backtesting faithful.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from processors.anomaly import AnomalySeries
 from processors.rules import snapshot
 from processors.rules.aggregates import Accumulator
 from processors.rules.alerts import anomaly_alert, at_time, rule_alert
+from processors.rules.clocks import Clocks, SeriesClock
 from processors.rules.compiled import CompiledRule
-from processors.rules.condition import FIRING, INACTIVE
+from processors.rules.condition import FIRING, INACTIVE, PENDING
 from processors.rules.routes import (
     ANOMALY,
     SHADOW,
@@ -83,6 +87,10 @@ class RuleEngine:
     def __init__(self, rules: list[RuleModel], settings: RuleSettings | None = None) -> None:
         settings = settings or RuleSettings()
         self.lateness = settings.allowed_lateness.total_seconds()
+        self.per_series = settings.watermark == "series"
+        self.clocks = Clocks(self.lateness)
+        if not self.per_series:
+            self.clocks.due = float("inf")
         self.rules = [RuleState(CompiledRule(r), i) for i, r in enumerate(rules)]
         self.by_metric: dict[str, list[RuleState]] = {}
         leads: dict[str, RuleState] = {}
@@ -100,6 +108,8 @@ class RuleEngine:
                 self.by_metric.setdefault(rs.rule.metric, []).append(rs)
         self.max_time = float("-inf")
         self.watermark = float("-inf")
+        # what closes windows and makes a sample late: the watermark, or ahead of it
+        self.close_wm = float("-inf")
         self.overflows: list[tuple[str, dict[str, str]]] = []
         # (event time, rule index, group key, alert): sorted per advance so the output
         # order does not depend on where batch boundaries fell
@@ -131,16 +141,20 @@ class RuleEngine:
 
         `route` (the Kafka record key) names the series for the route cache
         (processors/rules/routes.py): the same answer as without it, faster."""
-        if t < self.watermark:
+        if t < self.close_wm:
             return LATE
         if t > self.max_time:
-            self.max_time = t
-            self.watermark = t - self.lateness
-            if self.watermark >= self._housekeeping_due:
-                self._housekeeping()
+            self._moved(t)
         if route is not None:
             known = self._routes.get(route)
             if known is not None and known.name == name and known.labels == labels:
+                c = known.clock  # SeriesClock.tick, inline
+                if c is not None:
+                    if t > c.hw:
+                        c.prev = c.hw
+                        c.hw = t
+                    elif t < c.hw:
+                        c.disordered = True
                 if known.counters:
                     self._fold_route(known, labels, value, t)
                     return None
@@ -164,6 +178,10 @@ class RuleEngine:
         rules = self.by_metric.get(name)
         if rules is None:
             return None
+        # a series is its name and labels, whatever record key carries it
+        clock = self.clocks.get(series or series_key(name, labels)) if self.per_series else None
+        if clock is not None:
+            clock.tick(t)
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
@@ -194,7 +212,7 @@ class RuleEngine:
                 fed.append((rs, key, None))
             self._fold(rs, key, labels, v, True, t)
         if route is not None:
-            self._remember(route, name, labels, fed)
+            self._remember(route, name, labels, fed, clock)
         return None
 
     def process_log(
@@ -205,18 +223,25 @@ class RuleEngine:
         t: float,
         route: bytes | None = None,
     ) -> str | None:
-        if t < self.watermark:
+        if t < self.close_wm:
             return LATE
         if t > self.max_time:
-            self.max_time = t
-            self.watermark = t - self.lateness
-            if self.watermark >= self._housekeeping_due:
-                self._housekeeping()
+            self._moved(t)
         if route is not None:
             known = self._log_routes.get(route)
             if known is not None and known.labels == labels:
+                c = known.clock  # SeriesClock.tick, inline
+                if c is not None:
+                    if t > c.hw:
+                        c.prev = c.hw
+                        c.hw = t
+                    elif t < c.hw:
+                        c.disordered = True
                 self._fold_route(known, labels, 1.0, t, status, duration_ms, logs=True)
                 return None
+        clock = self.clocks.get(series_key("", labels)) if self.per_series else None
+        if clock is not None:
+            clock.tick(t)
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
@@ -240,7 +265,7 @@ class RuleEngine:
             hit = r.numerator(status, labels) if r.numerator is not None else True
             self._fold(rs, key, labels, v, hit, t)
         if route is not None:
-            self._remember(route, "", labels, fed, logs=True)
+            self._remember(route, "", labels, fed, clock, logs=True)
         return None
 
     # -- routes (processors/rules/routes.py) -----------------------------------------
@@ -251,10 +276,13 @@ class RuleEngine:
         name: str,
         labels: dict[str, str],
         fed: list[tuple[RuleState, GroupKey, str | None]],
+        clock: SeriesClock | None,
         logs: bool = False,
     ) -> None:
         slots: list[Slot] = []
         for rs, key, counter in fed:
+            if rs.rule.early:
+                return  # decided per sample on the slow path (_decide_early)
             g = rs.groups.get(key)
             if g is None:
                 # not created (a series cap, a counter's first point, a log filter that
@@ -268,12 +296,14 @@ class RuleEngine:
             else:
                 slots.append(CounterSlot(rs, key, g, counter))
         routes = self._log_routes if logs else self._routes
+        made = Route(name, labels, tuple(slots))
+        made.clock = clock
         replaced = routes.get(route)
         if replaced is not None:
             # the key now carries other labels: the old route's last_seen is its groups'
             # (a matcher the new labels miss leaves groups only the old route updated)
             self._sync_route(replaced)
-        routes[route] = Route(name, labels, tuple(slots))
+        routes[route] = made
 
     def forget_routes(self) -> None:
         """Drop every route: the state they point into is about to change."""
@@ -439,6 +469,8 @@ class RuleEngine:
             first = pane_index - n + 1
             if rs.next_window is None or first < rs.next_window:
                 rs.next_window = first  # see _enter_pane
+            if r.early and g.phase == INACTIVE and acc.count >= r.rule.min_samples:
+                self._decide_early(rs, key, g, acc, first, t)
         elif r.anomaly is not None:
             self._score(rs, key, g, v, t)
         elif g.phase == FIRING:  # `absent`: the source is back
@@ -446,6 +478,35 @@ class RuleEngine:
             rs.active.discard(key)
             self._absent_due(rs, t + r.absent_s)
             self._emit(rs, key, t, rule_alert(r, key, g, INACTIVE, t, None, None))
+
+    def _decide_early(
+        self, rs: RuleState, key: GroupKey, g: Group, acc: Accumulator, first: int, t: float
+    ) -> None:
+        """An `early` rule's pane already crosses: so does every window holding it (a max,
+        a min or a count only moves one way as a window fills)."""
+        r = rs.rule
+        cond = r.condition
+        assert cond is not None  # a window rule
+        value = acc.result()
+        if value is None or not cond.op(value, cond.threshold):
+            return
+        # the windows this sample cannot be in are decided first, as an advance before it
+        # would have: the order of decisions does not depend on batch boundaries
+        self._close_windows(rs, self.close_wm)
+        self._closed.clear()  # valid for one advance only (see _advance)
+        if rs.next_window is not None and rs.next_window < first:
+            # an earlier window is still open: its decision comes first (a later sample
+            # of this pane may decide early once it is made)
+            return
+        if g.phase != INACTIVE:
+            return
+        change = g.evaluate(cond, value, t)
+        if change is None:
+            return
+        rs.active.add(key)
+        start = first * r.step
+        window = (start, start + r.size)
+        self._emit(rs, key, t, rule_alert(r, key, g, change, t, value, window, early=True))
 
     def _score(self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float) -> None:
         spec = rs.rule.anomaly
@@ -458,7 +519,7 @@ class RuleEngine:
         if verdict.transition is None:
             return
         if verdict.transition == "firing":
-            g.phase, g.active_since = FIRING, t
+            g.phase, g.active_since, g.fired_at = FIRING, t, t
             rs.active.add(key)
         else:
             g.phase = INACTIVE
@@ -468,8 +529,9 @@ class RuleEngine:
     # -- output -----------------------------------------------------------------
 
     def advance(self) -> list[Alert]:
-        """Close every window the watermark has passed; return the transitions, in order."""
-        return self._advance(self.watermark)
+        """Close every window the closing watermark has passed; return the transitions,
+        in order."""
+        return self._advance(self.close_wm)
 
     def flush(self) -> list[Alert]:
         """End of a finite input (backtests): close every open window, as if time went on
@@ -496,6 +558,17 @@ class RuleEngine:
     # point they are due, before that sample is folded in: never at advance() time,
     # whose timing depends on batch boundaries. So a replay with other batches, and a
     # backtest, decide exactly as the original run did.
+
+    def _moved(self, t: float) -> None:
+        """A sample moved the newest event time to `t` (before it is folded in)."""
+        self.max_time = t
+        wm = self.watermark = t - self.lateness
+        if wm >= self._housekeeping_due:
+            self._housekeeping()
+        if t >= self.clocks.due:  # never with `watermark: partition`
+            wm = self.clocks.closing(t, wm)
+        if wm > self.close_wm:
+            self.close_wm = wm
 
     def _absent_due(self, rs: RuleState, at: float) -> None:
         if at < rs.absent_due:
@@ -583,13 +656,24 @@ class RuleEngine:
                         continue
                 elif value is not None and r.per_second:
                     value /= size
+                was = g.phase
                 change = g.evaluate(cond, value, end)
                 if change is None:
                     continue
                 if change == INACTIVE:
                     rs.active.discard(key)
+                    if was == PENDING:
+                        # never fired: nobody was told, so nothing to take back; the
+                        # pending already on the topic stands for the next one too
+                        continue
                 else:
                     rs.active.add(key)
+                    if change == FIRING:
+                        g.announced = False
+                    elif g.announced:
+                        continue
+                    else:
+                        g.announced = True
                 self._emit(rs, key, end, rule_alert(r, key, g, change, end, value, (start, end)))
             if n > 1:
                 rs.open.pop(i, None)  # no later window holds pane i
@@ -609,7 +693,7 @@ class RuleEngine:
             at = g.last_seen + limit
             if wm >= at:
                 g.phase = FIRING
-                g.active_since = at
+                g.active_since = g.fired_at = at
                 rs.active.add(key)
                 fired = True
                 self._emit(
@@ -643,6 +727,8 @@ class RuleEngine:
             for key in idle_keys:
                 del rs.groups[key]
             evicted = evicted or bool(idle_keys)
+        # a route holds its series' clock: a forgotten clock must not stay in use
+        evicted = self.clocks.evict(wm - _IDLE_EVICT_S) or evicted
         if evicted:
             # routes point at groups and counters: an evicted group under a route would
             # keep absorbing samples outside the engine's state

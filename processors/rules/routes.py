@@ -17,6 +17,7 @@ it (idle eviction, a checkpoint load, `flush`).
 from __future__ import annotations
 
 from processors.rules.aggregates import Accumulator
+from processors.rules.clocks import SeriesClock
 from processors.rules.state import Group, GroupKey, RuleState
 
 WINDOW, ANOMALY, ABSENT, SHADOW = 0, 1, 2, 3
@@ -82,7 +83,16 @@ class Route:
     drops every route when an absence fires, and the slow path that rebuilds a route
     resolves one that was), so "the source is back" always takes the slow path."""
 
-    __slots__ = ("anomalies", "counters", "labels", "last_seen", "name", "slots", "windows")
+    __slots__ = (
+        "anomalies",
+        "clock",
+        "counters",
+        "labels",
+        "last_seen",
+        "name",
+        "slots",
+        "windows",
+    )
 
     def __init__(self, name: str, labels: dict[str, str], slots: tuple[Slot, ...]) -> None:
         self.name = name
@@ -90,6 +100,8 @@ class Route:
         self.slots = slots
         self.counters = any(isinstance(s, CounterSlot) for s in slots)
         self.last_seen = float("-inf")
+        # the series' clock (processors/rules/clocks.py) with `watermark: series`
+        self.clock: SeriesClock | None = None
         windows = tuple(s for s in slots if s.kind in (WINDOW, SHADOW))
         # the same tuple when nothing else is there: a route is paid per series
         self.windows = slots if len(windows) == len(slots) else windows

@@ -20,13 +20,13 @@ from schemas.errors import TocsinError
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 11  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 12  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
 # 9: the episode is a bounded window of past peaks (likelihood v6, holt_winters v4)
 # 10: counters are keyed by the escaped series key; 11: anomaly series v3 (a page needs
-# a point that opened an episode)
+# a point that opened an episode); 12: per-series clocks and the closing watermark
 
 
 class IncompatibleState(TocsinError, ValueError):
@@ -63,6 +63,9 @@ def dump(engine: RuleEngine) -> bytes:
             "watermark": engine.watermark,
             "advances": engine.advances,
             "next_evict": engine.next_evict,
+            "close_wm": engine.close_wm,
+            "clocks": engine.clocks.dump(),
+            "clocks_due": engine.clocks.due,
             "rules": rules,
         }
     )
@@ -77,6 +80,9 @@ def load(engine: RuleEngine, data: bytes) -> None:
     engine.watermark = _num(doc["watermark"])
     engine.advances = int(doc["advances"])
     engine.next_evict = _num(doc["next_evict"])
+    engine.close_wm = _num(doc["close_wm"])
+    if engine.per_series:
+        engine.clocks.load(doc["clocks"], _num(doc["clocks_due"]))
     for rs in engine.rules:
         saved = doc["rules"].get(rs.rule.rule.name)
         if saved is None or saved.get("sig") != rs.rule.signature:

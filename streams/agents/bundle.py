@@ -33,7 +33,14 @@ TICK = b'{"t":"tick"}'
 _ALERTS_V2 = orjson.dumps({"t": "alerts", "v": 2}) + b"\n"
 # Alert's datetime fields: JSON text in the bundle, datetimes again when rebuilt
 # (tests/unit/incidents/test_bundle.py checks this list against the model)
-ALERT_TIMES = ("produced_at", "starts_at", "ends_at", "window_start", "window_end")
+ALERT_TIMES = (
+    "produced_at",
+    "starts_at",
+    "pending_since",
+    "ends_at",
+    "window_start",
+    "window_end",
+)
 # (table key, header, the alert rebuilt, or the bytes of a record still to validate)
 Item = tuple[bytes, dict[str, Any], Alert | bytes]
 

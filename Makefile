@@ -45,13 +45,13 @@ typecheck: venv  ## mypy (strict)
 schemas: venv  ## regenerate the exported JSON Schemas
 	$(RUN) python -m schemas.export
 
-test-unit: venv
+test-unit: venv  ## the pure tier alone (no broker)
 	$(PYTEST) tests/unit -q
 
-test-integration: broker
+test-integration: broker  ## the integration tier against the local broker
 	$(PYTEST) tests/integration -q
 
-test-faults: broker
+test-faults: broker  ## the fault tier (kills, outages) as make test runs it
 	$(PYTEST) tests/faults -q
 
 test-image: broker peers  ## the container tier alone: build the image, run every worker kind

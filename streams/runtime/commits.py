@@ -45,7 +45,8 @@ def commit_consumed(
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
-                break  # nothing new to commit
+                # nothing new to commit: answered locally, no sign the broker is there
+                return
             waits = isinstance(err, KafkaError) and err.code() in BROKER_AWAY
             if not (waits or retriable(exc)) or stop.is_set():
                 log.info("commit_skipped", error=str(exc)[:300])

@@ -54,7 +54,8 @@ def test_an_expired_silence_mutes_nothing_from_then_on() -> None:
 
 
 def test_weekly_window_follows_the_wall_clock_of_its_zone_across_dst() -> None:
-    # Saturdays 22:00-02:00 Berlin time; the clocks go back on Sunday 2026-10-25
+    # a Saturday-night window in Berlin: the wall clock, not UTC, must bound it when the
+    # clocks go back inside the window
     w = Weekly(days=["sat"], start=time(22, 0), duration=timedelta(hours=4),
                timezone="Europe/Berlin")  # fmt: skip
     summer = datetime(2026, 7, 4, 20, 30, tzinfo=UTC)  # Sat 22:30 CEST

@@ -98,7 +98,7 @@ def read_topic_keyed(settings: KafkaSettings, topic: str, timeout: float = 30.0
     try:
         meta = c.list_topics(topic, timeout=timeout).topics[topic]
         for p in sorted(meta.partitions):
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            low, high = _watermarks(c, TopicPartition(topic, p), timeout)
             if high <= low:
                 continue
             c.assign([TopicPartition(topic, p, low)])
@@ -162,6 +162,25 @@ class KafkaWait:
         if since is None:
             return True, "making progress"
         return False, f"waiting {self._clock() - since:.0f}s for {self._what}"
+
+
+# what a partition answers for a moment after its topic is created or its leader moves
+_MOVING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                     KafkaError.UNKNOWN_TOPIC_OR_PART})  # fmt: skip
+
+
+def _watermarks(c: Consumer, tp: Any, timeout: float) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = c.get_watermark_offsets(tp, timeout=timeout)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            moving = isinstance(err, KafkaError) and err.code() in _MOVING
+            if not (moving or retriable(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def retriable(exc: BaseException) -> bool:

@@ -29,9 +29,10 @@ def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def wait_until(what: str, cond: Callable[[], bool], timeout: float = 90.0) -> None:
+def wait_until(what: str, cond: Callable[[], bool], timeout: float = 90.0,
+               every: float = 0.2) -> None:  # fmt: skip
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(every)

@@ -48,10 +48,11 @@ def test_kill9_mid_batch_leaves_the_store_equal_to_a_rebuild(
     events, pages = kinds["incident-events"], kinds["notifications"]
     produce(kafka_settings, effects)
     log = tmp_path / "projector.log"
-    run = ("run", "projector", "--health-port", "0", "--batch", "300")
+    # small batches and a close watch, so the kill lands while most of the work is ahead
+    run = ("run", "projector", "--health-port", "0", "--batch", "50")
     proc = _start(kafka_settings, store, log, *run)
     try:
-        wait_until("the first rows", lambda: count(engine, tables.timeline) > 0, 120)
+        wait_until("the first rows", lambda: count(engine, tables.timeline) > 0, 120, 0.01)
         kill9(proc)
         partial = count(engine, tables.timeline)
         assert partial < events, "killed before it was done"

@@ -140,8 +140,12 @@ async def test_an_incident_appears_live_and_is_acknowledged_with_a_click(
         assert "99" in await page.locator("table.members").inner_text(), "the value"
         assert "95" in await page.locator("table.members").inner_text(), "the threshold"
         clicked = time.monotonic()
-        await page.click("button:has-text('Acknowledge')")
-        await page.wait_for_selector("#sent")
+        # the notice is only on the page until the change lands and the page redraws
+        # itself, which can be sooner than a poll for it: read it from the page served
+        async with page.expect_response(lambda r: "sent=" in r.url) as served:
+            await page.click("button:has-text('Acknowledge')")
+        notice = await (await served.value).text()
+        assert 'id="sent"' in notice and "Acknowledge sent" in notice
         ack = page.locator("#timeline li.kind-acknowledged")
         await ack.wait_for(timeout=60_000)  # the page reloads itself once the change lands
         took = time.monotonic() - clicked

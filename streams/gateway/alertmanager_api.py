@@ -37,10 +37,10 @@ from connectors.sources.alertmanager_silences import (
 from connectors.sources.batches import BodyError, inflate
 from connectors.sources.prometheus_alerts import decode_postable_alerts
 from processors.rules.matching import LabelPredicate, compile_matchers
-from schemas import Alert, Command, DecodeError, encode
+from schemas import Command, DecodeError, encode
 from streams.gateway.alerts_view import AlertView, FiringAlert, OpenIncidentAlerts
+from streams.gateway.decoding import decode_alert_items
 from streams.gateway.follower import TopicFollower
-from streams.gateway.records import Outcome, RecordMaker
 from streams.gateway.responses import unauthorized
 from streams.gateway.silences_view import (
     KnownSilence,
@@ -54,8 +54,6 @@ from streams.gateway.writer import Record
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
-
-ROUTE = "http:/api/v2/alerts"
 
 
 def _now(gw: Gateway) -> datetime:
@@ -126,9 +124,10 @@ class AlertmanagerAPI:
     async def post_alerts(self, request: web.Request) -> web.Response:
         gw = self.gw
         raw = await request.read()
-        work = partial(_decode_alerts, gw, raw, request.headers.get("Content-Encoding"),
+        work = partial(decode_alert_items, gw.topics, "alertmanager_api", "/api/v2/alerts",
+                       decode_postable_alerts, raw, request.headers.get("Content-Encoding"),
                        _now(gw))  # fmt: skip
-        out = await gw.decode(work)
+        out, _ = await gw.decode(work)
         await gw.write(out.records)
         status, _ = out.answer()
         if status == 202:
@@ -287,29 +286,6 @@ def add_routes(gw: Gateway, app: web.Application) -> AlertmanagerAPI:
     api = AlertmanagerAPI(gw)
     api.add_routes(app)
     return api
-
-
-def _decode_alerts(gw: Gateway, raw: bytes, encoding: str | None, now: datetime) -> Outcome:
-    out = Outcome("alertmanager_api")
-    maker = RecordMaker(out, gw.catalog.name("alerts"), _alert_key)
-    body = raw
-    try:
-        body = inflate(raw, encoding)
-        alerts, errors = decode_postable_alerts(body, now)
-    except (BodyError, DecodeError) as exc:
-        out.refuse(str(exc), exc.reason)
-    else:
-        for e in errors:
-            out.reject(e.position, e.message)
-        for position, alert in alerts:
-            maker.add(position, alert)
-    if out.refused is not None or out.rejected:
-        out.records.append(gw.letter(ROUTE, body, out.reason, out.error_text()))
-    return out
-
-
-def _alert_key(a: Alert) -> bytes:
-    return a.fingerprint.encode()
 
 
 def _flag(query: Any, name: str) -> bool:

@@ -118,24 +118,36 @@ def decode_batch(topics: Topics, topic: str, raw: bytes, encoding: str | None, c
     return _finish(topics, out, f"http:/v1/{topic}", body)
 
 
-def decode_alertmanager(topics: Topics, raw: bytes, encoding: str | None, now: datetime
-                        ) -> Outcome:  # fmt: skip
-    out = Outcome("alertmanager")
+AlertItems = Callable[[bytes, datetime], tuple[list[tuple[int, Alert]], list[ItemError]]]
+
+
+def decode_alert_items(topics: Topics, name: str, route: str, decode: AlertItems,
+                       raw: bytes, encoding: str | None, now: datetime,
+                       ) -> tuple[Outcome, list[Alert]]:  # fmt: skip
+    """A body of many alerts in one source's shape: the valid ones become records (and are
+    returned, for what a route derives from them), the others are named by position, and
+    a request that refused anything leaves one dead letter."""
+    out = Outcome(name)
     maker = RecordMaker(out, topics.alerts, _alert_key)
-    body = raw
+    body, valid = raw, []
     try:
         body = inflate(raw, encoding)
-        alerts, errors = decode_alertmanager_items(body, now)
-    except BodyError as exc:
-        out.refuse(str(exc), exc.reason)
-    except DecodeError as exc:
+        alerts, errors = decode(body, now)
+    except (BodyError, DecodeError) as exc:
         out.refuse(str(exc), exc.reason)
     else:
         for e in errors:
             out.reject(e.position, e.message)
         for position, alert in alerts:
             maker.add(position, alert)
-    return _finish(topics, out, "http:/v1/alertmanager", body)
+        valid = [a for _, a in alerts]
+    return _finish(topics, out, f"http:{route}", body), valid
+
+
+def decode_alertmanager(topics: Topics, raw: bytes, encoding: str | None, now: datetime
+                        ) -> Outcome:  # fmt: skip
+    return decode_alert_items(topics, "alertmanager", "/v1/alertmanager",
+                              decode_alertmanager_items, raw, encoding, now)[0]  # fmt: skip
 
 
 def decode_pagerduty_event(topics: Topics, raw: bytes, encoding: str | None, now: datetime

@@ -30,6 +30,7 @@ from schemas.commands import Command
 from schemas.errors import DecodeError
 from schemas.types import MAX_TEXT
 from streams.gateway.auth import source_bearer
+from streams.gateway.decoding import decode_alert_items
 from streams.gateway.records import Outcome, RecordMaker
 from streams.gateway.responses import json_response, unauthorized
 from streams.gateway.writer import Record
@@ -128,21 +129,10 @@ async def _checkmk(gw: Gateway, request: web.Request) -> web.Response:
 
 
 def _decode_checkmk(gw: Gateway, raw: bytes, encoding: str | None, now: datetime) -> Outcome:
-    out = Outcome("checkmk")
-    maker = RecordMaker(out, gw.catalog.name("alerts"), _key)
-    body = raw
-    try:
-        body = inflate(raw, encoding)
-        alerts, errors = decode_checkmk_items(body, now)
-    except DecodeError as exc:
-        out.refuse(str(exc), exc.reason)
-    else:
-        for e in errors:
-            out.reject(e.position, e.message)
-        for position, alert in alerts:
-            maker.add(position, alert)
-        out.records.extend(_notes(gw, [a for _, a in alerts], now))
-    return _finish(gw, out, "/v1/checkmk", body)
+    out, alerts = decode_alert_items(gw.topics, "checkmk", "/v1/checkmk", decode_checkmk_items,
+                                     raw, encoding, now)  # fmt: skip
+    out.records.extend(_notes(gw, alerts, now))
+    return out
 
 
 def note_of(alert: Alert) -> tuple[str, str] | None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.config.loader import config_files, load_config
 from schemas.config.models import Config
 from schemas.errors import ConfigError
-from schemas.rules import Rule, load_rule_files
+from schemas.rules import Rule, RuleFile, load_rule_files
 
 DEFAULT = "default"
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -101,7 +101,8 @@ def load_installation(paths: list[Path]) -> Installation:
             errors.append(str(exc))
         if (d / RULES_DIR).is_dir() and any((d / RULES_DIR).glob("*.y*ml")):
             try:
-                rules[tid] = list(load_rule_files([d / RULES_DIR]).rules)
+                own = load_rule_files([d / RULES_DIR]).rules
+                rules[tid] = [r.model_copy(update={"tenant": tid}) for r in own]
             except ConfigError as exc:
                 errors.append(str(exc))
     errors += _across(tenants, where)
@@ -129,3 +130,22 @@ def _across(tenants: dict[str, Config], where: dict[str, Path]) -> list[str]:
                               f"{first!r}: a credential belongs to one tenant")  # fmt: skip
             owner.setdefault(tok.sha256, tid)
     return errors
+
+
+def rule_pack(shared: RuleFile, inst: Installation) -> RuleFile:
+    """The shared pack plus every tenant's own rules (each seeing its tenant's samples
+    only). Rule names stay unique across the pack: alerts and engine state name rules."""
+    taken = {r.name: "the shared pack" for r in shared.rules}
+    errors: list[str] = []
+    rules = list(shared.rules)
+    for tid, own in sorted(inst.rules.items()):
+        for r in own:
+            if r.name in taken:
+                errors.append(f"{TENANTS_DIR}/{tid}/{RULES_DIR}: rule {r.name}: the name is "
+                              f"taken by {taken[r.name]} (prefix it with the tenant)")  # fmt: skip
+                continue
+            taken[r.name] = f"tenant {tid!r}"
+            rules.append(r)
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return RuleFile(settings=shared.settings, rules=rules)

@@ -8,6 +8,8 @@ import click
 
 from schemas import ConfigError
 from schemas.config import load_installation
+from schemas.config.installation import rule_pack
+from schemas.rules import load_rule_files
 
 
 @click.group()
@@ -17,11 +19,16 @@ def config() -> None:
 
 @config.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def check(paths: tuple[Path, ...]) -> None:
+@click.option("--rules", "rule_paths", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="The shared rule pack, to check the tenants' rules against.")  # fmt: skip
+def check(paths: tuple[Path, ...], rule_paths: tuple[Path, ...]) -> None:
     """Validate users, teams, services, routes, policies, schedules and heartbeats of the
     provider and of every tenant under `tenants/<id>/` (with its rules); exit 1 on errors."""
     try:
         inst = load_installation(list(paths))
+        if rule_paths:
+            rule_pack(load_rule_files(list(rule_paths)), inst)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from exc

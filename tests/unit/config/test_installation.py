@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from schemas import ConfigError
 from schemas.config import load_config, load_installation
+from schemas.config.installation import rule_pack
+from schemas.rules import load_rule_files
 from streams.cli.main import cli
 
 EXAMPLE = Path("examples/config")
@@ -139,3 +141,33 @@ def test_the_status_pages_file_beside_a_config_is_not_read_as_config(tmp_path: P
     (root / "status.yaml").write_text("pages: [{id: public}]\n")
     (root / "tenants" / "acme" / "status.yaml").write_text("pages: [{id: public}]\n")
     assert set(load_installation([root]).tenants) == {"default", "acme"}
+
+
+def test_a_tenants_rules_join_the_shared_pack_for_its_samples_only(tmp_path: Path) -> None:
+    shared = load_rule_files([Path("rules/default.yaml")])
+    pack = rule_pack(shared, load_installation([EXAMPLE]))
+    mine = [r for r in pack.rules if r.tenant is not None]
+    assert [(r.name, r.tenant) for r in mine] == [("acme_checkout_latency", "acme")]
+    assert len(pack.rules) == len(shared.rules) + 1
+    assert all(r.tenant is None for r in pack.rules[: len(shared.rules)])
+    # the tenant is no part of a rule's serialised form: shared rules' state signatures
+    # are what they were before tenants existed
+    assert "tenant" not in mine[0].model_dump_json()
+
+
+def test_a_tenant_rule_may_not_take_a_shared_name_nor_claim_a_tenant(tmp_path: Path) -> None:
+    root = _installation(tmp_path, "users: []\n")
+    rules = root / "tenants" / "acme" / "rules"
+    rules.mkdir()
+    text = Path("rules/default.yaml").read_text()
+    (rules / "copy.yaml").write_text(text)
+    shared = load_rule_files([Path("rules/default.yaml")])
+    with pytest.raises(ConfigError, match="rule cpu_saturation_critical: the name is taken by"):
+        rule_pack(shared, load_installation([root]))
+    result = CliRunner().invoke(cli, ["config", "check", str(root), "--rules", "rules/"])
+    assert result.exit_code == 1 and "tenants/acme/rules: rule cpu_high_warning" in result.output
+    (rules / "copy.yaml").write_text(
+        text.replace("  - name: cpu_saturation_critical\n", "  - name: x\n    tenant: beta\n", 1)
+    )
+    with pytest.raises(ConfigError, match="rule x field tenant: not written in a rule file"):
+        load_installation([root])

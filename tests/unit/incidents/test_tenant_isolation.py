@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processors.incidents.lifecycle import on_alert, on_command
 from processors.incidents.state import GroupState, Route
@@ -125,3 +127,43 @@ def test_the_batch_step_hands_refused_commands_back_for_the_dead_letter_topic() 
     out = groups.decide([Work(key, work_value("command", raw), 0, 99)], table)
     assert out.refused == [(raw, out.refused[0][1])] and "may not act" in out.refused[0][1]
     assert not out.effects
+
+
+_HOSTS = ("web-01", "web-02")
+_STEPS = st.lists(st.tuples(st.sampled_from(("default", "acme")), st.sampled_from(_HOSTS),
+                            st.sampled_from(("firing", "resolved"))),
+                  min_size=1, max_size=24)  # fmt: skip
+
+
+def _run(steps: list[tuple[str, str, str]], tenants: set[str]) -> dict[str, list[bytes]]:
+    """Each step one minute apart through one batch step; the effects by tenant."""
+    both = Tenants(INST.tenants)
+    places = Places(both, None, 6)
+    clock = [T0]
+    groups = Groups(both, None, lambda: clock[0])
+    table: dict[bytes, bytes | None] = {}
+    out: dict[str, list[bytes]] = {t: [] for t in tenants}
+    for i, (tenant, host, status) in enumerate(steps):
+        clock[0] = T0 + timedelta(minutes=i)
+        if tenant not in tenants:
+            continue
+        a = alert(tenant, status, {**LABELS, "host": host}, fp=host)
+        a = a.model_copy(update={"event_id": f"{tenant}-{i}"})
+        rows = [(p.group_id, p.group_key, p.route, a) for p in places.of(a.labels, tenant)[1]]
+        batch = groups.decide([Work(b"k", alert_bundle(rows), 0, i)], table)
+        for w in groups.written(batch):
+            table[w.key] = w.value
+        for e in batch.effects:
+            assert e.tenant == tenant
+            out[tenant].append(encode(e))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(_STEPS)
+def test_a_tenant_decides_the_same_with_or_without_the_other(
+    steps: list[tuple[str, str, str]],
+) -> None:
+    together = _run(steps, {"default", "acme"})
+    assert together["default"] == _run(steps, {"default"})["default"]
+    assert together["acme"] == _run(steps, {"acme"})["acme"]

@@ -173,7 +173,7 @@ class Groups:
             outcome = on_alert(st, alert, now, cfg, tenants.suppressions(st.tenant))
             if outcome.suppressed is not None:
                 log.info("alert_suppressed", fingerprint=alert.fingerprint,
-                         reason=outcome.suppressed)  # fmt: skip
+                         tenant=st.tenant, reason=outcome.suppressed)  # fmt: skip
                 out.suppressed += 1
         elif st is None:
             return None

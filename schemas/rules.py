@@ -20,7 +20,7 @@ from schemas.alerts import Severity
 from schemas.anomaly import AnomalySpec
 from schemas.commands import Matcher
 from schemas.errors import ConfigError
-from schemas.types import Duration, LabelKey, MetricName, Name, ShortText, Text
+from schemas.types import Duration, LabelKey, MetricName, Name, ShortText, Tenant, Text
 
 Aggregation = Literal[
     "avg", "min", "max", "sum", "count", "rate", "ratio", "quantile", "last", "absent"
@@ -138,6 +138,10 @@ class Rule(_Strict):
     # fire as soon as the window's value is sure to cross (a max above the threshold, a
     # count past it), before the window ends
     early: bool = False
+    # the tenant whose samples alone this rule sees (None: the shared pack, every
+    # tenant's); set from the directory a tenant's rule file is in, never written in it,
+    # and left out of the rule's serialised form (its state signature)
+    tenant: Tenant | None = Field(default=None, exclude=True)
 
     @field_validator("group_by")
     @classmethod
@@ -302,6 +306,11 @@ def _load_one(file: Path) -> RuleFile:
         raise ConfigError(f"{file}: cannot read YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping with a 'rules' list")
+    for i, rule in enumerate(data.get("rules") or []):
+        if isinstance(rule, dict) and "tenant" in rule:
+            raise ConfigError(f"{file}: rule {rule.get('name') or '#' + str(i)} field tenant: "
+                              "not written in a rule file (a tenant's rules are the files "
+                              "of tenants/<id>/rules/)")  # fmt: skip
     try:
         return RuleFile.model_validate(data)
     except ValidationError as exc:

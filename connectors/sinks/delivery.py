@@ -8,8 +8,9 @@ and whether trying again can help (for the retry policy). ``RetryPolicy`` and
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from schemas.notifications import Notification
 
@@ -29,6 +30,27 @@ class Delivery:
 
 class Sink(Protocol):
     async def deliver(self, n: Notification) -> Delivery: ...
+
+
+V = TypeVar("V")
+DEFAULT_TENANT = "default"
+
+
+def for_tenant(table: Mapping[str, V], n: Notification, fallback: bool = True) -> V | None:
+    """A key or URL of the notification's alias among its own tenant's entries only:
+    `alias` (then `default`) for the provider's own tenant, `<tenant>/alias` (then
+    `<tenant>/default`) for any other. Never another tenant's, never the provider's for
+    a customer: a page of one tenant cannot reach another's pager."""
+    prefix = "" if n.tenant == DEFAULT_TENANT else f"{n.tenant}/"
+    found = table.get(prefix + n.target)
+    if found is None and fallback:
+        found = table.get(prefix + "default")
+    return found
+
+
+def of_tenant(n: Notification) -> str:
+    """` of tenant 'x'` for a customer's notification (error messages), else nothing."""
+    return "" if n.tenant == DEFAULT_TENANT else f" of tenant {n.tenant!r}"
 
 
 def retryable_status(status: int | None) -> bool:

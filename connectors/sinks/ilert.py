@@ -1,7 +1,7 @@
 """ilert events API: ALERT / ACCEPT / RESOLVE keyed by ``alertKey`` (the incident id).
 
 ``Notification.target`` names an ilert alert-source integration key by alias, like
-the PagerDuty sink; keys come from the environment.
+the PagerDuty sink (a tenant's as ``<tenant>/alias``); keys come from the environment.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from connectors.sinks.delivery import Delivery
+from connectors.sinks.delivery import Delivery, for_tenant, of_tenant
 from connectors.sinks.http import post
 from schemas.notifications import Notification
 
@@ -48,9 +48,10 @@ class IlertSink:
         self.url = url
 
     async def deliver(self, n: Notification) -> Delivery:
-        key = self.keys.get(n.target) or self.keys.get("default")
+        key = for_tenant(self.keys, n)
         if key is None:
-            return Delivery(ok=False, error=f"no ilert API key for target {n.target!r}")
+            return Delivery(ok=False, error=f"no ilert API key for target {n.target!r}"
+                                            f"{of_tenant(n)}")  # fmt: skip
         body = orjson.dumps(ilert_event(n, key))
         return await post(self.client, self.url, body, {"Content-Type": "application/json"},
                           ref=n.incident_id)  # fmt: skip

@@ -3,8 +3,8 @@
 ``dedup_key`` is the incident id, so every notification of one incident lands on
 one PagerDuty alert (and a re-delivered trigger is deduplicated by PagerDuty too).
 ``Notification.target`` names a routing key by alias (``pagerduty`` target
-``payments`` -> key ``routing_keys["payments"]``), so keys stay out of config and
-out of the outbox.
+``payments`` -> key ``routing_keys["payments"]``; a tenant's notification ->
+``routing_keys["<tenant>/payments"]``), so keys stay out of config and out of the outbox.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from connectors.sinks.delivery import Delivery
+from connectors.sinks.delivery import Delivery, for_tenant, of_tenant
 from connectors.sinks.http import post
 from schemas.notifications import Notification
 
@@ -73,9 +73,10 @@ class PagerDutySink:
         self.incident_url = incident_url  # e.g. "https://tocsin.example/incidents/{id}"
 
     async def deliver(self, n: Notification) -> Delivery:
-        key = self.keys.get(n.target) or self.keys.get("default")
+        key = for_tenant(self.keys, n)
         if key is None:
-            return Delivery(ok=False, error=f"no PagerDuty routing key for target {n.target!r}")
+            why = f"no PagerDuty routing key for target {n.target!r}{of_tenant(n)}"
+            return Delivery(ok=False, error=why)
         link = self.incident_url.format(id=n.incident_id) if self.incident_url else None
         body = orjson.dumps(pagerduty_event(n, key, link))
         return await post(self.client, self.url, body,

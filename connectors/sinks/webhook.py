@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from connectors.sinks.delivery import Delivery
+from connectors.sinks.delivery import Delivery, for_tenant, of_tenant
 from connectors.sinks.http import post
 from schemas.codec import encode
 from schemas.notifications import Notification
@@ -37,7 +37,8 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, now: floa
 
 
 class WebhookSink:
-    """``Notification.target`` is an alias of a configured URL (never a URL from data)."""
+    """``Notification.target`` is an alias of a configured URL (never a URL from data); a
+    tenant's aliases are ``<tenant>/alias``, in the URLs and the secrets alike."""
 
     def __init__(self, client: httpx.AsyncClient, urls: Mapping[str, str],
                  secrets: Mapping[str, bytes],
@@ -48,14 +49,15 @@ class WebhookSink:
         self.clock = clock
 
     async def deliver(self, n: Notification) -> Delivery:
-        url = self.urls.get(n.target)
+        url = for_tenant(self.urls, n, fallback=False)
         if url is None:
-            return Delivery(ok=False, error=f"no webhook URL configured for {n.target!r}")
-        secret = self.secrets.get(n.target)
+            return Delivery(ok=False, error=f"no webhook URL configured for {n.target!r}"
+                                            f"{of_tenant(n)}")  # fmt: skip
+        secret = for_tenant(self.secrets, n, fallback=False)
         if not secret:
             # a receiver cannot tell an unsigned page from a forged one: never sent
-            return Delivery(ok=False, error=f"no WEBHOOK_SECRETS entry for {n.target!r}: "
-                                            "a webhook is only sent signed")  # fmt: skip
+            why = f"no WEBHOOK_SECRETS entry for {n.target!r}{of_tenant(n)}"
+            return Delivery(ok=False, error=f"{why}: a webhook is only sent signed")
         body = encode(n)
         ts = str(int(self.clock()))
         headers = {"Content-Type": "application/json", "X-Tocsin-Timestamp": ts,

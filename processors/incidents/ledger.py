@@ -88,10 +88,12 @@ _CRITICALITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 @dataclass
 class Outcome:
-    """The effects of one decision, in order; `suppressed` says why nothing paged."""
+    """The effects of one decision, in order; `suppressed` says why nothing paged,
+    `refused` why a command was not applied."""
 
     effects: list[Effect] = field(default_factory=list)
     suppressed: str | None = None
+    refused: str | None = None
 
     @property
     def notifications(self) -> list[Notification]:
@@ -129,7 +131,7 @@ def event(
     ok = aware(now) and len(details) <= 64
     out.effects.append(build(
         IncidentEvent, ok, schema_version=1, event_id=f"{st.incident_id}:{st.seq}",
-        tenant="default", produced_at=now, incident_id=st.incident_id,
+        tenant=st.tenant, produced_at=now, incident_id=st.incident_id,
         seq=st.seq, kind=kind, at=now, actor=actor, message=message[:8192], details=details,
     ))  # fmt: skip
 
@@ -150,7 +152,7 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
               for m in members]  # fmt: skip
     out.effects.append(build(
         Incident, ok, schema_version=1, event_id=f"{st.incident_id}@{st.version}",
-        tenant="default", produced_at=now,
+        tenant=st.tenant, produced_at=now,
         incident_id=st.incident_id, group_key=st.group_key[:1024], version=st.version,
         status=st.status, title=st.title[:8192], severity=st.severity,
         priority=group_priority(st, cfg), service=st.route.service, team=st.route.team,

@@ -280,6 +280,12 @@ def on_command(st: GroupState, cmd: Command, now: datetime, cfg: Config) -> Outc
     out = Outcome()
     if st.incident_id is None or cmd.incident_id != st.incident_id:
         return out
+    if cmd.tenant != st.tenant:
+        # a credential of one tenant never acts on another's incident: not applied, and
+        # the runtime dead-letters the command with this reason
+        out.refused = (f"Command.tenant: {cmd.tenant!r} may not act on incident "
+                       f"{st.incident_id} (another tenant's)")  # fmt: skip
+        return out
     if already_applied(st, cmd.event_id):
         return out
     actor = cmd.actor

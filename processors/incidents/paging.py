@@ -145,7 +145,7 @@ def notify(
     ok = aware(now, st.opened_at) and len(target) <= MAX_SHORT
     out.effects.append(build(
         Notification, ok, schema_version=1,
-        event_id=hashlib.sha256(nid.encode()).hexdigest()[:32], tenant="default", produced_at=now,
+        event_id=hashlib.sha256(nid.encode()).hexdigest()[:32], tenant=st.tenant, produced_at=now,
         notification_id=nid[:1024], incident_id=st.incident_id, kind=kind, channel=channel,
         target=target, title=st.title[:8192], status=st.status, severity=st.severity,
         priority=group_priority(st, cfg), service=st.route.service, team=st.route.team,

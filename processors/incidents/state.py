@@ -48,6 +48,7 @@ class Route:
 @dataclass
 class GroupState:
     group_key: str
+    tenant: str = "default"  # whose alerts these are: every record derived carries it
     incident_id: str | None = None
     generation: int = 0  # bumps on every open/reopen: part of notification ids
     opened: int = 0  # incidents this group has had: part of the incident id

@@ -1,6 +1,7 @@
 """Configuration as code: users, teams, services, routes, escalation, schedules."""
 
 from schemas.config.heartbeats import Heartbeat
+from schemas.config.installation import Installation, load_installation
 from schemas.config.loader import load_config
 from schemas.config.models import (
     Config,
@@ -22,6 +23,7 @@ __all__ = [
     "EscalationPolicy",
     "EscalationTarget",
     "Heartbeat",
+    "Installation",
     "Layer",
     "Override",
     "Route",
@@ -30,4 +32,5 @@ __all__ = [
     "Team",
     "User",
     "load_config",
+    "load_installation",
 ]

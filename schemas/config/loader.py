@@ -17,16 +17,29 @@ _LISTS = ("users", "teams", "services", "escalation_policies", "schedules", "inh
 _ITEM = re.compile(r"^(?P<key>[a-z_]+)\[(?P<index>\d+)\]")
 
 
-def load_config(paths: list[Path]) -> Config:
+# files beside a tenant's configuration that other loaders own (status pages)
+_NOT_CONFIG = frozenset({"status.yaml", "status.yml"})
+
+
+def config_files(path: Path) -> list[Path]:
+    """The configuration files of a path: itself, or a directory's YAML files (not its
+    subdirectories, and not the status pages' file beside them)."""
+    if not path.is_dir():
+        return [path]
+    return [f for f in sorted(path.glob("*.y*ml")) if f.name not in _NOT_CONFIG]
+
+
+def load_config(paths: list[Path], tenant: str = "default") -> Config:
     """Merge YAML files (or directories of them): lists concatenate, mappings replace.
 
     Every list item remembers the file (and its index there) it came from, so an error
-    about `teams[3]` of the merged config names `b.yaml: teams[1]`."""
+    about `teams[3]` of the merged config names `b.yaml: teams[1]`. A tenant's API tokens
+    belong to that tenant unless they say otherwise (which its validation refuses)."""
     merged: dict[str, Any] = {}
     origin: dict[str, list[tuple[Path, int]]] = {}  # list key -> (file, index in file)
     owner: dict[str, Path] = {}  # mapping key -> the file that set it last
     for path in paths:
-        for file in sorted(path.glob("*.y*ml")) if path.is_dir() else [path]:
+        for file in config_files(path):
             try:
                 data = yaml.safe_load(file.read_text()) or {}
             except (OSError, yaml.YAMLError) as exc:
@@ -40,6 +53,14 @@ def load_config(paths: list[Path]) -> Config:
                 else:
                     merged[key] = value
                     owner[str(key)] = file
+    if "tenant" in merged and merged["tenant"] != tenant:
+        raise ConfigError(f"{owner['tenant']}: tenant: {merged['tenant']!r} is not the tenant "
+                          f"{tenant!r} of the directory it is in (leave `tenant` out: the "
+                          "directory decides)")  # fmt: skip
+    merged["tenant"] = tenant
+    if tenant != "default" and isinstance(merged.get("api_tokens"), list):
+        merged["api_tokens"] = [{"tenant": tenant, **t} if isinstance(t, dict) else t
+                                for t in merged["api_tokens"]]  # fmt: skip
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:

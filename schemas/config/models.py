@@ -200,13 +200,14 @@ class MaintenanceWindow(_Strict):
     comment: ShortText = ""
 
 
-Role = Literal["viewer", "responder", "admin"]
+Role = Literal["viewer", "responder", "admin", "provider"]
 
 
 class ApiToken(_Strict):
     """One API token of a user: only its SHA-256 digest is kept (`tocsin token new` makes
     a token and prints the line to add). viewer reads; responder also acts on incidents,
-    silences and overrides; admin may do everything."""
+    silences and overrides; admin may do everything in its tenant; provider (only in the
+    provider's own configuration) may act across tenants."""
 
     user: Id
     role: Role = "viewer"
@@ -221,6 +222,8 @@ def _default_ack_sla() -> dict[str, timedelta]:
 
 
 class Config(_Strict):
+    # set by the installation loader from the directory a tenant's files are in
+    tenant: Tenant = "default"
     users: list[User] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
@@ -241,6 +244,12 @@ class Config(_Strict):
         users = _ids("users", self.users)
         for i, tok in enumerate(self.api_tokens):
             _known(tok.user, users, f"api_tokens[{i}]: unknown user")
+            if self.tenant != "default" and tok.tenant != self.tenant:
+                raise ValueError(f"api_tokens[{i}]: tenant {tok.tenant!r} is not this "
+                                 f"configuration's tenant {self.tenant!r}")  # fmt: skip
+            if self.tenant != "default" and tok.role == "provider":
+                raise ValueError(f"api_tokens[{i}]: role 'provider' belongs in the provider's "
+                                 "own configuration, not a tenant's")  # fmt: skip
         if len({t.sha256 for t in self.api_tokens}) != len(self.api_tokens):
             raise ValueError("api_tokens: the same token is listed twice")
         teams = _ids("teams", self.teams)

@@ -14,6 +14,11 @@ One agent, one routing task, two timers:
   `incident-work`, so every table write happens inside the agent that owns the
   partition and the core always gets `now` from the runtime;
 - a task follows `suppressions` into every worker (see broadcast.py).
+Tenants: an alert is routed, grouped, silenced and inhibited with its own tenant's
+configuration and suppressions only (processors/incidents/tenants.py), its group key
+starts with its tenant, and every record derived from it carries it. An alert or a
+command of a tenant the configuration does not know, and a command whose tenant is not
+its incident's, is dead-lettered with the reason, never applied.
 Hot outputs (re-keyed work, effects, the changelog) go through one confluent-kafka
 producer (outbox.py) with one acknowledgement per batch.
 
@@ -52,8 +57,7 @@ import structlog
 from faust.types import EventT
 
 from processors.incidents.ledger import Effect, group_of
-from processors.incidents.oncall import with_overrides
-from processors.incidents.suppression import Suppressions
+from processors.incidents.tenants import Tenants
 from schemas import (
     Alert,
     Command,
@@ -64,9 +68,8 @@ from schemas import (
     decode,
 )
 from schemas.codec import encode_fields
-from schemas.commands import OnCallOverride
-from schemas.config import Config
-from streams.agents.broadcast import SuppressionFollower, apply_record
+from schemas.config import Config, Installation
+from streams.agents.broadcast import SuppressionFollower, apply_record, suppression_key
 from streams.agents.bundle import TICK, alert_bundles, work_value
 from streams.agents.decide import Groups, Work, latest_snapshots
 from streams.agents.gaps import GapFiller
@@ -118,7 +121,8 @@ def _batches(stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[EventT[byte
     return cast("faust.Stream[bytes]", stream).take_events(BATCH, within=WITHIN)
 
 
-def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-agents",
+def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
+              app_id: str = "tocsin-agents",
               tick_every: float = 1.0, clock: Clock = _now, datadir: str | None = None,
               metrics: AgentMetrics | None = None) -> faust.App:  # fmt: skip
     catalog = Catalog(settings)
@@ -153,23 +157,14 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     dlq = raw_topic("deadletter")
     groups = app.Table("groups", default=None, partitions=partitions, key_type=bytes,
                        value_type=bytes)  # fmt: skip
-    sup = Suppressions.from_config(cfg)
-    overrides: dict[str, OnCallOverride] = {}
-
-    def on_override(ident: str, override: OnCallOverride | None) -> None:
-        if override is None:
-            overrides.pop(ident, None)
-        else:
-            overrides[ident] = override
-        state.reconfigure(with_overrides(cfg, overrides.values()))
-
+    inst = cfg if isinstance(cfg, Installation) else Installation.single(cfg)
+    tenants = Tenants(inst.tenants)
     follower = SuppressionFollower(settings, catalog.name("suppressions"),
-                                   catalog.get("suppressions").partitions, sup,
-                                   on_override)  # fmt: skip
-    state = Groups(cfg, sup, clock)
+                                   catalog.get("suppressions").partitions, tenants)  # fmt: skip
+    state = Groups(tenants, None, clock)
     changelog = groups.changelog_topic.get_topic_name()
     outbox = Outbox(settings)  # incident-work and the effects (see outbox.py)
-    heartbeats = install_heartbeats(app, settings, cfg, outbox, clock, tick_every,
+    heartbeats = install_heartbeats(app, settings, inst, outbox, clock, tick_every,
                                     metrics.registry if metrics is not None else None)  # fmt: skip
     work_topic, events_topic = catalog.name("incident-work"), catalog.name("incident-events")
     incidents_topic, notifications_topic = catalog.name("incidents"), catalog.name("notifications")
@@ -180,8 +175,15 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         return await dlq.send(key=None, value=letter)
 
     async def broadcast(key: bytes, value: bytes | None) -> Any:
-        apply_record(sup, key, value, on_override)  # this worker honours it at once
+        apply_record(tenants, key, value)  # this worker honours it at once
         return await suppressions.send(key=key, value=value)
+
+    def _stranger(tenant: str, what: str) -> str | None:
+        """Why a record of `tenant` cannot be handled here, if it cannot."""
+        if tenants.known(tenant):
+            return None
+        return (f"{what}.tenant: unknown tenant {tenant!r} (configured: "
+                f"{', '.join(sorted(tenants))})")  # fmt: skip
 
     def _route_alert(raw: bytes, bundles: Bundles, later: Later) -> None:
         """Not a coroutine (one call per alert): the rare dead letter or broadcast is
@@ -191,16 +193,20 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         except DecodeError as exc:
             later.append(partial(dead_letter, raw, alerts_topic, str(exc)))
             return
+        if (why := _stranger(alert.tenant, "Alert")) is not None:
+            later.append(partial(dead_letter, raw, alerts_topic, why, "tenant"))
+            return
         watched = heartbeats.watches(alert)
         if watched is not None:  # a heartbeat's ping (Prometheus' Watchdog), not an incident
             if alert.status == "firing":
                 later.append(partial(heartbeats.send_ping, alert, watched))
             return
-        source, where = places.of(alert.labels)
+        source, where = places.of(alert.labels, alert.tenant)
         if source:  # alerts are keyed by fingerprint: one writer each
             firing = alert.status == "firing"
             labels = orjson.dumps(alert.labels) if firing else None
-            later.append(partial(broadcast, f"src:{alert.fingerprint}".encode(), labels))
+            key = suppression_key(alert.tenant, "src", alert.fingerprint)
+            later.append(partial(broadcast, key, labels))
         for place in where:
             bundles.setdefault(place.partition, []).append((place, alert, len(raw)))
 
@@ -210,21 +216,28 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
         except DecodeError as exc:
             pending.append(await dead_letter(raw, catalog.name("commands"), str(exc)))
             return
+        if (why := _stranger(cmd.tenant, "Command")) is not None:
+            pending.append(await dead_letter(raw, catalog.name("commands"), why, "tenant"))
+            return
+        # silences and overrides act within the command's own tenant only
         if cmd.action == "silence" and cmd.silence is not None:
             spec = cmd.silence.model_dump_json().encode()
-            pending.append(await broadcast(f"sil:{cmd.event_id}".encode(), spec))
+            pending.append(await broadcast(suppression_key(cmd.tenant, "sil", cmd.event_id),
+                                           spec))  # fmt: skip
             log.info("silence_created", id=cmd.event_id, author=cmd.silence.author,
-                     ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
+                     tenant=cmd.tenant, ends_at=cmd.silence.ends_at.isoformat())  # fmt: skip
             return
         if cmd.action == "expire_silence" and cmd.silence_id:
-            pending.append(await broadcast(f"sil:{cmd.silence_id}".encode(), None))
-            log.info("silence_expired", id=cmd.silence_id, actor=cmd.actor)
+            pending.append(await broadcast(suppression_key(cmd.tenant, "sil", cmd.silence_id),
+                                           None))  # fmt: skip
+            log.info("silence_expired", id=cmd.silence_id, actor=cmd.actor, tenant=cmd.tenant)
             return
         if cmd.action == "override" and cmd.override is not None:
             spec = cmd.override.model_dump_json().encode()
-            pending.append(await broadcast(f"ovr:{cmd.event_id}".encode(), spec))
+            pending.append(await broadcast(suppression_key(cmd.tenant, "ovr", cmd.event_id),
+                                           spec))  # fmt: skip
             log.info("oncall_override", id=cmd.event_id, schedule=cmd.override.schedule,
-                     user=cmd.override.user)  # fmt: skip
+                     user=cmd.override.user, tenant=cmd.tenant)  # fmt: skip
             return
         gid = group_of(cmd.incident_id or "")
         if gid is None:
@@ -249,7 +262,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     alerts_topic = catalog.name("alerts")
     handlers = {catalog.name("commands"): _route_command, catalog.name("receipts"): _route_receipt}
     work_partitions = catalog.get("incident-work").partitions
-    places = Places(cfg, sup, work_partitions)
+    places = Places(tenants, None, work_partitions)
 
     async def _route(batch: Sequence[tuple[str, bytes]]) -> None:
         acks, pending = outbox.acks(), cast(Pending, [])  # pending: faust's dead letters
@@ -338,6 +351,10 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
                     yielded = time.monotonic()
             decided = step.done()
             await _emit(decided.effects)  # acknowledged by Kafka ...
+            # (refused commands too: dead-lettered before their offsets can commit)
+            letters = [await dead_letter(raw, catalog.name("commands"), why, "tenant")
+                       for raw, why in decided.refused]  # fmt: skip
+            await asyncio.gather(*letters)
             # ... before the state that implies them; the state is acknowledged too
             # before the batch's offsets can be committed (faust flushes only its own
             # producer before a commit)
@@ -391,7 +408,7 @@ def build_app(settings: KafkaSettings, cfg: Config, *, app_id: str = "tocsin-age
     @app.timer(interval=tick_every)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         now = clock()
-        sup.expire(now)
+        tenants.expire(now)
         due = state.due(dict(groups.items()), now)
         acks = outbox.acks()
         for key in due:

@@ -8,6 +8,10 @@ issue #283). Instead each worker reads the compacted `suppressions` topic
 from the beginning with its own group-less consumer (every partition assigned)
 and applies it to its in-memory `Suppressions`. Writers also apply their own
 writes at once, so the worker that saw a silence command honours it immediately.
+
+Every record belongs to one tenant and is applied to that tenant's suppressions (or
+schedules) only: keys are `<kind>:<id>` for the provider's own tenant (as before
+tenants existed) and `t:<tenant>:<kind>:<id>` for every other.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from processors.incidents.suppression import Suppressions
+from processors.incidents.tenants import DEFAULT, Tenants
 from schemas.commands import OnCallOverride, SilenceSpec
 from streams.kafka import make_consumer
 from streams.settings import KafkaSettings
@@ -32,11 +37,37 @@ log = structlog.get_logger(__name__)
 OnOverride = Callable[[str, OnCallOverride | None], None]
 
 
-def apply_record(sup: Suppressions, key: bytes, value: bytes | None,
+def suppression_key(tenant: str, kind: str, ident: str) -> bytes:
+    """The `suppressions` key of a record of `tenant` (kind: src, sil or ovr)."""
+    return (f"{kind}:{ident}" if tenant == DEFAULT else f"t:{tenant}:{kind}:{ident}").encode()
+
+
+def split_key(key: bytes) -> tuple[str, str, str]:
+    """(tenant, kind, id) of a `suppressions` key."""
+    text = key.decode()
+    tenant = DEFAULT
+    if text.startswith("t:"):
+        tenant, _, text = text[2:].partition(":")
+    kind, _, ident = text.partition(":")
+    return tenant, kind, ident
+
+
+def apply_record(target: Suppressions | Tenants, key: bytes, value: bytes | None,
                  on_override: OnOverride | None = None) -> None:  # fmt: skip
     """One record of the `suppressions` topic (a tombstone ends an inhibition source, or
-    a silence expired before its end)."""
-    kind, _, ident = key.decode().partition(":")
+    a silence expired before its end), applied to its own tenant only (a bare
+    Suppressions is the provider's own tenant's)."""
+    tenant, kind, ident = split_key(key)
+    if isinstance(target, Tenants):
+        sup = target.suppressions(tenant)
+        if kind == "ovr":
+            ovr = OnCallOverride.model_validate_json(value) if value else None
+            target.override(tenant, ident, ovr)
+            return
+    elif tenant != DEFAULT:
+        return
+    else:
+        sup = target
     if kind == "src":
         sup.set_source(ident, orjson.loads(value) if value else None)
     elif kind == "sil" and value:
@@ -51,7 +82,8 @@ class SuppressionFollower:
     """Follows the `suppressions` topic into `sup`; `caught_up` once the backlog is read."""
 
     def __init__(self, settings: KafkaSettings, topic: str, partitions: int,
-                 sup: Suppressions, on_override: OnOverride | None = None) -> None:  # fmt: skip
+                 sup: Suppressions | Tenants,
+                 on_override: OnOverride | None = None) -> None:  # fmt: skip
         self._sup = sup
         self._on_override = on_override
         self._topic = topic

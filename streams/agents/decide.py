@@ -42,6 +42,7 @@ from processors.incidents.lifecycle import (
 )
 from processors.incidents.state import GroupState, Route, encode, from_dict
 from processors.incidents.suppression import Suppressions
+from processors.incidents.tenants import Tenants
 from schemas import Alert, Command, DeliveryReceipt, Incident, decode
 from schemas.config import Config
 from streams.agents.bundle import TICK, alert_bundle, items, work_value
@@ -95,6 +96,8 @@ class Batch:
     writes: list[Write] = field(default_factory=list)
     suppressed: int = 0
     applied: int = 0  # records the core was applied to (replays excluded)
+    # commands not applied, (the original record, why): the agent dead-letters them
+    refused: list[tuple[bytes, str]] = field(default_factory=list)
 
 
 class Deciding:
@@ -125,17 +128,17 @@ class Deciding:
 
 
 class Groups:
-    """Decisions for the groups of the partitions this worker owns, plus the timer's scan."""
+    """Decisions for the groups of the partitions this worker owns, plus the timer's scan.
 
-    def __init__(self, cfg: Config, sup: Suppressions, clock: Callable[[], datetime]) -> None:
-        self._cfg, self._sup, self._clock = cfg, sup, clock
+    Each group is decided with its own tenant's configuration and suppressions."""
+
+    def __init__(self, cfg: Config | Tenants, sup: Suppressions | None,
+                 clock: Callable[[], datetime]) -> None:  # fmt: skip
+        self._tenants = cfg if isinstance(cfg, Tenants) else Tenants.single(cfg, sup)
+        self._clock = clock
         self._cached: dict[bytes, tuple[bytes, GroupState]] = {}
         self._deadlines: dict[bytes, tuple[bytes, datetime | None]] = {}
         self._ticked: dict[bytes, str] = {}
-
-    def reconfigure(self, cfg: Config) -> None:
-        """The config with run-time on-call overrides applied (see broadcast.py)."""
-        self._cfg = cfg
 
     def _load(self, key: bytes, stored: bytes | None) -> GroupState | None:
         if not stored:
@@ -161,27 +164,36 @@ class Groups:
                st: GroupState | None, out: Batch) -> GroupState | None:  # fmt: skip
         now = self._clock()
         kind = msg["t"]
+        tenants = self._tenants
         if kind == "alert":
             alert = body if isinstance(body, Alert) else decode(Alert, body)
-            st = st or GroupState(group_key=msg["gk"], route=Route(**msg["route"]))
-            outcome = on_alert(st, alert, now, self._cfg, self._sup)
+            st = st or GroupState(group_key=msg["gk"], tenant=alert.tenant,
+                                  route=Route(**msg["route"]))  # fmt: skip
+            cfg = tenants.config(st.tenant)
+            outcome = on_alert(st, alert, now, cfg, tenants.suppressions(st.tenant))
             if outcome.suppressed is not None:
                 log.info("alert_suppressed", fingerprint=alert.fingerprint,
-                         reason=outcome.suppressed)  # fmt: skip
+                         tenant=st.tenant, reason=outcome.suppressed)  # fmt: skip
                 out.suppressed += 1
         elif st is None:
             return None
         elif kind == "command":
             assert isinstance(body, bytes)  # only alerts travel rebuilt (bundle.py)
-            outcome = on_command(st, decode(Command, body), now, self._cfg)
+            cmd = decode(Command, body)
+            outcome = on_command(st, cmd, now, tenants.config(st.tenant))
+            if outcome.refused is not None:
+                log.warning("command_refused", incident_id=cmd.incident_id, action=cmd.action,
+                            tenant=cmd.tenant, reason=outcome.refused)  # fmt: skip
+                out.refused.append((body, outcome.refused))
         elif kind == "receipt":
             assert isinstance(body, bytes)
             outcome = on_receipt(st, decode(DeliveryReceipt, body), now)
         else:
             self._ticked.pop(key, None)
-            if expired(st, now, self._cfg):
+            cfg = tenants.config(st.tenant)
+            if expired(st, now, cfg):
                 return None  # resolved and past its reopen window: forget it
-            outcome = on_tick(st, now, self._cfg, self._sup)
+            outcome = on_tick(st, now, cfg, tenants.suppressions(st.tenant))
         out.applied += 1
         out.effects.extend(outcome.effects)
         st.input_offset = offset
@@ -196,7 +208,8 @@ class Groups:
                 continue
             w.value = encode(w.state)
             self._cached[w.key] = (w.value, w.state)
-            self._deadlines[w.key] = (w.value, next_deadline(w.state, self._cfg))
+            cfg = self._tenants.config(w.state.tenant)
+            self._deadlines[w.key] = (w.value, next_deadline(w.state, cfg))
         return batch.writes
 
     def forget(self) -> None:
@@ -216,7 +229,8 @@ class Groups:
             if hit is not None and hit[0] is stored:
                 deadline = hit[1]
             else:
-                deadline = next_deadline(_deadline_view(orjson.loads(stored)), self._cfg)
+                view = _deadline_view(orjson.loads(stored))
+                deadline = next_deadline(view, self._tenants.config(view.tenant))
                 self._deadlines[key] = (stored, deadline)
             if deadline is None or deadline > now:
                 continue
@@ -242,7 +256,7 @@ _DEADLINES = ("notify_at", "next_escalation_at", "snoozed_until", "update_at", "
 
 def _deadline_view(doc: dict[str, Any]) -> GroupState:
     """Only the fields next_deadline reads, without rebuilding members."""
-    st = GroupState(group_key="")
+    st = GroupState(group_key="", tenant=doc.get("tenant", "default"))
     st.status = doc["status"]
     for name in _DEADLINES:
         setattr(st, name, datetime.fromisoformat(doc[name]) if doc.get(name) else None)

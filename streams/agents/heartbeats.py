@@ -42,7 +42,7 @@ from prometheus_client import Counter
 from processors.heartbeats.watch import HeartbeatState, deadline, on_ping, on_tick
 from processors.rules.matching import LabelPredicate, compile_matchers
 from schemas import Alert, DecodeError, decode, encode
-from schemas.config import Config, Heartbeat
+from schemas.config import Config, Heartbeat, Installation
 from schemas.heartbeats import HeartbeatPing, heartbeat_key
 from streams.agents.decide import Work, partition_of
 from streams.agents.gaps import GapFiller
@@ -70,13 +70,17 @@ class Decided:
 class HeartbeatWatch:
     """Heartbeat decisions without Kafka: the agent hands in records and the table."""
 
-    def __init__(self, cfg: Config, catalog: Catalog,
+    def __init__(self, cfg: Config | Installation, catalog: Catalog,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
         self._clock = clock
         self._topic: faust.TopicT | None = None  # set by install: the router's pings
-        self.by_name = {h.name: h for h in cfg.heartbeats}
-        self._matchers: list[tuple[Heartbeat, LabelPredicate]] = [
-            (h, compile_matchers(h.alert)) for h in cfg.heartbeats if h.alert]  # fmt: skip
+        configs = cfg.tenants if isinstance(cfg, Installation) else {cfg.tenant: cfg}
+        # each tenant's heartbeats, pinged by that tenant's pings and alerts only
+        self.by_name = {(t, h.name): h for t, c in configs.items() for h in c.heartbeats}
+        self._matchers: dict[str, list[tuple[Heartbeat, LabelPredicate]]] = {
+            t: [(h, compile_matchers(h.alert)) for h in c.heartbeats if h.alert]
+            for t, c in configs.items()
+        }
         self.topic = catalog.name("heartbeats")
         self.alerts = catalog.name("alerts")
         self.deadletter = catalog.name("deadletter")
@@ -86,7 +90,7 @@ class HeartbeatWatch:
     def watches(self, alert: Alert) -> Heartbeat | None:
         """The heartbeat an alert pings (Prometheus' Watchdog), if any: such an alert is
         a ping, never an incident of its own."""
-        for hb, match in self._matchers:
+        for hb, match in self._matchers.get(alert.tenant, ()):
             if match(alert.labels):
                 return hb
         return None
@@ -136,7 +140,7 @@ class HeartbeatWatch:
             self._ticked.pop(rec.key, None)
             if st is None:
                 return None
-            alerts, keep = on_tick(st, now, self.by_name.get(st.name))
+            alerts, keep = on_tick(st, now, self.by_name.get((st.tenant, st.name)))
             self._emit(alerts, out)
             return st if keep else None
         try:
@@ -144,9 +148,11 @@ class HeartbeatWatch:
         except DecodeError as exc:
             out.sends.append(self._letter(rec.value, str(exc), exc.reason))
             return st
-        hb = self.by_name.get(ping.name)
+        hb = self.by_name.get((ping.tenant, ping.name))
         if hb is None:
-            why = f"HeartbeatPing.name: {ping.name!r} is not a heartbeat of the config"
+            why = f"HeartbeatPing.name: {ping.name!r} is not a heartbeat of the config" + (
+                f" of tenant {ping.tenant!r}" if ping.tenant != "default" else ""
+            )
             out.sends.append(self._letter(rec.value, why, "validation"))
             return st
         st = st or HeartbeatState(tenant=ping.tenant, name=ping.name)
@@ -177,7 +183,7 @@ class HeartbeatWatch:
             st = _load(stored)
             if st is None:
                 continue
-            when = deadline(st, self.by_name.get(st.name))
+            when = deadline(st, self.by_name.get((st.tenant, st.name)))
             if when is None or when > now:
                 continue
             stamp = when.isoformat()
@@ -198,7 +204,7 @@ def _die(event: str) -> NoReturn:
     os._exit(70)
 
 
-def install(app: faust.App, settings: KafkaSettings, cfg: Config, outbox: Outbox,
+def install(app: faust.App, settings: KafkaSettings, cfg: Config | Installation, outbox: Outbox,
             clock: Callable[[], datetime], tick_every: float,
             registry: Any | None = None) -> HeartbeatWatch:  # fmt: skip
     """The heartbeats agent, table and timer on the agents' faust app."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from schemas.config import Config
 
-RANK = {"viewer": 0, "responder": 1, "admin": 2}
+RANK = {"viewer": 0, "responder": 1, "admin": 2, "provider": 3}
 PREFIX = "tsn_"
 
 

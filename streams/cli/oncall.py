@@ -10,7 +10,7 @@ import click
 
 from processors.incidents.oncall import next_handoffs, on_call
 from schemas import ConfigError
-from schemas.config import load_config
+from schemas.config import load_installation
 
 
 @click.group()
@@ -23,12 +23,20 @@ def oncall() -> None:
 @click.option("--at", "at_text", default=None, help="ISO time (default: now); naive = UTC.")
 @click.option("--config", "config_paths", multiple=True, required=True,
               type=click.Path(exists=True, path_type=Path))  # fmt: skip
-def who(schedule_id: str, at_text: str | None, config_paths: tuple[Path, ...]) -> None:
+@click.option("--tenant", default="default", show_default=True,
+              help="Whose schedule (a directory under tenants/ of the config).")  # fmt: skip
+def who(schedule_id: str, at_text: str | None, config_paths: tuple[Path, ...],
+        tenant: str) -> None:  # fmt: skip
     """Who is on call for a schedule, and the next handoffs."""
     try:
-        cfg = load_config(list(config_paths))
+        inst = load_installation(list(config_paths))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    cfg = inst.tenant(tenant)
+    if cfg is None:
+        raise click.ClickException(
+            f"no tenant {tenant!r} (known: {', '.join(sorted(inst.tenants))})"
+        )
     schedule = cfg.schedule(schedule_id)
     if schedule is None:
         known = ", ".join(s.id for s in cfg.schedules) or "none"

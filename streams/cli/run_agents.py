@@ -9,7 +9,7 @@ import click
 import structlog
 
 from schemas import ConfigError
-from schemas.config import load_config
+from schemas.config import load_installation
 from streams.cli.run import health_host_option, health_port_option
 from streams.health import Health
 from streams.settings import KafkaSettings
@@ -28,9 +28,10 @@ from streams.settings import KafkaSettings
               help="Level of faust's own log (rebalances, recovery).")  # fmt: skip
 def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, health_host: str,
            datadir: str | None, faust_loglevel: str) -> None:  # fmt: skip
-    """Turn alert transitions into incidents, pages and a ledger (faust-streaming)."""
+    """Turn alert transitions into incidents, pages and a ledger (faust-streaming), each
+    tenant's (`tenants/<id>/` beside the provider's files) with its own configuration."""
     try:
-        cfg = load_config(list(config_paths))
+        cfg = load_installation(list(config_paths))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     # faust is imported here: it is slow to import and only this worker needs it

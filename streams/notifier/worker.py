@@ -236,7 +236,8 @@ class Notifier:
         receipt = DeliveryReceipt(
             # deterministic: a batch re-read after a crash re-emits the same receipt ids
             event_id=hashlib.sha256(f"{n.notification_id}@{where}#{attempt}".encode()).hexdigest()[:32],
-            notification_id=n.notification_id, incident_id=n.incident_id, channel=n.channel,
+            tenant=n.tenant, notification_id=n.notification_id, incident_id=n.incident_id,
+            channel=n.channel,
             target=n.target, attempt=attempt, outcome=outcome, status_code=d.status_code,
             error=d.error[:8000], external_ref=d.external_ref, latency_ms=d.latency_ms,
             at=datetime.now(UTC),

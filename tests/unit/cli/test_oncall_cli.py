@@ -36,3 +36,14 @@ def test_who_names_the_expected_time_format() -> None:
     result = CliRunner().invoke(cli, [*ARGS, "--schedule", "platform-primary", "--at", "monday"])
     assert result.exit_code == 2
     assert "'monday' is not an ISO time such as 2026-03-30T09:00" in result.output
+
+
+def test_oncall_who_answers_for_a_tenant_from_its_own_schedules() -> None:
+    args = ["oncall", "who", "--schedule", "web-primary", "--config", "examples/config",
+            "--at", "2026-02-02T10:00:00Z"]  # fmt: skip
+    theirs = CliRunner().invoke(cli, [*args, "--tenant", "acme"])
+    assert theirs.exit_code == 0 and "Erin Walsh (erin)" in theirs.output
+    mine = CliRunner().invoke(cli, args)  # the provider's config has no such schedule
+    assert mine.exit_code != 0 and "no schedule 'web-primary'" in mine.output
+    nobody = CliRunner().invoke(cli, [*args, "--tenant", "initech"])
+    assert nobody.exit_code != 0 and "no tenant 'initech' (known: acme, default)" in nobody.output

@@ -109,7 +109,7 @@ class Clocks:
             for k, c in self.by_series.items()
         ]
 
-    def load(self, doc: list[list[Any]], due: float) -> None:
+    def load(self, doc: list[list[Any]], due: float, fresh: bool) -> None:
         self.by_series.clear()
         for key, hw, prev, disordered in doc:
             c = SeriesClock()
@@ -118,3 +118,4 @@ class Clocks:
             c.disordered = bool(disordered)
             self.by_series[key] = c
         self.due = due
+        self.fresh = fresh

@@ -66,6 +66,7 @@ def dump(engine: RuleEngine) -> bytes:
             "close_wm": engine.close_wm,
             "clocks": engine.clocks.dump(),
             "clocks_due": engine.clocks.due,
+            "clocks_fresh": engine.clocks.fresh,
             "rules": rules,
         }
     )
@@ -82,7 +83,9 @@ def load(engine: RuleEngine, data: bytes) -> None:
     engine.next_evict = _num(doc["next_evict"])
     engine.close_wm = _num(doc["close_wm"])
     if engine.per_series:
-        engine.clocks.load(doc["clocks"], _num(doc["clocks_due"]))
+        # a checkpoint without the mark: assume a series may still come (the cautious side)
+        fresh = bool(doc.get("clocks_fresh", True))
+        engine.clocks.load(doc["clocks"], _num(doc["clocks_due"]), fresh)
     for rs in engine.rules:
         saved = doc["rules"].get(rs.rule.rule.name)
         if saved is None or saved.get("sig") != rs.rule.signature:

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -131,6 +131,11 @@ def _per_alert(out: list[bytes]) -> dict[str, list[bytes]]:
 
 @settings(max_examples=60, deadline=None)
 @given(stream, st.sets(st.integers(min_value=0, max_value=120)), st.integers(0, 120))
+# a checkpoint taken after the clocks saw every series: restored, they must not wait
+# for a new one to appear before closing the window that lets a later sample decide
+@example([("a", 0.0, 0)] * 4 + [("a", 0.0, 4)] + [("a", 0.0, 7)] * 4
+         + [("b", 10.0, 7), ("a", 0.0, 7), ("b", 10.0, 1), ("a", 0.0, 6), ("a", 0.0, 7),
+            ("b", 0.0, 4)], set(), 14)  # fmt: skip
 def test_early_decisions_do_not_depend_on_batches_or_checkpoints(
     samples: list[tuple[str, float, int]], cuts: set[int], at: int
 ) -> None:

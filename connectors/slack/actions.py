@@ -106,3 +106,21 @@ def _command(action: str, incident_id: str, actor: str, now: datetime, *,
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or action
         raise ActionError(f"{action}: {where}: {first['msg']}") from exc
+
+
+def origin(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(workspace id, channel id) a button or slash command came from: what decides its
+    tenant. A button's payload nests them (``team.id``, ``channel.id``; ``user.team_id``
+    in shared channels), a slash command's form has them flat."""
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    def nested(key: str) -> str | None:
+        part = payload.get(key)
+        return text(part.get("id")) if isinstance(part, dict) else None
+
+    user = payload.get("user")
+    team = text(payload.get("team_id")) or nested("team") or (
+        text(user.get("team_id")) if isinstance(user, dict) else None)  # fmt: skip
+    return team, text(payload.get("channel_id")) or nested("channel")

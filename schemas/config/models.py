@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas.alerts import Severity
 from schemas.commands import Matcher, Priority, SilenceSpec
 from schemas.config.heartbeats import Heartbeat
+from schemas.config.intake import Intake
 from schemas.types import Duration, LabelKey, Name, ShortText, Tenant, Timestamp
 
 _ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
@@ -236,6 +237,8 @@ class Config(_Strict):
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     heartbeats: list[Heartbeat] = Field(default_factory=list)
     api_tokens: list[ApiToken] = Field(default_factory=list)
+    # the credentials the gateway knows this tenant's requests by (digests only)
+    intake: Intake = Field(default_factory=Intake)
     # how soon an incident of each priority must be acknowledged (reports count breaches)
     ack_sla: dict[Priority, Duration] = Field(default_factory=_default_ack_sla)  # type: ignore[arg-type]
 

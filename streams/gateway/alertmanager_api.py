@@ -39,6 +39,7 @@ from connectors.sources.prometheus_alerts import decode_postable_alerts
 from processors.rules.matching import LabelPredicate, compile_matchers
 from schemas import Command, DecodeError, encode
 from streams.gateway.alerts_view import AlertView, FiringAlert, OpenIncidentAlerts
+from streams.gateway.auth import Caller
 from streams.gateway.decoding import decode_alert_items
 from streams.gateway.follower import TopicFollower
 from streams.gateway.responses import unauthorized
@@ -50,6 +51,7 @@ from streams.gateway.silences_view import (
     read_command,
     silence_command,
 )
+from streams.gateway.tenancy import tenant_of
 from streams.gateway.writer import Record
 
 if TYPE_CHECKING:
@@ -126,9 +128,9 @@ class AlertmanagerAPI:
         raw = await request.read()
         work = partial(decode_alert_items, gw.topics, "alertmanager_api", "/api/v2/alerts",
                        decode_postable_alerts, raw, request.headers.get("Content-Encoding"),
-                       _now(gw))  # fmt: skip
+                       _now(gw), tenant_of(request))  # fmt: skip
         out, _ = await gw.decode(work)
-        await gw.write(out.records)
+        await gw.write(out.records, request)
         status, _ = out.answer()
         if status == 202:
             return web.Response(status=200)
@@ -268,7 +270,7 @@ class AlertmanagerAPI:
         return "\n".join(lines) + "\n"
 
 
-async def bearer_or_basic(gw: Gateway, request: web.Request) -> str | web.Response:
+async def bearer_or_basic(gw: Gateway, request: web.Request) -> Caller | web.Response:
     """A bearer token, or basic auth whose password is a token."""
     scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "basic":
@@ -278,7 +280,7 @@ async def bearer_or_basic(gw: Gateway, request: web.Request) -> str | web.Respon
     except (binascii.Error, UnicodeDecodeError):
         return unauthorized()
     password = user_pass.partition(":")[2]
-    who = gw.credentials.bearer(f"Bearer {password}", request.remote or "unknown")
+    who = gw.credentials.bearer_caller(f"Bearer {password}", request.remote or "unknown")
     return who if who is not None else unauthorized()
 
 

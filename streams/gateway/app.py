@@ -10,7 +10,9 @@ which this module registers; they answer with responses.py and need nothing of t
 module at run time. It holds what they share: the writer, authentication and rate limits
 around every route (``route``), dead letters, health and metrics. A request that does not
 authenticate writes nothing to Kafka, not even a dead letter: only credentials may put
-bytes on the topics.
+bytes on the topics. The credential also decides the tenant of everything the request
+writes (tenancy.py), and each tenant has its own quota of requests and items per second
+(limits.py), so one tenant's flood is answered 429 before it can delay another's alerts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -43,14 +45,21 @@ from streams.gateway import (
     sns,
     sources,
 )
-from streams.gateway.auth import Credentials, routing_key_of
+from streams.gateway.auth import Caller, Credentials, routing_key_of
 from streams.gateway.decoding import DecoderLost, Decoders, Topics
 from streams.gateway.decoding import letter as dead_letter_record
 from streams.gateway.directory import ConfigDirectory, IncidentIndex
-from streams.gateway.limits import RateLimit, RateLimiter
+from streams.gateway.limits import (
+    RateLimit,
+    RateLimiter,
+    TenantLimit,
+    TenantQuotas,
+    retry_after,
+)
 from streams.gateway.records import Outcome
 from streams.gateway.responses import json_response, rate_limited, unauthorized
 from streams.gateway.sns import SnsIntake
+from streams.gateway.tenancy import CALLER, Tenancy, tenant_of
 from streams.gateway.writer import (
     Backpressure,
     KafkaWriter,
@@ -65,8 +74,8 @@ from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# a credential id (rate limits, logs) or the refusal to send instead
-Authenticate = Callable[[web.Request], Awaitable[str | web.Response]]
+# who sent the request (its credential id and tenant) or the refusal to send instead
+Authenticate = Callable[[web.Request], Awaitable[Caller | web.Response]]
 Throttled = Callable[[float], web.Response]
 T = TypeVar("T")
 MAX_BODY = 16 * 1024 * 1024
@@ -96,6 +105,12 @@ class GatewayMetrics(WorkerMetrics):
         self.throttled = Counter("tocsin_gateway_throttled_total",
                                  "Requests answered 429 by a credential's rate limit.",
                                  ["route"], registry=r)  # fmt: skip
+        self.tenant_throttled = Counter("tocsin_gateway_tenant_throttled_total",
+                                        "Requests answered 429 by their tenant's quota.",
+                                        ["tenant", "quota"], registry=r)  # fmt: skip
+        self.tenant_items = Counter("tocsin_gateway_tenant_items_total",
+                                    "Records acknowledged by Kafka, by tenant.",
+                                    ["tenant"], registry=r)  # fmt: skip
 
 
 @dataclass
@@ -121,14 +136,29 @@ class Gateway:
     # an intake's own bearer tokens (``zabbix``, ``checkmk``), valid on that route only
     source_tokens: dict[str, frozenset[str]] = field(default_factory=dict)
     sns_intake: SnsIntake | None = None  # None: AWS's certificates, no topic accepted
+    # the installation's tenants (``config``, when given, is tenant ``default``'s)
+    tenants: Mapping[str, Config] = field(default_factory=dict)
+    tenant_limit: TenantLimit = field(default_factory=TenantLimit)
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
+        configs = dict(self.tenants)
+        if self.config is not None:
+            configs.setdefault("default", self.config)
+        self.config = self.config or configs.get("default")
+        env = frozenset(self.tokens) | frozenset(self.pagerduty_keys) | frozenset().union(
+            *self.source_tokens.values())  # fmt: skip
+        self.tenancy = Tenancy.of(configs, env)
         self.credentials = Credentials(frozenset(self.tokens), frozenset(self.pagerduty_keys),
-                                       open=self.insecure)  # fmt: skip
+                                       open=self.insecure,
+                                       tenants=self.tenancy.secrets)  # fmt: skip
         self.limiter = RateLimiter(self.rate_limit)
+        self.quotas = TenantQuotas(self.tenant_limit, self.tenancy.limits(self.tenant_limit))
+        self.directories: dict[str, ResponderDirectory] = {
+            tenant: ConfigDirectory(c) for tenant, c in configs.items()}  # fmt: skip
         if self.directory is None:
             self.directory = ConfigDirectory(self.config) if self.config else StaticDirectory()
+        self.directories["default"] = self.directory
         self.writer: KafkaWriter | None = None
         self.topics = Topics(*(self.catalog.name(t) for t in ("metrics", "logs", "alerts",
                                                                "deadletter")))  # fmt: skip
@@ -191,10 +221,17 @@ class Gateway:
                 if isinstance(who, web.Response):
                     self.metrics.refused.labels(route=name, code=str(who.status)).inc()
                     resp: web.StreamResponse = who
-                elif wait := self.limiter.take(who):
+                elif (wrong := self.tenancy.named_mismatch(request, who)) is not None:
+                    self.metrics.refused.labels(route=name, code=str(wrong.status)).inc()
+                    resp = wrong
+                elif wait := self.limiter.take(who.id):
                     self.metrics.throttled.labels(route=name).inc()
                     resp = too_many(wait)
+                elif who.tenant is not None and (wait := self.quotas.request(who.tenant)):
+                    self.metrics.tenant_throttled.labels(tenant=who.tenant, quota="requests").inc()
+                    resp = too_many(wait)
                 else:
+                    request[CALLER] = who
                     resp = await handler(request)
             except Backpressure as exc:
                 resp = json_response(429, {"error": f"{exc}: retry later"},
@@ -216,39 +253,57 @@ class Gateway:
 
         return wrapped
 
-    async def write(self, records: list[Record]) -> None:
+    async def write(self, records: list[Record], request: web.Request | None = None) -> None:
+        """Write ``records`` (acknowledged by Kafka). With the ``request`` they came from,
+        its items are charged to its tenant's quota first: over it, nothing of the request
+        is written and it is answered 429 (the sender retries it whole)."""
         if self.writer is None:
             raise Backpressure("gateway is starting", retry_after=1)
+        if request is not None:
+            tenant = tenant_of(request)
+            items = sum(1 for topic, _, _ in records if topic != self.topics.deadletter)
+            if wait := self.quotas.items(tenant, items):
+                self.metrics.tenant_throttled.labels(tenant=tenant, quota="items").inc()
+                raise Backpressure(f"tenant {tenant!r} is over its quota of items per second",
+                                   retry_after=int(retry_after(wait)))  # fmt: skip
         await self.writer.write(records)
         for topic, count in Tally(topic for topic, _, _ in records).items():
             self.metrics.accepted.labels(topic=topic).inc(count)
+        if request is not None:
+            self.metrics.tenant_items.labels(tenant=tenant_of(request)).inc(len(records))
+
+    def tenant_config(self, request: web.Request) -> Config | None:
+        """The config of the request's tenant (None: the gateway runs without one)."""
+        return self.tenancy.config(tenant_of(request)) or (
+            self.config if tenant_of(request) == "default" else None)  # fmt: skip
 
     def authorized(self, request: web.Request) -> bool:
         """Bearer tokens (constant-time compare); none configured: only an open gateway."""
         return self._bearer_id(request) is not None
 
-    def _bearer_id(self, request: web.Request) -> str | None:
-        return self.credentials.bearer(request.headers.get("Authorization"), _peer(request))
+    def _bearer_id(self, request: web.Request) -> Caller | None:
+        return self.credentials.bearer_caller(request.headers.get("Authorization"),
+                                              _peer(request))  # fmt: skip
 
-    async def bearer(self, request: web.Request) -> str | web.Response:
+    async def bearer(self, request: web.Request) -> Caller | web.Response:
         """The default authentication of every route: ``Authorization: Bearer <token>``."""
         who = self._bearer_id(request)
         if who is not None:
             return who
-        if not self.credentials.tokens:
+        if not self.credentials.has_tokens:
             return json_response(403, {"error": "no bearer tokens are configured on this "
                                        "gateway (TOCSIN_GATEWAY_TOKENS): refused"})  # fmt: skip
         return unauthorized()
 
-    async def pagerduty(self, request: web.Request) -> str | web.Response:
+    async def pagerduty(self, request: web.Request) -> Caller | web.Response:
         """/v2/enqueue authenticates like PagerDuty, by the event's ``routing_key`` (an
         intake key or a gateway token), or by a bearer token; refused in PagerDuty's shape."""
         header, peer = request.headers.get("Authorization"), _peer(request)
-        who = self.credentials.pagerduty(header, None, peer)
+        who = self.credentials.pagerduty_caller(header, None, peer)
         if who is None:
             raw = await request.read()
             key = routing_key_of(raw, request.headers.get("Content-Encoding"))
-            who = self.credentials.pagerduty(header, key, peer)
+            who = self.credentials.pagerduty_caller(header, key, peer)
         if who is not None:
             return who
         return json_response(400, {"status": "invalid event", "message": "Event object is invalid",

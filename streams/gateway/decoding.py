@@ -101,10 +101,10 @@ _BATCHES: dict[str, tuple[type[Any], Callable[[Any], bytes]]] = {
 
 
 def decode_batch(topics: Topics, topic: str, raw: bytes, encoding: str | None, ctype: str,
-                 bounds: TimeBounds) -> Outcome:  # fmt: skip
+                 bounds: TimeBounds, tenant: str = "default") -> Outcome:  # fmt: skip
     model, key = _BATCHES[topic]
     out = Outcome(topic)
-    maker = RecordMaker(out, topics.of(topic), key, bounds)
+    maker = RecordMaker(out, topics.of(topic), key, bounds, tenant)
     body = raw
     try:
         body = inflate(raw, encoding)
@@ -123,12 +123,12 @@ AlertItems = Callable[[bytes, datetime], tuple[list[tuple[int, Alert]], list[Ite
 
 def decode_alert_items(topics: Topics, name: str, route: str, decode: AlertItems,
                        raw: bytes, encoding: str | None, now: datetime,
-                       ) -> tuple[Outcome, list[Alert]]:  # fmt: skip
+                       tenant: str = "default") -> tuple[Outcome, list[Alert]]:  # fmt: skip
     """A body of many alerts in one source's shape: the valid ones become records (and are
-    returned, for what a route derives from them), the others are named by position, and
-    a request that refused anything leaves one dead letter."""
+    returned, for what a route derives from them, with their ``tenant``), the others are
+    named by position, and a request that refused anything leaves one dead letter."""
     out = Outcome(name)
-    maker = RecordMaker(out, topics.alerts, _alert_key)
+    maker = RecordMaker(out, topics.alerts, _alert_key, tenant=tenant)
     body, valid = raw, []
     try:
         body = inflate(raw, encoding)
@@ -140,18 +140,18 @@ def decode_alert_items(topics: Topics, name: str, route: str, decode: AlertItems
             out.reject(e.position, e.message)
         for position, alert in alerts:
             maker.add(position, alert)
-        valid = [a for _, a in alerts]
+        valid = [a.model_copy(update={"tenant": tenant}) for _, a in alerts]
     return _finish(topics, out, f"http:{route}", body), valid
 
 
-def decode_alertmanager(topics: Topics, raw: bytes, encoding: str | None, now: datetime
-                        ) -> Outcome:  # fmt: skip
+def decode_alertmanager(topics: Topics, raw: bytes, encoding: str | None, now: datetime,
+                        tenant: str = "default") -> Outcome:  # fmt: skip
     return decode_alert_items(topics, "alertmanager", "/v1/alertmanager",
-                              decode_alertmanager_items, raw, encoding, now)[0]  # fmt: skip
+                              decode_alertmanager_items, raw, encoding, now, tenant)[0]  # fmt: skip
 
 
-def decode_pagerduty_event(topics: Topics, raw: bytes, encoding: str | None, now: datetime
-                           ) -> tuple[Outcome, str | None]:  # fmt: skip
+def decode_pagerduty_event(topics: Topics, raw: bytes, encoding: str | None, now: datetime,
+                           tenant: str = "default") -> tuple[Outcome, str | None]:  # fmt: skip
     out = Outcome("pagerduty")
     body = raw
     try:
@@ -165,12 +165,13 @@ def decode_pagerduty_event(topics: Topics, raw: bytes, encoding: str | None, now
     except DecodeError as exc:
         out.refuse(str(exc), exc.reason)
     else:
-        RecordMaker(out, topics.alerts, _alert_key).add(0, alert)
+        RecordMaker(out, topics.alerts, _alert_key, tenant=tenant).add(0, alert)
         return _finish(topics, out, "http:/v2/enqueue", body), event.dedup_key
     return _finish(topics, out, "http:/v2/enqueue", body), None
 
 
-def decode_remote_write_body(topics: Topics, raw: bytes, bounds: TimeBounds) -> Outcome:
+def decode_remote_write_body(topics: Topics, raw: bytes, bounds: TimeBounds,
+                             tenant: str = "default") -> Outcome:  # fmt: skip
     out = Outcome("remote_write")
     try:
         batch = decode_remote_write(raw)
@@ -180,7 +181,7 @@ def decode_remote_write_body(topics: Topics, raw: bytes, bounds: TimeBounds) -> 
     out.skipped = batch.skipped
     for e in batch.errors:
         out.reject(e.position, e.message)
-    maker = RecordMaker(out, topics.metrics, _metric_key, bounds)
+    maker = RecordMaker(out, topics.metrics, _metric_key, bounds, tenant)
     for position, sample in zip(batch.positions, batch.samples, strict=True):
         maker.add(position, sample)
     return _finish(topics, out, "http:/api/v1/write", raw)

@@ -53,6 +53,7 @@ class IncidentView:
     title: str
     priority: str
     assignee: str | None
+    tenant: str = "default"
 
 
 class IncidentIndex:
@@ -67,10 +68,10 @@ class IncidentIndex:
         self._settings = settings
         self._topic = topic
         self._views: dict[str, IncidentView] = {}
-        # alert fingerprint -> the incident that last listed it, and back: for intakes
-        # that report on an alert of an incident (a Zabbix acknowledgement)
-        self._by_alert: dict[str, str] = {}
-        self._alerts_of: dict[str, list[str]] = {}
+        # (tenant, alert fingerprint) -> the incident that last listed it, and back: for
+        # intakes that report on an alert of an incident (a Zabbix acknowledgement)
+        self._by_alert: dict[tuple[str, str], str] = {}
+        self._alerts_of: dict[str, list[tuple[str, str]]] = {}
         self._stop = threading.Event()
         self.caught_up = False
         self._thread = threading.Thread(target=self._run, name="incident-index", daemon=True)
@@ -86,12 +87,14 @@ class IncidentIndex:
     def get(self, incident_id: str) -> IncidentView | None:
         return self._views.get(incident_id)
 
-    def incident_of(self, fingerprint: str) -> str | None:
-        """The incident whose latest snapshot lists the alert ``fingerprint``."""
-        return self._by_alert.get(fingerprint)
+    def incident_of(self, fingerprint: str, tenant: str = "default") -> str | None:
+        """The incident of ``tenant`` whose latest snapshot lists the alert ``fingerprint``."""
+        return self._by_alert.get((tenant, fingerprint))
 
-    def open_incidents(self) -> list[IncidentView]:
-        return sorted((v for v in self._views.values() if v.status != "resolved"),
+    def open_incidents(self, tenant: str | None = None) -> list[IncidentView]:
+        """Open incidents (of ``tenant`` only, when given), by priority."""
+        return sorted((v for v in self._views.values() if v.status != "resolved"
+                       and (tenant is None or v.tenant == tenant)),
                       key=lambda v: (v.priority, v.incident_id))  # fmt: skip
 
     def _run(self) -> None:
@@ -135,15 +138,21 @@ class IncidentIndex:
         except DecodeError:
             return  # the agents own this topic's validity; the gateway only reads it
         self._views[inc.incident_id] = IncidentView(
-            inc.incident_id, inc.team, inc.status, inc.title, inc.priority, inc.assignee
+            inc.incident_id,
+            inc.team,
+            inc.status,
+            inc.title,
+            inc.priority,
+            inc.assignee,
+            inc.tenant,
         )
         self._forget_alerts(inc.incident_id)
-        fingerprints = [a.fingerprint for a in inc.alerts]
-        self._alerts_of[inc.incident_id] = fingerprints
-        for fp in fingerprints:
-            self._by_alert[fp] = inc.incident_id
+        keys = [(inc.tenant, a.fingerprint) for a in inc.alerts]
+        self._alerts_of[inc.incident_id] = keys
+        for alert_key in keys:
+            self._by_alert[alert_key] = inc.incident_id
 
     def _forget_alerts(self, incident_id: str) -> None:
-        for fp in self._alerts_of.pop(incident_id, ()):
-            if self._by_alert.get(fp) == incident_id:
-                del self._by_alert[fp]
+        for key in self._alerts_of.pop(incident_id, ()):
+            if self._by_alert.get(key) == incident_id:
+                del self._by_alert[key]

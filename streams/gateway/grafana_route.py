@@ -18,6 +18,7 @@ from connectors.sources.grafana import decode_grafana_items
 from streams.gateway.alertmanager_api import bearer_or_basic
 from streams.gateway.decoding import decode_alert_items
 from streams.gateway.responses import json_response
+from streams.gateway.tenancy import tenant_of
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
@@ -33,8 +34,9 @@ async def _grafana(gw: Gateway, request: web.Request) -> web.Response:
     now = datetime.fromtimestamp(gw.clock(), UTC)
     out, _ = await gw.decode(partial(decode_alert_items, gw.topics, "grafana", "/v1/grafana",
                                      decode_grafana_items, raw,
-                                     request.headers.get("Content-Encoding"), now))  # fmt: skip
-    await gw.write(out.records)
+                                     request.headers.get("Content-Encoding"), now,
+                                     tenant_of(request)))  # fmt: skip
+    await gw.write(out.records, request)
     status, doc = out.answer()
     if status == 202:
         return json_response(200, doc)

@@ -2,7 +2,8 @@
 
 ``curl -fsS -m 10 --retry 3 -H "Authorization: Bearer $TOKEN" https://gw/v1/heartbeats/nightly-backup``
 
-Bearer tokens like every intake. The ping is acknowledged by Kafka (`heartbeats`)
+Bearer tokens like every intake; the token's tenant owns the heartbeat (its config
+lists it). The ping is acknowledged by Kafka (`heartbeats`)
 before the 200; the agents decide what it means (streams/agents/heartbeats.py). A
 POST body (at most ``MAX_MESSAGE`` bytes of text, e.g. the job's last output line) is
 kept with the ping. With ``--config`` the gateway answers 404 for a name the config
@@ -21,12 +22,12 @@ from schemas import encode
 from schemas.config.heartbeats import valid_name
 from schemas.heartbeats import HeartbeatPing, heartbeat_key
 from streams.gateway.responses import json_response
+from streams.gateway.tenancy import tenant_of
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
 
 MAX_MESSAGE = 1024
-TENANT = "default"
 
 
 def add_routes(gw: Gateway, app: web.Application) -> None:
@@ -49,15 +50,18 @@ async def _ping(gw: Gateway, request: web.Request) -> web.Response:
         return await _refuse(gw, 400, f"heartbeats.name: {name[:80]!r} is not a heartbeat name "
                                       "(lowercase letters, digits, '_', '.', '-'; at most 64)",
                              source + raw)  # fmt: skip
-    hb = gw.config.heartbeat(name) if gw.config is not None else None
+    tenant = tenant_of(request)
+    cfg = gw.tenant_config(request)
+    hb = cfg.heartbeat(name) if cfg is not None else None
     if gw.config is not None and hb is None:
         return await _refuse(gw, 404, f"heartbeats.name: {name!r} is not a heartbeat of the "
-                                      "config (heartbeats: in the config directory)",
-                             source + raw)  # fmt: skip
+                                      f"config of tenant {tenant!r} (heartbeats: in its config "
+                                      "directory)", source + raw)  # fmt: skip
     text = raw.decode("utf-8", errors="replace").strip()[:MAX_MESSAGE]
-    ping = HeartbeatPing(tenant=TENANT, produced_at=datetime.fromtimestamp(gw.clock(), UTC),
+    ping = HeartbeatPing(tenant=tenant, produced_at=datetime.fromtimestamp(gw.clock(), UTC),
                          name=name, via="http", message=text)  # fmt: skip
-    await gw.write([(gw.catalog.name("heartbeats"), heartbeat_key(TENANT, name), encode(ping))])
+    await gw.write([(gw.catalog.name("heartbeats"), heartbeat_key(tenant, name), encode(ping))],
+                   request)  # fmt: skip
     doc: dict[str, Any] = {"ok": True, "heartbeat": name, "at": ping.produced_at.isoformat()}
     if hb is not None:
         doc["expected_every_s"] = hb.interval.total_seconds()

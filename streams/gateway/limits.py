@@ -67,3 +67,60 @@ class RateLimiter:
 def retry_after(wait_s: float) -> str:
     """Retry-After is whole seconds; never 0, which would invite an immediate retry."""
     return str(max(1, math.ceil(wait_s)))
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimit:
+    """One tenant's quota: ``requests`` and ``items`` per second sustained (0: none), and
+    ``burst_s`` seconds of each that may come at once."""
+
+    requests: float = 0.0
+    items: float = 0.0
+    burst_s: float = 2.0
+
+
+class TenantQuotas:
+    """Per-tenant quotas over every credential of the tenant: requests per second (taken
+    before the request is read) and items per second (charged once it was decoded).
+
+    One tenant flooding its intake is answered 429 here, before its records reach the
+    producer queue the other tenants share, so it cannot delay their alerts. The items
+    bucket may go into debt by one request's items (a request is never split); the next
+    ones wait until the debt is paid."""
+
+    def __init__(self, default: TenantLimit, overrides: dict[str, TenantLimit] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.default = default
+        self.overrides = dict(overrides or {})
+        self._clock = clock
+        self._requests: dict[str, tuple[float, float]] = {}
+        self._items: dict[str, tuple[float, float]] = {}
+
+    def limit(self, tenant: str) -> TenantLimit:
+        return self.overrides.get(tenant, self.default)
+
+    def request(self, tenant: str) -> float:
+        """0.0 when one more request of ``tenant`` may proceed, else seconds to wait."""
+        rate = self.limit(tenant).requests
+        return self._take(self._requests, tenant, rate, 1.0, whole=True)
+
+    def items(self, tenant: str, count: int) -> float:
+        """Charge ``count`` items to ``tenant``: 0.0 when they may be written, else seconds
+        until they may (nothing is charged then)."""
+        rate = self.limit(tenant).items
+        return self._take(self._items, tenant, rate, float(count), whole=False)
+
+    def _take(self, buckets: dict[str, tuple[float, float]], tenant: str, rate: float,
+              cost: float, whole: bool) -> float:  # fmt: skip
+        if rate <= 0 or cost <= 0:
+            return 0.0
+        burst = max(1.0, rate * self.limit(tenant).burst_s)
+        now = self._clock()
+        tokens, last = buckets.get(tenant, (burst, now))
+        tokens = min(burst, tokens + (now - last) * rate)
+        enough = tokens >= cost if whole else tokens > 0
+        if enough:
+            buckets[tenant] = (tokens - cost, now)
+            return 0.0
+        buckets[tenant] = (tokens, now)
+        return ((cost if whole else 0.0) - tokens) / rate + (0.0 if whole else 1.0 / rate)

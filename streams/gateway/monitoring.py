@@ -29,14 +29,15 @@ from schemas.alerts import Alert
 from schemas.commands import Command
 from schemas.errors import DecodeError
 from schemas.types import MAX_TEXT
-from streams.gateway.auth import source_bearer
 from streams.gateway.decoding import decode_alert_items
 from streams.gateway.records import Outcome, RecordMaker
 from streams.gateway.responses import json_response, unauthorized
+from streams.gateway.tenancy import tenant_of
 from streams.gateway.writer import Record
 
 if TYPE_CHECKING:
     from streams.gateway.app import Authenticate, Gateway
+    from streams.gateway.auth import Caller
 
 SOURCES = ("zabbix", "checkmk")
 NOTED_CHECKMK = {"ACKNOWLEDGEMENT": "acknowledged", "DOWNTIMESTART": "started a downtime",
@@ -52,13 +53,14 @@ def add_routes(gw: Gateway, app: web.Application) -> None:
 
 
 def _authenticate(gw: Gateway, source: str) -> Authenticate:
-    async def authenticate(request: web.Request) -> str | web.Response:
+    async def authenticate(request: web.Request) -> Caller | web.Response:
         own = gw.source_tokens.get(source, frozenset())
         header = request.headers.get("Authorization")
-        who = source_bearer(own, header)
+        who = gw.credentials.source(source, own, header)
         if who is not None:
             return who
-        if own and not gw.credentials.tokens:
+        limited = any(only == source for _, only in gw.credentials.tenants.tokens.values())
+        if (own or limited) and not gw.credentials.has_tokens:
             return unauthorized()  # its credential is configured: never open
         return await gw.bearer(request)
 
@@ -83,9 +85,10 @@ async def _zabbix(gw: Gateway, request: web.Request) -> web.Response:
     """The media type throws on anything but 2xx, so Zabbix shows the answer's error in
     its action log and retries as the media type's attempts say."""
     raw = await request.read()
-    work = partial(_decode_zabbix, gw, raw, request.headers.get("Content-Encoding"), _now(gw))
+    work = partial(_decode_zabbix, gw, raw, request.headers.get("Content-Encoding"), _now(gw),
+                   tenant_of(request))  # fmt: skip
     out, alert = await gw.decode(work)
-    await gw.write(out.records)
+    await gw.write(out.records, request)
     if out.refused is not None:
         return json_response(out.refused[0], {"error": out.refused[1]})
     assert alert is not None
@@ -93,8 +96,8 @@ async def _zabbix(gw: Gateway, request: web.Request) -> web.Response:
                                "status": alert.status})  # fmt: skip
 
 
-def _decode_zabbix(gw: Gateway, raw: bytes, encoding: str | None, now: datetime
-                   ) -> tuple[Outcome, Alert | None]:  # fmt: skip
+def _decode_zabbix(gw: Gateway, raw: bytes, encoding: str | None, now: datetime,
+                   tenant: str) -> tuple[Outcome, Alert | None]:  # fmt: skip
     out = Outcome("zabbix")
     body = raw
     alert: Alert | None = None
@@ -104,7 +107,8 @@ def _decode_zabbix(gw: Gateway, raw: bytes, encoding: str | None, now: datetime
     except DecodeError as exc:
         out.refuse(str(exc), exc.reason)
     else:
-        RecordMaker(out, gw.catalog.name("alerts"), _key).add(0, alert)
+        alert = alert.model_copy(update={"tenant": tenant})
+        RecordMaker(out, gw.catalog.name("alerts"), _key, tenant=tenant).add(0, alert)
         if out.rejected:  # the record would not fit in Kafka: named like any field
             out.refuse(out.errors[0][1], "too_large")
             alert = None
@@ -117,9 +121,10 @@ async def _checkmk(gw: Gateway, request: web.Request) -> web.Response:
     """200 when every notification was stored; 400 naming the others by position (the
     valid ones were stored): the plugin then exits 2, a permanent failure for Checkmk."""
     raw = await request.read()
-    work = partial(_decode_checkmk, gw, raw, request.headers.get("Content-Encoding"), _now(gw))
+    work = partial(_decode_checkmk, gw, raw, request.headers.get("Content-Encoding"), _now(gw),
+                   tenant_of(request))  # fmt: skip
     out = await gw.decode(work)
-    await gw.write(out.records)
+    await gw.write(out.records, request)
     status, doc = out.answer()
     if status == 202:
         return json_response(200, doc)
@@ -128,9 +133,10 @@ async def _checkmk(gw: Gateway, request: web.Request) -> web.Response:
     return json_response(status, doc)
 
 
-def _decode_checkmk(gw: Gateway, raw: bytes, encoding: str | None, now: datetime) -> Outcome:
+def _decode_checkmk(gw: Gateway, raw: bytes, encoding: str | None, now: datetime,
+                    tenant: str) -> Outcome:  # fmt: skip
     out, alerts = decode_alert_items(gw.topics, "checkmk", "/v1/checkmk", decode_checkmk_items,
-                                     raw, encoding, now)  # fmt: skip
+                                     raw, encoding, now, tenant)  # fmt: skip
     out.records.extend(_notes(gw, alerts, now))
     return out
 
@@ -158,16 +164,19 @@ def _notes(gw: Gateway, alerts: list[Alert], now: datetime) -> list[Record]:
     if gw.index is None:
         return []
     out = Outcome("monitoring-notes")
-    maker = RecordMaker(out, gw.catalog.name("commands"), _command_key)
+    makers: dict[str, RecordMaker] = {}
     for alert in alerts:
+        maker = makers.setdefault(alert.tenant, RecordMaker(
+            out, gw.catalog.name("commands"), _command_key, tenant=alert.tenant))  # fmt: skip
         note = note_of(alert)
-        incident = gw.index.incident_of(alert.fingerprint) if note else None
+        incident = gw.index.incident_of(alert.fingerprint, alert.tenant) if note else None
         if note is None or incident is None:
             continue
         actor, text = note
         at = _update_time(alert) or alert.starts_at
         try:
             command = Command(action="note", incident_id=incident, origin="api",
+                              tenant=alert.tenant,
                               actor=actor[:256].strip() or alert.source, at=min(at, now),
                               text=text[:MAX_TEXT])  # fmt: skip
         except ValidationError:  # the alert itself is stored; a note is a courtesy

@@ -7,6 +7,9 @@ them), and from how many identical items came before it in the same request. A c
 that resends a request (after a 429/503, or after fixing the items a 400 named)
 writes the same ids, and consumers apply each id once.
 
+The tenant is the credential's: an item that names another tenant is an item error,
+never written under either.
+
 Nothing of a request is written before all of it was decoded and checked: an item
 too far in time, or whose record would exceed Kafka's record limit, is an item error
 like any invalid field, never a 5xx after part of the request was stored.
@@ -131,6 +134,11 @@ class RecordMaker:
             if problem is not None:
                 self.outcome.reject(position, problem)
                 return
+        named = getattr(item, "tenant", None)
+        if self.tenant is not None and "tenant" in item.model_fields_set and named != self.tenant:
+            self.outcome.reject(position, f"{name}.tenant: {named!r}, but the credential "
+                                          f"belongs to tenant {self.tenant!r}")  # fmt: skip
+            return
         # the model's fields straight to orjson (codec.encode_fields' bytes, without
         # model_dump's intermediate dict), written once: the envelope's id and time as
         # placeholders, cut out for the content the id is derived from, then replaced

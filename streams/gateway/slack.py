@@ -2,8 +2,12 @@
 
 The HTTP routes verify Slack's v0 signature over the raw body before anything else;
 Socket Mode needs no signature (the app-level token authenticates the websocket).
-Both transports share ``interaction`` and ``slash``: authorize against the incident's
-owning team, put a Command on `commands` (acknowledged by Kafka), answer ephemerally.
+Both transports share ``interaction`` and ``slash``: find the request's tenant from its
+workspace or channel (a tenant's ``intake.slack_teams`` / ``slack_channels``; one
+mapped to no tenant is the provider's, ``default``), authorize the user in that tenant's
+config and against the incident's owning team, refuse an incident of another tenant
+(ephemerally, nothing written), put a Command of the tenant on `commands` (acknowledged
+by Kafka), answer ephemerally.
 The message itself changes when the agents have applied the command and the notifier
 updates it.
 """
@@ -20,9 +24,11 @@ import orjson
 import structlog
 from aiohttp import web
 
-from connectors.slack.actions import ActionError, Query, from_interaction, from_slash
+from connectors.slack.actions import ActionError, Query, from_interaction, from_slash, origin
+from connectors.slack.auth import ResponderDirectory
 from connectors.slack.signature import SignatureError
 from schemas import Command, encode
+from streams.gateway.auth import Caller
 from streams.gateway.limits import retry_after
 from streams.gateway.responses import json_response
 
@@ -45,7 +51,7 @@ def _handler(gw: Gateway, interactive: bool) -> Any:
     return lambda request: _http(gw, request, interactive)
 
 
-async def _signed(gw: Gateway, request: web.Request) -> str | web.Response:
+async def _signed(gw: Gateway, request: web.Request) -> Caller | web.Response:
     """Slack's signature is the credential of the HTTP routes (one rate limit for all)."""
     raw = await request.read()
     if gw.verifier is None:
@@ -55,7 +61,7 @@ async def _signed(gw: Gateway, request: web.Request) -> str | web.Response:
                            request.headers.get("X-Slack-Signature"), raw, gw.clock())  # fmt: skip
     except SignatureError as exc:
         return json_response(401, {"error": str(exc)})
-    return "slack"
+    return Caller("slack", None)  # the tenant is the payload's workspace or channel
 
 
 def _throttled(wait_s: float) -> web.Response:
@@ -80,16 +86,33 @@ async def _http(gw: Gateway, request: web.Request, interactive: bool) -> web.Res
     return json_response(200, answer)
 
 
+def tenant_of_slack(gw: Gateway, payload: dict[str, Any]) -> str:
+    """The tenant a Slack request acts for: its channel's, else its workspace's, else the
+    provider's own (``default``)."""
+    team, channel = origin(payload)
+    return gw.tenancy.slack_tenant(team, channel) or "default"
+
+
+def _directory(gw: Gateway, tenant: str) -> ResponderDirectory:
+    directory = gw.directories.get(tenant)
+    if directory is None:  # a tenant without a config knows nobody
+        from connectors.slack.auth import StaticDirectory
+
+        return StaticDirectory()
+    return directory
+
+
 async def interaction(gw: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
     user = payload.get("user")
-    if not _known(gw, str(user.get("id") or "") if isinstance(user, dict) else ""):
+    tenant = tenant_of_slack(gw, payload)
+    if not _known(gw, tenant, str(user.get("id") or "") if isinstance(user, dict) else ""):
         answer = _not_authorised()
     else:
         try:
             command = from_interaction(payload, datetime.now(UTC))
         except ActionError as exc:
             return _text(f"tocsin: {exc}")
-        answer = await _submit(gw, command)
+        answer = await _submit(gw, tenant, command)
     url = payload.get("response_url")
     if isinstance(url, str) and url.startswith(gw.response_url_prefix):
         # a button's HTTP answer is not shown to the user; the response_url is
@@ -98,39 +121,44 @@ async def interaction(gw: Gateway, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def slash(gw: Gateway, form: dict[str, str]) -> dict[str, Any]:
-    if not _known(gw, form.get("user_id", "")):
+    tenant = tenant_of_slack(gw, dict(form))
+    if not _known(gw, tenant, form.get("user_id", "")):
         return _not_authorised()
     try:
         parsed = from_slash(form.get("text", ""), form.get("user_id", ""), datetime.now(UTC))
     except ActionError as exc:
         return _text(str(exc))
     if isinstance(parsed, Query):
-        return _query(gw, parsed)
-    return await _submit(gw, parsed)
+        return _query(gw, tenant, parsed)
+    return await _submit(gw, tenant, parsed)
 
 
-def _known(gw: Gateway, slack_user: str) -> bool:
-    """Only users the config knows see or touch incidents: titles name customers."""
-    assert gw.directory is not None
-    if slack_user and gw.directory.user_of(slack_user) is not None:
+def _known(gw: Gateway, tenant: str, slack_user: str) -> bool:
+    """Only users the tenant's config knows see or touch incidents: titles name customers."""
+    if slack_user and _directory(gw, tenant).user_of(slack_user) is not None:
         return True
-    log.info("slack_user_unknown", user=slack_user[:40])
+    log.info("slack_user_unknown", user=slack_user[:40], tenant=tenant)
     return False
 
 
-async def _submit(gw: Gateway, command: Command) -> dict[str, Any]:
+async def _submit(gw: Gateway, tenant: str, command: Command) -> dict[str, Any]:
     slack_user = command.actor
     incident_id = command.incident_id or ""
     view = await _incident(gw, incident_id)
     if view is None:
         return _text(f"tocsin: no incident {incident_id!r} is known; check the id in the message.")
-    assert gw.directory is not None
-    if not gw.directory.may_act(slack_user, view.team):
+    if view.tenant != tenant:
+        log.info("slack_action_other_tenant", user=slack_user, incident=incident_id,
+                 tenant=tenant)  # fmt: skip
+        return _text(f"tocsin: {incident_id} is not an incident of this Slack workspace's "
+                     f"tenant ({tenant}); nothing was done.")  # fmt: skip
+    directory = _directory(gw, tenant)
+    if not directory.may_act(slack_user, view.team):
         log.info("slack_action_refused", user=slack_user, incident=incident_id, team=view.team)
         return _text(f"You are not a member or responder of team {view.team or '-'}, which "
                      f"owns {incident_id}; ask its on-call to act.")  # fmt: skip
-    actor = gw.directory.user_of(slack_user) or slack_user
-    command = command.model_copy(update={"actor": actor})
+    actor = directory.user_of(slack_user) or slack_user
+    command = command.model_copy(update={"actor": actor, "tenant": tenant})
     await gw.write([(gw.catalog.name("commands"), incident_id.encode(), encode(command))])
     what = {"ack": "acknowledgement", "resolve": "resolution", "escalate": "escalation",
             "snooze": "snooze", "note": "note"}.get(command.action, command.action)  # fmt: skip
@@ -150,21 +178,21 @@ async def _incident(gw: Gateway, incident_id: str) -> Any:
     return view
 
 
-def _query(gw: Gateway, q: Query) -> dict[str, Any]:
+def _query(gw: Gateway, tenant: str, q: Query) -> dict[str, Any]:
     if gw.index is None:
         return _text("tocsin: incidents are not available on this gateway.")
     if q.kind == "list":
-        rows = gw.index.open_incidents()[:20]
+        rows = gw.index.open_incidents(tenant)[:20]
         if not rows:
             return _text("No open incidents.")
         return _text("\n".join(f"{v.priority} `{v.incident_id}` {v.status}: "
                                f"{_escape(v.title)[:80]} ({v.assignee or 'unassigned'})"
                                for v in rows))  # fmt: skip
     if q.incident_id is None:
-        on_call = sorted({v.assignee for v in gw.index.open_incidents() if v.assignee})
+        on_call = sorted({v.assignee for v in gw.index.open_incidents(tenant) if v.assignee})
         return _text("On call for open incidents: " + (", ".join(on_call) or "nobody paged"))
     view = gw.index.get(q.incident_id)
-    if view is None:
+    if view is None or view.tenant != tenant:
         return _text(f"No incident {q.incident_id!r} is known.")
     return _text(f"{view.incident_id}: {view.assignee or 'unassigned'} (team {view.team or '-'},"
                  f" {view.status})")  # fmt: skip

@@ -1,9 +1,10 @@
 """POST /v1/sns: an Amazon SNS HTTPS subscription carrying CloudWatch alarms.
 
 Authentication is the message itself: its topic must be one the gateway accepts
-(``TOCSIN_SNS_TOPIC_ARNS``: ARNs, ``*`` standing for any run of characters within one
-part, e.g. ``arn:aws:sns:*:123456789012:*`` for every topic of one account) and its
-SNS signature must verify (connectors/sources/sns.py). Only then:
+(``TOCSIN_SNS_TOPIC_ARNS``, the provider's own, or a tenant's ``intake.sns_topics``:
+ARNs, ``*`` standing for any run of characters within one part, e.g.
+``arn:aws:sns:*:123456789012:*`` for every topic of one account; the topic decides the
+tenant of the alarm) and its SNS signature must verify (connectors/sources/sns.py). Only then:
 - ``SubscriptionConfirmation``: the SubscribeURL (an SNS endpoint of AWS, this topic,
   this region) is fetched, which confirms the subscription; 200;
 - ``UnsubscribeConfirmation``: logged, nothing fetched; 200;
@@ -45,9 +46,10 @@ from connectors.sources.sns import (
     topic_region,
 )
 from schemas import DecodeError
-from streams.gateway.auth import credential_id
+from streams.gateway.auth import Caller, credential_id
 from streams.gateway.records import Outcome, RecordMaker
 from streams.gateway.responses import json_response
+from streams.gateway.tenancy import tenant_of
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
@@ -101,7 +103,8 @@ def add_routes(gw: Gateway, app: web.Application, intake: SnsIntake | None) -> N
                                             auth=partial(_authenticate, gw, sns)))  # fmt: skip
 
 
-async def _authenticate(gw: Gateway, sns: SnsIntake, request: web.Request) -> str | web.Response:
+async def _authenticate(gw: Gateway, sns: SnsIntake, request: web.Request
+                        ) -> Caller | web.Response:  # fmt: skip
     """The topic's credential id once the message verified, or the refusal."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         return json_response(413, {"error": f"body: more than {MAX_BODY} bytes"})
@@ -113,10 +116,12 @@ async def _authenticate(gw: Gateway, sns: SnsIntake, request: web.Request) -> st
         msg = await gw.decode(partial(parse_message, body))
         _check_header(request, msg)
         topic_region(msg.TopicArn)
+        tenant = "default" if sns.allows(msg.TopicArn) else gw.tenancy.sns_tenant(msg.TopicArn)
         # an open gateway (loopback, or told so) with no topics listed takes any topic
-        if not sns.allows(msg.TopicArn) and (sns.topics or not gw.insecure):
+        if tenant is None and (sns.topics or gw.tenancy.sns or not gw.insecure):
             raise SnsError(403, f"SnsMessage.TopicArn: {msg.TopicArn[:120]} is not a topic "
-                                "this gateway accepts (TOCSIN_SNS_TOPIC_ARNS)")  # fmt: skip
+                                "this gateway accepts (TOCSIN_SNS_TOPIC_ARNS, or a tenant's "
+                                "intake.sns_topics)")  # fmt: skip
         _check_time(gw, msg)
         await sns.verifier.verify(msg)
     except BodyError as exc:
@@ -126,7 +131,7 @@ async def _authenticate(gw: Gateway, sns: SnsIntake, request: web.Request) -> st
             return json_response(exc.status, {"error": str(exc)}, {"Retry-After": "30"})
         return json_response(exc.status, {"error": str(exc)})
     request[VERIFIED] = msg
-    return credential_id("sns", msg.TopicArn)
+    return Caller(credential_id("sns", msg.TopicArn), tenant or "default")
 
 
 def _check_header(request: web.Request, msg: SnsMessage) -> None:
@@ -152,13 +157,14 @@ async def _handle(gw: Gateway, sns: SnsIntake, request: web.Request) -> web.Resp
         log.info("sns_unsubscribed", topic=msg.TopicArn)
         return json_response(200, {"unsubscribed": msg.TopicArn})
     now = datetime.fromtimestamp(gw.clock(), UTC)
-    out = await gw.decode(partial(_decode, gw, msg, await request.read(), now))
-    await gw.write(out.records)
+    out = await gw.decode(partial(_decode, gw, msg, await request.read(), now,
+                                  tenant_of(request)))  # fmt: skip
+    await gw.write(out.records, request)
     status, doc = out.answer()
     return json_response(200 if status == 202 else status, doc)
 
 
-def _decode(gw: Gateway, msg: SnsMessage, raw: bytes, now: datetime) -> Outcome:
+def _decode(gw: Gateway, msg: SnsMessage, raw: bytes, now: datetime, tenant: str) -> Outcome:
     out = Outcome("sns")
     try:
         alert = decode_alarm(msg.Message, msg.MessageId, now)
@@ -166,7 +172,8 @@ def _decode(gw: Gateway, msg: SnsMessage, raw: bytes, now: datetime) -> Outcome:
         out.refuse(f"SnsMessage.Message: {exc}", exc.reason)
         out.records.append(gw.letter(SOURCE, raw, out.reason, out.error_text()))
         return out
-    RecordMaker(out, gw.catalog.name("alerts"), lambda a: a.fingerprint.encode()).add(0, alert)
+    RecordMaker(out, gw.catalog.name("alerts"), lambda a: a.fingerprint.encode(),
+                tenant=tenant).add(0, alert)  # fmt: skip
     if out.rejected:  # the record would not fit in Kafka
         out.records.append(gw.letter(SOURCE, raw, out.reason, out.error_text()))
     return out

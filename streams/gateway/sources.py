@@ -23,6 +23,7 @@ from streams.gateway.decoding import (
 )
 from streams.gateway.records import TimeBounds
 from streams.gateway.responses import json_response, pagerduty_throttled
+from streams.gateway.tenancy import tenant_of
 
 if TYPE_CHECKING:
     from streams.gateway.app import Gateway
@@ -51,9 +52,9 @@ def _bounds(gw: Gateway) -> TimeBounds:
 async def _batch(gw: Gateway, request: web.Request, topic: str) -> web.Response:
     raw = await request.read()
     work = partial(decode_batch, gw.topics, topic, raw, request.headers.get("Content-Encoding"),
-                   request.content_type, _bounds(gw))  # fmt: skip
+                   request.content_type, _bounds(gw), tenant_of(request))  # fmt: skip
     out = await gw.decode(work, len(raw))
-    await gw.write(out.records)
+    await gw.write(out.records, request)
     status, doc = out.answer()
     return json_response(status, doc)
 
@@ -63,9 +64,9 @@ async def _alertmanager(gw: Gateway, request: web.Request) -> web.Response:
     stored even when another is refused (400 names it)."""
     raw = await request.read()
     work = partial(decode_alertmanager, gw.topics, raw, request.headers.get("Content-Encoding"),
-                   _now(gw))  # fmt: skip
+                   _now(gw), tenant_of(request))  # fmt: skip
     out = await gw.decode(work, len(raw))
-    await gw.write(out.records)
+    await gw.write(out.records, request)
     status, doc = out.answer()
     if status == 202:
         return json_response(200, doc)
@@ -79,10 +80,10 @@ async def _pagerduty(gw: Gateway, request: web.Request) -> web.Response:
 
     The routing key was checked by ``Gateway.pagerduty`` before this runs."""
     raw = await request.read()
-    work = partial(decode_pagerduty_event, gw.topics, raw,
-                   request.headers.get("Content-Encoding"), _now(gw))  # fmt: skip
+    work = partial(decode_pagerduty_event, gw.topics, raw, request.headers.get("Content-Encoding"),
+                   _now(gw), tenant_of(request))  # fmt: skip
     out, event = await gw.decode(work, len(raw))
-    await gw.write(out.records)
+    await gw.write(out.records, request)
     if out.refused is not None or out.rejected:
         message = out.refused[1] if out.refused is not None else out.errors[0][1]
         status = out.refused[0] if out.refused is not None else 400
@@ -97,10 +98,11 @@ async def _remote_write(gw: Gateway, request: web.Request) -> web.Response:
     """Prometheus retries 5xx/429 and drops on other 4xx, so a 400 means 'fix the sender';
     the valid series of a request are stored before it is answered (as Mimir does)."""
     raw = await request.read()
-    out = await gw.decode(partial(decode_remote_write_body, gw.topics, raw, _bounds(gw)), len(raw))
+    work = partial(decode_remote_write_body, gw.topics, raw, _bounds(gw), tenant_of(request))
+    out = await gw.decode(work, len(raw))
     if out.skipped:
         gw.metrics.skipped.labels(route="remote_write", reason="non_finite").inc(out.skipped)
-    await gw.write(out.records)
+    await gw.write(out.records, request)
     status, doc = out.answer()
     if status == 202:
         return web.Response(status=204)

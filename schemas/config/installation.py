@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.config.intake import owners
 from schemas.config.loader import config_files, load_config
 from schemas.config.models import Config
 from schemas.errors import ConfigError
@@ -129,6 +130,10 @@ def _across(tenants: dict[str, Config], where: dict[str, Path]) -> list[str]:
                 errors.append(f"{place}: api_tokens[{i}]: the same token is listed by tenant "
                               f"{first!r}: a credential belongs to one tenant")  # fmt: skip
             owner.setdefault(tok.sha256, tid)
+    try:  # intake credentials (gateway tokens, routing keys, SNS topics, Slack): one owner
+        owners({tid: cfg.intake for tid, cfg in tenants.items()})
+    except ConfigError as exc:
+        errors.append(str(exc))
     return errors
 
 

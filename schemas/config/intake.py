@@ -89,7 +89,8 @@ def owners(intakes: Mapping[str, Intake]) -> dict[tuple[str, str], str]:
             space = "secret" if kind in ("intake.tokens", "intake.pagerduty_keys") else kind
             other = found.setdefault((space, value), tenant)
             if other != tenant:
-                problems.append(f"tenants/{tenant}: {kind}: {_shown(kind, value)} is listed "
+                place = "the provider's config" if tenant == "default" else f"tenants/{tenant}"
+                problems.append(f"{place}: {kind}: {_shown(kind, value)} is listed "
                                 f"by tenant {other!r} too; a credential belongs to one "
                                 "tenant")  # fmt: skip
     if problems:

@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from schemas import ConfigError
-from schemas.config import Config, load_config
+from schemas.config import Config, load_installation
 from schemas.types import parse_duration
 from streams.health import Health
 from streams.settings import KafkaSettings, secret
@@ -54,7 +54,9 @@ def secret_set(name: str) -> set[str]:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--config", "config_paths", multiple=True,
               type=click.Path(exists=True, path_type=Path),
-              help="Config with users and teams: who may act from Slack.")  # fmt: skip
+              help="Config (an installation: the provider's files and tenants/<id>/) with "
+                   "users and teams (who may act from Slack) and each tenant's intake "
+                   "credentials.")  # fmt: skip
 @click.option("--socket-mode/--no-socket-mode", default=None,
               help="Receive Slack actions over Socket Mode (default: on when SLACK_APP_TOKEN "
                    "is set).")  # fmt: skip
@@ -81,6 +83,17 @@ def secret_set(name: str) -> set[str]:
 @click.option("--rate-burst", default=400, show_default=True, type=click.IntRange(min=1),
               envvar="TOCSIN_GATEWAY_RATE_BURST",
               help="Requests a credential may send at once above its rate.")  # fmt: skip
+@click.option("--tenant-rate", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              envvar="TOCSIN_GATEWAY_TENANT_RATE",
+              help="Requests per second per tenant before 429 (0: no limit); a tenant's "
+                   "intake.quota overrides it.")  # fmt: skip
+@click.option("--tenant-items", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              envvar="TOCSIN_GATEWAY_TENANT_ITEMS",
+              help="Items (samples, log records, alerts) per second per tenant before 429 "
+                   "(0: no limit); a tenant's intake.quota overrides it.")  # fmt: skip
+@click.option("--tenant-burst", default=2.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), envvar="TOCSIN_GATEWAY_TENANT_BURST",
+              help="Seconds of a tenant's rates it may send at once.")  # fmt: skip
 @click.option("--max-ahead", default="5m", show_default=True,
               help="Refuse samples and log records timed further ahead of the gateway's clock "
                    "(at most the processor's max_future_skew).")  # fmt: skip
@@ -88,41 +101,52 @@ def secret_set(name: str) -> set[str]:
               help="Refuse samples and log records older than this.")  # fmt: skip
 def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: bool | None,
             ack_timeout: float, queue_max: int, insecure_no_auth: bool, rate_limit: float,
-            rate_burst: int, max_ahead: str, max_age: str) -> None:  # fmt: skip
+            rate_burst: int, tenant_rate: float, tenant_items: float, tenant_burst: float,
+            max_ahead: str, max_age: str) -> None:  # fmt: skip
     """HTTP intake (metrics, logs, Alertmanager, PagerDuty v2, remote-write) and Slack."""
     from connectors.slack.signature import SignatureVerifier
     from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
     from streams.gateway.directory import directory_from_env
-    from streams.gateway.limits import RateLimit
+    from streams.gateway.limits import RateLimit, TenantLimit
     from streams.gateway.sns import SnsIntake
 
     big_buffers_to_mmap()
     settings = KafkaSettings()
     cfg: Config | None = None
+    tenants: dict[str, Config] = {}
     if config_paths:
         try:
-            cfg = load_config(list(config_paths))
+            tenants = dict(load_installation(list(config_paths)).tenants)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+        cfg = tenants.get("default")
     tokens = secret_set("TOCSIN_GATEWAY_TOKENS")
     intake_keys = secret_set("TOCSIN_PAGERDUTY_INTAKE_KEYS")
     source_tokens = {src: frozenset(secret_set(var)) for src, var in SOURCE_TOKENS.items()}
     source_tokens = {src: given for src, given in source_tokens.items() if given}
     signing = secret("SLACK_SIGNING_SECRET")
     app_token = secret("SLACK_APP_TOKEN")
+    tenant_credentials = any(c.intake.tokens or c.intake.pagerduty_keys or c.intake.sns_topics
+                             for c in tenants.values())  # fmt: skip
     insecure = open_access(host, tokens, intake_keys, bool(signing or app_token),
-                           insecure_no_auth, sources=sorted(source_tokens))  # fmt: skip
-    gw = Gateway(settings, tokens, SignatureVerifier(signing) if signing else None, cfg,
-                 Health(), GatewayMetrics(),
-                 directory=None if cfg else directory_from_env(os.environ.get(
-                     "TOCSIN_SLACK_RESPONDERS")),
-                 pagerduty_keys=intake_keys, ack_timeout=ack_timeout, queue_max=queue_max,
-                 insecure=insecure, rate_limit=RateLimit(rate_limit, rate_burst),
-                 max_ahead=_duration("--max-ahead", max_ahead),
-                 max_behind=_duration("--max-age", max_age),
-                 source_tokens=source_tokens,
-                 sns_intake=SnsIntake.from_env(os.environ.get("TOCSIN_SNS_TOPIC_ARNS")),
-                 )  # fmt: skip
+                           insecure_no_auth, sources=sorted(source_tokens),
+                           tenant_credentials=tenant_credentials)  # fmt: skip
+    try:
+        gw = Gateway(settings, tokens, SignatureVerifier(signing) if signing else None, cfg,
+                     Health(), GatewayMetrics(),
+                     directory=None if cfg else directory_from_env(os.environ.get(
+                         "TOCSIN_SLACK_RESPONDERS")),
+                     pagerduty_keys=intake_keys, ack_timeout=ack_timeout, queue_max=queue_max,
+                     insecure=insecure, rate_limit=RateLimit(rate_limit, rate_burst),
+                     max_ahead=_duration("--max-ahead", max_ahead),
+                     max_behind=_duration("--max-age", max_age),
+                     source_tokens=source_tokens,
+                     sns_intake=SnsIntake.from_env(os.environ.get("TOCSIN_SNS_TOPIC_ARNS")),
+                     tenants=tenants,
+                     tenant_limit=TenantLimit(tenant_rate, tenant_items, tenant_burst),
+                     )  # fmt: skip
+    except ConfigError as exc:  # a tenant lists a credential of the environment
+        raise click.ClickException(str(exc)) from exc
     app = gw.app()
     if socket_mode or (socket_mode is None and app_token):
         if not app_token:
@@ -141,11 +165,13 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
 
 
 def open_access(host: str, tokens: set[str], intake_keys: set[str], slack: bool,
-                insecure: bool, sources: list[str] | None = None) -> bool:  # fmt: skip
+                insecure: bool, sources: list[str] | None = None,
+                tenant_credentials: bool = False) -> bool:  # fmt: skip
     """Whether routes without configured credentials let anyone in. Refuses to start a
     gateway beyond loopback with no credentials at all, unless told ``--insecure-no-auth``.
-    Bearer tokens also authenticate /v2/enqueue, so tokens alone leave no route open."""
-    if tokens:
+    Bearer tokens also authenticate /v2/enqueue, so tokens alone leave no route open, and
+    so do the tenants' own credentials (their ``intake:``)."""
+    if tokens or tenant_credentials:
         return False
     if insecure:
         log.warning("gateway_insecure_no_auth", host=host,

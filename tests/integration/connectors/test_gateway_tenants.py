@@ -1,0 +1,149 @@
+"""Tenants at the gateway on the real broker: every record a request writes carries its
+credential's tenant; naming another tenant, or an unknown one, is refused with nothing
+written; one tenant over its quota is answered 429 while another's requests pass."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from connectors.slack.signature import SignatureVerifier
+from schemas import Alert, MetricSample, decode
+from schemas.config import Config
+from schemas.heartbeats import HeartbeatPing
+from streams.catalog import Catalog
+from streams.gateway.app import Gateway, GatewayMetrics
+from streams.gateway.limits import TenantLimit
+from streams.health import Health
+from streams.settings import KafkaSettings
+from tests.integration.connectors.support import (
+    AUTH,
+    SIGNING,
+    STAMP,
+    TOKEN,
+    read_keyed,
+    read_values,
+    serve,
+)
+
+ACME, BETA = "acme-token-0123456789", "beta-token-0123456789"
+
+
+def sha(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def tenants() -> dict[str, Config]:
+    hb = [{"name": "nightly-backup", "interval": "1d"}]
+    return {
+        "default": Config(),
+        "acme": Config.model_validate({"tenant": "acme", "heartbeats": hb, "intake": {
+            "tokens": [{"sha256": sha(ACME)}], "quota": {"requests_per_s": 5, "burst_s": 1}}}),
+        "beta": Config.model_validate({"tenant": "beta", "intake": {
+            "tokens": [{"sha256": sha(BETA)}], "pagerduty_keys": [sha("beta-routing-key")]}}),
+    }  # fmt: skip
+
+
+@pytest.fixture
+def gw(kafka_settings: KafkaSettings, topics: Catalog) -> Iterator[httpx.Client]:
+    gateway = Gateway(kafka_settings, {TOKEN}, SignatureVerifier(SIGNING), None, Health(),
+                      GatewayMetrics(), tenants=tenants(),
+                      tenant_limit=TenantLimit(requests=0, items=0))  # fmt: skip
+    with serve(gateway.app()) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def am_alert(name: str) -> dict[str, object]:
+    return {"status": "firing", "labels": {"alertname": name, "service": "shop"},
+            "annotations": {"summary": name}, "startsAt": STAMP,
+            "fingerprint": f"fp-{name}"}  # fmt: skip
+
+
+def test_every_intake_writes_its_credentials_tenant(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    r = gw.post(
+        "/v1/alertmanager",
+        headers=bearer(ACME),
+        json={"version": "4", "status": "firing", "alerts": [am_alert("AcmeDown")]},
+    )
+    assert r.status_code == 200, r.text
+    r = gw.post("/api/v2/alerts", headers=bearer(BETA), json=[
+        {"labels": {"alertname": "BetaDown"}, "startsAt": STAMP}])  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = gw.post("/v2/enqueue", json={"routing_key": "beta-routing-key", "event_action": "trigger",
+                                     "payload": {"summary": "disk", "source": "db-1",
+                                                 "severity": "critical"}})  # fmt: skip
+    assert r.status_code == 202, r.text
+    r = gw.post(
+        "/v1/alertmanager",
+        headers=AUTH,
+        json={"version": "4", "status": "firing", "alerts": [am_alert("OursDown")]},
+    )
+    assert r.status_code == 200, r.text
+    # a sample that names its own tenant is taken from the credential, never the body
+    sample = {"name": "cpu", "value": 1.0, "time": STAMP, "labels": {"host": "h"}}
+    assert gw.post("/v1/metrics", headers=bearer(ACME), json=[sample]).status_code == 202
+    alerts = [decode(Alert, v) for v in read_values(kafka_settings, topics.name("alerts"))]
+    named = {
+        a.summary if a.source == "pagerduty" else a.labels["alertname"]: a.tenant for a in alerts
+    }
+    assert named == {"AcmeDown": "acme", "BetaDown": "beta", "OursDown": "default",
+                     "disk": "beta"}, named  # fmt: skip
+    metrics = [decode(MetricSample, v) for v in read_values(kafka_settings,
+                                                            topics.name("metrics"))]  # fmt: skip
+    assert [m.tenant for m in metrics] == ["acme"]
+    ping = gw.get("/v1/heartbeats/nightly-backup", headers=bearer(ACME))
+    assert ping.status_code == 200, ping.text
+    assert gw.get("/v1/heartbeats/nightly-backup", headers=bearer(BETA)).status_code == 404, (
+        "beta's config lists no such heartbeat")  # fmt: skip
+    keyed = read_keyed(kafka_settings, topics.name("heartbeats"))
+    assert [(k, decode(HeartbeatPing, v).tenant) for k, v in keyed] == [
+        (b"acme/nightly-backup", "acme")]  # fmt: skip
+
+
+def test_a_credential_used_for_another_tenant_is_refused_and_nothing_is_written(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    body = {"version": "4", "status": "firing", "alerts": [am_alert("X")]}
+    other = gw.post("/v1/alertmanager?tenant=beta", headers=bearer(ACME), json=body)
+    assert other.status_code == 403
+    assert "belongs to tenant 'acme', not 'beta'" in other.json()["error"]
+    header = gw.post("/v1/alertmanager", json=body,
+                     headers={**bearer(ACME), "X-Tocsin-Tenant": "beta"})  # fmt: skip
+    assert header.status_code == 403
+    unknown = gw.post("/v1/alertmanager?tenant=gamma", headers=bearer(ACME), json=body)
+    assert unknown.status_code == 404 and "'gamma' is not a tenant" in unknown.json()["error"]
+    named = {"name": "cpu", "value": 1.0, "time": STAMP, "tenant": "beta"}
+    item = gw.post("/v1/metrics", headers=bearer(ACME), json=[named])
+    assert item.status_code == 400
+    assert "MetricSample.tenant: 'beta', but the credential belongs to tenant 'acme'" in item.text
+    same = gw.post("/v1/alertmanager?tenant=acme", headers=bearer(ACME), json=body)
+    assert same.status_code == 200, "naming its own tenant is fine"
+    alerts = read_values(kafka_settings, topics.name("alerts"))
+    assert [orjson.loads(v)["tenant"] for v in alerts] == ["acme"]
+    assert read_values(kafka_settings, topics.name("metrics")) == []
+
+
+def test_a_tenant_over_its_quota_gets_429_while_another_tenant_passes(
+    gw: httpx.Client,
+) -> None:
+    sample = [{"name": "cpu", "value": 1.0, "time": STAMP}]
+    answers = [gw.post("/v1/metrics", headers=bearer(ACME), json=sample) for _ in range(12)]
+    codes = [r.status_code for r in answers]
+    assert codes[:5] == [202] * 5 and 429 in codes[5:], codes
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in answers if r.status_code == 429)
+    beta = [gw.post("/v1/metrics", headers=bearer(BETA), json=sample) for _ in range(12)]
+    assert [r.status_code for r in beta] == [202] * 12, "acme's flood is not beta's"
+    text = gw.get("/metrics").text
+    assert 'tocsin_gateway_tenant_throttled_total{quota="requests",tenant="acme"}' in text
+    assert 'tocsin_gateway_tenant_throttled_total{quota="requests",tenant="beta"}' not in text
+    assert 'tocsin_gateway_tenant_items_total{tenant="beta"} 12.0' in text

@@ -5,20 +5,24 @@ written; one tenant over its quota is answered 429 while another's requests pass
 from __future__ import annotations
 
 import hashlib
+import time
+import urllib.parse
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import orjson
 import pytest
 
 from connectors.slack.signature import SignatureVerifier
-from schemas import Alert, MetricSample, decode
+from schemas import Alert, Command, Incident, MetricSample, decode, encode
 from schemas.config import Config
 from schemas.heartbeats import HeartbeatPing
 from streams.catalog import Catalog
 from streams.gateway.app import Gateway, GatewayMetrics
 from streams.gateway.limits import TenantLimit
 from streams.health import Health
+from streams.kafka import make_producer
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import (
     AUTH,
@@ -42,9 +46,15 @@ def tenants() -> dict[str, Config]:
     return {
         "default": Config(),
         "acme": Config.model_validate({"tenant": "acme", "heartbeats": hb, "intake": {
-            "tokens": [{"sha256": sha(ACME)}], "quota": {"requests_per_s": 5, "burst_s": 1}}}),
+            "tokens": [{"sha256": sha(ACME)}], "quota": {"requests_per_s": 5, "burst_s": 1},
+            "slack_teams": ["TACME01"]},
+            "users": [{"id": "erin", "name": "Erin", "slack_id": "U_ERIN"}],
+            "teams": [{"id": "web", "members": ["erin"]}]}),
         "beta": Config.model_validate({"tenant": "beta", "intake": {
-            "tokens": [{"sha256": sha(BETA)}], "pagerduty_keys": [sha("beta-routing-key")]}}),
+            "tokens": [{"sha256": sha(BETA)}], "pagerduty_keys": [sha("beta-routing-key")],
+            "slack_teams": ["TBETA01"]},
+            "users": [{"id": "bob", "name": "Bob", "slack_id": "U_BOB"}],
+            "teams": [{"id": "web", "members": ["bob"]}]}),
     }  # fmt: skip
 
 
@@ -147,3 +157,53 @@ def test_a_tenant_over_its_quota_gets_429_while_another_tenant_passes(
     assert 'tocsin_gateway_tenant_throttled_total{quota="requests",tenant="acme"}' in text
     assert 'tocsin_gateway_tenant_throttled_total{quota="requests",tenant="beta"}' not in text
     assert 'tocsin_gateway_tenant_items_total{tenant="beta"} 12.0' in text
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {"X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": SignatureVerifier(SIGNING).sign(stamp, body),
+            "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+
+
+def _click(user: str, team: str) -> bytes:
+    payload = {"type": "block_actions", "user": {"id": user, "team_id": team},
+               "team": {"id": team}, "actions": [{"action_id": "tocsin_ack",
+                                                  "value": "inc-acme-1"}]}  # fmt: skip
+    return urllib.parse.urlencode({"payload": orjson.dumps(payload).decode()}).encode()
+
+
+def _slash(text: str, user: str, team: str) -> bytes:
+    return urllib.parse.urlencode({"text": text, "user_id": user, "team_id": team}).encode()
+
+
+def test_a_slack_user_of_another_tenant_cannot_act_on_an_incident_nor_see_it(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    incident = Incident(incident_id="inc-acme-1", group_key="acme/g", version=1,
+                        status="triggered", title="Shop down", severity="critical",
+                        priority="P1", team="web", tenant="acme",
+                        opened_at=datetime.now(UTC))  # fmt: skip
+    producer = make_producer(kafka_settings)
+    producer.produce(topics.name("incidents"), key=b"inc-acme-1", value=encode(incident))
+    assert producer.flush(10) == 0
+    # bob is a member of beta's team "web": the same team name in another tenant
+    theirs = _click("U_BOB", "TBETA01")
+    refused = gw.post("/slack/interactions", content=theirs, headers=_signed(theirs))
+    assert refused.status_code == 200 and refused.json()["response_type"] == "ephemeral"
+    assert "not an incident of this Slack workspace's tenant (beta)" in refused.json()["text"]
+    # erin's id in beta's workspace: beta's config does not know her
+    stray = _click("U_ERIN", "TBETA01")
+    assert "not authorised" in gw.post("/slack/interactions", content=stray,
+                                       headers=_signed(stray)).json()["text"]  # fmt: skip
+    listing = _slash("list", "U_BOB", "TBETA01")
+    listed = gw.post("/slack/commands", content=listing, headers=_signed(listing)).json()
+    assert listed["text"] == "No open incidents."
+    who = _slash("who inc-acme-1", "U_BOB", "TBETA01")
+    assert "No incident" in gw.post("/slack/commands", content=who,
+                                    headers=_signed(who)).json()["text"]  # fmt: skip
+    ours = _click("U_ERIN", "TACME01")
+    ok = gw.post("/slack/interactions", content=ours, headers=_signed(ours))
+    assert "accepted" in ok.json()["text"], ok.text
+    commands = [decode(Command, v) for v in read_values(kafka_settings, topics.name("commands"))]
+    assert [(c.action, c.actor, c.tenant) for c in commands] == [("ack", "erin", "acme")]

@@ -4,7 +4,7 @@ of the OpenAPI document's schemas."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -240,3 +240,38 @@ class Report(BaseModel):
     ack_sla_s: dict[str, float]
     top_alerts: list[dict[str, Any]]
     noisiest_rules: list[dict[str, Any]]
+
+
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+class SlaQuery(_In):
+    """Months ``from`` .. ``to`` (inclusive, ``YYYY-MM``, UTC); default: the last three.
+    ``tenants=all``: every tenant (the provider role only)."""
+
+    from_: Month | None = Field(default=None, alias="from")
+    to: Month | None = None
+    tenants: Literal["all"] | None = None
+
+
+class SlaMonth(BaseModel):
+    """One tenant's month: its incidents (by when they opened), how fast they were
+    acknowledged and resolved, and how many missed the tenant's acknowledgement SLA."""
+
+    tenant: str
+    month: str
+    incidents: int
+    acknowledged: int
+    resolved: int
+    mtta_s: float | None
+    mttr_s: float | None
+    mttr_p90_s: float | None
+    ack_sla_breaches: int
+    ack_sla_met_pct: float | None
+
+
+class SlaReport(BaseModel):
+    since: datetime
+    until: datetime
+    months: list[SlaMonth]
+    ack_sla_s: dict[str, dict[str, float]] = Field(description="each tenant's SLA by priority")

@@ -7,6 +7,12 @@ incident shows it once the projector has the new snapshot. Its own worker becaus
 gateway is the intake hot path and needs no database: an API outage, a slow report or
 the store away never holds up alerts.
 
+Every read and every command is of one tenant: the token's (a tenant's token never sees
+another tenant's incident: 404, as for an id that does not exist). A token of the
+``provider`` role chooses the tenant per request, with ``/api/v1/tenants/{tenant}/...``
+(every route has that twin) or ``?tenant=``; naming a tenant with any other token, or a
+tenant that does not exist, answers 404.
+
 Errors: 400 names the field, 401 for a missing or unknown token, 403 when the token's
 role may not do this, 404 for an unknown id, 409 for an action on a resolved incident
 (or a silence already expired), 429/503 when Kafka cannot take the command, and 503
@@ -19,7 +25,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +57,9 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 MAX_BODY = 64 * 1024
 LIST_FIELDS = ("status", "priority", "service", "team")
 CONSOLE = "/console"
+TENANT_PREFIX = "/api/v1/tenants/{tenant}"
+# query parameters of the plumbing, not of a route's own query model
+PLUMBING = frozenset({"tenant", "format"})
 
 
 class ApiError(TocsinError):
@@ -90,9 +99,12 @@ class Api:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     ack_timeout: float = 10.0
     writer: KafkaWriter | None = None
+    # every tenant's config (``cfg`` is the provider's own, tenant ``default``)
+    tenants: Mapping[str, Config] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.tokens = Tokens(self.cfg)
+        self.configs: dict[str, Config] = {self.cfg.tenant: self.cfg, **self.tenants}
+        self.tokens = Tokens(self.cfg, self.tenants)
         self.catalog = Catalog(self.settings)
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="store")
         self.store_ok = True
@@ -135,6 +147,20 @@ class Api:
     @staticmethod
     def principal(request: web.Request) -> Principal:
         return request[PRINCIPAL]
+
+    def config(self, request: web.Request) -> Config:
+        """The config of the tenant the request acts in (its users, schedules, SLAs)."""
+        return self.configs.get(self.principal(request).tenant, self.cfg)
+
+    def scoped(self, request: web.Request, who: Principal) -> Principal:
+        """``who`` acting in the tenant the request names (path or ``?tenant=``): only the
+        provider role may name another tenant than its token's."""
+        named = request.match_info.get("tenant") or request.query.get("tenant")
+        if not named or named == who.tenant:
+            return who
+        if not who.provider or named not in self.configs:
+            raise ApiError(404, f"tenant: no tenant {named[:64]!r} for this token", "tenant")
+        return who.acting_for(named)
 
     def command(self, request: web.Request, role: str = "responder", **fields: Any) -> Command:
         who = self.principal(request)
@@ -191,7 +217,7 @@ class Api:
                 if who is None:
                     return json(401, {"error": "missing or unknown API token"},
                                 {"WWW-Authenticate": "Bearer"})  # fmt: skip
-                request[PRINCIPAL] = who
+                request[PRINCIPAL] = self.scoped(request, who)
             resp = await handler(request)
         except ApiError as exc:
             resp = json(exc.status, {"error": exc.error, "field": exc.field},
@@ -233,7 +259,7 @@ def duration(text: str) -> timedelta | None:
 
 def incident_query(request: web.Request) -> IncidentQuery:
     doc: dict[str, Any] = {}
-    for name in set(request.query):
+    for name in set(request.query) - PLUMBING:
         values = request.query.getall(name)
         if name in LIST_FIELDS:
             doc[name] = [v for raw in values for v in raw.split(",") if v]
@@ -248,7 +274,7 @@ def incident_query(request: web.Request) -> IncidentQuery:
 
 
 def report_query(request: web.Request) -> ReportQuery:
-    doc: dict[str, Any] = dict(request.query)
+    doc: dict[str, Any] = {k: v for k, v in request.query.items() if k not in PLUMBING}
     since = doc.get("since")
     if isinstance(since, str) and (d := duration(since)) is not None:
         doc["since"] = d

@@ -64,7 +64,8 @@ def add_routes(api: Api, app: web.Application) -> None:
         if inc.status != "resolved":
             raise ApiError(409, f"incident {inc.incident_id} is {inc.status}: a postmortem "
                            "draft is written once it is resolved")  # fmt: skip
-        return web.Response(text=postmortem(inc, user_names(api)), content_type="text/markdown")
+        return web.Response(text=postmortem(inc, user_names(api, api.principal(request).tenant)),
+                            content_type="text/markdown")  # fmt: skip
 
     async def live(request: web.Request) -> web.StreamResponse:
         return await stream_changes(api, request)
@@ -93,10 +94,10 @@ async def perform(api: Api, request: web.Request, iid: str, name: str,
     return Accepted(command_id=cmd.event_id, incident_id=iid)
 
 
-def user_names(api: Api) -> dict[str, str]:
-    """User ids and Slack ids -> display names, for drafts and pages."""
+def user_names(api: Api, tenant: str) -> dict[str, str]:
+    """User ids and Slack ids -> display names (of ``tenant``), for drafts and pages."""
     names: dict[str, str] = {}
-    for u in api.cfg.users:
+    for u in api.configs.get(tenant, api.cfg).users:
         names[u.id] = u.name
         if u.slack_id:
             names[u.slack_id] = u.name

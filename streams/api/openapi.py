@@ -1,6 +1,9 @@
 """The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json. Its schemas are
 the pydantic models the API validates with (JSON Schema 2020-12, which OpenAPI 3.1
-uses as is), so the document cannot drift from what the API accepts."""
+uses as is), so the document cannot drift from what the API accepts.
+
+Every operation takes ``tenant`` (query) and has a twin under
+``/api/v1/tenants/{tenant}``: the provider role's way to act in a tenant."""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from schemas import api as m
 REF = "#/components/schemas/{model}"
 ERRORS = {
     "400": "Invalid input; `field` names the field", "401": "Missing or unknown API token",
-    "403": "The token's role may not do this", "404": "Unknown id",
+    "403": "The token's role may not do this",
+    "404": "Unknown id (another tenant's id is unknown too), or a tenant this token may not name",
     "409": "Conflicts with the incident's or silence's state",
     "429": "Kafka cannot take the command now (Retry-After)",
     "503": "The store or Kafka is unreachable (Retry-After)",
@@ -137,12 +141,23 @@ def paths() -> dict[str, Any]:
         "/api/v1/oncall/overrides": {"post": _op("Override a schedule for a while", ACCEPTED,
                                                  role="responder", body=m.OverrideBody,
                                                  errors=("400", "401", "403", "429", "503"))},
-        "/api/v1/reports": {"get": _op(
+        "/api/v1/reports": {"get": _csv(_op(
             "Counts, MTTA, MTTR (mean, p50/p90/p99), ack-SLA breaches, top alerts, noisiest "
             "rules", ("200", m.Report, "The report"),
             params=[_q("since", _STR, "a duration back from until (30d, 12h) or an instant"),
                     _q("until", _TIME, "default now"),
-                    _q("group_by", {"enum": ["service", "team", "priority"]}, "rows per")])},
+                    _q("group_by", {"enum": ["service", "team", "priority"]}, "rows per"),
+                    FORMAT]))},
+        "/api/v1/reports/sla": {"get": _csv(_op(
+            "Per tenant and month (UTC, by opening): incidents, MTTA, MTTR, acknowledgement-"
+            "SLA breaches against the tenant's ack_sla", ("200", m.SlaReport, "The months"),
+            errors=("400", "401", "403", "503"),
+            params=[_q("from", {"type": "string", "pattern": "^\\d{4}-\\d{2}$"},
+                       "first month, YYYY-MM (default: two months before to)"),
+                    _q("to", {"type": "string", "pattern": "^\\d{4}-\\d{2}$"},
+                       "last month, YYYY-MM (default: this month)"),
+                    _q("tenants", {"enum": ["all"]}, "every tenant (provider role only)"),
+                    FORMAT]))},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     }  # fmt: skip
@@ -151,8 +166,38 @@ def paths() -> dict[str, Any]:
 MODELS: list[type[BaseModel]] = [
     m.IncidentPage, m.IncidentDetail, m.Accepted, m.Problem, m.EmptyBody, m.NoteBody,
     m.ReassignBody, m.SnoozeBody, m.PriorityBody, m.SilenceBody, m.Silence, m.SilenceList,
-    m.OverrideBody, m.OnCallList, m.Report,
+    m.OverrideBody, m.OnCallList, m.Report, m.SlaReport,
 ]  # fmt: skip
+FORMAT = _q("format", {"enum": ["json", "csv"]}, "csv: the rows as text/csv (so does "
+            "Accept: text/csv)")  # fmt: skip
+TENANT = _q(
+    "tenant",
+    {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
+    "the tenant to act in: the provider role only (other tokens act in their own)",
+)
+TENANT_PREFIX = "/api/v1/tenants/{tenant}"
+
+
+def _csv(op: dict[str, Any]) -> dict[str, Any]:
+    op["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return op
+
+
+def tenanted(items: dict[str, Any]) -> dict[str, Any]:
+    """Every operation with ``?tenant=``, and its twin under /api/v1/tenants/{tenant}."""
+    out: dict[str, Any] = {}
+    for path, ops in items.items():
+        if path == "/api/v1/openapi.json":
+            out[path] = ops
+            continue
+        out[path] = {verb: {**op, "parameters": [*op.get("parameters", []), TENANT]}
+                     for verb, op in ops.items()}  # fmt: skip
+        twin = TENANT_PREFIX + path.removeprefix("/api/v1")
+        out[twin] = {verb: {**op, "summary": f"{op['summary']} (in a tenant)",
+                            "description": "Role: provider.",
+                            "parameters": [_path("tenant"), *op.get("parameters", [])]}
+                     for verb, op in ops.items()}  # fmt: skip
+    return out
 
 
 @cache
@@ -167,7 +212,7 @@ def document() -> dict[str, Any]:
                  "come from the store; actions are Commands the agents apply."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": paths(),
+        "paths": tenanted(paths()),
         "components": {"schemas": defs.get("$defs", {}),
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }  # fmt: skip

@@ -21,6 +21,7 @@ from schemas.api import (
     SilenceList,
 )
 from schemas.commands import OnCallOverride, SilenceSpec
+from schemas.config import Config
 from streams.api.app import Api, ApiError, json, problem, report_query
 from streams.store import queries
 
@@ -56,9 +57,9 @@ def add_routes(api: Api, app: web.Application) -> None:
 
     async def override(request: web.Request) -> web.Response:
         body = await api.body(request, OverrideBody)
-        if api.cfg.schedule(body.schedule) is None:
+        if api.config(request).schedule(body.schedule) is None:
             raise ApiError(400, f"body.schedule: no schedule {body.schedule!r}", "schedule")
-        if api.cfg.user(body.user) is None:
+        if api.config(request).user(body.user) is None:
             raise ApiError(400, f"body.user: no user {body.user!r}", "user")
         start = body.start or api.clock()
         try:
@@ -76,10 +77,12 @@ def add_routes(api: Api, app: web.Application) -> None:
         since = until - q.since if isinstance(q.since, timedelta) else q.since
         if since >= until:
             raise ApiError(400, "query.since: must be before until", "since")
-        sla = {p: t for p, t in api.cfg.ack_sla.items()}
+        sla = {p: t for p, t in api.config(request).ack_sla.items()}
         doc = await api.db(_report, api.principal(request).tenant, since, until, q.group_by,
                            sla)  # fmt: skip
-        return json(200, doc)
+        from streams.api.reports import report_response
+
+        return report_response(request, doc)
 
     app.router.add_get("/api/v1/silences", silences)
     app.router.add_post("/api/v1/silences", create)
@@ -125,7 +128,7 @@ async def expire_silence(api: Api, request: web.Request, sid: str) -> Accepted:
 async def oncall_now(api: Api, tenant: str) -> OnCallList:
     now = api.clock()
     rows = await api.db(queries.live_overrides, tenant, now)
-    return _oncall(api, rows, now)
+    return _oncall(api, api.configs.get(tenant, api.cfg), rows, now)
 
 
 def _report(conn: Connection, tenant: str, since: datetime, until: datetime, group_by: str,
@@ -133,11 +136,12 @@ def _report(conn: Connection, tenant: str, since: datetime, until: datetime, gro
     return queries.report(conn, tenant, since, until, group_by, sla)
 
 
-def _oncall(api: Api, rows: list[dict[str, object]], now: datetime) -> OnCallList:
+def _oncall(api: Api, tenant_cfg: Config, rows: list[dict[str, object]],
+            now: datetime) -> OnCallList:  # fmt: skip
     runtime = [OnCallOverride(schedule=str(r["schedule"]), user=str(r["user"]),
                               start=r["starts_at"], end=r["ends_at"],
                               author=str(r["author"])) for r in rows]  # fmt: skip
-    cfg = with_overrides(api.cfg, runtime)
+    cfg = with_overrides(tenant_cfg, runtime)
 
     def name(uid: str | None) -> str | None:
         u = cfg.user(uid) if uid else None

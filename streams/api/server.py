@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from streams.api import incidents, openapi, people
-from streams.api.app import Api
+from streams.api import incidents, openapi, people, reports
+from streams.api.app import TENANT_PREFIX, Api
 from streams.console import routes as console
 
 
@@ -13,6 +13,19 @@ def application(api: Api) -> web.Application:
     app = api.base_app()
     incidents.add_routes(api, app)
     people.add_routes(api, app)
+    reports.add_routes(api, app)
+    add_tenant_twins(app)
     app.router.add_get("/api/v1/openapi.json", openapi.serve)
     console.add_routes(api, app)
     return app
+
+
+def add_tenant_twins(app: web.Application) -> None:
+    """``/api/v1/tenants/{tenant}/X`` for every ``/api/v1/X``: the same handler, acting in
+    the tenant the path names (the provider role only; see ``Api.scoped``)."""
+    for route in list(app.router.routes()):
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method == "HEAD" or not path.startswith("/api/v1/"):
+            continue
+        app.router.add_route(route.method, TENANT_PREFIX + path.removeprefix("/api/v1"),
+                             route.handler)  # fmt: skip

@@ -9,7 +9,7 @@ import structlog
 from pydantic import ValidationError
 
 from schemas import ConfigError
-from schemas.config import load_config
+from schemas.config import load_installation
 from streams.settings import KafkaSettings
 
 
@@ -29,17 +29,18 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     from streams.store.db import StoreSettings, open_engine
 
     try:
-        cfg = load_config(list(config_paths))
+        installation = load_installation(list(config_paths))
+        cfg = installation.provider
         store = StoreSettings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     except ValidationError as exc:
         raise click.ClickException(f"invalid store settings: {exc}") from None
     log = structlog.get_logger(__name__)
-    if not cfg.api_tokens:
+    if not any(c.api_tokens for c in installation.tenants.values()):
         log.warning("api_no_tokens", hint="every request will get 401: add api_tokens to the "
                     "config (`tocsin token new`)")  # fmt: skip
-    service = Api(KafkaSettings(), open_engine(store), cfg)
+    service = Api(KafkaSettings(), open_engine(store), cfg, tenants=installation.tenants)
     app = application(service)
 
     async def started(_: web.Application) -> None:

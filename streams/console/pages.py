@@ -77,7 +77,7 @@ def add_routes(api: Api, app: web.Application) -> None:
         inc = await api.db(queries.incident_detail, s.principal.tenant, iid)
         if inc is None:
             return failed(request, 404, f"no incident {iid!r}")
-        return render(request, "incident.html", inc=inc, names=user_names(api),
+        return render(request, "incident.html", inc=inc, names=user_names(api, s.principal.tenant),
                       sent=request.query.get("sent"), buttons=BUTTONS)  # fmt: skip
 
     async def act(request: web.Request) -> web.StreamResponse:

@@ -75,7 +75,7 @@ def add_routes(api: Api, app: web.Application) -> None:
         if span is None:
             return failed(request, 400, f"since: one of {', '.join(PERIODS)}")
         until = api.clock()
-        sla = dict(api.cfg.ack_sla)
+        sla = dict(api.configs.get(s.principal.tenant, api.cfg).ack_sla)
         whole, buckets = await api.db(_reports, s.principal.tenant, until - span, until, sla)
         starts = [b.since for b in buckets]
         trend = charts.lines("MTTA and MTTR over time", starts, [
@@ -97,7 +97,7 @@ def add_routes(api: Api, app: web.Application) -> None:
             return failed(request, 409, f"incident {iid} is {inc.status}: a postmortem draft "
                           "is written once it is resolved")  # fmt: skip
         return render(request, "postmortem.html", inc=inc,
-                      markdown=postmortem(inc, user_names(api)))  # fmt: skip
+                      markdown=postmortem(inc, user_names(api, s.principal.tenant)))  # fmt: skip
 
     add(app, "GET", f"{CONSOLE}/oncall", oncall)
     add(app, "GET", f"{CONSOLE}/silences", silences)

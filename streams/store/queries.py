@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from schemas.api import (
     Paged,
     Report,
     Silence,
+    SlaMonth,
     TimelineEntry,
 )
 from schemas.commands import Matcher, Weekly
@@ -231,3 +232,38 @@ def report(conn: Connection, tenant: str, since: datetime, until: datetime, grou
 
 def ping(conn: Connection) -> None:
     conn.execute(select(func.count()).select_from(select(1).subquery()))
+
+
+def sla_months(conn: Connection, tenants: Sequence[str], since: datetime, until: datetime,
+               slas: dict[str, dict[str, timedelta]]) -> list[SlaMonth]:  # fmt: skip
+    """MTTA, MTTR and acknowledgement-SLA breaches per tenant and month (UTC) of the
+    incidents opened in [since, until), each against its own tenant's SLA (``slas``)."""
+    c = incidents.c
+    rows = conn.execute(select(c.tenant, c.incident_id, c.priority, c.opened_at,
+                               c.acknowledged_at, c.resolved_at)
+                        .where(and_(c.tenant.in_(list(tenants)), c.opened_at >= since,
+                                    c.opened_at < until))).all()  # fmt: skip
+    by: dict[tuple[str, str], list[Fact]] = {}
+    for r in rows:
+        opened = _utc(r.opened_at)
+        by.setdefault((r.tenant, f"{opened:%Y-%m}"), []).append(
+            Fact(r.incident_id, r.tenant, r.priority, opened, _utc(r.acknowledged_at),
+                 _utc(r.resolved_at)))  # fmt: skip
+    out = []
+    for (tenant, month), facts in sorted(by.items()):
+        s = stats(tenant, facts, slas.get(tenant, {}), until)
+        measured = sum(1 for f in facts if f.priority in slas.get(tenant, {}))
+        out.append(SlaMonth(
+            tenant=tenant, month=month, incidents=s.incidents, acknowledged=s.acknowledged,
+            resolved=s.resolved, mtta_s=s.mtta_s, mttr_s=s.mttr_s, mttr_p90_s=s.mttr_p90_s,
+            ack_sla_breaches=s.ack_sla_breaches,
+            ack_sla_met_pct=round(100 * (measured - s.ack_sla_breaches) / measured, 2)
+            if measured else None))  # fmt: skip
+    return out
+
+
+def _utc(at: datetime | None) -> Any:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    if at is None or at.tzinfo is not None:
+        return at
+    return at.replace(tzinfo=UTC)

@@ -1,7 +1,12 @@
-"""The console's plumbing: templates, the session of a request, CSRF on every action."""
+"""The console's plumbing: templates, the session of a request, CSRF on every action.
+
+Every page shows the tenant it is of. Provider staff (a token of the ``provider`` role)
+switch tenants with the header's form, which keeps the choice in a cookie; every page
+and action of their session then acts in that tenant."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,8 @@ from streams.console.session import COOKIE, Session, Sessions
 HERE = Path(__file__).parent
 NONE = "\N{EN DASH}"
 SESSIONS = web.AppKey("console_sessions", Sessions)
+TENANTS = web.AppKey("console_tenants", tuple[str, ...])
+TENANT_COOKIE = "tocsin_console_tenant"
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
     autoescape=True,
@@ -50,7 +57,8 @@ def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -
     s: Session | None = request.get("console_session")
     body = _env.get_template(template).render(
         base=CONSOLE, session=s, may_act=bool(s and s.principal.may("responder")),
-        csrf=s.csrf if s else "", path=request.path, **ctx,
+        csrf=s.csrf if s else "", path=request.path, tenants=request.app.get(TENANTS, ()),
+        **ctx,
     )  # fmt: skip
     return web.Response(text=body, status=status, content_type="text/html",
                         headers=SECURITY_HEADERS)  # fmt: skip
@@ -71,6 +79,7 @@ def session(request: web.Request) -> Session:
     s = request.app[SESSIONS].get(request.cookies.get(COOKIE))
     if s is None:
         raise web.HTTPSeeOther(f"{CONSOLE}/login")
+    s = acting(request, s)
     request["console_session"] = s
     request[PRINCIPAL] = s.principal
     return s
@@ -84,9 +93,20 @@ async def action(request: web.Request) -> tuple[Session, dict[str, str]]:
     if s is None or not Sessions.csrf_ok(s, form.get("csrf")):
         raise web.HTTPForbidden(text="403: missing or wrong CSRF token, or no session: "
                                 "reload the page and try again")  # fmt: skip
+    s = acting(request, s)
     request["console_session"] = s
     request[PRINCIPAL] = s.principal
     return s, form
+
+
+def acting(request: web.Request, s: Session) -> Session:
+    """A provider's session acts in the tenant it switched to; any other, in its own."""
+    chosen = request.cookies.get(TENANT_COOKIE)
+    if not s.principal.provider or not chosen or chosen == s.principal.tenant:
+        return s
+    if chosen not in request.app.get(TENANTS, ()):
+        return s
+    return replace(s, principal=s.principal.acting_for(chosen))
 
 
 def failed(request: web.Request, status: int, error: str) -> web.Response:

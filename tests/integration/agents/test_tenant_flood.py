@@ -122,6 +122,8 @@ def test_a_flooding_tenant_gets_429_and_another_tenants_critical_alert_still_pag
             assert sent.status_code == 200, sent.text
             _wait(lambda: paged("beta-02"), 60, "beta's page beside acme's flood", log, worker)
             latency = time.monotonic() - sent_at
+            pages = [n for n in notes() if n.kind == "trigger" and "on beta-02" in n.title]
+            assert {n.tenant for n in pages} == {"beta"}, "paged as beta's, by beta's config"
             flooding = all(t.is_alive() for t in senders)
             stop.set()
             for t in senders:

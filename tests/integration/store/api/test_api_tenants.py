@@ -10,6 +10,7 @@ import asyncio
 import csv
 import io
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -225,3 +226,50 @@ async def _cli(served: Served, *args: str) -> tuple[int, str]:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
+
+
+async def _console(served: Served, who: str) -> tuple[httpx.AsyncClient, str]:
+    c = httpx.AsyncClient(base_url=served.url, timeout=30)
+    r = await c.post("/console/login", data={"token": TOKENS[who]})
+    assert r.status_code == 303, r.text
+    page = (await c.get("/console/")).text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return c, found.group(1)
+
+
+async def test_the_console_shows_the_tenant_and_provider_staff_switch(
+    two_tenants: tuple[Served, list[Effect]],
+) -> None:
+    served, effects = two_tenants
+    incs = finals(effects)
+    c, csrf = await _console(served, "provider")
+    try:
+        page = (await c.get("/console/")).text
+        assert 'tenant <strong class="tenant">default</strong>' in page
+        assert '<option value="beta"' in page and not any(i in page for i in incs)
+        r = await c.post("/console/tenant", data={"csrf": csrf, "tenant": "beta"})
+        assert r.status_code == 303
+        page = (await c.get("/console/")).text
+        assert 'tenant <strong class="tenant">beta</strong>' in page
+        shown = {i for i in incs if i in page}
+        assert shown and {incs[i].tenant for i in shown} == {"beta"}
+        beta_one = sorted(shown)[0]
+        assert (await c.get(f"/console/incidents/{beta_one}")).status_code == 200
+        r = await c.post("/console/tenant", data={"csrf": csrf, "tenant": "gamma"})
+        assert r.status_code == 404
+    finally:
+        await c.aclose()
+    c, csrf = await _console(served, "acme")
+    try:
+        page = (await c.get("/console/")).text
+        assert 'tenant <strong class="tenant">acme</strong>' in page
+        assert "tenant-switch" not in page
+        assert (await c.post("/console/tenant", data={"csrf": csrf, "tenant": "beta"})
+                ).status_code == 403  # fmt: skip
+        c.cookies.set("tocsin_console_tenant", "beta", path="/console")
+        page = (await c.get("/console/")).text
+        assert 'tenant <strong class="tenant">acme</strong>' in page, "the cookie is not a key"
+        assert (await c.get(f"/console/incidents/{beta_one}")).status_code == 404
+    finally:
+        await c.aclose()

@@ -11,6 +11,8 @@ alerts, list/create/expire silences and read the status.
 
 Every route authenticates like the other intakes: a bearer token, or HTTP basic auth whose
 password is a token (amtool's ``http://user:token@host`` and Prometheus' ``basic_auth``).
+The token's tenant is the only one a request sees and acts in: its alerts, its silences
+(another tenant's silence id is unknown: 404), its teams as receivers.
 Errors are answered as Alertmanager answers them: a JSON string (its clients decode the
 body of a 400 as a string), naming the field.
 """
@@ -145,9 +147,12 @@ class AlertmanagerAPI:
         match = _filter(q.getall("filter", []))
         receiver = _receiver(q.get("receiver"))
         now = _now(self.gw)
-        active = [s for s in self.silences.all(now) if s.state(now) == "active"]
+        tenant = tenant_of(request)
+        active = [s for s in self._silences_of(tenant, now) if s.state(now) == "active"]
         out = []
         for a in self.alerts.firing():
+            if a.tenant != tenant:
+                continue
             if not match(a.labels) or (receiver and not receiver.fullmatch(a.receiver)):
                 continue
             by = [s.id for s in active if s.matches(a.labels)]
@@ -187,14 +192,22 @@ class AlertmanagerAPI:
         now = _now(self.gw)
         found = [
             s
-            for s in self.silences.all(now)
+            for s in self._silences_of(tenant_of(request), now)
             if s.state(now) in states and all(m in s.spec.matchers for m in wanted)
         ]
         found.sort(key=lambda s: _order(s, now))
         return _json([_gettable_silence(s, now) for s in found])
 
+    def _silences_of(self, tenant: str, now: datetime) -> list[KnownSilence]:
+        return [s for s in self.silences.all(now) if s.tenant == tenant]
+
+    def _silence(self, request: web.Request, silence_id: str) -> KnownSilence | None:
+        """The silence of the request's tenant with this id (another tenant's: None)."""
+        known = self.silences.get(silence_id)
+        return known if known is not None and known.tenant == tenant_of(request) else None
+
     async def get_silence(self, request: web.Request) -> web.Response:
-        known = self.silences.get(request.match_info["id"])
+        known = self._silence(request, request.match_info["id"])
         if known is None:
             return _text(404, f"silence {request.match_info['id']!r:.80} not found")
         return _json(_gettable_silence(known, _now(self.gw)))
@@ -211,24 +224,25 @@ class AlertmanagerAPI:
             await gw.dead_letter("http:/api/v2/silences", raw, reason, str(exc))
             return _text(413 if reason == "too_large" else 400, str(exc))
         commands: list[Command] = []
+        tenant = tenant_of(request)
         if replaces is not None:
-            old = self.silences.get(replaces)
+            old = self._silence(request, replaces)
             if old is None:
                 return _text(404, f"PostableSilence.id: silence {replaces!r:.80} not found")
             if old.state(now) != "expired":  # an update is the old one ended, a new one begun
-                commands.append(expire_command(old.id, spec.author, now))
-        created = silence_command(spec, now)
+                commands.append(expire_command(old.id, spec.author, now, tenant))
+        created = silence_command(spec, now, tenant)
         commands.append(created)
         await self._write(commands)
         return _json({"silenceID": created.event_id})
 
     async def expire_silence(self, request: web.Request) -> web.Response:
-        known = self.silences.get(request.match_info["id"])
+        known = self._silence(request, request.match_info["id"])
         if known is None:
             return _text(404, f"silence {request.match_info['id']!r:.80} not found")
         now = _now(self.gw)
         if known.state(now) != "expired":  # expiring an expired silence changes nothing
-            await self._write([expire_command(known.id, "api", now)])
+            await self._write([expire_command(known.id, "api", now, known.tenant)])
         return web.Response(status=200)
 
     async def _write(self, commands: list[Command]) -> None:
@@ -249,24 +263,26 @@ class AlertmanagerAPI:
             "versionInfo": {"version": _version(), "revision": "", "branch": "",
                             "buildUser": "tocsin", "buildDate": "",
                             "goVersion": f"python{platform.python_version()}"},
-            "config": {"original": self._config_yaml()},
+            "config": {"original": self._config_yaml(request)},
             "uptime": self.started,
         })  # fmt: skip
 
     async def receivers(self, request: web.Request) -> web.Response:
-        return _json([{"name": n} for n in self._receivers()])
+        return _json([{"name": n} for n in self._receivers(request)])
 
-    def _receivers(self) -> list[str]:
-        teams = [t.id for t in self.gw.config.teams] if self.gw.config else []
+    def _receivers(self, request: web.Request) -> list[str]:
+        cfg = self.gw.tenant_config(request)
+        teams = [t.id for t in cfg.teams] if cfg else []
         return ["tocsin", *teams]
 
-    def _config_yaml(self) -> str:
+    def _config_yaml(self, request: web.Request) -> str:
         """An Alertmanager configuration that says what tocsin does (read-only: the real
         configuration is tocsin's YAML), for clients that parse ``config.original``."""
-        grouping = self.gw.config.grouping if self.gw.config else None
+        cfg = self.gw.tenant_config(request)
+        grouping = cfg.grouping if cfg else None
         group_by = ", ".join(grouping.group_by) if grouping else "alertname, service"
         lines = ["route:", "  receiver: tocsin", f"  group_by: [{group_by}]", "receivers:"]
-        lines += [f"  - name: {n}" for n in self._receivers()]
+        lines += [f"  - name: {n}" for n in self._receivers(request)]
         return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ class FiringAlert:
     receiver: str  # the owning team, or "tocsin"
     group_labels: dict[str, str]
     summary: str
+    tenant: str = "default"
 
 
 class AlertView(Protocol):
@@ -56,7 +57,7 @@ class OpenIncidentAlerts:
             return  # the agents own this topic's validity; the gateway only reads it
         alerts = [] if inc.status == "resolved" else [
             FiringAlert(a.fingerprint, dict(a.labels), a.first_seen, a.last_seen, inc.incident_id,
-                        inc.team or "tocsin", dict(inc.labels), inc.title)
+                        inc.team or "tocsin", dict(inc.labels), inc.title, inc.tenant)
             for a in inc.alerts if a.status == "firing"
         ]  # fmt: skip
         with self._lock:

@@ -35,6 +35,7 @@ class KnownSilence:
     spec: SilenceSpec
     updated_at: datetime
     matches: LabelPredicate
+    tenant: str = "default"
 
     def state(self, now: datetime) -> State:
         if now >= self.spec.ends_at:
@@ -74,11 +75,17 @@ class Silences:
                 if known is not None and known.updated_at > cmd.at:
                     return  # read back after this gateway already applied its expiry
                 self._by_id[cmd.event_id] = KnownSilence(
-                    cmd.event_id, cmd.silence, cmd.at, compile_matchers(cmd.silence.matchers)
+                    cmd.event_id,
+                    cmd.silence,
+                    cmd.at,
+                    compile_matchers(cmd.silence.matchers),
+                    cmd.tenant,
                 )
             elif cmd.action == "expire_silence" and cmd.silence_id:
                 known = self._by_id.get(cmd.silence_id)
-                if known is not None and known.spec.ends_at > cmd.at:
+                # another tenant's expiry of this id changes nothing (as in the agents)
+                mine = known is not None and known.tenant == cmd.tenant
+                if known is not None and mine and known.spec.ends_at > cmd.at:
                     self._by_id[known.id] = _ended(known, cmd.at)
 
 
@@ -86,18 +93,19 @@ def _ended(known: KnownSilence, at: datetime) -> KnownSilence:
     """Expired at ``at``, as Alertmanager expires: a pending silence ends before it began."""
     starts = min(known.spec.starts_at, at - timedelta(milliseconds=1))
     spec = known.spec.model_copy(update={"starts_at": starts, "ends_at": at})
-    return KnownSilence(known.id, spec, at, known.matches)
+    return KnownSilence(known.id, spec, at, known.matches, known.tenant)
 
 
-def expire_command(silence_id: str, actor: str, at: datetime) -> Command:
+def expire_command(silence_id: str, actor: str, at: datetime,
+                   tenant: str = "default") -> Command:  # fmt: skip
     return Command(event_id=str(uuid.uuid4()), action="expire_silence", silence_id=silence_id,
-                   actor=actor, at=at, origin="api")  # fmt: skip
+                   actor=actor, at=at, origin="api", tenant=tenant)  # fmt: skip
 
 
-def silence_command(spec: SilenceSpec, at: datetime) -> Command:
+def silence_command(spec: SilenceSpec, at: datetime, tenant: str = "default") -> Command:
     """A new silence; its id (the event id) has the UUID form Alertmanager's clients show."""
     return Command(event_id=str(uuid.uuid4()), action="silence", actor=spec.author, at=at,
-                   origin="api", silence=spec)  # fmt: skip
+                   origin="api", silence=spec, tenant=tenant)  # fmt: skip
 
 
 def read_command(value: bytes | None, apply: Callable[[Command], None]) -> None:

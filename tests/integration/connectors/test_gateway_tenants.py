@@ -207,3 +207,23 @@ def test_a_slack_user_of_another_tenant_cannot_act_on_an_incident_nor_see_it(
     assert "accepted" in ok.json()["text"], ok.text
     commands = [decode(Command, v) for v in read_values(kafka_settings, topics.name("commands"))]
     assert [(c.action, c.actor, c.tenant) for c in commands] == [("ack", "erin", "acme")]
+
+
+def test_alertmanager_api_silences_are_the_tenants_own(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    start = datetime.now(UTC)
+    silence = {"matchers": [{"name": "service", "value": "shop", "isRegex": False}],
+               "startsAt": start.isoformat(), "endsAt": start.replace(year=start.year + 1)
+               .isoformat(), "createdBy": "erin", "comment": "maintenance"}  # fmt: skip
+    made = gw.post("/api/v2/silences", headers=bearer(ACME), json=silence)
+    assert made.status_code == 200, made.text
+    sid = made.json()["silenceID"]
+    assert [s["id"] for s in gw.get("/api/v2/silences", headers=bearer(ACME)).json()] == [sid]
+    assert gw.get("/api/v2/silences", headers=bearer(BETA)).json() == []
+    assert gw.get(f"/api/v2/silence/{sid}", headers=bearer(BETA)).status_code == 404
+    assert gw.delete(f"/api/v2/silence/{sid}", headers=bearer(BETA)).status_code == 404
+    assert gw.get(f"/api/v2/silence/{sid}", headers=bearer(ACME)).json()["status"] == {
+        "state": "active"}  # fmt: skip
+    commands = [decode(Command, v) for v in read_values(kafka_settings, topics.name("commands"))]
+    assert [(c.action, c.tenant) for c in commands] == [("silence", "acme")]

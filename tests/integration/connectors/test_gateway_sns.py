@@ -207,3 +207,23 @@ def test_the_gateway_process_takes_its_topics_from_the_environment(
             assert elsewhere.status_code == 403 and "SigningCertURL" in elsewhere.text
     finally:
         kill9(proc)
+
+
+def test_a_tenants_topic_writes_the_tenants_alarms(
+    kafka_settings: KafkaSettings, topics: Catalog, fake: FakeSns
+) -> None:
+    from schemas.config import Config
+
+    acme = Config.model_validate({"tenant": "acme", "intake": {"sns_topics": [
+        TOPIC.rsplit(":", 1)[0] + ":*"]}})  # fmt: skip
+    other = TOPIC.replace("123456789012", "999999999999")
+    intake = SnsIntake(frozenset({other}), fetch=fake.fetch)
+    gateway = make_gateway(kafka_settings, sns_intake=intake, tenants={"acme": acme})
+    with serve(gateway.app()) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert _post(client, fake.notification(example_alarm("ALARM"))).status_code == 200
+        ours = _post(client, fake.notification(example_alarm("ALARM"), topic=other))
+        assert ours.status_code == 200, "the environment's topics are the provider's"
+        foreign = TOPIC.replace("123456789012", "555555555555")
+        refused = _post(client, fake.notification(example_alarm("ALARM"), topic=foreign))
+        assert refused.status_code == 403 and "intake.sns_topics" in refused.json()["error"]
+    assert sorted(a.tenant for a in _alerts(kafka_settings, topics)) == ["acme", "default"]

@@ -15,6 +15,8 @@ import orjson
 import pytest
 
 from connectors.slack.signature import SignatureVerifier
+from connectors.sources.grafana import example_payload as grafana_payload
+from connectors.sources.zabbix import example_payload as zabbix_payload
 from schemas import Alert, Command, Incident, MetricSample, decode, encode
 from schemas.config import Config
 from schemas.heartbeats import HeartbeatPing
@@ -35,6 +37,7 @@ from tests.integration.connectors.support import (
 )
 
 ACME, BETA = "acme-token-0123456789", "beta-token-0123456789"
+BETA_ZABBIX = "beta-zabbix-0123456789"
 
 
 def sha(secret: str) -> str:
@@ -51,7 +54,8 @@ def tenants() -> dict[str, Config]:
             "users": [{"id": "erin", "name": "Erin", "slack_id": "U_ERIN"}],
             "teams": [{"id": "web", "members": ["erin"]}]}),
         "beta": Config.model_validate({"tenant": "beta", "intake": {
-            "tokens": [{"sha256": sha(BETA)}], "pagerduty_keys": [sha("beta-routing-key")],
+            "tokens": [{"sha256": sha(BETA)}, {"sha256": sha(BETA_ZABBIX), "only": "zabbix"}],
+            "pagerduty_keys": [sha("beta-routing-key")],
             "slack_teams": ["TBETA01"]},
             "users": [{"id": "bob", "name": "Bob", "slack_id": "U_BOB"}],
             "teams": [{"id": "web", "members": ["bob"]}]}),
@@ -99,13 +103,22 @@ def test_every_intake_writes_its_credentials_tenant(
         json={"version": "4", "status": "firing", "alerts": [am_alert("OursDown")]},
     )
     assert r.status_code == 200, r.text
+    # Grafana's contact point with basic auth (the password is acme's token)
+    r = gw.post("/v1/grafana", content=grafana_payload("firing"), auth=("grafana", ACME))
+    assert r.status_code == 200, r.text
+    # beta's Zabbix token opens /v1/zabbix and nothing else
+    r = gw.post("/v1/zabbix", content=zabbix_payload(), headers=bearer(BETA_ZABBIX))
+    assert r.status_code == 200, r.text
+    assert gw.post("/v1/alertmanager", headers=bearer(BETA_ZABBIX),
+                   json={"version": "4", "alerts": []}).status_code == 401  # fmt: skip
     # a sample that names its own tenant is taken from the credential, never the body
     sample = {"name": "cpu", "value": 1.0, "time": STAMP, "labels": {"host": "h"}}
     assert gw.post("/v1/metrics", headers=bearer(ACME), json=[sample]).status_code == 202
     alerts = [decode(Alert, v) for v in read_values(kafka_settings, topics.name("alerts"))]
-    named = {
-        a.summary if a.source == "pagerduty" else a.labels["alertname"]: a.tenant for a in alerts
-    }
+    by_source = {(a.source, a.tenant) for a in alerts}
+    assert {("grafana", "acme"), ("zabbix", "beta")} <= by_source, by_source
+    named = {a.summary if a.source == "pagerduty" else a.labels["alertname"]: a.tenant
+             for a in alerts if a.source not in ("grafana", "zabbix")}  # fmt: skip
     assert named == {"AcmeDown": "acme", "BetaDown": "beta", "OursDown": "default",
                      "disk": "beta"}, named  # fmt: skip
     metrics = [decode(MetricSample, v) for v in read_values(kafka_settings,

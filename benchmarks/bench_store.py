@@ -13,7 +13,11 @@ the time from a command accepted by the API to the row that shows it.
    alert opens an incident, then notes are added through the API one after another;
    from the 202 to the note's row in the store; p50/p99.
 Rerun: `uv run python -m benchmarks store` (TOCSIN_BENCH_STORE_INCIDENTS=100000,
-TOCSIN_BENCH_STORE_HISTORY=4000 incidents for the projector, TOCSIN_BENCH_PG_PORT=15449).
+TOCSIN_BENCH_STORE_HISTORY=4000 incidents for the projector, TOCSIN_BENCH_PG_PORT=15449,
+TOCSIN_BENCH_STORE_PARTS=projector,list,command to run only some).
+The projector's figures carry its CPU per ledger event (the benchmark process, which is
+the projector and its Kafka client; and the PostgreSQL server's): on a shared, loaded
+machine the wall clock says more about the neighbours than about the projector.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +58,8 @@ from streams.store.projector import Projector
 INCIDENTS = int(os.environ.get("TOCSIN_BENCH_STORE_INCIDENTS", "100000"))
 HISTORY = int(os.environ.get("TOCSIN_BENCH_STORE_HISTORY", "4000"))
 PG_PORT = int(os.environ.get("TOCSIN_BENCH_PG_PORT", "15449"))
+# which parts run: all three unless a comma-separated subset is given
+PARTS = os.environ.get("TOCSIN_BENCH_STORE_PARTS", "projector,list,command").split(",")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOKEN = "tsn_bench_token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -73,7 +80,40 @@ def _settings(bootstrap: str) -> KafkaSettings:
                          partitions=3)  # fmt: skip
 
 
-def projector_rate(bootstrap: str, engine: Engine, effects: list[Any]) -> tuple[float, float]:
+def _server_cpu(pg: LocalPostgres | None) -> float:
+    """CPU-seconds the PostgreSQL server has used: the postmaster, the backends it
+    reaped, and the ones alive now (0 without a server)."""
+    if pg is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    root = int((pg.data / "postmaster.pid").read_text().split()[0])
+
+    def stat(pid: int) -> list[str]:
+        # fields after the command name, which may hold spaces: state is [0], ppid [1]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    total = sum(int(x) for x in stat(root)[11:15])
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                f = stat(int(d.name))
+            except OSError:
+                continue
+            if int(f[1]) == root:
+                total += int(f[11]) + int(f[12])
+    return total / tick
+
+
+@dataclass
+class Rate:
+    records_s: float
+    ledger_s: float
+    cpu_us: float  # CPU of the projector's process per ledger event
+    server_cpu_us: float  # CPU of the database server per ledger event (PostgreSQL)
+
+
+def projector_rate(bootstrap: str, engine: Engine, effects: list[Any],
+                   pg: LocalPostgres | None = None) -> Rate:  # fmt: skip
     settings = _settings(bootstrap)
     create_topics(make_admin(settings), Catalog(settings))
     try:
@@ -82,15 +122,18 @@ def projector_rate(bootstrap: str, engine: Engine, effects: list[Any]) -> tuple[
         migrate(engine)
         p = Projector(settings, engine)
         stop = threading.Event()
-        started = time.perf_counter()
+        started, cpu, server = time.perf_counter(), time.process_time(), _server_cpu(pg)
         t = threading.Thread(target=p.run, args=(stop,), daemon=True)
         t.start()
+        # (the count is the bench's, in this process too: a cheap one, not too often)
         while _count(engine, tables.timeline) < ledger:
-            time.sleep(0.05)
+            time.sleep(0.1)
         took = time.perf_counter() - started
+        cpu, server = time.process_time() - cpu, _server_cpu(pg) - server
         stop.set()
         t.join(30)
-        return len(effects) / took, ledger / took
+        return Rate(len(effects) / took, ledger / took, cpu / ledger * 1e6,
+                    server / ledger * 1e6)  # fmt: skip
     finally:
         delete_prefixed(make_admin(settings), settings.topic_prefix)
 
@@ -255,29 +298,15 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
-            effects = list(history(HISTORY, T0))
-            for kind, store in (("SQLite", StoreSettings(path=str(tmp / "p.sqlite3"))),
-                                ("PostgreSQL", StoreSettings(dsn=pg.new_database("proj")))):  # type: ignore[arg-type]  # fmt: skip
-                engine = open_engine(store)
-                recs, ledger = projector_rate(bootstrap, engine, effects)
-                engine.dispose()
-                rows.append((f"projector into {kind}", f"{ledger:,.0f} ledger events/s",
-                             f"{recs:,.0f} records/s, {len(effects):,} records"))  # fmt: skip
-                print(rows[-1])
-            engine = open_engine(StoreSettings(dsn=pg.new_database("list")))  # type: ignore[arg-type]
-            t = time.perf_counter()
-            fill(engine, INCIDENTS)
-            filled = time.perf_counter() - t
-            p50, p99 = asyncio.run(list_latency(bootstrap, engine, tmp))
-            engine.dispose()
-            rows.append((f"API incident list, {INCIDENTS:,} incidents / {INCIDENTS * 10:,} "
-                         "ledger rows, PostgreSQL", f"p99 {p99:.1f} ms",
-                         f"p50 {p50:.1f} ms; filled in {filled:.0f}s"))  # fmt: skip
-            print(rows[-1])
-            c50, c99 = asyncio.run(command_to_row(bootstrap, tmp))
-            rows.append(("command sent to the API (202) -> row in the store (agents, "
-                         "projector, SQLite)", f"p99 {c99:.0f} ms",
-                         f"p50 {c50:.0f} ms, 40 notes"))  # fmt: skip
+            if "projector" in PARTS:
+                rows += projector_rows(bootstrap, pg, tmp)
+            if "list" in PARTS:
+                rows.append(list_row(bootstrap, pg, tmp))
+            if "command" in PARTS:
+                c50, c99 = asyncio.run(command_to_row(bootstrap, tmp))
+                rows.append(("command sent to the API (202) -> row in the store (agents, "
+                             "projector, SQLite)", f"p99 {c99:.0f} ms",
+                             f"p50 {c50:.0f} ms, 40 notes"))  # fmt: skip
     finally:
         pg.stop()
         if started is not None:
@@ -287,3 +316,33 @@ def main() -> int:
         print(f"{what:<80} {fig:<28} {detail}")
     print("\nrerun: uv run python -m benchmarks store  (on this machine: 2 shared cores)")
     return 0
+
+
+def projector_rows(bootstrap: str, pg: LocalPostgres, tmp: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    effects = list(history(HISTORY, T0))
+    for kind, store in (("SQLite", StoreSettings(path=str(tmp / "p.sqlite3"))),
+                        ("PostgreSQL", StoreSettings(dsn=pg.new_database("proj")))):  # type: ignore[arg-type]  # fmt: skip
+        engine = open_engine(store)
+        r = projector_rate(bootstrap, engine, effects, pg if kind == "PostgreSQL" else None)
+        engine.dispose()
+        server = f", server {r.server_cpu_us:.0f} us" if r.server_cpu_us else ""
+        rows.append((f"projector into {kind}", f"{r.ledger_s:,.0f} ledger events/s",
+                     f"{r.records_s:,.0f} records/s, {len(effects):,} records; CPU per "
+                     f"ledger event: projector {r.cpu_us:.0f} us{server}"))  # fmt: skip
+        print(rows[-1])
+    return rows
+
+
+def list_row(bootstrap: str, pg: LocalPostgres, tmp: Path) -> tuple[str, str, str]:
+    engine = open_engine(StoreSettings(dsn=pg.new_database("list")))  # type: ignore[arg-type]
+    t = time.perf_counter()
+    fill(engine, INCIDENTS)
+    filled = time.perf_counter() - t
+    p50, p99 = asyncio.run(list_latency(bootstrap, engine, tmp))
+    engine.dispose()
+    row = (f"API incident list, {INCIDENTS:,} incidents / {INCIDENTS * 10:,} "
+           "ledger rows, PostgreSQL", f"p99 {p99:.1f} ms",
+           f"p50 {p50:.1f} ms; filled in {filled:.0f}s")  # fmt: skip
+    print(row)
+    return row

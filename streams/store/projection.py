@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Table, and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, delete, select, update
 
 from schemas import Command, DecodeError, Incident, IncidentEvent, Notification, decode
+from streams.store import bulk
 from streams.store.tables import (
     incidents,
     members,
@@ -110,13 +110,6 @@ def _save_offsets(conn: Connection, stored: dict[tuple[str, int], int],
                          .values(next_offset=o))  # fmt: skip
 
 
-def _insert(dialect: str, table: Table) -> Any:
-    """INSERT with ON CONFLICT (PostgreSQL's and SQLite's have the same shape)."""
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 class _Rows:
     """The rows of one batch, gathered by table, then written with a few statements."""
 
@@ -174,14 +167,13 @@ class _Rows:
             })  # fmt: skip
 
     def write(self, conn: Connection, out: Applied) -> None:
-        ins = self.dialect
         n = self._snapshots(conn)
         for name, table, rows in (("timeline", timeline, self.events),
                                   ("notifications", notifications, self.notes),
                                   ("silences", silences, self.silences),
                                   ("overrides", overrides, self.overrides)):  # fmt: skip
             if rows:
-                conn.execute(_insert(ins, table).on_conflict_do_nothing(), rows)
+                bulk.insert(conn, table, rows)
                 out.applied[name] = out.applied.get(name, 0) + len(rows)
         for cmd in self.expiries:
             conn.execute(update(silences)
@@ -199,20 +191,17 @@ class _Rows:
         if not self.snapshots:
             return 0
         ids = list(self.snapshots)
-        have = dict(conn.execute(select(incidents.c.incident_id, incidents.c.version)
-                                 .where(incidents.c.incident_id.in_(ids))).all())  # fmt: skip
+        c = incidents.c
+        have = dict(conn.execute(select(c.incident_id, c.version)
+                                 .where(bulk.among(conn, c.incident_id, ids))).all())  # fmt: skip
         todo = [inc for i, inc in self.snapshots.items() if have.get(i, -1) <= inc.version]
         if not todo:
             return 0
-        rows = [_incident_row(inc) for inc in todo]
-        stmt = _insert(self.dialect, incidents)
-        cols = {c.name: stmt.excluded[c.name] for c in incidents.c if c.name != "incident_id"}
-        conn.execute(stmt.on_conflict_do_update(index_elements=["incident_id"], set_=cols), rows)
+        bulk.insert(conn, incidents, [_incident_row(inc) for inc in todo], on_conflict="update")
         done = [i.incident_id for i in todo]
-        conn.execute(delete(members).where(members.c.incident_id.in_(done)))
-        ms = [_member_row(inc.incident_id, a) for inc in todo for a in inc.alerts]
-        if ms:
-            conn.execute(members.insert(), ms)
+        conn.execute(delete(members).where(bulk.among(conn, members.c.incident_id, done)))
+        bulk.insert(conn, members, [_member_row(inc.incident_id, a) for inc in todo
+                                    for a in inc.alerts])  # fmt: skip
         return len(todo)
 
 

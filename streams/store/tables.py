@@ -88,6 +88,11 @@ Index("ix_incidents_priority", incidents.c.tenant, incidents.c.priority, inciden
 # the keyset order of `sort=priority`: a filtered, priority-sorted page walks it and stops
 Index("ix_incidents_priority_id", incidents.c.tenant, incidents.c.priority,
       incidents.c.incident_id)  # fmt: skip
+# a filter with that order: the filter's column first, so the page is read in order
+# however the filtered values are spread over priorities
+for _col in ("status", "team", "service"):
+    Index(f"ix_incidents_{_col}_priority", incidents.c.tenant, incidents.c[_col],
+          incidents.c.priority, incidents.c.incident_id)  # fmt: skip
 # (on PostgreSQL the free-text search also has a trigram index, made by the migrations)
 
 members = Table(

@@ -63,6 +63,9 @@ class Tokens:
     def known(self, token_digest: str) -> bool:
         return token_digest in self._by_digest
 
+    def by_digest(self, token_digest: str) -> Principal | None:
+        return self._by_digest.get(token_digest)
+
     def principal(self, authorization: str | None) -> Principal | None:
         if not authorization:
             return None

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from schemas.api import EmptyBody, IncidentQuery, NoteBody
 from streams.api.app import CONSOLE, PRINCIPAL, Api, ApiError
 from streams.api.incidents import perform, stream_changes, user_names
-from streams.console.session import COOKIE, TTL
+from streams.console.session import COOKIE
 from streams.console.web import SESSIONS, action, add, failed, render, session
 from streams.store import queries
 
@@ -43,12 +43,13 @@ def add_routes(api: Api, app: web.Application) -> None:
         if made is None:
             log.warning("console_login_refused", remote=request.remote)
             return render(request, "login.html", status=401, error="unknown API token")
-        sid, s = made
+        cookie, s = made
         log.info("console_login", user=s.principal.user, role=s.principal.role,
                  remote=request.remote)  # fmt: skip
         resp = _see(f"{CONSOLE}/")
-        resp.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path=CONSOLE,
-                        max_age=int(TTL), secure=request.secure or SECURE)  # fmt: skip
+        resp.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", path=CONSOLE,
+                        max_age=int(request.app[SESSIONS].ttl),
+                        secure=request.secure or SECURE)  # fmt: skip
         return resp
 
     async def logout(request: web.Request) -> web.StreamResponse:

@@ -22,13 +22,13 @@ def projector() -> None:
 def rebuild(yes: bool) -> None:
     """Empty the store and project every incident topic again from its beginning.
     Stop the running projectors first; start them again afterwards."""
-    from streams.store.db import StoreSettings, open_engine
+    from streams.store.db import StoreSettings, open_engine, settings_error
     from streams.store.projector import Projector
 
     try:
         store = StoreSettings()
     except ValidationError as exc:
-        raise click.ClickException(f"invalid store settings: {exc}") from None
+        raise click.ClickException(f"invalid store settings: {settings_error(exc)}") from None
     if not yes:
         click.confirm(f"Empty {store.describe()} and rebuild it from the topics?", abort=True)
     stop = threading.Event()

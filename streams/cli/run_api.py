@@ -27,7 +27,7 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     from streams.api.app import Api
     from streams.api.server import application
     from streams.console.session import ConsoleSettings
-    from streams.store.db import StoreSettings, open_engine
+    from streams.store.db import StoreSettings, open_engine, settings_error
 
     try:
         installation = load_installation(list(config_paths))
@@ -36,14 +36,11 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     except ValidationError as exc:
-        raise click.ClickException(f"invalid store settings: {exc}") from None
+        raise click.ClickException(f"invalid store settings: {settings_error(exc)}") from None
     try:
         ConsoleSettings()
     except ValidationError as exc:
-        # the messages only: pydantic's own text would repeat the secret it was given
-        said = "; ".join(e["msg"].removeprefix("Value error, ")
-                         for e in exc.errors(include_url=False, include_input=False))  # fmt: skip
-        raise click.ClickException(f"invalid console settings: {said}") from None
+        raise click.ClickException(f"invalid console settings: {settings_error(exc)}") from None
     log = structlog.get_logger(__name__)
     if not any(c.api_tokens for c in installation.tenants.values()):
         log.warning("api_no_tokens", hint="every request will get 401: add api_tokens to the "

@@ -22,13 +22,13 @@ from streams.settings import KafkaSettings
 def projector(health_port: int, health_host: str, batch: int) -> None:
     """Project incidents, their ledger, notifications and silences into the SQL store
     (TOCSIN_STORE_PATH for SQLite, TOCSIN_STORE_DSN for PostgreSQL)."""
-    from streams.store.db import StoreSettings, open_engine
+    from streams.store.db import StoreSettings, open_engine, settings_error
     from streams.store.projector import Projector, ProjectorMetrics
 
     try:
         store = StoreSettings()
     except ValidationError as exc:
-        raise click.ClickException(f"invalid store settings: {exc}") from None
+        raise click.ClickException(f"invalid store settings: {settings_error(exc)}") from None
     metrics = ProjectorMetrics()
     health = Health()
     worker = Projector(KafkaSettings(), open_engine(store), metrics=metrics, health=health,

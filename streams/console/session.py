@@ -62,6 +62,12 @@ class ConsoleSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, SecretFiles(settings_cls)
 
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: Any) -> Any:
+        # compose passes `${TOCSIN_CONSOLE_SECRET:-}` through: set but empty is unset
+        return None if isinstance(v, str) and not v.strip() else v
+
     @field_validator("secret")
     @classmethod
     def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:

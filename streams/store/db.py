@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -67,6 +67,13 @@ class StoreSettings(BaseSettings):
         if self.dsn is None:
             return f"sqlite:{self.path}"
         return make_url(self.dsn.get_secret_value()).render_as_string(hide_password=True)
+
+
+def settings_error(exc: ValidationError) -> str:
+    """What was wrong with settings, without the values given: pydantic's own text
+    repeats its input, a DSN's password with it."""
+    return "; ".join(e["msg"].removeprefix("Value error, ")
+                     for e in exc.errors(include_url=False, include_input=False))  # fmt: skip
 
 
 def _json(doc: Any) -> str:

@@ -117,3 +117,8 @@ def test_the_api_worker_refuses_a_short_secret_without_repeating_it(
     assert got.exit_code != 0
     assert "TOCSIN_CONSOLE_SECRET: at least 32 characters" in got.output
     assert "tooshort-secret" not in got.output
+
+
+def test_an_empty_console_secret_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOCSIN_CONSOLE_SECRET", "")
+    assert ConsoleSettings().secret is None

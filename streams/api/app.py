@@ -34,6 +34,13 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -90,6 +97,17 @@ def problem(exc: ValidationError, where: str) -> ApiError:
     return ApiError(400, f"{where}: {msg}")
 
 
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        # by route pattern (`/api/v1/incidents/{incident_id}`), never the raw path
+        self.requests = Counter("tocsin_api_requests_total",
+                                "Requests answered, by route and status.",
+                                ["route", "code"], registry=self.registry)  # fmt: skip
+        self.latency = Histogram("tocsin_api_request_seconds", "Time to answer, by route.",
+                                 ["route"], registry=self.registry)  # fmt: skip
+
+
 @dataclass
 class Api:
     settings: KafkaSettings
@@ -103,6 +121,7 @@ class Api:
     tenants: Mapping[str, Config] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.metrics = ApiMetrics()
         self.configs: dict[str, Config] = {self.cfg.tenant: self.cfg, **self.tenants}
         self.tokens = Tokens(self.cfg, self.tenants)
         self.catalog = Catalog(self.settings)
@@ -180,6 +199,7 @@ class Api:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._prometheus)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         self.health.add_check("store", lambda: (self.store_ok, "reachable" if self.store_ok
@@ -208,15 +228,16 @@ class Api:
         started = time.perf_counter()
         path = request.path
         # the console authenticates its pages itself (a session cookie, not a bearer token)
-        public = path in ("/healthz", "/readyz", "/api/v1/openapi.json") or (
+        public = path in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json") or (
             path == CONSOLE or path.startswith(CONSOLE + "/")
         )
         try:
             if not public:
                 who = self.tokens.principal(request.headers.get("Authorization"))
                 if who is None:
-                    return json(401, {"error": "missing or unknown API token"},
-                                {"WWW-Authenticate": "Bearer"})  # fmt: skip
+                    return self._observed(request, started, json(
+                        401, {"error": "missing or unknown API token"},
+                        {"WWW-Authenticate": "Bearer"}))  # fmt: skip
                 request[PRINCIPAL] = self.scoped(request, who)
             resp = await handler(request)
         except ApiError as exc:
@@ -228,14 +249,27 @@ class Api:
         except NotAcknowledged as exc:
             resp = json(503, {"error": f"Kafka did not acknowledge the command: {exc}"},
                         {"Retry-After": "5"})  # fmt: skip
-        log.debug("api_request", method=request.method, path=path,
-                  ms=round((time.perf_counter() - started) * 1000, 2))  # fmt: skip
+        return self._observed(request, started, resp)
+
+    def _observed(self, request: web.Request, started: float,
+                  resp: web.StreamResponse) -> web.StreamResponse:  # fmt: skip
+        took = time.perf_counter() - started
+        info = request.match_info.route.resource
+        route = info.canonical if info is not None else "(none)"
+        self.metrics.requests.labels(route=route, code=str(resp.status)).inc()
+        self.metrics.latency.labels(route=route).observe(took)
+        log.debug("api_request", method=request.method, path=request.path,
+                  ms=round(took * 1000, 2))  # fmt: skip
         return resp
 
     async def _healthz(self, request: web.Request) -> web.Response:
         self.health.beat()
         ok, info = self.health.live()
         return json(200 if ok else 503, {"ok": ok, **info})
+
+    async def _prometheus(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})  # fmt: skip
 
     async def _readyz(self, request: web.Request) -> web.Response:
         self.health.beat()

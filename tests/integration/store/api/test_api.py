@@ -233,3 +233,14 @@ async def test_the_openapi_document_is_valid_3_1_and_covers_every_route(seeded: 
     assert served <= documented
     actions = {p.rsplit("/", 1)[1] for m, p in documented if m == "post" and "{incident_id}/" in p}
     assert actions == {"ack", "resolve", "escalate", "reassign", "note", "snooze", "priority"}
+
+
+async def test_metrics_count_requests_by_route_pattern_and_status(seeded: Served) -> None:
+    async with seeded.client(None) as anon:
+        assert (await anon.get("/api/v1/incidents")).status_code == 401
+        assert (await anon.get("/api/v1/incidents/no-such-incident")).status_code == 401
+        text = (await anon.get("/metrics")).text
+    assert 'tocsin_api_requests_total{code="401",route="/api/v1/incidents"} 1.0' in text
+    assert 'route="/api/v1/incidents/{incident_id}"' in text, "the pattern, not the id"
+    assert "no-such-incident" not in text
+    assert "tocsin_api_request_seconds_bucket" in text

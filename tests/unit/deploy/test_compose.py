@@ -15,7 +15,7 @@ import yaml
 from tests.unit.deploy.conftest import ROOT, assert_valid_invocation, option_values
 
 VENDOR = Path(__file__).parent / "vendor"
-WORKERS = ("gateway", "processor", "agents", "notifier", "expiry")
+WORKERS = ("gateway", "processor", "agents", "notifier", "expiry", "projector", "api")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +96,7 @@ def test_settings_are_tocsin_settings_and_secrets_come_from_the_environment(
     known = {f"TOCSIN_{n.upper()}" for n in KafkaSettings.model_fields}
     known |= {"TOCSIN_LOG_FORMAT", "TOCSIN_LOG_LEVEL", "TOCSIN_INSTANCE_ID"}
     known |= {"TOCSIN_GATEWAY_INSECURE_NO_AUTH"}  # `tocsin run gateway --insecure-no-auth`
+    known |= {"TOCSIN_STORE_DSN"}
     passthrough = re.compile(r"^\$\{[A-Z_]+:-\}$")
     for name in ("topics", *WORKERS):
         env = compose["services"][name]["environment"]
@@ -137,3 +138,23 @@ def test_an_open_gateway_is_reachable_from_the_host_s_loopback_only(
         assert all(str(p).startswith("127.0.0.1:") for p in gw["ports"]), gw["ports"]
     # the tokens still pass through: set, they close every route
     assert env["TOCSIN_GATEWAY_TOKENS"] == "${TOCSIN_GATEWAY_TOKENS:-}"
+
+
+def test_the_projector_and_the_api_use_the_postgres_service_without_a_password_in_the_file(
+    compose: dict[str, Any],
+) -> None:
+    from streams.store.db import StoreSettings
+
+    services = compose["services"]
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:") and "ports" not in postgres
+    assert "healthcheck" in postgres
+    for name in ("projector", "api"):
+        env = services[name]["environment"]
+        dsn = StoreSettings(dsn=env["TOCSIN_STORE_DSN"]).describe()
+        assert dsn == env["TOCSIN_STORE_DSN"], "no password in the DSN"
+        assert dsn.startswith("postgresql://tocsin@postgres:5432/")
+        assert env["PGPASSWORD"] == "${POSTGRES_PASSWORD:-}"
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["api"]["depends_on"]["projector"]["condition"] == "service_healthy"
+    assert all(str(p).startswith("127.0.0.1:") for p in services["api"]["ports"])

@@ -13,7 +13,9 @@ import yaml
 
 from tests.unit.deploy.conftest import OVERLAY
 
-HASHED = re.compile(r"^(tocsin-(?:env|rules|config|slack|pagerduty|gateway|kafka))-[a-z0-9]{10}$")
+HASHED = re.compile(
+    r"^(tocsin-(?:env|rules|config|slack|pagerduty|gateway|kafka|store|console))-[a-z0-9]{10}$"
+)
 
 
 def _kustomize_output() -> str:

@@ -24,9 +24,9 @@ from tests.unit.deploy.kustomize import pod_containers, pod_spec
 
 # the oldest Kubernetes minor we promise to run on, and the newest the library knows
 K8S_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
-WORKERS = ("processor", "agents", "notifier", "gateway", "expiry")
+WORKERS = ("processor", "agents", "notifier", "gateway", "expiry", "projector", "api")
 HEALTH_PORT = {"processor": 9400, "agents": 9400, "notifier": 9400, "gateway": 8080,
-               "expiry": 9400}  # fmt: skip
+               "expiry": 9400, "projector": 9400, "api": 8081}  # fmt: skip
 
 Doc = dict[str, Any]
 
@@ -118,7 +118,7 @@ def test_probes_hit_the_port_that_serves_health(overlay: list[Doc]) -> None:
             assert ports[container["startupProbe"]["httpGet"]["port"]] == HEALTH_PORT[worker]
         # the worker listens where the probes knock
         opts = option_values(container["args"])
-        flag = "--port" if worker == "gateway" else "--health-port"
+        flag = "--port" if worker in ("gateway", "api") else "--health-port"
         assert opts[flag] == [str(HEALTH_PORT[worker])], worker
         annotations = find(overlay, "Deployment", f"tocsin-{worker}")["spec"]["template"][
             "metadata"
@@ -241,7 +241,7 @@ def test_pods_run_non_root_on_a_read_only_root_with_requests_and_limits(
 
 
 def test_consumers_get_time_to_finish_their_batch_on_sigterm(overlay: list[Doc]) -> None:
-    for worker in ("processor", "agents", "notifier"):
+    for worker in ("processor", "agents", "notifier", "projector"):
         pod = pod_spec(find(overlay, "Deployment", f"tocsin-{worker}"))
         # a 30 s Kafka transaction timeout and a commit must fit inside the grace period
         assert pod["terminationGracePeriodSeconds"] >= 45, worker
@@ -335,3 +335,39 @@ def test_the_gateway_behind_the_public_ingress_is_never_open(overlay: list[Doc])
     if not any(secret_keys.values()):
         with pytest.raises(click.ClickException, match="TOCSIN_GATEWAY_TOKENS"):
             open_access(host, set(), set(), slack=False, insecure=False)
+
+
+def test_the_api_service_and_ingress_reach_the_api_pods_and_nothing_internal(
+    overlay: list[Doc],
+) -> None:
+    service = find(overlay, "Service", "tocsin-api")
+    assert _selected(overlay, service["spec"]["selector"]) == ["tocsin-api"]
+    container = pod_spec(find(overlay, "Deployment", "tocsin-api"))["containers"][0]
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= {
+        p["name"] for p in container["ports"]
+    }
+    ingress = find(overlay, "Ingress", "tocsin-api")
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert {p["backend"]["service"]["name"] for p in paths} == {"tocsin-api"}
+    assert sorted(p["path"] for p in paths) == ["/api/v1", "/console"]
+    gateway_hosts = {r["host"] for r in find(overlay, "Ingress", "tocsin-gateway")["spec"]["rules"]}
+    assert not gateway_hosts & {r["host"] for r in ingress["spec"]["rules"]}, (
+        "the gateway's /api/v1/write stays the gateway's"
+    )
+
+
+def test_the_projector_and_the_api_read_the_store_dsn_from_the_required_secret(
+    overlay: list[Doc],
+) -> None:
+    for worker in ("projector", "api"):
+        deployment = find(overlay, "Deployment", f"tocsin-{worker}")
+        container = pod_spec(deployment)["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["TOCSIN_STORE_DSN_FILE"] == "/var/run/secrets/tocsin/store/dsn"
+        assert not any(k in env for k in ("TOCSIN_STORE_DSN", "TOCSIN_STORE_PATH"))
+        volumes = {v["name"]: v for v in pod_spec(deployment)["volumes"]}
+        store = volumes["store"]["secret"]
+        assert store["secretName"].startswith("tocsin-store-") and not store.get("optional")
+    api = pod_spec(find(overlay, "Deployment", "tocsin-api"))["containers"][0]
+    env = {e["name"]: e.get("value") for e in api["env"]}
+    assert env["TOCSIN_CONSOLE_SECRET_FILE"] == "/var/run/secrets/tocsin/console/secret"

@@ -18,7 +18,8 @@ from tests.unit.deploy.conftest import ROOT, find
 from tests.unit.deploy.kustomize import pod_containers, pod_spec
 
 Doc = dict[str, Any]
-REQUIRED = {"tocsin-gateway"}  # the gateway's tokens: the intake's credential
+# the gateway's tokens (the intake's credential) and the store's DSN (no store without it)
+REQUIRED = {"tocsin-gateway", "tocsin-store"}
 TOKEN = "gateway-token"
 
 

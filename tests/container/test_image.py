@@ -1,6 +1,7 @@
 """The image runs every worker kind as its non-root user on a read-only root filesystem
 against the local broker: each starts, becomes ready and does its job, from a metric
-sample posted to the gateway to the Slack message the notifier delivers, with the
+sample posted to the gateway to the Slack message the notifier delivers and the
+incident the API lists from the PostgreSQL store the projector keeps, with the
 Kubernetes Secret volumes mounted as they are when optional keys are left out."""
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import orjson
 import pytest
 from confluent_kafka.admin import NewTopic
 
+from harness.postgres import LocalPostgres, binaries
 from schemas import Alert, MetricSample, Notification, decode
+from streams.api.auth import digest
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
 from streams.kafka import make_admin, make_producer, read_topic
@@ -28,6 +31,7 @@ from tests.container.podman import Containers, wait_for
 pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
 TOKEN = "container-test-token"
+API_TOKEN = "tsn_container_test_api_token"
 SECRETS = "/var/run/secrets/tocsin"
 READY_S = 180.0  # two loaded cores start five Python workers at once
 STAGE_S = 120.0
@@ -46,6 +50,16 @@ def containers(image: str) -> Iterator[Containers]:
         yield running
     finally:
         running.stop_all()
+
+
+@pytest.fixture
+def postgres() -> Iterator[LocalPostgres]:
+    """A throwaway PostgreSQL on the host's loopback (the containers share its network)."""
+    if binaries() is None:
+        pytest.skip("PostgreSQL is not installed: `make peers` installs `postgresql`")
+    pg = LocalPostgres(_free_port()).start()
+    yield pg
+    pg.stop()
 
 
 @pytest.fixture
@@ -79,8 +93,9 @@ def _records(settings: KafkaSettings, topic: str, model: Any, match: Callable[[A
 
 
 def test_every_worker_kind_starts_ready_and_processes_a_record(
-    containers: Containers, broker: str, slack: tuple[FakeSlack, str], tmp_path: Path
-) -> None:
+    containers: Containers, broker: str, slack: tuple[FakeSlack, str], tmp_path: Path,
+    postgres: LocalPostgres,
+) -> None:  # fmt: skip
     prefix = f"c{uuid.uuid4().hex[:10]}."
     settings = KafkaSettings(bootstrap_servers=broker, topic_prefix=prefix, partitions=3)
     catalog = Catalog(settings)
@@ -101,9 +116,21 @@ def test_every_worker_kind_starts_ready_and_processes_a_record(
     )
     slack_secrets = _secret_dir(tmp_path / "slack", {})
     fake_slack, slack_url = slack
-    ports = {
-        kind: _free_port() for kind in ("gateway", "processor", "agents", "notifier", "ingest")
-    }
+    # the projector and the API: the store's DSN from their Secret, the API's token in a
+    # config file beside the example's, the console's key from its Secret
+    store_secrets = _secret_dir(tmp_path / "store", {"dsn": postgres.new_database("c") + "\n"})
+    console_secrets = _secret_dir(tmp_path / "console", {"secret": "c" * 40 + "\n"})
+    tokens = _secret_dir(
+        tmp_path / "tokens",
+        {
+            "tokens.yaml": (
+                f"api_tokens:\n  - {{user: alice, role: viewer, sha256: {digest(API_TOKEN)}}}\n"
+            )
+        },
+    )
+    store_env = {"TOCSIN_STORE_DSN_FILE": f"{SECRETS}/store/dsn"}
+    kinds = ("gateway", "processor", "agents", "notifier", "ingest", "projector", "api")
+    ports = {kind: _free_port() for kind in kinds}
     workers: dict[str, tuple[list[str], dict[str, str], dict[Path, str]]] = {
         "gateway": (
             ["--host", "127.0.0.1", "--port", str(ports["gateway"]),
@@ -129,9 +156,17 @@ def test_every_worker_kind_starts_ready_and_processes_a_record(
             {_secret_dir(tmp_path / "pagerduty", {}): f"{SECRETS}/pagerduty"},
         ),
         "ingest": (["--format", "influx", "--topic", influx_topic], {}, {}),
+        "projector": ([], store_env, {store_secrets: f"{SECRETS}/store"}),
+        "api": (
+            ["--host", "127.0.0.1", "--port", str(ports["api"]),
+             "--config", "/app/examples/config", "--config", "/etc/tocsin/tokens"],
+            {**store_env, "TOCSIN_CONSOLE_SECRET_FILE": f"{SECRETS}/console/secret"},
+            {store_secrets: f"{SECRETS}/store", console_secrets: f"{SECRETS}/console",
+             tokens: "/etc/tocsin/tokens"},
+        ),
     }  # fmt: skip
     for kind, (args, env, mounts) in workers.items():
-        port = [] if kind == "gateway" else ["--health-port", str(ports[kind])]
+        port = [] if kind in ("gateway", "api") else ["--health-port", str(ports[kind])]
         containers.start(kind, "run", kind, *args, *port, env={**kafka, **env}, mounts=mounts)
 
     try:
@@ -202,6 +237,17 @@ def test_every_worker_kind_starts_ready_and_processes_a_record(
             )
 
         wait_for("the notifier's Slack message", posted, STAGE_S, interval=1)
+
+        # the projector and the API: the incident is in the store, listed with a token
+        api = f"http://127.0.0.1:{ports['api']}/api/v1/incidents"
+
+        def listed() -> bool:
+            r = httpx.get(api, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10)
+            assert r.status_code == 200, r.text
+            return incident in {i["incident_id"] for i in r.json()["items"]}
+
+        assert httpx.get(api, timeout=10).status_code == 401
+        wait_for("the incident listed by the API", listed, STAGE_S, interval=1)
 
         # the ingest worker: a Telegraf line on its topic becomes a sample on `metrics`
         producer = make_producer(settings)

@@ -23,14 +23,16 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 def exported() -> dict[str, str]:
     """Every tocsin_* family the workers register -> its type."""
     from streams.agents.metrics import AgentMetrics
+    from streams.api.app import ApiMetrics
     from streams.expiry.worker import ExpiryMetrics
     from streams.gateway.app import GatewayMetrics
     from streams.notifier.worker import NotifierMetrics
     from streams.processor.metrics import ProcessorMetrics
+    from streams.store.projector import ProjectorMetrics
 
     families: dict[str, str] = {}
     for metrics in (ProcessorMetrics(), AgentMetrics(), NotifierMetrics(), GatewayMetrics(),
-                    ExpiryMetrics()):  # fmt: skip
+                    ExpiryMetrics(), ProjectorMetrics(), ApiMetrics()):  # fmt: skip
         for family in metrics.registry.collect():
             name = family.name + ("_total" if family.type == "counter" else "")
             families[name] = family.type

@@ -26,11 +26,13 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
 
     from streams.api.app import Api
     from streams.api.server import application
+    from streams.status.config import DEFAULT, load_status_pages
     from streams.store.db import StoreSettings, open_engine
 
     try:
         installation = load_installation(list(config_paths))
         cfg = installation.provider
+        status_pages = load_status_pages(list(config_paths), {DEFAULT: cfg})
         store = StoreSettings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -41,7 +43,7 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
         log.warning("api_no_tokens", hint="every request will get 401: add api_tokens to the "
                     "config (`tocsin token new`)")  # fmt: skip
     service = Api(KafkaSettings(), open_engine(store), cfg, tenants=installation.tenants)
-    app = application(service)
+    app = application(service, status_pages)
 
     async def started(_: web.Application) -> None:
         log.info("api_started", url=f"http://{host}:{port}/api/v1",

@@ -206,7 +206,7 @@ class UpdateBody(_Strict):
     components: list[Id] = Field(default_factory=list, max_length=64)
 
 
-class OverrideBody(_Strict):
+class StateOverrideBody(_Strict):
     state: ComponentState
     reason: ShortText = ""
 

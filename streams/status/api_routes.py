@@ -21,8 +21,8 @@ from schemas.api import Accepted
 from schemas.status import (
     MaintenanceBody,
     MaintenanceSpec,
-    OverrideBody,
     OverrideSpec,
+    StateOverrideBody,
     StatusChange,
     StatusConfig,
     SubscriberBody,
@@ -68,6 +68,21 @@ async def post_update(api: Api, request: web.Request, iid: str, body: UpdateBody
     return Accepted(command_id=cmd.event_id, incident_id=iid)
 
 
+async def send_override(api: Api, request: web.Request, cid: str,
+                        body: StateOverrideBody | None) -> str:  # fmt: skip
+    """Set component `cid`'s state until cleared (`body` None clears it); the command id."""
+    who = api.principal(request)
+    status = status_of(request, who.tenant)
+    if cid not in {c.id for c in status.components}:
+        raise ApiError(404, f"no component {cid!r}")
+    spec = OverrideSpec(component=cid, state=body.state if body else None,
+                        reason=body.reason if body else "", author=who.user)  # fmt: skip
+    cmd = api.command(request, action="status",
+                      status=StatusChange(kind="override", override=spec))  # fmt: skip
+    await api.send(cmd, f"{who.tenant}/{cid}")
+    return cmd.event_id
+
+
 def _spec(model: Any, **fields: Any) -> Any:
     try:
         return model.model_validate(fields)
@@ -82,19 +97,11 @@ def add_routes(api: Api, app: web.Application) -> None:
                                            body))  # fmt: skip
 
     async def override(request: web.Request) -> web.Response:
-        who = api.principal(request)
+        body = await api.body(request, StateOverrideBody) if request.method == "PUT" else None
         cid = request.match_info["component"]
-        status = status_of(request, who.tenant)
-        if cid not in {c.id for c in status.components}:
-            raise ApiError(404, f"no component {cid!r}")
-        body = await api.body(request, OverrideBody) if request.method == "PUT" else None
-        spec = OverrideSpec(component=cid, state=body.state if body else None,
-                            reason=body.reason if body else "", author=who.user)  # fmt: skip
-        cmd = api.command(request, action="status",
-                          status=StatusChange(kind="override", override=spec))  # fmt: skip
-        await api.send(cmd, f"{who.tenant}/{cid}")
-        return json(202, {"command_id": cmd.event_id, "component": cid,
-                          "state": spec.state})  # fmt: skip
+        command_id = await send_override(api, request, cid, body)
+        return json(202, {"command_id": command_id, "component": cid,
+                          "state": body.state if body else None})  # fmt: skip
 
     async def maintenance(request: web.Request) -> web.Response:
         who = api.principal(request)

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from schemas.status import StatusConfig
 from streams.api.app import Api
-from streams.status import api_routes, routes
+from streams.status import api_routes, console, routes
 from streams.status.subscribers import Deliverer
 
 DELIVERER = web.AppKey("status_deliverer", Deliverer)
@@ -21,6 +21,7 @@ def add_status(api: Api, app: web.Application, pages: Mapping[str, StatusConfig]
                deliver_every: float = 1.0) -> None:  # fmt: skip
     routes.add_routes(api, app, pages)
     api_routes.add_routes(api, app)
+    console.add_routes(api, app)
     deliverer = Deliverer(api.engine, app[routes.PAGES], api.clock, deliver_every)
     app[DELIVERER] = deliverer
     tasks: list[asyncio.Task[None]] = []

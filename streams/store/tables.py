@@ -165,7 +165,3 @@ offsets = Table(
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
 )  # fmt: skip
-
-# the status pages' tables (their own file) join this metadata: the migrations and the
-# schema check see every table wherever the store is imported from
-from streams.store import status_tables as _status_tables  # noqa: E402,F401

@@ -9,6 +9,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -262,3 +263,36 @@ async def _update(c: httpx.AsyncClient, status: str, message: str, audiences: li
 
 async def _got(rx: Receiver, ids: list[str]) -> Any:
     return rx.delivered() == ids
+
+
+async def test_the_console_posts_updates_and_opens_private_pages_to_its_sessions(
+    site: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=site, timeout=30) as c:
+        assert (await c.get("/console/status/default/staff")).status_code == 401
+        r = await c.post("/console/login", data={"token": TOKENS["responder"]})
+        assert r.status_code == 303
+        page = (await c.get("/console/status")).text
+        assert "inc-open" in page and "inc-done" not in page, "open incidents only"
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        r = await c.post("/console/status/updates", data={
+            "csrf": csrf.group(1), "incident_id": "inc-open", "status": "monitoring",
+            "message": "a fix is rolling out", "audiences": ["private"]})  # fmt: skip
+        assert r.status_code == 303, r.text
+        r = await c.post("/console/status/updates", data={
+            "csrf": csrf.group(1), "incident_id": "inc-open", "status": "monitoring",
+            "message": "x"})  # fmt: skip
+        assert r.status_code == 400 and "audiences" in r.text
+        r = await c.post("/console/status/updates", data={
+            "csrf": "forged", "incident_id": "inc-open", "status": "monitoring",
+            "message": "x", "audiences": ["public"]})  # fmt: skip
+        assert r.status_code == 403
+
+        async def shown() -> bool:
+            html = (await c.get("/console/status/default/staff")).text
+            return "a fix is rolling out" in html
+
+        await until("the console's update on the private page", shown)
+        public = (await c.get("/status/default/public")).text
+        assert "a fix is rolling out" not in public

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,10 +10,13 @@ from click.testing import CliRunner
 
 from harness.incidents import EXAMPLE_CONFIG
 from schemas.config import load_config
+from schemas.config.installation import load_installation
 from schemas.errors import ConfigError
 from schemas.status import UpdateSpec
+from streams.api.auth import digest
 from streams.cli.main import cli
 from streams.status.config import load_status_pages
+from streams.status.demo import write_status_page
 
 GOOD = """
 components:
@@ -80,3 +84,35 @@ def test_an_update_of_an_unknown_audience_is_refused() -> None:
     with pytest.raises(ValueError, match="audiences"):
         UpdateSpec.model_validate({"incident_id": "i", "status": "identified", "message": "m",
                                    "audiences": ["everyone"], "author": "a"})  # fmt: skip
+
+
+def _installation(tmp_path: Path) -> Path:
+    d = tmp_path / "config"
+    shutil.copytree(EXAMPLE_CONFIG, d)
+    return d
+
+
+def test_each_tenant_has_its_own_pages_checked_against_its_own_services(tmp_path: Path) -> None:
+    d = _installation(tmp_path)
+    result = CliRunner().invoke(cli, ["config", "check", str(d)])
+    assert result.exit_code == 0, result.output
+    assert "tenant acme:" in result.output and "3 status pages" in result.output
+    acme = d / "tenants" / "acme" / "status.yaml"
+    # a service of the provider is no service of acme's
+    acme.write_text(acme.read_text().replace("services: [blog]", "services: [checkout]"))
+    result = CliRunner().invoke(cli, ["config", "check", str(d)])
+    assert result.exit_code == 1
+    assert f"tenant acme: {acme}: components[2] (blog).services[0]: unknown service " \
+           "'checkout'" in result.output  # fmt: skip
+
+
+def test_the_demo_sets_up_a_tenants_pages(tmp_path: Path) -> None:
+    d = _installation(tmp_path)
+    inst = load_installation([d])
+    path, token = write_status_page(d / "tenants" / "acme", inst.tenants["acme"], "Acme",
+                                    tenant="acme")  # fmt: skip
+    pages = load_status_pages([d], inst.tenants)["acme"]
+    assert path == d / "tenants" / "acme" / "status.yaml"
+    assert [p.audience for p in pages.pages] == ["public", "private", "internal"]
+    assert {s for c in pages.components for s in c.services} == {"shop", "blog"}
+    assert pages.pages[1].tokens == [digest(token)] and token not in path.read_text()

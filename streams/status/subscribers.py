@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from schemas.status import StatusConfig, Subscriber
 from streams.store.status_rows import _insert
@@ -107,30 +107,38 @@ class Due:
 
 
 def due(conn: Connection, pages: Mapping[str, StatusConfig], now: datetime) -> list[Due]:
-    """Deliveries to make now: updates not yet delivered whose retry time has come."""
+    """Deliveries to make now: updates never tried, or whose retry time has come. An update
+    the page's audience may not read gets a mark that it is not for this subscriber, so
+    it is looked at once."""
     s, u, d = status_subscribers.c, status_updates.c, status_deliveries.c
     rows = conn.execute(
         select(s.subscriber_id, s.url, s.secret, s.tenant, s.page, u.update_id, u.incident_id,
-               u.status, u.message, u.title, u.audiences, u.at, d.attempts, d.next_at,
-               d.delivered_at)
+               u.status, u.message, u.title, u.audiences, u.at, d.attempts)
         .join(status_updates, and_(u.tenant == s.tenant, u.at >= s.created_at))
         .outerjoin(status_deliveries, and_(d.subscriber_id == s.subscriber_id,
                                            d.update_id == u.update_id))
-        .where(and_(s.removed_at.is_(None), d.delivered_at.is_(None)))
-        .order_by(u.at).limit(BATCH * 4)).all()  # fmt: skip
-    out = []
+        .where(and_(s.removed_at.is_(None),
+                    or_(d.subscriber_id.is_(None),
+                        and_(d.delivered_at.is_(None), d.next_at <= now))))
+        .order_by(u.at).limit(BATCH)).all()  # fmt: skip
+    out, skipped = [], []
     for r in rows:
         status = pages.get(r.tenant)
         page = status.page(r.page) if status is not None else None
         if page is None or page.audience not in r.audiences:
+            skipped.append({"subscriber_id": r.subscriber_id, "update_id": r.update_id,
+                            "attempts": 0, "next_at": None, "delivered_at": None,
+                            "last_error": "not for this page's audience"})  # fmt: skip
             continue
-        if r.attempts is not None and (r.next_at is None or r.next_at > now):
-            continue  # given up, or not yet
         body = {"update_id": r.update_id, "tenant": r.tenant, "page": r.page,
                 "incident_id": r.incident_id, "status": r.status, "title": r.title,
                 "message": r.message, "at": r.at.isoformat()}  # fmt: skip
         out.append(Due(r.subscriber_id, r.url, r.secret, r.attempts or 0, body))
-    return out[:BATCH]
+    if skipped:
+        conn.execute(_insert(conn.dialect.name, status_deliveries).on_conflict_do_nothing(),
+                     skipped)  # fmt: skip
+        conn.commit()
+    return out
 
 
 def mark(conn: Connection, item: Due, now: datetime, error: str | None) -> None:

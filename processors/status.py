@@ -26,6 +26,7 @@ from schemas.status import STATES, Component, ComponentState, Day
 
 DOWN: frozenset[str] = frozenset({"partial_outage", "major_outage"})
 _RANK = {s: i for i, s in enumerate(STATES)}
+_DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,45 +92,51 @@ def history(c: Component, incidents: Sequence[Affecting],
             by_priority: Mapping[str, ComponentState], now: datetime,
             days: int = 90) -> tuple[float, list[Day]]:  # fmt: skip
     """(uptime over the period, one Day per UTC day, oldest first, today last)."""
-    today = now.astimezone(UTC).date()
-    first = today - timedelta(days=days - 1)
-    mine = [i for i in incidents if affects(c, i)]
+    first = first_day(now, days)
+    origin = datetime.combine(first, time(0), UTC).timestamp()
+    end = now.timestamp()
+    n_days = min(days, int((end - origin) // _DAY) + 1)
+    spans: list[list[tuple[float, float]]] = [[] for _ in range(n_days)]
+    states: list[list[ComponentState]] = [[] for _ in range(n_days)]
+    for i in incidents:
+        e_at = min(i.resolved_at.timestamp() if i.resolved_at else end, end)
+        if e_at <= origin or not affects(c, i):
+            continue
+        s_at = i.opened_at.timestamp()
+        st = by_priority.get(i.priority, "degraded")
+        down = st in DOWN
+        # only the days the incident spans: a page costs the incidents, not incidents x days
+        for n in range(max(0, int((s_at - origin) // _DAY)),
+                       min(n_days, int((e_at - origin) // _DAY) + 1)):  # fmt: skip
+            lo = origin + n * _DAY
+            a, b = max(s_at, lo), min(e_at, lo + _DAY)
+            if a >= b:
+                continue
+            states[n].append(st)
+            if down:
+                spans[n].append((a, b))
     out: list[Day] = []
     down_total = observed = 0.0
-    for n in range(days):
-        d = first + timedelta(days=n)
-        start = datetime.combine(d, time(0), UTC)
-        end = min(start + timedelta(days=1), now)
-        if end <= start:
-            break
-        spans: list[tuple[datetime, datetime]] = []
-        states: list[ComponentState] = []
-        for i in mine:
-            s, e = max(i.opened_at, start), min(i.resolved_at or now, end)
-            if s >= e:
-                continue
-            st = by_priority.get(i.priority, "degraded")
-            states.append(st)
-            if st in DOWN:
-                spans.append((s, e))
-        down = _union(spans)
-        length = (end - start).total_seconds()
-        down_total += down
+    for n in range(n_days):
+        lo = origin + n * _DAY
+        length = min(lo + _DAY, end) - lo
+        down_s = _union(spans[n])
+        down_total += down_s
         observed += length
-        out.append(Day(day=d, state=worst(states), down_s=down,
-                       uptime=1.0 - down / length if length else 1.0))  # fmt: skip
+        out.append(Day(day=first + timedelta(days=n), state=worst(states[n]), down_s=down_s,
+                       uptime=1.0 - down_s / length if length else 1.0))  # fmt: skip
     return (1.0 - down_total / observed if observed else 1.0), out
 
 
-def _union(spans: list[tuple[datetime, datetime]]) -> float:
+def _union(spans: list[tuple[float, float]]) -> float:
     total = 0.0
-    end: datetime | None = None
+    reach: float | None = None
     for s, e in sorted(spans):
-        if end is not None and s < end:
-            s = end
+        if reach is not None and s < reach:
+            s = reach
         if e > s:
-            total += (e - s).total_seconds()
-            end = e if end is None or e > end else end
+            total += e - s
+            reach = e if reach is None or e > reach else reach
     return total
 
 

@@ -24,8 +24,8 @@ from streams.status.config import DEFAULT
 
 PAGES = web.AppKey("status_pages", dict[str, StatusConfig])
 HERE = render.HERE
-# a public page is the same for everyone: drawn at most this often per page
-PUBLIC_TTL_S = 2.0
+# a page is the same for all who may read it: drawn at most this often
+PAGE_TTL_S = 2.0
 _HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy":
             "default-src 'none'; style-src 'self'; img-src 'self' data:; "
             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"}  # fmt: skip
@@ -34,6 +34,7 @@ _HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy":
 def add_routes(api: Api, app: web.Application, pages: Mapping[str, StatusConfig]) -> None:
     app[PAGES] = dict(pages)
     cache: dict[tuple[str, str], tuple[float, PageView]] = {}
+    drawn: dict[tuple[str, str], tuple[PageView, bytes]] = {}
 
     async def view(request: web.Request, console: bool = False) -> tuple[Page, PageView]:
         tenant, pid = request.match_info["tenant"], request.match_info["page"]
@@ -45,11 +46,10 @@ def add_routes(api: Api, app: web.Application, pages: Mapping[str, StatusConfig]
             _authorise(api, request, tenant, page, console)
         key = (tenant, pid)
         hit = cache.get(key)
-        if page.audience == "public" and hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > time.monotonic():
             return page, hit[1]
         v = await api.db(store.page_view, tenant, status, page, api.clock())
-        if page.audience == "public":
-            cache[key] = (time.monotonic() + PUBLIC_TTL_S, v)
+        cache[key] = (time.monotonic() + PAGE_TTL_S, v)
         return page, v
 
     def headers(page: Page) -> dict[str, str]:
@@ -64,7 +64,11 @@ def add_routes(api: Api, app: web.Application, pages: Mapping[str, StatusConfig]
             return _failed(exc)
         if "application/json" in request.headers.get("Accept", "") and not console:
             return json(200, v, headers(page))
-        return web.Response(text=render.html(v, _base(request)), content_type="text/html",
+        k = (v.tenant, v.page)
+        hit = drawn.get(k)
+        if hit is None or hit[0] is not v:  # the page's HTML, drawn once per view
+            hit = drawn[k] = (v, render.html(v, _base(request)).encode())
+        return web.Response(body=hit[1], content_type="text/html", charset="utf-8",
                             headers=headers(page))  # fmt: skip
 
     async def page_json(request: web.Request) -> web.StreamResponse:

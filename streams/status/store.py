@@ -32,7 +32,10 @@ from streams.store.tables import incidents
 DAYS = 90
 # how long finished maintenance stays on a page
 MAINTENANCE_SHOWN = timedelta(days=7)
-MAX_INCIDENTS = 5000
+# the incidents of 90 days a page reads at most (beyond, the oldest drop out of history)
+MAX_INCIDENTS = 100_000
+# the past incidents a page tells, newest first
+PAST_SHOWN = 50
 
 
 def _since(now: datetime) -> datetime:
@@ -49,18 +52,27 @@ def page_view(conn: Connection, tenant: str, status: StatusConfig, page: Page,
         named.setdefault(u["incident_id"], set()).update(u["components"])
     services = sorted({s for c in shown for s in c.services})
     rows = _incidents(conn, tenant, services, sorted(named), since)
-    affecting = [Affecting(r.incident_id, r.service, r.labels or {}, r.priority, r.opened_at,
-                           r.resolved_at, frozenset(named.get(r.incident_id, ())))
-                 for r in rows]  # fmt: skip
+    none: frozenset[str] = frozenset()
+    named_sets = {k: frozenset(v) for k, v in named.items()}
+    affecting = [Affecting(iid, service, labels or {}, prio, opened, resolved,
+                           named_sets.get(iid, none))
+                 for iid, service, labels, prio, opened, resolved, _ in rows]  # fmt: skip
     windows, maint = _maintenance(conn, tenant, page, now)
     overrides = _overrides(conn, tenant)
     by_priority: dict[str, ComponentState] = {str(k): v for k, v in status.priority_states.items()}
-    comps = [ComponentView(id=c.id, name=c.name, group=c.group, description=c.description,
-                           state=state_of(c, affecting, windows, overrides, by_priority, now),
-                           overridden=c.id in overrides) for c in shown]  # fmt: skip
-    hist = []
+    # each component looks only at the incidents of its services and those named for it
+    by_service: dict[str | None, list[Affecting]] = {}
+    for inc in affecting:
+        by_service.setdefault(inc.service, []).append(inc)
+    comps, hist = [], []
     for c in shown:
-        up, days = history(c, affecting, by_priority, now, DAYS)
+        mine = [i for sid in c.services for i in by_service.get(sid, ())]
+        mine += [i for i in affecting if c.id in i.named and i.service not in c.services]
+        comps.append(ComponentView(
+            id=c.id, name=c.name, group=c.group, description=c.description,
+            state=state_of(c, mine, windows, overrides, by_priority, now),
+            overridden=c.id in overrides))  # fmt: skip
+        up, days = history(c, mine, by_priority, now, DAYS)
         hist.append(ComponentHistory(id=c.id, name=c.name, uptime=up, days=days))
     visible: dict[str, list[UpdateView]] = {}
     titles: dict[str, str] = {}
@@ -74,13 +86,13 @@ def page_view(conn: Connection, tenant: str, status: StatusConfig, page: Page,
     active: list[IncidentStory] = []
     past: list[IncidentStory] = []
     for inc, r in zip(affecting, rows, strict=True):
+        is_open = inc.resolved_at is None
+        if not is_open and inc.incident_id not in visible:
+            continue  # a past incident is told only through what was written for readers
         hit = [c.name for c in shown if affects(c, inc)]
         if not hit:
             continue
         ups = sorted(visible.get(inc.incident_id, []), key=lambda v: v.at, reverse=True)
-        is_open = inc.resolved_at is None
-        if not is_open and not ups:
-            continue  # a past incident is told only through what was written for readers
         generic = f"Service disruption: {', '.join(hit)}"
         title = titles.get(inc.incident_id) or (r.title if page.audience == "internal" else generic)
         story = IncidentStory(incident_id=inc.incident_id, title=title,
@@ -89,6 +101,7 @@ def page_view(conn: Connection, tenant: str, status: StatusConfig, page: Page,
         (active if is_open else past).append(story)
     active.sort(key=lambda s: s.opened_at, reverse=True)
     past.sort(key=lambda s: s.resolved_at or s.opened_at, reverse=True)
+    past = past[:PAST_SHOWN]
     names = {c.id: c.name for c in shown}
     return PageView(
         tenant=tenant, page=page.id, audience=page.audience, title=page.title,

@@ -92,17 +92,28 @@ class MaintenanceSpec(_Strict):
         return self
 
 
+class CancelSpec(_Strict):
+    """Scheduled maintenance called off: it leaves the pages (the command id that made it)."""
+
+    maintenance_id: Name
+    author: Name
+
+
+KINDS = ("update", "override", "maintenance", "cancel")
+
+
 class StatusChange(_Strict):
     """One status-page change; exactly the field of its kind is set."""
 
-    kind: Literal["update", "override", "maintenance"]
+    kind: Literal["update", "override", "maintenance", "cancel"]
     update: UpdateSpec | None = None
     override: OverrideSpec | None = None
     maintenance: MaintenanceSpec | None = None
+    cancel: CancelSpec | None = None
 
     @model_validator(mode="after")
     def _one(self) -> StatusChange:
-        given = [k for k in ("update", "override", "maintenance") if getattr(self, k)]
+        given = [k for k in KINDS if getattr(self, k)]
         if given != [self.kind]:
             raise ValueError(f"{self.kind}: a change of kind {self.kind!r} carries exactly "
                              f"that field (got {', '.join(given) or 'none'})")  # fmt: skip

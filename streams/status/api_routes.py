@@ -1,8 +1,8 @@
 """The responders' side of status pages in the REST API: post an update about an incident
 (`POST /api/v1/incidents/{id}/updates`), override a component's state until cleared
 (`PUT`/`DELETE /api/v1/status/components/{component}/override`), schedule maintenance
-(`POST /api/v1/status/maintenance`), and manage a page's webhook subscribers
-(`/api/v1/status/pages/{page}/subscribers`).
+(`POST /api/v1/status/maintenance`, `DELETE .../{id}` to call it off), and manage a
+page's webhook subscribers (`/api/v1/status/pages/{page}/subscribers`).
 
 Updates, overrides and maintenance are Commands on Kafka (action `status`), answered 202
 once Kafka acknowledged them; the projector writes them to the store the pages read.
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from schemas.api import Accepted
 from schemas.status import (
+    CancelSpec,
     MaintenanceBody,
     MaintenanceSpec,
     OverrideSpec,
@@ -114,6 +115,18 @@ def add_routes(api: Api, app: web.Application) -> None:
         await api.send(cmd, f"{who.tenant}/maintenance")
         return json(202, {"command_id": cmd.event_id, "maintenance_id": cmd.event_id})
 
+    async def cancel(request: web.Request) -> web.Response:
+        who = api.principal(request)
+        status_of(request, who.tenant)
+        mid = request.match_info["maintenance_id"]
+        if not await api.db(store.maintenance_exists, who.tenant, mid):
+            raise ApiError(404, f"no maintenance {mid!r}")
+        spec = CancelSpec(maintenance_id=mid, author=who.user)
+        cmd = api.command(request, action="status",
+                          status=StatusChange(kind="cancel", cancel=spec))  # fmt: skip
+        await api.send(cmd, f"{who.tenant}/maintenance")
+        return json(202, {"command_id": cmd.event_id, "maintenance_id": mid})
+
     def page_of(request: web.Request) -> tuple[str, str]:
         who = api.principal(request)
         pid = request.match_info["page"]
@@ -150,6 +163,7 @@ def add_routes(api: Api, app: web.Application) -> None:
     app.router.add_put("/api/v1/status/components/{component}/override", override)
     app.router.add_delete("/api/v1/status/components/{component}/override", override)
     app.router.add_post("/api/v1/status/maintenance", maintenance)
+    app.router.add_delete("/api/v1/status/maintenance/{maintenance_id}", cancel)
     subs = "/api/v1/status/pages/{page}/subscribers"
     app.router.add_post(subs, subscribe)
     app.router.add_get(subs, listed)

@@ -32,6 +32,9 @@ def paths(op: Any, path: Any, accepted: Any) -> dict[str, Any]:
         "/api/v1/status/maintenance": {"post": op(
             "Schedule maintenance (shown ahead of time)", accepted, role="responder",
             body=s.MaintenanceBody, errors=_ERRORS)},
+        "/api/v1/status/maintenance/{maintenance_id}": {"delete": with_path(op(
+            "Call off scheduled maintenance", accepted, role="responder",
+            errors=("401", "403", "404", "429", "503")), "maintenance_id")},
         "/api/v1/status/pages/{page}/subscribers": {
             "get": with_path(op("A page's webhook subscribers", ("200", None, "Subscribers"),
                                 errors=("401", "404", "503")), "page"),

@@ -182,3 +182,9 @@ def incident_for_update(conn: Connection, tenant: str, incident_id: str) -> tupl
 
 def states_by_component(view: PageView) -> Mapping[str, ComponentState]:
     return {c.id: c.state for c in view.components}
+
+
+def maintenance_exists(conn: Connection, tenant: str, maintenance_id: str) -> bool:
+    m = status_maintenance.c
+    return conn.execute(select(m.maintenance_id).where(and_(
+        m.maintenance_id == maintenance_id, m.tenant == tenant))).first() is not None  # fmt: skip

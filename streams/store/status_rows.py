@@ -1,6 +1,7 @@
 """Status page changes (`Command`s of action `status`) applied to the store, in the order
 they were consumed, inside the projector's transaction: an update and a maintenance once
-per command id, an override replacing the component's previous one (or cleared)."""
+per command id, an override replacing the component's previous one (or cleared), a
+cancelled maintenance gone."""
 
 from __future__ import annotations
 
@@ -51,5 +52,9 @@ def apply_status(conn: Connection, cmds: Sequence[Command]) -> dict[str, int]:
                 "ends_at": m.ends_at, "title": m.title, "message": m.message,
                 "audiences": list(m.audiences), "author": m.author, "created_at": cmd.at,
             }])  # fmt: skip
+        elif ch.cancel is not None:
+            mc = status_maintenance.c
+            gone = and_(mc.maintenance_id == ch.cancel.maintenance_id, mc.tenant == cmd.tenant)
+            conn.execute(delete(status_maintenance).where(gone))
         done[f"status_{ch.kind}"] = done.get(f"status_{ch.kind}", 0) + 1
     return done

@@ -182,6 +182,7 @@ async def test_overrides_and_maintenance_show_on_the_page(site: str) -> None:
             "ends_at": (start + timedelta(hours=1)).isoformat(), "title": "Database upgrade",
             "audiences": ["public"]})  # fmt: skip
         assert r.status_code == 202, r.text
+        maintenance_id = r.json()["maintenance_id"]
         r = await c.put("/api/v1/status/components/nope/override", json={"state": "degraded"})
         assert r.status_code == 404
 
@@ -200,6 +201,15 @@ async def test_overrides_and_maintenance_show_on_the_page(site: str) -> None:
             return {x["id"]: x["state"] for x in doc["components"]}["search"] == "operational"
 
         await until("the override cleared", cleared)
+        r = await c.delete(f"/api/v1/status/maintenance/{maintenance_id}")
+        assert r.status_code == 202, r.text
+        assert (await c.delete("/api/v1/status/maintenance/nope")).status_code == 404
+
+        async def called_off() -> bool:
+            doc = (await c.get("/status/default/public/index.json")).json()
+            return doc["maintenance"] == []
+
+        await until("the maintenance called off", called_off)
 
 
 class Receiver:

@@ -24,15 +24,17 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     /api/v1/openapi.json are open."""
     from aiohttp import web
 
+    from schemas.config.installation import load_installation
     from streams.api.app import Api
     from streams.api.server import application
-    from streams.status.config import DEFAULT, load_status_pages
+    from streams.status.config import load_status_pages
     from streams.store.db import StoreSettings, open_engine
 
     try:
         installation = load_installation(list(config_paths))
         cfg = installation.provider
-        status_pages = load_status_pages(list(config_paths), {DEFAULT: cfg})
+        # every tenant's status pages, each checked against its own services
+        status_pages = load_status_pages(list(config_paths), installation.tenants)
         store = StoreSettings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc

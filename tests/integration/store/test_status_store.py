@@ -27,6 +27,7 @@ STATUS = StatusConfig.model_validate({
               {"id": "noc", "audience": "internal", "title": "Acme NOC"}],
 })  # fmt: skip
 _offsets = counter()
+_seconds = counter()
 
 
 def _incident(iid: str, status: str = "triggered", priority: str = "P2", tenant: str = "acme",
@@ -43,7 +44,9 @@ def _change(kind: str, tenant: str = "acme", event_id: str | None = None,
             **spec: object) -> Command:  # fmt: skip
     fields = {"author": "carol", **spec}
     extra = {"event_id": event_id} if event_id else {}
-    return Command(action="status", actor="carol", at=NOW - timedelta(hours=1), tenant=tenant,
+    # each change a second after the one before, as responders write them
+    at = NOW - timedelta(hours=1) + timedelta(seconds=next(_seconds))
+    return Command(action="status", actor="carol", at=at, tenant=tenant,
                    status=StatusChange.model_validate({"kind": kind, kind: fields}),
                    **extra)  # type: ignore[arg-type]  # fmt: skip
 

@@ -84,7 +84,8 @@ def add_routes(api: Api, app: web.Application, pages: Mapping[str, StatusConfig]
         )
 
     base = "/status/{tenant}/{page}"
-    app.router.add_static("/status/static", HERE / "static")
+    # "_" is in no tenant id: the files never shadow a tenant's pages
+    app.router.add_static("/status/_static", HERE / "static")
     app.router.add_get(base, page_html)
     app.router.add_get(base + "/index.json", page_json)
     app.router.add_get(base + "/feed.atom", feed)

@@ -168,6 +168,8 @@ async def test_private_and_internal_pages_need_their_credentials(site: str) -> N
                         headers={"Authorization": f"Bearer {TOKENS['viewer']}"})  # fmt: skip
         assert r.status_code == 200 and "Acme NOC" in r.text
         assert (await c.get("/status/default/nope")).status_code == 404
+        css = await c.get("/status/_static/status.css")
+        assert css.status_code == 200 and css.headers["Content-Type"].startswith("text/css")
         assert (await c.get("/status/globex/public")).status_code == 404
 
 

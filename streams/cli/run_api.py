@@ -24,7 +24,6 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     /api/v1/openapi.json are open."""
     from aiohttp import web
 
-    from schemas.config.installation import load_installation
     from streams.api.app import Api
     from streams.api.server import application
     from streams.status.config import load_status_pages

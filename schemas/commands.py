@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.envelope import Event
+from schemas.status_changes import StatusChange
 from schemas.types import LabelKey, Name, ShortText, Text, Timestamp
 
 CommandAction = Literal[
     "ack", "resolve", "escalate", "snooze", "assign", "note", "priority", "silence",
-    "expire_silence", "override",
+    "expire_silence", "override", "status",
 ]  # fmt: skip
 Priority = Literal["P1", "P2", "P3", "P4", "P5"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -121,7 +122,9 @@ class OnCallOverride(BaseModel):
 class Command(Event):
     """One action a responder takes. `incident_id` is empty only for the actions that are
     about no incident: `silence`, `expire_silence` (of `silence_id`, the event id of the
-    command that created it) and `override` (an on-call override)."""
+    command that created it), `override` (an on-call override) and `status` (a status
+    page change, which names its incident itself; the projector applies it, the agents
+    pass it by)."""
 
     action: CommandAction
     incident_id: Name | None = None
@@ -135,6 +138,7 @@ class Command(Event):
     silence_id: Name | None = None
     priority: Priority | None = None
     override: OnCallOverride | None = None
+    status: StatusChange | None = None
 
     @model_validator(mode="after")
     def _arguments_match_action(self) -> Command:
@@ -154,7 +158,9 @@ class Command(Event):
             raise ValueError("priority: required for action 'priority'")
         if self.action == "override" and self.override is None:
             raise ValueError("override: required for action 'override'")
+        if self.action == "status" and self.status is None:
+            raise ValueError("status: required for action 'status'")
         return self
 
 
-_NO_INCIDENT = frozenset({"silence", "expire_silence", "override"})
+_NO_INCIDENT = frozenset({"silence", "expire_silence", "override", "status"})

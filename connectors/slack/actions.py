@@ -7,6 +7,11 @@ Grammar (the incident id comes last, so a note can hold any text)::
     /incident ack inc-42            /incident snooze 30m inc-42
     /incident resolve inc-42        /incident note rolled back the deploy inc-42
     /incident escalate inc-42       /incident who [inc-42]      /incident list
+    /incident update identified [to:public,private] the database is failing over inc-42
+
+``update`` posts a status-page update (investigating, identified, monitoring, resolved)
+for the audiences after ``to:``; without it, for the private and internal pages only, so
+nothing reaches a public page unless a responder says so.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from schemas.errors import TocsinError
 from schemas.types import parse_duration
 
 USAGE = ("usage: /incident ack|resolve|escalate <id> · snooze <30m|2h> <id> · "
-         "note <text> <id> · who [<id>] · list")  # fmt: skip
+         "note <text> <id> · update <status> [to:public,private,internal] <text> <id> · "
+         "who [<id>] · list")  # fmt: skip
+UPDATE_STATUSES = ("investigating", "identified", "monitoring", "resolved")
+DEFAULT_AUDIENCES = ["private", "internal"]
 BUTTONS = {"tocsin_ack": "ack", "tocsin_resolve": "resolve", "tocsin_escalate": "escalate",
            "tocsin_snooze": "snooze"}  # fmt: skip
 BUTTON_SNOOZE = timedelta(hours=1)
@@ -75,7 +83,37 @@ def from_slash(text: str, actor: str, now: datetime) -> Command | Query:
         return _command("snooze", args[1], actor, now, duration=_snooze(args[0]))
     if verb == "note" and len(args) >= 2:
         return _command("note", args[-1], actor, now, text=" ".join(args[:-1]))
+    if verb == "update":
+        return _update(args, actor, now)
     raise ActionError(f"cannot read {text.strip()[:80]!r}. {USAGE}")
+
+
+def _update(args: list[str], actor: str, now: datetime) -> Command:
+    usage = "update: /incident update <status> [to:public,private,internal] <text> <id>"
+    if len(args) < 3:
+        raise ActionError(usage)
+    status, rest, incident_id = args[0].lower(), args[1:-1], args[-1]
+    if status not in UPDATE_STATUSES:
+        raise ActionError(f"update: {args[0][:40]!r} is not one of "
+                          f"{', '.join(UPDATE_STATUSES)}")  # fmt: skip
+    audiences = DEFAULT_AUDIENCES
+    if rest and rest[0].lower().startswith("to:"):
+        audiences = [a for a in rest[0][3:].lower().split(",") if a]
+        rest = rest[1:]
+    if not rest:
+        raise ActionError(usage)
+    update = {"incident_id": incident_id, "status": status, "message": " ".join(rest),
+              "audiences": audiences, "author": actor}  # fmt: skip
+    try:
+        return Command.model_validate({"action": "status", "actor": actor, "at": now,
+                                       "origin": "slack",
+                                       "status": {"kind": "update", "update": update}})  # fmt: skip
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"][3:]) or "update"
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ActionError(f"update: {where}: {msg} (audiences: public, private, "
+                          "internal)") from exc  # fmt: skip
 
 
 def _snooze(text: str) -> timedelta:

@@ -239,6 +239,8 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
             log.info("oncall_override", id=cmd.event_id, schedule=cmd.override.schedule,
                      user=cmd.override.user, tenant=cmd.tenant)  # fmt: skip
             return
+        if cmd.action == "status":  # status pages: the projector applies it
+            return
         gid = group_of(cmd.incident_id or "")
         if gid is None:
             why = f"Command.incident_id: {cmd.incident_id!r} is not an incident id"

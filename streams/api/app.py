@@ -228,8 +228,9 @@ class Api:
         started = time.perf_counter()
         path = request.path
         # the console authenticates its pages itself (a session cookie, not a bearer token)
+        # status pages check their own audience (streams/status/routes.py)
         public = path in ("/healthz", "/readyz", "/metrics", "/api/v1/openapi.json") or (
-            path == CONSOLE or path.startswith(CONSOLE + "/")
+            path == CONSOLE or path.startswith((CONSOLE + "/", "/status/"))
         )
         try:
             if not public:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from schemas import api as m
+from streams.status import openapi as status_api
 
 REF = "#/components/schemas/{model}"
 ERRORS = {
@@ -160,13 +161,14 @@ def paths() -> dict[str, Any]:
                     FORMAT]))},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        **status_api.paths(_op, _path, ACCEPTED),
     }  # fmt: skip
 
 
 MODELS: list[type[BaseModel]] = [
     m.IncidentPage, m.IncidentDetail, m.Accepted, m.Problem, m.EmptyBody, m.NoteBody,
     m.ReassignBody, m.SnoozeBody, m.PriorityBody, m.SilenceBody, m.Silence, m.SilenceList,
-    m.OverrideBody, m.OnCallList, m.Report, m.SlaReport,
+    m.OverrideBody, m.OnCallList, m.Report, m.SlaReport, *status_api.MODELS,
 ]  # fmt: skip
 FORMAT = _q("format", {"enum": ["json", "csv"]}, "csv: the rows as text/csv (so does "
             "Accept: text/csv)")  # fmt: skip

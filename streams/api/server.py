@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
+from schemas.status import StatusConfig
 from streams.api import incidents, openapi, people, reports
 from streams.api.app import TENANT_PREFIX, Api
 from streams.console import routes as console
+from streams.status.wiring import add_status
 
 
-def application(api: Api) -> web.Application:
+def application(api: Api, status_pages: Mapping[str, StatusConfig] | None = None,
+                deliver_every: float = 1.0) -> web.Application:  # fmt: skip
     app = api.base_app()
+    # before the incidents' `/{action}` routes: `/updates` is the status pages'
+    add_status(api, app, status_pages or {}, deliver_every)
     incidents.add_routes(api, app)
     people.add_routes(api, app)
     reports.add_routes(api, app)

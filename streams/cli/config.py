@@ -25,8 +25,11 @@ def config() -> None:
 def check(paths: tuple[Path, ...], rule_paths: tuple[Path, ...]) -> None:
     """Validate users, teams, services, routes, policies, schedules and heartbeats of the
     provider and of every tenant under `tenants/<id>/` (with its rules); exit 1 on errors."""
+    from streams.status.config import load_status_pages
+
     try:
         inst = load_installation(list(paths))
+        status_pages = load_status_pages(list(paths), inst.tenants)
         if rule_paths:
             rule_pack(load_rule_files(list(rule_paths)), inst)
     except ConfigError as exc:
@@ -39,4 +42,6 @@ def check(paths: tuple[Path, ...], rule_paths: tuple[Path, ...]) -> None:
                    f"{len(cfg.services)} services, {len(cfg.escalation_policies)} escalation "
                    f"policies, {len(cfg.schedules)} schedules, "
                    f"{len(cfg.heartbeats)} heartbeats"
-                   + (f", {rules} rules of its own" if rules else ""))  # fmt: skip
+                   + (f", {rules} rules of its own" if rules else "")
+                   + (f", {len(status_pages[tid].pages)} status pages"
+                      if tid in status_pages else ""))  # fmt: skip

@@ -27,11 +27,14 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     from streams.api.app import Api
     from streams.api.server import application
     from streams.console.session import ConsoleSettings
+    from streams.status.config import load_status_pages
     from streams.store.db import StoreSettings, open_engine, settings_error
 
     try:
         installation = load_installation(list(config_paths))
         cfg = installation.provider
+        # every tenant's status pages, each checked against its own services
+        status_pages = load_status_pages(list(config_paths), installation.tenants)
         store = StoreSettings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -46,7 +49,7 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
         log.warning("api_no_tokens", hint="every request will get 401: add api_tokens to the "
                     "config (`tocsin token new`)")  # fmt: skip
     service = Api(KafkaSettings(), open_engine(store), cfg, tenants=installation.tenants)
-    app = application(service)
+    app = application(service, status_pages)
 
     async def started(_: web.Application) -> None:
         log.info("api_started", url=f"http://{host}:{port}/api/v1",

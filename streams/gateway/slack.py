@@ -143,7 +143,8 @@ def _known(gw: Gateway, tenant: str, slack_user: str) -> bool:
 
 async def _submit(gw: Gateway, tenant: str, command: Command) -> dict[str, Any]:
     slack_user = command.actor
-    incident_id = command.incident_id or ""
+    update = command.status.update if command.status is not None else None
+    incident_id = command.incident_id or (update.incident_id if update else "")
     view = await _incident(gw, incident_id)
     if view is None:
         return _text(f"tocsin: no incident {incident_id!r} is known; check the id in the message.")
@@ -159,11 +160,31 @@ async def _submit(gw: Gateway, tenant: str, command: Command) -> dict[str, Any]:
                      f"owns {incident_id}; ask its on-call to act.")  # fmt: skip
     actor = directory.user_of(slack_user) or slack_user
     command = command.model_copy(update={"actor": actor, "tenant": tenant})
+    if update is not None:
+        return await status_update(gw, command, view.status, actor)
     await gw.write([(gw.catalog.name("commands"), incident_id.encode(), encode(command))])
     what = {"ack": "acknowledgement", "resolve": "resolution", "escalate": "escalation",
             "snooze": "snooze", "note": "note"}.get(command.action, command.action)  # fmt: skip
     return _text(f"tocsin: {what} of {incident_id} by {actor} accepted; the incident message "
                  "updates once it is applied.")  # fmt: skip
+
+
+async def status_update(gw: Gateway, command: Command, incident_status: str,
+                        actor: str) -> dict[str, Any]:  # fmt: skip
+    """`/incident update`: on `commands` for the projector, unless the incident is resolved
+    (its story on the status pages is closed: nothing is written)."""
+    assert command.status is not None and command.status.update is not None
+    update = command.status.update
+    if incident_status == "resolved":
+        return _text(f"tocsin: {update.incident_id} is resolved; its status page story is "
+                     "closed, so the update was not posted.")  # fmt: skip
+    change = command.status.model_copy(update={"update": update.model_copy(
+        update={"author": actor})})  # fmt: skip
+    command = command.model_copy(update={"status": change})
+    key = update.incident_id.encode()
+    await gw.write([(gw.catalog.name("commands"), key, encode(command))])
+    return _text(f"tocsin: {update.status} update for {update.incident_id} by {actor} accepted "
+                 f"for the {', '.join(update.audiences)} status pages.")  # fmt: skip
 
 
 async def _incident(gw: Gateway, incident_id: str) -> Any:

@@ -14,8 +14,9 @@ What each topic becomes:
   snapshot of the same or a newer version;
 - `incident-events` (the ledger): timeline rows, once per (incident, seq);
 - `notifications`: who was paged, once per notification id (deliveries are ledger rows);
-- `commands`: silences created and expired, on-call overrides made at run time
-  (every other action shows in the ledger once the agents applied it).
+- `commands`: silences created and expired, on-call overrides made at run time, status
+  page changes (streams/store/status_rows.py; every other action shows in the ledger
+  once the agents applied it).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from sqlalchemy import Connection, and_, delete, select, update
 
 from schemas import Command, DecodeError, Incident, IncidentEvent, Notification, decode
 from streams.store import bulk
+from streams.store.status_rows import apply_status
+from streams.store.status_tables import PROJECTED_STATUS
 from streams.store.tables import (
     incidents,
     members,
@@ -121,6 +124,7 @@ class _Rows:
         self.silences: list[dict[str, Any]] = []
         self.expiries: list[Command] = []
         self.overrides: list[dict[str, Any]] = []
+        self.status: list[Command] = []
 
     def add(self, r: Rec) -> None:
         if r.kind == "incidents":
@@ -165,6 +169,8 @@ class _Rows:
                 "user": o.user, "starts_at": o.start, "ends_at": o.end, "author": o.author,
                 "created_at": cmd.at,
             })  # fmt: skip
+        elif cmd.action == "status" and cmd.status is not None:
+            self.status.append(cmd)
 
     def write(self, conn: Connection, out: Applied) -> None:
         n = self._snapshots(conn)
@@ -183,6 +189,8 @@ class _Rows:
                          .values(expired_at=cmd.at, expired_by=cmd.actor))  # fmt: skip
         if self.expiries:
             out.applied["expiries"] = len(self.expiries)
+        for name, n_status in apply_status(conn, self.status).items():
+            out.applied[name] = out.applied.get(name, 0) + n_status
         if n:
             out.applied["incidents"] = n
 
@@ -235,7 +243,8 @@ def _member_row(incident_id: str, a: Any) -> dict[str, Any]:
 
 def clear(conn: Connection) -> None:
     """Empty every projected table and forget the offsets (a rebuild starts here)."""
-    for table in (members, timeline, notifications, silences, overrides, incidents, offsets):
+    for table in (members, timeline, notifications, silences, overrides, *PROJECTED_STATUS,
+                  incidents, offsets):  # fmt: skip
         conn.execute(delete(table))
 
 

@@ -1,7 +1,7 @@
 """indexes for the incident list: a filter on status, team or service in priority order
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from alembic import op
 
 revision = "0004"
 # (on a branch without 0003: the lead sets this to "0003" when both are merged)
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

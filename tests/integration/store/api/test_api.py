@@ -232,7 +232,16 @@ async def test_the_openapi_document_is_valid_3_1_and_covers_every_route(seeded: 
     served = {(m, p) for m, p in routes if "{action}" not in p}
     assert served <= documented
     actions = {p.rsplit("/", 1)[1] for m, p in documented if m == "post" and "{incident_id}/" in p}
-    assert actions == {"ack", "resolve", "escalate", "reassign", "note", "snooze", "priority"}
+    assert actions == {
+        "ack",
+        "resolve",
+        "escalate",
+        "reassign",
+        "note",
+        "snooze",
+        "priority",
+        "updates",
+    }  # (a status-page update: streams/status)
 
 
 async def test_metrics_count_requests_by_route_pattern_and_status(seeded: Served) -> None:

@@ -52,10 +52,11 @@ from schemas.config import load_config
 from streams.admin import create_topics, delete_prefixed
 from streams.catalog import Catalog
 from streams.demo import console as demo_console
+from streams.demo import tenants as demo_tenants
 from streams.demo.fake_slack import FakeSlack, serve
 from streams.demo.readiness import wait_for_workers
 from streams.demo.report import Channels, Observed, about, incidents, report
-from streams.demo.timescale import ScenarioClock, mmss, scaled_config
+from streams.demo.timescale import ScenarioClock, mmss
 from streams.demo.workload import FAULTS, Fleet
 from streams.kafka import make_admin, make_producer, read_topic
 from streams.notifier.console import render
@@ -75,6 +76,7 @@ class Demo:
         # with the console: a projector and the API worker too, left running after the story
         self.console = console
         self.console_url = self.console_token = ""
+        self.acme_token = ""
         self.catalog = Catalog(settings)
         self.workdir = workdir
         self.speed = speed
@@ -103,9 +105,8 @@ class Demo:
 
     def start_workers(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "config.yaml"
-        text = EXAMPLE_CONFIG.read_text()
-        config.write_text(scaled_config(text, load_config([EXAMPLE_CONFIG]), self.speed))
+        # two tenants: the provider's own fleet tells the story; acme's shop goes down after
+        config, self.acme_token = demo_tenants.write_config(self.workdir, self.speed)
         env = {
             **os.environ,
             **self.settings.environment(),  # the cluster, its TLS and SASL settings
@@ -269,6 +270,10 @@ class Demo:
     def hold(self) -> None:
         """With the console: print where it is and keep the workers up until Ctrl-C."""
         if self.console_url:
+            self.echo("\nthe second tenant: acme's Alertmanager reports its shop down ...")
+            demo_tenants.acme_alert(f"http://127.0.0.1:{self.gateway_port}", self.acme_token)
+            demo_tenants.wait_for_page(self.console_url, self.echo)
+            self.echo(f"acme's public status page: {self.console_url}{demo_tenants.ACME_PAGE}")
             demo_console.hold(self.console_url, self.console_token, self.echo)
 
     def _send(self, p: Producer, metrics: list[MetricSample], logs: list[LogRecord]) -> None:

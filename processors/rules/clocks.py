@@ -5,13 +5,17 @@ belongs to, so a tenant's series are capped per engine.
 
 A series' frontier is the newest event time it sent while it has always been in
 order, and that minus `allowed_lateness` once it has sent a sample older than one
-before it (for good: one such sample is enough to expect more). A series that has
-sent nothing for twice its own sampling interval (or for `allowed_lateness` before
-it has an interval) is idle and holds nothing back. The engine's closing watermark
-is the smallest frontier of the live series (the partition watermark while new
-series keep appearing: each may start as late as that allows), never below the
-partition watermark
-(`newest event time - allowed_lateness`) and never moving back.
+before it (for good: one such sample is enough to expect more). A series is idle and
+holds nothing back once nothing new of it has arrived while the newest event time of
+the partition moved on by twice its own sampling interval (by `allowed_lateness`
+before it has an interval). Arrived, not dated: a series whose samples keep coming
+but trail the others (a source that sends late, a slower pipeline) is alive, and is
+waited for; judged by the age of its newest sample alone it would count as idle, the
+windows would close past it and every sample it sends would then be refused as late.
+The engine's closing watermark is the smallest frontier of the live series (the
+partition watermark while new series keep appearing: each may start as late as that
+allows), never below the partition watermark (`newest event time - allowed_lateness`)
+and never moving back.
 
 Everything here is a function of the samples in their order: the clocks are
 re-read when a sample moves the newest event time past `due`, never at advance()
@@ -52,13 +56,17 @@ class SeriesClock:
     """One series' newest event time, the one before it (their difference is its
     sampling interval; both are the float objects the feed shares across a scrape, so a
     clock allocates nothing per sample), whether it has ever been out of order and its
-    tenant (one shared string per tenant)."""
+    tenant (one shared string per tenant). For the idle test: its newest event time as
+    the last re-read saw it (`mark`) and the partition's newest event time at the
+    re-read that first saw it move (`since`), set at re-reads, never per sample."""
 
-    __slots__ = ("disordered", "hw", "prev", "tenant")
+    __slots__ = ("disordered", "hw", "mark", "prev", "since", "tenant")
 
     def __init__(self, tenant: str) -> None:
         self.hw = _NEVER
         self.prev = _NEVER
+        self.mark = _NEVER
+        self.since = _NEVER
         self.disordered = False
         self.tenant = tenant
 
@@ -118,8 +126,12 @@ class Clocks:
         for c in self.by_series.values():
             hw = c.hw
             gap = hw - c.prev  # inf before a second sample
-            # idle: silent for twice its interval (no interval yet: for the lateness)
-            if now - hw > (2.0 * gap if gap != _NO_GAP else lateness):
+            if hw != c.mark:  # something new arrived since the last re-read
+                c.mark = hw
+                c.since = now
+            # idle: nothing new while the partition moved on by twice its interval (no
+            # interval yet: by the lateness)
+            elif now - c.since > (2.0 * gap if gap != _NO_GAP else lateness):
                 continue
             frontier = hw - lateness if c.disordered else hw
             if frontier < low:
@@ -147,7 +159,7 @@ class Clocks:
     def dump(self) -> dict[str, list[list[Any]]]:
         out: dict[str, list[list[Any]]] = {}
         for k, c in self.by_series.items():
-            row = [k, c.hw, c.prev if c.prev != _NEVER else None, c.disordered]
+            row = [k, _opt(c.hw), _opt(c.prev), c.disordered, _opt(c.mark), _opt(c.since)]
             out.setdefault(c.tenant, []).append(row)
         return out
 
@@ -157,12 +169,17 @@ class Clocks:
         for tenant, rows in doc.items():
             tenant = intern(tenant)
             self.per_tenant[tenant] = len(rows)
-            for key, hw, prev, disordered in rows:
+            for key, hw, prev, disordered, mark, since in rows:
                 c = SeriesClock(tenant)
                 c.hw = _NEVER if hw is None else float(hw)
                 c.prev = _NEVER if prev is None else float(prev)
+                c.mark = _NEVER if mark is None else float(mark)
+                c.since = _NEVER if since is None else float(since)
                 c.disordered = bool(disordered)
                 self.by_series[int(key)] = c
         self.due = due
         self.fresh = fresh
-        self.fresh = fresh
+
+
+def _opt(t: float) -> float | None:
+    return None if t == _NEVER else t

@@ -152,7 +152,8 @@ def _engine_memory() -> tuple[float, float]:
     in steady state: 40 steps of 10 s outlast the longest window (5 m) plus the grace, so
     every pane a series can hold at once is held. Latencies spread over 30 sketch bins.
     Fed as the worker feeds it, so the per-series routes (and the labels dict each one
-    keeps to check itself against) are counted."""
+    keeps to check itself against) are counted, and the records of one timestamp share
+    its float (streams/processor/feed.py converts a run of equal timestamps once)."""
     pack = load_rule_files([RULES])
     engine = RuleEngine(pack.rules, pack.settings)
     t0 = 1_767_225_600.0  # fixed: the window grid alignment moves the figure by ~10%
@@ -160,17 +161,18 @@ def _engine_memory() -> tuple[float, float]:
     before = tracemalloc.get_traced_memory()[0]
     peak = 0
     for step in range(40):
+        t = t0 + step * 10
         for h in range(HOSTS):
             host, service = f"host-{h:05d}", f"svc-{h % SERVICES:04d}"
             for name in ("cpu_percent", "memory_percent", "disk_iowait_ms"):
                 # as the worker feeds it: a labels dict per record, the Kafka key as route
                 labels = {"host": host, "service": service, "dc": "eu-1"}
                 key = f"{name}{host}".encode()
-                engine.process_metric(name, labels, 50.0, t0 + step * 10, route=key)
+                engine.process_metric(name, labels, 50.0, t, route=key)
         for s in range(SERVICES):
             ms = 40.0 + (s + step) % 30
             key = f"svc-{s:04d}".encode()
-            engine.process_log({"service": f"svc-{s:04d}"}, 200, ms, t0 + step * 10, route=key)
+            engine.process_log({"service": f"svc-{s:04d}"}, 200, ms, t, route=key)
         engine.advance()
         peak = max(peak, tracemalloc.get_traced_memory()[0] - before)
     tracemalloc.stop()

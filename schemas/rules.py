@@ -260,6 +260,10 @@ class RuleSettings(_Strict):
     # kept for series seen out of order; `partition`: only when the newest sample of
     # the partition is `allowed_lateness` past it (docs/processors.md)
     watermark: Literal["series", "partition"] = "series"
+    # series (name and labels) one tenant may have in one processor partition: a new
+    # series past it goes to the dead-letter topic, so a tenant that floods the processor
+    # with series cannot take the memory the other tenants' series need
+    max_series_per_tenant: int = Field(default=50_000, ge=1, le=10_000_000)
 
 
 class RuleFile(_Strict):

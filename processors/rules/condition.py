@@ -35,10 +35,11 @@ class CompiledCondition:
 
 class AlertState:
     """State of one series: phase, when the condition started holding (`active_since`,
-    the pending time) and when it last started firing, last value, and whether a pending
-    is on the alerts topic with no firing or resolution after it."""
+    the pending time) and when it last started firing, and its value when it last was
+    pending or firing. (Whether a pending is on the alerts topic with no firing or
+    resolution after it is the rule's `RuleState.announced`: few series ever are.)"""
 
-    __slots__ = ("active_since", "announced", "fired_at", "last_true", "phase", "value")
+    __slots__ = ("active_since", "fired_at", "last_true", "phase", "value")
 
     def __init__(self) -> None:
         self.phase = INACTIVE
@@ -46,7 +47,6 @@ class AlertState:
         self.fired_at = 0.0
         self.last_true = 0.0
         self.value: float | None = None
-        self.announced = False
 
     def evaluate(self, cond: CompiledCondition, value: float | None, at: float) -> int | None:
         """Feed one evaluation; return the new phase when it changed, else None."""
@@ -87,14 +87,12 @@ class AlertState:
             self.last_true,
             self.value,
             self.fired_at,
-            int(self.announced),
         ]
 
     def load_state(self, data: list[float | int | None]) -> None:
-        phase, since, last, value, fired, announced = data
+        phase, since, last, value, fired = data
         self.phase = int(phase or 0)
         self.active_since = float(since or 0.0)
         self.last_true = float(last or 0.0)
         self.value = None if value is None else float(value)
         self.fired_at = float(fired or 0.0)
-        self.announced = bool(announced)

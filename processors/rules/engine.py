@@ -29,6 +29,8 @@ from processors.rules.routes import (
     Route,
     ShadowSlot,
     Slot,
+    make_route,
+    make_slot,
 )
 from processors.rules.state import AnomalyGroup, Group, GroupKey, RuleState, new_group
 from schemas.alerts import Alert
@@ -37,6 +39,8 @@ from schemas.rules import RuleSettings
 from schemas.telemetry import series_key
 
 LATE = "late"
+# a new series of a tenant that already has its cap of series in this engine: refused
+CAPPED = "tenant_cap"
 _IDLE_EVICT_S = 3600.0
 _EVICT_EVERY_S = 600.0
 _ANOMALY_IDLE_S = 24 * 3600.0
@@ -88,7 +92,8 @@ class RuleEngine:
         settings = settings or RuleSettings()
         self.lateness = settings.allowed_lateness.total_seconds()
         self.per_series = settings.watermark == "series"
-        self.clocks = Clocks(self.lateness)
+        # kept in both modes: they also count each tenant's series for its cap
+        self.clocks = Clocks(self.lateness, settings.max_series_per_tenant)
         if not self.per_series:
             self.clocks.due = float("inf")
         self.rules = [RuleState(CompiledRule(r), i) for i, r in enumerate(rules)]
@@ -136,8 +141,10 @@ class RuleEngine:
         t: float,
         series: str = "",
         route: bytes | None = None,
+        tenant: str = "default",
     ) -> str | None:
-        """Fold one sample in. Returns LATE when it is beyond the grace (not applied).
+        """Fold one sample in. Returns LATE when it is beyond the grace, CAPPED when it
+        starts a series its tenant has no room for (neither is applied).
 
         `route` (the Kafka record key) names the series for the route cache
         (processors/rules/routes.py): the same answer as without it, faster."""
@@ -147,14 +154,17 @@ class RuleEngine:
             self._moved(t)
         if route is not None:
             known = self._routes.get(route)
-            if known is not None and known.name == name and known.labels == labels:
-                c = known.clock  # SeriesClock.tick, inline
-                if c is not None:
-                    if t > c.hw:
-                        c.prev = c.hw
-                        c.hw = t
-                    elif t < c.hw:
-                        c.disordered = True
+            if (
+                known is not None
+                and known.name == name
+                and known.labels == labels
+                and (c := known.clock).tenant == tenant
+            ):
+                if t > c.hw:  # SeriesClock.tick, inline
+                    c.prev = c.hw
+                    c.hw = t
+                elif t < c.hw:
+                    c.disordered = True
                 if known.counters:
                     self._fold_route(known, labels, value, t)
                     return None
@@ -179,9 +189,10 @@ class RuleEngine:
         if rules is None:
             return None
         # a series is its name and labels, whatever record key carries it
-        clock = self.clocks.get(series or series_key(name, labels)) if self.per_series else None
-        if clock is not None:
-            clock.tick(t)
+        clock = self.clocks.get(series or series_key(name, labels), tenant)
+        if clock is None:
+            return CAPPED
+        clock.tick(t)
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
@@ -222,6 +233,7 @@ class RuleEngine:
         duration_ms: float | None,
         t: float,
         route: bytes | None = None,
+        tenant: str = "default",
     ) -> str | None:
         if t < self.close_wm:
             return LATE
@@ -229,19 +241,19 @@ class RuleEngine:
             self._moved(t)
         if route is not None:
             known = self._log_routes.get(route)
-            if known is not None and known.labels == labels:
+            if known is not None and known.labels == labels and known.clock.tenant == tenant:
                 c = known.clock  # SeriesClock.tick, inline
-                if c is not None:
-                    if t > c.hw:
-                        c.prev = c.hw
-                        c.hw = t
-                    elif t < c.hw:
-                        c.disordered = True
+                if t > c.hw:
+                    c.prev = c.hw
+                    c.hw = t
+                elif t < c.hw:
+                    c.disordered = True
                 self._fold_route(known, labels, 1.0, t, status, duration_ms, logs=True)
                 return None
-        clock = self.clocks.get(series_key("", labels)) if self.per_series else None
-        if clock is not None:
-            clock.tick(t)
+        clock = self.clocks.get(series_key("", labels), tenant)
+        if clock is None:
+            return CAPPED
+        clock.tick(t)
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
@@ -276,7 +288,7 @@ class RuleEngine:
         name: str,
         labels: dict[str, str],
         fed: list[tuple[RuleState, GroupKey, str | None]],
-        clock: SeriesClock | None,
+        clock: SeriesClock,
         logs: bool = False,
     ) -> None:
         slots: list[Slot] = []
@@ -292,12 +304,11 @@ class RuleEngine:
             if lead is not None:
                 slots.append(ShadowSlot(rs, key, g, lead))
             elif counter is None:
-                slots.append(Slot(rs, key, g))
+                slots.append(make_slot(rs, key, g))
             else:
                 slots.append(CounterSlot(rs, key, g, counter))
         routes = self._log_routes if logs else self._routes
-        made = Route(name, labels, tuple(slots))
-        made.clock = clock
+        made = make_route(name, labels, tuple(slots), clock)
         replaced = routes.get(route)
         if replaced is not None:
             # the key now carries other labels: the old route's last_seen is its groups'
@@ -652,7 +663,8 @@ class RuleEngine:
                     if r.per_second:
                         value /= size
                     if not op(value, threshold):
-                        g.value = value
+                        # nothing to record: an inactive series' value is never shown
+                        # (a transition carries the value that caused it)
                         continue
                 elif value is not None and r.per_second:
                     value /= size
@@ -669,11 +681,11 @@ class RuleEngine:
                 else:
                     rs.active.add(key)
                     if change == FIRING:
-                        g.announced = False
-                    elif g.announced:
+                        rs.announced.discard(key)
+                    elif key in rs.announced:
                         continue
                     else:
-                        g.announced = True
+                        rs.announced.add(key)
                 self._emit(rs, key, end, rule_alert(r, key, g, change, end, value, (start, end)))
             if n > 1:
                 rs.open.pop(i, None)  # no later window holds pane i
@@ -726,6 +738,7 @@ class RuleEngine:
                 evicted = evicted or bool(stale)
             for key in idle_keys:
                 del rs.groups[key]
+                rs.announced.discard(key)
             evicted = evicted or bool(idle_keys)
         # a route holds its series' clock: a forgotten clock must not stay in use
         evicted = self.clocks.evict(wm - _IDLE_EVICT_S) or evicted

@@ -26,23 +26,41 @@ WINDOW, ANOMALY, ABSENT, SHADOW = 0, 1, 2, 3
 class Slot:
     """One rule a route feeds: its group (by its canonical key), and for window rules
     the accumulator of the pane the last sample went to. Tens of thousands of these
-    live at once: every field is paid per series and rule."""
+    live at once: every field is paid per series and rule, so what only depends on
+    the kind of rule (`kind`) is a class attribute of the subclass (see `make_slot`)."""
 
-    __slots__ = ("acc", "group", "key", "kind", "pane", "rs", "step")
+    __slots__ = ("acc", "group", "key", "pane", "rs", "step")
+    kind = WINDOW
 
     def __init__(self, rs: RuleState, key: GroupKey, group: Group) -> None:
         self.rs = rs
         self.key = key
         self.group = group
-        r = rs.rule
-        self.kind = WINDOW if r.n_windows else ANOMALY if r.anomaly is not None else ABSENT
-        self.step = r.step
+        self.step = rs.step
         self.pane = -(2**62)  # no pane yet
         self.acc: Accumulator | None = None
 
 
+class AnomalySlot(Slot):
+    __slots__ = ()
+    kind = ANOMALY
+
+
+class AbsentSlot(Slot):
+    __slots__ = ()
+    kind = ABSENT
+
+
+def make_slot(rs: RuleState, key: GroupKey, group: Group) -> Slot:
+    """The slot of a plain (not counter, not shadow) rule of a route."""
+    r = rs.rule
+    kind = Slot if r.n_windows else AnomalySlot if r.anomaly is not None else AbsentSlot
+    return kind(rs, key, group)
+
+
 class CounterSlot(Slot):
-    """A slot of a counter rule: also the series' key in the rule's counters."""
+    """A slot of a counter rule (a window rule): also the series' key in the rule's
+    counters."""
 
     __slots__ = ("counter",)
 
@@ -62,10 +80,10 @@ class ShadowSlot(Slot):
     own, as an ordinary slot would."""
 
     __slots__ = ("lead",)
+    kind = SHADOW
 
     def __init__(self, rs: RuleState, key: GroupKey, group: Group, lead: Slot) -> None:
         super().__init__(rs, key, group)
-        self.kind = SHADOW
         self.lead = lead
 
 
@@ -83,26 +101,33 @@ class Route:
     drops every route when an absence fires, and the slow path that rebuilds a route
     resolves one that was), so "the source is back" always takes the slow path."""
 
-    __slots__ = (
-        "anomalies",
-        "clock",
-        "counters",
-        "labels",
-        "last_seen",
-        "name",
-        "slots",
-        "windows",
-    )
+    __slots__ = ("anomalies", "clock", "labels", "last_seen", "name", "slots", "windows")
+    # whether a slot is a counter's (the sample then takes RuleEngine._fold_route): a
+    # class attribute (see `make_route`), not a field paid per series
+    counters = False
 
-    def __init__(self, name: str, labels: dict[str, str], slots: tuple[Slot, ...]) -> None:
+    def __init__(
+        self, name: str, labels: dict[str, str], slots: tuple[Slot, ...], clock: SeriesClock
+    ) -> None:
         self.name = name
         self.labels = labels
         self.slots = slots
-        self.counters = any(isinstance(s, CounterSlot) for s in slots)
         self.last_seen = float("-inf")
-        # the series' clock (processors/rules/clocks.py) with `watermark: series`
-        self.clock: SeriesClock | None = None
+        # the series' clock (processors/rules/clocks.py), which also names its tenant
+        self.clock = clock
         windows = tuple(s for s in slots if s.kind in (WINDOW, SHADOW))
         # the same tuple when nothing else is there: a route is paid per series
         self.windows = slots if len(windows) == len(slots) else windows
         self.anomalies = tuple(s for s in slots if s.kind == ANOMALY)
+
+
+class CounterRoute(Route):
+    __slots__ = ()
+    counters = True
+
+
+def make_route(
+    name: str, labels: dict[str, str], slots: tuple[Slot, ...], clock: SeriesClock
+) -> Route:
+    kind = CounterRoute if any(isinstance(s, CounterSlot) for s in slots) else Route
+    return kind(name, labels, slots, clock)

@@ -20,13 +20,15 @@ from schemas.errors import TocsinError
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 12  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 13  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
 # 9: the episode is a bounded window of past peaks (likelihood v6, holt_winters v4)
 # 10: counters are keyed by the escaped series key; 11: anomaly series v3 (a page needs
-# a point that opened an episode); 12: per-series clocks and the closing watermark
+# a point that opened an episode); 12: per-series clocks and the closing watermark;
+# 13: clocks filed by tenant, under a digest of the series key, in both modes; whether a
+# pending was announced is the group entry's fifth field, not its state's sixth
 
 
 class IncompatibleState(TocsinError, ValueError):
@@ -52,6 +54,7 @@ def dump(engine: RuleEngine) -> bytes:
                     base64.b64encode(g.detector.to_bytes()).decode()
                     if isinstance(g, AnomalyGroup) and g.detector
                     else None,
+                    int(key in rs.announced),
                 ]
                 for key, g in rs.groups.items()
             ],
@@ -82,10 +85,9 @@ def load(engine: RuleEngine, data: bytes) -> None:
     engine.advances = int(doc["advances"])
     engine.next_evict = _num(doc["next_evict"])
     engine.close_wm = _num(doc["close_wm"])
-    if engine.per_series:
-        # a checkpoint without the mark: assume a series may still come (the cautious side)
-        fresh = bool(doc.get("clocks_fresh", True))
-        engine.clocks.load(doc["clocks"], _num(doc["clocks_due"]), fresh)
+    # a checkpoint without the mark: assume a series may still come (the cautious side)
+    fresh = bool(doc.get("clocks_fresh", True))
+    engine.clocks.load(doc["clocks"], _num(doc["clocks_due"]), fresh)
     for rs in engine.rules:
         saved = doc["rules"].get(rs.rule.rule.name)
         if saved is None or saved.get("sig") != rs.rule.signature:
@@ -93,7 +95,7 @@ def load(engine: RuleEngine, data: bytes) -> None:
         rs.next_window = saved["next_window"]
         rs.counters = {k: (float(v[0]), float(v[1])) for k, v in saved["counters"].items()}
         spec = rs.rule.anomaly
-        for key_list, last_seen, state, detector in saved["groups"]:
+        for key_list, last_seen, state, detector, announced in saved["groups"]:
             key = tuple(key_list)
             g = rs.groups[key] = new_group(rs.rule)
             g.last_seen = _num(last_seen)
@@ -102,6 +104,8 @@ def load(engine: RuleEngine, data: bytes) -> None:
                 g.detector = AnomalySeries.from_bytes(spec, base64.b64decode(detector))
             if g.phase != INACTIVE:
                 rs.active.add(key)
+            if announced:
+                rs.announced.add(key)
             if rs.rule.absent_s and g.phase == INACTIVE:
                 rs.absent_due = min(rs.absent_due, g.last_seen + rs.rule.absent_s)
         for i, entries in saved["windows"].items():

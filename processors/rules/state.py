@@ -51,6 +51,7 @@ class RuleState:
     __slots__ = (
         "absent_due",
         "active",
+        "announced",
         "counters",
         "current",
         "groups",
@@ -59,14 +60,19 @@ class RuleState:
         "next_window",
         "open",
         "rule",
+        "step",
     )
 
     def __init__(self, rule: CompiledRule, index: int) -> None:
         self.rule = rule
+        self.step = rule.step  # the hot path's pane arithmetic, one look-up nearer
         self.index = index
         self.groups: dict[GroupKey, Group] = {}
         self.open: dict[int, dict[GroupKey, Accumulator]] = {}
         self.active: set[GroupKey] = set()  # pending or firing
+        # a pending of theirs is on the alerts topic with no firing or resolution after
+        # it (a set, not a flag per series: a flag would be paid by every series)
+        self.announced: set[GroupKey] = set()
         self.counters: dict[str, tuple[float, float]] = {}  # raw series -> (t, last value)
         self.next_window: int | None = None  # index of the next window to close
         # the earlier rule with the same share_key, whose pane accumulators this rule's

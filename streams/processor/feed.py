@@ -25,6 +25,8 @@ from schemas import DecodeError
 from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric
 
 OK, IS_LATE, INVALID, FUTURE, OVERFLOW = "ok", "late", "invalid", "future", "overflow"
+# the dead-letter reason of a sample refused by its tenant's series cap
+CAPPED_REASON = "tenant_series_cap"
 
 _NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
 _UNSET = 2**63  # above every Kafka timestamp: each record takes the exact future check
@@ -35,6 +37,7 @@ class Verdict:
     outcome: str
     reason: str = ""
     error: str = ""
+    tenant: str = ""  # whose series cap refused the record
 
 
 # the two common outcomes are shared instances: no allocation per record
@@ -195,13 +198,13 @@ def _feed(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta,
             if "source" not in labels:
                 labels = {**labels, "source": r.get("source", "unknown")}
             result = process(labels, r.get("http_status"), r.get("duration_ms"), t,
-                                 rec.key())  # fmt: skip
+                                 rec.key(), r.get("tenant", "default"))  # fmt: skip
         else:
             # the record key is the series: the engine caches the series' route under it
             result = process(r["name"], r.get("labels") or {}, r["value"], t, "",
-                                    rec.key())  # fmt: skip
-        if result == LATE:
-            rejected.append((rec, LATE_SAMPLE))
+                                    rec.key(), r.get("tenant", "default"))  # fmt: skip
+        if result is not None:
+            rejected.append((rec, LATE_SAMPLE if result == LATE else _capped(engine, r, logs)))
         if overflows:
             rejected += [(rec, verdict) for verdict in _overflowed(engine)]
     return rejected
@@ -217,6 +220,15 @@ def _refused(decode: object, raw: bytes) -> Verdict:
     # unreachable while the fields validators accept exactly what the views accept
     # (tests/unit/rules/test_decoding.py); refusing is the safe side if they ever drift
     return Verdict(INVALID, "validation", "refused by the processor's input validator")
+
+
+def _capped(engine: RuleEngine, r: dict[str, Any], logs: bool) -> Verdict:
+    tenant = r.get("tenant", "default")
+    labels = sorted((r.get("labels") or {}).items())
+    series = f"log {labels!r}" if logs else f"{r['name']} {labels!r}"
+    error = (f"tenant {tenant!r}: {engine.clocks.tenant_cap} series in this partition, its cap "
+             f"(settings.max_series_per_tenant); new series {series} not evaluated")  # fmt: skip
+    return Verdict(OVERFLOW, CAPPED_REASON, error, tenant)
 
 
 def _overflowed(engine: RuleEngine) -> list[Verdict]:
@@ -267,8 +279,8 @@ def feed_log(
 
 def _one(rejected: Rejected) -> Verdict:
     # the single-record API reports a cardinality overflow as accepted: the record was
-    # folded into every rule but the capped one
+    # folded into every rule but the capped one (a tenant's cap refuses the whole record)
     for _, verdict in rejected:
-        if verdict.outcome != OVERFLOW:
+        if verdict.outcome != OVERFLOW or verdict.tenant:
             return verdict
     return ACCEPTED

@@ -37,6 +37,13 @@ class ProcessorMetrics(WorkerMetrics):
             "Series scored by anomaly detectors (bytes / series = memory per series).",
             registry=r,
         )
+        self.tenant_refused = Counter(
+            "tocsin_tenant_series_refused_total",
+            "Samples of a new series refused because their tenant had its cap of series "
+            "(settings.max_series_per_tenant) in the partition; each is a dead letter.",
+            ["tenant"],
+            registry=r,
+        )
         self.restores = Counter(
             "tocsin_state_restores_total",
             "Partitions restored from a checkpoint (+ replay).",

@@ -123,6 +123,8 @@ class RulesWorker:
             self._dlq = DeadLetterSink(out, self.deadletter_topic, self.metrics, self.name)
         if verdict.outcome == OVERFLOW:
             self._dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="evaluate")
+            if verdict.tenant:
+                self.metrics.tenant_refused.labels(tenant=verdict.tenant).inc()
         elif verdict.outcome in (INVALID, FUTURE):
             self._dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="validate")
 

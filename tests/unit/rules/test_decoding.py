@@ -247,7 +247,8 @@ class _Recorder:
         self.times: list[float] = []
 
     def process_metric(self, name: str, labels: dict[str, str], value: float, t: float,
-                       series: str = "", route: bytes | None = None) -> None:  # fmt: skip
+                       series: str = "", route: bytes | None = None,
+                       tenant: str = "default") -> None:  # fmt: skip
         self.times.append(t)
 
 

@@ -45,7 +45,10 @@ def test_a_max_above_the_threshold_fires_at_the_crossing_sample() -> None:
     # the window itself closes later: the early rule is already firing, the other fires
     for t in range(15, 70, 5):
         e.process_metric("cpu", {"host": "h1"}, 10.0, T0 + t)
+    # the clocks are re-read before a sample is folded in: the sample at 125 s shows
+    # h1 alive (it sent 65 s since the last re-read), the one at 130 s that it passed 120 s
     e.process_metric("cpu", {"host": "h1"}, 10.0, T0 + 125)
+    e.process_metric("cpu", {"host": "h1"}, 10.0, T0 + 130)
     later = e.advance()
     assert [(a.rule, a.status, a.early) for a in later] == [
         ("cpu_max_late", "firing", False),

@@ -118,3 +118,19 @@ def test_the_clocks_survive_a_checkpoint() -> None:
     assert restored.close_wm == e.close_wm
     assert [a.status for a in _scrape(restored, 20.0, {"h1": 10.0, "h2": 10.0})] == []
     assert [a.status for a in _scrape(restored, 25.0, {"h1": 10.0, "h2": 10.0})] == ["firing"]
+
+
+def test_a_series_that_trails_the_others_is_waited_for_not_dropped() -> None:
+    # h2 stalls after its first scrape, then its samples keep arriving 15 s behind h1's
+    # (a source that sends late): by the age of its newest sample it would look idle
+    # after 10 s, the windows would close past it and each of its samples be refused
+    e = RuleEngine([_rule()], SERIES)
+    assert _scrape(e, 0.0, {"h1": 10.0, "h2": 10.0}) == []
+    out: list[Alert] = []
+    for t in range(5, 200, 5):
+        assert e.process_metric("cpu", {"host": "h1"}, 10.0, T0 + t) is None
+        if t >= 20:
+            assert e.process_metric("cpu", {"host": "h2"}, 99.0, T0 + t - 15) is None
+        out += e.advance()
+    assert [(a.status, a.labels["host"]) for a in out] == [("firing", "h2")]
+    assert out[0].window_end == datetime.fromtimestamp(T0 + 10, UTC)

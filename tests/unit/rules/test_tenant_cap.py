@@ -1,0 +1,95 @@
+"""Per-series state is bounded per tenant: a tenant at its cap of series in a partition
+has its new series refused (dead letters with a reason), and another tenant's new
+series are still evaluated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from processors.rules.engine import RuleEngine
+from schemas.rules import Rule, RuleSettings
+from streams.processor.feed import CAPPED_REASON, OVERFLOW, Verdict, feed_metric, feed_metrics
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+SKEW = timedelta(minutes=5)
+RULE = Rule.model_validate(
+    {
+        "name": "cpu_max",
+        "signal": {"kind": "metric", "metric": "cpu"},
+        "aggregation": "max",
+        "window": {"size": "10s"},
+        "condition": {"op": ">", "threshold": 90},
+        "group_by": ["host"],
+    }
+)
+
+
+class _Record:
+    def __init__(self, doc: dict[str, Any], at: float) -> None:
+        self._raw = orjson.dumps(doc)
+        self._key = f"cpu{doc['labels']}".encode()
+        self._ts = (1, at * 1000.0)
+
+    def value(self) -> bytes:
+        return self._raw
+
+    def key(self) -> bytes:
+        return self._key
+
+    def timestamp(self) -> tuple[int, float]:
+        return self._ts
+
+
+def _sample(tenant: str, host: str, value: float, t: float) -> _Record:
+    at = datetime.fromtimestamp(T0 + t, UTC).isoformat()
+    doc = {"name": "cpu", "value": value, "time": at, "labels": {"host": host}, "tenant": tenant}
+    return _Record(doc, T0 + t)
+
+
+def _scrape(e: RuleEngine, t: float, hosts: dict[tuple[str, str], float]) -> list[Verdict]:
+    recs = [_sample(tenant, host, v, t) for (tenant, host), v in hosts.items()]
+    return [verdict for _, verdict in feed_metrics(e, recs, SKEW)]
+
+
+def test_a_tenant_at_its_cap_does_not_stop_another_tenants_new_series() -> None:
+    e = RuleEngine([RULE], RuleSettings(max_series_per_tenant=2))
+    fired: list[tuple[str, str]] = []
+    refused: list[Verdict] = []
+    for t in range(0, 60, 5):
+        hosts = {("noisy", "n1"): 10.0, ("noisy", "n2"): 10.0, ("quiet", "q1"): 10.0}
+        if t >= 20:  # a third series of the noisy tenant, and a second of the quiet one
+            hosts[("noisy", "n3")] = 99.0
+            hosts[("quiet", "q2")] = 99.0
+        refused += _scrape(e, float(t), hosts)
+        fired += [(a.status, a.labels["host"]) for a in e.advance()]
+    # the quiet tenant's new series is evaluated and pages; the noisy one's third is not
+    assert fired == [("firing", "q2")]
+    assert {v.tenant for v in refused} == {"noisy"}
+    assert len(refused) == 8  # every sample of n3, from 20 s to 55 s
+    v = refused[0]
+    assert (v.outcome, v.reason) == (OVERFLOW, CAPPED_REASON)
+    assert "tenant 'noisy'" in v.error and "'n3'" in v.error
+    # the series the tenant already had are still evaluated
+    late_spike = _sample("noisy", "n1", 99.0, 60.0)
+    assert feed_metric(e, late_spike.value(), T0 + 60, SKEW, late_spike.key()).outcome == "ok"
+
+
+def test_an_idle_series_makes_room_for_a_new_one_after_the_idle_hour() -> None:
+    e = RuleEngine([RULE], RuleSettings(max_series_per_tenant=1))
+    assert _scrape(e, 0.0, {("t", "old"): 10.0}) == []
+    assert [v.reason for v in _scrape(e, 5.0, {("t", "new"): 10.0})] == [CAPPED_REASON]
+    # "old" stays silent: the eviction that forgets its series runs on event time, when
+    # a sample moves the watermark an idle hour past it
+    assert _scrape(e, 2 * 3600.0, {("t", "new"): 10.0}) == []
+    assert [v.reason for v in _scrape(e, 2 * 3600.0 + 5, {("t", "old"): 10.0})] == [CAPPED_REASON]
+
+
+def test_the_tenant_counts_survive_a_checkpoint() -> None:
+    e = RuleEngine([RULE], RuleSettings(max_series_per_tenant=1))
+    _scrape(e, 0.0, {("t", "a"): 10.0, ("u", "b"): 10.0})
+    restored = RuleEngine([RULE], RuleSettings(max_series_per_tenant=1))
+    restored.load(e.dump())
+    assert [v.tenant for v in _scrape(restored, 5.0, {("t", "c"): 10.0, ("u", "b"): 10.0})] == ["t"]

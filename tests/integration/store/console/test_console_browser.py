@@ -141,10 +141,27 @@ async def test_an_incident_appears_live_and_is_acknowledged_with_a_click(
         assert "95" in await page.locator("table.members").inner_text(), "the threshold"
         clicked = time.monotonic()
         # the notice is only on the page until the change lands and the page redraws
-        # itself, which can be sooner than a poll for it: read it from the page served
-        async with page.expect_response(lambda r: "sent=" in r.url) as served:
-            await page.click("button:has-text('Acknowledge')")
-        notice = await (await served.value).text()
+        # itself, which can be sooner than a poll for it: note where the click's answer
+        # sends the browser, and read the notice from that page
+        sent_to: list[str] = []
+
+        async def keep(route: Any) -> None:
+            answer = await route.fetch(max_redirects=0)
+            sent_to.append(answer.headers.get("location", ""))
+            await route.fulfill(response=answer)
+
+        def the_click(u: str) -> bool:
+            return u.endswith("/ack")
+
+        await page.route(the_click, keep)
+        await page.click("button:has-text('Acknowledge')")
+
+        async def answered() -> bool:
+            return bool(sent_to)
+
+        await until("the answer to the click", answered, 30)
+        await page.unroute(the_click)
+        notice = await (await page.request.get(url + sent_to[0])).text()
         assert 'id="sent"' in notice and "Acknowledge sent" in notice
         ack = page.locator("#timeline li.kind-acknowledged")
         await ack.wait_for(timeout=60_000)  # the page reloads itself once the change lands

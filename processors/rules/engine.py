@@ -507,7 +507,9 @@ class RuleEngine:
             first = pane_index - n + 1
             if rs.next_window is None or first < rs.next_window:
                 rs.next_window = first  # see _enter_pane
-            if r.early and g.phase == INACTIVE and acc.count >= r.rule.min_samples:
+            # a firing series too: the windows due to close may resolve it first, as an
+            # advance before this sample would have, and the sample then decides afresh
+            if r.early and acc.count >= r.rule.min_samples:
                 self._decide_early(rs, key, g, acc, first, t)
         elif r.anomaly is not None:
             self._score(rs, key, g, v, t)

@@ -29,6 +29,7 @@ def start_worker(
     group: str | None = None,
     commit_every_ms: float = 1000.0,  # the CLI default
     commit_linger_ms: float = 20.0,  # the CLI default
+    config: Path | None = None,  # an installation: its tenants' own rules join the pack
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -43,6 +44,8 @@ def start_worker(
            "--batch-size", str(batch_size), "--max-wait-ms", str(max_wait_ms),
            "--commit-every-ms", str(commit_every_ms),
            "--commit-linger-ms", str(commit_linger_ms)]  # fmt: skip
+    if config is not None:
+        cmd += ["--config", str(config)]
     return subprocess.Popen(
         cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -48,6 +48,7 @@ def rule_alert(
     when = at_time(at)
     return Alert(
         event_id=event_id(fp, status, at),
+        tenant=r.tenant_of(key),
         produced_at=when,
         fingerprint=fp,
         status=status,
@@ -102,6 +103,7 @@ def anomaly_alert(
     )
     return Alert(
         event_id=event_id(fp, status, at),
+        tenant=r.tenant_of(key),
         produced_at=at_time(at),
         fingerprint=fp,
         status=status,

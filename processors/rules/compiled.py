@@ -27,6 +27,10 @@ from processors.rules.condition import CompiledCondition
 from processors.rules.matching import LabelPredicate, compile_matchers
 from schemas.rules import LogFilter, LogSignal, MetricSignal, Rule
 
+# the provider's own tenant: its group keys, fingerprints and checkpoints are those of
+# an installation without tenants (state.GroupKey)
+DEFAULT_TENANT = "default"
+
 StatusPredicate = Callable[[int | None, dict[str, str]], bool]
 _CLASS = {"1xx": 1, "2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5}
 
@@ -102,12 +106,20 @@ class CompiledRule:
         "size",
         "start_accumulator",
         "step",
+        "tenant",
     )
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
-        # a checkpoint of a rule whose definition changed is not restored into it
-        self.signature = hashlib.sha256(rule.model_dump_json().encode()).hexdigest()[:16]
+        # the tenant whose samples alone the rule sees; None: the shared pack's
+        self.tenant = rule.tenant
+        # a checkpoint of a rule whose definition changed is not restored into it; nor
+        # is one of a rule that moved between the shared pack and a tenant's (the
+        # tenant is not part of the rule's serialised form)
+        digest = hashlib.sha256(rule.model_dump_json().encode())
+        if rule.tenant is not None:
+            digest.update(b"\x00tenant=" + rule.tenant.encode())
+        self.signature = digest.hexdigest()[:16]
         self.aggregation = rule.aggregation
         sig = rule.signal
         self.is_log = isinstance(sig, LogSignal)
@@ -177,11 +189,22 @@ class CompiledRule:
         )
 
     def group_labels(self, key: tuple[str, ...]) -> dict[str, str]:
-        return dict(zip(self.group_by, key, strict=True))
+        # a tenant's key ends with the tenant (state.GroupKey): not a label
+        return dict(zip(self.group_by, key, strict=False))
+
+    def tenant_of(self, key: tuple[str, ...]) -> str:
+        """Whose series a group key is (state.GroupKey)."""
+        return key[-1] if len(key) > len(self.group_by) else DEFAULT_TENANT
 
     def fingerprint(self, key: tuple[str, ...]) -> str:
-        h = hashlib.sha256(self.rule.name.encode())
-        for k, v in zip(self.group_by, key, strict=True):
+        h = hashlib.sha256()
+        if len(key) > len(self.group_by):
+            # another tenant's identical series is another alert; the provider's own
+            # fingerprints stay those of an installation without tenants. Unambiguous:
+            # rule names hold neither NUL nor "=", which follow a provider's name
+            h.update(key[-1].encode() + b"\x00")
+        h.update(self.rule.name.encode())
+        for k, v in zip(self.group_by, key, strict=False):
             h.update(b"\x00" + k.encode() + b"=" + v.encode())
         return h.hexdigest()[:16]
 

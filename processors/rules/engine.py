@@ -19,7 +19,7 @@ from processors.rules import snapshot
 from processors.rules.aggregates import Accumulator
 from processors.rules.alerts import anomaly_alert, at_time, rule_alert
 from processors.rules.clocks import Clocks, SeriesClock
-from processors.rules.compiled import CompiledRule
+from processors.rules.compiled import DEFAULT_TENANT, CompiledRule
 from processors.rules.condition import FIRING, INACTIVE, PENDING
 from processors.rules.routes import (
     ANOMALY,
@@ -97,20 +97,23 @@ class RuleEngine:
         if not self.per_series:
             self.clocks.due = float("inf")
         self.rules = [RuleState(CompiledRule(r), i) for i, r in enumerate(rules)]
-        self.by_metric: dict[str, list[RuleState]] = {}
-        leads: dict[str, RuleState] = {}
+        leads: dict[tuple[str, str | None], RuleState] = {}
         for rs in self.rules:
-            k = rs.rule.share_key
+            k, tenant = rs.rule.share_key, rs.rule.tenant
             if k is not None:
-                rs.lead = leads.setdefault(k, rs)
-                if rs.lead is rs:
-                    rs.lead = None
-        self.log_rules: list[RuleState] = []
-        for rs in self.rules:
-            if rs.rule.is_log:
-                self.log_rules.append(rs)
-            elif rs.rule.metric is not None:
-                self.by_metric.setdefault(rs.rule.metric, []).append(rs)
+                # a rule's accumulators may be those of a rule that sees every sample it
+                # sees: a shared rule's, or one of its own tenant's
+                lead = leads.get((k, None)) or leads.get((k, tenant))
+                if lead is None:
+                    leads[(k, tenant)] = rs
+                else:
+                    rs.lead = lead
+        # the shared rules by signal: what every tenant's samples go through
+        self.by_metric, self.log_rules = self._rules_of(None)
+        # tenants with rules of their own: the shared rules and theirs, in pack order
+        self._tenants = {
+            t: self._rules_of(t) for t in {rs.rule.tenant for rs in self.rules} if t is not None
+        }
         self.max_time = float("-inf")
         self.watermark = float("-inf")
         # what closes windows and makes a sample late: the watermark, or ahead of it
@@ -131,6 +134,20 @@ class RuleEngine:
         self._closed: dict[tuple[int, int], _Closed] = {}
         self._log_routes: dict[bytes, Route] = {}
 
+    def _rules_of(self, tenant: str | None) -> tuple[dict[str, list[RuleState]], list[RuleState]]:
+        """The rules a tenant's samples go through (None: the shared ones), by metric name,
+        and the log rules."""
+        by_metric: dict[str, list[RuleState]] = {}
+        logs: list[RuleState] = []
+        for rs in self.rules:
+            if rs.rule.tenant is not None and rs.rule.tenant != tenant:
+                continue
+            if rs.rule.is_log:
+                logs.append(rs)
+            elif rs.rule.metric is not None:
+                by_metric.setdefault(rs.rule.metric, []).append(rs)
+        return by_metric, logs
+
     # -- input ------------------------------------------------------------------
 
     def process_metric(
@@ -141,10 +158,10 @@ class RuleEngine:
         t: float,
         series: str = "",
         route: bytes | None = None,
-        tenant: str = "default",
+        tenant: str = DEFAULT_TENANT,
     ) -> str | None:
-        """Fold one sample in. Returns LATE when it is beyond the grace, CAPPED when it
-        starts a series its tenant has no room for (neither is applied).
+        """Fold one `tenant`'s sample in. Returns LATE when it is beyond the grace, CAPPED
+        when it starts a series its tenant has no room for (neither is applied).
 
         `route` (the Kafka record key) names the series for the route cache
         (processors/rules/routes.py): the same answer as without it, faster."""
@@ -185,14 +202,19 @@ class RuleEngine:
                 for s in known.anomalies:
                     self._score(s.rs, s.key, s.group, value, t)
                 return None
-        rules = self.by_metric.get(name)
+        own = self._tenants.get(tenant) if self._tenants else None
+        rules = (self.by_metric if own is None else own[0]).get(name)
         if rules is None:
             return None
-        # a series is its name and labels, whatever record key carries it
+        # a series is its name and labels, whatever record key carries it (and its
+        # tenant: the clocks are filed by tenant)
         clock = self.clocks.get(series or series_key(name, labels), tenant)
         if clock is None:
             return CAPPED
         clock.tick(t)
+        # another tenant's series is its own: its group keys end with the tenant
+        # (state.GroupKey), its counters' keys start with it
+        mine: GroupKey = () if tenant == DEFAULT_TENANT else (tenant,)
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
@@ -203,11 +225,13 @@ class RuleEngine:
             # rules on one metric mostly share their group_by: build the key once
             if r.group_by is not last_group_by:
                 last_group_by = r.group_by
-                key = r.key_of(labels)
+                key = r.key_of(labels) + mine if mine else r.key_of(labels)
             v = value
             ck = None
             if r.counter:
                 ck = series or series_key(name, labels)  # distinct for distinct labels
+                if mine:
+                    ck = f"{tenant}/{ck}"
                 fed.append((rs, key, ck))
                 prev = rs.counters.get(ck)
                 if prev is not None and t <= prev[0]:
@@ -233,7 +257,7 @@ class RuleEngine:
         duration_ms: float | None,
         t: float,
         route: bytes | None = None,
-        tenant: str = "default",
+        tenant: str = DEFAULT_TENANT,
     ) -> str | None:
         if t < self.close_wm:
             return LATE
@@ -254,16 +278,19 @@ class RuleEngine:
         if clock is None:
             return CAPPED
         clock.tick(t)
+        # another tenant's series is its own: its group keys end with the tenant
+        mine: GroupKey = () if tenant == DEFAULT_TENANT else (tenant,)
+        own = self._tenants.get(tenant) if self._tenants else None
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
-        for rs in self.log_rules:
+        for rs in self.log_rules if own is None else own[1]:
             r = rs.rule
             if r.matches is not None and not r.matches(labels):
                 continue
             if r.group_by is not last_group_by:
                 last_group_by = r.group_by
-                key = r.key_of(labels)
+                key = r.key_of(labels) + mine if mine else r.key_of(labels)
             # the route holds every rule whose matchers pass: filters depend on the status
             fed.append((rs, key, None))
             if r.log_filter is not None and not r.log_filter(status, labels):
@@ -480,7 +507,9 @@ class RuleEngine:
             first = pane_index - n + 1
             if rs.next_window is None or first < rs.next_window:
                 rs.next_window = first  # see _enter_pane
-            if r.early and g.phase == INACTIVE and acc.count >= r.rule.min_samples:
+            # a firing series too: the windows due to close may resolve it first, as an
+            # advance before this sample would have, and the sample then decides afresh
+            if r.early and acc.count >= r.rule.min_samples:
                 self._decide_early(rs, key, g, acc, first, t)
         elif r.anomaly is not None:
             self._score(rs, key, g, v, t)

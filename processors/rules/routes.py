@@ -1,13 +1,15 @@
 """Per-series routes: which rules, groups and panes one input series feeds.
 
-A series (a metric name and label set, or a log stream's labels) resolves to the same
+A series (a tenant's metric name and label set, or log stream labels) resolves to the same
 rules and the same group in each of them on every sample: matchers, group keys and
 group look-ups give the same answer each time. The engine remembers that answer per
 *route key* — the Kafka record key, which producers set to the series — and checks it
-on every use by comparing the name and labels with those the route was built from, so
-a key shared by several series (or reused with other labels) only costs a rebuild,
-never a wrong answer. A sample on a known route then costs one dict look-up and a
-label comparison, and per rule an accumulator update.
+on every use by comparing the name, labels and tenant with those the route was built
+from, so a key shared by several series (or reused with other labels, or by another
+tenant) only costs a rebuild, never a wrong answer. (The feed puts a tenant other than
+the provider's in front of the record key, so two tenants' identical series, which share
+a Kafka key, keep a route each.) A sample on a known route then costs one dict look-up
+and a label comparison, and per rule an accumulator update.
 
 A route holds references into the engine's state (groups, the accumulator of the
 current pane): the engine drops every route whenever that state can be replaced under

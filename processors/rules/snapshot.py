@@ -87,7 +87,10 @@ def load(engine: RuleEngine, data: bytes) -> None:
     engine.close_wm = _num(doc["close_wm"])
     # a checkpoint without the mark: assume a series may still come (the cautious side)
     fresh = bool(doc.get("clocks_fresh", True))
-    engine.clocks.load(doc["clocks"], _num(doc["clocks_due"]), fresh)
+    # kept in both modes (they count each tenant's series); only `watermark: series`
+    # re-reads them (with `partition`, `due` stays beyond every event time)
+    due = _num(doc["clocks_due"]) if engine.per_series else float("inf")
+    engine.clocks.load(doc["clocks"], due, fresh)
     for rs in engine.rules:
         saved = doc["rules"].get(rs.rule.rule.name)
         if saved is None or saved.get("sig") != rs.rule.signature:

@@ -9,6 +9,11 @@ from processors.rules.compiled import CompiledRule
 from processors.rules.condition import AlertState
 
 GroupKey = tuple[str, ...]
+"""A rule's group_by values, in order; for a tenant other than the provider's own
+(compiled.DEFAULT_TENANT), its
+id follows them as one more element. So two tenants' identical series are two groups
+(with their own panes, alert state and fingerprint) while the provider's keys, and the
+checkpoints holding them, are as they were before tenants."""
 
 
 class Group(AlertState):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from schemas import ConfigError
-from schemas.rules import load_rule_files
+from streams.cli.rules import load_pack, tenants_option
 from streams.processor.backtest import TimeRange, backtest_partitions
 from streams.processor.backtest import backtest as run_backtest
 
@@ -24,6 +23,7 @@ _FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H
     type=click.Path(exists=True, path_type=Path),
     help="Rule file or directory.",
 )
+@tenants_option
 @click.option(
     "--input",
     "input_path",
@@ -47,6 +47,7 @@ _FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H
 @click.option("--quiet", is_flag=True, help="Only the per-rule summary.")
 def backtest(
     rule_paths: tuple[Path, ...],
+    config_paths: tuple[Path, ...],
     input_path: Path | None,
     topic: str | None,
     since: datetime | None,
@@ -56,10 +57,7 @@ def backtest(
     """Replay a recorded stream through the rules and print transitions and a summary."""
     if (input_path is None) == (topic is None):
         raise click.UsageError("give exactly one of --input FILE or --topic NAME")
-    try:
-        pack = load_rule_files(list(rule_paths))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    pack = load_pack(rule_paths, config_paths)
     window = TimeRange(_utc(since), _utc(until)) if since or until else None
     if input_path is not None:
         with input_path.open("rb") as f:
@@ -70,8 +68,9 @@ def backtest(
     if not quiet:
         for a in result.transitions:
             value = "" if a.value is None else f" value={a.value:.4g}"
+            tenant = "" if a.tenant == "default" else f"tenant={a.tenant} "
             click.echo(
-                f"{a.produced_at:%Y-%m-%dT%H:%M:%SZ} {a.status:8} {a.rule} "
+                f"{a.produced_at:%Y-%m-%dT%H:%M:%SZ} {a.status:8} {a.rule} {tenant}"
                 f"{_labels(a.labels)}{value}"
             )
     click.echo(

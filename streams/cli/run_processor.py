@@ -1,4 +1,4 @@
-"""`tocsin run processor --rules PATH`."""
+"""`tocsin run processor --rules PATH [--config DIR]`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from schemas import ConfigError
-from schemas.rules import load_rule_files
+from streams.cli.rules import load_pack, tenants_option
 from streams.cli.run import health_host_option, health_port_option
 from streams.health import Health
 from streams.processor.metrics import ProcessorMetrics
@@ -24,6 +23,7 @@ from streams.settings import KafkaSettings
     required=True,
     type=click.Path(exists=True, path_type=Path),
 )
+@tenants_option
 @click.option("--instance-id", default=None, help="Stable id (default: $HOSTNAME).")
 @click.option("--group", default=None, help="Consumer group (default: <topic prefix>processor).")
 @health_host_option
@@ -58,6 +58,7 @@ from streams.settings import KafkaSettings
 )
 def processor(
     rule_paths: tuple[Path, ...],
+    config_paths: tuple[Path, ...],
     instance_id: str | None,
     group: str,
     health_port: int,
@@ -68,11 +69,11 @@ def processor(
     commit_every_ms: float,
     commit_linger_ms: float,
 ) -> None:
-    """Evaluate rules over `metrics` and `logs`; emit alert transitions exactly once."""
-    try:
-        pack = load_rule_files(list(rule_paths))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    """Evaluate rules over `metrics` and `logs`; emit alert transitions exactly once.
+
+    Each sample goes through the shared rules and its own tenant's (--config), and its
+    alerts carry its tenant."""
+    pack = load_pack(rule_paths, config_paths)
     metrics = ProcessorMetrics()
     health = Health()
     settings = KafkaSettings()

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
+import orjson
 from pydantic import ValidationError
 
+from processors.rules.compiled import DEFAULT_TENANT
 from processors.rules.engine import LATE, RuleEngine
 from schemas import DecodeError
+from schemas.config.installation import TENANT_ID
 from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric
 
 OK, IS_LATE, INVALID, FUTURE, OVERFLOW = "ok", "late", "invalid", "future", "overflow"
@@ -37,7 +40,9 @@ class Verdict:
     outcome: str
     reason: str = ""
     error: str = ""
-    tenant: str = ""  # whose series cap refused the record
+    # whose record it is, for its dead letter: the record's own tenant, as far as it
+    # can be read
+    tenant: str = DEFAULT_TENANT
 
 
 # the two common outcomes are shared instances: no allocation per record
@@ -188,42 +193,63 @@ def _feed(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta,
             not_before, repeats = first_accepting_ms(last_t, ahead), True
         t = last_t
         kind, ms = rec.timestamp()
+        # the envelope's tenant, set at the edge from the credential
+        tenant = r.get("tenant", DEFAULT_TENANT)
         # an int comparison decides the usual record; the rest is decided exactly
         if (ms < not_before or kind == _NO_TIMESTAMP) and t > written_at(kind, ms) + ahead:
             error = f"{model}.time: {at.isoformat()} is more than {skew} ahead"
-            rejected.append((rec, Verdict(FUTURE, "future_timestamp", error)))
+            rejected.append((rec, Verdict(FUTURE, "future_timestamp", error, tenant)))
             continue
+        # the record key is the series: the engine caches the series' route under it.
+        # Tenants share keys (an identical series of two tenants has one): another
+        # tenant's key is made its own, so the two series do not take turns with a route
+        route = rec.key()
+        if tenant != DEFAULT_TENANT and route is not None:
+            route = b"%s/%s" % (tenant.encode(), route)
         if logs:
             labels = r.get("labels") or {}
             if "source" not in labels:
                 labels = {**labels, "source": r.get("source", "unknown")}
-            result = process(labels, r.get("http_status"), r.get("duration_ms"), t,
-                                 rec.key(), r.get("tenant", "default"))  # fmt: skip
+            result = process(labels, r.get("http_status"), r.get("duration_ms"), t, route,
+                             tenant)  # fmt: skip
         else:
-            # the record key is the series: the engine caches the series' route under it
-            result = process(r["name"], r.get("labels") or {}, r["value"], t, "",
-                                    rec.key(), r.get("tenant", "default"))  # fmt: skip
+            result = process(r["name"], r.get("labels") or {}, r["value"], t, "", route,
+                             tenant)  # fmt: skip
         if result is not None:
             rejected.append((rec, LATE_SAMPLE if result == LATE else _capped(engine, r, logs)))
         if overflows:
-            rejected += [(rec, verdict) for verdict in _overflowed(engine)]
+            rejected += [(rec, verdict) for verdict in _overflowed(engine, tenant)]
     return rejected
 
 
 def _refused(decode: object, raw: bytes) -> Verdict:
     """The reason and message for a refused record, from the input views (which name
     the public model), so a dead letter reads the same whichever path refused it."""
+    tenant = _claimed_tenant(raw)
     try:
         decode(raw)  # type: ignore[operator]
     except DecodeError as exc:
-        return Verdict(INVALID, exc.reason, str(exc))
+        return Verdict(INVALID, exc.reason, str(exc), tenant)
     # unreachable while the fields validators accept exactly what the views accept
     # (tests/unit/rules/test_decoding.py); refusing is the safe side if they ever drift
-    return Verdict(INVALID, "validation", "refused by the processor's input validator")
+    return Verdict(INVALID, "validation", "refused by the processor's input validator", tenant)
+
+
+def _claimed_tenant(raw: bytes) -> str:
+    """The tenant a refused record names, if it is a tenant id: a record that does not
+    decode has nothing better to say whose it is."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return DEFAULT_TENANT
+    tenant = doc.get("tenant") if isinstance(doc, dict) else None
+    if isinstance(tenant, str) and TENANT_ID.fullmatch(tenant):
+        return tenant
+    return DEFAULT_TENANT
 
 
 def _capped(engine: RuleEngine, r: dict[str, Any], logs: bool) -> Verdict:
-    tenant = r.get("tenant", "default")
+    tenant = r.get("tenant", DEFAULT_TENANT)
     labels = sorted((r.get("labels") or {}).items())
     series = f"log {labels!r}" if logs else f"{r['name']} {labels!r}"
     error = (f"tenant {tenant!r}: {engine.clocks.tenant_cap} series in this partition, its cap "
@@ -231,13 +257,14 @@ def _capped(engine: RuleEngine, r: dict[str, Any], logs: bool) -> Verdict:
     return Verdict(OVERFLOW, CAPPED_REASON, error, tenant)
 
 
-def _overflowed(engine: RuleEngine) -> list[Verdict]:
+def _overflowed(engine: RuleEngine, tenant: str) -> list[Verdict]:
     out = [
         Verdict(
             OVERFLOW,
             "cardinality",
             f"rule {rule}: series cap reached; dropped group "
             f"{sorted(labels.items())!r} for this rule only",
+            tenant,
         )
         for rule, labels in engine.overflows
     ]
@@ -281,6 +308,6 @@ def _one(rejected: Rejected) -> Verdict:
     # the single-record API reports a cardinality overflow as accepted: the record was
     # folded into every rule but the capped one (a tenant's cap refuses the whole record)
     for _, verdict in rejected:
-        if verdict.outcome != OVERFLOW or verdict.tenant:
+        if verdict.outcome != OVERFLOW or verdict.reason == CAPPED_REASON:
             return verdict
     return ACCEPTED

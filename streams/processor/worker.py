@@ -28,6 +28,7 @@ from streams.catalog import Catalog
 from streams.health import Health
 from streams.processor.checkpoint import encode_checkpoint
 from streams.processor.feed import (
+    CAPPED_REASON,
     FUTURE,
     INVALID,
     IS_LATE,
@@ -88,7 +89,7 @@ class RulesWorker:
     def committed(self) -> None:
         emitted, self._pending = self._pending, []
         for alert in emitted:  # transitions are rare: one line each, once committed
-            log.info("alert_transition", alert_id=alert.event_id,
+            log.info("alert_transition", alert_id=alert.event_id, tenant=alert.tenant,
                      fingerprint=alert.fingerprint, rule=alert.rule, status=alert.status,
                      labels=alert.labels, value=alert.value, threshold=alert.threshold,
                      window_end=alert.window_end and alert.window_end.isoformat())  # fmt: skip
@@ -122,11 +123,13 @@ class RulesWorker:
         if self._dlq is None:
             self._dlq = DeadLetterSink(out, self.deadletter_topic, self.metrics, self.name)
         if verdict.outcome == OVERFLOW:
-            self._dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="evaluate")
-            if verdict.tenant:
+            self._dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="evaluate",
+                           tenant=verdict.tenant)  # fmt: skip
+            if verdict.reason == CAPPED_REASON:
                 self.metrics.tenant_refused.labels(tenant=verdict.tenant).inc()
         elif verdict.outcome in (INVALID, FUTURE):
-            self._dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="validate")
+            self._dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="validate",
+                           tenant=verdict.tenant)  # fmt: skip
 
     def _checkpoint(self, out: Outputs) -> None:
         n = self.restorer.state_partitions()

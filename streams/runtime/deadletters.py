@@ -26,14 +26,15 @@ class ProducerLike(Protocol):
 def dead_letter(metrics: WorkerMetrics | None, *, source: str, value: bytes | None,
                 reason: str, error: str, stage: str, worker: str,
                 partition: int | None = None, offset: int | None = None,
-                key: bytes | None = None, logged: bool = True) -> bytes:  # fmt: skip
+                key: bytes | None = None, logged: bool = True,
+                tenant: str = "default") -> bytes:  # fmt: skip
     """The encoded dead letter of `value`, counted in `tocsin_dead_letters_total` and
     logged (unless not `logged`: an intake answers its caller instead, and a flood of
     hostile requests must not become a flood of log lines). The letter keeps a bounded
     prefix of the bytes with their size and digest, so it always fits in one record."""
     letter = DeadLetter(source_topic=source, partition=partition, offset=offset, key=key,
                         value=value, reason=reason, error=error[:8000], stage=stage,
-                        worker=worker)  # fmt: skip
+                        worker=worker, tenant=tenant)  # fmt: skip
     if metrics is not None:
         metrics.dead_letters.labels(topic=source, reason=reason).inc()
     if logged:
@@ -59,9 +60,12 @@ class DeadLetterSink:
         self._metrics = metrics
         self._worker = worker
 
-    def send(self, record: KafkaRecord, *, reason: str, error: str, stage: str = "decode") -> None:
+    def send(self, record: KafkaRecord, *, reason: str, error: str, stage: str = "decode",
+             tenant: str = "default") -> None:  # fmt: skip
+        """`tenant`: whose record it is, when the caller could tell."""
         value = dead_letter(self._metrics, source=record.topic() or "unknown",
                             value=record.value(), reason=reason, error=error, stage=stage,
                             worker=self._worker, partition=record.partition(),
-                            offset=record.offset(), key=record.key())  # fmt: skip
+                            offset=record.offset(), key=record.key(),
+                            tenant=tenant)  # fmt: skip
         self._producer.produce(self._topic, value=value, key=record.key())

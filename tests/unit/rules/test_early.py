@@ -139,6 +139,11 @@ def _per_alert(out: list[bytes]) -> dict[str, list[bytes]]:
 @example([("a", 0.0, 0)] * 4 + [("a", 0.0, 4)] + [("a", 0.0, 7)] * 4
          + [("b", 10.0, 7), ("a", 0.0, 7), ("b", 10.0, 1), ("a", 0.0, 6), ("a", 0.0, 7),
             ("b", 0.0, 4)], set(), 14)  # fmt: skip
+# a firing series whose window is due to close when a crossing sample comes: resolved
+# first, then decided early by that sample, whether or not an advance came between
+@example([("a", 0.0, 0)] * 26 + [("a", 0.0, 1), ("a", 0.0, 7), ("a", 0.0, 7), ("a", 0.0, 7),
+          ("a", 91.0, 7), ("a", 0.0, 7), ("a", 0.0, 7), ("a", 0.0, 3), ("b", 0.0, 7),
+          ("b", 0.0, 7), ("a", 0.0, 1), ("a", 91.0, 0)], {36}, 0)  # fmt: skip
 def test_early_decisions_do_not_depend_on_batches_or_checkpoints(
     samples: list[tuple[str, float, int]], cuts: set[int], at: int
 ) -> None:

@@ -123,9 +123,10 @@ AlertItems = Callable[[bytes, datetime], tuple[list[tuple[int, Alert]], list[Ite
 
 def decode_alert_items(topics: Topics, name: str, route: str, decode: AlertItems,
                        raw: bytes, encoding: str | None, now: datetime,
-                       tenant: str = "default") -> tuple[Outcome, list[Alert]]:  # fmt: skip
-    """A body of many alerts in one source's shape: the valid ones become records (and are
-    returned, for what a route derives from them, with their ``tenant``), the others are
+                       tenant: str = "default", keep: bool = False,
+                       ) -> tuple[Outcome, list[Alert]]:  # fmt: skip
+    """A body of many alerts in one source's shape: the valid ones become records (and,
+    with ``keep``, are returned with their ``tenant``), the others are
     named by position, and a request that refused anything leaves one dead letter."""
     out = Outcome(name)
     maker = RecordMaker(out, topics.alerts, _alert_key, tenant=tenant)
@@ -140,7 +141,8 @@ def decode_alert_items(topics: Topics, name: str, route: str, decode: AlertItems
             out.reject(e.position, e.message)
         for position, alert in alerts:
             maker.add(position, alert)
-        valid = [a.model_copy(update={"tenant": tenant}) for _, a in alerts]
+        # what the records say; made only for a route that derives more from them
+        valid = [a.model_copy(update={"tenant": tenant}) for _, a in alerts] if keep else []
     return _finish(topics, out, f"http:{route}", body), valid
 
 

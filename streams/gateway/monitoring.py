@@ -136,7 +136,7 @@ async def _checkmk(gw: Gateway, request: web.Request) -> web.Response:
 def _decode_checkmk(gw: Gateway, raw: bytes, encoding: str | None, now: datetime,
                     tenant: str) -> Outcome:  # fmt: skip
     out, alerts = decode_alert_items(gw.topics, "checkmk", "/v1/checkmk", decode_checkmk_items,
-                                     raw, encoding, now, tenant)  # fmt: skip
+                                     raw, encoding, now, tenant, keep=True)  # fmt: skip
     out.records.extend(_notes(gw, alerts, now))
     return out
 

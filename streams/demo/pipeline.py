@@ -130,8 +130,8 @@ class Demo:
             env.update(store_env)
             self.console_url = f"http://127.0.0.1:{port}"
         for name, args in (
-            ("processor", ["processor", "--rules", "rules/default.yaml", "--health-port", "0",
-                           "--instance-id", "demo"]),
+            ("processor", ["processor", "--rules", "rules/default.yaml", "--config", str(config),
+                           "--health-port", "0", "--instance-id", "demo"]),
             ("agents", ["agents", "--config", str(config),
                         "--health-port", str(self.agents_health_port),
                         "--tick-every", "0.5", "--datadir", str(self.workdir / "faust")]),

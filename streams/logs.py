@@ -175,7 +175,10 @@ def configure_logging(settings: LogSettings | None = None) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # a module's logger follows the configuration in force when it logs, not the one
+        # of its first line: workers log a few lines a second, and a process that
+        # configures logging again (an embedding program, a test) is then obeyed
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
 

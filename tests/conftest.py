@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from streams.admin import create_topics, delete_prefixed
 from streams.broker.local import LocalBroker, port_of
@@ -15,6 +16,15 @@ from streams.kafka import broker_reachable, make_admin
 from streams.settings import KafkaSettings
 
 BOOTSTRAP = os.environ.get("TOCSIN_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_structlog_starts() -> Iterator[None]:
+    """No test logs through another's configuration (a CLI test's level, say), which
+    would hide what a test captures with structlog.testing.capture_logs."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

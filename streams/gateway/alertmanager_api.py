@@ -131,7 +131,7 @@ class AlertmanagerAPI:
         work = partial(decode_alert_items, gw.topics, "alertmanager_api", "/api/v2/alerts",
                        decode_postable_alerts, raw, request.headers.get("Content-Encoding"),
                        _now(gw), tenant_of(request))  # fmt: skip
-        out, _ = await gw.decode(work)
+        out, _ = await gw.decode(work, len(raw))
         await gw.write(out.records, request)
         status, _ = out.answer()
         if status == 202:

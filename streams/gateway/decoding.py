@@ -43,6 +43,9 @@ DECODE_PROCESSES = 2
 PROCESS_BODY = 256 * 1024
 """Bodies from this size on are decoded in a process: below it a body's decoding holds
 the GIL for a few milliseconds at most, less than handing it to a process costs."""
+INLINE_BODY = 48 * 1024
+"""Bodies below this size (a Prometheus batch of 64 alerts is about 20 KiB) are decoded
+on the event loop: a millisecond or two, less than the hop to a thread and back costs."""
 DECODER_NICE = 10  # health checks and small requests before bulk decoding
 
 
@@ -236,6 +239,8 @@ class Decoders:
 
     async def run(self, size: int, work: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
+        if 0 < size < INLINE_BODY:
+            return work()
         if size < self.process_body:
             return await loop.run_in_executor(self.threads, work)
         return await loop.run_in_executor(self._handoff, self._in_process, work)

@@ -69,7 +69,23 @@ class SecretFiles(PydanticBaseSettingsSource):
         return values
 
 
-class KafkaSettings(BaseSettings):
+class SecretFileSettings(BaseSettings):
+    """Settings read from the arguments, then the environment, then each secret's file
+    (``SecretFiles``): the base of every settings class that holds a secret."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFiles(settings_cls)
+
+
+class KafkaSettings(SecretFileSettings):
     """How every tocsin process reaches Kafka and names its topics."""
 
     model_config = SettingsConfigDict(env_prefix="TOCSIN_", frozen=True, extra="ignore")
@@ -87,17 +103,6 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(default=6, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=16)
     client_id: str = "tocsin"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, SecretFiles(settings_cls)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:

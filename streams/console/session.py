@@ -33,10 +33,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from streams.api.auth import Principal, Tokens, digest
-from streams.settings import SecretFiles
+from streams.settings import SecretFileSettings
 
 log = structlog.get_logger(__name__)
 COOKIE = "tocsin_console"
@@ -45,22 +45,11 @@ MIN_SECRET = 32
 MAX_REVOKED = 100_000
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(SecretFileSettings):
     model_config = SettingsConfigDict(env_prefix="TOCSIN_CONSOLE_", frozen=True, extra="ignore")
 
     secret: SecretStr | None = None
     session_hours: float = Field(default=TTL / 3600, gt=0, le=24 * 30)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, SecretFiles(settings_cls)
 
     @field_validator("secret", mode="before")
     @classmethod

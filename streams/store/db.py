@@ -15,18 +15,18 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from pydantic import SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from streams.settings import secret
+from streams.settings import SecretFileSettings
 
 MIGRATIONS = str(Path(__file__).with_name("migrations"))
 
 
-class StoreSettings(BaseSettings):
+class StoreSettings(SecretFileSettings):
     model_config = SettingsConfigDict(env_prefix="TOCSIN_STORE_", frozen=True, extra="ignore")
 
     path: str = "tocsin-store.sqlite3"
@@ -34,14 +34,10 @@ class StoreSettings(BaseSettings):
     # how long a query waits for a connection or the server before it counts as down
     timeout_s: float = 5.0
 
-    @model_validator(mode="before")
+    @field_validator("dsn", mode="before")
     @classmethod
-    def _dsn_from_file(cls, values: Any) -> Any:
-        if isinstance(values, dict) and not values.get("dsn"):
-            dsn = secret("TOCSIN_STORE_DSN")
-            if dsn:
-                values["dsn"] = dsn
-        return values
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return value or None
 
     @model_validator(mode="after")
     def _dsn_is_postgres(self) -> StoreSettings:

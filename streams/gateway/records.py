@@ -18,7 +18,6 @@ like any invalid field, never a 5xx after part of the request was stored.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,12 +31,6 @@ from schemas.codec import _fields
 from streams.gateway.writer import MAX_RECORD_BYTES, Record
 
 _FIELDS = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
-# Stand-ins for a record's id and time while it is written: random, so no content a
-# sender chooses can contain them. Neither is ever the last key of a record (tenant and
-# schema_version sort after both), so each is followed by a comma.
-_ID, _TIME = os.urandom(16).hex(), os.urandom(16).hex()
-_ID_VALUE, _TIME_VALUE = orjson.dumps(_ID), orjson.dumps(_TIME)
-_ID_FIELD, _TIME_FIELD = b'"event_id":' + _ID_VALUE + b",", b'"produced_at":' + _TIME_VALUE + b","
 TOO_LARGE = frozenset({"too_large", "too_many_items"})
 
 
@@ -140,31 +133,24 @@ class RecordMaker:
                                           f"belongs to tenant {self.tenant!r}")  # fmt: skip
             return
         # the model's fields straight to orjson (codec.encode_fields' bytes, without
-        # model_dump's intermediate dict), written once: the envelope's id and time as
-        # placeholders, cut out for the content the id is derived from, then replaced
+        # model_dump's intermediate dict): the content without the envelope's id and
+        # time, then all
         doc = dict(item.__dict__)
-        given, produced = doc["event_id"], doc["produced_at"]
-        doc["event_id"], doc["produced_at"] = _ID, _TIME
+        given, produced = doc.pop("event_id"), doc.pop("produced_at")
         if self.tenant is not None:
             doc["tenant"] = self.tenant
         try:
-            full = orjson.dumps(doc, default=_fields, option=_FIELDS)
+            content = orjson.dumps(doc, default=_fields, option=_FIELDS)
         except orjson.JSONEncodeError:  # a type orjson does not write as pydantic does
             doc = item.model_dump(mode="json")
-            given, produced = doc["event_id"], doc["produced_at"]
-            doc["event_id"], doc["produced_at"] = _ID, _TIME
+            given, produced = doc.pop("event_id"), doc.pop("produced_at")
             doc["tenant"] = self.tenant or doc["tenant"]
-            full = orjson.dumps(doc, option=_FIELDS)
-        if "event_id" in item.model_fields_set:
-            event_id = given
-        else:
-            event_id = self.event_id(full.replace(_ID_FIELD, b"", 1).replace(_TIME_FIELD, b"", 1))
-        # a new bytes object of its exact size: orjson's own result keeps the 4 KiB
-        # buffer it was written into, and a request holds its records until Kafka
-        # acknowledged them
-        value = full.replace(_ID_VALUE, orjson.dumps(event_id), 1).replace(
-            _TIME_VALUE, orjson.dumps(produced, option=_FIELDS), 1
-        )
+            content = orjson.dumps(doc, option=_FIELDS)
+        doc["event_id"] = given if "event_id" in item.model_fields_set else self.event_id(content)
+        doc["produced_at"] = produced
+        # a copy of its exact size: orjson's own result keeps the 4 KiB buffer it was
+        # written into, and a request holds all its records until Kafka acknowledged
+        value = memoryview(orjson.dumps(doc, default=_fields, option=_FIELDS)).tobytes()
         key = self.key(item)
         if len(key) + len(value) > MAX_RECORD_BYTES:
             self.outcome.reject(position, _too_large(name, doc, len(key) + len(value)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ class FakeSlack:
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "chat.postMessage":
             channel = self.names.get(str(args["channel"]).lstrip("#"), args["channel"])
-            ts = f"1700000000.{next(self._ts):06d}"
+            ts = f"{int(time.time())}.{next(self._ts):06d}"  # Slack's ts: Unix seconds
             msg: dict[str, Any] = {"ts": ts, "text": args.get("text"),
                                    "metadata": args.get("metadata")}  # fmt: skip
             if args.get("thread_ts"):

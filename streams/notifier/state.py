@@ -14,7 +14,10 @@ replica that was assigned the partition last (written, and acknowledged, before 
 consumes a record of it). A delivered mark older than the
 outbox's retention can never be needed again (its notification is gone from
 `notifications`), so loading tombstones it: a partition's marks stay bounded by what
-the outbox can still replay.
+the outbox can still replay. A Slack message posted longer ago than the message
+retention is forgotten the same way (an incident that old gets a new message rather
+than an edit of one scrolled out of sight). A replica that runs for months without a
+rebalance drops both from memory, and tombstones them, in `sweep`.
 
 Order of writes: a message's ``msg:`` record is produced as soon as Slack returned its
 ts; a ``done:`` mark only at `write_marks`, which the worker calls once the
@@ -39,6 +42,8 @@ from streams.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 UNKNOWN = -1  # an outbox partition the state was not told (librdkafka's unassigned)
+DAY_S = 86_400.0
+SWEEP_EVERY_S = 3_600.0  # what a sweep forgets is days old: an hour late costs nothing
 
 
 class StateNotLoaded(BrokerError, KafkaException):
@@ -53,18 +58,20 @@ class NotifierState:
     """
 
     def __init__(self, producer: Producer, topic: str, outbox: str, *,
-                 settings: KafkaSettings | None = None, retention_s: float = 30 * 86_400,
-                 legacy: str | None = None,
+                 settings: KafkaSettings | None = None, retention_s: float = 30 * DAY_S,
+                 message_retention_s: float = 90 * DAY_S, legacy: str | None = None,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self._producer = producer
         self._topic = topic
         self._outbox = outbox
         self._settings = settings
         self._retention_s = retention_s
+        self._message_retention_s = message_retention_s
+        self._swept_at = clock()
         self._clock = clock
-        self.done: dict[str, int] = {}  # notification id -> outbox partition
+        self.done: dict[str, tuple[int, float]] = {}  # id -> (outbox partition, when)
         self.messages: dict[tuple[str, str], tuple[int, str]] = {}  # -> (partition, ref)
-        self._home: dict[str, int] = {}  # incident -> outbox partition it is read from
+        self._home: dict[str, tuple[int, float]] = {}  # incident -> (partition, last read)
         self._nid_home: dict[str, int] = {}  # notification id -> outbox partition
         self._replay_below: dict[int, int] = {}  # partition -> end offset when assigned
         self._replayed: dict[str, int] = {}  # notification ids read below that offset
@@ -130,7 +137,10 @@ class NotifierState:
 
     def revoke(self, partitions: Iterable[int]) -> None:
         gone = set(partitions)
-        for table in (self.done, self._home, self._nid_home, self._replayed):
+        for timed in (self.done, self._home):
+            for k in [k for k, (p, _) in timed.items() if p in gone]:
+                del timed[k]
+        for table in (self._nid_home, self._replayed):
             for k in [k for k, p in table.items() if p in gone]:
                 del table[k]
         self.messages = {k: v for k, v in self.messages.items() if v[0] not in gone}
@@ -143,7 +153,8 @@ class NotifierState:
 
     def home(self, incident_id: str) -> int | None:
         """The outbox partition an incident's notifications are read from."""
-        return self._home.get(incident_id)
+        found = self._home.get(incident_id)
+        return found[0] if found else None
 
     # the worker's side ---------------------------------------------------------------
 
@@ -151,7 +162,7 @@ class NotifierState:
               ) -> bool:  # fmt: skip
         """Note a notification read from the outbox; False when it was delivered
         already (by this replica or an earlier owner of its partition)."""
-        self._home[incident_id] = partition
+        self._home[incident_id] = (partition, self._clock())
         if notification_id in self.done or notification_id in self._legacy_done:
             return False
         self._nid_home[notification_id] = partition
@@ -168,7 +179,7 @@ class NotifierState:
         reached Kafka without its receipt would skip the notification after a crash and
         its receipt would never be written."""
         partition = self._nid_home.pop(notification_id, UNKNOWN)
-        self.done[notification_id] = partition
+        self.done[notification_id] = (partition, self._clock())
         self._replayed.pop(notification_id, None)
         self._unwritten.append((notification_id, partition))
 
@@ -187,7 +198,8 @@ class NotifierState:
         return found[1] if found else self._legacy_messages.get((incident_id, channel))
 
     def put(self, incident_id: str, channel: str, ts: str) -> None:
-        partition = self._home.get(incident_id, UNKNOWN)
+        partition = self.home(incident_id)
+        partition = UNKNOWN if partition is None else partition
         if self.messages.get((incident_id, channel)) != (partition, ts):
             self.messages[(incident_id, channel)] = (partition, ts)
             self._produce(partition, f"msg:{incident_id}|{channel}".encode(), ts.encode())
@@ -198,6 +210,32 @@ class NotifierState:
         replica was assigned the partition and another replica had owned it since this
         one last did (or its partition was never assigned here)."""
         return notification_id in self._replayed or notification_id not in self._nid_home
+
+    def sweep(self) -> int:
+        """Forget, and tombstone, what can never be needed again: delivered marks older
+        than the outbox's retention, Slack messages older than the message retention,
+        and incidents not read for longer than the outbox keeps them. At most once per
+        `SWEEP_EVERY_S`; returns how many entries went."""
+        now = self._clock()
+        if now - self._swept_at < SWEEP_EVERY_S:
+            return 0
+        self._swept_at = now
+        horizon, messages = now - self._retention_s, now - self._message_retention_s
+        old = [(n, p) for n, (p, at) in self.done.items() if at < horizon]
+        for nid, partition in old:
+            del self.done[nid]
+            self._produce(partition, f"done:{nid}".encode(), None)
+        stale = [(k, p) for k, (p, ref) in self.messages.items() if _posted(ref) < messages]
+        for (incident, channel), partition in stale:
+            del self.messages[(incident, channel)]
+            self._produce(partition, f"msg:{incident}|{channel}".encode(), None)
+        idle = [i for i, (_, at) in self._home.items() if at < horizon]
+        for incident in idle:
+            del self._home[incident]
+        if old or stale or idle:
+            log.info("notifier_state_swept", delivered=len(old), messages=len(stale),
+                     incidents=len(idle))  # fmt: skip
+        return len(old) + len(stale) + len(idle)
 
     # ---------------------------------------------------------------------------------
 
@@ -211,13 +249,18 @@ class NotifierState:
             if not value:
                 continue  # a tombstone
             if kind == "done":
-                if _seconds(value) < horizon:
+                at = _seconds(value)
+                if at < horizon:
                     self._produce(partition, key, None)
                     continue
-                self.done[rest] = partition
+                self.done[rest] = (partition, min(at, self._clock()))
             elif kind == "msg":
+                ref = value.decode(errors="replace")
+                if _posted(ref) < self._clock() - self._message_retention_s:
+                    self._produce(partition, key, None)
+                    continue
                 incident, _, channel = rest.partition("|")
-                self.messages[(incident, channel)] = (partition, value.decode())
+                self.messages[(incident, channel)] = (partition, ref)
             elif kind == "owner" and rest == str(partition):
                 owner = value.decode()
         return owner
@@ -272,6 +315,11 @@ def _read_partition(reader: Consumer, topic: str, partition: int, timeout: float
     finally:
         reader.unassign()
     return out
+
+
+def _posted(ref: str) -> float:
+    """When a Slack message was posted: its ts is Unix seconds (`channel/ts`)."""
+    return _seconds(ref.rpartition("/")[2].encode())
 
 
 def _seconds(value: bytes) -> float:

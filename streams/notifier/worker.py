@@ -134,8 +134,9 @@ class Notifier:
         log.info("notifier_partitions_revoked", partitions=sorted(gone))
 
     def acknowledged(self) -> int:
-        """The batch's receipts are acknowledged: now its delivered marks may go."""
-        return self.state.write_marks()
+        """The batch's receipts are acknowledged: now its delivered marks may go (and,
+        now and then, the tombstones of what is too old to be needed)."""
+        return self.state.write_marks() + self.state.sweep()
 
     async def process(self, runs: list[Run], out: Outputs) -> None:
         todo: list[tuple[Notification, str]] = []

@@ -127,3 +127,40 @@ def test_a_partition_back_with_the_replica_that_had_it_last_needs_no_search() ->
 def test_a_notification_never_admitted_counts_as_possibly_sent() -> None:
     state = replica(Recorder(), {})
     assert state.may_have_sent("never-admitted"), "no knowledge: look before posting"
+
+
+def test_a_replica_running_for_months_forgets_what_can_never_be_needed_again() -> None:
+    topic = Recorder()
+    now = [NOW]
+    state = NotifierState(topic, "state", "outbox", retention_s=30 * DAY,  # type: ignore[arg-type]
+                          message_retention_s=90 * DAY, clock=lambda: now[0])  # fmt: skip
+    state._fetch = lambda partitions, timeout: {p: ([], 0) for p in partitions}  # type: ignore[method-assign]
+    state.assign([3])
+    deliver(state, 3, 0, "inc-1/trigger", "inc-1")
+    state.put("inc-1", "C-ops", f"C-ops/{NOW:.6f}")
+    state.write_marks()
+    assert state.sweep() == 0, "nothing is old yet"
+
+    now[0] = NOW + 31 * DAY
+    deliver(state, 3, 1, "inc-1/update", "inc-1")  # the incident is still being worked
+    assert state.sweep() == 1, "the 31-day-old mark goes, the incident and message stay"
+    assert set(state.done) == {"inc-1/update"}
+    assert (3, b"done:inc-1/trigger", None) in topic.records, "tombstoned where it lives"
+    assert state.get("inc-1", "C-ops") == f"C-ops/{NOW:.6f}", "updates still edit it"
+    assert state.sweep() == 0, "at most one sweep an hour"
+
+    now[0] = NOW + 91 * DAY
+    assert state.sweep() == 3, "the message, the last mark and the idle incident"
+    assert state.get("inc-1", "C-ops") is None and not state.done and state.home("inc-1") is None
+    assert (3, b"msg:inc-1|C-ops", None) in topic.records
+
+
+def test_a_message_older_than_its_retention_is_tombstoned_when_loaded() -> None:
+    topic = Recorder()
+    topic.records += [(0, b"msg:inc-old|C-ops", f"C-ops/{NOW - 100 * DAY:.6f}".encode()),
+                      (0, b"msg:inc-new|C-ops", f"C-ops/{NOW - DAY:.6f}".encode())]  # fmt: skip
+    state = replica(topic, {0: 2})
+    state.assign([0])
+    assert state.get("inc-old", "C-ops") is None
+    assert state.get("inc-new", "C-ops") is not None
+    assert (0, b"msg:inc-old|C-ops", None) in topic.records

@@ -12,7 +12,7 @@ from aiohttp import web
 from schemas.status import StatusConfig
 from streams.api.app import Api
 from streams.status import api_routes, console, routes
-from streams.status.subscribers import Deliverer
+from streams.status.delivery import Deliverer
 
 DELIVERER = web.AppKey("status_deliverer", Deliverer)
 

@@ -64,7 +64,8 @@ status_subscribers = Table(
 )  # fmt: skip
 Index("ix_status_subscribers_page", status_subscribers.c.tenant, status_subscribers.c.page)
 
-# one row per (subscriber, update) once a delivery was tried: delivered or when to retry
+# one row per (subscriber, update) once a delivery is due: delivered, or when to (re)try;
+# a delivery loop claims a row (its id, a lease) before it sends, so one sends it
 status_deliveries = Table(
     "status_deliveries", metadata,
     Column("subscriber_id", String(64), primary_key=True),
@@ -73,6 +74,11 @@ status_deliveries = Table(
     Column("next_at", UtcDateTime),
     Column("delivered_at", UtcDateTime),
     Column("last_error", Text, nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UtcDateTime),
 )  # fmt: skip
+Index("ix_status_deliveries_due", status_deliveries.c.next_at,
+      postgresql_where=status_deliveries.c.delivered_at.is_(None),
+      sqlite_where=status_deliveries.c.delivered_at.is_(None))  # fmt: skip
 
 PROJECTED_STATUS = (status_updates, status_overrides, status_maintenance)

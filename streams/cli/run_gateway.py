@@ -83,12 +83,14 @@ def secret_set(name: str) -> set[str]:
 @click.option("--rate-burst", default=400, show_default=True, type=click.IntRange(min=1),
               envvar="TOCSIN_GATEWAY_RATE_BURST",
               help="Requests a credential may send at once above its rate.")  # fmt: skip
-@click.option("--tenant-rate", default=0.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--tenant-rate", default=None, type=click.FloatRange(min=0),
               envvar="TOCSIN_GATEWAY_TENANT_RATE",
+              show_default="300 with several tenants, else 0",
               help="Requests per second per tenant before 429 (0: no limit); a tenant's "
                    "intake.quota overrides it.")  # fmt: skip
-@click.option("--tenant-items", default=0.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--tenant-items", default=None, type=click.FloatRange(min=0),
               envvar="TOCSIN_GATEWAY_TENANT_ITEMS",
+              show_default="10000 with several tenants, else 0",
               help="Items (samples, log records, alerts) per second per tenant before 429 "
                    "(0: no limit); a tenant's intake.quota overrides it.")  # fmt: skip
 @click.option("--tenant-burst", default=2.0, show_default=True,
@@ -101,13 +103,14 @@ def secret_set(name: str) -> set[str]:
               help="Refuse samples and log records older than this.")  # fmt: skip
 def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: bool | None,
             ack_timeout: float, queue_max: int, insecure_no_auth: bool, rate_limit: float,
-            rate_burst: int, tenant_rate: float, tenant_items: float, tenant_burst: float,
+            rate_burst: int, tenant_rate: float | None, tenant_items: float | None,
+            tenant_burst: float,
             max_ahead: str, max_age: str) -> None:  # fmt: skip
     """HTTP intake (metrics, logs, Alertmanager, PagerDuty v2, remote-write) and Slack."""
     from connectors.slack.signature import SignatureVerifier
     from streams.gateway.app import RUNNER_ARGS, Gateway, GatewayMetrics
     from streams.gateway.directory import directory_from_env
-    from streams.gateway.limits import RateLimit, TenantLimit
+    from streams.gateway.limits import RateLimit, default_tenant_limit
     from streams.gateway.sns import SnsIntake
 
     big_buffers_to_mmap()
@@ -131,6 +134,7 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
     insecure = open_access(host, tokens, intake_keys, bool(signing or app_token),
                            insecure_no_auth, sources=sorted(source_tokens),
                            tenant_credentials=tenant_credentials)  # fmt: skip
+    quota = default_tenant_limit(len(tenants), tenant_rate, tenant_items, tenant_burst)
     try:
         gw = Gateway(settings, tokens, SignatureVerifier(signing) if signing else None, cfg,
                      Health(), GatewayMetrics(),
@@ -143,7 +147,7 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
                      source_tokens=source_tokens,
                      sns_intake=SnsIntake.from_env(os.environ.get("TOCSIN_SNS_TOPIC_ARNS")),
                      tenants=tenants,
-                     tenant_limit=TenantLimit(tenant_rate, tenant_items, tenant_burst),
+                     tenant_limit=quota,
                      )  # fmt: skip
     except ConfigError as exc:  # a tenant lists a credential of the environment
         raise click.ClickException(str(exc)) from exc
@@ -159,6 +163,8 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
     log.info("gateway_listening", url=f"http://{host}:{port}", tokens=len(tokens),
              intake_keys=len(intake_keys), source_tokens=sorted(source_tokens), open=insecure,
              rate_limit=f"{rate_limit:g}/s burst {rate_burst}" if rate_limit else "off",
+             tenant_quota=f"{quota.requests:g} requests/s, {quota.items:g} items/s, burst "
+                          f"{quota.burst_s:g} s" if quota.requests or quota.items else "off",
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
     web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS)

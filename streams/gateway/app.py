@@ -54,6 +54,7 @@ from streams.gateway.limits import (
     RateLimiter,
     TenantLimit,
     TenantQuotas,
+    default_tenant_limit,
     retry_after,
 )
 from streams.gateway.records import Outcome
@@ -138,7 +139,9 @@ class Gateway:
     sns_intake: SnsIntake | None = None  # None: AWS's certificates, no topic accepted
     # the installation's tenants (``config``, when given, is tenant ``default``'s)
     tenants: Mapping[str, Config] = field(default_factory=dict)
-    tenant_limit: TenantLimit = field(default_factory=TenantLimit)
+    # every tenant's quota; None: the installation's default (on with several tenants)
+    tenant_limit: TenantLimit | None = None
+    quota_clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         self.catalog = Catalog(self.settings)
@@ -153,7 +156,8 @@ class Gateway:
                                        open=self.insecure,
                                        tenants=self.tenancy.secrets)  # fmt: skip
         self.limiter = RateLimiter(self.rate_limit)
-        self.quotas = TenantQuotas(self.tenant_limit, self.tenancy.limits(self.tenant_limit))
+        limit = self.tenant_limit or default_tenant_limit(len(configs))
+        self.quotas = TenantQuotas(limit, self.tenancy.limits(limit), self.quota_clock)
         self.directories: dict[str, ResponderDirectory] = {
             tenant: ConfigDirectory(c) for tenant, c in configs.items()}  # fmt: skip
         if self.directory is None:

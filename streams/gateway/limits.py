@@ -79,6 +79,29 @@ class TenantLimit:
     burst_s: float = 2.0
 
 
+# Every tenant's quota when an installation has several and the gateway is not told
+# otherwise: a share of what one gateway process was measured to take, so that one
+# tenant cannot take it whole while a normal Prometheus and Alertmanager of one tenant
+# stay far under it (the derivation: docs/tenants.md, "Quotas").
+SHARED_REQUESTS_PER_S = 300.0
+SHARED_ITEMS_PER_S = 10_000.0
+SHARED_BURST_S = 2.0
+
+
+def default_tenant_limit(tenants: int, requests: float | None = None,
+                         items: float | None = None,
+                         burst_s: float | None = None) -> TenantLimit:  # fmt: skip
+    """The gateway's quota for every tenant: what it was told (0: none), else the shared
+    defaults when the installation has several tenants and none for a single one (one
+    tenant has nobody to be protected from)."""
+    shared = tenants > 1
+    return TenantLimit(
+        (SHARED_REQUESTS_PER_S if shared else 0.0) if requests is None else requests,
+        (SHARED_ITEMS_PER_S if shared else 0.0) if items is None else items,
+        SHARED_BURST_S if burst_s is None else burst_s,
+    )
+
+
 class TenantQuotas:
     """Per-tenant quotas over every credential of the tenant: requests per second (taken
     before the request is read) and items per second (charged once it was decoded).

@@ -10,7 +10,7 @@ import pytest
 from schemas.config import Config
 from schemas.errors import ConfigError
 from streams.gateway.auth import Credentials
-from streams.gateway.limits import TenantLimit, TenantQuotas
+from streams.gateway.limits import TenantLimit, TenantQuotas, default_tenant_limit
 from streams.gateway.tenancy import Tenancy
 
 
@@ -115,3 +115,30 @@ def test_items_may_go_into_debt_by_one_request_then_wait_until_it_is_paid() -> N
     assert q.items("acme", 1) == 0.0
     assert q.items("big", 5000) == 0.0, "a tenant's own quota overrides the default"
     assert TenantQuotas(TenantLimit()).items("any", 10**6) == 0.0, "0: no quota"
+
+
+def test_several_tenants_get_the_shared_quota_by_default_and_one_tenant_none() -> None:
+    assert default_tenant_limit(0) == TenantLimit() == default_tenant_limit(1)
+    assert default_tenant_limit(1).requests == 0 and default_tenant_limit(1).items == 0
+    shared = default_tenant_limit(2)
+    assert (shared.requests, shared.items, shared.burst_s) == (300, 10_000, 2)
+    # the gateway's flags win, field by field, and 0 turns a quota off
+    assert default_tenant_limit(3, requests=0, items=0) == TenantLimit(0, 0, 2)
+    assert default_tenant_limit(3, items=500, burst_s=5) == TenantLimit(300, 500, 5)
+    assert default_tenant_limit(1, items=500) == TenantLimit(0, 500, 2)
+
+
+def test_under_the_shared_default_a_tenant_is_held_to_it_unless_its_config_says_otherwise() -> None:
+    now = [0.0]
+    off = tenant("quiet", quota={"items_per_s": 0})
+    t = Tenancy.of({"acme": ACME, "beta": BETA, "quiet": off})
+    default = default_tenant_limit(4)
+    q = TenantQuotas(default, t.limits(default), clock=lambda: now[0])
+    # a Prometheus of 100,000 series every 15 s, for a minute: never refused
+    for _ in range(60):
+        assert q.items("beta", 6_700) == 0.0
+        now[0] += 1.0
+    assert q.items("beta", 25_000) == 0.0, "two seconds' burst, a request never split"
+    assert q.items("beta", 1) > 0, "then the tenant waits"
+    assert q.items("quiet", 10**6) == 0.0 and q.items("quiet", 1) == 0.0, "0 in its config"
+    assert q.items("acme", 25) == 0.0 and q.items("acme", 1) > 0, "its own 10/s, burst 20"

@@ -48,7 +48,7 @@ from streams.gateway import (
 from streams.gateway.auth import Caller, Credentials, routing_key_of
 from streams.gateway.decoding import DecoderLost, Decoders, Topics
 from streams.gateway.decoding import letter as dead_letter_record
-from streams.gateway.directory import ConfigDirectory, IncidentIndex
+from streams.gateway.directory import ConfigDirectory, IncidentIndex, provider_staff
 from streams.gateway.limits import (
     RateLimit,
     RateLimiter,
@@ -163,6 +163,7 @@ class Gateway:
         if self.directory is None:
             self.directory = ConfigDirectory(self.config) if self.config else StaticDirectory()
         self.directories["default"] = self.directory
+        self.provider_staff = provider_staff(configs.get("default"))
         self.writer: KafkaWriter | None = None
         self.topics = Topics(*(self.catalog.name(t) for t in ("metrics", "logs", "alerts",
                                                                "deadletter")))  # fmt: skip

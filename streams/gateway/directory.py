@@ -39,6 +39,16 @@ class ConfigDirectory:
         return user in self._teams[team]
 
 
+def provider_staff(config: Config | None) -> dict[str, str]:
+    """Slack user id -> user id of the provider's staff with the ``provider`` role (an API
+    token of that role in the provider's own configuration, the only place it may be):
+    they act on every tenant's incidents from Slack as that token does in the API."""
+    if config is None:
+        return {}
+    ids = {t.user for t in config.api_tokens if t.role == "provider"}
+    return {u.slack_id: u.id for u in config.users if u.slack_id and u.id in ids}
+
+
 def directory_from_env(value: str | None) -> StaticDirectory:
     """``TOCSIN_SLACK_RESPONDERS="U1,U2"``: Slack users who may act on every incident."""
     ids = {v.strip() for v in (value or "").split(",") if v.strip()}

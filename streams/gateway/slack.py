@@ -7,7 +7,9 @@ workspace or channel (a tenant's ``intake.slack_teams`` / ``slack_channels``; on
 mapped to no tenant is the provider's, ``default``), authorize the user in that tenant's
 config and against the incident's owning team, refuse an incident of another tenant
 (ephemerally, nothing written), put a Command of the tenant on `commands` (acknowledged
-by Kafka), answer ephemerally.
+by Kafka), answer ephemerally. The provider's staff with the ``provider`` role act on
+any tenant's incident from any workspace or channel, as their role does in the API: the
+command carries the incident's tenant.
 The message itself changes when the agents have applied the command and the notifier
 updates it.
 """
@@ -133,9 +135,18 @@ async def slash(gw: Gateway, form: dict[str, str]) -> dict[str, Any]:
     return await _submit(gw, tenant, parsed)
 
 
+def _staff(gw: Gateway, slack_user: str) -> str | None:
+    """The user id of the provider's staff member with the provider role this Slack user
+    is, or None."""
+    return gw.provider_staff.get(slack_user) if slack_user else None
+
+
 def _known(gw: Gateway, tenant: str, slack_user: str) -> bool:
-    """Only users the tenant's config knows see or touch incidents: titles name customers."""
+    """Only users the tenant's config knows (or the provider's staff with the provider
+    role) see or touch incidents: titles name customers."""
     if slack_user and _directory(gw, tenant).user_of(slack_user) is not None:
+        return True
+    if _staff(gw, slack_user) is not None:
         return True
     log.info("slack_user_unknown", user=slack_user[:40], tenant=tenant)
     return False
@@ -148,17 +159,26 @@ async def _submit(gw: Gateway, tenant: str, command: Command) -> dict[str, Any]:
     view = await _incident(gw, incident_id)
     if view is None:
         return _text(f"tocsin: no incident {incident_id!r} is known; check the id in the message.")
-    if view.tenant != tenant:
-        log.info("slack_action_other_tenant", user=slack_user, incident=incident_id,
-                 tenant=tenant)  # fmt: skip
-        return _text(f"tocsin: {incident_id} is not an incident of this Slack workspace's "
-                     f"tenant ({tenant}); nothing was done.")  # fmt: skip
-    directory = _directory(gw, tenant)
-    if not directory.may_act(slack_user, view.team):
-        log.info("slack_action_refused", user=slack_user, incident=incident_id, team=view.team)
-        return _text(f"You are not a member or responder of team {view.team or '-'}, which "
-                     f"owns {incident_id}; ask its on-call to act.")  # fmt: skip
-    actor = directory.user_of(slack_user) or slack_user
+    staff = _staff(gw, slack_user)
+    if staff is not None:
+        # the provider role: any tenant's incident, whichever team owns it; the command
+        # is the incident's tenant's, as the agents require
+        log.info("slack_action_by_provider", user=staff, incident=incident_id,
+                 tenant=view.tenant, workspace_tenant=tenant)  # fmt: skip
+        actor, tenant = staff, view.tenant
+    else:
+        if view.tenant != tenant:
+            log.info("slack_action_other_tenant", user=slack_user, incident=incident_id,
+                     tenant=tenant)  # fmt: skip
+            return _text(f"tocsin: {incident_id} is not an incident of this Slack "
+                         f"workspace's tenant ({tenant}); nothing was done.")  # fmt: skip
+        directory = _directory(gw, tenant)
+        if not directory.may_act(slack_user, view.team):
+            log.info("slack_action_refused", user=slack_user, incident=incident_id,
+                     team=view.team)  # fmt: skip
+            return _text(f"You are not a member or responder of team {view.team or '-'}, "
+                         f"which owns {incident_id}; ask its on-call to act.")  # fmt: skip
+        actor = directory.user_of(slack_user) or slack_user
     command = command.model_copy(update={"actor": actor, "tenant": tenant})
     if update is not None:
         return await status_update(gw, command, view.status, actor)
@@ -213,7 +233,7 @@ def _query(gw: Gateway, tenant: str, q: Query) -> dict[str, Any]:
         on_call = sorted({v.assignee for v in gw.index.open_incidents(tenant) if v.assignee})
         return _text("On call for open incidents: " + (", ".join(on_call) or "nobody paged"))
     view = gw.index.get(q.incident_id)
-    if view is None or view.tenant != tenant:
+    if view is None or (view.tenant != tenant and _staff(gw, q.actor) is None):
         return _text(f"No incident {q.incident_id!r} is known.")
     return _text(f"{view.incident_id}: {view.assignee or 'unassigned'} (team {view.team or '-'},"
                  f" {view.status})")  # fmt: skip

@@ -47,7 +47,13 @@ def sha(secret: str) -> str:
 def tenants() -> dict[str, Config]:
     hb = [{"name": "nightly-backup", "interval": "1d"}]
     return {
-        "default": Config(),
+        # pat has the provider role (a provider token); sam is the provider's admin only
+        "default": Config.model_validate({
+            "users": [{"id": "pat", "name": "Pat", "slack_id": "U_PAT"},
+                      {"id": "sam", "name": "Sam", "slack_id": "U_SAM"}],
+            "teams": [{"id": "noc", "members": ["pat", "sam"]}],
+            "api_tokens": [{"user": "pat", "role": "provider", "sha256": sha("pat-api")},
+                           {"user": "sam", "role": "admin", "sha256": sha("sam-api")}]}),
         "acme": Config.model_validate({"tenant": "acme", "heartbeats": hb, "intake": {
             "tokens": [{"sha256": sha(ACME)}], "quota": {"requests_per_s": 5, "burst_s": 1},
             "slack_teams": ["TACME01"]},
@@ -179,10 +185,10 @@ def _signed(body: bytes) -> dict[str, str]:
             "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
 
 
-def _click(user: str, team: str) -> bytes:
+def _click(user: str, team: str, incident: str = "inc-acme-1") -> bytes:
     payload = {"type": "block_actions", "user": {"id": user, "team_id": team},
                "team": {"id": team}, "actions": [{"action_id": "tocsin_ack",
-                                                  "value": "inc-acme-1"}]}  # fmt: skip
+                                                  "value": incident}]}  # fmt: skip
     return urllib.parse.urlencode({"payload": orjson.dumps(payload).decode()}).encode()
 
 
@@ -220,6 +226,61 @@ def test_a_slack_user_of_another_tenant_cannot_act_on_an_incident_nor_see_it(
     assert "accepted" in ok.json()["text"], ok.text
     commands = [decode(Command, v) for v in read_values(kafka_settings, topics.name("commands"))]
     assert [(c.action, c.actor, c.tenant) for c in commands] == [("ack", "erin", "acme")]
+
+
+def _publish(kafka_settings: KafkaSettings, topics: Catalog, *incidents: Incident) -> None:
+    producer = make_producer(kafka_settings)
+    for inc in incidents:
+        producer.produce(topics.name("incidents"), key=inc.incident_id.encode(),
+                         value=encode(inc))  # fmt: skip
+    assert producer.flush(10) == 0
+
+
+def _incident(iid: str, tenant: str) -> Incident:
+    return Incident(incident_id=iid, group_key=f"{tenant}/g", version=1, status="triggered",
+                    title="Shop down", severity="critical", priority="P1", team="web",
+                    tenant=tenant, opened_at=datetime.now(UTC))  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_the_providers_staff_act_on_any_tenants_incident_from_slack_a_tenants_user_cannot(
+    gw: httpx.Client, kafka_settings: KafkaSettings, topics: Catalog
+) -> None:
+    _publish(kafka_settings, topics, _incident("inc-acme-1", "acme"),
+             _incident("inc-beta-1", "beta"))  # fmt: skip
+
+    def post(path: str, body: bytes) -> str:
+        r = gw.post(path, content=body, headers=_signed(body))
+        assert r.status_code == 200 and r.json()["response_type"] == "ephemeral", r.text
+        text: str = r.json()["text"]
+        return text
+
+    # pat (provider role) from beta's workspace, on acme's incident, though no team of
+    # acme lists pat; and from the provider's own workspace on beta's
+    assert "accepted" in post("/slack/interactions", _click("U_PAT", "TBETA01"))
+    assert "accepted" in post("/slack/commands", _slash("note on it inc-beta-1", "U_PAT",
+                                                        "TPROVIDER"))  # fmt: skip
+    assert "inc-acme-1: unassigned (team web" in post(
+        "/slack/commands", _slash("who inc-acme-1", "U_PAT", "TPROVIDER")
+    )
+    # the provider's admin without the provider role stays in the provider's tenant
+    assert "not an incident of this Slack workspace's tenant (default)" in post(
+        "/slack/interactions", _click("U_SAM", "TPROVIDER")
+    )
+    # tenants' users still cannot act on another tenant's incident, from either workspace
+    assert "not an incident of this Slack workspace's tenant (beta)" in post(
+        "/slack/interactions", _click("U_BOB", "TBETA01")
+    )
+    assert "not authorised" in post("/slack/interactions", _click("U_BOB", "TACME01"))
+    assert "not an incident of this Slack workspace's tenant (acme)" in post(
+        "/slack/interactions", _click("U_ERIN", "TACME01", "inc-beta-1")
+    )
+    assert "No incident" in post("/slack/commands", _slash("who inc-acme-1", "U_BOB",
+                                                           "TBETA01"))  # fmt: skip
+    commands = [decode(Command, v) for v in read_values(kafka_settings, topics.name("commands"))]
+    assert [(c.action, c.actor, c.tenant, c.incident_id) for c in commands] == [
+        ("ack", "pat", "acme", "inc-acme-1"),
+        ("note", "pat", "beta", "inc-beta-1"),
+    ]
 
 
 def test_alertmanager_api_silences_are_the_tenants_own(

@@ -82,9 +82,7 @@ def enqueue(conn: Connection, pages: Mapping[str, StatusConfig], now: datetime) 
         return 0
     new = []
     for r in rows:
-        status = pages.get(r.tenant)
-        page = status.page(r.page) if status is not None else None
-        readable = page is not None and page.audience in r.audiences
+        readable = _readable(pages, r.tenant, r.page, r.audiences)
         new.append({"subscriber_id": r.subscriber_id, "update_id": r.update_id,
                     "attempts": 0, "next_at": now if readable else None,
                     "delivered_at": None, "last_error": "" if readable else NOT_FOR_PAGE,
@@ -94,19 +92,28 @@ def enqueue(conn: Connection, pages: Mapping[str, StatusConfig], now: datetime) 
     return len(rows)
 
 
+def _readable(pages: Mapping[str, StatusConfig], tenant: str, page_id: str,
+              audiences: list[str]) -> bool:  # fmt: skip
+    status = pages.get(tenant)
+    page = status.page(page_id) if status is not None else None
+    return page is not None and page.audience in audiences
+
+
 def _claimable(now: datetime) -> Any:
     d = status_deliveries.c
     return and_(d.delivered_at.is_(None), d.next_at <= now,
                 or_(d.claimed_until.is_(None), d.claimed_until <= now))  # fmt: skip
 
 
-def claim(conn: Connection, me: str, now: datetime, lease: timedelta = LEASE,
-          limit: int = BATCH) -> list[Due]:  # fmt: skip
-    """Claim up to `limit` deliveries that are due and nobody holds, for `lease`."""
+def claim(conn: Connection, me: str, pages: Mapping[str, StatusConfig], now: datetime,
+          lease: timedelta = LEASE, limit: int = BATCH) -> list[Due]:  # fmt: skip
+    """Claim up to `limit` deliveries that are due and nobody holds, for `lease`. One
+    whose page no longer lets its audience read the update (the configuration changed
+    since it was written) is closed instead, unsent."""
     s, u, d = status_subscribers.c, status_updates.c, status_deliveries.c
     query = (
         select(d.subscriber_id, d.update_id, d.attempts, s.url, s.secret, s.tenant, s.page,
-               u.incident_id, u.status, u.title, u.message, u.at)
+               u.incident_id, u.status, u.title, u.message, u.at, u.audiences)
         .join(status_subscribers, s.subscriber_id == d.subscriber_id)
         .join(status_updates, u.update_id == d.update_id)
         .where(and_(_claimable(now), s.removed_at.is_(None)))
@@ -121,6 +128,9 @@ def claim(conn: Connection, me: str, now: datetime, lease: timedelta = LEASE,
         mine = update(status_deliveries).where(
             and_(d.subscriber_id == r.subscriber_id, d.update_id == r.update_id, _claimable(now))
         )
+        if not _readable(pages, r.tenant, r.page, r.audiences):
+            conn.execute(mine.values(next_at=None, last_error=NOT_FOR_PAGE))
+            continue
         won = conn.execute(mine.values(claimed_by=me, claimed_until=now + lease)).rowcount
         if not won:
             continue
@@ -171,7 +181,7 @@ class Deliverer:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._run, enqueue, self.pages, self.clock())
         items: list[Due] = await loop.run_in_executor(
-            None, self._run, claim, self.me, self.clock(), self.lease, self.batch
+            None, self._run, claim, self.me, self.pages, self.clock(), self.lease, self.batch
         )
         # all of a claim at once: each send is bounded, so the last ends inside the lease
         await asyncio.gather(*(self._deliver(item) for item in items))

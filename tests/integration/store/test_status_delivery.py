@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import Engine, select
 
+from schemas.status import StatusConfig
 from streams.status import subscribers
 from streams.status.delivery import Deliverer, claim, enqueue, mark
 from streams.store.db import StoreSettings, open_engine
@@ -254,16 +255,40 @@ def test_a_claim_is_one_workers_until_its_lease_ends(engine: Engine, moment: dat
     with engine.connect() as conn:
         assert enqueue(conn, PAGES, t) == 1
         assert enqueue(conn, PAGES, t) == 0, "the row is written once"
-        (mine,) = claim(conn, "a", t, lease)
-        assert claim(conn, "b", t + lease - timedelta(seconds=1), lease) == []
+        (mine,) = claim(conn, "a", PAGES, t, lease)
+        assert claim(conn, "b", PAGES, t + lease - timedelta(seconds=1), lease) == []
         # a died between the subscriber's answer and its mark: b sends it again
-        (again,) = claim(conn, "b", t + lease, lease)
+        (again,) = claim(conn, "b", PAGES, t + lease, lease)
         assert again.body["update_id"] == "u1" and again.attempts == 0
         assert not mark(conn, "a", mine, t + lease, None), "a's late mark changes nothing"
-        assert claim(conn, "c", t + lease + timedelta(seconds=1), lease) == [], "still b's"
+        assert claim(conn, "c", PAGES, t + lease + timedelta(seconds=1), lease) == [], "still b's"
         assert mark(conn, "b", again, t + lease + timedelta(seconds=2), "HTTP 502")
-        assert claim(conn, "c", t + lease + timedelta(seconds=3), lease) == [], "retry later"
-        (retry,) = claim(conn, "c", t + lease + timedelta(seconds=4), lease)
+        assert claim(conn, "c", PAGES, t + lease + timedelta(seconds=3), lease) == [], "retry later"
+        (retry,) = claim(conn, "c", PAGES, t + lease + timedelta(seconds=4), lease)
         assert retry.attempts == 1
         assert mark(conn, "c", retry, t + lease + timedelta(seconds=5), None)
-        assert claim(conn, "d", t + 2 * lease + timedelta(hours=2), lease) == []
+        assert claim(conn, "d", PAGES, t + 2 * lease + timedelta(hours=2), lease) == []
+
+
+def test_a_delivery_whose_page_no_longer_shows_the_update_is_closed_unsent(
+    engine: Engine, moment: datetime
+) -> None:
+    with engine.connect() as conn:
+        subscribers.add(conn, "acme", "public", "http://127.0.0.1:9/hook", moment)
+    with engine.begin() as conn:
+        conn.execute(status_updates.insert(), [{
+            "update_id": "u1", "tenant": "acme", "incident_id": "inc-1", "status": "identified",
+            "message": "m", "audiences": ["public"], "title": "t", "components": [],
+            "author": "carol", "at": moment + timedelta(seconds=1)}])  # fmt: skip
+    # the page "public" made internal after the delivery was written
+    internal = {"acme": StatusConfig.model_validate({
+        "components": [{"id": "shop", "name": "Shop", "services": ["checkout"]}],
+        "pages": [{"id": "public", "audience": "internal", "title": "Acme NOC"}]})}  # fmt: skip
+    t = moment + timedelta(seconds=2)
+    with engine.connect() as conn:
+        assert enqueue(conn, PAGES, t) == 1
+        assert claim(conn, "a", internal, t) == []
+        assert claim(conn, "a", PAGES, t + timedelta(seconds=1)) == [], "closed for good"
+        d = status_deliveries.c
+        row = conn.execute(select(d.delivered_at, d.next_at, d.last_error)).one()
+    assert row == (None, None, "not for this page's audience")

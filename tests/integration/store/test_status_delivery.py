@@ -3,7 +3,8 @@ PostgreSQL: every update reaches every subscriber once with two delivery loops r
 over the same rows (and a subscriber whose first answer to each update is a 500); a
 worker killed with -9 in the middle of its sends gives its deliveries back when their
 lease runs out, and the other worker sends them, once; a claim is exclusive until its
-lease ends, and the late answer of a worker that lost it changes nothing."""
+lease ends, and the late answer of a worker that lost it changes nothing; a delivery
+whose page no longer shows the update is closed unsent."""
 
 from __future__ import annotations
 

@@ -110,19 +110,23 @@ class Rule:
     # "fresh": as AnomalySeries, k of n rare points, one of which opened a new episode (its
     # episode score over the threshold too); "rarity": k of n rare points (the rule before)
     on: str = "fresh"
+    urgent: float = 1.0  # one point this rare (and opening an episode) pages at once
 
     def __str__(self) -> str:
-        return f"{self.threshold:.2f}, {self.k} of {self.n} on {self.on}"
+        urgent = f" or 1 at {self.urgent:.2f}" if self.urgent < 1.0 else ""
+        return f"{self.threshold:.2f}, {self.k} of {self.n} on {self.on}{urgent}"
 
 
 # Pages worth waking up for: a rule is a candidate only if pure noise pages a series at
 # most once a month (NAB's false-positive cost alone would favour paging on every rare point).
 NOISE_PAGES_PER_DAY = 1 / 30
+URGENT = [1.0]
 ALL_RULES = [
     Rule(t, k, n, on=on)
     for t in (0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
     for k, n in ((1, 1), (2, 3), (2, 5), (2, 10))
     for on in ("fresh", "rarity")
+    for urgent in URGENT
 ]
 
 
@@ -231,7 +235,8 @@ def alerts(s: Scored, f: int, rule: Rule) -> list[float]:
         if len(recent) > rule.n:
             del recent[0]
             del fresh[0]
-        if not firing and sum(recent) >= rule.k and any(fresh):
+        urgent = high and r >= rule.urgent and episode[i] >= rule.threshold
+        if not firing and (urgent or (sum(recent) >= rule.k and any(fresh))):
             firing, quiet = True, 0
             out[i] = 1.0
         elif firing:
@@ -368,6 +373,15 @@ def main(argv: Sequence[str] = ()) -> int:
         print(f"NAB data not found under {DATA} (set TOCSIN_NAB_DIR)")
         return 1
     names = argv[argv.index("--variants") + 1].split(",") if "--variants" in argv else ["default"]
+    if "--urgent" in argv:
+        # candidate rules that also page at once on one point this rare (1.0: never)
+        urgent = [float(u) for u in argv[argv.index("--urgent") + 1].split(",")]
+        ALL_RULES[:] = [
+            Rule(r.threshold, r.k, r.n, r.warm_up, r.resolve_after, r.on, u)
+            for r in ALL_RULES
+            if r.urgent == 1.0
+            for u in urgent
+        ]
     how = argv[argv.index("--folds") + 1] if "--folds" in argv else "5"
     windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
     corpus = load()

@@ -60,6 +60,8 @@ SETTLE = 20  # detectors feed no surprise before their own spread estimate settl
 _RESCALE = 1e100  # histogram weights grow by 1/(1 - LONG) a point: renormalised here
 
 _UNSEEN_DECADES = -math.log10(UNSEEN)
+_PLAIN = math.ceil(1.0 / LONG) - 1  # from this point on, the plain mean's rate is below LONG
+_KEEP, _GROW = 1.0 - LONG, 1.0 / (1.0 - LONG)
 _GAUSS_NEGLIGIBLE = 100.0 * UNSEEN
 _LN10 = math.log(10.0)
 _SQRT2 = math.sqrt(2.0)
@@ -110,7 +112,10 @@ class Calibrator:
         n = self.n
         m = self.long_m
         score = 0.0
-        if n >= MIN_POINTS + LAG:
+        if n >= MIN_POINTS + LAG and raw > m:
+            # (a surprise no larger than the mean surprise is never rare - its tail is
+            # around a third or more, a score under ~0.07 - so it is not priced: half the
+            # points skip the histogram sum)
             # the part of bin k above raw counts as if spread evenly over the bin
             seen = (sum(bins[k + 1 :]) + bins[k] * (k + 1 - x)) / self.mass
             if seen >= _GAUSS_NEGLIGIBLE:
@@ -128,12 +133,16 @@ class Calibrator:
             score = decades / (decades + DECADES) if decades > 0.0 else 0.0
         # a plain running mean/variance until it covers LONG's horizon, so the early
         # estimates are not biased towards zero (which would flag ordinary noise)
-        rate = 1.0 / (n + 1)
-        rate = rate if rate > LONG else LONG
         d = raw - m
-        self.long_m = m + rate * d
-        self.long_v = (1.0 - rate) * (self.long_v + rate * d * d)
-        weight = self.weight / (1.0 - rate) if n else self.weight
+        if n >= _PLAIN:
+            self.long_m = m + LONG * d
+            self.long_v = _KEEP * (self.long_v + LONG * d * d)
+            weight = self.weight * _GROW
+        else:
+            rate = 1.0 / (n + 1)
+            self.long_m = m + rate * d
+            self.long_v = (1.0 - rate) * (self.long_v + rate * d * d)
+            weight = self.weight / (1.0 - rate) if n else self.weight
         # the histogram learns a surprise LAG points late: the points of one episode do
         # not make each other "seen before" (a 3-point spike stays rare for all 3).
         # pending holds bin numbers (-1: empty)

@@ -45,11 +45,15 @@ FAST = 0.05  # level/spread: ~20 points of memory, so a level shift is learned q
 SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~500 points)
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
+SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
+# debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
 
-_VERSION = 6  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
-# 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks
+_VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
+# 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
+# 7: the short time scale (its mean surprise and calibration) follows the sampling step
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
+_SHORT = "<d"  # the short time scale's mean surprise
 
 
 def slots_for(season: str) -> int:
@@ -76,6 +80,8 @@ class LikelihoodDetector:
         "n",
         "novelty",
         "season",
+        "short",
+        "short_cal",
         "slots",
         "slow_v",
         "step",
@@ -92,6 +98,8 @@ class LikelihoodDetector:
         self.novelty = Novelty()
         self.episode = Episode()
         self.step = SamplingStep()
+        self.short = 0.0
+        self.short_cal = Calibrator()
 
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
@@ -118,10 +126,21 @@ class LikelihoodDetector:
         # the first points only teach the model its spread: their surprise means nothing
         other = self.novelty.update(value, n >= SETTLE)
         shift = self.step.decades(at.timestamp())
+        # the short time scale: a run of moderate surprises (a variance change, a slow
+        # departure) is rarer as a run than any of its points is alone
+        short = self.short
+        short = short + SHORT * (raw - short) if n > 0 else 0.0
+        self.short = short
         if n >= SETTLE:
-            calibrated = self.cal.calibrate(raw)
-            calibrated = shifted(calibrated if calibrated > other else other, shift)
+            point = self.cal.calibrate(raw)
+            point = point if point > other else other
+            calibrated = shifted(point, shift)
             episode = self.episode.step(calibrated)
+            # the run informs the alert (k of n rare points), not the episode: it lasts
+            # ~10 points after a spike, which would re-detect the spike's own episode
+            run = self.short_cal.calibrate(short)
+            if run > point:
+                calibrated = shifted(run, shift)
         else:
             episode = calibrated = 0.0
 
@@ -156,7 +175,7 @@ class LikelihoodDetector:
     def memory_bytes(self) -> int:
         # the objects themselves (~1.6 KB) + slots + two histograms; tracemalloc measures
         # 7.0 KB a weekly series, 2.7 KB a daily one (tests/unit/anomaly/test_detector.py)
-        return 1600 + self.slots.itemsize * len(self.slots) + 2 * 8 * len(self.cal.bins)
+        return 1600 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
@@ -170,6 +189,8 @@ class LikelihoodDetector:
             + self.novelty.dump()
             + self.episode.dump()
             + self.step.dump()
+            + struct.pack(_SHORT, self.short)
+            + self.short_cal.dump()
         )
 
     @classmethod
@@ -192,5 +213,7 @@ class LikelihoodDetector:
         d.cal, offset = Calibrator.load(data, offset)
         d.novelty, offset = Novelty.load(data, offset)
         d.episode, offset = Episode.load(data, offset)
-        d.step, _ = SamplingStep.load(data, offset)
+        d.step, offset = SamplingStep.load(data, offset)
+        (d.short,) = struct.unpack_from(_SHORT, data, offset)
+        d.short_cal, _ = Calibrator.load(data, offset + struct.calcsize(_SHORT))
         return d

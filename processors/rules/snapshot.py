@@ -20,7 +20,7 @@ from schemas.errors import TocsinError
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 13  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 14  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
@@ -28,7 +28,8 @@ STATE_VERSION = 13  # 4: panes, not windows; 5: quantile panes may hold plain va
 # 10: counters are keyed by the escaped series key; 11: anomaly series v3 (a page needs
 # a point that opened an episode); 12: per-series clocks and the closing watermark;
 # 13: clocks filed by tenant, under a digest of the series key, in both modes; whether a
-# pending was announced is the group entry's fifth field, not its state's sixth
+# pending was announced is the group entry's fifth field, not its state's sixth;
+# 14: likelihood v7 (a short time scale of surprises informs alerts)
 
 
 class IncompatibleState(TocsinError, ValueError):

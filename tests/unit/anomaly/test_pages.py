@@ -50,6 +50,17 @@ def test_a_burst_pages_once_its_repeat_does_not_and_a_larger_one_later_does() ->
     assert len(fired) == 2, fired
 
 
+def test_one_point_far_outside_the_band_pages_a_merely_unusual_one_does_not() -> None:
+    # a single point 12 spreads out makes the mean surprise of its last ~10 points rare
+    # too, which completes the page; a 6-spread point is one of the series' rare points
+    for seed in range(4):
+        for spreads, pages in ((12, 1), (6, 0)):
+            values = noise(3000, seed, "gauss")
+            values[2900] += 2.0 * spreads
+            fired = firings(values)
+            assert len([i for i in fired if 2900 <= i < 2910]) == pages, (seed, spreads, fired)
+
+
 def test_the_benchmark_replays_the_rule_as_the_series_runs_it() -> None:
     # the pages figure of benchmarks/nab_cv.py is only the shipped rule's if its replay
     # fires exactly where AnomalySeries does

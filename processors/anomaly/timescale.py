@@ -53,12 +53,13 @@ def decades_for_step(step_s: float) -> float:
 class SamplingStep:
     """The series' sampling step, learned from its timestamps."""
 
-    __slots__ = ("gaps", "last", "log_step")
+    __slots__ = ("gap", "gaps", "last", "log_gap", "log_step")
 
     def __init__(self) -> None:
         self.gaps = 0
         self.log_step = _LOG_REFERENCE
         self.last = -math.inf
+        self.gap = self.log_gap = 0.0  # the last gap and its clamped log (a cache)
 
     def decades(self, ts: float) -> float:
         """Learn the timestamp `ts` (epoch seconds), then log10(300 s / step)."""
@@ -68,7 +69,9 @@ class SamplingStep:
                 # a plain mean of the first gaps, then exponentially weighted
                 rate = 1.0 / (self.gaps + 1)
                 rate = rate if rate > STEP_RATE else STEP_RATE
-                self.log_step += rate * (_log_step(gap) - self.log_step)
+                if gap != self.gap:  # regular sampling repeats its gap: one log less a point
+                    self.gap, self.log_gap = gap, _log_step(gap)
+                self.log_step += rate * (self.log_gap - self.log_step)
                 self.gaps += 1
             self.last = ts
         # no gap seen yet: log_step is the reference step's, so no shift

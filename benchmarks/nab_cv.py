@@ -27,7 +27,7 @@ Per-file scores are cached under $TOCSIN_NAB_CACHE (default /tmp/tocsin-nab-cv),
 keyed by the detector's source, the variant and the file.
 
 Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
-[--variants a,b,...] [--folds 5|category] [--per-file]
+[--variants a,b,...] [--folds 5|category] [--per-file] [--urgent 1.0,0.4,...]
 [--heldout PATH/TO/NAB [--results PATH/TO/NAB/results]]
 (TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev).
 """

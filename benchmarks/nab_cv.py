@@ -84,6 +84,7 @@ def _zero(log_step: float) -> float:
 
 
 _C = "processors.anomaly.calibration."
+_L = "processors.anomaly.likelihood."
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
@@ -95,6 +96,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("stretch20", overrides={_C + "STRETCH": 20}),
         Variant("lag1", overrides={_C + "LAG": 1}),
         Variant("lag10", overrides={_C + "LAG": 10}),
+        Variant("run5", overrides={_L + "SHORT": 0.2}),
+        Variant("run20", overrides={_L + "SHORT": 0.05}),
         Variant("perpoint", overrides={"processors.anomaly.timescale._decades": _zero}),
     ]
 }
@@ -322,6 +325,9 @@ def cv_pages(
         for name, s in scored.items()
         for rule in rules_for(VARIANTS[name])
     }
+    if not prepared:
+        print("\npages: no candidate rule pages pure noise at most once a month; not scored")
+        return []
     out = []
     for fold in sorted(set(folds)):
         train = [i for i, f in enumerate(folds) if f != fold]
@@ -413,8 +419,14 @@ def main(argv: Sequence[str] = ()) -> int:
             f"{profile.name} {pooled(results, profile):.1f} (worst {worst(results, profile):.1f})"
         )
     results = cv_pages(corpus, windows, scored, folds)
-    print_folds("pages (the rule's firing transitions, standard), out of fold", results, STANDARD)
-    summary.append(f"pages {pooled(results, STANDARD):.1f} (worst {worst(results, STANDARD):.1f})")
+    if results:
+        title = "pages (the rule's firing transitions, standard), out of fold"
+        print_folds(title, results, STANDARD)
+        summary.append(
+            f"pages {pooled(results, STANDARD):.1f} (worst {worst(results, STANDARD):.1f})"
+        )
+    else:
+        summary.append("pages: no rule within the noise budget")
     print(f"\nsummary [{','.join(names)}]: " + " | ".join(summary))
     spec = AnomalySpec()
     shipped = Rule(

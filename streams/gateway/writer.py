@@ -36,6 +36,7 @@ MAX_RECORD_BYTES = 960_000
 and the broker's default ``max.message.bytes`` (1,048,588) with room for the record's
 framing. Topics created with a smaller ``max.message.bytes`` need a smaller bound."""
 _YIELD_EVERY = 250  # produce() calls between turns of the event loop
+_ANY_PARTITION = -1  # RD_KAFKA_PARTITION_UA: the configured partitioner chooses by key
 _SERVE_BUSY = 0.001  # s between delivery-report polls while a request waits for them
 _SERVE_IDLE = 0.05  # s between them otherwise (error callbacks)
 
@@ -119,12 +120,15 @@ class KafkaWriter:
         self._serve_on(loop)
         pending = _Pending(loop, len(records))
         self._unsettled += 1
+        produce, delivered = self.producer.produce, pending.done
         try:
             for n, (topic, key, value) in enumerate(records, 1):
                 if n % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a big request must not hold /healthz back
                 try:
-                    self.producer.produce(topic, key=key, value=value, on_delivery=pending.done)
+                    # positional (topic, value, key, any partition, callback): no keyword
+                    # dict to build and parse per record
+                    produce(topic, value, key, _ANY_PARTITION, delivered)
                 except BufferError as exc:
                     # the earlier records of this request may still be delivered: the
                     # client retries the whole request, and consumers deduplicate by
@@ -144,8 +148,11 @@ class KafkaWriter:
             self._unsettled -= 1
 
     def _serve_on(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._loop is None and not self._stop.is_set():
-            self._loop = loop
+        """Serve on the loop that writes (a writer that outlives its loop follows the next)."""
+        if self._loop is not loop and not self._stop.is_set():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._loop, self._busy = loop, False
             self._timer = loop.call_later(_SERVE_IDLE, self._serve)
 
     def _hurry(self) -> None:

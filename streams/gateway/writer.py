@@ -61,8 +61,8 @@ class KafkaWriter:
     """Records to Kafka, each request answered once all its records were acknowledged.
 
     Delivery reports are served on the event loop (``_serve``): a thread of their own
-    took the GIL once per acknowledged record, each time from the event loop in the
-    middle of decoding, and the handing back and forth cost more than the reports.
+    would take the GIL once per acknowledged record, each time from the event loop in
+    the middle of decoding, and the handing back and forth costs more than the reports.
     A thread of its own probes the cluster (a metadata request blocks)."""
 
     def __init__(self, producer: Producer, ack_timeout: float = 10.0,

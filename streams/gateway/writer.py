@@ -3,8 +3,8 @@
 Backpressure instead of unbounded buffering: a full librdkafka queue or a broker known
 to be down raises ``Backpressure`` (the gateway answers 429 + Retry-After) before
 anything is enqueued; a write not acknowledged within ``ack_timeout`` raises
-``NotAcknowledged`` (503). Delivery callbacks run on a poll thread and settle the
-request's futures on the event loop.
+``NotAcknowledged`` (503). Delivery callbacks run on the event loop, polled from it,
+and settle the request's futures there.
 
 No record over ``MAX_RECORD_BYTES`` is ever handed to the producer: librdkafka would
 refuse it (``MSG_SIZE_TOO_LARGE``) after the request's other records were queued, a
@@ -16,6 +16,7 @@ their records first and answer 4xx; a request that still holds one raises
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -35,6 +36,9 @@ MAX_RECORD_BYTES = 960_000
 and the broker's default ``max.message.bytes`` (1,048,588) with room for the record's
 framing. Topics created with a smaller ``max.message.bytes`` need a smaller bound."""
 _YIELD_EVERY = 250  # produce() calls between turns of the event loop
+_ANY_PARTITION = -1  # RD_KAFKA_PARTITION_UA: the configured partitioner chooses by key
+_SERVE_BUSY = 0.001  # s between delivery-report polls while a request waits for them
+_SERVE_IDLE = 0.05  # s between them otherwise (error callbacks)
 
 
 class Backpressure(TocsinError):
@@ -54,6 +58,13 @@ class RecordTooLarge(TocsinError, ValueError):
 
 
 class KafkaWriter:
+    """Records to Kafka, each request answered once all its records were acknowledged.
+
+    Delivery reports are served on the event loop (``_serve``): a thread of their own
+    would take the GIL once per acknowledged record, each time from the event loop in
+    the middle of decoding, and the handing back and forth costs more than the reports.
+    A thread of its own probes the cluster (a metadata request blocks)."""
+
     def __init__(self, producer: Producer, ack_timeout: float = 10.0,
                  queue_max: int | None = None, probe_topic: str | None = None) -> None:  # fmt: skip
         self.producer = producer
@@ -63,14 +74,22 @@ class KafkaWriter:
         self.broker_down = False
         self._down_since = 0.0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="kafka-probe", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._busy = False  # the timer is the short one
+        self._unsettled = 0  # requests waiting for their acknowledgements
 
     def start(self) -> KafkaWriter:
         self._thread.start()
+        with contextlib.suppress(RuntimeError):  # no loop yet: the first write serves
+            self._serve_on(asyncio.get_running_loop())
         return self
 
     def close(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        if self._timer is not None:
+            self._timer.cancel()
         self._thread.join(timeout)
         # what is still queued belongs to requests not yet answered 2xx: with the broker
         # down there is no point in holding the shutdown for it
@@ -98,36 +117,67 @@ class KafkaWriter:
             # the queue fills up in the middle of the request
             raise Backpressure("Kafka producer queue is full")
         loop = asyncio.get_running_loop()
+        self._serve_on(loop)
         pending = _Pending(loop, len(records))
-        for n, (topic, key, value) in enumerate(records, 1):
-            if n % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # a big request must not hold /healthz back
-            try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=pending.done)
-            except BufferError as exc:
-                # the earlier records of this request may still be delivered: the client
-                # retries the whole request, and consumers deduplicate by event_id
-                pending.abandon()
-                raise Backpressure("Kafka producer queue is full") from exc
-            except KafkaException as exc:
-                pending.abandon()
-                raise NotAcknowledged(str(exc)) from exc
+        self._unsettled += 1
+        produce, delivered = self.producer.produce, pending.done
         try:
-            await asyncio.wait_for(asyncio.shield(pending.future), self.ack_timeout)
-        except TimeoutError as exc:
-            raise NotAcknowledged(f"no acknowledgement within {self.ack_timeout:g}s") from exc
+            for n, (topic, key, value) in enumerate(records, 1):
+                if n % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a big request must not hold /healthz back
+                try:
+                    # positional (topic, value, key, any partition, callback): no keyword
+                    # dict to build and parse per record
+                    produce(topic, value, key, _ANY_PARTITION, delivered)
+                except BufferError as exc:
+                    # the earlier records of this request may still be delivered: the
+                    # client retries the whole request, and consumers deduplicate by
+                    # event_id
+                    pending.abandon()
+                    raise Backpressure("Kafka producer queue is full") from exc
+                except KafkaException as exc:
+                    pending.abandon()
+                    raise NotAcknowledged(str(exc)) from exc
+            if not self._busy:
+                self._hurry()
+            try:
+                await asyncio.wait_for(asyncio.shield(pending.future), self.ack_timeout)
+            except TimeoutError as exc:
+                raise NotAcknowledged(f"no acknowledgement within {self.ack_timeout:g}s") from exc
+        finally:
+            self._unsettled -= 1
 
-    def _poll(self) -> None:
-        """Serve delivery callbacks; probe the cluster (every 5 s, every 1 s while down),
-        because librdkafka reports "all brokers down" late and never reports "back up"."""
+    def _serve_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve on the loop that writes (a writer that outlives its loop follows the next)."""
+        if self._loop is not loop and not self._stop.is_set():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._loop, self._busy = loop, False
+            self._timer = loop.call_later(_SERVE_IDLE, self._serve)
+
+    def _hurry(self) -> None:
+        """Records were queued while the timer was the long one."""
+        if self._timer is not None and self._loop is not None and not self._stop.is_set():
+            self._timer.cancel()
+            self._busy = True
+            self._timer = self._loop.call_later(_SERVE_BUSY, self._serve)
+
+    def _serve(self) -> None:
+        """Delivery reports (settling the requests whose records are all acknowledged)
+        and librdkafka's error callbacks; often while requests wait for them."""
+        if self._stop.is_set() or self._loop is None:
+            return
+        self.producer.poll(0)
+        self._busy = self._unsettled > 0
+        self._timer = self._loop.call_later(_SERVE_BUSY if self._busy else _SERVE_IDLE,
+                                            self._serve)  # fmt: skip
+
+    def _watch(self) -> None:
+        """Probe the cluster (every 5 s, every 1 s while down), because librdkafka reports
+        "all brokers down" late and never reports "back up"."""
         self._probe()
-        last_probe = time.monotonic()
-        while not self._stop.is_set():
-            self.producer.poll(0.05)
-            now = time.monotonic()
-            if now - last_probe > (1.0 if self.broker_down else 5.0):
-                self._probe()
-                last_probe = time.monotonic()
+        while not self._stop.wait(1.0 if self.broker_down else 5.0):
+            self._probe()
 
     def _probe(self) -> None:
         try:
@@ -149,32 +199,27 @@ class _Pending:
     """One future per request, settled when the last of its records is acknowledged:
     per-record futures and loop wake-ups cost more than the produce itself."""
 
-    __slots__ = ("error", "future", "left", "loop")
+    __slots__ = ("error", "future", "left")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
-        self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
         self.left = count
         self.error: str | None = None
 
     def done(self, err: KafkaError | None, _msg: Message) -> None:
-        """Delivery callback, on the poll thread (the only thread that touches ``left``)."""
+        """Delivery callback, on the event loop's thread (the only one that polls or
+        flushes the producer)."""
         if err is not None and self.error is None:
             self.error = err.str()
         self.left -= 1
-        if self.left == 0 and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._settle)
+        if self.left == 0 and not self.future.done() and not self.future.get_loop().is_closed():
+            if self.error is None:
+                self.future.set_result(None)
+            else:
+                self.future.set_exception(NotAcknowledged(self.error))
 
     def abandon(self) -> None:
         """The request failed before all its records were handed over: the unsent ones
         never call back, so ``left`` never reaches 0 and the future (awaited by nobody)
         is never settled."""
         self.error = self.error or "not sent"
-
-    def _settle(self) -> None:
-        if self.future.done():
-            return
-        if self.error is None:
-            self.future.set_result(None)
-        else:
-            self.future.set_exception(NotAcknowledged(self.error))

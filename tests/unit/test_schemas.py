@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from schemas import (
     decode,
     encode,
 )
+from schemas.envelope import new_event_id
 from schemas.export import SCHEMA_DIR, render_all
 from schemas.types import MAX_LABELS
 
@@ -52,6 +54,23 @@ def test_encoding_is_deterministic_for_equal_events() -> None:
 def test_every_event_gets_a_unique_id() -> None:
     ids = {MetricSample(name="m", value=1, time=T0).event_id for _ in range(1000)}
     assert len(ids) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_a_forked_child_never_hands_out_its_parents_ids() -> None:
+    new_event_id()  # the parent holds ids it has not handed out yet
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids to the parent, then gone
+        os.write(write, ",".join(new_event_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as r:
+        child = set(r.read().decode().split(","))
+    parent = {new_event_id() for _ in range(50)}
+    assert len(child) == 50
+    assert not child & parent
 
 
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])

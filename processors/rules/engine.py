@@ -534,11 +534,17 @@ class RuleEngine:
         # would have: the order of decisions does not depend on batch boundaries
         self._close_windows(rs, self.close_wm)
         self._closed.clear()  # valid for one advance only (see _advance)
-        if rs.next_window is not None and rs.next_window < first:
-            # an earlier window is still open: its decision comes first (a later sample
-            # of this pane may decide early once it is made)
-            return
         if g.phase != INACTIVE:
+            return
+        if (
+            rs.next_window is not None
+            and rs.next_window < first
+            and self._crosses_before(rs, key, first)
+        ):
+            # an earlier window of this group is still open and crosses already: its
+            # decision comes first (a later sample of this pane may decide early once it
+            # is made). Earlier windows of other groups, or of this one below the
+            # threshold, do not hold it back: they cannot change this group's state.
             return
         change = g.evaluate(cond, value, t)
         if change is None:
@@ -547,6 +553,22 @@ class RuleEngine:
         start = first * r.step
         window = (start, start + r.size)
         self._emit(rs, key, t, rule_alert(r, key, g, change, t, value, window, early=True))
+
+    def _crosses_before(self, rs: RuleState, key: GroupKey, first: int) -> bool:
+        """Whether an open window of `key` that starts before window `first` crosses
+        the threshold with the samples it holds so far."""
+        r = rs.rule
+        cond = r.condition
+        assert cond is not None and rs.next_window is not None
+        for start in range(rs.next_window, first):
+            parts = [p[key] for j in range(start, start + r.n_windows)
+                     if (p := rs.open.get(j)) is not None and key in p]  # fmt: skip
+            if not parts or sum(a.count for a in parts) < r.rule.min_samples:
+                continue
+            value = parts[0].result() if len(parts) == 1 else r.combine(parts)
+            if value is not None and cond.op(value, cond.threshold):
+                return True
+        return False
 
     def _score(self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float) -> None:
         spec = rs.rule.anomaly
@@ -695,6 +717,10 @@ class RuleEngine:
                         # nothing to record: an inactive series' value is never shown
                         # (a transition carries the value that caused it)
                         continue
+                elif end <= g.fired_at:
+                    # fired early by a sample after this window's end, which did not
+                    # wait for it: a window before the decision cannot undo it
+                    continue
                 elif value is not None and r.per_second:
                     value /= size
                 was = g.phase

@@ -69,6 +69,33 @@ def test_a_count_past_its_limit_fires_before_the_window_ends() -> None:
     assert [(a.status, a.value, a.early) for a in e.advance()] == [("firing", 3.0, True)]
 
 
+def test_a_scrape_decides_early_without_waiting_for_the_rest_of_it() -> None:
+    # as Prometheus sends a scrape: every series at one timestamp, so when the crossing
+    # sample comes, the other series have not passed the previous window's end yet
+    e = RuleEngine([_rule(window={"size": "5s"}, condition={"op": ">", "threshold": 0.5})],
+                   SETTINGS)  # fmt: skip
+    for scrape in range(6):
+        for host in ("a", "b", "c"):
+            e.process_metric("cpu", {"host": host}, 0.0, T0 + 0.5 + 5 * scrape)
+        assert e.advance() == []
+    crossing = T0 + 30.5
+    e.process_metric("cpu", {"host": "b"}, 1.0, crossing)
+    fired = e.advance()
+    assert [(a.labels["host"], a.status, a.early) for a in fired] == [("b", "firing", True)]
+    assert fired[0].produced_at == datetime.fromtimestamp(crossing, UTC)
+    # the rest of the scrape, and the next ones: the windows before the crossing close
+    # without resolving it; it resolves at the first window after it that does not cross
+    out = []
+    for host in ("a", "c"):
+        e.process_metric("cpu", {"host": host}, 0.0, crossing)
+    for scrape in range(7, 12):
+        for host in ("a", "b", "c"):
+            e.process_metric("cpu", {"host": host}, 0.0, T0 + 0.5 + 5 * scrape)
+        out += e.advance()
+    assert [(a.labels["host"], a.status) for a in out] == [("b", "resolved")]
+    assert out[0].window_end == datetime.fromtimestamp(T0 + 40, UTC)
+
+
 @pytest.mark.parametrize(
     "kw",
     [

@@ -64,14 +64,14 @@ image: venv peers  ## build localhost/tocsin:latest with podman from the cached 
 
 # Debian packages of the real peers the tests use, one group per tier so that one
 # missing package does not cost the other tier: Prometheus and Alertmanager (their
-# integration tests), podman with runc and mmdebstrap (the container tier builds the
+# integration tests) and node exporter (the real-Prometheus probe benchmark), podman with runc and mmdebstrap (the container tier builds the
 # image on a Debian base bootstrapped from packages, since no registry is needed),
 # PostgreSQL (the store's tests start a throwaway cluster of their own),
 # Zabbix 6.0 on PostgreSQL with its PHP frontend, whose API configures it (php-cgi
 # satisfies the frontend's PHP without pulling in Apache; the tests serve it with php -S),
 # and Chromium (the console's browser test drives it with Playwright, which cannot
 # download its own here).
-PEERS_PROMETHEUS := prometheus prometheus-alertmanager
+PEERS_PROMETHEUS := prometheus prometheus-alertmanager prometheus-node-exporter
 PEERS_POSTGRESQL := postgresql
 PEERS_ZABBIX := zabbix-server-pgsql zabbix-agent zabbix-frontend-php php-cli php-cgi \
   php-pgsql postgresql
@@ -84,9 +84,10 @@ peers:  ## install real peers for integration tests and the container tier, once
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends "$$@" >/dev/null; \
 	}; \
-	{ command -v prometheus && command -v prometheus-alertmanager; } >/dev/null 2>&1 \
+	{ command -v prometheus && command -v prometheus-alertmanager \
+	  && command -v prometheus-node-exporter; } >/dev/null 2>&1 \
 	  || apt_install $(PEERS_PROMETHEUS) \
-	  || echo "peers: Prometheus/Alertmanager not installed; their tests will be skipped"; \
+	  || echo "peers: Prometheus/Alertmanager/node exporter not installed; their tests will be skipped"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	  || apt_install $(PEERS_POSTGRESQL) \
 	  || echo "peers: PostgreSQL not installed; the store's PostgreSQL tests will be skipped"; \

@@ -16,32 +16,18 @@ Rerun: `uv run python -m benchmarks prometheus` (TOCSIN_BENCH_RUNS runs per mode
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
-import httpx
 import orjson
 from confluent_kafka import Consumer
 
-from harness.workers import kill9
-from streams.admin import create_topics, delete_prefixed
-from streams.broker.local import LocalBroker, port_of
+from benchmarks.prometheus_stack import PROMETHEUS, bootstrap, stack
 from streams.catalog import Catalog
-from streams.demo.fake_slack import FakeSlack, serve
-from streams.kafka import broker_reachable, make_admin
 from streams.settings import KafkaSettings
 
-BINARY = shutil.which("prometheus")
-TOKEN = "bench-prometheus-token"
 MARK = "prometheus-probe:"
 SCRAPE_S = 5
 MODES = ("series", "partition")
@@ -58,37 +44,9 @@ rules:
     severity: critical
     summary: "{mark} {{instance}} up"
 """
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _bootstrap() -> str:
-    bootstrap = os.environ.get("TOCSIN_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    if not broker_reachable(KafkaSettings(bootstrap_servers=bootstrap)):
-        LocalBroker(port=port_of(bootstrap)).start()
-    return bootstrap
-
-
-def _start(name: str, args: list[str], env: dict[str, str], tmp: Path) -> subprocess.Popen[bytes]:
-    log = (tmp / f"{name}.log").open("ab")
-    cmd = [sys.executable, "-m", "streams.cli.main", "run", *args]
-    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
-
-
-def _ready(url: str, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
+SCRAPE = """\
+  - job_name: prometheus
+    static_configs: [{targets: ["{prometheus}"]}]"""
 
 
 def _first_up(settings: KafkaSettings, catalog: Catalog) -> tuple[float, float]:
@@ -117,73 +75,22 @@ def _first_up(settings: KafkaSettings, catalog: Catalog) -> tuple[float, float]:
     return first_sample, alert_at
 
 
-def _run(bootstrap: str, mode: str) -> dict[str, float]:
-    assert BINARY is not None
-    settings = KafkaSettings(bootstrap_servers=bootstrap,
-                             topic_prefix=f"prom{uuid.uuid4().hex[:6]}.")  # fmt: skip
-    catalog = Catalog(settings)
-    create_topics(make_admin(settings), catalog)
-    paged: list[float] = []
+def _run(servers: str, mode: str) -> dict[str, float]:
+    with stack(servers, PROBE.format(mode=mode, mark=MARK), f"prom-{mode}") as st:
+        started = time.time()
+        st.prometheus(SCRAPE_S, SCRAPE)
 
-    def stamp(method: str, args: dict[str, Any]) -> None:
-        if method == "chat.postMessage" and MARK in str(args.get("text") or ""):
-            paged.append(time.time())
+        def paged() -> list[float]:
+            return [at for at, method, args in st.slack_calls if method == "chat.postMessage"
+                    and MARK in str(args.get("text") or "")]  # fmt: skip
 
-    slack = FakeSlack(on_call=stamp)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        with tempfile.TemporaryDirectory() as d, serve(slack.app()) as slack_url:
-            tmp = Path(d)
-            (tmp / "probe.yaml").write_text(PROBE.format(mode=mode, mark=MARK))
-            port = _port()
-            gateway = f"http://127.0.0.1:{port}"
-            env = {**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": bootstrap,
-                   "TOCSIN_TOPIC_PREFIX": settings.topic_prefix, "TOCSIN_LOG_FORMAT": "json",
-                   "TOCSIN_SLACK_BASE_URL": f"{slack_url}/api/", "TOCSIN_LOG_LEVEL": "warning",
-                   "TOCSIN_GATEWAY_TOKENS": TOKEN}  # fmt: skip
-            procs["gateway"] = _start("gateway", ["gateway", "--host", "127.0.0.1", "--port",
-                                                  str(port)], env, tmp)  # fmt: skip
-            procs["processor"] = _start("processor", [
-                "processor", "--rules", str(tmp / "probe.yaml"), "--rules", "rules/default.yaml",
-                "--instance-id", f"prom-{mode}", "--health-port", "0"], env, tmp)  # fmt: skip
-            agents = ["agents", "--config", "examples/config", "--tick-every", "0.2",
-                      "--health-port", "0", "--datadir", str(tmp / "faust")]  # fmt: skip
-            procs["agents"] = _start("agents", agents, env, tmp)
-            procs["notifier"] = _start("notifier", ["notifier", "--health-port", "0"], env, tmp)
-            if not _ready(gateway, time.monotonic() + 60):
-                raise RuntimeError((tmp / "gateway.log").read_text()[-2000:])
-            time.sleep(10)  # the workers join their groups (as bench_e2e waits for them)
-            prom_port = _port()
-            (tmp / "prometheus.yml").write_text(f"""
-global: {{scrape_interval: {SCRAPE_S}s, evaluation_interval: {SCRAPE_S}s}}
-scrape_configs:
-  - job_name: prometheus
-    static_configs: [{{targets: ["127.0.0.1:{prom_port}"]}}]
-remote_write:
-  - url: {gateway}/api/v1/write
-    authorization: {{credentials: {TOKEN}}}
-""")
-            started = time.time()
-            procs["prometheus"] = subprocess.Popen(
-                [BINARY, f"--config.file={tmp / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={tmp / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{prom_port}"],
-                stdout=(tmp / "prometheus.log").open("ab"), stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-            deadline = time.monotonic() + 150
-            while not paged and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if not paged:
-                logs = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}"
-                                 for p in sorted(tmp.glob("*.log")))  # fmt: skip
-                raise RuntimeError(f"no page within 150 s ({mode}):\n{logs}")
-            first_page = paged[0]
-            first_sample, alert_at = _first_up(settings, catalog)
-    finally:
-        for proc in procs.values():
-            kill9(proc)
-        delete_prefixed(make_admin(settings), settings.topic_prefix)
+        deadline = time.monotonic() + 150
+        while not paged() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not paged():
+            raise RuntimeError(f"no page within 150 s ({mode}):\n{st.logs()}")
+        first_page = paged()[0]
+        first_sample, alert_at = _first_up(st.settings, st.catalog)
     return {
         "from_start": first_page - started,
         "from_sample": first_page - first_sample,
@@ -193,15 +100,15 @@ remote_write:
 
 
 def main() -> int:
-    if BINARY is None:
+    if PROMETHEUS is None:
         print("prometheus is not installed (make peers): nothing measured")
         return 1
-    bootstrap = _bootstrap()
+    servers = bootstrap()
     runs = int(os.environ.get("TOCSIN_BENCH_RUNS", "2"))
     results: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
     for _ in range(runs):  # alternated, so both modes see the same machine load
         for mode in MODES:
-            results[mode].append(_run(bootstrap, mode))
+            results[mode].append(_run(servers, mode))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"machine: {os.cpu_count()} cores shared with other work (load average {load}); "

@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 PER_SEND = 2_000
-SENDERS = 4
+SENDERS = 16
 WATCHED = ("cpu_percent", "memory_percent", "disk_iowait_ms", "network_latency_ms")
 UNWATCHED = ("node_load1", "node_memory_MemAvailable_bytes", "node_filesystem_avail_bytes",
              "node_network_receive_bytes", "node_context_switches",

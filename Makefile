@@ -64,7 +64,8 @@ image: venv peers  ## build localhost/tocsin:latest with podman from the cached 
 
 # Debian packages of the real peers the tests use, one group per tier so that one
 # missing package does not cost the other tier: Prometheus and Alertmanager (their
-# integration tests) and node exporter (the real-Prometheus probe benchmark), podman with runc and mmdebstrap (the container tier builds the
+# integration tests) with node exporter (the real-Prometheus probe benchmark scrapes
+# it), podman with runc and mmdebstrap (the container tier builds the
 # image on a Debian base bootstrapped from packages, since no registry is needed),
 # PostgreSQL (the store's tests start a throwaway cluster of their own),
 # Zabbix 6.0 on PostgreSQL with its PHP frontend, whose API configures it (php-cgi

@@ -212,7 +212,9 @@ def _run(servers: str, n_probes: int, crossings: int, load: bool) -> dict[str, A
                     continue
                 result["latency"].append(page - at)
                 result["early_matches"] += any(abs(f - at) < 0.001 for f in fired)
-        if load and loaded_from and loaded_to:
+        if load and not (loaded_from and loaded_to):
+            raise RuntimeError(f"the load generator wrote no figures:\n{st.logs()}")
+        if load:
             span = loaded_to["at"] - loaded_from["at"]
             result["rate"] = (loaded_to["accepted"] - loaded_from["accepted"]) / span
             result["refused"] = loaded_to["refused"] + loaded_to["failed"]
@@ -246,11 +248,12 @@ def main() -> int:
         lat = r["latency"]
         p99 = _p(lat, 0.99)
         failed |= p99 >= 5 or r["missed"] > 0 or len(lat) < 50
-        background = (f"{r['rate']:,.0f} samples/s accepted ({r['refused']:,} refused)"
+        background = (f"{r['rate']:,.0f} of {LOAD_RATE:,}/s accepted, {r['refused']:,} refused"
                       if load else "none")  # fmt: skip
-        rows.append(f"| {background:>40} | {len(lat):>4} / {len(lat) + r['missed']:<4} | "
+        rows.append(row := f"| {background:>40} | {len(lat):>4} / {len(lat) + r['missed']:<4} | "
                     f"{r['early_matches']:>5} | {statistics.median(lat):>6.2f} s | "
                     f"{_p(lat, 0.9):>6.2f} s | {p99:>6.2f} s | {max(lat):>6.2f} s |")  # fmt: skip
+        print(row, flush=True)  # as it comes: the table follows
     load_avg = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores shared with other work (load average {load_avg}); "
           f"node exporter scraped every {SCRAPE_S} s, remote_write queue_config {QUEUE}; "

@@ -112,8 +112,10 @@ async def run(url: str, token: str, rate: float, n_series: int, seconds: float,
             queue.task_done()
 
     def write_stats() -> None:
-        stats.write_bytes(orjson.dumps({**counts, "started": started, "at": time.time(),
-                                        "series": n_series, "interval": interval}))  # fmt: skip
+        tmp = stats.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps({**counts, "started": started, "at": time.time(),
+                                      "series": n_series, "interval": interval}))  # fmt: skip
+        tmp.replace(stats)  # a reader sees a whole file
 
     async def report() -> None:
         while True:

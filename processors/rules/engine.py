@@ -811,6 +811,11 @@ class RuleEngine:
             r = rs.rule
             if r.absent_s:
                 continue  # an absent series is exactly what the rule is there to notice
+            if r.n_windows:
+                # a series is judged idle on its state after the windows due have closed,
+                # as an advance before this sample would have closed them: whether one
+                # ran in between (a batch boundary) must not decide what is forgotten
+                self._close_windows(rs, self.close_wm)
             if r.anomaly is not None:
                 idle = r.anomaly.idle_evict
                 horizon = wm - (idle.total_seconds() if idle else _ANOMALY_IDLE_S)
@@ -829,6 +834,7 @@ class RuleEngine:
                 del rs.groups[key]
                 rs.announced.discard(key)
             evicted = evicted or bool(idle_keys)
+        self._closed.clear()  # see _advance
         # a route holds its series' clock: a forgotten clock must not stay in use
         evicted = self.clocks.evict(wm - _IDLE_EVICT_S) or evicted
         if evicted:

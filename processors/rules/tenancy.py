@@ -12,7 +12,8 @@ samples keep coming but trail the others is alive and keeps its own clock. An id
 tenant's clock follows the partition's, so its windows close, its `absent` rules fire
 (at the event time they are due, as its own clock would have fired them) and its idle
 series are evicted as the provider's are; once it holds nothing at all, its engine is
-dropped. Its first sample back is judged against the clock it followed.
+dropped. Its first sample back is judged against the clock it followed, or, once the
+engine was dropped, starts a new one.
 
 The partition looks at its tenants when a sample moves its newest event time past
 `tenants_due`, never at advance() time, so batch boundaries and a checkpoint change

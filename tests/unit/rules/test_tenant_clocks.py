@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.rules.engine import LATE, RuleEngine
+from processors.rules.snapshot import IncompatibleState
 from schemas import Alert, encode
 from schemas.rules import Rule, RuleSettings
 from streams.processor.feed import OVERFLOW, feed_metrics
@@ -299,3 +300,14 @@ def test_a_rules_series_cap_is_per_tenant() -> None:
     assert {(v.outcome, v.reason, v.tenant) for v in refused} == {
         (OVERFLOW, "cardinality", "noisy")}  # fmt: skip
     assert "rule mem: tenant 'noisy'" in refused[0].error
+
+
+def test_a_checkpoint_of_the_engine_before_tenant_clocks_is_rebuilt_not_loaded() -> None:
+    e = RuleEngine([_rule()], _settings("series"))
+    e.process_metric("memory_percent", {"host": "db-1"}, 95.0, T0, tenant="acme")
+    doc = orjson.loads(e.dump())
+    assert list(doc["tenants"]) == ["acme"]
+    # the version before: one clock for every tenant of the partition
+    older = orjson.dumps({**doc, "v": doc["v"] - 1})
+    with pytest.raises(IncompatibleState):
+        RuleEngine([_rule()], _settings("series")).load(older)

@@ -100,13 +100,16 @@ class RuleEngine:
         settings: RuleSettings | None = None,
         *,
         tenant: str = DEFAULT_TENANT,
-        root: RuleEngine | None = None,
-        compiled: list[CompiledRule] | None = None,
+        partition: tenancy.Partition | None = None,
     ) -> None:
-        """The engine of one partition, which is its provider's tenant's (`root` None);
-        or, made by that one, the engine of another `tenant` in the same partition."""
+        """The engine of one partition, which is its provider's tenant's (`partition`
+        None); or, made by that one, the engine of another `tenant` in the partition."""
         settings = settings or RuleSettings()
-        self.settings = settings
+        if partition is None:
+            partition = tenancy.Partition(self, [CompiledRule(r) for r in rules], settings)
+        # what the tenants of the partition share (few attributes on the engine itself:
+        # past a few dozen, every attribute read on the hot path gets slower)
+        self.partition = partition
         self.tenant = tenant
         self.lateness = settings.allowed_lateness.total_seconds()
         self.per_series = settings.watermark == "series"
@@ -114,14 +117,11 @@ class RuleEngine:
         self.clocks = Clocks(self.lateness, settings.max_series_per_tenant)
         if not self.per_series:
             self.clocks.due = float("inf")
-        if compiled is None:
-            compiled = [CompiledRule(r) for r in rules]
-        self.compiled = compiled
         # the rules this tenant's samples go through: the shared ones and its own, each
         # under its index in the pack (the order transitions come out in)
         self.rules = [
             RuleState(c, i)
-            for i, c in enumerate(compiled)
+            for i, c in enumerate(partition.compiled)
             if c.tenant is None or c.tenant == tenant
         ]
         leads: dict[str | None, RuleState] = {}
@@ -143,10 +143,9 @@ class RuleEngine:
         self.watermark = float("-inf")
         # what closes windows and makes a sample late: the watermark, or ahead of it
         self.close_wm = float("-inf")
-        # the partition's engine and its list, shared by its tenants' engines: whoever
-        # feeds a record reads the overflows it caused
-        self.root = self if root is None else root
-        self.overflows: list[tuple[str, dict[str, str]]] = [] if root is None else root.overflows
+        # shared by the partition's engines: whoever feeds a record reads the overflows it
+        # caused from the partition's
+        self.overflows = partition.overflows
         # (event time, rule index, group key, alert): sorted per advance so the output
         # order does not depend on where batch boundaries fell
         self._out: list[tuple[float, int, GroupKey, Alert]] = []
@@ -163,15 +162,8 @@ class RuleEngine:
         self._log_routes: dict[bytes, Route] = {}
         # whether a sample of this tenant arrived since the partition last looked, and
         # the partition's newest event time when it last saw one (tenancy.py)
-        # the partition's (used in its provider's engine only): its newest event time
-        # over every tenant, the other tenants' engines, and when they are next looked
-        # at (never while there are none)
-        self.partition_max = float("-inf")
-        self.others: dict[str, RuleEngine] = {}
-        self.tenants_due = float("inf")
-        self.idle_after = settings.max_future_skew.total_seconds() + tenancy.IDLE_S
         self.arrived = True
-        self.seen = self.root.partition_max
+        self.seen = partition.newest
 
     def _rules_of(self) -> tuple[dict[str, list[RuleState]], list[RuleState]]:
         """The engine's rules by metric name, and its log rules."""
@@ -608,10 +600,11 @@ class RuleEngine:
     def advance(self) -> list[Alert]:
         """Close every window the closing watermark (each tenant's) has passed; return
         the transitions, in order."""
-        if not self.others:
+        others = self.partition.others
+        if not others:
             return self._sorted(self._advance(self.close_wm))
         out = self._advance(self.close_wm)
-        for e in self.others.values():
+        for e in others.values():
             out += e._advance(e.close_wm)
         return self._sorted(out)
 
@@ -619,7 +612,7 @@ class RuleEngine:
         """End of a finite input (backtests): close every open window, as if time went on
         by one window, without declaring the sources absent for having stopped."""
         out = self._flush()
-        for e in self.others.values():
+        for e in self.partition.others.values():
             out += e._flush()
         return self._sorted(out)
 
@@ -656,11 +649,11 @@ class RuleEngine:
     def _moved(self, t: float) -> None:
         """A sample moved the tenant's newest event time to `t` (before it is folded in);
         or the partition's, for a tenant that fell idle (tenancy.py)."""
-        root = self.root
-        if t > root.partition_max:
-            root.partition_max = t
-            if t >= root.tenants_due:  # never while the partition has one tenant
-                tenancy.look(root)
+        partition = self.partition
+        if t > partition.newest:
+            partition.newest = t
+            if t >= partition.due:  # never while the partition has one tenant
+                tenancy.look(partition)
         self.max_time = t
         wm = self.watermark = t - self.lateness
         if wm >= self._housekeeping_due:
@@ -846,7 +839,7 @@ class RuleEngine:
 
     def engines(self) -> list[RuleEngine]:
         """The engine of each tenant with samples in the partition, the provider's first."""
-        return [self, *self.root.others.values()] if self.root is self else [self]
+        return self.partition.engines() if self.partition.root is self else [self]
 
     def series_count(self) -> int:
         return sum(len(rs.groups) for e in self.engines() for rs in e.rules)
@@ -874,7 +867,7 @@ class RuleEngine:
     def load(self, data: bytes) -> None:
         for e in self.engines():
             e.forget_routes()
-        self.others.clear()
+        self.partition.others.clear()
         snapshot.load(self, data)
         for e in self.engines():
             for rs in e.rules:

@@ -43,10 +43,11 @@ def dump(engine: RuleEngine) -> bytes:
     """The partition's engine, which is its provider's tenant's, with the others'."""
     doc = _engine_doc(engine)
     doc["v"] = STATE_VERSION
-    doc["partition_max"] = engine.partition_max
+    p = engine.partition
+    doc["partition_max"] = p.newest
     # as text: orjson writes both infinities (never; at the next move) as null
-    doc["tenants_due"] = repr(engine.tenants_due)
-    doc["tenants"] = {tenant: _engine_doc(e) for tenant, e in engine.others.items()}
+    doc["tenants_due"] = repr(p.due)
+    doc["tenants"] = {tenant: _engine_doc(e) for tenant, e in p.others.items()}
     return orjson.dumps(doc)
 
 
@@ -93,11 +94,12 @@ def load(engine: RuleEngine, data: bytes) -> None:
     doc = orjson.loads(data)
     if doc.get("v") != STATE_VERSION:
         raise IncompatibleState(f"unsupported rule-engine state version {doc.get('v')!r}")
-    engine.partition_max = _num(doc["partition_max"])
+    p = engine.partition
+    p.newest = _num(doc["partition_max"])
     _load_engine(engine, doc)
     for tenant, saved in doc["tenants"].items():
         _load_engine(tenancy.engine_of(engine, tenant), saved)
-    engine.tenants_due = float(doc["tenants_due"])
+    p.due = float(doc["tenants_due"])
 
 
 def _load_engine(engine: RuleEngine, doc: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ dropped. Its first sample back is judged against the clock it followed, or, once
 engine was dropped, starts a new one.
 
 The partition looks at its tenants when a sample moves its newest event time past
-`tenants_due`, never at advance() time, so batch boundaries and a checkpoint change
+`Partition.due`, never at advance() time, so batch boundaries and a checkpoint change
 nothing; with one tenant it never looks.
 """
 
@@ -26,7 +26,9 @@ from sys import intern
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from processors.rules.compiled import CompiledRule
     from processors.rules.engine import RuleEngine
+    from schemas.rules import RuleSettings
 
 # how long, beyond the allowed future skew, a tenant may send nothing before its clock
 # follows the partition's: longer than any sampling interval, so a tenant is never
@@ -37,37 +39,60 @@ _LOOK_EVERY_S = 1.0
 _NEVER = float("inf")
 
 
+class Partition:
+    """What the engines of one partition's tenants share: the pack, the settings, the
+    provider's engine (`root`, the partition's) and the others by tenant, the newest
+    event time of any tenant and when the tenants are next looked at (never while the
+    partition has one)."""
+
+    __slots__ = ("compiled", "due", "idle_after", "newest", "others", "overflows", "root",
+                 "settings")  # fmt: skip
+
+    def __init__(
+        self, root: RuleEngine, compiled: list[CompiledRule], settings: RuleSettings
+    ) -> None:
+        self.root = root
+        self.compiled = compiled
+        self.settings = settings
+        self.others: dict[str, RuleEngine] = {}
+        self.overflows: list[tuple[str, dict[str, str]]] = []
+        self.newest = float("-inf")
+        self.due = _NEVER
+        self.idle_after = settings.max_future_skew.total_seconds() + IDLE_S
+
+    def engines(self) -> list[RuleEngine]:
+        return [self.root, *self.others.values()]
+
+
 def engine_of(engine: RuleEngine, tenant: str) -> RuleEngine:
     """The engine of `tenant` in the partition of `engine`, made on its first sample."""
-    root = engine.root
-    e = root.others.get(tenant)
+    p = engine.partition
+    e = p.others.get(tenant)
     if e is None:
         tenant = intern(tenant)
-        e = root.others[tenant] = type(root)(
-            [], root.settings, tenant=tenant, root=root, compiled=root.compiled
-        )
-        if root.tenants_due == _NEVER:
-            root.tenants_due = root.partition_max  # look at the next move
+        e = p.others[tenant] = type(engine)([], p.settings, tenant=tenant, partition=p)
+        if p.due == _NEVER:
+            p.due = p.newest  # look at the next move
     return e
 
 
-def look(root: RuleEngine) -> None:
+def look(p: Partition) -> None:
     """At the partition's newest event time: note the tenants that sent something since
     the last look, move the idle ones' clocks on, drop those that hold nothing."""
-    now = root.partition_max
+    now = p.newest
     idle: list[RuleEngine] = []
-    for e in root.engines():
+    for e in p.engines():
         if e.arrived:
             e.arrived = False
             e.seen = now
-        elif now - e.seen > root.idle_after:
+        elif now - e.seen > p.idle_after:
             idle.append(e)
     for e in idle:
         if now > e.max_time:
             e._moved(now)  # as a sample of its own at the partition's time would
-        if e is not root and holds_nothing(e):
-            del root.others[e.tenant]
-    root.tenants_due = now + _LOOK_EVERY_S if root.others else _NEVER
+        if e is not p.root and holds_nothing(e):
+            del p.others[e.tenant]
+    p.due = now + _LOOK_EVERY_S if p.others else _NEVER
 
 
 def holds_nothing(e: RuleEngine) -> bool:

@@ -116,6 +116,8 @@ def _run(
     late: list[Sample] = []
     for i, s in enumerate(stream):
         if i == checkpoint_at:
+            # as the worker does: the transitions out first, then the checkpoint
+            out += e.advance()
             restored = RuleEngine(RULES, rs)
             restored.load(e.dump())
             e = restored
@@ -218,7 +220,7 @@ def test_a_checkpoint_anywhere_and_batch_boundaries_change_no_tenants_transition
     rs = _settings(mode)
     stream = _long_timeline(steps)
     every7 = set(range(0, 200, 7))
-    whole, whole_late = _run(stream, rs, every7)
+    whole, whole_late = _run(stream, rs, every7 | {at - 1})
     restored, restored_late = _run(stream, rs, every7, checkpoint_at=at)
     assert [encode(a) for a in restored] == [encode(a) for a in whole]
     assert restored_late == whole_late
@@ -253,13 +255,13 @@ def test_a_silent_tenant_follows_the_partition_and_is_forgotten_once_it_holds_no
         e.advance()
         if i == 30:  # five minutes on: beta's clock still stands where beta left it
             assert [x.tenant for x in e.engines()] == ["default", "beta", "acme"]
-            assert e.others["beta"].max_time == T0
+            assert e.partition.others["beta"].max_time == T0
     # beta's series was evicted after its idle hour: nothing of beta is kept
-    assert list(e.others) == ["acme"]
+    assert list(e.partition.others) == ["acme"]
     # and its return starts a clock of its own again
     assert e.process_metric("memory_percent", {"host": "db-1"}, 20.0, T0 + 60,
                             tenant="beta") is None  # fmt: skip
-    assert list(e.others) == ["acme", "beta"]
+    assert list(e.partition.others) == ["acme", "beta"]
 
 
 def _record(tenant: str, host: str, at: float) -> Any:

@@ -107,8 +107,8 @@ class RuleEngine:
         settings = settings or RuleSettings()
         if partition is None:
             partition = tenancy.Partition(self, [CompiledRule(r) for r in rules], settings)
-        # what the tenants of the partition share (few attributes on the engine itself:
-        # past a few dozen, every attribute read on the hot path gets slower)
+        # what the tenants of the partition share, in one object they all point to (the
+        # engine's own attributes are read per sample: it keeps few of them)
         self.partition = partition
         self.tenant = tenant
         self.lateness = settings.allowed_lateness.total_seconds()

@@ -3,11 +3,17 @@
 Pure and deterministic: event time comes from the samples, and windows close
 only when the closing watermark passes their end: with `watermark: series` the
 smallest frontier of the live series (processors/rules/clocks.py), never below
-the partition watermark `max event time - allowed lateness`, which alone is used
-with `watermark: partition` and always drives absence and eviction. The same
+the tenant's watermark `its max event time - allowed lateness`, which alone is
+used with `watermark: partition` and always drives absence and eviction. The same
 input in the same order yields the same transitions, whatever the batch
 boundaries, which is what makes crash recovery by checkpoint + replay exact and
 backtesting faithful.
+
+Event time is per tenant: the engine of a partition is its provider's (`default`)
+tenant's, and holds one engine of the same class for each other tenant with
+samples in the partition (processors/rules/tenancy.py). A tenant's samples move
+its own clock only, so another tenant's can never make them late or close its
+windows; a single-tenant partition is the one engine it always was.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 
 from processors.anomaly import AnomalySeries
-from processors.rules import snapshot
+from processors.rules import snapshot, tenancy
 from processors.rules.aggregates import Accumulator
 from processors.rules.alerts import anomaly_alert, at_time, rule_alert
 from processors.rules.clocks import Clocks, SeriesClock
@@ -88,37 +94,58 @@ def _window_values(
 
 
 class RuleEngine:
-    def __init__(self, rules: list[RuleModel], settings: RuleSettings | None = None) -> None:
+    def __init__(
+        self,
+        rules: list[RuleModel],
+        settings: RuleSettings | None = None,
+        *,
+        tenant: str = DEFAULT_TENANT,
+        partition: tenancy.Partition | None = None,
+    ) -> None:
+        """The engine of one partition, which is its provider's tenant's (`partition`
+        None); or, made by that one, the engine of another `tenant` in the partition."""
         settings = settings or RuleSettings()
+        if partition is None:
+            partition = tenancy.Partition(self, [CompiledRule(r) for r in rules], settings)
+        # what the tenants of the partition share, in one object they all point to (the
+        # engine's own attributes are read per sample: it keeps few of them)
+        self.partition = partition
+        self.tenant = tenant
         self.lateness = settings.allowed_lateness.total_seconds()
         self.per_series = settings.watermark == "series"
         # kept in both modes: they also count each tenant's series for its cap
         self.clocks = Clocks(self.lateness, settings.max_series_per_tenant)
         if not self.per_series:
             self.clocks.due = float("inf")
-        self.rules = [RuleState(CompiledRule(r), i) for i, r in enumerate(rules)]
-        leads: dict[tuple[str, str | None], RuleState] = {}
+        # the rules this tenant's samples go through: the shared ones and its own, each
+        # under its index in the pack (the order transitions come out in)
+        self.rules = [
+            RuleState(c, i)
+            for i, c in enumerate(partition.compiled)
+            if c.tenant is None or c.tenant == tenant
+        ]
+        leads: dict[str | None, RuleState] = {}
         for rs in self.rules:
-            k, tenant = rs.rule.share_key, rs.rule.tenant
+            k = rs.rule.share_key
             if k is not None:
-                # a rule's accumulators may be those of a rule that sees every sample it
-                # sees: a shared rule's, or one of its own tenant's
-                lead = leads.get((k, None)) or leads.get((k, tenant))
+                # a rule's accumulators may be those of an earlier rule that sees every
+                # sample it sees: any rule here does (they all see this tenant's samples)
+                lead = leads.get(k)
                 if lead is None:
-                    leads[(k, tenant)] = rs
+                    leads[k] = rs
                 else:
                     rs.lead = lead
-        # the shared rules by signal: what every tenant's samples go through
-        self.by_metric, self.log_rules = self._rules_of(None)
-        # tenants with rules of their own: the shared rules and theirs, in pack order
-        self._tenants = {
-            t: self._rules_of(t) for t in {rs.rule.tenant for rs in self.rules} if t is not None
-        }
+        self.by_metric, self.log_rules = self._rules_of()
+        # another tenant's series is its own: its group keys end with the tenant
+        # (state.GroupKey), its counters' keys start with it
+        self._mine: GroupKey = () if tenant == DEFAULT_TENANT else (tenant,)
         self.max_time = float("-inf")
         self.watermark = float("-inf")
         # what closes windows and makes a sample late: the watermark, or ahead of it
         self.close_wm = float("-inf")
-        self.overflows: list[tuple[str, dict[str, str]]] = []
+        # shared by the partition's engines: whoever feeds a record reads the overflows it
+        # caused from the partition's
+        self.overflows = partition.overflows
         # (event time, rule index, group key, alert): sorted per advance so the output
         # order does not depend on where batch boundaries fell
         self._out: list[tuple[float, int, GroupKey, Alert]] = []
@@ -133,15 +160,16 @@ class RuleEngine:
         self._leads = {rs.lead.index for rs in self.rules if rs.lead is not None}
         self._closed: dict[tuple[int, int], _Closed] = {}
         self._log_routes: dict[bytes, Route] = {}
+        # whether a sample of this tenant arrived since the partition last looked, and
+        # the partition's newest event time when it last saw one (tenancy.py)
+        self.arrived = True
+        self.seen = partition.newest
 
-    def _rules_of(self, tenant: str | None) -> tuple[dict[str, list[RuleState]], list[RuleState]]:
-        """The rules a tenant's samples go through (None: the shared ones), by metric name,
-        and the log rules."""
+    def _rules_of(self) -> tuple[dict[str, list[RuleState]], list[RuleState]]:
+        """The engine's rules by metric name, and its log rules."""
         by_metric: dict[str, list[RuleState]] = {}
         logs: list[RuleState] = []
         for rs in self.rules:
-            if rs.rule.tenant is not None and rs.rule.tenant != tenant:
-                continue
             if rs.rule.is_log:
                 logs.append(rs)
             elif rs.rule.metric is not None:
@@ -165,18 +193,19 @@ class RuleEngine:
 
         `route` (the Kafka record key) names the series for the route cache
         (processors/rules/routes.py): the same answer as without it, faster."""
+        if tenant != self.tenant:
+            return tenancy.engine_of(self, tenant).process_metric(
+                name, labels, value, t, series, route, tenant
+            )
+        self.arrived = True
         if t < self.close_wm:
             return LATE
         if t > self.max_time:
             self._moved(t)
         if route is not None:
             known = self._routes.get(route)
-            if (
-                known is not None
-                and known.name == name
-                and known.labels == labels
-                and (c := known.clock).tenant == tenant
-            ):
+            if known is not None and known.name == name and known.labels == labels:
+                c = known.clock
                 if t > c.hw:  # SeriesClock.tick, inline
                     c.prev = c.hw
                     c.hw = t
@@ -202,8 +231,7 @@ class RuleEngine:
                 for s in known.anomalies:
                     self._score(s.rs, s.key, s.group, value, t)
                 return None
-        own = self._tenants.get(tenant) if self._tenants else None
-        rules = (self.by_metric if own is None else own[0]).get(name)
+        rules = self.by_metric.get(name)
         if rules is None:
             return None
         # a series is its name and labels, whatever record key carries it (and its
@@ -212,9 +240,7 @@ class RuleEngine:
         if clock is None:
             return CAPPED
         clock.tick(t)
-        # another tenant's series is its own: its group keys end with the tenant
-        # (state.GroupKey), its counters' keys start with it
-        mine: GroupKey = () if tenant == DEFAULT_TENANT else (tenant,)
+        mine = self._mine
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
@@ -259,13 +285,18 @@ class RuleEngine:
         route: bytes | None = None,
         tenant: str = DEFAULT_TENANT,
     ) -> str | None:
+        if tenant != self.tenant:
+            return tenancy.engine_of(self, tenant).process_log(
+                labels, status, duration_ms, t, route, tenant
+            )
+        self.arrived = True
         if t < self.close_wm:
             return LATE
         if t > self.max_time:
             self._moved(t)
         if route is not None:
             known = self._log_routes.get(route)
-            if known is not None and known.labels == labels and known.clock.tenant == tenant:
+            if known is not None and known.labels == labels:
                 c = known.clock  # SeriesClock.tick, inline
                 if t > c.hw:
                     c.prev = c.hw
@@ -278,13 +309,11 @@ class RuleEngine:
         if clock is None:
             return CAPPED
         clock.tick(t)
-        # another tenant's series is its own: its group keys end with the tenant
-        mine: GroupKey = () if tenant == DEFAULT_TENANT else (tenant,)
-        own = self._tenants.get(tenant) if self._tenants else None
+        mine = self._mine
         last_group_by: tuple[str, ...] | None = None
         key: GroupKey = ()
         fed: list[tuple[RuleState, GroupKey, str | None]] = []
-        for rs in self.log_rules if own is None else own[1]:
+        for rs in self.log_rules:
             r = rs.rule
             if r.matches is not None and not r.matches(labels):
                 continue
@@ -591,18 +620,30 @@ class RuleEngine:
     # -- output -----------------------------------------------------------------
 
     def advance(self) -> list[Alert]:
-        """Close every window the closing watermark has passed; return the transitions,
-        in order."""
-        return self._advance(self.close_wm)
+        """Close every window the closing watermark (each tenant's) has passed; return
+        the transitions, in order."""
+        others = self.partition.others
+        if not others:
+            return self._sorted(self._advance(self.close_wm))
+        out = self._advance(self.close_wm)
+        for e in others.values():
+            out += e._advance(e.close_wm)
+        return self._sorted(out)
 
     def flush(self) -> list[Alert]:
         """End of a finite input (backtests): close every open window, as if time went on
         by one window, without declaring the sources absent for having stopped."""
+        out = self._flush()
+        for e in self.partition.others.values():
+            out += e._flush()
+        return self._sorted(out)
+
+    def _flush(self) -> list[tuple[float, int, GroupKey, Alert]]:
         horizon = max((rs.rule.size for rs in self.rules), default=0.0)
         self.forget_routes()  # panes close ahead of the watermark: no cached pane survives
         return self._advance(self.max_time + horizon)
 
-    def _advance(self, wm: float) -> list[Alert]:
+    def _advance(self, wm: float) -> list[tuple[float, int, GroupKey, Alert]]:
         for rs in self.rules:
             if rs.rule.n_windows:
                 self._close_windows(rs, wm)
@@ -611,6 +652,12 @@ class RuleEngine:
         if not self._out:
             return []
         out, self._out = self._out, []
+        return out
+
+    @staticmethod
+    def _sorted(out: list[tuple[float, int, GroupKey, Alert]]) -> list[Alert]:
+        if not out:
+            return []
         out.sort(key=lambda item: (item[0], item[1], item[2]))
         return [alert for *_, alert in out]
 
@@ -622,7 +669,13 @@ class RuleEngine:
     # backtest, decide exactly as the original run did.
 
     def _moved(self, t: float) -> None:
-        """A sample moved the newest event time to `t` (before it is folded in)."""
+        """A sample moved the tenant's newest event time to `t` (before it is folded in);
+        or the partition's, for a tenant that fell idle (tenancy.py)."""
+        partition = self.partition
+        if t > partition.newest:
+            partition.newest = t
+            if t >= partition.due:  # never while the partition has one tenant
+                tenancy.look(partition)
         self.max_time = t
         wm = self.watermark = t - self.lateness
         if wm >= self._housekeeping_due:
@@ -777,6 +830,11 @@ class RuleEngine:
             r = rs.rule
             if r.absent_s:
                 continue  # an absent series is exactly what the rule is there to notice
+            if r.n_windows:
+                # a series is judged idle on its state after the windows due have closed,
+                # as an advance before this sample would have closed them: whether one
+                # ran in between (a batch boundary) must not decide what is forgotten
+                self._close_windows(rs, self.close_wm)
             if r.anomaly is not None:
                 idle = r.anomaly.idle_evict
                 horizon = wm - (idle.total_seconds() if idle else _ANOMALY_IDLE_S)
@@ -795,6 +853,7 @@ class RuleEngine:
                 del rs.groups[key]
                 rs.announced.discard(key)
             evicted = evicted or bool(idle_keys)
+        self._closed.clear()  # see _advance
         # a route holds its series' clock: a forgotten clock must not stay in use
         evicted = self.clocks.evict(wm - _IDLE_EVICT_S) or evicted
         if evicted:
@@ -804,27 +863,38 @@ class RuleEngine:
 
     # -- introspection and checkpoints -------------------------------------------
 
+    def engines(self) -> list[RuleEngine]:
+        """The engine of each tenant with samples in the partition, the provider's first."""
+        return self.partition.engines() if self.partition.root is self else [self]
+
     def series_count(self) -> int:
-        return sum(len(rs.groups) for rs in self.rules)
+        return sum(len(rs.groups) for e in self.engines() for rs in e.rules)
 
     def anomaly_memory_bytes(self) -> int:
         """Estimated bytes held by anomaly detectors (reported as a metric)."""
         return sum(
             g.detector.memory_bytes()
-            for rs in self.rules
+            for e in self.engines()
+            for rs in e.rules
             for g in rs.groups.values()
             if isinstance(g, AnomalyGroup) and g.detector is not None
         )
 
     def anomaly_series_count(self) -> int:
-        return sum(len(rs.groups) for rs in self.rules if rs.rule.anomaly is not None)
+        return sum(
+            len(rs.groups) for e in self.engines() for rs in e.rules if rs.rule.anomaly is not None
+        )
 
     def dump(self) -> bytes:
-        self._sync_last_seen()
+        for e in self.engines():
+            e._sync_last_seen()
         return snapshot.dump(self)
 
     def load(self, data: bytes) -> None:
-        self.forget_routes()
+        for e in self.engines():
+            e.forget_routes()
+        self.partition.others.clear()
         snapshot.load(self, data)
-        for rs in self.rules:
-            rs.current = None
+        for e in self.engines():
+            for rs in e.rules:
+                rs.current = None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from processors.anomaly import AnomalySeries
+from processors.rules import tenancy
 from processors.rules.condition import INACTIVE
 from processors.rules.state import AnomalyGroup, new_group
 from schemas.errors import TocsinError
@@ -20,7 +21,7 @@ from schemas.errors import TocsinError
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 14  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 15  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
@@ -29,7 +30,9 @@ STATE_VERSION = 14  # 4: panes, not windows; 5: quantile panes may hold plain va
 # a point that opened an episode); 12: per-series clocks and the closing watermark;
 # 13: clocks filed by tenant, under a digest of the series key, in both modes; whether a
 # pending was announced is the group entry's fifth field, not its state's sixth;
-# 14: likelihood v7 (a short time scale of surprises informs alerts)
+# 14: likelihood v7 (a short time scale of surprises informs alerts);
+# 15: event time per tenant: each other tenant's engine under `tenants`, the partition's
+# newest event time and when it next looks at its tenants
 
 
 class IncompatibleState(TocsinError, ValueError):
@@ -37,6 +40,18 @@ class IncompatibleState(TocsinError, ValueError):
 
 
 def dump(engine: RuleEngine) -> bytes:
+    """The partition's engine, which is its provider's tenant's, with the others'."""
+    doc = _engine_doc(engine)
+    doc["v"] = STATE_VERSION
+    p = engine.partition
+    doc["partition_max"] = p.newest
+    # as text: orjson writes both infinities (never; at the next move) as null
+    doc["tenants_due"] = repr(p.due)
+    doc["tenants"] = {tenant: _engine_doc(e) for tenant, e in p.others.items()}
+    return orjson.dumps(doc)
+
+
+def _engine_doc(engine: RuleEngine) -> dict[str, Any]:
     rules: dict[str, Any] = {}
     for rs in engine.rules:
         windows: dict[Any, list[list[Any]]] = {}
@@ -60,32 +75,42 @@ def dump(engine: RuleEngine) -> bytes:
                 for key, g in rs.groups.items()
             ],
         }
-    return orjson.dumps(
-        {
-            "v": STATE_VERSION,
-            "max_time": engine.max_time,
-            "watermark": engine.watermark,
-            "advances": engine.advances,
-            "next_evict": engine.next_evict,
-            "close_wm": engine.close_wm,
-            "clocks": engine.clocks.dump(),
-            "clocks_due": engine.clocks.due,
-            "clocks_fresh": engine.clocks.fresh,
-            "rules": rules,
-        }
-    )
+    return {
+        "max_time": engine.max_time,
+        "watermark": engine.watermark,
+        "advances": engine.advances,
+        "next_evict": engine.next_evict,
+        "close_wm": engine.close_wm,
+        "clocks": engine.clocks.dump(),
+        "clocks_due": engine.clocks.due,
+        "clocks_fresh": engine.clocks.fresh,
+        "arrived": engine.arrived,
+        "seen": engine.seen,
+        "rules": rules,
+    }
 
 
 def load(engine: RuleEngine, data: bytes) -> None:
     doc = orjson.loads(data)
     if doc.get("v") != STATE_VERSION:
         raise IncompatibleState(f"unsupported rule-engine state version {doc.get('v')!r}")
+    p = engine.partition
+    p.newest = _num(doc["partition_max"])
+    _load_engine(engine, doc)
+    for tenant, saved in doc["tenants"].items():
+        _load_engine(tenancy.engine_of(engine, tenant), saved)
+    p.due = float(doc["tenants_due"])
+
+
+def _load_engine(engine: RuleEngine, doc: dict[str, Any]) -> None:
     # orjson writes -inf (nothing seen yet) as null
     engine.max_time = _num(doc["max_time"])
     engine.watermark = _num(doc["watermark"])
     engine.advances = int(doc["advances"])
     engine.next_evict = _num(doc["next_evict"])
     engine.close_wm = _num(doc["close_wm"])
+    engine.arrived = bool(doc["arrived"])
+    engine.seen = _num(doc["seen"])
     # a checkpoint without the mark: assume a series may still come (the cautious side)
     fresh = bool(doc.get("clocks_fresh", True))
     # kept in both modes (they count each tenant's series); only `watermark: series`

@@ -200,12 +200,10 @@ def _feed(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta,
             error = f"{model}.time: {at.isoformat()} is more than {skew} ahead"
             rejected.append((rec, Verdict(FUTURE, "future_timestamp", error, tenant)))
             continue
-        # the record key is the series: the engine caches the series' route under it.
-        # Tenants share keys (an identical series of two tenants has one): another
-        # tenant's key is made its own, so the two series do not take turns with a route
+        # the record key is the series: the engine caches the series' route under it
+        # (tenants share keys, an identical series of two tenants has one: each tenant's
+        # engine has its own routes)
         route = rec.key()
-        if tenant != DEFAULT_TENANT and route is not None:
-            route = b"%s/%s" % (tenant.encode(), route)
         if logs:
             labels = r.get("labels") or {}
             if "source" not in labels:
@@ -262,8 +260,8 @@ def _overflowed(engine: RuleEngine, tenant: str) -> list[Verdict]:
         Verdict(
             OVERFLOW,
             "cardinality",
-            f"rule {rule}: series cap reached; dropped group "
-            f"{sorted(labels.items())!r} for this rule only",
+            f"rule {rule}: tenant {tenant!r} has the rule's cap of series (max_series, per "
+            f"tenant); dropped group {sorted(labels.items())!r} for this rule only",
             tenant,
         )
         for rule, labels in engine.overflows

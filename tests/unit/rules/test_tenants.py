@@ -113,15 +113,22 @@ def test_a_tenants_own_log_rule_and_absent_rule_stay_with_that_tenant() -> None:
         for tenant in ("acme", "beta"):
             e.process_log({"service": "api"}, 500, None, t, tenant=tenant)
         out += e.advance()
-    # beta's host stops reporting, acme's carries on
-    for i in range(20):
+    # beta's host stops reporting, acme's carries on: beta's clock stands still (acme's
+    # samples are not beta's time) until beta has sent nothing while the partition moved
+    # on by max_future_skew + tenancy.IDLE_S; then it follows the partition's
+    for i in range(70):
         t = T0 + 30 + i * 10
         e.process_metric("memory_percent", {"host": "db-1"}, 1.0, t, tenant="acme")
         if i < 2:
             e.process_metric("memory_percent", {"host": "db-1"}, 1.0, t, tenant="beta")
         out += e.advance()
+        if t < T0 + 40 + 600:
+            assert not [a for a in out if a.tenant == "beta"]
     assert sorted({(a.tenant, a.rule) for a in out if a.status == "firing"}) == [
         ("acme", "acme_errors"), ("beta", "silent")]  # fmt: skip
+    # declared absent when its own clock would have: a minute after its last sample
+    (silent_beta,) = [a for a in out if a.tenant == "beta"]
+    assert silent_beta.starts_at.timestamp() == T0 + 40 + 60
 
 
 def test_rules_with_shared_accumulators_still_keep_tenants_apart() -> None:
@@ -174,7 +181,9 @@ def test_the_feed_takes_the_tenant_from_the_envelope_through_the_route_cache() -
         assert feed_metrics(e, batch, SKEW) == []
         out += e.advance()
     assert sorted(fired(out)) == [("beta", "mem", "db-1", 96.0), ("default", "mem", "db-1", 95.0)]
-    assert len(e._routes) == 3  # one route per tenant: nobody rebuilt per sample
+    # one route per tenant, each in its tenant's engine: nobody rebuilt per sample
+    assert [(x.tenant, list(x._routes)) for x in e.engines()] == [
+        (tenant, [key]) for tenant in ("default", "acme", "beta")]  # fmt: skip
 
 
 def test_dead_letters_name_the_tenant_of_the_record() -> None:
@@ -186,10 +195,15 @@ def test_dead_letters_name_the_tenant_of_the_record() -> None:
     assert (bad.outcome, bad.tenant) == (INVALID, "acme")
     worse = feed_metric(e, b'{"tenant": "Not A Tenant", "value": 1}', T0, SKEW)
     assert (worse.outcome, worse.tenant) == (INVALID, "default")
-    # the series cap: acme's series is the one group the rule may hold, beta's is refused
+    # the rule's series cap is per tenant: acme's series is the one group the rule may
+    # hold of acme's, so acme's second is refused and beta's first is not
     assert feed_metric(e, _record("acme", 1.0, T0), T0, SKEW).outcome == OK
-    rejected = feed_metrics(e, [_Rec(_record("beta", 1.0, T0), b"k")], SKEW)
-    assert [(v.outcome, v.tenant) for _, v in rejected] == [("overflow", "beta")]
+    db2 = {"labels": {"host": "db-2"}}
+    rejected = feed_metrics(e, [_Rec(_record("beta", 1.0, T0), b"k"),
+                                _Rec(_record("acme", 1.0, T0, **db2), b"k2")], SKEW)  # fmt: skip
+    assert [(v.outcome, v.reason, v.tenant) for _, v in rejected] == [
+        ("overflow", "cardinality", "acme")]  # fmt: skip
+    assert "tenant 'acme'" in rejected[0][1].error
 
 
 def test_a_rule_moved_into_a_tenants_pack_does_not_inherit_the_shared_rules_state() -> None:
@@ -270,12 +284,21 @@ def test_batches_checkpoints_and_routes_never_change_the_transitions_of_any_tena
     stream: list[tuple[str, str, float, int]], cuts: set[int], at: int
 ) -> None:
     timed = _timed(stream)
-    whole = _run(timed, set())
-    assert _run(timed, cuts) == whole
-    assert _run(timed, cuts, routed=True) == whole
+    # each tenant's transitions in their order; how two tenants' interleave depends on
+    # when each one's clock passed a window end, relative to the advances
+    whole = _by_tenant(_run(timed, set()))
+    assert _by_tenant(_run(timed, cuts)) == whole
+    assert _by_tenant(_run(timed, cuts, routed=True)) == whole
     assert _run(timed, set(range(0, 200, 7)), checkpoint_at=at) == _run(
         timed, set(range(0, 200, 7))
     )
+
+
+def _by_tenant(alerts: list[bytes]) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    for a in alerts:
+        out.setdefault(orjson.loads(a)["tenant"], []).append(a)
+    return out
 
 
 @settings(max_examples=60, deadline=None)

@@ -120,7 +120,7 @@ FAULTS_ARGS ?=
 faults: broker  ## the fault soak (kills, outages, storm, hostile input); a table; FAULTS_ARGS=--quick
 	$(RUN) python -m benchmarks.faults $(FAULTS_ARGS)
 
-bench: broker  ## benchmarks; prints tables
+bench: broker peers  ## benchmarks (real Prometheus and PostgreSQL among them); prints tables
 	$(RUN) python -m benchmarks
 
 clean:  ## remove the venv and caches (keeps the broker jar cache)

@@ -4,6 +4,7 @@ live feed of changes (server-sent events)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,8 @@ from schemas.api import (
 )
 from streams.api.app import Api, ApiError, incident_query, json
 from streams.store import queries
+
+KEEPALIVE_S = 15.0  # proxies commonly close a stream idle for a minute
 
 # the API's action -> (the Command's action, the body it takes, the Command's fields)
 ACTIONS: dict[str, tuple[str, type[BaseModel]]] = {
@@ -124,25 +127,47 @@ async def _detail(api: Api, request: web.Request) -> Any:
     return inc
 
 
-async def changes(api: Api, tenant: str, since: datetime,
-                  every: float = 1.0) -> AsyncIterator[IncidentSummary]:  # fmt: skip
+class TimelineGrew(BaseModel):
+    """A watched incident's timeline has entries past `seq`."""
+
+    incident_id: str
+    seq: int
+
+
+async def changes(api: Api, tenant: str, since: datetime, every: float = 1.0,
+                  watch: tuple[str, int] | None = None,
+                  ) -> AsyncIterator[IncidentSummary | TimelineGrew | None]:  # fmt: skip
     """Incidents as their snapshots change from `since` on, for as long as the caller
-    iterates (the console's live list). A store outage pauses the feed, never ends it."""
+    iterates (the console's live list). A store outage pauses the feed, never ends it;
+    None after each round that found nothing, so the caller can tell a gone reader.
+
+    `watch` (an incident and the last timeline seq a page shows) also reports that
+    incident's timeline growing: its entries come from the ledger, which the store may
+    take in after the snapshot that already counts them."""
     while True:
         try:
             batch = await api.db(queries.changed_since, tenant, since)
+            seq = await api.db(queries.timeline_seq, tenant, watch[0]) if watch else -1
         except ApiError:
-            batch = []
+            batch, seq = [], -1
         for inc in batch:
             since = max(since, inc.updated_at)
             yield inc
+        if watch and seq > watch[1]:
+            watch = (watch[0], seq)
+            yield TimelineGrew(incident_id=watch[0], seq=seq)
+        if not batch:
+            yield None
         if len(batch) < 200:
             await asyncio.sleep(every)
 
 
-async def stream_changes(api: Api, request: web.Request) -> web.StreamResponse:
+async def stream_changes(api: Api, request: web.Request,
+                         watch: tuple[str, int] | None = None) -> web.StreamResponse:  # fmt: skip
     """Server-sent events: `event: incident` with an IncidentSummary per change, from now
-    on (or from the `Last-Event-ID` a reconnecting browser sends: an updated_at)."""
+    on (or from the `Last-Event-ID` a reconnecting browser sends: an updated_at), and
+    `event: timeline` when a watched incident's timeline grows. A comment line after a
+    quiet spell finds out whether the reader is still there: a closed stream ends it."""
     since = api.clock()
     last = request.headers.get("Last-Event-ID")
     if last:
@@ -154,8 +179,19 @@ async def stream_changes(api: Api, request: web.Request) -> web.StreamResponse:
                                        "Cache-Control": "no-cache"})  # fmt: skip
     await resp.prepare(request)
     await resp.write(b": live\n\n")
-    async for inc in changes(api, api.principal(request).tenant, since):
-        data = inc.model_dump_json()
-        await resp.write(f"id: {inc.updated_at.isoformat()}\nevent: incident\n"
-                         f"data: {data}\n\n".encode())  # fmt: skip
+    quiet_since = time.monotonic()
+    try:
+        async for change in changes(api, api.principal(request).tenant, since, watch=watch):
+            if change is None:
+                if time.monotonic() - quiet_since < KEEPALIVE_S:
+                    continue
+                await resp.write(b": still here\n\n")
+            elif isinstance(change, TimelineGrew):  # no id: a reconnect resumes by snapshots
+                await resp.write(f"event: timeline\ndata: {change.model_dump_json()}\n\n".encode())
+            else:
+                await resp.write(f"id: {change.updated_at.isoformat()}\nevent: incident\n"
+                                 f"data: {change.model_dump_json()}\n\n".encode())  # fmt: skip
+            quiet_since = time.monotonic()
+    except ConnectionResetError:
+        pass  # the reader went away (a page left or closed)
     return resp

@@ -109,7 +109,13 @@ def add_routes(api: Api, app: web.Application) -> None:
                 return failed(request, 400, "since: not an instant")
             request = request.clone(headers={**request.headers, "Last-Event-ID": since})
             request[PRINCIPAL] = s.principal
-        return await stream_changes(api, request)
+        # an incident's page also follows its timeline, whose entries can land later
+        watched = request.query.get("incident")
+        try:
+            seq = int(request.query.get("seq", "-1"))
+        except ValueError:
+            return failed(request, 400, "seq: not a number")
+        return await stream_changes(api, request, (watched, seq) if watched else None)
 
     add(app, "GET", f"{CONSOLE}/login", login_form)
     add(app, "POST", f"{CONSOLE}/login", login)

@@ -164,6 +164,16 @@ def changed_since(conn: Connection, tenant: str, since: datetime,
     return _summaries(rows)
 
 
+def timeline_seq(conn: Connection, tenant: str, incident_id: str) -> int:
+    """The last timeline entry's seq of one incident (-1 with none): the console's
+    incident page reloads when it grows, since the entries of a change can reach the
+    store in a later batch than the incident's snapshot."""
+    t = timeline.c
+    q = select(func.max(t.seq)).where(and_(t.incident_id == incident_id, t.tenant == tenant))
+    found = conn.execute(q).scalar()
+    return -1 if found is None else int(found)
+
+
 # -- silences and overrides ---------------------------------------------------------------
 
 

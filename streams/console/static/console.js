@@ -66,6 +66,10 @@
 
   function onPage(inc) {
     if (inc.incident_id !== page.dataset.id || inc.version <= Number(page.dataset.version)) return;
+    redraw();
+  }
+
+  function redraw() {
     const typing = Array.from(page.querySelectorAll("input[type=text]")).some((i) => i.value);
     if (typing) {
       document.getElementById("changed").hidden = false;
@@ -76,7 +80,9 @@
 
   const live = document.getElementById("live");
   const since = (table || page).dataset.since;
-  const source = new EventSource(base + "/live?since=" + encodeURIComponent(since));
+  const watch = page ? "&incident=" + encodeURIComponent(page.dataset.id) +
+    "&seq=" + encodeURIComponent(page.dataset.seq) : "";
+  const source = new EventSource(base + "/live?since=" + encodeURIComponent(since) + watch);
   source.onopen = () => { if (live) live.className = "live on"; };
   source.onerror = () => { if (live) live.className = "live off"; };
   source.addEventListener("incident", (ev) => {
@@ -84,4 +90,5 @@
     if (table) onList(inc);
     if (page) onPage(inc);
   });
+  source.addEventListener("timeline", () => { if (page) redraw(); });
 })();

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import cramjam
 from google.protobuf.message import DecodeError as ProtobufError
@@ -38,6 +39,21 @@ class RemoteWrite:
 
 def decode_remote_write(body: bytes) -> RemoteWrite:
     """The samples of every valid series; DecodeError for the body as a whole."""
+    request = parse_write_request(body)
+    out = RemoteWrite()
+    for i, series in enumerate(request.timeseries):
+        try:
+            series_samples(i, series, out)
+        except (ValidationError, ValueError, OverflowError, OSError) as exc:
+            out.errors.append(series_error(i, series, exc))
+    return out
+
+
+def parse_write_request(body: bytes, message: Any = WriteRequest, counted: bool = True) -> Any:
+    """The WriteRequest of a snappy body, at most ``MAX_ITEMS`` samples in it;
+    DecodeError for a body that is not one. ``message`` may be another declaration
+    of the same wire format (``RawWriteRequest``); without ``counted`` the caller
+    counts the samples against ``MAX_ITEMS`` as it reads them."""
     try:
         size = cramjam.snappy.decompress_raw_len(body)
     except Exception as exc:  # cramjam raises its own DecompressionError
@@ -51,34 +67,33 @@ def decode_remote_write(body: bytes) -> RemoteWrite:
     except Exception as exc:
         raise DecodeError(f"body is not snappy block-compressed: {exc}",
                           reason="invalid_encoding", model="WriteRequest") from exc  # fmt: skip
-    request = WriteRequest()
+    request = message()
     try:
         request.ParseFromString(raw)
     except (ProtobufError, RecursionError, ValueError) as exc:
         raise DecodeError(f"body is not a protobuf WriteRequest: {exc}",
                           reason="invalid_protobuf", model="WriteRequest") from exc  # fmt: skip
     del raw
-    if sum(len(series.samples) for series in request.timeseries) > MAX_ITEMS:
+    if counted and sum(len(series.samples) for series in request.timeseries) > MAX_ITEMS:
         raise too_many("samples", "WriteRequest")
-    out = RemoteWrite()
-    for i, series in enumerate(request.timeseries):
-        try:
-            _series(i, series, out)
-        except (ValidationError, ValueError, OverflowError, OSError) as exc:
-            name = next((lab.value for lab in series.labels if lab.name == "__name__"), "")
-            why = (describe_validation_error("MetricSample", exc)
-                   if isinstance(exc, ValidationError) else str(exc))  # fmt: skip
-            out.errors.append(ItemError(i, f"timeseries {i} ({name[:80] or 'no __name__'}): {why}"))
-    return out
+    return request
 
 
-def _series(i: int, series: object, out: RemoteWrite) -> None:
+def series_error(i: int, series: Any, exc: Exception) -> ItemError:
+    """The error of series ``i``, named by its position and ``__name__``."""
+    name = next((lab.value for lab in series.labels if lab.name == "__name__"), "")
+    why = (describe_validation_error("MetricSample", exc)
+           if isinstance(exc, ValidationError) else str(exc))  # fmt: skip
+    return ItemError(i, f"timeseries {i} ({name[:80] or 'no __name__'}): {why}")
+
+
+def series_samples(i: int, series: Any, out: RemoteWrite) -> None:
     """Append the series' samples, all of them or none."""
-    labels = {lab.name: lab.value for lab in series.labels}  # type: ignore[attr-defined]
+    labels = {lab.name: lab.value for lab in series.labels}
     name = labels.pop("__name__", "")
     samples: list[MetricSample] = []
     skipped = 0
-    for s in series.samples:  # type: ignore[attr-defined]
+    for s in series.samples:
         if not math.isfinite(s.value):
             skipped += 1
             continue

@@ -1,6 +1,9 @@
 """The few Prometheus remote-write protobuf messages, built at import time from
 descriptors written here (no protoc, no download): WriteRequest, TimeSeries,
-Label, Sample, as in prometheus/prompb/types.proto and remote.proto (v1).
+Label, Sample, as in prometheus/prompb/types.proto and remote.proto (v1); and
+RawWriteRequest, the same wire format with each label left as its encoded bytes (a
+cache key for the series: decoding labels into Python strings costs more than all
+else a sample takes).
 Exemplars, native histograms and metadata are not declared, so the parser skips
 them as unknown fields."""
 
@@ -32,6 +35,9 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
     message("TimeSeries", ("labels", 1, _F.TYPE_MESSAGE, "Label", True),
             ("samples", 2, _F.TYPE_MESSAGE, "Sample", True))  # fmt: skip
     message("WriteRequest", ("timeseries", 1, _F.TYPE_MESSAGE, "TimeSeries", True))
+    message("RawTimeSeries", ("labels", 1, _F.TYPE_BYTES, None, True),
+            ("samples", 2, _F.TYPE_MESSAGE, "Sample", True))  # fmt: skip
+    message("RawWriteRequest", ("timeseries", 1, _F.TYPE_MESSAGE, "RawTimeSeries", True))
     return f
 
 
@@ -40,3 +46,7 @@ _pool.Add(_file())
 WriteRequest: Any = message_factory.GetMessageClass(
     _pool.FindMessageTypeByName("tocsin.prompb.WriteRequest")
 )
+RawWriteRequest: Any = message_factory.GetMessageClass(
+    _pool.FindMessageTypeByName("tocsin.prompb.RawWriteRequest")
+)
+Label: Any = message_factory.GetMessageClass(_pool.FindMessageTypeByName("tocsin.prompb.Label"))

@@ -29,10 +29,12 @@ from typing import Any, TypeVar
 from connectors.sources.alertmanager import decode_alertmanager_items
 from connectors.sources.batches import BodyError, ItemError, inflate, iter_batch
 from connectors.sources.pagerduty import decode_pagerduty
-from connectors.sources.remote_write import decode_remote_write
+from connectors.sources.remote_write import parse_write_request
+from connectors.sources.remote_write_pb import RawWriteRequest
 from schemas import Alert, DecodeError, LogRecord, MetricSample
 from schemas.errors import TocsinError
 from streams.gateway.records import Outcome, RecordMaker, TimeBounds
+from streams.gateway.remote_write_records import lean_records, model_records
 from streams.gateway.writer import Record
 from streams.runtime.deadletters import dead_letter
 
@@ -179,16 +181,12 @@ def decode_remote_write_body(topics: Topics, raw: bytes, bounds: TimeBounds,
                              tenant: str = "default") -> Outcome:  # fmt: skip
     out = Outcome("remote_write")
     try:
-        batch = decode_remote_write(raw)
+        lean = parse_write_request(raw, RawWriteRequest, counted=False)
+        if not lean_records(out, lean, topics.metrics, bounds, tenant):
+            out = Outcome("remote_write")  # a series the model must judge: all of it does
+            model_records(out, parse_write_request(raw), topics.metrics, bounds, tenant)
     except DecodeError as exc:
         out.refuse(str(exc), exc.reason)
-        return _finish(topics, out, "http:/api/v1/write", raw)
-    out.skipped = batch.skipped
-    for e in batch.errors:
-        out.reject(e.position, e.message)
-    maker = RecordMaker(out, topics.metrics, _metric_key, bounds, tenant)
-    for position, sample in zip(batch.positions, batch.samples, strict=True):
-        maker.add(position, sample)
     return _finish(topics, out, "http:/api/v1/write", raw)
 
 

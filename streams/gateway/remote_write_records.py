@@ -136,7 +136,9 @@ def lean_records(out: Outcome, request: Any, topic: str, bounds: TimeBounds,
     body of more than ``MAX_ITEMS`` samples."""
     plan: list[tuple[_Known, int]] = []
     values: list[float] = []
-    times: list[datetime] = []
+    stamps: list[int] = []  # per sample: its time's index in `times`
+    times: list[datetime] = []  # the request's distinct times (a scrape shares one)
+    time_of: dict[int, int] = {}
     known_series, learn = _known.series, _known.learn
     fromtimestamp, isfinite, skipped = datetime.fromtimestamp, math.isfinite, 0
     try:
@@ -157,7 +159,11 @@ def lean_records(out: Outcome, request: Any, topic: str, bounds: TimeBounds,
                     return False
                 else:
                     values.append(v)
-                    times.append(fromtimestamp(s.timestamp / 1000, UTC))
+                    millis = s.timestamp
+                    if (k := time_of.get(millis)) is None:
+                        k = time_of[millis] = len(times)
+                        times.append(fromtimestamp(millis / 1000, UTC))
+                    stamps.append(k)
     except (*_MODEL_ERRORS, ProtobufError):
         return False
     out.skipped = skipped
@@ -169,6 +175,7 @@ def lean_records(out: Outcome, request: Any, topic: str, bounds: TimeBounds,
     envelope = b',"schema_version":1,"tenant":' + orjson.dumps(tenant) + b',"time":'
     produced = b',"produced_at":' + orjson.dumps(utcnow(), option=_UTC_Z) + envelope
     latest, earliest = bounds.now + bounds.ahead, bounds.now - bounds.behind
+    within = [earliest <= at <= latest for at in times]
     scope, seen = f"{out.route}\x00".encode(), dict[bytes, int]()
     records, reject, sha256 = out.records, out.reject, hashlib.sha256
     ends = [first for _, first in plan[1:]] + [len(values)]
@@ -178,11 +185,11 @@ def lean_records(out: Outcome, request: Any, topic: str, bounds: TimeBounds,
         key, content_head = known.key, b"{" + known.described + envelope
         record_head = b'",' + known.described + produced
         for j in range(first, end):
-            at = times[j]
-            if at > latest or at < earliest:
-                reject(position, bounds.check("MetricSample", at) or "")
+            k = stamps[j]
+            if not within[k]:
+                reject(position, bounds.check("MetricSample", times[k]) or "")
                 continue
-            tail = time_json[j] + _UNIT_VALUE + value_json[j] + b"}"
+            tail = time_json[k] + _UNIT_VALUE + value_json[j] + b"}"
             digest = sha256(scope + content_head + tail).digest()
             if digest in seen:  # RecordMaker.event_id, inline: the same content again
                 seen[digest] += 1

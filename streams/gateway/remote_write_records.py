@@ -46,8 +46,8 @@ _UTC_Z = orjson.OPT_UTC_Z
 _UNIT_VALUE = b',"unit":null,"value":'
 _MODEL_ERRORS = (ValueError, OverflowError, OSError)
 KNOWN_BYTES = 64 * 1024 * 1024
-"""What the known series may hold (their labels' bytes, counted twice for the JSON and
-the key), per process: a fleet of 100,000 ordinary series fits."""
+"""What the known series may hold per process (their labels' bytes, key, JSON and an
+allowance for the objects): about 80,000 series of a node exporter's size."""
 KNOWN_SERIES_BYTES = 8 * 1024
 """A series whose labels take more is decoded every time instead of being kept."""
 

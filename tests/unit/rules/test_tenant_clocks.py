@@ -23,44 +23,17 @@ from processors.rules.snapshot import IncompatibleState
 from schemas import Alert, encode
 from schemas.rules import Rule, RuleSettings
 from streams.processor.feed import OVERFLOW, feed_metrics
+from tests.unit.rules.test_tenants import RULES as PACK
+from tests.unit.rules.test_tenants import rule
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
 SKEW_S = 300.0
 TENANTS = ("default", "acme", "beta")
 
 
-def _rule(tenant: str | None = None, **kw: Any) -> Rule:
-    base: dict[str, Any] = {
-        "name": "mem",
-        "signal": {"kind": "metric", "metric": "memory_percent"},
-        "aggregation": "avg",
-        "window": {"size": "30s"},
-        "condition": {"op": ">", "threshold": 90},
-        "group_by": ["host"],
-    }
-    base.update(kw)
-    r = Rule.model_validate(base)
-    return r if tenant is None else r.model_copy(update={"tenant": tenant})
-
-
+# the tenants' property pack, plus a log rule: every signal kind keeps its tenant's clock
 RULES = [
-    _rule(name="avg_for", condition={"op": ">", "threshold": 50, "for": "20s"}),
-    _rule(
-        name="max_sliding",
-        aggregation="max",
-        window={"size": "1m", "step": "20s"},
-        condition={"op": ">", "threshold": 80},
-    ),
-    _rule("acme", name="acme_avg", condition={"op": ">", "threshold": 30}),
-    _rule(
-        "beta",
-        name="beta_p90",
-        aggregation="quantile",
-        quantile=0.9,
-        window={"size": "40s", "step": "20s"},
-        condition={"op": ">", "threshold": 70},
-    ),
-    _rule(name="absent", aggregation="absent", absent_for="1m", window=None, condition=None),
+    *PACK,
     Rule.model_validate(
         {
             "name": "errors",
@@ -231,7 +204,7 @@ def test_a_checkpoint_anywhere_and_batch_boundaries_change_no_tenants_transition
 
 @pytest.mark.parametrize("mode", ["series", "partition"])
 def test_a_tenant_running_ahead_makes_nobody_elses_samples_late(mode: str) -> None:
-    e = RuleEngine([_rule()], _settings(mode))
+    e = RuleEngine([rule()], _settings(mode))
     out: list[Alert] = []
     # acme's clock is five minutes ahead (within the skew a source may have): on one
     # shared clock beta's samples would all be late and its windows closed before them
@@ -248,7 +221,7 @@ def test_a_tenant_running_ahead_makes_nobody_elses_samples_late(mode: str) -> No
 
 
 def test_a_silent_tenant_follows_the_partition_and_is_forgotten_once_it_holds_nothing() -> None:
-    e = RuleEngine([_rule()], _settings("series"))
+    e = RuleEngine([rule()], _settings("series"))
     e.process_metric("memory_percent", {"host": "db-1"}, 20.0, T0, tenant="beta")
     for i in range(1, 60 * 6 * 3):  # three hours of acme, every 10 s
         e.process_metric("memory_percent", {"host": "db-1"}, 20.0, T0 + i * 10, tenant="acme")
@@ -284,7 +257,7 @@ def _record(tenant: str, host: str, at: float) -> Any:
 
 def test_a_rules_series_cap_is_per_tenant() -> None:
     """A tenant with many series fills the shared rule's cap for itself only."""
-    e = RuleEngine([_rule(max_series=3)], _settings("series"))
+    e = RuleEngine([rule(max_series=3)], _settings("series"))
     fired: set[tuple[str, str]] = set()
     refused: list[Any] = []
     for i in range(6):
@@ -305,11 +278,11 @@ def test_a_rules_series_cap_is_per_tenant() -> None:
 
 
 def test_a_checkpoint_of_the_engine_before_tenant_clocks_is_rebuilt_not_loaded() -> None:
-    e = RuleEngine([_rule()], _settings("series"))
+    e = RuleEngine([rule()], _settings("series"))
     e.process_metric("memory_percent", {"host": "db-1"}, 95.0, T0, tenant="acme")
     doc = orjson.loads(e.dump())
     assert list(doc["tenants"]) == ["acme"]
     # the version before: one clock for every tenant of the partition
     older = orjson.dumps({**doc, "v": doc["v"] - 1})
     with pytest.raises(IncompatibleState):
-        RuleEngine([_rule()], _settings("series")).load(older)
+        RuleEngine([rule()], _settings("series")).load(older)

@@ -243,7 +243,8 @@ def moment() -> datetime:
     return datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
 
 
-def test_a_claim_is_one_workers_until_its_lease_ends(engine: Engine, moment: datetime) -> None:
+def _one_public_update(engine: Engine, moment: datetime) -> None:
+    """A subscriber of acme's public page, and one update posted to it a second later."""
     with engine.connect() as conn:
         subscribers.add(conn, "acme", "public", "http://127.0.0.1:9/hook", moment)
     with engine.begin() as conn:
@@ -251,6 +252,10 @@ def test_a_claim_is_one_workers_until_its_lease_ends(engine: Engine, moment: dat
             "update_id": "u1", "tenant": "acme", "incident_id": "inc-1", "status": "identified",
             "message": "m", "audiences": ["public"], "title": "t", "components": [],
             "author": "carol", "at": moment + timedelta(seconds=1)}])  # fmt: skip
+
+
+def test_a_claim_is_one_workers_until_its_lease_ends(engine: Engine, moment: datetime) -> None:
+    _one_public_update(engine, moment)
     lease = timedelta(seconds=60)
     t = moment + timedelta(seconds=2)
     with engine.connect() as conn:
@@ -274,13 +279,7 @@ def test_a_claim_is_one_workers_until_its_lease_ends(engine: Engine, moment: dat
 def test_a_delivery_whose_page_no_longer_shows_the_update_is_closed_unsent(
     engine: Engine, moment: datetime
 ) -> None:
-    with engine.connect() as conn:
-        subscribers.add(conn, "acme", "public", "http://127.0.0.1:9/hook", moment)
-    with engine.begin() as conn:
-        conn.execute(status_updates.insert(), [{
-            "update_id": "u1", "tenant": "acme", "incident_id": "inc-1", "status": "identified",
-            "message": "m", "audiences": ["public"], "title": "t", "components": [],
-            "author": "carol", "at": moment + timedelta(seconds=1)}])  # fmt: skip
+    _one_public_update(engine, moment)
     # the page "public" made internal after the delivery was written
     internal = {"acme": StatusConfig.model_validate({
         "components": [{"id": "shop", "name": "Shop", "services": ["checkout"]}],

@@ -86,12 +86,7 @@ def _unnest_sql(table: Table, on_conflict: Conflict) -> tuple[str, list[Converte
         elif isinstance(c.type, JSON):
             conv = _json_text
         converters.append(conv)
-    keys = [quote(c.name) for c in table.primary_key]
-    if on_conflict == "update":
-        sets = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n not in keys)
-        tail = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
-    else:
-        tail = "ON CONFLICT DO NOTHING"
+    tail = _on_conflict(names, [quote(c.name) for c in table.primary_key], on_conflict)
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
            f"SELECT * FROM unnest({', '.join(arrays)}) {tail}")  # fmt: skip
     return sql, converters
@@ -105,12 +100,15 @@ def _sqlite_sql(table: Table, on_conflict: Conflict, dialect: Dialect
     names = [quote(c.name) for c in table.c]
     # the types' own bind processors: the text SQLAlchemy would store, to the character
     processors: list[Converter] = [c.type.bind_processor(dialect) for c in table.c]
-    keys = [quote(c.name) for c in table.primary_key]
-    if on_conflict == "update":
-        sets = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
-        tail = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
-    else:
-        tail = "ON CONFLICT DO NOTHING"
+    tail = _on_conflict(names, [quote(c.name) for c in table.primary_key], on_conflict)
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(names)}) "
            f"VALUES ({', '.join('?' for _ in names)}) {tail}")  # fmt: skip
     return sql, processors
+
+
+def _on_conflict(names: list[str], keys: list[str], on_conflict: Conflict) -> str:
+    """The same upsert clause in both dialects (`excluded` is the proposed row in each)."""
+    if on_conflict == "update":
+        sets = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
+        return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    return "ON CONFLICT DO NOTHING"

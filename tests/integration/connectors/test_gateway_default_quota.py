@@ -6,10 +6,6 @@ tenant by `tocsin run gateway`'s flags."""
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -20,7 +16,7 @@ from schemas.config import Config
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 from tests.integration.connectors.support import AUTH, STAMP, make_gateway, serve
-from tests.integration.connectors.test_gateway_start import _cli, _env, _free_port
+from tests.integration.connectors.test_gateway_start import _env, running
 
 ACME, BETA = "acme-intake-token-0123456789", "beta-intake-token-0123456789"
 # the most one request may carry; two of them are two seconds of the shared default
@@ -89,25 +85,10 @@ def test_a_single_tenant_installation_has_no_quota(
 
 def _quota_logged(env: dict[str, str], *args: str) -> str:
     """What `tocsin run gateway` says its tenant quota is, once it is ready."""
-    port = _free_port()
-    proc = subprocess.Popen(_cli("--host", "127.0.0.1", "--port", str(port), *args), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            while True:
-                assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the gateway never became ready"
-                time.sleep(0.2)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        out = proc.communicate(timeout=30)[0].decode()
+    output: list[str] = []
+    with running(env, *args, output=output):
+        pass
+    out = output[0]
     lines = [orjson.loads(x) for x in out.splitlines() if '"gateway_listening"' in x]
     assert len(lines) == 1, out[-2000:]
     quota: str = lines[0]["tenant_quota"]

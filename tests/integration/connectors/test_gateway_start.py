@@ -58,7 +58,9 @@ def _cli(*args: str) -> list[str]:
 
 
 @contextmanager
-def running(env: dict[str, str], *args: str) -> Iterator[httpx.Client]:
+def running(env: dict[str, str], *args: str, output: list[str] | None = None
+            ) -> Iterator[httpx.Client]:  # fmt: skip
+    """`tocsin run gateway` on a free port, once ready; what it printed goes to `output`."""
     port = _free_port()
     proc = subprocess.Popen(
         _cli("--host", "127.0.0.1", "--port", str(port), *args),
@@ -82,7 +84,9 @@ def running(env: dict[str, str], *args: str) -> Iterator[httpx.Client]:
             yield client
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        out = proc.communicate(timeout=30)[0].decode()
+        if output is not None:
+            output.append(out)
 
 
 def test_beyond_loopback_without_credentials_the_gateway_refuses_to_start(

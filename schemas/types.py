@@ -70,16 +70,23 @@ Timestamp = AwareDatetime
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+# the patterns and bounds are public: the gateway's remote-write fast path checks a
+# series with them once instead of building a model per sample
+METRIC_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:.\-]*$"
+MAX_METRIC_NAME = 256
 MetricName = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:.\-]*$")
+    str, StringConstraints(min_length=1, max_length=MAX_METRIC_NAME, pattern=METRIC_NAME_PATTERN)
 ]
 Tenant = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
 ]
 Fingerprint = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
-_LABEL_KEY = r"^[a-zA-Z_][a-zA-Z0-9_.\-]*$"
-LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_LABEL_KEY)]
+LABEL_KEY_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_.\-]*$"
+MAX_LABEL_KEY = 128
+LabelKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_LABEL_KEY, pattern=LABEL_KEY_PATTERN)
+]
 LabelValue = Annotated[str, StringConstraints(max_length=MAX_LABEL_VALUE)]
 
 

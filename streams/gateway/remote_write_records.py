@@ -36,12 +36,20 @@ from connectors.sources.remote_write import RemoteWrite, series_error, series_sa
 from connectors.sources.remote_write_pb import Label
 from schemas.envelope import utcnow
 from schemas.telemetry import series_key
-from schemas.types import MAX_LABEL_VALUE, MAX_LABELS, MAX_MAGNITUDE
+from schemas.types import (
+    LABEL_KEY_PATTERN,
+    MAX_LABEL_KEY,
+    MAX_LABEL_VALUE,
+    MAX_LABELS,
+    MAX_MAGNITUDE,
+    MAX_METRIC_NAME,
+    METRIC_NAME_PATTERN,
+)
 from streams.gateway.records import Outcome, RecordMaker, TimeBounds
 from streams.gateway.writer import MAX_RECORD_BYTES
 
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:.\-]{0,255}").fullmatch  # schemas.types.MetricName
-_LABEL_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.\-]{0,127}").fullmatch  # schemas.types.LabelKey
+_NAME = re.compile(METRIC_NAME_PATTERN).fullmatch
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN).fullmatch
 _UTC_Z = orjson.OPT_UTC_Z
 _UNIT_VALUE = b',"unit":null,"value":'
 _MODEL_ERRORS = (ValueError, OverflowError, OSError)
@@ -121,9 +129,10 @@ class _KnownSeries:
 
 def _plain(name: str, labels: dict[str, str]) -> bool:
     """Whether ``MetricSample`` takes this name and label set as it is."""
-    if not _NAME(name) or len(labels) > MAX_LABELS:
+    if len(name) > MAX_METRIC_NAME or not _NAME(name) or len(labels) > MAX_LABELS:
         return False
-    return all(len(v) <= MAX_LABEL_VALUE and _LABEL_KEY(k) for k, v in labels.items())
+    return all(len(v) <= MAX_LABEL_VALUE and len(k) <= MAX_LABEL_KEY and _LABEL_KEY(k)
+               for k, v in labels.items())  # fmt: skip
 
 
 _known = _KnownSeries()

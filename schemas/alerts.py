@@ -44,6 +44,41 @@ class AnomalyDetail(BaseModel):
     lower: FiniteFloat | None = None
     upper: FiniteFloat | None = None
     detector: Name = "default"
+    # how often a point this rare comes on this series, in words an on-call engineer counts
+    rarity: ShortText | None = None
+    # the series' last hours, oldest first: one value per slot of `slot_s` seconds (the
+    # slot's lowest or highest, whichever strays further), None where no sample came
+    recent: list[FiniteFloat | None] = Field(default_factory=list, max_length=144)
+    slot_s: int = Field(default=600, ge=1, le=86_400)
+
+    def expectation(self) -> str:
+        """e.g. "expected 41.2, usual 30.1 to 52.3"."""
+        if self.expected is None:
+            return ""
+        out = f"expected {self.expected:.4g}"
+        if self.lower is not None and self.upper is not None:
+            out += f", usual {self.lower:.4g} to {self.upper:.4g}"
+        return out
+
+    def sparkline(self) -> str:
+        """The last hours in block characters, a space where no sample came."""
+        seen = [v for v in self.recent if v is not None]
+        if not seen:
+            return ""
+        lo, hi = min(seen), max(seen)
+        span = hi - lo
+        top = len(_BARS) - 1
+        return "".join(
+            " " if v is None else _BARS[round((v - lo) / span * top) if span > 0 else 0]
+            for v in self.recent
+        )
+
+    def hours(self) -> str:
+        """How long the sparkline covers, e.g. "last 4 h"."""
+        return f"last {len(self.recent) * self.slot_s / 3600:.3g} h"
+
+
+_BARS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 
 
 class Alert(Event):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.alerts import AnomalyDetail
 from schemas.commands import Matcher, Priority, Weekly
 from schemas.incidents import IncidentStatus
 from schemas.types import Name, Text, Timestamp
@@ -148,6 +149,7 @@ class Member(BaseModel):
     first_seen: datetime
     last_seen: datetime
     repeats: int
+    anomaly: AnomalyDetail | None = None
 
 
 class Paged(BaseModel):

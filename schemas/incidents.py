@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.alerts import AlertStatus, Severity
+from schemas.alerts import AlertStatus, AnomalyDetail, Severity
 from schemas.commands import Priority as Priority
 from schemas.envelope import Event
 from schemas.types import (
@@ -58,6 +58,7 @@ class AlertRef(BaseModel):
     labels: Labels = Field(default_factory=dict)
     value: FiniteFloat | None = None
     threshold: FiniteFloat | None = None
+    anomaly: AnomalyDetail | None = None
     first_seen: Timestamp
     last_seen: Timestamp
     repeats: int = Field(default=0, ge=0)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.alerts import Severity
+from schemas.alerts import AnomalyDetail, Severity
 from schemas.envelope import Event
 from schemas.incidents import IncidentStatus, Priority, StormDigest
 from schemas.types import FiniteFloat, Labels, Name, ShortText, Text, Timestamp
@@ -39,6 +39,8 @@ class Notification(Event):
     value: FiniteFloat | None = None
     threshold: FiniteFloat | None = None
     anomaly_score: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    # the lead alert's anomaly: expected value and band, rarity in words, the last hours
+    anomaly: AnomalyDetail | None = None
     runbook_url: ShortText | None = None
     assignee: Name | None = None
     escalation_level: int = Field(default=0, ge=0)

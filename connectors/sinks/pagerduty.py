@@ -45,6 +45,10 @@ def pagerduty_event(n: Notification, routing_key: str, link: str | None = None) 
             details["threshold"] = n.threshold
         if n.anomaly_score is not None:
             details["anomaly_score"] = n.anomaly_score
+        if n.anomaly is not None:
+            a = n.anomaly
+            details.update({"expected": a.expected, "usual_low": a.lower, "usual_high": a.upper,
+                            "rarity": a.rarity, "last_hours": a.sparkline()})  # fmt: skip
         if n.storm is not None:  # the incident summarises an alert storm
             details["storm"] = n.storm.line()
             details["storm_labels"] = {k: t.values for k, t in n.storm.by_label.items()}

@@ -35,6 +35,8 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
     fields = [f"*Severity*\n{n.severity}", f"*Service*\n{escape(n.service or '-')}"]
     if n.value is not None and n.threshold is not None:
         fields.append(f"*Value*\n{n.value:.4g} (threshold {n.threshold:.4g})")
+    elif n.anomaly is not None:
+        fields.append(f"*Anomaly*\n{escape(anomaly_text(n))}")
     elif n.anomaly_score is not None:
         value = f"{n.value:.4g}, " if n.value is not None else ""
         fields.append(f"*Anomaly*\n{value}score {n.anomaly_score:.2f}")
@@ -45,6 +47,9 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": labels or "no labels"}]},
     ]
+    if n.anomaly is not None and n.anomaly.sparkline():
+        line = f"`{n.anomaly.sparkline()}` {n.anomaly.hours()}"
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
     if n.summary:
         out.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": escape(n.summary)[:2900]}}
@@ -66,6 +71,19 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
             _button("Snooze 1h", "snooze", n.incident_id),
         ]})  # fmt: skip
     return out
+
+
+def anomaly_text(n: Notification) -> str:
+    """The value against what the series usually does, and how rare it is, e.g.
+    "73.2 (expected 41.2, usual 30.1 to 52.3)" and "rarer than once a month for this
+    series" on the next line."""
+    a = n.anomaly
+    if a is None:
+        return ""
+    head = f"{n.value:.4g}" if n.value is not None else ""
+    if a.expectation():
+        head = f"{head} ({a.expectation()})" if head else a.expectation()
+    return "\n".join(p for p in (head, a.rarity) if p)
 
 
 def storm_text(n: Notification) -> str:

@@ -23,11 +23,12 @@ from typing import Literal
 
 from processors.anomaly.forecast import HoltWintersDetector
 from processors.anomaly.likelihood import LikelihoodDetector
+from processors.anomaly.recent import Recent
 from schemas.anomaly import AnomalySpec
 
 Transition = Literal["firing", "resolved"]
 _HEAD = "<HBII16s"  # version, firing, quiet run, points since fresh, recent bits
-_VERSION = 3  # 3: the rule needs a point that opened an episode; recent as bits
+_VERSION = 4  # 4: the last hours (likelihood); 3: no last hours
 _NEVER = 0xFFFFFFFF
 Detector = LikelihoodDetector | HoltWintersDetector
 
@@ -59,7 +60,7 @@ class AnomalyVerdict:
 
 
 class AnomalySeries:
-    __slots__ = ("firing", "fresh", "quiet", "recent", "spec", "state")
+    __slots__ = ("firing", "fresh", "hours", "quiet", "recent", "spec", "state")
 
     def __init__(self, spec: AnomalySpec) -> None:
         self.spec = spec
@@ -70,12 +71,17 @@ class AnomalySeries:
         # holt_winters' 288-point season its last bytes under 16 KiB)
         self.recent = 0
         self.fresh = _NEVER  # points since one opened a new episode
+        # the last hours, for the page; holt_winters' 288-point season leaves no room for
+        # them under 16 KiB
+        self.hours = Recent() if spec.detector != "holt_winters" else None
 
     def update(self, value: float, at: datetime) -> AnomalyVerdict:
         spec = self.spec
         if not math.isfinite(value):
             # a NaN/inf sample says nothing about the series: not learned, never alerts
             return AnomalyVerdict(0.0, None, None, None, None)
+        if self.hours is not None:
+            self.hours.add(value, at.timestamp())
         score, calibrated, expected, spread = self.state.score(value, at)
         if self.state.n <= spec.warm_up:
             score = calibrated = 0.0  # still learning: no score may fire
@@ -98,7 +104,12 @@ class AnomalySeries:
 
     def memory_bytes(self) -> int:
         """An estimate of this series' state (Python objects included)."""
-        return 200 + self.state.memory_bytes()
+        hours = self.hours.memory_bytes() if self.hours is not None else 0
+        return 200 + hours + self.state.memory_bytes()
+
+    def last_hours(self) -> list[float | None]:
+        """The series' last hours as the page shows them (recent.py); empty if not kept."""
+        return self.hours.values() if self.hours is not None else []
 
     def to_bytes(self) -> bytes:
         head = struct.pack(
@@ -109,16 +120,20 @@ class AnomalySeries:
             min(self.fresh, _NEVER),
             self.recent.to_bytes(16, "little"),
         )
-        return head + self.state.dump()
+        hours = self.hours.dump() if self.hours is not None else b""
+        return head + hours + self.state.dump()
 
     @classmethod
     def from_bytes(cls, spec: AnomalySpec, data: bytes) -> AnomalySeries:
         (version,) = struct.unpack_from("<H", data)
-        if version != _VERSION:
+        if version not in (3, _VERSION):
             raise ValueError(f"unsupported anomaly state version {version}")
         _, firing, quiet, fresh, recent = struct.unpack_from(_HEAD, data)
         s = cls(spec)
         s.firing, s.quiet, s.fresh = bool(firing), quiet, fresh
         s.recent = int.from_bytes(recent, "little") & ((1 << spec.debounce_n) - 1)
-        s.state = _load(spec, data[struct.calcsize(_HEAD) :])
+        at = struct.calcsize(_HEAD)
+        if version == _VERSION and s.hours is not None:
+            s.hours, at = Recent.load(data, at)
+        s.state = _load(spec, data[at:])
         return s

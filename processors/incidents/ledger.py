@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from processors.incidents import storm
 from processors.incidents.index import index
 from processors.incidents.state import GroupState
-from schemas.alerts import Severity
+from schemas.alerts import AnomalyDetail, Severity
 from schemas.config.models import Config
 from schemas.incidents import (
     AlertRef,
@@ -147,7 +147,8 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
           and aware(*[t for m in members for t in (m.first_seen, m.last_seen)]))  # fmt: skip
     alerts = [build(AlertRef, ok, fingerprint=m.fingerprint, rule=m.rule, status=m.status,
                     severity=m.severity, labels=m.labels, value=m.value,
-                    threshold=m.threshold, first_seen=m.first_seen,
+                    threshold=m.threshold, anomaly=anomaly_detail(m.anomaly),
+                    first_seen=m.first_seen,
                     last_seen=m.last_seen, repeats=m.repeats)
               for m in members]  # fmt: skip
     out.effects.append(build(
@@ -163,6 +164,11 @@ def snapshot(st: GroupState, cfg: Config, now: datetime, out: Outcome) -> None:
         snoozed_until=st.snoozed_until, flapping=st.flapping,
         notified_targets=targets, storm=digest(st),
     ))  # fmt: skip
+
+
+def anomaly_detail(d: dict[str, Any] | None) -> AnomalyDetail | None:
+    """A member's anomaly detail as the schema's model (validated: it is small)."""
+    return AnomalyDetail.model_validate(d) if d is not None else None
 
 
 def digest(st: GroupState) -> StormDigest | None:

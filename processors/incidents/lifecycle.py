@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from processors.incidents import storm
 from processors.incidents.ledger import (
@@ -98,6 +99,8 @@ def on_alert(
             _schedule_update(st, now, cfg)
     else:
         member.status, member.last_seen, member.value = "firing", now, alert.value
+        if alert.anomaly is not None:
+            member.anomaly_score, member.anomaly = alert.anomaly.score, _detail(alert)
         member.transitions.append(now)
         if not reopen:
             event(st, out, "alert_added", now, f"{alert.rule} fires again", fingerprint=fp)
@@ -222,6 +225,10 @@ def _reopen(st: GroupState, alert: Alert, now: datetime, cfg: Config, out: Outco
     first_page(st, now, cfg, out)
 
 
+def _detail(alert: Alert) -> dict[str, Any] | None:
+    return alert.anomaly.model_dump(mode="json") if alert.anomaly is not None else None
+
+
 def _member(alert: Alert, now: datetime) -> Member:
     return Member(
         fingerprint=alert.fingerprint, rule=alert.rule, status="firing",
@@ -229,6 +236,7 @@ def _member(alert: Alert, now: datetime) -> Member:
         threshold=alert.threshold, first_seen=now, last_seen=now, summary=alert.summary,
         runbook_url=alert.runbook_url,
         anomaly_score=alert.anomaly.score if alert.anomaly else None, transitions=[now],
+        anomaly=_detail(alert),
     )  # fmt: skip
 
 

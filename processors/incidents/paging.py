@@ -14,6 +14,7 @@ from processors.incidents.index import index
 from processors.incidents.ledger import (
     MAX_SHORT,
     Outcome,
+    anomaly_detail,
     aware,
     build,
     digest,
@@ -152,6 +153,7 @@ def notify(
         summary=lead.summary if lead else "", labels=st.labels,
         value=lead.value if lead else None, threshold=lead.threshold if lead else None,
         anomaly_score=lead.anomaly_score if lead else None,
+        anomaly=anomaly_detail(lead.anomaly) if lead else None,
         runbook_url=lead.runbook_url if lead else None, assignee=st.assignee,
         escalation_level=max(st.level, 0), opened_at=st.opened_at, at=now, storm=digest(st),
     ))  # fmt: skip

@@ -31,6 +31,8 @@ class Member:
     summary: str = ""
     runbook_url: str | None = None
     anomaly_score: float | None = None
+    # an anomaly's detail as JSON (schemas.alerts.AnomalyDetail): what a page shows of it
+    anomaly: dict[str, Any] | None = None
     transitions: list[datetime] = field(default_factory=list)  # recent flips (flap detection)
     suppressed: str | None = None  # why it may not page, as last announced on the ledger
 
@@ -145,7 +147,7 @@ def from_dict(d: dict[str, Any]) -> GroupState:
 
 def _size(m: Member) -> int:
     return storm.size(m.fingerprint, m.rule, m.summary, m.runbook_url, m.labels,
-                      max(len(m.transitions), 1))  # fmt: skip
+                      max(len(m.transitions), 1), m.anomaly)  # fmt: skip
 
 
 def _fold(st: GroupState) -> None:

@@ -89,14 +89,16 @@ class Digest:
 def member_bytes(alert: Alert, flips: int) -> int:
     """What tracking this alert adds to the group's JSON, at most (a generous estimate:
     orjson's own length of every string a member holds, and `flips` remembered flips)."""
+    detail = alert.anomaly.model_dump(mode="json") if alert.anomaly is not None else None
     return size(alert.fingerprint, alert.rule, alert.summary, alert.runbook_url,
-                alert.labels, flips)  # fmt: skip
+                alert.labels, flips, detail)  # fmt: skip
 
 
 def size(fingerprint: str, rule: str, summary: str, runbook_url: str | None,
-         labels: dict[str, str], flips: int) -> int:  # fmt: skip
+         labels: dict[str, str], flips: int,
+         anomaly: dict[str, Any] | None = None) -> int:  # fmt: skip
     n = MEMBER_FIXED + TRANSITION_BYTES * flips
-    n += len(orjson.dumps([fingerprint, rule, summary, runbook_url]))
+    n += len(orjson.dumps([fingerprint, rule, summary, runbook_url, anomaly]))
     return n + len(orjson.dumps(labels))
 
 

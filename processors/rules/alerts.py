@@ -7,9 +7,11 @@ import hashlib
 from datetime import UTC, datetime
 
 from processors.anomaly import AnomalyVerdict
+from processors.anomaly.recent import SLOT_S
+from processors.anomaly.words import rarity
 from processors.rules.compiled import CompiledRule, render
 from processors.rules.condition import FIRING, INACTIVE, PENDING
-from processors.rules.state import Group, GroupKey
+from processors.rules.state import AnomalyGroup, Group, GroupKey
 from schemas.alerts import Alert, AnomalyDetail
 
 STATUS = {PENDING: "pending", FIRING: "firing", INACTIVE: "resolved"}
@@ -90,6 +92,9 @@ def anomaly_alert(
         lower=verdict.lower,
         upper=verdict.upper,
         detector=r.anomaly.detector if r.anomaly else "likelihood",
+        rarity=rarity(verdict.rarity) if status == "firing" else None,
+        recent=g.detector.last_hours() if isinstance(g, AnomalyGroup) and g.detector else [],
+        slot_s=SLOT_S,
     )
     summary = render(
         rule.summary,

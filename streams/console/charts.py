@@ -87,3 +87,38 @@ def bars(title: str, rows: Sequence[tuple[str, int]]) -> Markup:
                    "no incidents in this period</text>")  # fmt: skip
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def spark(title: str, values: Sequence[float | None], band: tuple[float, float] | None) -> Markup:
+    """A series' last hours in a line of text height: its usual band shaded, a gap where
+    no sample came, the last point marked."""
+    seen = [v for v in values if v is not None]
+    if not seen:
+        return Markup("")
+    w, h, pad = 160, 32, 3
+    lo, hi = min(seen), max(seen)
+    if band is not None:
+        lo, hi = min(lo, band[0]), max(hi, band[1])
+    span = (hi - lo) or 1.0
+    n = max(len(values) - 1, 1)
+
+    def y(v: float) -> float:
+        return h - pad - (v - lo) / span * (h - 2 * pad)
+
+    out = [f'<svg class="spark" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+           f'aria-label="{escape(title)}"><title>{escape(title)}</title>']  # fmt: skip
+    if band is not None:
+        top, bottom = y(band[1]), y(band[0])
+        out.append(f'<rect class="band" x="0" y="{top:.1f}" width="{w}" '
+                   f'height="{max(bottom - top, 1):.1f}"/>')  # fmt: skip
+    run: list[str] = []
+    last = (0.0, 0.0)
+    for i, v in enumerate([*values, None]):
+        if v is not None:
+            last = (i * (w - 2 * pad) / n + pad, y(v))
+            run.append(f"{last[0]:.1f},{last[1]:.1f}")
+        elif run:
+            out.append(f'<polyline points="{" ".join(run)}"/>')
+            run = []
+    out.append(f'<circle cx="{last[0]:.1f}" cy="{last[1]:.1f}" r="2.5"/></svg>')
+    return Markup("".join(out))

@@ -13,8 +13,11 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from schemas.alerts import AnomalyDetail
 from streams.api.app import CONSOLE, PRINCIPAL, ApiError, Handler
+from streams.console.charts import spark
 from streams.console.session import COOKIE, Session, Sessions
 
 HERE = Path(__file__).parent
@@ -45,12 +48,18 @@ def seconds(value: float | None) -> str:
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
+def anomaly_spark(a: AnomalyDetail) -> Markup:
+    band = (a.lower, a.upper) if a.lower is not None and a.upper is not None else None
+    return spark(f"{a.hours()}, usual band shaded", a.recent, band)
+
+
 def when(at: datetime | None) -> str:
     return NONE if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 _env.filters["seconds"] = seconds
 _env.filters["when"] = when
+_env.filters["spark"] = anomaly_spark
 
 
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:

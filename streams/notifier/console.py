@@ -16,6 +16,10 @@ def render(n: Notification) -> str:
     value = ""
     if n.value is not None and n.threshold is not None:
         value = f" ({n.value:.4g} vs {n.threshold:.4g})"
+    elif n.anomaly is not None and n.value is not None:
+        a = n.anomaly
+        value = f" ({n.value:.4g}, {a.expectation() or f'score {a.score:.2f}'}"
+        value += f"; {a.rarity})" if a.rarity else ")"
     elif n.anomaly_score is not None:
         value = f" (anomaly score {n.anomaly_score:.2f})"
     return (f"{n.kind:8} -> {where:28} {_ICON[n.severity]} {n.priority} {n.title[:70]}{value}"

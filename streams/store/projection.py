@@ -238,6 +238,7 @@ def _member_row(incident_id: str, a: Any) -> dict[str, Any]:
         "status": a.status, "severity": a.severity, "labels": a.labels, "value": a.value,
         "threshold": a.threshold, "first_seen": a.first_seen, "last_seen": a.last_seen,
         "repeats": a.repeats,
+        "anomaly": a.anomaly.model_dump(mode="json") if a.anomaly is not None else None,
     }  # fmt: skip
 
 

@@ -108,6 +108,7 @@ members = Table(
     Column("first_seen", UtcDateTime, nullable=False),
     Column("last_seen", UtcDateTime, nullable=False),
     Column("repeats", Integer, nullable=False),
+    Column("anomaly", JSON),  # an anomaly alert's detail (schemas.alerts.AnomalyDetail)
 )  # fmt: skip
 
 timeline = Table(

@@ -17,6 +17,10 @@ noise (Gaussian and lognormal, `noise_corpus`).
 `--folds category` leaves one category out instead (artificialNoAnomaly has no window:
 its fold scores only its false positives, printed raw).
 
+`--corpus PATH` scores another labelled corpus in NAB's layout (e.g. the one
+`benchmarks/corpus_cloud_monitoring.py` prepares) the same way, with the variant,
+thresholds and rule chosen on all 31 dev files; nothing is chosen on it.
+
 `--heldout NAB_CHECKOUT` is the final check on the NAB files that are not in the dev
 split: the variant, threshold and rule chosen on all 31 dev files, applied once to
 the other files. It chooses nothing on them; use it once, at the end. With
@@ -28,7 +32,7 @@ keyed by the detector's source, the variant and the file.
 
 Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
 [--variants a,b,...] [--folds 5|category] [--per-file] [--urgent 1.0,0.4,...]
-[--heldout PATH/TO/NAB [--results PATH/TO/NAB/results]]
+[--heldout PATH/TO/NAB [--results PATH/TO/NAB/results]] [--corpus PATH]
 (TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev).
 """
 
@@ -396,6 +400,17 @@ def main(argv: Sequence[str] = ()) -> int:
 
         results = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
         return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, results)
+    if "--corpus" in argv:
+        from benchmarks.nab_heldout import unseen
+
+        path = Path(argv[argv.index("--corpus") + 1])
+        started = time.monotonic()
+        title = f"unseen corpus {path}: {sum(1 for _ in path.glob('data/*/*.csv'))} files"
+        corpus_windows = json.loads((path / "labels" / "combined_windows.json").read_text())
+        unseen(title, load(path), corpus_windows, names, corpus, windows, "--per-file" in argv)
+        print(f"  scored in {time.monotonic() - started:.0f} s wall (cached scores reused)")
+        print(f"\nrerun: uv run python -m benchmarks.nab_cv {' '.join(argv)}")
+        return 0
     scored = {name: score_variant(corpus, VARIANTS[name]) for name in names}
     for name, s in scored.items():
         if s.points_per_cpu_s:

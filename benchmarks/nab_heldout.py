@@ -4,8 +4,11 @@ The detector variant, each profile's threshold and the alerting rule are chosen 
 31 dev files exactly as `benchmarks/nab_cv.py` chooses them on training folds, then
 applied once to the other NAB files; nothing is chosen on those. With a `results/`
 folder of a NAB checkout, the published detectors are scored beside it the same way.
+`--corpus PATH` scores any other corpus in NAB's layout (data/<category>/<file>.csv,
+labels/combined_windows.json) the same way, all its files.
 
 Rerun: `uv run python -m benchmarks.nab_cv --heldout PATH/TO/NAB [--results PATH/TO/NAB/results]`
+or `uv run python -m benchmarks.nab_cv --corpus PATH [--per-file]`
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baseline_zscore import WINDOW, zscores
 from benchmarks.nab_cv import (
     PROFILES,
     STANDARD,
@@ -28,6 +32,7 @@ from benchmarks.nab_cv import (
     score_variant,
 )
 from benchmarks.nab_reference import read_scores
+from processors.evaluation.nab import FileRows, Profile
 
 
 def heldout(
@@ -37,11 +42,35 @@ def heldout(
     all_windows = json.loads((path / "labels" / "combined_windows.json").read_text())
     dev_keys = {key for key, *_ in dev}
     corpus = [c for c in load(path) if c[0] not in dev_keys]
+    title = f"held-out check: {len(corpus)} NAB files outside the dev split"
+    unseen(title, corpus, all_windows, chosen, dev, windows)
+    if results is not None:
+        published(results, dev, corpus, windows, all_windows)
+    return 0
+
+
+def unseen(
+    title: str,
+    corpus: Corpus,
+    corpus_windows: dict[str, Any],
+    chosen: list[str],
+    dev: Corpus,
+    windows: dict[str, Any],
+    per_file: bool = False,
+) -> None:
+    """Score files never chosen on with the variant, thresholds and rule chosen on `dev`.
+
+    Beside the detector, the rolling z-score baseline at its own dev-swept threshold
+    (the null detector scores 0 by construction). Per category: the detector's standard
+    score, its pages and the baseline's standard score.
+    """
     print(
-        f"\nheld-out check: {len(corpus)} NAB files outside the dev split, "
-        f"{sum(len(all_windows.get(c[0], [])) for c in corpus)} windows"
+        f"\n{title}, {sum(len(corpus_windows.get(c[0], [])) for c in corpus)} windows, "
+        f"{sum(len(c[2]) for c in corpus):,} points"
     )
     dev_scored = {name: score_variant(dev, VARIANTS[name]) for name in chosen}
+    held = {name: score_variant(corpus, VARIANTS[name]) for name in chosen}
+    by_column: dict[str, tuple[list[FileRows], float, Profile]] = {}
     for profile in PROFILES:
         best = max(
             (
@@ -51,12 +80,14 @@ def heldout(
             key=lambda r: r[0].raw,
         )
         res, name = best
-        held = score_variant(corpus, VARIANTS[name])
-        r = raw_at(_prepare(corpus, held.scores, all_windows, profile), res.threshold, profile)
+        files = _prepare(corpus, held[name].scores, corpus_windows, profile)
+        r = raw_at(files, res.threshold, profile)
         print(
             f"  {profile.name:20} {r.normalized:6.1f}  ({name} @ {res.threshold:.3f} from dev; "
             f"windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
         )
+        if profile is STANDARD:
+            by_column["standard"] = (files, res.threshold, STANDARD)
     (name, rule), _ = max(
         (
             ((name, rule), raw_at(_pages(dev, s, rule, windows), 0.5, STANDARD).raw)
@@ -65,21 +96,45 @@ def heldout(
         ),
         key=lambda kv: kv[1],
     )
-    held = score_variant(corpus, VARIANTS[name])
-    r = raw_at(_pages(corpus, held, rule, all_windows), 0.5, STANDARD)
+    files = _pages(corpus, held[name], rule, corpus_windows)
+    r = raw_at(files, 0.5, STANDARD)
     print(
         f"  {'pages (standard)':20} {r.normalized:6.1f}  ({name}, rule {rule} from dev; "
         f"windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
     )
-    by_category: dict[str, list[float]] = {}
-    for key, raw in r.per_file.items():
-        by_category.setdefault(key.split("/")[0], []).append(raw)
+    by_column["pages"] = (files, 0.5, STANDARD)
+    z_dev = _prepare(dev, [zscores(c[2]) for c in dev], windows, STANDARD)
+    t = best_threshold(z_dev, STANDARD).threshold
+    files = _prepare(corpus, [zscores(c[2]) for c in corpus], corpus_windows, STANDARD)
+    r = raw_at(files, t, STANDARD)
     print(
-        "  pages raw by category: " + ", ".join(f"{c} {sum(v):.2f}" for c, v in by_category.items())
+        f"  {'z-score baseline':20} {r.normalized:6.1f}  (standard; rolling {WINDOW} points, "
+        f"@ {t:.3f} from dev; windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
     )
-    if results is not None:
-        published(results, dev, corpus, windows, all_windows)
-    return 0
+    by_column["z-score"] = (files, t, STANDARD)
+    _by_category(by_column)
+    if per_file:
+        for column, (files, t, profile) in by_column.items():
+            for key, raw in raw_at(files, t, profile).per_file.items():
+                print(f"  {column:10} {raw:7.2f}  {key}")
+    for name, s in held.items():
+        if s.points_per_cpu_s:
+            print(f"  {name}: {s.points_per_cpu_s:,.0f} points per CPU-second (detector, uncached)")
+
+
+def _by_category(by_column: dict[str, tuple[list[FileRows], float, Profile]]) -> None:
+    """Normalised score, windows found / windows and false positives, per category."""
+    print(f"  {'by category':40} files" + "".join(f"{c:>25}" for c in by_column))
+    first = next(iter(by_column.values()))[0]
+    categories = sorted({f.name.split("/")[0] for f in first})
+    for category in categories:
+        n = sum(1 for f in first if f.name.split("/")[0] == category)
+        cells = []
+        for files, t, profile in by_column.values():
+            r = raw_at([f for f in files if f.name.split("/")[0] == category], t, profile)
+            norm = f"{r.normalized:5.1f}" if r.windows else "  n/a"
+            cells.append(f"{norm} {r.detected_windows:3}/{r.windows:<3} fp {r.false_positives:4}")
+        print(f"  {category:40} {n:5}" + "".join(f"{c:>25}" for c in cells))
 
 
 def published(

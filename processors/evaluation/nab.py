@@ -48,6 +48,47 @@ class FileRows:
     n_windows: int
 
 
+def probation_rows(n: int) -> int:
+    """NAB's probation: the first 15% of a file (at most 750 rows) is not scored."""
+    return min(math.floor(0.15 * n), 750)
+
+
+# NAB's labeller gives the anomalies of a file a tenth of its rows, shared equally.
+WINDOW_SHARE = 0.10
+
+
+def label_windows(timestamps: Sequence[str], labels: Sequence[int]) -> list[tuple[str, str]]:
+    """Windows from per-row labels by NAB's labelling rule (nab/labeler.py).
+
+    NAB centres a window of int(0.10 * rows / anomalies) rows on each labelled point.
+    Here a run of consecutive labelled rows is one anomaly, and its window is the run
+    widened by half that length on each side (a one-row run gets exactly NAB's
+    window). As in NAB, a window that starts inside the probation period is dropped and
+    overlapping windows are merged.
+    """
+    n = len(labels)
+    runs: list[list[int]] = []
+    for i, labelled in enumerate(labels):
+        if labelled and runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        elif labelled:
+            runs.append([i, i])
+    if not runs:
+        return []
+    half = int(WINDOW_SHARE * n / len(runs)) // 2
+    probation = probation_rows(n)
+    merged: list[list[int]] = []
+    for first, last in runs:
+        front, back = max(first - half, 0), min(last + half, n - 1)
+        if front < probation:
+            continue
+        if merged and front <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], back)
+        else:
+            merged.append([front, back])
+    return [(timestamps[a], timestamps[b]) for a, b in merged]
+
+
 def window_rows(timestamps: Sequence[str], windows: Sequence[tuple[str, str]]) -> list[list[int]]:
     """Row indices inside each [start, end] window, in file order, as NAB's sweeper walks.
 
@@ -84,7 +125,7 @@ def prepare(
     profile: Profile,
 ) -> FileRows:
     n = len(scores)
-    probation = min(math.floor(0.15 * n), 750)
+    probation = probation_rows(n)
     rows_in = window_rows(timestamps, windows)
     window_of = [-1] * n
     weights = [0.0] * n

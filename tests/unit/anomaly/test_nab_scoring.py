@@ -7,6 +7,7 @@ import pytest
 from processors.evaluation.nab import (
     PROFILES,
     best_threshold,
+    label_windows,
     prepare,
     raw_at,
     sigmoid,
@@ -94,3 +95,28 @@ def test_windows_follow_file_order_like_nab_sweeper() -> None:
     # bounds that are not timestamps of the file: the rows between them
     gap = [t for i, t in enumerate(ts) if i != 2]
     assert window_rows(gap, [(ts[2], ts[5])]) == [[2, 3, 4]]
+
+
+def test_a_labelled_point_gets_nabs_centred_window() -> None:
+    ts = _ts(1000)  # probation 150 rows; one anomaly: a window of 100 rows
+    labels = [0] * 1000
+    labels[500] = 1
+    assert label_windows(ts, labels) == [(ts[450], ts[550])]
+
+
+def test_a_labelled_run_is_one_anomaly_widened_on_both_sides() -> None:
+    ts = _ts(1000)
+    labels = [0] * 1000
+    for i in (300, 301, 302, 700):  # two anomalies: 50 rows each, 25 on each side
+        labels[i] = 1
+    assert label_windows(ts, labels) == [(ts[275], ts[327]), (ts[675], ts[725])]
+
+
+def test_windows_that_overlap_merge_and_those_starting_in_probation_go() -> None:
+    ts = _ts(1000)
+    labels = [0] * 1000
+    for i in (160, 400, 420):  # three anomalies: 33 rows, 16 on each side
+        labels[i] = 1
+    # 160 - 16 starts inside the 150-row probation; 400 and 420's windows overlap
+    assert label_windows(ts, labels) == [(ts[384], ts[436])]
+    assert label_windows(ts, [0] * 1000) == []

@@ -206,7 +206,7 @@ class Rule(_Strict):
 
 # what a summary can name besides the alert's labels (processors/rules/alerts.py fills them)
 SUMMARY_FIELDS = ("value", "threshold", "op", "rule", "labels")
-ANOMALY_FIELDS = ("expected", "score")
+ANOMALY_FIELDS = ("expected", "score", "rarity")
 
 
 def _check_template(where: str, template: str, labels: list[str], fields: list[str]) -> None:

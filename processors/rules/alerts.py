@@ -86,13 +86,14 @@ def anomaly_alert(
     fp = r.fingerprint(key)
     status = verdict.transition or "firing"
     labels = {**r.group_labels(key), **rule.labels, "alertname": rule.name}
+    words = rarity(verdict.rarity) if status == "firing" else None
     detail = AnomalyDetail(
         score=verdict.rarity,
         expected=verdict.expected,
         lower=verdict.lower,
         upper=verdict.upper,
         detector=r.anomaly.detector if r.anomaly else "likelihood",
-        rarity=rarity(verdict.rarity) if status == "firing" else None,
+        rarity=words,
         recent=g.detector.last_hours() if isinstance(g, AnomalyGroup) and g.detector else [],
         slot_s=SLOT_S,
     )
@@ -105,6 +106,7 @@ def anomaly_alert(
         rule=rule.name,
         score=verdict.rarity,
         expected=verdict.expected,
+        rarity=words or "",
     )
     return Alert(
         event_id=event_id(fp, status, at),

@@ -42,6 +42,7 @@ def _collapse() -> list[Alert]:
         "group_by": ["service"],
         "labels": {"severity": "warning"},
         "anomaly": {"season": "daily"},
+        "summary": "{service}: {value:.0f}/s, expected {expected:.0f}/s, {rarity}",
     })  # fmt: skip
     engine = RuleEngine([rule], RuleSettings(allowed_lateness=timedelta(0)))
     rng = random.Random(3)
@@ -65,6 +66,7 @@ def test_a_page_says_what_was_expected_how_rare_this_is_and_shows_the_last_hours
     # a collapse from 400 to 40 is far rarer than anything two days of noise showed
     assert a.rarity is not None and a.rarity.startswith("rarer than once")
     assert a.rarity.endswith("for this series")
+    assert alert.summary == f"auth: {alert.value:.0f}/s, expected {a.expected:.0f}/s, {a.rarity}"
     # the last four hours: the level before, the collapse at the end
     assert len(a.recent) == SLOTS and a.slot_s == SLOT_S
     assert all(v is not None and v > 300 for v in a.recent[:-4])

@@ -86,7 +86,7 @@ def anomaly_alert(
     fp = r.fingerprint(key)
     status = verdict.transition or "firing"
     labels = {**r.group_labels(key), **rule.labels, "alertname": rule.name}
-    words = rarity(verdict.rarity) if status == "firing" else None
+    words = rarity(verdict.rarity)
     detail = AnomalyDetail(
         score=verdict.rarity,
         expected=verdict.expected,
@@ -106,7 +106,7 @@ def anomaly_alert(
         rule=rule.name,
         score=verdict.rarity,
         expected=verdict.expected,
-        rarity=words or "",
+        rarity=words,
     )
     return Alert(
         event_id=event_id(fp, status, at),

@@ -89,6 +89,7 @@ def _zero(log_step: float) -> float:
 
 _C = "processors.anomaly.calibration."
 _L = "processors.anomaly.likelihood."
+_D = "processors.anomaly.density."
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
@@ -103,6 +104,48 @@ VARIANTS: dict[str, Variant] = {
         Variant("run5", overrides={_L + "SHORT": 0.2}),
         Variant("run20", overrides={_L + "SHORT": 0.05}),
         Variant("perpoint", overrides={"processors.anomaly.timescale._decades": _zero}),
+        # distribution-free value novelty (density.py): its point and its run, in the
+        # alerts only or also in the episode score; "dens-replace" drops the Gaussian novelty
+        Variant("dens-alert", overrides={_L + "DENSITY_POINT": "alert"}),
+        Variant("dens-both", overrides={_L + "DENSITY_POINT": "both"}),
+        Variant("dens-run-alert", overrides={_L + "DENSITY_RUN": "alert"}),
+        Variant("dens-run-both", overrides={_L + "DENSITY_RUN": "both"}),
+        Variant(
+            "dens-replace",
+            overrides={_L + "DENSITY_POINT": "both", _L + "GAUSS_NOVELTY": False},
+        ),
+        Variant(
+            "dens-both-smooth",
+            overrides={_L + "DENSITY_POINT": "both", _D + "SMOOTH": True},
+        ),
+        Variant(
+            "dens-alert-smooth",
+            overrides={_L + "DENSITY_POINT": "alert", _D + "SMOOTH": True},
+        ),
+        Variant(
+            "dens-replace-smooth",
+            overrides={
+                _L + "DENSITY_POINT": "both",
+                _L + "GAUSS_NOVELTY": False,
+                _D + "SMOOTH": True,
+            },
+        ),
+        Variant(
+            "dens-both-smooth-shared",
+            overrides={
+                _L + "DENSITY_POINT": "both",
+                _D + "SMOOTH": True,
+                _L + "VIEWS_SHARED": True,
+            },
+        ),
+        Variant(
+            "dens-merge",
+            overrides={
+                _L + "DENSITY_POINT": "both",
+                _L + "GAUSS_NOVELTY": False,
+                _L + "DENSITY_GAUSS": True,
+            },
+        ),
     ]
 }
 

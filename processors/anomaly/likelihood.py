@@ -37,6 +37,7 @@ from array import array
 from datetime import datetime
 
 from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
+from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
 from processors.anomaly.timescale import SamplingStep
 
@@ -47,7 +48,16 @@ CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
+# the distribution-free value novelty (density.py) and its run: "" (off), "alert" (the
+# undamped score alerts debounce) or "both" (also the episode score the ranking reads)
+DENSITY_POINT = ""
+DENSITY_RUN = ""
+GAUSS_NOVELTY = True  # the Gaussian value novelty (novelty.py), its own calibrator
+VIEWS_SHARED = False  # the two value views (Gaussian, density) share one 1e-3 (Bonferroni)
+DENSITY_GAUSS = False  # the density's raw surprise also takes the Gaussian view (one calibrator)
 
+_LOG2 = math.log10(2.0)
+_NO_DENSITY = (False, False, False, False)
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
 # 7: the short time scale (its mean surprise and calibration) follows the sampling step
@@ -76,7 +86,10 @@ class LikelihoodDetector:
 
     __slots__ = (
         "cal",
+        "density",
+        "dmode",
         "episode",
+        "gauss",
         "n",
         "novelty",
         "season",
@@ -100,6 +113,18 @@ class LikelihoodDetector:
         self.step = SamplingStep()
         self.short = 0.0
         self.short_cal = Calibrator()
+        self.gauss = GAUSS_NOVELTY
+        self.density: Density | None = None
+        # (point in episode, run in episode, point in alerts, run in alerts), shared when off
+        self.dmode = _NO_DENSITY
+        if DENSITY_POINT or DENSITY_RUN:
+            self.density = Density(runs=bool(DENSITY_RUN), gauss=DENSITY_GAUSS)
+            self.dmode = (
+                DENSITY_POINT == "both",
+                DENSITY_RUN == "both",
+                DENSITY_POINT == "alert",
+                DENSITY_RUN == "alert",
+            )
 
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
@@ -124,7 +149,10 @@ class LikelihoodDetector:
         raw = abs(value - mean) / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
-        other = self.novelty.update(value, n >= SETTLE)
+        other = self.novelty.update(value, n >= SETTLE) if self.gauss else 0.0
+        density = self.density
+        if density is not None:
+            dpoint, drun = density.update(value, n >= SETTLE)
         shift = self.step.decades(at.timestamp())
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
@@ -133,12 +161,28 @@ class LikelihoodDetector:
         self.short = short
         if n >= SETTLE:
             point = self.cal.calibrate(raw)
+            if density is not None:
+                in_point, in_run, a_point, a_run = self.dmode
+                if VIEWS_SHARED:
+                    # two views of one value: the rarer counts as twice as likely
+                    view = other if other > dpoint else dpoint
+                    other = dpoint = shifted(view, _LOG2)
             point = point if point > other else other
+            if density is not None:
+                if in_point and dpoint > point:
+                    point = dpoint
+                if in_run and drun > point:
+                    point = drun
             calibrated = shifted(point, shift)
             episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)
+            if density is not None:
+                if a_point and dpoint > run:
+                    run = dpoint
+                if a_run and drun > run:
+                    run = drun
             if run > point:
                 calibrated = shifted(run, shift)
         else:
@@ -175,7 +219,8 @@ class LikelihoodDetector:
     def memory_bytes(self) -> int:
         # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
         # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
-        return 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
+        extra = 0 if self.density is None else self.density.memory_bytes()
+        return 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins) + extra
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
@@ -191,6 +236,8 @@ class LikelihoodDetector:
             + self.step.dump()
             + struct.pack(_SHORT, self.short)
             + self.short_cal.dump()
+            # (off by default: a layout with it must bump _VERSION before it becomes one)
+            + (self.density.dump() if self.density is not None else b"")
         )
 
     @classmethod
@@ -215,5 +262,8 @@ class LikelihoodDetector:
         d.episode, offset = Episode.load(data, offset)
         d.step, offset = SamplingStep.load(data, offset)
         (d.short,) = struct.unpack_from(_SHORT, data, offset)
-        d.short_cal, _ = Calibrator.load(data, offset + struct.calcsize(_SHORT))
+        d.short_cal, offset = Calibrator.load(data, offset + struct.calcsize(_SHORT))
+        if d.density is not None and offset < len(data):
+            d.density, _ = Density.load(data, offset)
+            d.density.runs, d.density.gauss = bool(DENSITY_RUN), DENSITY_GAUSS
         return d

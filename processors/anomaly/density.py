@@ -33,8 +33,9 @@ import struct
 from array import array
 
 from processors.anomaly.calibration import Calibrator, log10_tail
+from processors.anomaly.novelty import NOVELTY
 
-MEMORY = 0.0001  # ~10,000 points, as the Gaussian novelty's mean and spread
+MEMORY = NOVELTY  # ~10,000 points: the Gaussian novelty's mean and spread are this one's
 PER_UNIT = 4.0  # bins per unit of asinh(distance / spread): a quarter spread at the mean
 HALF = 32  # bins on each side: asinh 8, ~1,500 spreads
 N_BINS = 2 * HALF
@@ -47,7 +48,7 @@ _PLAIN = math.ceil(1.0 / MEMORY)  # until then every value weighs the same
 _LAST = N_BINS - 1
 _REGRID2 = REGRID * REGRID
 _GROW = 1.0 / (1.0 - MEMORY)
-_FORMAT = f"<q7d{N_BINS}d"  # n, mean, var, grid mean, grid spread, weight, mass, run, bins
+_FORMAT = f"<5d{N_BINS}d"  # grid mean, grid spread, weight, mass, run, bins
 
 
 def _edge(k: int) -> float:
@@ -86,13 +87,10 @@ class Density:
         "gauss",
         "gm",
         "gs",
-        "m",
         "mass",
-        "n",
         "run",
         "run_cal",
         "runs",
-        "v",
         "weight",
     )
 
@@ -102,9 +100,6 @@ class Density:
         # Gaussian novelty's view, in the same calibrator)
         self.runs = runs
         self.gauss = gauss
-        self.n = 0
-        self.m = 0.0
-        self.v = 0.0
         self.gm = 0.0
         self.gs = 0.0  # 0: no grid yet
         self.weight = 1.0
@@ -114,9 +109,14 @@ class Density:
         self.cal = Calibrator()
         self.run_cal = Calibrator()
 
-    def update(self, value: float, scored: bool) -> tuple[float, float]:
-        """(calibrated value surprise, calibrated run) of `value` (0 unless `scored`); learn it."""
-        m, n, v = self.m, self.n, self.v
+    def update(
+        self, value: float, scored: bool, n: int, m: float, v: float
+    ) -> tuple[float, float]:
+        """(calibrated value surprise, calibrated run) of `value` (0 unless `scored`); learn it.
+
+        `n`, `m` and `v` are the points seen and the long-run mean and variance before
+        this one: the Gaussian novelty's (novelty.py), which keeps them over the same
+        memory, so they are not kept twice."""
         gm, gs = self.gm, self.gs
         if not n:
             gm, gs = self.gm, self.gs = value, 1e-3 * abs(value) + 1e-9
@@ -168,11 +168,6 @@ class Density:
             self.weight = weight
         bins[k] += weight
         self.mass += weight
-        rate = 1.0 / (n + 1) if n < _PLAIN else MEMORY
-        d = value - m
-        self.m = m + rate * d
-        self.v = (1.0 - rate) * (v + rate * d * d)
-        self.n = n + 1
         return point, stay
 
     def _regrid(self, m: float, sd: float) -> None:
@@ -207,9 +202,6 @@ class Density:
     def dump(self) -> bytes:
         head = struct.pack(
             _FORMAT,
-            self.n,
-            self.m,
-            self.v,
             self.gm,
             self.gs,
             self.weight,
@@ -222,10 +214,7 @@ class Density:
     @classmethod
     def load(cls, data: bytes, offset: int = 0) -> tuple[Density, int]:
         d = cls()
-        n, d.m, d.v, d.gm, d.gs, d.weight, d.mass, d.run, *bins = struct.unpack_from(
-            _FORMAT, data, offset
-        )
-        d.n = int(n)
+        d.gm, d.gs, d.weight, d.mass, d.run, *bins = struct.unpack_from(_FORMAT, data, offset)
         d.bins = array("d", bins)
         d.cal, offset = Calibrator.load(data, offset + struct.calcsize(_FORMAT))
         d.run_cal, offset = Calibrator.load(data, offset)

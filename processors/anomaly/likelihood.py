@@ -149,10 +149,11 @@ class LikelihoodDetector:
         raw = abs(value - mean) / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
-        other = self.novelty.update(value, n >= SETTLE) if self.gauss else 0.0
+        nv = self.novelty
         density = self.density
         if density is not None:
-            dpoint, drun = density.update(value, n >= SETTLE)
+            dpoint, drun = density.update(value, n >= SETTLE, nv.n, nv.m, nv.v)
+        other = nv.update(value, n >= SETTLE and self.gauss)
         shift = self.step.decades(at.timestamp())
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone

@@ -37,6 +37,7 @@ from array import array
 from datetime import datetime
 
 from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
+from processors.anomaly.context import Context
 from processors.anomaly.novelty import Novelty
 from processors.anomaly.timescale import SamplingStep
 
@@ -47,6 +48,7 @@ CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
+CONTEXT_IN = ""  # pattern novelty (context.py) feeds: "" nothing, "alerts", "score" (both)
 
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
@@ -76,6 +78,7 @@ class LikelihoodDetector:
 
     __slots__ = (
         "cal",
+        "context",
         "episode",
         "n",
         "novelty",
@@ -100,6 +103,7 @@ class LikelihoodDetector:
         self.step = SamplingStep()
         self.short = 0.0
         self.short_cal = Calibrator()
+        self.context = Context() if CONTEXT_IN else None
 
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
@@ -124,6 +128,10 @@ class LikelihoodDetector:
         raw = abs(value - mean) / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
+        context = self.context
+        pattern = 0.0
+        if context is not None:
+            pattern = context.update(value, self.novelty.m, self.novelty.v, n >= SETTLE)
         other = self.novelty.update(value, n >= SETTLE)
         shift = self.step.decades(at.timestamp())
         # the short time scale: a run of moderate surprises (a variance change, a slow
@@ -134,11 +142,15 @@ class LikelihoodDetector:
         if n >= SETTLE:
             point = self.cal.calibrate(raw)
             point = point if point > other else other
+            if pattern > point and CONTEXT_IN == "score":
+                point = pattern
             calibrated = shifted(point, shift)
             episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)
+            if pattern > run:
+                run = pattern
             if run > point:
                 calibrated = shifted(run, shift)
         else:

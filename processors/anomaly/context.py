@@ -1,0 +1,108 @@
+"""Pattern novelty: how rarely the series' recent values have followed each other this way.
+
+The forecast surprise asks how far a value is from its seasonal forecast and the value
+novelty how far it is from the long-run mean. Neither sees a value that is usual in
+itself but arrives in an unusual order: an oscillation that stops, a usual level that
+comes out of turn, a change of shape. Here each value is quantised into one of LEVELS
+bands of the series' own long-run distribution (its mean and spread as `novelty`
+learns them: nothing is known before the row arrives), and the last ORDER bands form
+the context. A table of counts, one byte per (context, band), says how often each band
+followed each context; the raw surprise of a point is -ln of the estimated probability
+of its band given its context:
+
+    p = (count(context, band) + 1/2) / (count(context) + 1)
+
+A context seen for the first time says little (p = 1/2); a band never seen after a
+context seen n times is about as rare as 1 in 2n. Counts saturate at 255: the whole
+table is then halved, so the table follows a series whose patterns change (its memory
+is a few hundred visits of its most common context) and stays a fixed size.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from array import array
+
+from processors.anomaly.calibration import Calibrator
+
+LEVELS = 8  # bands of the quantised move (3 bits)
+WIDTH = 1.0  # a band is one long-run spread of the values wide: 8 bands cover +-4 spreads
+ORDER = 3  # bands of the context (3 x 3 bits: 512 contexts, 4,096 counts)
+BASIS = "diff"  # what is quantised: "diff" (the move from the previous value) or "value"
+# (the distance from the long-run mean)
+_HALF = bytes(b >> 1 for b in range(256))
+_FORMAT = "<qd"  # context code, previous value
+
+
+class Context:
+    __slots__ = ("cal", "code", "counts", "prev", "totals")
+
+    def __init__(self) -> None:
+        self.code = -1  # the last ORDER bands as a base-LEVELS number (-1: not yet)
+        self.prev = math.nan
+        self.counts = bytearray(LEVELS ** (ORDER + 1))  # per (context, band)
+        self.totals = array("H", bytes(2 * LEVELS**ORDER))  # per context: the sum of its row
+        self.cal = Calibrator()
+
+    def update(self, value: float, m: float, v: float, scored: bool) -> float:
+        """The calibrated pattern novelty of `value` (0.0 unless `scored`), then learn it.
+
+        `m` and `v` are the long-run mean and variance of the values before this one.
+        """
+        sd = math.sqrt(v)
+        floor = 1e-3 * abs(m) + 1e-9
+        unit = WIDTH * (sd if sd > floor else floor)
+        if BASIS == "diff":
+            prev = self.prev
+            self.prev = value
+            if prev != prev:  # the first value has no move
+                return 0.0
+            x = (value - prev) / unit + LEVELS / 2
+        else:
+            x = (value - m) / unit + LEVELS / 2
+        band = 0 if x < 0.0 else LEVELS - 1 if x >= LEVELS else int(x)
+        code = self.code
+        score = 0.0
+        if code >= 0:
+            counts = self.counts
+            totals = self.totals
+            i = code * LEVELS + band
+            c = counts[i]
+            if scored:
+                raw = -math.log((c + 0.5) / (totals[code] + 1.0))
+                score = self.cal.calibrate(raw if raw > 0.0 else 0.0)
+            counts[i] = c + 1
+            totals[code] += 1
+            if c == 254:
+                # halved, a row's total stays at least the sum of its halved counts (a few
+                # more at most): a probability is never overstated
+                self.counts = counts.translate(_HALF)
+                self.totals = array("H", (t >> 1 for t in totals))
+            code = (code * LEVELS + band) % len(totals)
+        else:
+            code = band  # the first band: the context fills up as the bands come
+        self.code = code
+        return score
+
+    def dump(self) -> bytes:
+        return (
+            struct.pack(_FORMAT, self.code, self.prev)
+            + bytes(self.counts)
+            + struct.pack(f"<{len(self.totals)}H", *self.totals)
+            + self.cal.dump()
+        )
+
+    @classmethod
+    def load(cls, data: bytes, offset: int = 0) -> tuple[Context, int]:
+        c = cls()
+        code, c.prev = struct.unpack_from(_FORMAT, data, offset)
+        c.code = int(code)
+        offset += struct.calcsize(_FORMAT)
+        size = len(c.counts)
+        c.counts = bytearray(data[offset : offset + size])
+        offset += size
+        n = len(c.totals)
+        c.totals = array("H", struct.unpack_from(f"<{n}H", data, offset))
+        c.cal, offset = Calibrator.load(data, offset + 2 * n)
+        return c, offset

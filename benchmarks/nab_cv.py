@@ -104,19 +104,11 @@ VARIANTS: dict[str, Variant] = {
         Variant("run5", overrides={_L + "SHORT": 0.2}),
         Variant("run20", overrides={_L + "SHORT": 0.05}),
         Variant("perpoint", overrides={"processors.anomaly.timescale._decades": _zero}),
-        # pattern novelty (context.py), in the score (episode and alerts) or the alerts only;
-        # "value" quantises the value (its distance from the long-run mean), "diff" the move
-        *[
-            Variant(f"ctx-{tag}-{mode}", overrides={_L + "CONTEXT_IN": mode, **o})
-            for mode in ("score", "alerts")
-            for tag, o in {
-                "value": {_X + "BASIS": "value"},
-                "w2": {_X + "BASIS": "value", _X + "WIDTH": 2.0},
-                "w05": {_X + "BASIS": "value", _X + "WIDTH": 0.5},
-                "o2": {_X + "BASIS": "value", _X + "ORDER": 2},
-                "diff": {_X + "BASIS": "diff"},
-            }.items()
-        ],
+        # pattern novelty (context.py), in the score (episode and alerts) or the alerts only
+        Variant("ctx-diff-score", overrides={_L + "CONTEXT_IN": "score"}),
+        Variant("ctx-diff-alerts", overrides={_L + "CONTEXT_IN": "alerts"}),
+        Variant("ctx-move-score", overrides={_L + "CONTEXT_IN": "score", _X + "SCALE": "move"}),
+        Variant("ctx-move-alerts", overrides={_L + "CONTEXT_IN": "alerts", _X + "SCALE": "move"}),
     ]
 }
 

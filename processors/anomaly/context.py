@@ -1,21 +1,24 @@
-"""Pattern novelty: how rarely the series' recent values have followed each other this way.
+"""Pattern novelty: how rarely the series' recent moves have followed each other this way.
 
 The forecast surprise asks how far a value is from its seasonal forecast and the value
 novelty how far it is from the long-run mean. Neither sees a value that is usual in
-itself but arrives in an unusual order: an oscillation that stops, a usual level that
-comes out of turn, a change of shape. Here each value is quantised into one of LEVELS
-bands of the series' own long-run distribution (its mean and spread as `novelty`
-learns them: nothing is known before the row arrives), and the last ORDER bands form
-the context. A table of counts, one byte per (context, band), says how often each band
-followed each context; the raw surprise of a point is -ln of the estimated probability
-of its band given its context:
+itself but arrives in an unusual order: an oscillation that stops, a change of shape.
+Here each move (the change from the previous value) is quantised into one of LEVELS
+bands in units of the series' own long-run spread (as `novelty` learns it: nothing is
+known before the row arrives), and the last ORDER bands form the context. A table of
+counts, one byte per (context, band), says how often each band followed each context;
+the raw surprise of a point is -ln of the estimated probability of its band given its
+context, calibrated like the other surprises:
 
     p = (count(context, band) + 1/2) / (count(context) + 1)
 
 A context seen for the first time says little (p = 1/2); a band never seen after a
 context seen n times is about as rare as 1 in 2n. Counts saturate at 255: the whole
-table is then halved, so the table follows a series whose patterns change (its memory
-is a few hundred visits of its most common context) and stays a fixed size.
+table is then halved, so the table follows a series whose patterns change and stays a
+fixed size (4 KiB of counts, 1 KiB of row totals).
+
+An experiment, off by default (`likelihood.CONTEXT_IN`): on NAB it did not separate
+anomalies from the series' own ordinary rare moves (docs/anomaly.md).
 """
 
 from __future__ import annotations
@@ -29,38 +32,48 @@ from processors.anomaly.calibration import Calibrator
 LEVELS = 8  # bands of the quantised move (3 bits)
 WIDTH = 1.0  # a band is one long-run spread of the values wide: 8 bands cover +-4 spreads
 ORDER = 3  # bands of the context (3 x 3 bits: 512 contexts, 4,096 counts)
-BASIS = "diff"  # what is quantised: "diff" (the move from the previous value) or "value"
-# (the distance from the long-run mean)
+SCALE = "value"  # the band's unit: "value" (the values' long-run spread) or "move" (the
+# moves' own long-run spread, learned here)
+MOVES = 0.001  # the moves' spread: ~1,000 points of memory
+_log = math.log
 _HALF = bytes(b >> 1 for b in range(256))
-_FORMAT = "<qd"  # context code, previous value
+_FORMAT = "<qdqd"  # context code, previous value, moves seen, their mean square
 
 
 class Context:
-    __slots__ = ("cal", "code", "counts", "prev", "totals")
+    __slots__ = ("cal", "code", "counts", "moves", "prev", "seen", "totals")
 
     def __init__(self) -> None:
         self.code = -1  # the last ORDER bands as a base-LEVELS number (-1: not yet)
         self.prev = math.nan
+        self.moves = 0.0  # mean squared move
+        self.seen = 0  # moves seen
         self.counts = bytearray(LEVELS ** (ORDER + 1))  # per (context, band)
         self.totals = array("H", bytes(2 * LEVELS**ORDER))  # per context: the sum of its row
         self.cal = Calibrator()
 
-    def update(self, value: float, m: float, v: float, scored: bool) -> float:
+    def update(self, value: float, unit: float, scored: bool) -> float:
         """The calibrated pattern novelty of `value` (0.0 unless `scored`), then learn it.
 
-        `m` and `v` are the long-run mean and variance of the values before this one.
+        `unit` is the long-run spread of the values before this one.
         """
-        sd = math.sqrt(v)
-        floor = 1e-3 * abs(m) + 1e-9
-        unit = WIDTH * (sd if sd > floor else floor)
-        if BASIS == "diff":
-            prev = self.prev
-            self.prev = value
-            if prev != prev:  # the first value has no move
-                return 0.0
-            x = (value - prev) / unit + LEVELS / 2
-        else:
-            x = (value - m) / unit + LEVELS / 2
+        prev = self.prev
+        self.prev = value
+        if prev != prev:  # the first value has no move
+            return 0.0
+        move = value - prev
+        if SCALE == "move":
+            # a plain mean of the first squared moves, then exponentially weighted
+            k = self.seen
+            ms = self.moves
+            sd = math.sqrt(ms) if k else 1e-9
+            rate = 1.0 / (k + 1)
+            rate = rate if rate > MOVES else MOVES
+            self.moves = ms + rate * (move * move - ms)
+            self.seen = k + 1
+            floor = 1e-3 * abs(value) + 1e-9
+            unit = sd if sd > floor else floor
+        x = move / (WIDTH * unit) + LEVELS / 2
         band = 0 if x < 0.0 else LEVELS - 1 if x >= LEVELS else int(x)
         code = self.code
         score = 0.0
@@ -70,7 +83,7 @@ class Context:
             i = code * LEVELS + band
             c = counts[i]
             if scored:
-                raw = -math.log((c + 0.5) / (totals[code] + 1.0))
+                raw = -_log((c + 0.5) / (totals[code] + 1.0))
                 score = self.cal.calibrate(raw if raw > 0.0 else 0.0)
             counts[i] = c + 1
             totals[code] += 1
@@ -85,9 +98,13 @@ class Context:
         self.code = code
         return score
 
+    def memory_bytes(self) -> int:
+        # the counts, the row totals, a calibrator and the objects (~0.8 KB)
+        return 800 + len(self.counts) + self.totals.itemsize * len(self.totals)
+
     def dump(self) -> bytes:
         return (
-            struct.pack(_FORMAT, self.code, self.prev)
+            struct.pack(_FORMAT, self.code, self.prev, self.seen, self.moves)
             + bytes(self.counts)
             + struct.pack(f"<{len(self.totals)}H", *self.totals)
             + self.cal.dump()
@@ -96,8 +113,8 @@ class Context:
     @classmethod
     def load(cls, data: bytes, offset: int = 0) -> tuple[Context, int]:
         c = cls()
-        code, c.prev = struct.unpack_from(_FORMAT, data, offset)
-        c.code = int(code)
+        code, c.prev, seen, c.moves = struct.unpack_from(_FORMAT, data, offset)
+        c.code, c.seen = int(code), int(seen)
         offset += struct.calcsize(_FORMAT)
         size = len(c.counts)
         c.counts = bytearray(data[offset : offset + size])

@@ -48,7 +48,9 @@ CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
-CONTEXT_IN = ""  # pattern novelty (context.py) feeds: "" nothing, "alerts", "score" (both)
+# pattern novelty (context.py), an experiment that is off: what it feeds ("" nothing,
+# "alerts", or "score": the episode and the alerts). Measured and not kept: docs/anomaly.md
+CONTEXT_IN = ""
 
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
@@ -128,11 +130,10 @@ class LikelihoodDetector:
         raw = abs(value - mean) / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
+        novelty = self.novelty
+        other = novelty.update(value, n >= SETTLE)
         context = self.context
-        pattern = 0.0
-        if context is not None:
-            pattern = context.update(value, self.novelty.m, self.novelty.v, n >= SETTLE)
-        other = self.novelty.update(value, n >= SETTLE)
+        pattern = context.update(value, novelty.unit, n >= SETTLE) if context else 0.0
         shift = self.step.decades(at.timestamp())
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
@@ -187,7 +188,8 @@ class LikelihoodDetector:
     def memory_bytes(self) -> int:
         # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
         # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
-        return 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
+        own = 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
+        return own + (self.context.memory_bytes() if self.context else 0)
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
@@ -203,6 +205,8 @@ class LikelihoodDetector:
             + self.step.dump()
             + struct.pack(_SHORT, self.short)
             + self.short_cal.dump()
+            # (only with the experimental switch on: a checkpoint then needs it on to load)
+            + (self.context.dump() if self.context else b"")
         )
 
     @classmethod
@@ -227,5 +231,7 @@ class LikelihoodDetector:
         d.episode, offset = Episode.load(data, offset)
         d.step, offset = SamplingStep.load(data, offset)
         (d.short,) = struct.unpack_from(_SHORT, data, offset)
-        d.short_cal, _ = Calibrator.load(data, offset + struct.calcsize(_SHORT))
+        d.short_cal, offset = Calibrator.load(data, offset + struct.calcsize(_SHORT))
+        if d.context is not None:
+            d.context, offset = Context.load(data, offset)
         return d

@@ -109,6 +109,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("ctx-diff-alerts", overrides={_L + "CONTEXT_IN": "alerts"}),
         Variant("ctx-move-score", overrides={_L + "CONTEXT_IN": "score", _X + "SCALE": "move"}),
         Variant("ctx-move-alerts", overrides={_L + "CONTEXT_IN": "alerts", _X + "SCALE": "move"}),
+        Variant("ctx-range-score", overrides={_L + "CONTEXT_IN": "score", _X + "SCALE": "range"}),
+        Variant("ctx-range-alerts", overrides={_L + "CONTEXT_IN": "alerts", _X + "SCALE": "range"}),
     ]
 }
 

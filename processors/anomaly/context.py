@@ -5,7 +5,8 @@ novelty how far it is from the long-run mean. Neither sees a value that is usual
 itself but arrives in an unusual order: an oscillation that stops, a change of shape.
 Here each move (the change from the previous value) is quantised into one of LEVELS
 bands in units of the series' own long-run spread (as `novelty` learns it: nothing is
-known before the row arrives), and the last ORDER bands form the context. A table of
+known before the row arrives; SCALE picks other bands), and the last ORDER bands form
+the context. A table of
 counts, one byte per (context, band), says how often each band followed each context;
 the raw surprise of a point is -ln of the estimated probability of its band given its
 context, calibrated like the other surprises:
@@ -32,22 +33,24 @@ from processors.anomaly.calibration import Calibrator
 LEVELS = 8  # bands of the quantised move (3 bits)
 WIDTH = 1.0  # a band is one long-run spread of the values wide: 8 bands cover +-4 spreads
 ORDER = 3  # bands of the context (3 x 3 bits: 512 contexts, 4,096 counts)
-SCALE = "value"  # the band's unit: "value" (the values' long-run spread) or "move" (the
-# moves' own long-run spread, learned here)
+SCALE = "value"  # the band's unit: "value" (the values' long-run spread), "move" (the
+# moves' own long-run spread, learned here) or "range" (the value itself, in LEVELS
+# equal bands of the range of values seen so far, as CAD OSE bands the file's range)
 MOVES = 0.001  # the moves' spread: ~1,000 points of memory
 _log = math.log
 _HALF = bytes(b >> 1 for b in range(256))
-_FORMAT = "<qdqd"  # context code, previous value, moves seen, their mean square
+_FORMAT = "<qdqd2d"  # context code, previous value, moves seen, their mean square, range
 
 
 class Context:
-    __slots__ = ("cal", "code", "counts", "moves", "prev", "seen", "totals")
+    __slots__ = ("cal", "code", "counts", "hi", "lo", "moves", "prev", "seen", "totals")
 
     def __init__(self) -> None:
         self.code = -1  # the last ORDER bands as a base-LEVELS number (-1: not yet)
         self.prev = math.nan
         self.moves = 0.0  # mean squared move
         self.seen = 0  # moves seen
+        self.lo, self.hi = math.inf, -math.inf  # the range of values seen so far
         self.counts = bytearray(LEVELS ** (ORDER + 1))  # per (context, band)
         self.totals = array("H", bytes(2 * LEVELS**ORDER))  # per context: the sum of its row
         self.cal = Calibrator()
@@ -59,6 +62,16 @@ class Context:
         """
         prev = self.prev
         self.prev = value
+        if SCALE == "range":
+            lo, hi = self.lo, self.hi
+            if value < lo:
+                self.lo = value
+            if value > hi:
+                self.hi = value
+            if prev != prev:
+                return 0.0
+            x = (value - lo) / (hi - lo) * LEVELS if hi > lo else 0.0
+            return self._learn(0 if x < 0.0 else LEVELS - 1 if x >= LEVELS else int(x), scored)
         if prev != prev:  # the first value has no move
             return 0.0
         move = value - prev
@@ -74,7 +87,9 @@ class Context:
             floor = 1e-3 * abs(value) + 1e-9
             unit = sd if sd > floor else floor
         x = move / (WIDTH * unit) + LEVELS / 2
-        band = 0 if x < 0.0 else LEVELS - 1 if x >= LEVELS else int(x)
+        return self._learn(0 if x < 0.0 else LEVELS - 1 if x >= LEVELS else int(x), scored)
+
+    def _learn(self, band: int, scored: bool) -> float:
         code = self.code
         score = 0.0
         if code >= 0:
@@ -104,7 +119,7 @@ class Context:
 
     def dump(self) -> bytes:
         return (
-            struct.pack(_FORMAT, self.code, self.prev, self.seen, self.moves)
+            struct.pack(_FORMAT, self.code, self.prev, self.seen, self.moves, self.lo, self.hi)
             + bytes(self.counts)
             + struct.pack(f"<{len(self.totals)}H", *self.totals)
             + self.cal.dump()
@@ -113,7 +128,7 @@ class Context:
     @classmethod
     def load(cls, data: bytes, offset: int = 0) -> tuple[Context, int]:
         c = cls()
-        code, c.prev, seen, c.moves = struct.unpack_from(_FORMAT, data, offset)
+        code, c.prev, seen, c.moves, c.lo, c.hi = struct.unpack_from(_FORMAT, data, offset)
         c.code, c.seen = int(code), int(seen)
         offset += struct.calcsize(_FORMAT)
         size = len(c.counts)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from processors.anomaly import likelihood
+from processors.anomaly import context, likelihood
 from processors.anomaly.context import Context
 from processors.anomaly.likelihood import LikelihoodDetector
 
@@ -52,11 +52,12 @@ def test_the_table_stays_a_fixed_size_and_learns_a_new_rhythm() -> None:
     assert max(scores[-500:]) < 0.3  # ... and its rhythm, once repeated, is not
 
 
-@pytest.mark.parametrize("mode", ["alerts", "score"])
+@pytest.mark.parametrize(("mode", "scale"), [("alerts", "value"), ("score", "range")])
 def test_with_the_switch_on_a_restored_series_scores_identically(
-    monkeypatch: pytest.MonkeyPatch, mode: str
+    monkeypatch: pytest.MonkeyPatch, mode: str, scale: str
 ) -> None:
     monkeypatch.setattr(likelihood, "CONTEXT_IN", mode)
+    monkeypatch.setattr(context, "SCALE", scale)
     values = cycle(2000, [0.0, 10.0, 20.0, 10.0], 4)
     ats = [T0 + timedelta(minutes=5 * i) for i in range(len(values))]
     d = LikelihoodDetector("weekly")

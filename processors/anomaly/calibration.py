@@ -64,6 +64,7 @@ _PLAIN = math.ceil(1.0 / LONG) - 1  # from this point on, the plain mean's rate 
 _KEEP, _GROW = 1.0 - LONG, 1.0 / (1.0 - LONG)
 _GAUSS_NEGLIGIBLE = 100.0 * UNSEEN
 _LN10 = math.log(10.0)
+_sqrt = math.sqrt
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _FORMAT = f"<q4d{N_BINS}d{LAG}d"  # n, long_m, long_v, weight, mass, bins, pending bins
@@ -100,11 +101,11 @@ class Calibrator:
         self.mass = 0.0
         self.bins = array("d", bytes(8 * N_BINS))
         # the bins of the last LAG surprises, not yet in the histogram (-1: empty)
-        self.pending = array("d", [-1.0] * LAG)
+        self.pending = [-1] * LAG
 
     def calibrate(self, raw: float) -> float:
         """Score a raw surprise (>= 0) against the history before it, then learn it."""
-        x = BINS_PER_ROOT * math.sqrt(raw)
+        x = BINS_PER_ROOT * _sqrt(raw)
         k = int(x)
         if k >= N_BINS:
             k, x = N_BINS - 1, float(N_BINS)
@@ -112,7 +113,7 @@ class Calibrator:
         n = self.n
         m = self.long_m
         score = 0.0
-        if n >= MIN_POINTS + LAG and raw > m:
+        if raw > m and n >= MIN_POINTS + LAG:
             # (a surprise no larger than the mean surprise is never rare - its tail is
             # around a third or more, a score under ~0.07 - so it is not priced: half the
             # points skip the histogram sum)
@@ -148,7 +149,7 @@ class Calibrator:
         # pending holds bin numbers (-1: empty)
         pending = self.pending
         j = n % LAG
-        old = int(pending[j])
+        old = pending[j]
         pending[j] = k
         if old >= 0:
             bins[old] += weight
@@ -171,7 +172,7 @@ class Calibrator:
             self.weight,
             self.mass,
             *self.bins,
-            *self.pending,
+            *map(float, self.pending),
         )
 
     @classmethod
@@ -180,7 +181,7 @@ class Calibrator:
         c = cls()
         c.n, c.long_m, c.long_v, c.weight, c.mass = int(n), m, v, w, mass
         c.bins = array("d", numbers[:N_BINS])
-        c.pending = array("d", numbers[N_BINS:])
+        c.pending = [int(b) for b in numbers[N_BINS:]]
         return c, offset + struct.calcsize(_FORMAT)
 
 

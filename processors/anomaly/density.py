@@ -40,7 +40,7 @@ PER_UNIT = 4.0  # bins per unit of asinh(distance / spread): a quarter spread at
 HALF = 32  # bins on each side: asinh 8, ~1,500 spreads
 N_BINS = 2 * HALF
 REGRID = 2.0  # redraw the grid when the spread left [1/2, 2] x the grid's
-SMOOTH = False  # a bin's share read with half of each neighbour's (a [1/4, 1/2, 1/4] kernel)
+SMOOTH = True  # a bin's share read with half of each neighbour's (a [1/4, 1/2, 1/4] kernel)
 RUN = 0.1  # the run: mean surprise of the last ~10 points (the alert's debounce window)
 MAX_SURPRISE = 50.0
 _RESCALE = 1e100
@@ -109,9 +109,7 @@ class Density:
         self.cal = Calibrator()
         self.run_cal = Calibrator()
 
-    def update(
-        self, value: float, scored: bool, n: int, m: float, v: float
-    ) -> tuple[float, float]:
+    def update(self, value: float, scored: bool, n: int, m: float, v: float) -> tuple[float, float]:
         """(calibrated value surprise, calibrated run) of `value` (0 unless `scored`); learn it.
 
         `n`, `m` and `v` are the points seen and the long-run mean and variance before

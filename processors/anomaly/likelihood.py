@@ -37,6 +37,7 @@ from array import array
 from datetime import datetime
 
 from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
+from processors.anomaly.context import Context
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
 from processors.anomaly.timescale import SamplingStep
@@ -49,18 +50,23 @@ MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the c
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
 # the distribution-free value novelty (density.py) and its run: "" (off), "alert" (the
-# undamped score alerts debounce) or "both" (also the episode score the ranking reads)
-DENSITY_POINT = ""
+# undamped score alerts debounce) or "both" (also the episode score the ranking reads);
+# the point in both was kept out of fold, the other settings are the variants measured
+DENSITY_POINT = "both"
 DENSITY_RUN = ""
 GAUSS_NOVELTY = True  # the Gaussian value novelty (novelty.py), its own calibrator
 VIEWS_SHARED = False  # the two value views (Gaussian, density) share one 1e-3 (Bonferroni)
 DENSITY_GAUSS = False  # the density's raw surprise also takes the Gaussian view (one calibrator)
+# pattern novelty (context.py), an experiment that is off: what it feeds ("" nothing,
+# "alerts", or "score": the episode and the alerts). Measured and not kept: docs/anomaly.md
+CONTEXT_IN = ""
 
 _LOG2 = math.log10(2.0)
 _NO_DENSITY = (False, False, False, False)
-_VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
+_VERSION = 8  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
-# 7: the short time scale (its mean surprise and calibration) follows the sampling step
+# 7: the short time scale (its mean surprise and calibration) follows the sampling step;
+# 8: the value density (its grid, histogram and calibration) follows the short time scale
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 _SHORT = "<d"  # the short time scale's mean surprise
@@ -86,6 +92,7 @@ class LikelihoodDetector:
 
     __slots__ = (
         "cal",
+        "context",
         "density",
         "dmode",
         "episode",
@@ -125,6 +132,7 @@ class LikelihoodDetector:
                 DENSITY_POINT == "alert",
                 DENSITY_RUN == "alert",
             )
+        self.context = Context() if CONTEXT_IN else None
 
     def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
         """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
@@ -149,18 +157,22 @@ class LikelihoodDetector:
         raw = abs(value - mean) / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
-        nv = self.novelty
+        novelty = self.novelty
+        scored = n >= SETTLE
         density = self.density
         if density is not None:
-            dpoint, drun = density.update(value, n >= SETTLE, nv.n, nv.m, nv.v)
-        other = nv.update(value, n >= SETTLE and self.gauss)
+            # before the novelty learns this value: the density reads its mean and spread
+            dpoint, drun = density.update(value, scored, novelty.n, novelty.m, novelty.v)
+        other = novelty.update(value, scored and self.gauss)
+        context = self.context
+        pattern = context.update(value, novelty.unit, scored) if context else 0.0
         shift = self.step.decades(at.timestamp())
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
         short = self.short
         short = short + SHORT * (raw - short) if n > 0 else 0.0
         self.short = short
-        if n >= SETTLE:
+        if scored:
             point = self.cal.calibrate(raw)
             if density is not None:
                 in_point, in_run, a_point, a_run = self.dmode
@@ -174,6 +186,8 @@ class LikelihoodDetector:
                     point = dpoint
                 if in_run and drun > point:
                     point = drun
+            if pattern > point and CONTEXT_IN == "score":
+                point = pattern
             calibrated = shifted(point, shift)
             episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
@@ -184,6 +198,8 @@ class LikelihoodDetector:
                     run = dpoint
                 if a_run and drun > run:
                     run = drun
+            if pattern > run:
+                run = pattern
             if run > point:
                 calibrated = shifted(run, shift)
         else:
@@ -220,8 +236,9 @@ class LikelihoodDetector:
     def memory_bytes(self) -> int:
         # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
         # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
-        extra = 0 if self.density is None else self.density.memory_bytes()
-        return 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins) + extra
+        own = 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
+        own += self.density.memory_bytes() if self.density is not None else 0
+        return own + (self.context.memory_bytes() if self.context else 0)
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
@@ -237,8 +254,9 @@ class LikelihoodDetector:
             + self.step.dump()
             + struct.pack(_SHORT, self.short)
             + self.short_cal.dump()
-            # (off by default: a layout with it must bump _VERSION before it becomes one)
             + (self.density.dump() if self.density is not None else b"")
+            # (only with the experimental switch on: a checkpoint then needs it on to load)
+            + (self.context.dump() if self.context else b"")
         )
 
     @classmethod
@@ -264,7 +282,9 @@ class LikelihoodDetector:
         d.step, offset = SamplingStep.load(data, offset)
         (d.short,) = struct.unpack_from(_SHORT, data, offset)
         d.short_cal, offset = Calibrator.load(data, offset + struct.calcsize(_SHORT))
-        if d.density is not None and offset < len(data):
-            d.density, _ = Density.load(data, offset)
+        if d.density is not None:
+            d.density, offset = Density.load(data, offset)
             d.density.runs, d.density.gauss = bool(DENSITY_RUN), DENSITY_GAUSS
+        if d.context is not None:
+            d.context, offset = Context.load(data, offset)
         return d

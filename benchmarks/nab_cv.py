@@ -89,9 +89,8 @@ def _zero(log_step: float) -> float:
 
 _C = "processors.anomaly.calibration."
 _L = "processors.anomaly.likelihood."
-_D = "processors.anomaly.density."
 _X = "processors.anomaly.context."
-_OFF = _L + "DENSITY_POINT"
+_OFF = _L + "DENSITY"
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
@@ -106,73 +105,29 @@ VARIANTS: dict[str, Variant] = {
         Variant("run5", overrides={_L + "SHORT": 0.2}),
         Variant("run20", overrides={_L + "SHORT": 0.05}),
         Variant("perpoint", overrides={"processors.anomaly.timescale._decades": _zero}),
-        # the value density is on by default (kept in the third round); the default before it
-        Variant("gauss-only", overrides={_L + "DENSITY_POINT": ""}),
-        # distribution-free value novelty (density.py): its point and its run, in the
-        # alerts only or also in the episode score; "dens-replace" drops the Gaussian novelty
-        Variant("dens-alert", overrides={_L + "DENSITY_POINT": "alert", _D + "SMOOTH": False}),
-        Variant("dens-both", overrides={_L + "DENSITY_POINT": "both", _D + "SMOOTH": False}),
-        Variant("dens-run-alert", overrides={_L + "DENSITY_RUN": "alert", _D + "SMOOTH": False}),
-        Variant("dens-run-both", overrides={_L + "DENSITY_RUN": "both", _D + "SMOOTH": False}),
-        Variant(
-            "dens-replace",
-            overrides={
-                _L + "DENSITY_POINT": "both",
-                _L + "GAUSS_NOVELTY": False,
-                _D + "SMOOTH": False,
-            },
-        ),
-        Variant(
-            "dens-both-smooth",
-            overrides={_L + "DENSITY_POINT": "both", _D + "SMOOTH": True},
-        ),
-        Variant(
-            "dens-alert-smooth",
-            overrides={_L + "DENSITY_POINT": "alert", _D + "SMOOTH": True},
-        ),
-        Variant(
-            "dens-replace-smooth",
-            overrides={
-                _L + "DENSITY_POINT": "both",
-                _L + "GAUSS_NOVELTY": False,
-                _D + "SMOOTH": True,
-            },
-        ),
-        Variant(
-            "dens-both-smooth-shared",
-            overrides={
-                _L + "DENSITY_POINT": "both",
-                _D + "SMOOTH": True,
-                _L + "VIEWS_SHARED": True,
-            },
-        ),
-        Variant(
-            "dens-merge",
-            overrides={
-                _L + "DENSITY_POINT": "both",
-                _L + "GAUSS_NOVELTY": False,
-                _L + "DENSITY_GAUSS": True,
-                _D + "SMOOTH": False,
-            },
-        ),
+        # the value density (density.py) in the score; its other settings (its run, in the
+        # alerts only, replacing the Gaussian novelty, without smoothing, Bonferroni, one
+        # calibrator) were measured at commit 1d0f01f
+        Variant("density", overrides={_OFF: True}),
         # pattern novelty (context.py), in the score (episode and alerts) or the alerts only,
         # as measured: on the default before the value density
-        Variant("ctx-diff-score", overrides={_OFF: "", _L + "CONTEXT_IN": "score"}),
-        Variant("ctx-diff-alerts", overrides={_OFF: "", _L + "CONTEXT_IN": "alerts"}),
+        Variant("ctx-diff-score", overrides={_OFF: False, _L + "CONTEXT_IN": "score"}),
+        Variant("ctx-diff-alerts", overrides={_OFF: False, _L + "CONTEXT_IN": "alerts"}),
         Variant(
-            "ctx-move-score", overrides={_OFF: "", _L + "CONTEXT_IN": "score", _X + "SCALE": "move"}
+            "ctx-move-score",
+            overrides={_OFF: False, _L + "CONTEXT_IN": "score", _X + "SCALE": "move"},
         ),
         Variant(
             "ctx-move-alerts",
-            overrides={_OFF: "", _L + "CONTEXT_IN": "alerts", _X + "SCALE": "move"},
+            overrides={_OFF: False, _L + "CONTEXT_IN": "alerts", _X + "SCALE": "move"},
         ),
         Variant(
             "ctx-range-score",
-            overrides={_OFF: "", _L + "CONTEXT_IN": "score", _X + "SCALE": "range"},
+            overrides={_OFF: False, _L + "CONTEXT_IN": "score", _X + "SCALE": "range"},
         ),
         Variant(
             "ctx-range-alerts",
-            overrides={_OFF: "", _L + "CONTEXT_IN": "alerts", _X + "SCALE": "range"},
+            overrides={_OFF: False, _L + "CONTEXT_IN": "alerts", _X + "SCALE": "range"},
         ),
     ]
 }

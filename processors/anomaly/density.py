@@ -40,15 +40,13 @@ PER_UNIT = 4.0  # bins per unit of asinh(distance / spread): a quarter spread at
 HALF = 32  # bins on each side: asinh 8, ~1,500 spreads
 N_BINS = 2 * HALF
 REGRID = 2.0  # redraw the grid when the spread left [1/2, 2] x the grid's
-SMOOTH = True  # a bin's share read with half of each neighbour's (a [1/4, 1/2, 1/4] kernel)
-RUN = 0.1  # the run: mean surprise of the last ~10 points (the alert's debounce window)
 MAX_SURPRISE = 50.0
 _RESCALE = 1e100
 _PLAIN = math.ceil(1.0 / MEMORY)  # until then every value weighs the same
 _LAST = N_BINS - 1
 _REGRID2 = REGRID * REGRID
 _GROW = 1.0 / (1.0 - MEMORY)
-_FORMAT = f"<5d{N_BINS}d"  # grid mean, grid spread, weight, mass, run, bins
+_FORMAT = f"<4d{N_BINS}d"  # grid mean, grid spread, weight, mass, bins
 
 
 def _edge(k: int) -> float:
@@ -79,38 +77,20 @@ _PRIOR_MASS = array("d", (10.0**-d for d in _PRIOR))
 
 
 class Density:
-    """Per-series state: the value histogram, its grid, and two calibrators (value, run)."""
+    """Per-series state: the value histogram, its grid, and the calibration of its surprise."""
 
-    __slots__ = (
-        "bins",
-        "cal",
-        "gauss",
-        "gm",
-        "gs",
-        "mass",
-        "run",
-        "run_cal",
-        "runs",
-        "weight",
-    )
+    __slots__ = ("bins", "cal", "gm", "gs", "mass", "weight")
 
-    def __init__(self, runs: bool = True, gauss: bool = False) -> None:
-        # runs: calibrate the run too; gauss: the raw surprise is the larger of the bin's
-        # decades and the Gaussian tail's decades of the value's distance in spreads (the
-        # Gaussian novelty's view, in the same calibrator)
-        self.runs = runs
-        self.gauss = gauss
+    def __init__(self) -> None:
         self.gm = 0.0
         self.gs = 0.0  # 0: no grid yet
         self.weight = 1.0
         self.mass = 0.0
         self.bins = array("d", bytes(8 * N_BINS))
-        self.run = 0.0
         self.cal = Calibrator()
-        self.run_cal = Calibrator()
 
-    def update(self, value: float, scored: bool, n: int, m: float, v: float) -> tuple[float, float]:
-        """(calibrated value surprise, calibrated run) of `value` (0 unless `scored`); learn it.
+    def update(self, value: float, scored: bool, n: int, m: float, v: float) -> float:
+        """The calibrated surprise of `value` (0.0 unless `scored`), then learn it.
 
         `n`, `m` and `v` are the points seen and the long-run mean and variance before
         this one: the Gaussian novelty's (novelty.py), which keeps them over the same
@@ -129,31 +109,19 @@ class Density:
         k = int(PER_UNIT * math.asinh((value - gm) / gs) + HALF)
         k = 0 if k < 0 else (_LAST if k > _LAST else k)
         bins = self.bins
-        raw = 0.0
+        point = 0.0
         if n:
             u = 1.0 / (n + 1) if n < _PLAIN else MEMORY
+            # a bin's share is read with half of each neighbour's (a [1/4, 1/2, 1/4]
+            # kernel): a value at a bin's edge is not rare for the bin it just missed
             share = bins[k]
-            if SMOOTH:
-                left = bins[k - 1] if k else share
-                right = bins[k + 1] if k < _LAST else share
-                share = 0.5 * share + 0.25 * (left + right)
+            left = bins[k - 1] if k else share
+            right = bins[k + 1] if k < _LAST else share
+            share = 0.5 * share + 0.25 * (left + right)
             p = (1.0 - u) * share / self.mass + u * _PRIOR_MASS[k]
             raw = -math.log10(p) if p > 0.0 else _PRIOR[k] - math.log10(u)
-            if self.gauss:
-                sd = math.sqrt(v)
-                floor = 1e-3 * abs(m) + 1e-9
-                z = abs(value - m) / (sd if sd > floor else floor)
-                g = log10_tail(z) if z > 1.0 else 0.0
-                raw = raw if raw > g else g
-            raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
-        point = stay = 0.0
-        if scored:
-            point = self.cal.calibrate(raw)
-        if self.runs:
-            run = self.run + RUN * (raw - self.run) if n else 0.0
-            self.run = run
             if scored:
-                stay = self.run_cal.calibrate(run)
+                point = self.cal.calibrate(raw if raw < MAX_SURPRISE else MAX_SURPRISE)
         # learn: every value weighs the same until the memory is full, then older ones decay
         weight = self.weight
         if n >= _PLAIN:
@@ -166,7 +134,7 @@ class Density:
             self.weight = weight
         bins[k] += weight
         self.mass += weight
-        return point, stay
+        return point
 
     def _regrid(self, m: float, sd: float) -> None:
         """Move the histogram's mass onto a grid around `m` in units of `sd`."""
@@ -194,8 +162,8 @@ class Density:
         self.bins, self.gm, self.gs = new, m, sd
 
     def memory_bytes(self) -> int:
-        # the object and its calibrators (~1.3 KB) + the value histogram and two calibrators' bins
-        return 1300 + 8 * N_BINS + 2 * 8 * len(self.cal.bins)
+        # the objects and array headers (~530 B) + the value histogram and the calibrator's bins
+        return 530 + 8 * N_BINS + 8 * len(self.cal.bins)
 
     def dump(self) -> bytes:
         head = struct.pack(
@@ -204,16 +172,14 @@ class Density:
             self.gs,
             self.weight,
             self.mass,
-            self.run,
             *self.bins,
         )
-        return head + self.cal.dump() + self.run_cal.dump()
+        return head + self.cal.dump()
 
     @classmethod
     def load(cls, data: bytes, offset: int = 0) -> tuple[Density, int]:
         d = cls()
-        d.gm, d.gs, d.weight, d.mass, d.run, *bins = struct.unpack_from(_FORMAT, data, offset)
+        d.gm, d.gs, d.weight, d.mass, *bins = struct.unpack_from(_FORMAT, data, offset)
         d.bins = array("d", bins)
         d.cal, offset = Calibrator.load(data, offset + struct.calcsize(_FORMAT))
-        d.run_cal, offset = Calibrator.load(data, offset)
         return d, offset

@@ -27,20 +27,25 @@ class Recent:
 
     def add(self, value: float, ts: float) -> None:
         slot = int(ts // SLOT_S)
-        newest = self.newest
-        if slot > newest:
-            lo, hi = self.lo, self.hi
-            for s in range(max(newest + 1, slot - SLOTS + 1), slot + 1):
-                lo[s % SLOTS] = hi[s % SLOTS] = math.nan
-            self.newest = newest = slot
-        elif slot <= newest - SLOTS:
+        if slot != self.newest and not self._move(slot):
             return  # older than the ring: a late sample changes nothing shown
         i = slot % SLOTS
-        lo_v, hi_v = self.lo[i], self.hi[i]
-        if not lo_v <= value:  # also when the slot is empty (NaN)
-            self.lo[i] = value
-        if not hi_v >= value:
-            self.hi[i] = value
+        lo, hi = self.lo, self.hi
+        if not lo[i] <= value:  # also when the slot is empty (NaN)
+            lo[i] = value
+        if not hi[i] >= value:
+            hi[i] = value
+
+    def _move(self, slot: int) -> bool:
+        """Make `slot` the newest, emptying the slots it passes; False if it is too old."""
+        newest = self.newest
+        if slot < newest:
+            return slot > newest - SLOTS
+        lo, hi = self.lo, self.hi
+        for s in range(max(newest + 1, slot - SLOTS + 1), slot + 1):
+            lo[s % SLOTS] = hi[s % SLOTS] = math.nan
+        self.newest = slot
+        return True
 
     def values(self) -> list[float | None]:
         """Oldest to newest slot: each slot's low or high, whichever strays further from

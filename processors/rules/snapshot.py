@@ -16,12 +16,14 @@ from processors.anomaly import AnomalySeries
 from processors.rules import tenancy
 from processors.rules.condition import INACTIVE
 from processors.rules.state import AnomalyGroup, new_group
+from schemas.alerts import Alert
+from schemas.codec import decode, encode
 from schemas.errors import TocsinError
 
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 15  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 17  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
@@ -33,6 +35,8 @@ STATE_VERSION = 15  # 4: panes, not windows; 5: quantile panes may hold plain va
 # 14: likelihood v7 (a short time scale of surprises informs alerts);
 # 15: event time per tenant: each other tenant's engine under `tenants`, the partition's
 # newest event time and when it next looks at its tenants
+# 17: a rule's transitions decided between two advances (housekeeping, early and absent
+# decisions, anomaly scores), not yet taken out, travel with the rule as `out`
 
 
 class IncompatibleState(TocsinError, ValueError):
@@ -52,6 +56,12 @@ def dump(engine: RuleEngine) -> bytes:
 
 
 def _engine_doc(engine: RuleEngine) -> dict[str, Any]:
+    # a sample can decide a transition that only the next advance() takes out (an idle
+    # series' due windows closed before it is forgotten, an absence, an early decision):
+    # a checkpoint taken in between must carry it, or the restored engine never emits it
+    undelivered: dict[int, list[list[Any]]] = {}
+    for at, index, key, alert in engine._out:
+        undelivered.setdefault(index, []).append([at, list(key), encode(alert).decode()])
     rules: dict[str, Any] = {}
     for rs in engine.rules:
         windows: dict[Any, list[list[Any]]] = {}
@@ -74,6 +84,7 @@ def _engine_doc(engine: RuleEngine) -> dict[str, Any]:
                 ]
                 for key, g in rs.groups.items()
             ],
+            "out": undelivered.get(rs.index, []),
         }
     return {
         "max_time": engine.max_time,
@@ -117,10 +128,15 @@ def _load_engine(engine: RuleEngine, doc: dict[str, Any]) -> None:
     # re-reads them (with `partition`, `due` stays beyond every event time)
     due = _num(doc["clocks_due"]) if engine.per_series else float("inf")
     engine.clocks.load(doc["clocks"], due, fresh)
+    engine._out = []
     for rs in engine.rules:
         saved = doc["rules"].get(rs.rule.rule.name)
         if saved is None or saved.get("sig") != rs.rule.signature:
             continue  # a rule added or changed since the checkpoint starts empty
+        # in the order they were decided: advance() sorts them with what comes next
+        engine._out += [
+            (float(at), rs.index, tuple(key), decode(Alert, text)) for at, key, text in saved["out"]
+        ]
         rs.next_window = saved["next_window"]
         rs.counters = {k: (float(v[0]), float(v[1])) for k, v in saved["counters"].items()}
         spec = rs.rule.anomaly

@@ -25,7 +25,8 @@ def read_stamped(settings: KafkaSettings, topic: str, timeout: float = 30.0
 def _read(settings: KafkaSettings, topic: str, timeout: float) -> list[tuple[float, bytes, bytes]]:
     c = Consumer(settings.client_config() | {"group.id": "tocsin-stamped-reader",
                                              "isolation.level": "read_committed",
-                                             "enable.auto.commit": False})  # fmt: skip
+                                             "enable.auto.commit": False,
+                                             "fetch.wait.max.ms": 10})  # fmt: skip
     out: list[tuple[float, bytes, bytes]] = []
     try:
         meta = c.list_topics(topic, timeout=timeout).topics[topic]
@@ -36,7 +37,7 @@ def _read(settings: KafkaSettings, topic: str, timeout: float) -> list[tuple[flo
             c.assign([TopicPartition(topic, p, low)])
             pos, deadline = low, time.monotonic() + timeout
             while pos < high and time.monotonic() < deadline:
-                for m in c.consume(5000, timeout=0.5):
+                for m in c.consume(min(5000, high - pos), timeout=0.5):
                     if not m.error():
                         out.append((m.timestamp()[1] / 1000, m.key() or b"", m.value() or b""))
                 pos = c.position([TopicPartition(topic, p)])[0].offset

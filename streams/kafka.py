@@ -91,9 +91,12 @@ def read_topic_keyed(settings: KafkaSettings, topic: str, timeout: float = 30.0
     """(key, value) of every committed record of a topic, partition by partition."""
     from confluent_kafka import TopicPartition
 
+    # a small fetch wait: each partition's watermark query would otherwise wait behind a
+    # fetch parked at the broker for the previous partition (half a second each)
     c = Consumer(settings.client_config() | {"group.id": "tocsin-reader",
                                              "isolation.level": "read_committed",
-                                             "enable.auto.commit": False})  # fmt: skip
+                                             "enable.auto.commit": False,
+                                             "fetch.wait.max.ms": 10})  # fmt: skip
     out: list[tuple[bytes, bytes]] = []
     try:
         meta = c.list_topics(topic, timeout=timeout).topics[topic]
@@ -104,8 +107,10 @@ def read_topic_keyed(settings: KafkaSettings, topic: str, timeout: float = 30.0
             c.assign([TopicPartition(topic, p, low)])
             pos, deadline = low, time.monotonic() + timeout
             while pos < high and time.monotonic() < deadline:
+                # no more than are left: consume(n) waits for n records or its timeout
                 out += [(m.key() or b"", m.value() or b"")
-                        for m in c.consume(5000, timeout=0.5) if not m.error()]  # fmt: skip
+                        for m in c.consume(min(5000, high - pos), timeout=0.5)
+                        if not m.error()]  # fmt: skip
                 pos = c.position([TopicPartition(topic, p)])[0].offset
             c.unassign()
     finally:

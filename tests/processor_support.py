@@ -50,6 +50,8 @@ def read_all(settings: KafkaSettings, topic: str) -> dict[int, list[bytes]]:
             "group.id": "reader-unused",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
+            # the next watermark query waits behind a fetch parked at the broker
+            "fetch.wait.max.ms": 10,
         }
     )
     meta = c.list_topics(topic, timeout=10).topics[topic]
@@ -62,7 +64,8 @@ def read_all(settings: KafkaSettings, topic: str) -> dict[int, list[bytes]]:
         pos = low
         deadline = time.monotonic() + 30
         while pos < high and time.monotonic() < deadline:
-            for m in c.consume(5000, timeout=0.5):
+            # no more than are left: consume(n) waits for n records or its timeout
+            for m in c.consume(min(5000, high - pos), timeout=0.5):
                 if not m.error():
                     out[p].append(m.value() or b"")
             pos = c.position([TopicPartition(topic, p)])[0].offset

@@ -93,6 +93,8 @@ def _read_partitions(settings: KafkaSettings, topic: str) -> dict[int, list[tupl
             "group.id": "fault-reader-unused",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
+            # the next watermark query waits behind a fetch parked at the broker
+            "fetch.wait.max.ms": 10,
         }
     )
     out: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
@@ -108,7 +110,7 @@ def _read_partitions(settings: KafkaSettings, topic: str) -> dict[int, list[tupl
             pos = low
             deadline = time.monotonic() + 60
             while pos < high and time.monotonic() < deadline:
-                for m in c.consume(5000, timeout=0.5):
+                for m in c.consume(min(5000, high - pos), timeout=0.5):
                     if not m.error():
                         out[p].append((m.key() or b"", m.value() or b""))
                 pos = c.position([TopicPartition(topic, p)])[0].offset

@@ -301,12 +301,12 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
         # take_events batches may mix partitions: each record carries its own partition
         # and offset, and each table write goes to the partition of its group's records
         async for events in _batches(stream):
-            batch = await _with_gaps(events)
             # take_events acks a batch once the loop moves on OR the loop is left (an
             # exception, a cancelled task at shutdown), and acked offsets get committed:
-            # a batch is therefore always finished, even when the worker stops meanwhile,
-            # and a batch that fails ends the process before anything is acked
-            step = asyncio.ensure_future(_decide_batch(batch))
+            # a batch is therefore always finished, from its gaps on, even when the worker
+            # stops meanwhile, and a batch that fails ends the process before anything is
+            # acked
+            step = asyncio.ensure_future(_decide_events(events))
             try:
                 await asyncio.shield(step)
             except asyncio.CancelledError:
@@ -339,6 +339,9 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
                 batch.append(Work(key or b"", value, tp.partition, gap_offset))
             batch.append(Work(cast(bytes, ev.key), cast(bytes, ev.value), tp.partition, offset))
         return batch
+
+    async def _decide_events(events: Sequence[EventT[bytes]]) -> None:
+        await _decide_batch(await _with_gaps(events))
 
     async def _decide_batch(batch: list[Work]) -> None:
         try:
@@ -425,5 +428,5 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
     app.conf.tocsin_settings = settings
     app.conf.tocsin_follower = follower
     # what readiness and the log say about Kafka while the broker is away
-    app.conf.tocsin_waits = [router.wait, outbox.wait]
+    app.conf.tocsin_waits = [router.wait, outbox.wait, filler.wait]
     return app

@@ -16,6 +16,11 @@ in between are read directly with a read_committed consumer (transaction markers
 and aborted records are not records, so they come back as nothing) and handed
 back to be processed first; an offset already processed in this assignment is a
 redelivery and is skipped. Nothing is acknowledged that was not processed.
+
+With the broker away (an outage, or one coming back), those lookups wait for it in
+bounded steps (`wait` says so, and readiness with it) rather than raise: the agent
+calls the filler for a batch faust already handed over, and a batch its loop leaves
+by an exception is acknowledged unprocessed.
 """
 
 from __future__ import annotations
@@ -23,21 +28,28 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from streams.kafka import KafkaWait
 from streams.settings import KafkaSettings
 
 Record = tuple[bytes | None, bytes, int]  # key, value, offset
+T = TypeVar("T")
+RETRY_S = 1.0  # between lookups while the broker is away
 
 
 class GapFiller:
-    def __init__(self, settings: KafkaSettings, group: str) -> None:
+    def __init__(self, settings: KafkaSettings, group: str, worker: str = "agents/gaps"
+                 ) -> None:  # fmt: skip
         self._settings = settings
         self._group = group
         self._next: dict[tuple[str, int], int] = {}
         self._consumer: Consumer | None = None
         self.filled = 0  # records recovered from gaps, for metrics and tests
+        self.wait = KafkaWait(worker)
 
     def forget(self) -> None:
         """On a rebalance: partitions may have moved, their positions with them."""
@@ -49,15 +61,30 @@ class GapFiller:
         key = (topic, partition)
         expected = self._next.get(key)
         if expected is None:
-            expected = await asyncio.to_thread(self._committed, topic, partition)
+            expected = await self._patiently("the committed offset", self._committed, topic,
+                                             partition)  # fmt: skip
         if offset < expected:
             return None
+        if offset > expected:
+            records = await self._patiently("the records faust skipped", self._read, topic,
+                                            partition, expected, offset)  # fmt: skip
+        else:
+            records = []
         self._next[key] = offset + 1
-        if offset == expected:
-            return []
-        records = await asyncio.to_thread(self._read, topic, partition, expected, offset)
         self.filled += len(records)
         return records
+
+    async def _patiently(self, what: str, call: Callable[..., T], *args: object) -> T:
+        """``call`` on a thread, again until the broker answers it."""
+        while True:
+            try:
+                result = await asyncio.to_thread(call, *args)
+            except (KafkaException, TimeoutError) as exc:
+                self.wait.waiting(what, exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            self.wait.progressed()
+            return result
 
     def _client(self) -> Consumer:
         if self._consumer is None:

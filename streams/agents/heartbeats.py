@@ -217,7 +217,7 @@ def install(app: faust.App, settings: KafkaSettings, cfg: Config | Installation,
     table = app.Table("heartbeats", default=None, partitions=spec.partitions, key_type=bytes,
                       value_type=bytes)  # fmt: skip
     changelog = table.changelog_topic.get_topic_name()
-    filler = GapFiller(settings, app.conf.id)
+    filler = GapFiller(settings, app.conf.id, worker="agents/heartbeat-gaps")
     counted = registry is not None
     if counted:
         pings = Counter("tocsin_heartbeat_pings_total", "Heartbeat pings received.",
@@ -234,8 +234,9 @@ def install(app: faust.App, settings: KafkaSettings, cfg: Config | Installation,
     async def watch_heartbeats(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         batches = cast("faust.Stream[bytes]", stream).take_events(BATCH, within=WITHIN)
         async for events in batches:
-            batch = await _with_gaps(events)
-            step = asyncio.ensure_future(_apply(batch))
+            # as app.py's decide: the loop is never left with a batch unfinished, whose
+            # offsets faust would then acknowledge
+            step = asyncio.ensure_future(_apply_events(events))
             try:
                 await asyncio.shield(step)
             except asyncio.CancelledError:
@@ -256,6 +257,9 @@ def install(app: faust.App, settings: KafkaSettings, cfg: Config | Installation,
             batch.append(Work(cast(bytes, ev.key) or b"", cast(bytes, ev.value), tp.partition,
                               offset))  # fmt: skip
         return batch
+
+    async def _apply_events(events: Sequence[EventT[bytes]]) -> None:
+        await _apply(await _with_gaps(events))
 
     async def _apply(batch: list[Work]) -> None:
         decided = watch.decide(batch, table, clock())

@@ -117,7 +117,10 @@ class NotifierState:
             raise ValueError("NotifierState.assign needs the Kafka settings")
         reader = Consumer(self._settings.client_config() | {
             "group.id": f"{self._settings.topic_prefix}notifier-state-reader",
-            "enable.auto.commit": False, "isolation.level": "read_committed"})  # fmt: skip
+            "enable.auto.commit": False, "isolation.level": "read_committed",
+            # each partition's watermark query would wait behind a fetch parked at the
+            # broker for the previous one
+            "fetch.wait.max.ms": 10})  # fmt: skip
         out: dict[int, tuple[list[tuple[bytes, bytes]], int]] = {}
         try:
             meta = reader.list_topics(self._topic, timeout=timeout).topics[self._topic]
@@ -307,7 +310,8 @@ def _read_partition(reader: Consumer, topic: str, partition: int, timeout: float
         while pos < high:
             if time.monotonic() > deadline:
                 raise StateNotLoaded(f"{topic}[{partition}] read to {pos} of {high}")
-            for m in reader.consume(5000, timeout=0.5):
+            # no more than are left: consume(n) waits for n records or its timeout
+            for m in reader.consume(min(5000, high - pos), timeout=0.5):
                 if m.error() is None:
                     out.append((m.key() or b"", m.value() or b""))
                     pos = max(pos, (m.offset() or 0) + 1)

@@ -3,6 +3,7 @@ every record produced is acknowledged, then the consumed offsets are committed."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -33,15 +34,14 @@ def flush_acknowledged(producer: Producer, wait: KafkaWait, beat: Callable[[], N
         beat()
 
 
-def commit_consumed(
-    consumer: Consumer, wait: KafkaWait, beat: Callable[[], None], stop: _Stop
-) -> None:
+def commit_consumed(consumer: Consumer, wait: KafkaWait, beat: Callable[[], None],
+                    stop: _Stop, watch_s: float = CALL_TIMEOUT_S) -> None:  # fmt: skip
     """Commit the consumer's offsets synchronously, waiting out an away coordinator.
     A commit refused for good (the partitions moved meanwhile) is skipped: their next
     owner re-reads the batch, whose outputs carry the same ids."""
     while True:
         try:
-            consumer.commit(asynchronous=False)
+            _commit_watched(consumer, wait, beat, watch_s)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             if isinstance(err, KafkaError) and err.code() == KafkaError._NO_OFFSET:
@@ -57,3 +57,29 @@ def commit_consumed(
             continue
         break
     wait.progressed()
+
+
+def _commit_watched(consumer: Consumer, wait: KafkaWait, beat: Callable[[], None],
+                    every_s: float = CALL_TIMEOUT_S) -> None:  # fmt: skip
+    """A synchronous commit has no timeout: begun just as the broker goes away, it
+    returns only once the broker is back. It runs on a thread of its own meanwhile, and
+    every `every_s` it has not returned the worker says it waits (readiness false, a
+    log line) and beats its liveness, as in every other wait for the broker. Nothing
+    else touches the consumer until it returns."""
+    failed: list[BaseException] = []
+
+    def commit() -> None:
+        try:
+            consumer.commit(asynchronous=False)
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=commit, name="offset-commit", daemon=True)
+    thread.start()
+    thread.join(every_s)
+    while thread.is_alive():
+        wait.waiting("the offset commit")
+        beat()
+        thread.join(every_s)
+    if failed:
+        raise failed[0]

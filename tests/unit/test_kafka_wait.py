@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from structlog.testing import capture_logs
 
 from streams.kafka import KafkaWait, RepeatFilter
+from streams.runtime.commits import commit_consumed
 
 
 def test_a_wait_makes_the_worker_not_ready_until_progress_and_logs_sparingly() -> None:
@@ -54,3 +56,32 @@ def test_repeated_client_errors_are_let_through_once_per_period_with_a_count() -
     assert late.getMessage().endswith("(39 more like this in the last 31s)")
     info = logging.LogRecord("aiokafka.conn", logging.INFO, "", 0, "joined", (), None)
     assert quiet.filter(info) and quiet.filter(info), "below warning: never filtered"
+
+
+def test_a_commit_that_hangs_while_the_broker_is_away_makes_the_worker_not_ready() -> None:
+    """A synchronous commit begun as the broker goes away returns only once it is back:
+    meanwhile the worker says it waits and stays live, and is ready again after."""
+    release = threading.Event()
+    seen: list[tuple[bool, str]] = []
+    beats = []
+
+    class HangingConsumer:
+        def commit(self, asynchronous: bool) -> None:
+            assert not asynchronous
+            assert release.wait(30), "never released"
+
+    wait = KafkaWait("notifier")
+
+    def beat() -> None:
+        beats.append(1)
+        if len(beats) == 3:  # three watch periods into the hang: the broker is back
+            seen.append(wait.check())
+            release.set()
+
+    with capture_logs() as logs:
+        commit_consumed(HangingConsumer(), wait, beat, threading.Event(),  # type: ignore[arg-type]
+                        watch_s=0.01)  # fmt: skip
+    assert len(beats) == 3, "live while it waits"
+    assert not seen[0][0] and "the offset commit" in seen[0][1]
+    assert wait.check()[0] and wait.waits == 1, "ready again once the commit returned"
+    assert [e["event"] for e in logs] == ["kafka_waiting", "kafka_recovered"]

@@ -353,9 +353,16 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
 
         wait_until(ref_quiet, 120, "the reference's output to settle", ref, sub)
         want_notes, want_calls = settled(ref)
-        wait_until(lambda: settled(sub) == (want_notes, want_calls), 180,
-                   "the subject's notifications and Slack calls to equal the reference's",
-                   ref, sub)  # fmt: skip
+        try:
+            wait_until(lambda: settled(sub) == (want_notes, want_calls), 180,
+                       "the subject's notifications and Slack calls to equal the reference's",
+                       ref, sub)  # fmt: skip
+        except AssertionError as exc:
+            got_notes, got_calls = settled(sub)
+            raise AssertionError(
+                f"{exc}\nnotifications: {_diff(want_notes, got_notes)}"
+                f"\nSlack calls: {_diff(want_calls, got_calls)}"
+            ) from None
         # ready again after (a worker that never is fails here)
         for worker in sub.procs:
             wait_until(lambda w=worker: sub.ready(w), 60, f"{worker} ready after", sub)  # type: ignore[misc]

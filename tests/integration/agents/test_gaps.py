@@ -1,12 +1,16 @@
 """The gap filler on the real broker: what faust skipped over is read back, in order;
-a redelivery is recognised; transaction markers are not records."""
+a redelivery is recognised; transaction markers are not records; a broker away is
+waited for."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from streams.agents import gaps
 from streams.agents.gaps import GapFiller
 from streams.catalog import Catalog
 from streams.kafka import make_producer
@@ -69,3 +73,44 @@ def test_transaction_markers_in_a_jump_are_not_records(
 
     first, second = asyncio.run(scenario())
     assert first == [] and second == [], "a marker is nothing to process"
+
+
+def test_with_the_broker_away_the_filler_waits_for_it_instead_of_failing_the_batch(
+    kafka_settings: KafkaSettings, topics: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent asks the filler about a batch faust already handed over: were the lookup
+    to raise, the batch would leave the agent's loop and be acknowledged unprocessed."""
+    work = topics.name("incident-work")
+    group = f"{kafka_settings.topic_prefix}tocsin-agents"
+    producer = make_producer(kafka_settings)
+    for i in range(4):
+        producer.produce(work, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0)
+    assert producer.flush(10) == 0
+    away = KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
+    failures = {"committed": 2, "read": 2}
+
+    def flaky(name: str, call: Callable[..., object]) -> Callable[..., object]:
+        def answer(*args: object) -> object:
+            if failures[name]:
+                failures[name] -= 1
+                raise away if name == "committed" else TimeoutError("offsets unread")
+            return call(*args)
+
+        return answer
+
+    filler = GapFiller(kafka_settings, group)
+    monkeypatch.setattr(gaps, "RETRY_S", 0.01)
+    monkeypatch.setattr(filler, "_committed", flaky("committed", filler._committed))
+    monkeypatch.setattr(filler, "_read", flaky("read", filler._read))
+
+    async def scenario() -> list[object]:
+        try:
+            return [await filler.missing(work, 0, 2), await filler.missing(work, 0, 3)]
+        finally:
+            filler.close()
+
+    jumped, in_order = asyncio.run(scenario())
+    assert jumped == [(b"k0", b"v0", 0), (b"k1", b"v1", 1)], "no commit yet: from the start"
+    assert in_order == []
+    assert failures == {"committed": 0, "read": 0}
+    assert filler.wait.waits == 2 and not filler.wait.stalled, "waited, and said it did"

@@ -29,9 +29,13 @@ def _iso(d: datetime) -> str:
     return d.isoformat().replace("+00:00", "Z")
 
 
-def _alert(name: str, ends: timedelta = timedelta(minutes=4), **labels: str) -> dict[str, object]:
+def _alert(name: str, ends: timedelta = timedelta(minutes=4), at: datetime | None = None,
+           **labels: str) -> dict[str, object]:  # fmt: skip
+    # dated when the test runs, not when the module was imported: a file can wait its
+    # turn for minutes in a loaded suite, long enough for a 4-minute endsAt to pass
+    at = at or datetime.now(UTC).replace(microsecond=0)
     return {"labels": {"alertname": name, **labels}, "annotations": {"summary": f"{name} fires"},
-            "startsAt": _iso(NOW - timedelta(minutes=1)), "endsAt": _iso(NOW + ends),
+            "startsAt": _iso(at - timedelta(minutes=1)), "endsAt": _iso(at + ends),
             "generatorURL": "http://prometheus:9090/graph"}  # fmt: skip
 
 
@@ -48,8 +52,9 @@ def _wait(what: str, found: object, timeout: float = 30.0) -> object:
 def test_prometheus_alerts_become_transitions_and_a_bad_one_is_named_and_dead_lettered(
     kafka_settings: KafkaSettings, topics: Catalog
 ) -> None:
-    body = [_alert("DiskFull", instance="db-1"), {"labels": {"": "x"}},
-            _alert("DiskFull", ends=-timedelta(seconds=5), instance="db-2")]  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    body = [_alert("DiskFull", at=now, instance="db-1"), {"labels": {"": "x"}},
+            _alert("DiskFull", ends=-timedelta(seconds=5), at=now, instance="db-2")]  # fmt: skip
     with serve(make_gateway(kafka_settings).app()) as url:
         answer = httpx.post(f"{url}/api/v2/alerts", json=body, headers=AUTH)
         assert answer.status_code == 400
@@ -60,7 +65,7 @@ def test_prometheus_alerts_become_transitions_and_a_bad_one_is_named_and_dead_le
     alerts = [decode(Alert, v) for _, v in stored]
     by_instance = {a.labels["instance"]: a for a in alerts}
     assert by_instance["db-1"].status == "firing"
-    assert by_instance["db-1"].ends_at == NOW + timedelta(minutes=4), "the expiry travels"
+    assert by_instance["db-1"].ends_at == now + timedelta(minutes=4), "the expiry travels"
     assert by_instance["db-2"].status == "resolved"
     keys = {fingerprint({"alertname": "DiskFull", "instance": i}) for i in ("db-1", "db-2")}
     assert {k.decode() for k, _ in stored} == keys

@@ -29,7 +29,13 @@ pytestmark = [pytest.mark.skipif(missing() is not None, reason=str(missing())),
 
 
 def _configure(zbx: ZabbixStack, gateway: str, flag: Path) -> None:
-    """What an administrator does in the frontend, through the API."""
+    """What an administrator does in the frontend, through the API.
+
+    Everything a problem needs (the media type, the user, the action) is created before
+    the host, its item and its trigger: the server evaluates actions from its
+    configuration cache, synced every second, and a problem raised before a sync that
+    holds the action would never be sent. The item's value comes from a sync that
+    holds the host, hence the action too."""
     zbx.call("configuration.import", {
         "format": "yaml", "source": MEDIA_TYPE.read_text(),
         "rules": {"mediaTypes": {"createMissing": True, "updateExisting": True}}})  # fmt: skip
@@ -38,26 +44,14 @@ def _configure(zbx: ZabbixStack, gateway: str, flag: Path) -> None:
              "zabbix_url": "http://zabbix.test"}  # fmt: skip
     params = [{"name": p["name"], "value": given.get(p["name"], p["value"])}
               for p in media["parameters"]]  # fmt: skip
+    # a gateway answering slowly while other test files load the broker is tried again
+    # rather than given up after the shipped three attempts
     zbx.call("mediatype.update", {"mediatypeid": media["mediatypeid"], "parameters": params,
-                                  "attempt_interval": "5s"})  # fmt: skip
+                                  "maxattempts": "10", "attempt_interval": "5s"})  # fmt: skip
     # the default "Zabbix server" host polls an agent that is not there: keep it quiet
     for host in zbx.call("host.get", {"filter": {"host": "Zabbix server"}}):
         zbx.call("host.update", {"hostid": host["hostid"], "status": 1})
     group = zbx.call("hostgroup.create", {"name": "tocsin tests"})["groupids"][0]
-    host = zbx.call("host.create", {
-        "host": "tocsin-agent", "groups": [{"groupid": group}],
-        "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "",
-                        "port": str(zbx.agent_port)}]})["hostids"][0]  # fmt: skip
-    interface = zbx.call("hostinterface.get", {"hostids": host})[0]["interfaceid"]
-    key = f"vfs.file.size[{flag}]"
-    zbx.call("item.create", {"hostid": host, "interfaceid": interface, "name": "flag size",
-                             "key_": key, "type": 0, "value_type": 3, "delay": "1s"})  # fmt: skip
-    zbx.call("trigger.create", {
-        "description": "Checkout flag raised on {HOST.NAME}", "priority": 5,
-        "expression": f"last(/tocsin-agent/{key})>0", "manual_close": 1,
-        "comments": "the test raised the flag", "url": "https://runbooks.test/flag",
-        "tags": [{"tag": "service", "value": "checkout"},
-                 {"tag": "cmk/odd name", "value": "x"}]})  # fmt: skip
     # tocsin as a Zabbix user of its own, allowed to see the host (Zabbix notifies only
     # users who may) and never the author of an update (whom Zabbix does not notify),
     # sharing a group with the operators (else {USER.FULLNAME} is "Inaccessible user")
@@ -73,12 +67,33 @@ def _configure(zbx: ZabbixStack, gateway: str, flag: Path) -> None:
     zbx.call("action.create", {
         "name": "page tocsin", "eventsource": 0, "status": 0, "esc_period": "1h",
         "filter": {"evaltype": 0, "conditions": [
-            {"conditiontype": 1, "operator": 0, "value": host}]},
+            {"conditiontype": 0, "operator": 0, "value": group}]},
         "operations": [{"operationtype": 0, "opmessage": message,
                         "opmessage_usr": [{"userid": user}]}],
         "recovery_operations": [{"operationtype": 11, "opmessage": {"default_msg": 1}}],
         "update_operations": [{"operationtype": 12, "opmessage": {"default_msg": 1}}]})  # fmt: skip
+    host = zbx.call("host.create", {
+        "host": "tocsin-agent", "groups": [{"groupid": group}],
+        "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1", "dns": "",
+                        "port": str(zbx.agent_port)}]})["hostids"][0]  # fmt: skip
+    interface = zbx.call("hostinterface.get", {"hostids": host})[0]["interfaceid"]
+    key = f"vfs.file.size[{flag}]"
+    zbx.call("item.create", {"hostid": host, "interfaceid": interface, "name": "flag size",
+                             "key_": key, "type": 0, "value_type": 3, "delay": "1s"})  # fmt: skip
+    zbx.call("trigger.create", {
+        "description": "Checkout flag raised on {HOST.NAME}", "priority": 5,
+        "expression": f"last(/tocsin-agent/{key})>0", "manual_close": 1,
+        "comments": "the test raised the flag", "url": "https://runbooks.test/flag",
+        "tags": [{"tag": "service", "value": "checkout"},
+                 {"tag": "cmk/odd name", "value": "x"}]})  # fmt: skip
     zbx.reload_config()
+
+
+def _polled(zbx: ZabbixStack) -> bool:
+    """The server has polled the agent for the flag (so it knows the action)."""
+    items = zbx.call("item.get", {"filter": {"host": "tocsin-agent"},
+                                  "output": ["lastclock"]})  # fmt: skip
+    return bool(items) and all(int(i["lastclock"]) > 0 for i in items)
 
 
 def _until(what: str, found: Callable[[], Any], timeout: float, logs: Callable[[], str]) -> Any:
@@ -101,9 +116,16 @@ def test_a_zabbix_trigger_opens_an_incident_and_its_recovery_resolves_it(
         with serve(gw.app()) as gateway, zabbix_stack() as zbx:
 
             def logs() -> str:
+                """Which step stuck: the item's value, the problem, the media type's
+                messages, the server's and the agents' logs."""
+                items = zbx.call("item.get", {"output": ["key_", "lastclock", "lastvalue",
+                                                         "state", "error"]})  # fmt: skip
+                events = zbx.call("event.get", {"output": ["eventid", "clock", "value",
+                                                           "name", "r_eventid"]})  # fmt: skip
                 sent = zbx.call("alert.get", {"output": ["eventid", "status", "error",
                                                          "retries", "p_eventid"]})  # fmt: skip
                 return (f"{zbx.logs()}\n--- agents\n{agents_log.read_text()[-2000:]}\n"
+                        f"--- items (item.get)\n{items}\n--- events (event.get)\n{events}\n"
                         f"--- the media type's messages (alert.get)\n{sent}")  # fmt: skip
 
             def alerts() -> list[Alert]:
@@ -119,6 +141,7 @@ def test_a_zabbix_trigger_opens_an_incident_and_its_recovery_resolves_it(
             flag.write_text("")
             flag.chmod(0o644)
             _configure(zbx, gateway, flag)
+            _until("the agent's first value of the flag", lambda: _polled(zbx), 180, logs)
             flag.write_text("raised\n")
             problem = _until("the problem on `alerts`", alerts, 180, logs)[0]
             assert problem.status == "firing" and problem.severity == "critical"

@@ -134,6 +134,9 @@ class ZabbixStack:
 
     def _server_and_agent(self) -> None:
         server = self.root / "server.conf"
+        # on a loaded machine an agent's answer can take seconds: it is waited for longer,
+        # and one that came too late is asked again within seconds, not the defaults'
+        # 15 s while unreachable and 60 s once unavailable
         server.write_text(f"""ListenIP=127.0.0.1
 ListenPort={self.server_port}
 LogFile={self.root}/server.log
@@ -159,7 +162,9 @@ StartDBSyncers=1
 StartHistoryPollers=1
 StartTimers=1
 HousekeepingFrequency=0
-Timeout=4
+Timeout=15
+UnreachableDelay=1
+UnavailableDelay=2
 """)
         agent = self.root / "agent.conf"
         agent.write_text(f"""ListenIP=127.0.0.1

@@ -57,7 +57,10 @@ def test_demo_pages_over_sasl_ssl_with_scram(secured: LocalBroker, tmp_path: Pat
     output = "\n".join(lines)
     logs = {p.name: p.read_text(errors="replace") for p in tmp_path.glob("*.log")}
     tails = "\n".join(f"--- {name}\n{text[-2000:]}" for name, text in logs.items())
-    assert code == 0, output[-3000:] + tails
+    # the verdict first (a long output would push it out of sight), then the end of the
+    # output and of each worker's log
+    verdict = "\n".join(line for line in lines if "NOT go as planned" in line or "problem" in line)
+    assert code == 0, f"{verdict or 'no verdict line'}\n{output[-3000:]}{tails}"
     assert output.count("(as planned)") == 5, output[-2000:]  # every fault, as the plan says
     # the pages reached Slack (the fake the demo runs without a token): the notifier read
     # what the agents (faust over SASL_SSL) decided from what the processor emitted

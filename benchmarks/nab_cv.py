@@ -129,6 +129,20 @@ VARIANTS: dict[str, Variant] = {
             "ctx-range-alerts",
             overrides={_OFF: False, _L + "CONTEXT_IN": "alerts", _X + "SCALE": "range"},
         ),
+        # peaks over threshold: a generalised Pareto tail over the top share of surprises
+        Variant("pot2", overrides={_C + "TAIL_SHARE": 0.02}),
+        Variant("pot5", overrides={_C + "TAIL_SHARE": 0.05}),
+        Variant("pot1", overrides={_C + "TAIL_SHARE": 0.01}),
+        Variant("pot2-free", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_MIN_SHAPE": -0.5}),
+        Variant("pot2-beyond", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_BEYOND": True}),
+        Variant("pot2-max", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_MAX": True}),
+        Variant("pot1-max", overrides={_C + "TAIL_SHARE": 0.01, _C + "TAIL_MAX": True}),
+        Variant("bonferroni", overrides={_L + "COMBINE": "bonferroni"}),
+        Variant("fisher", overrides={_L + "COMBINE": "fisher"}),
+        Variant(
+            "pot1-max-free",
+            overrides={_C + "TAIL_SHARE": 0.01, _C + "TAIL_MAX": True, _C + "TAIL_MIN_SHAPE": -0.5},
+        ),
     ]
 }
 

@@ -36,7 +36,7 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
+from processors.anomaly.calibration import DECADES, SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.context import Context
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
@@ -47,6 +47,10 @@ FAST = 0.05  # level/spread: ~20 points of memory, so a level shift is learned q
 SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~500 points)
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
+# How a point's calibrated surprises combine: the larger ("max"); the larger with its
+# tail multiplied by the number of surprises, 2 for the point and 3 for the alert
+# ("bonferroni"); or the tail of the product of the two tails ("fisher")
+COMBINE = "max"
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
@@ -64,6 +68,18 @@ _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-w
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 _SHORT = "<d"  # the short time scale's mean surprise
+
+
+_LOG2, _LOG3, _LN10 = math.log10(2.0), math.log10(3.0), math.log(10.0)
+
+
+def fisher(a: float, b: float) -> float:
+    """The score of the tail of the product of two independent tails."""
+    if a <= 0.0 or b <= 0.0:
+        return a if a > b else b
+    d = DECADES * (a / (1.0 - a) + b / (1.0 - b))
+    d -= math.log10(1.0 + _LN10 * d)
+    return d / (d + DECADES) if d > 0.0 else 0.0
 
 
 def slots_for(season: str) -> int:
@@ -156,18 +172,21 @@ class LikelihoodDetector:
         self.short = short
         if scored:
             point = self.cal.calibrate(raw)
-            point = point if point > other else other
-            if pattern > point and CONTEXT_IN == "score":
-                point = pattern
-            calibrated = shifted(point, shift)
-            episode = self.episode.step(calibrated)
-            # the run informs the alert (k of n rare points), not the episode: it lasts
-            # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)
             if pattern > run:
                 run = pattern
-            if run > point:
-                calibrated = shifted(run, shift)
+            if COMBINE == "max":
+                point = point if point > other else other
+                if pattern > point and CONTEXT_IN == "score":
+                    point = pattern
+                calibrated = shifted(point, shift)
+                episode = self.episode.step(calibrated)
+                # the run informs the alert (k of n rare points), not the episode: it
+                # lasts ~10 points after a spike, which would re-detect its own episode
+                if run > point:
+                    calibrated = shifted(run, shift)
+            else:
+                calibrated, episode = self.combined(point, other, run, shift)
         else:
             episode = calibrated = 0.0
 
@@ -198,6 +217,19 @@ class LikelihoodDetector:
         self.slow_v = (1.0 - SLOW_SPREAD) * (slow_v + SLOW_SPREAD * dv * dv)
         self.n = n + 1
         return episode, calibrated, mean, spread
+
+    def combined(self, point: float, other: float, run: float, shift: float) -> tuple[float, float]:
+        """(alert score, episode score) when COMBINE is not the max of the surprises."""
+        if COMBINE == "fisher":
+            point = fisher(point, other)
+            tests = 0.0
+        else:
+            point = point if point > other else other
+            tests = _LOG2
+        episode = self.episode.step(shifted(point, shift + tests))
+        if tests:
+            return shifted(run if run > point else point, shift + _LOG3), episode
+        return shifted(run if run > point else point, shift), episode
 
     def memory_bytes(self) -> int:
         # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures

@@ -17,15 +17,20 @@ from streams.kafka import make_producer
 from streams.settings import KafkaSettings
 
 
+def _produce(kafka_settings: KafkaSettings, work: str, n: int) -> None:
+    """`n` records k0/v0 .. on partition 0 of `work`, acknowledged."""
+    producer = make_producer(kafka_settings)
+    for i in range(n):
+        producer.produce(work, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0)
+    assert producer.flush(10) == 0
+
+
 def test_records_skipped_by_faust_come_back_in_order_and_redeliveries_are_skipped(
     kafka_settings: KafkaSettings, topics: Catalog
 ) -> None:
     work = topics.name("incident-work")
     group = f"{kafka_settings.topic_prefix}tocsin-agents"
-    producer = make_producer(kafka_settings)
-    for i in range(10):
-        producer.produce(work, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0)
-    assert producer.flush(10) == 0
+    _produce(kafka_settings, work, 10)
     committer = Consumer({"bootstrap.servers": kafka_settings.bootstrap_servers,
                           "group.id": group, "enable.auto.commit": False})  # fmt: skip
     committer.commit(offsets=[TopicPartition(work, 0, 3)], asynchronous=False)
@@ -82,10 +87,7 @@ def test_with_the_broker_away_the_filler_waits_for_it_instead_of_failing_the_bat
     to raise, the batch would leave the agent's loop and be acknowledged unprocessed."""
     work = topics.name("incident-work")
     group = f"{kafka_settings.topic_prefix}tocsin-agents"
-    producer = make_producer(kafka_settings)
-    for i in range(4):
-        producer.produce(work, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0)
-    assert producer.flush(10) == 0
+    _produce(kafka_settings, work, 4)
     away = KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
     failures = {"committed": 2, "read": 2}
 

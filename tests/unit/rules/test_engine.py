@@ -193,8 +193,8 @@ def test_p95_latency_uses_a_sketch_within_one_percent() -> None:
     assert out[0].value == pytest.approx(950, rel=0.02)
 
 
-def test_absent_fires_for_a_source_that_was_reporting_and_resolves_on_return() -> None:
-    r = Rule.model_validate(
+def _absent_rule() -> Rule:
+    return Rule.model_validate(
         {
             "name": "absent",
             "signal": {"kind": "metric", "metric": "cpu_percent"},
@@ -203,6 +203,10 @@ def test_absent_fires_for_a_source_that_was_reporting_and_resolves_on_return() -
             "group_by": ["host"],
         }
     )
+
+
+def test_absent_fires_for_a_source_that_was_reporting_and_resolves_on_return() -> None:
+    r = _absent_rule()
     e = RuleEngine([r], NO_GRACE)
     out = feed(e, [10.0] * 6, host="quiet", name="cpu_percent")
     out += feed(e, [10.0] * 40, host="busy", name="cpu_percent", start=T0 + 60)
@@ -278,15 +282,7 @@ def test_checkpoint_and_restore_continue_exactly() -> None:
 
 
 def test_a_transition_decided_by_a_sample_survives_a_checkpoint_before_the_advance() -> None:
-    r = Rule.model_validate(
-        {
-            "name": "absent",
-            "signal": {"kind": "metric", "metric": "cpu_percent"},
-            "aggregation": "absent",
-            "absent_for": "5m",
-            "group_by": ["host"],
-        }
-    )
+    r = _absent_rule()
     e = RuleEngine([r], NO_GRACE)
     feed(e, [10.0], host="quiet", name="cpu_percent")
     # a sample of another host moves event time past quiet's absence: decided now, taken

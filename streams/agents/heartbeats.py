@@ -48,6 +48,7 @@ from streams.agents.decide import Work, partition_of
 from streams.agents.gaps import GapFiller
 from streams.agents.outbox import Outbox
 from streams.catalog import Catalog
+from streams.kafka import KafkaWait
 from streams.runtime.deadletters import dead_letter
 from streams.settings import KafkaSettings
 
@@ -86,6 +87,8 @@ class HeartbeatWatch:
         self.deadletter = catalog.name("deadletter")
         self.partitions = catalog.get("heartbeats").partitions
         self._ticked: dict[bytes, str] = {}
+        # what the heartbeats agent's gap lookups say while the broker is away (readiness)
+        self.gap_wait: KafkaWait | None = None
 
     def watches(self, alert: Alert) -> Heartbeat | None:
         """The heartbeat an alert pings (Prometheus' Watchdog), if any: such an alert is
@@ -218,6 +221,7 @@ def install(app: faust.App, settings: KafkaSettings, cfg: Config | Installation,
                       value_type=bytes)  # fmt: skip
     changelog = table.changelog_topic.get_topic_name()
     filler = GapFiller(settings, app.conf.id, worker="agents/heartbeat-gaps")
+    watch.gap_wait = filler.wait
     counted = registry is not None
     if counted:
         pings = Counter("tocsin_heartbeat_pings_total", "Heartbeat pings received.",

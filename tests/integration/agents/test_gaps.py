@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from harness.incidents import EXAMPLE_CONFIG
+from schemas.config import load_config
 from streams.agents import gaps
+from streams.agents.app import build_app
 from streams.agents.gaps import GapFiller
 from streams.catalog import Catalog
 from streams.kafka import make_producer
@@ -116,3 +120,15 @@ def test_with_the_broker_away_the_filler_waits_for_it_instead_of_failing_the_bat
     assert in_order == []
     assert failures == {"committed": 0, "read": 0}
     assert filler.wait.waits == 2 and not filler.wait.stalled, "waited, and said it did"
+
+
+def test_readiness_hears_every_gap_filler_of_the_agents(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """The decide agent's and the heartbeats agent's gap lookups both wait for a broker
+    that is away: readiness must hear both, or a worker would report ready while one of
+    its agents stands still."""
+    app = build_app(kafka_settings, load_config([EXAMPLE_CONFIG]), datadir=str(tmp_path))
+    workers = [w.worker for w in app.conf.tocsin_waits]
+    assert {"agents/gaps", "agents/heartbeat-gaps"} <= set(workers)
+    assert len(workers) == len(set(workers))

@@ -119,7 +119,9 @@ class HoltWintersDetector:
             return self.last
         return float(self.model.forecast(horizon=1)[0])  # type: ignore[no-untyped-call]
 
-    def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
+    def score(
+        self, value: float, at: datetime, ts: float | None = None
+    ) -> tuple[float, float, float, float]:
         expected = self._forecast()
         spread = math.sqrt(max(self.err_v, self.slow_v))
         floor = 1e-3 * abs(expected) + 1e-9

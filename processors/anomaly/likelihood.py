@@ -131,8 +131,13 @@ class LikelihoodDetector:
         self.density = Density() if DENSITY else None
         self.context = Context() if CONTEXT_IN else None
 
-    def score(self, value: float, at: datetime) -> tuple[float, float, float, float]:
-        """Score `value`, then learn it: (episode score, calibrated score, expected, spread)."""
+    def score(
+        self, value: float, at: datetime, ts: float | None = None
+    ) -> tuple[float, float, float, float]:
+        """Score `value`, then learn it: (episode score, calibrated score, expected, spread).
+
+        `ts` is `at` in epoch seconds when the caller has it (an aware datetime's
+        timestamp() is not free on this path)."""
         slots = self.slots
         i, p = slot_of(at, self.season)
         i, p = 3 * i, 3 * p
@@ -164,7 +169,7 @@ class LikelihoodDetector:
             other = dense
         context = self.context
         pattern = context.update(value, novelty.unit, scored) if context else 0.0
-        shift = self.step.decades(at.timestamp())
+        shift = self.step.decades(at.timestamp() if ts is None else ts)
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
         short = self.short

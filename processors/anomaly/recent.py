@@ -18,34 +18,52 @@ _FORMAT = f"<q{2 * SLOTS}d"
 
 
 class Recent:
-    __slots__ = ("hi", "lo", "newest")
+    __slots__ = ("end", "hi", "lo", "newest", "now_hi", "now_lo", "start")
 
     def __init__(self) -> None:
         self.lo = array("d", [math.nan]) * SLOTS
         self.hi = array("d", [math.nan]) * SLOTS
         self.newest = -1  # the newest slot's number since the epoch; -1: none yet
+        # the newest slot's bounds and extremes, kept as plain floats until it ends: nearly
+        # every sample lands in it, and this is the detector's hot path
+        self.start, self.end = math.inf, -math.inf
+        self.now_lo = self.now_hi = math.nan
 
     def add(self, value: float, ts: float) -> None:
+        if self.start <= ts < self.end:
+            if value < self.now_lo:
+                self.now_lo = value
+            if value > self.now_hi:
+                self.now_hi = value
+            return
         slot = int(ts // SLOT_S)
-        if slot != self.newest and not self._move(slot):
-            return  # older than the ring: a late sample changes nothing shown
-        i = slot % SLOTS
-        lo, hi = self.lo, self.hi
-        if not lo[i] <= value:  # also when the slot is empty (NaN)
-            lo[i] = value
-        if not hi[i] >= value:
-            hi[i] = value
-
-    def _move(self, slot: int) -> bool:
-        """Make `slot` the newest, emptying the slots it passes; False if it is too old."""
         newest = self.newest
-        if slot < newest:
-            return slot > newest - SLOTS
-        lo, hi = self.lo, self.hi
-        for s in range(max(newest + 1, slot - SLOTS + 1), slot + 1):
-            lo[s % SLOTS] = hi[s % SLOTS] = math.nan
-        self.newest = slot
-        return True
+        if slot > newest:
+            if newest >= 0:
+                i = newest % SLOTS
+                self.lo[i], self.hi[i] = self.now_lo, self.now_hi
+                if slot > newest + 1:  # slots that saw no sample (the new one: its now_*)
+                    lo, hi = self.lo, self.hi
+                    for s in range(max(newest + 1, slot - SLOTS + 1), slot):
+                        lo[s % SLOTS] = hi[s % SLOTS] = math.nan
+            self.newest = slot
+            self.start = slot * SLOT_S
+            self.end = self.start + SLOT_S
+            self.now_lo = self.now_hi = value
+        elif slot == newest:  # on a slot's edge, as the float division rounds it
+            self.now_lo, self.now_hi = min(self.now_lo, value), max(self.now_hi, value)
+        elif slot > newest - SLOTS:  # a late sample of an earlier slot still shown
+            i = slot % SLOTS
+            if not self.lo[i] <= value:  # also when the slot is empty (NaN)
+                self.lo[i] = value
+            if not self.hi[i] >= value:
+                self.hi[i] = value
+
+    def _flush(self) -> None:
+        """The newest slot's extremes into the ring (values and checkpoints read it)."""
+        if self.newest >= 0:
+            i = self.newest % SLOTS
+            self.lo[i], self.hi[i] = self.now_lo, self.now_hi
 
     def values(self) -> list[float | None]:
         """Oldest to newest slot: each slot's low or high, whichever strays further from
@@ -53,6 +71,7 @@ class Recent:
         None where the slot saw no sample."""
         if self.newest < 0:
             return []
+        self._flush()
         order = [(self.newest + 1 + k) % SLOTS for k in range(SLOTS)]
         seen = [(self.lo[i], self.hi[i]) for i in order]
         mids = sorted((lo + hi) / 2 for lo, hi in seen if lo == lo)
@@ -68,6 +87,7 @@ class Recent:
         return out
 
     def dump(self) -> bytes:
+        self._flush()
         return struct.pack(_FORMAT, self.newest, *self.lo, *self.hi)
 
     @classmethod
@@ -77,7 +97,12 @@ class Recent:
         r.newest = fields[0]
         r.lo = array("d", fields[1 : 1 + SLOTS])
         r.hi = array("d", fields[1 + SLOTS :])
+        if r.newest >= 0:
+            i = r.newest % SLOTS
+            r.start = r.newest * SLOT_S
+            r.end = r.start + SLOT_S
+            r.now_lo, r.now_hi = r.lo[i], r.hi[i]
         return r, offset + struct.calcsize(_FORMAT)
 
     def memory_bytes(self) -> int:
-        return 2 * (64 + 8 * SLOTS) + 80
+        return 2 * (64 + 8 * SLOTS) + 200

@@ -80,9 +80,13 @@ class AnomalySeries:
         if not math.isfinite(value):
             # a NaN/inf sample says nothing about the series: not learned, never alerts
             return AnomalyVerdict(0.0, None, None, None, None)
-        if self.hours is not None:
-            self.hours.add(value, at.timestamp())
-        score, calibrated, expected, spread = self.state.score(value, at)
+        hours = self.hours
+        if hours is None:
+            score, calibrated, expected, spread = self.state.score(value, at)
+        else:
+            ts = at.timestamp()
+            hours.add(value, ts)
+            score, calibrated, expected, spread = self.state.score(value, at, ts)
         if self.state.n <= spec.warm_up:
             score = calibrated = 0.0  # still learning: no score may fire
         threshold = spec.threshold

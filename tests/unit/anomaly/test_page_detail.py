@@ -175,3 +175,17 @@ def test_a_checkpoint_from_before_the_last_hours_loads_and_starts_them_afresh() 
     restored = AnomalySeries.from_bytes(spec, data)
     assert restored.last_hours() == s.last_hours()
     assert AnomalySeries(AnomalySpec(detector="holt_winters")).last_hours() == []
+
+
+def test_the_last_hours_continue_exactly_from_a_checkpoint_taken_inside_a_slot() -> None:
+    rng = random.Random(8)
+    samples = [(T0 + 15 * i, rng.gauss(50, 5)) for i in range(2000)]
+    whole, first = Recent(), Recent()
+    for t, v in samples:
+        whole.add(v, t)
+    for t, v in samples[:1013]:  # mid-slot: ten-minute slots hold forty 15-second samples
+        first.add(v, t)
+    second, _ = Recent.load(first.dump())
+    for t, v in samples[1013:]:
+        second.add(v, t)
+    assert second.values() == whole.values() and second.dump() == whole.dump()

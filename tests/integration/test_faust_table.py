@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 APP = Path(__file__).parent / "apps" / "counter.py"
@@ -26,12 +26,29 @@ def _start_worker(prefix: str, bootstrap: str, log: Path) -> subprocess.Popen[by
         "COUNTER_DATADIR": str(log.parent / "faust-data"),
     }
     return subprocess.Popen(
-        [sys.executable, str(APP), "worker", "--loglevel", "warn"],
+        # info: a restart that never counts shows how far its recovery got
+        [sys.executable, str(APP), "worker", "--loglevel", "info"],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def _wait_committed(broker: str, prefix: str, want: int, timeout: float = 60) -> None:
+    """Until the counter's group has committed `want` records of its input."""
+    reader = Consumer({"bootstrap.servers": broker, "group.id": f"{prefix}counter"})
+    parts = [TopicPartition(f"{prefix}words", p) for p in range(3)]
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            done = sum(max(tp.offset, 0) for tp in reader.committed(parts, timeout=10))
+            if done >= want:
+                return
+            assert time.monotonic() < deadline, f"the counter committed {done} of {want}"
+            time.sleep(0.2)
+    finally:
+        reader.close()
 
 
 def _read_counts(consumer: Consumer, want: int, timeout: float) -> list[str]:
@@ -84,7 +101,7 @@ def test_table_counts_survive_a_worker_restart(
     first = _read_counts(consumer, 5, timeout=90)
     assert sorted(first)[-1] == "beta=2" and "alpha=3" in first, log.read_text()[-3000:]
 
-    time.sleep(2)  # > the app's commit interval: the processed offsets are committed
+    _wait_committed(broker, prefix, 5)  # what a restart must not count again
     workers[0].send_signal(signal.SIGTERM)
     workers[0].wait(timeout=60)
     workers.append(_start_worker(prefix, broker, log))

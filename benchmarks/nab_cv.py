@@ -89,7 +89,6 @@ def _zero(log_step: float) -> float:
 
 _C = "processors.anomaly.calibration."
 _L = "processors.anomaly.likelihood."
-_X = "processors.anomaly.context."
 _OFF = _L + "DENSITY"
 VARIANTS: dict[str, Variant] = {
     v.name: v
@@ -109,26 +108,8 @@ VARIANTS: dict[str, Variant] = {
         # alerts only, replacing the Gaussian novelty, without smoothing, Bonferroni, one
         # calibrator) were measured at commit 1d0f01f
         Variant("density", overrides={_OFF: True}),
-        # pattern novelty (context.py), in the score (episode and alerts) or the alerts only,
-        # as measured: on the default before the value density
-        Variant("ctx-diff-score", overrides={_OFF: False, _L + "CONTEXT_IN": "score"}),
-        Variant("ctx-diff-alerts", overrides={_OFF: False, _L + "CONTEXT_IN": "alerts"}),
-        Variant(
-            "ctx-move-score",
-            overrides={_OFF: False, _L + "CONTEXT_IN": "score", _X + "SCALE": "move"},
-        ),
-        Variant(
-            "ctx-move-alerts",
-            overrides={_OFF: False, _L + "CONTEXT_IN": "alerts", _X + "SCALE": "move"},
-        ),
-        Variant(
-            "ctx-range-score",
-            overrides={_OFF: False, _L + "CONTEXT_IN": "score", _X + "SCALE": "range"},
-        ),
-        Variant(
-            "ctx-range-alerts",
-            overrides={_OFF: False, _L + "CONTEXT_IN": "alerts", _X + "SCALE": "range"},
-        ),
+        # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at
+        # commit e6a3cf3 and left the detector (docs/anomaly.md)
         # peaks over threshold: a generalised Pareto tail over the top share of surprises
         Variant("pot2", overrides={_C + "TAIL_SHARE": 0.02}),
         Variant("pot5", overrides={_C + "TAIL_SHARE": 0.05}),
@@ -137,8 +118,6 @@ VARIANTS: dict[str, Variant] = {
         Variant("pot2-beyond", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_BEYOND": True}),
         Variant("pot2-max", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_MAX": True}),
         Variant("pot1-max", overrides={_C + "TAIL_SHARE": 0.01, _C + "TAIL_MAX": True}),
-        Variant("bonferroni", overrides={_L + "COMBINE": "bonferroni"}),
-        Variant("fisher", overrides={_L + "COMBINE": "fisher"}),
         Variant(
             "pot1-max-free",
             overrides={_C + "TAIL_SHARE": 0.01, _C + "TAIL_MAX": True, _C + "TAIL_MIN_SHAPE": -0.5},

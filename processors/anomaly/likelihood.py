@@ -36,8 +36,7 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import DECADES, SETTLE, Calibrator, Episode, shifted
-from processors.anomaly.context import Context
+from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
 from processors.anomaly.timescale import SamplingStep
@@ -47,19 +46,12 @@ FAST = 0.05  # level/spread: ~20 points of memory, so a level shift is learned q
 SLOW_SPREAD = 0.002  # floor of the spread: remembers the quiet noise level (~500 points)
 CLIP = 8.0  # errors beyond 8 spreads teach the spread only 8 spreads
 MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the calibration
-# How a point's calibrated surprises combine: the larger ("max"); the larger with its
-# tail multiplied by the number of surprises, 2 for the point and 3 for the alert
-# ("bonferroni"); or the tail of the product of the two tails ("fisher")
-COMBINE = "max"
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
 # fold, but it costs about a fifth of the detector's speed, over its budget; a benchmark
 # variant until it fits (docs/anomaly.md)
 DENSITY = False
-# pattern novelty (context.py), an experiment that is off: what it feeds ("" nothing,
-# "alerts", or "score": the episode and the alerts). Measured and not kept: docs/anomaly.md
-CONTEXT_IN = ""
 
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
@@ -68,18 +60,6 @@ _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-w
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 _SHORT = "<d"  # the short time scale's mean surprise
-
-
-_LOG2, _LOG3, _LN10 = math.log10(2.0), math.log10(3.0), math.log(10.0)
-
-
-def fisher(a: float, b: float) -> float:
-    """The score of the tail of the product of two independent tails."""
-    if a <= 0.0 or b <= 0.0:
-        return a if a > b else b
-    d = DECADES * (a / (1.0 - a) + b / (1.0 - b))
-    d -= math.log10(1.0 + _LN10 * d)
-    return d / (d + DECADES) if d > 0.0 else 0.0
 
 
 def slots_for(season: str) -> int:
@@ -102,7 +82,6 @@ class LikelihoodDetector:
 
     __slots__ = (
         "cal",
-        "context",
         "density",
         "episode",
         "n",
@@ -129,7 +108,6 @@ class LikelihoodDetector:
         self.short = 0.0
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
-        self.context = Context() if CONTEXT_IN else None
 
     def score(
         self, value: float, at: datetime, ts: float | None = None
@@ -167,8 +145,6 @@ class LikelihoodDetector:
         other = novelty.update(value, scored)
         if dense > other:
             other = dense
-        context = self.context
-        pattern = context.update(value, novelty.unit, scored) if context else 0.0
         shift = self.step.decades(at.timestamp() if ts is None else ts)
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
@@ -177,21 +153,14 @@ class LikelihoodDetector:
         self.short = short
         if scored:
             point = self.cal.calibrate(raw)
+            point = point if point > other else other
+            calibrated = shifted(point, shift)
+            episode = self.episode.step(calibrated)
+            # the run informs the alert (k of n rare points), not the episode: it lasts
+            # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)
-            if pattern > run:
-                run = pattern
-            if COMBINE == "max":
-                point = point if point > other else other
-                if pattern > point and CONTEXT_IN == "score":
-                    point = pattern
-                calibrated = shifted(point, shift)
-                episode = self.episode.step(calibrated)
-                # the run informs the alert (k of n rare points), not the episode: it
-                # lasts ~10 points after a spike, which would re-detect its own episode
-                if run > point:
-                    calibrated = shifted(run, shift)
-            else:
-                calibrated, episode = self.combined(point, other, run, shift)
+            if run > point:
+                calibrated = shifted(run, shift)
         else:
             episode = calibrated = 0.0
 
@@ -223,25 +192,11 @@ class LikelihoodDetector:
         self.n = n + 1
         return episode, calibrated, mean, spread
 
-    def combined(self, point: float, other: float, run: float, shift: float) -> tuple[float, float]:
-        """(alert score, episode score) when COMBINE is not the max of the surprises."""
-        if COMBINE == "fisher":
-            point = fisher(point, other)
-            tests = 0.0
-        else:
-            point = point if point > other else other
-            tests = _LOG2
-        episode = self.episode.step(shifted(point, shift + tests))
-        if tests:
-            return shifted(run if run > point else point, shift + _LOG3), episode
-        return shifted(run if run > point else point, shift), episode
-
     def memory_bytes(self) -> int:
         # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
         # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
         own = 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
-        own += self.density.memory_bytes() if self.density is not None else 0
-        return own + (self.context.memory_bytes() if self.context else 0)
+        return own + (self.density.memory_bytes() if self.density is not None else 0)
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
@@ -258,8 +213,6 @@ class LikelihoodDetector:
             + struct.pack(_SHORT, self.short)
             + self.short_cal.dump()
             + (self.density.dump() if self.density is not None else b"")
-            # (only with the experimental switch on: a checkpoint then needs it on to load)
-            + (self.context.dump() if self.context else b"")
         )
 
     @classmethod
@@ -287,6 +240,4 @@ class LikelihoodDetector:
         d.short_cal, offset = Calibrator.load(data, offset + struct.calcsize(_SHORT))
         if d.density is not None:
             d.density, offset = Density.load(data, offset)
-        if d.context is not None:
-            d.context, offset = Context.load(data, offset)
         return d

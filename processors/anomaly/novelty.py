@@ -22,24 +22,22 @@ _FORMAT = "<q2d"
 
 
 class Novelty:
-    __slots__ = ("cal", "m", "n", "unit", "v")
+    __slots__ = ("cal", "m", "n", "v")
 
     def __init__(self) -> None:
         self.n = 0
         self.m = 0.0
         self.v = 0.0
-        self.unit = 1e-9  # the spread the last value was measured in (before it was learned)
         self.cal = Calibrator()
 
     def update(self, value: float, scored: bool) -> float:
         """The calibrated novelty of `value` (0.0 unless `scored`), then learn it."""
         m = self.m
         score = 0.0
-        sd = math.sqrt(self.v)
-        floor = 1e-3 * abs(m) + 1e-9  # flat and all-zero starts
-        unit = self.unit = sd if sd > floor else floor
         if scored:
-            raw = abs(value - m) / unit
+            sd = math.sqrt(self.v)
+            floor = 1e-3 * abs(m) + 1e-9  # flat and all-zero starts
+            raw = abs(value - m) / (sd if sd > floor else floor)
             score = self.cal.calibrate(raw if raw < MAX_SURPRISE else MAX_SURPRISE)
         # a plain running mean until it covers NOVELTY's horizon
         rate = 1.0 / (self.n + 1)

@@ -32,6 +32,7 @@ keyed by the detector's source, the variant and the file.
 
 Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
 [--variants a,b,...] [--folds 5|category] [--per-file] [--urgent 1.0,0.4,...]
+[--resolve 5,10,...] [--warm-up 50,150,...]
 [--heldout PATH/TO/NAB [--results PATH/TO/NAB/results]] [--corpus PATH]
 (TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev).
 """
@@ -48,7 +49,7 @@ import sys
 import time
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,9 @@ class Rule:
 
     def __str__(self) -> str:
         urgent = f" or 1 at {self.urgent:.2f}" if self.urgent < 1.0 else ""
-        return f"{self.threshold:.2f}, {self.k} of {self.n} on {self.on}{urgent}"
+        quiet = f", resolve {self.resolve_after}" if self.resolve_after != 10 else ""
+        warm = f", warm-up {self.warm_up}" if self.warm_up != 150 else ""
+        return f"{self.threshold:.2f}, {self.k} of {self.n} on {self.on}{urgent}{quiet}{warm}"
 
 
 # Pages worth waking up for: a rule is a candidate only if pure noise pages a series at
@@ -411,6 +414,12 @@ def main(argv: Sequence[str] = ()) -> int:
             if r.urgent == 1.0
             for u in urgent
         ]
+    for flag, attr in (("--resolve", "resolve_after"), ("--warm-up", "warm_up")):
+        if flag in argv:
+            # candidate rules with each of these quiet spells / warm-ups (the shipped
+            # rule's values only, without the flag)
+            values = [int(v) for v in argv[argv.index(flag) + 1].split(",")]
+            ALL_RULES[:] = [replace(r, **{attr: v}) for r in ALL_RULES for v in values]
     how = argv[argv.index("--folds") + 1] if "--folds" in argv else "5"
     windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
     corpus = load()

@@ -16,7 +16,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from streams.settings import KafkaSettings
+from streams.settings import RDKAFKA_LOG, KafkaSettings
 
 log = structlog.get_logger(__name__)
 
@@ -212,7 +212,10 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        key = (record.name, str(record.msg))
+        # librdkafka's lines share one template; their facility (FAIL, ERROR, ...) is the kind
+        args = record.args
+        kind = args[0] if record.name == RDKAFKA_LOG.name and isinstance(args, tuple) else ""
+        key = (record.name, f"{record.msg}{kind}")
         now = self._clock()
         at, held = self._seen.get(key, (float("-inf"), 0))
         if now - at < self._every_s:
@@ -225,7 +228,7 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-def quiet_client_logs(prefixes: tuple[str, ...] = ("aiokafka",)) -> None:
+def quiet_client_logs(prefixes: tuple[str, ...] = ("aiokafka", RDKAFKA_LOG.name)) -> None:
     """Install a RepeatFilter on the client libraries' loggers (imported by now)."""
     repeat = RepeatFilter()
     names = [name for name in logging.root.manager.loggerDict

@@ -180,7 +180,56 @@ def configure_logging(settings: LogSettings | None = None) -> None:
         # configures logging again (an embedding program, a test) is then obeyed
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
+    # the client libraries' lines (librdkafka's through `KafkaSettings.client_config`,
+    # aiokafka's, faust's) as the same JSON objects, secrets masked, so a log pipeline
+    # parses every line a worker writes
+    handler = _Stderr()
+    handler.set_name(_HANDLER)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _redact_secrets,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER]:
+        root.removeHandler(old)  # configured again: one handler, the new configuration's
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.WARNING))
+
+
+_HANDLER = "tocsin"
+
+
+def stdlib_handlers() -> list[logging.Handler]:
+    """The handler `configure_logging` gave the standard library's loggers (none before
+    it ran), for a framework that installs its own (faust's worker)."""
+    return [h for h in logging.getLogger().handlers if h.get_name() == _HANDLER]
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a line is logged, never to one replaced
+    and closed since (a test's capture, an embedding program's redirect)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
 
 
 def bind_event(event_id: str) -> Any:

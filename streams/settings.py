@@ -8,6 +8,7 @@ variables read outside them (Slack and pager credentials).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -16,6 +17,9 @@ import structlog
 from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# where librdkafka logs (see `KafkaSettings.client_config`)
+RDKAFKA_LOG = logging.getLogger("tocsin.rdkafka")
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -140,6 +144,10 @@ class KafkaSettings(SecretFileSettings):
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
             "client.id": self.client_id,
+            # librdkafka's own lines (a broker away, a failed connect) through Python's
+            # logging, hence the workers' JSON log and its rate limit, not raw stderr;
+            # served from each client's poll, which every worker loop calls
+            "logger": RDKAFKA_LOG,
         }
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism

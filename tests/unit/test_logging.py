@@ -92,3 +92,44 @@ def test_the_callers_dict_is_not_changed(capsys: pytest.CaptureFixture[str]) -> 
     headers = {"Authorization": "Bearer s3cr3t-t0ken"}
     assert _logged(capsys, headers=headers)["headers"] == {"Authorization": "***"}
     assert headers == {"Authorization": "Bearer s3cr3t-t0ken"}
+
+
+def test_kafka_client_lines_join_the_json_log_once_per_kind(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A broker away: librdkafka's reconnect lines come out as the worker's JSON objects,
+    one per kind in the rate limit's interval, never as raw lines of its own format."""
+    import logging
+    import time
+
+    from streams.kafka import make_producer, quiet_client_logs
+    from streams.settings import RDKAFKA_LOG, KafkaSettings
+
+    configure_logging(LogSettings(format="json"))
+    quiet_client_logs()
+    try:
+        producer = make_producer(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+        producer.produce("t", b"v")
+        deadline = time.monotonic() + 30
+        lines: list[dict[str, object]] = []
+        # librdkafka retries the refused connect several times a second
+        while time.monotonic() < deadline and len(lines) < 1:
+            producer.poll(0.2)
+            lines = [json.loads(x) for x in capfd.readouterr().err.splitlines()]
+        for _ in range(15):
+            producer.poll(0.2)
+        err = capfd.readouterr().err
+        assert "%3|" not in err, "no raw librdkafka line"
+        later = [json.loads(x) for x in err.splitlines()]
+        fails = [x for x in [*lines, *later] if str(x["event"]).startswith("FAIL")]
+        assert len(fails) == 1, fails
+        assert fails[0]["logger"] == "tocsin.rdkafka" and fails[0]["level"] == "error"
+        assert "127.0.0.1:1" in str(fails[0]["event"])
+        producer.purge()
+        producer.flush(0)
+    finally:
+        for f in list(RDKAFKA_LOG.filters):
+            RDKAFKA_LOG.removeFilter(f)
+        for f in list(logging.getLogger("aiokafka").filters):
+            logging.getLogger("aiokafka").removeFilter(f)
+        structlog.reset_defaults()

@@ -103,7 +103,15 @@ class ExactlyOnceLoop:
 
     def run(self, stop: Event) -> None:
         self._stop = self.txn.stop = stop
-        self.txn.init()
+        try:
+            self.txn.init()
+        except KafkaException:
+            if not stop.is_set():
+                raise
+            # stopped while the broker was away: nothing begun, nothing to hand over
+            log.info("stopped_before_start", waited_for="the transaction coordinator")
+            self.consumer.close()
+            return
         self._broker_ok_at = time.monotonic()
         self._subscribe()
         try:

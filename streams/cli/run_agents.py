@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
+from threading import Event
 
 import click
 import structlog
@@ -12,6 +13,7 @@ from schemas import ConfigError
 from schemas.config import load_installation
 from streams.cli.run import health_host_option, health_port_option
 from streams.health import Health
+from streams.logs import stdlib_handlers
 from streams.settings import KafkaSettings
 
 
@@ -84,10 +86,36 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
     gc.set_threshold(50_000, 20, 100)
     gc.collect()
     gc.freeze()
-    # faust handles SIGTERM and SIGINT itself: it stops its agents and commits
-    with serving(health, metrics.registry, host=health_host, port=health_port, signals=False):
-        worker = Worker(app, loglevel=faust_loglevel, quiet=True)
+    # until faust starts, SIGTERM and SIGINT end the wait for the broker below; faust then
+    # handles them itself: it stops its agents and commits
+    with serving(health, metrics.registry, host=health_host, port=health_port) as stop:
+        if not _broker_answers(settings, health, stop):
+            log.info("stopped_before_start", waited_for="the broker")
+            return
+        # faust's lines as the worker's own JSON ones, on the same stream
+        app.conf.loghandlers = stdlib_handlers()
+        worker = Worker(app, loglevel=faust_loglevel, quiet=True,
+                        logging_config={"version": 1, "disable_existing_loggers": False,
+                                        "root": {"level": faust_loglevel.upper()}})  # fmt: skip
         # faust's terminal spinner handler sets the root logger to DEBUG: every debug call
         # of faust and aiokafka (several per message sent) would then build a LogRecord
         worker.spinner = None
         worker.execute_from_commandline()
+
+
+def _broker_answers(settings: KafkaSettings, health: Health, stop: Event) -> bool:
+    """Wait for the broker before faust starts (False: told to stop first). faust gives up
+    for good when it cannot bootstrap, and a worker started during an outage would then
+    crash-loop, its restarts spaced further apart the longer the outage lasts; waiting
+    here, it starts as soon as the broker answers, live and not ready meanwhile."""
+    from streams.kafka import KafkaWait, broker_reachable
+
+    wait = KafkaWait("agents/start")
+    health.add_check(wait.worker, wait.check)
+    while not broker_reachable(settings):
+        health.beat()
+        wait.waiting(f"the broker at {settings.bootstrap_servers}")
+        if stop.wait(1.0):
+            return False
+    wait.progressed()
+    return True

@@ -428,6 +428,6 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
     app.conf.tocsin_settings = settings
     app.conf.tocsin_follower = follower
     # what readiness and the log say about Kafka while the broker is away
-    waits = [router.wait, outbox.wait, filler.wait]
+    waits = [router.wait, outbox.wait, filler.wait, follower.wait]
     app.conf.tocsin_waits = waits + ([heartbeats.gap_wait] if heartbeats.gap_wait else [])
     return app

@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from processors.incidents.suppression import Suppressions
 from processors.incidents.tenants import DEFAULT, Tenants
 from schemas.commands import OnCallOverride, SilenceSpec
-from streams.kafka import make_consumer
+from streams.kafka import KafkaWait, make_consumer
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -92,17 +92,25 @@ class SuppressionFollower:
         self._consumer: Consumer | None = None
         self._backlog: dict[int, int] = {}
         self.caught_up = False
+        # readiness and a log line every half minute (not per try) while it cannot follow
+        self.wait = KafkaWait("agents/suppressions")
 
     def _open(self) -> Consumer:
         # a fresh group id and manual assignment: no group, no commits, every partition
         consumer = make_consumer(self._settings, f"tocsin-sup-{uuid.uuid4().hex[:8]}",
                                  **{"isolation.level": "read_uncommitted"})  # fmt: skip
         tps = [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in range(self._partitions)]
-        for tp in tps:
-            _, high = consumer.get_watermark_offsets(tp, timeout=10)
-            if high > 0:
-                self._backlog[tp.partition] = high
-        consumer.assign(tps)
+        try:
+            for tp in tps:
+                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                if high > 0:
+                    self._backlog[tp.partition] = high
+            consumer.assign(tps)
+        except BaseException:
+            # closed now, not whenever the collector finds it: a try a second while the
+            # topic is missing would otherwise keep several clients' threads alive
+            consumer.close()
+            raise
         self.caught_up = not self._backlog
         return consumer
 
@@ -128,13 +136,15 @@ class SuppressionFollower:
             self.caught_up = True
         return applied
 
-    async def run(self, every: float = 0.2) -> None:
+    async def run(self, every: float = 0.2, retry_every: float = 1.0) -> None:
         while True:
             try:
                 self.poll_once()
-            except Exception as exc:  # keep following: the broker may come back
-                log.warning("suppressions_follow_failed", error=str(exc)[:500])
-            await asyncio.sleep(every)
+                self.wait.progressed()
+                await asyncio.sleep(every)
+            except Exception as exc:  # keep following: the broker or the topic may come
+                self.wait.waiting(f"the {self._topic} topic", exc)
+                await asyncio.sleep(retry_every)
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -36,7 +36,9 @@ def broker() -> Iterator[str]:
         started = LocalBroker(port=port_of(BOOTSTRAP))
         started.start()
     yield BOOTSTRAP
-    if started is not None:
+    # only a broker this session launched: a running one that was merely slow to answer
+    # (a loaded machine) belongs to whoever started it
+    if started is not None and started.launched:
         started.stop()
 
 

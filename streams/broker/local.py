@@ -64,6 +64,9 @@ class LocalBroker:
         self.heap = heap
         self.version = version
         self.lib_dir = self.home / "lib" / version
+        # this object started the broker process (not one found running): only then is
+        # stopping it the starter's business
+        self.launched = False
         self.data_dir = self.home / f"data-{port}"
         self.log_dir = self.home / f"logs-{port}"
         self.pid_file = self.home / f"broker-{port}.pid"
@@ -178,6 +181,7 @@ class LocalBroker:
             start_new_session=True,  # survives the CLI that started it, like a daemon
         )
         self.pid_file.write_text(f"{proc.pid}\n")
+        self.launched = True
         self._wait_ready(proc.pid, timeout)
         return self.status()
 

@@ -9,8 +9,9 @@ one. The figure is the pooled out-of-fold score: the held-out folds' raw scores 
 up and normalised together (windows in probation are not counted, as in NAB).
 
 How a threshold and a rule are chosen on the training folds is
-`benchmarks/threshold_choice.py`: by default the threshold and the rule that score
-best (NAB's sweep). A variant's overrides of `benchmarks.threshold_choice` constants
+`benchmarks/threshold_choice.py`: by default the threshold that scores best (NAB's
+sweep) and, among the candidate rules within one missed window of the best, the one
+that pages least. A variant's overrides of `benchmarks.threshold_choice` constants
 change only the choice (the `choose-*` variants), and reuse the default's cached scores.
 Given several variants, each chooses its threshold and rule by its own procedure, and
 the variant whose choice scores best on the training folds is applied.
@@ -138,6 +139,7 @@ VARIANTS: dict[str, Variant] = {
             Variant(f"choose-{how}", overrides={_T + "THRESHOLD": how, _T + "RULE": how})
             for how in threshold_choice.METHODS[1:]
         ),
+        Variant("choose-argmax-rule", overrides={_T + "RULE": "argmax"}),  # before
         Variant(
             "choose-bagged-rare",
             overrides={_T + "THRESHOLD": "bagged", _T + "RULE": "bagged", _T + "QUANTILE": 0.25},

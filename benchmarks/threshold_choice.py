@@ -23,7 +23,9 @@ read the same table differently:
 Candidates are ordered rarest first (the highest threshold; the rule that fires least on
 the training files), and every tie goes to the rarer. The procedure is a module constant,
 so a benchmark `Variant` switches it (`benchmarks/nab_cv.py` applies a variant's
-overrides while it chooses).
+overrides while it chooses). By default the threshold is NAB's argmax and the rule is
+chosen by "plateau"; docs/anomaly.md ("Variants tried: how the threshold is chosen")
+says why, with every procedure's out-of-fold figures.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ from dataclasses import dataclass
 from processors.evaluation.nab import FileRows, Profile, best_threshold, raw_at
 
 THRESHOLD = "argmax"  # how the NAB threshold of each profile is chosen
-RULE = "argmax"  # how the alerting rule is chosen among the candidates
+# how the alerting rule is chosen among the candidates: a rule that pages more often for
+# less than a window's worth on the training files is not chosen
+RULE = "plateau"
 # resamples of the training files for "bagged" and "plateau-se"; a fixed seed so a rerun
 # chooses the same (the median's choice does not move between seeds on the dev split)
 RESAMPLES = 200

@@ -14,7 +14,8 @@ sweep) and, among the candidate rules within one missed window of the best, the 
 that pages least. A variant's overrides of `benchmarks.threshold_choice` constants
 change only the choice (the `choose-*` variants), and reuse the default's cached scores.
 Given several variants, each chooses its threshold and rule by its own procedure, and
-the variant whose choice scores best on the training folds is applied.
+the variant whose choice scores best on the training folds is applied (so compare
+choice variants one at a time: on its own training folds the argmax always wins).
 
 Pages: each firing transition of the rule (k of n points at or over the threshold
 after the warm-up, one of them opening a new episode, no new firing until

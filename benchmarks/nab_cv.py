@@ -8,6 +8,15 @@ debouncing - is chosen on the other four folds and applied unchanged to the held
 one. The figure is the pooled out-of-fold score: the held-out folds' raw scores added
 up and normalised together (windows in probation are not counted, as in NAB).
 
+How a threshold and a rule are chosen on the training folds is
+`benchmarks/threshold_choice.py`: by default the threshold that scores best (NAB's
+sweep) and, among the candidate rules within one missed window of the best, the one
+that pages least. A variant's overrides of `benchmarks.threshold_choice` constants
+change only the choice (the `choose-*` variants), and reuse the default's cached scores.
+Given several variants, each chooses its threshold and rule by its own procedure, and
+the variant whose choice scores best on the training folds is applied (so compare
+choice variants one at a time: on its own training folds the argmax always wins).
+
 Pages: each firing transition of the rule (k of n points at or over the threshold
 after the warm-up, one of them opening a new episode, no new firing until
 `resolve_after` quiet points resolved it) is a detection of 1.0; the rule is chosen on
@@ -28,7 +37,7 @@ the other files. It chooses nothing on them; use it once, at the end. With
 way (each one's threshold swept on the dev split).
 
 Per-file scores are cached under $TOCSIN_NAB_CACHE (default /tmp/tocsin-nab-cv),
-keyed by the detector's source, the variant and the file.
+keyed by the detector's source, the variant's detector settings and the file.
 
 Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
 [--variants a,b,...] [--folds 5|category] [--per-file] [--urgent 1.0,0.4,...]
@@ -54,6 +63,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks import threshold_choice
 from benchmarks.nab_halves import DATA, Corpus, load
 from processors.anomaly import AnomalySeries
 from processors.evaluation.nab import (
@@ -91,6 +101,7 @@ def _zero(log_step: float) -> float:
 _C = "processors.anomaly.calibration."
 _L = "processors.anomaly.likelihood."
 _OFF = _L + "DENSITY"
+_T = "benchmarks.threshold_choice."
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
@@ -122,6 +133,17 @@ VARIANTS: dict[str, Variant] = {
         Variant(
             "pot1-max-free",
             overrides={_C + "TAIL_SHARE": 0.01, _C + "TAIL_MAX": True, _C + "TAIL_MIN_SHAPE": -0.5},
+        ),
+        # how the threshold and the rule are chosen on the training files (the detector is
+        # the default's; benchmarks/threshold_choice.py)
+        *(
+            Variant(f"choose-{how}", overrides={_T + "THRESHOLD": how, _T + "RULE": how})
+            for how in threshold_choice.METHODS[1:]
+        ),
+        Variant("choose-argmax-rule", overrides={_T + "RULE": "argmax"}),  # before
+        Variant(
+            "choose-bagged-rare",
+            overrides={_T + "THRESHOLD": "bagged", _T + "RULE": "bagged", _T + "QUANTILE": 0.25},
         ),
     ]
 }
@@ -202,11 +224,21 @@ def overridden(overrides: dict[str, Any]) -> Iterator[None]:
             setattr(module, attr, value)
 
 
+def _choice(variant: Variant) -> dict[str, Any]:
+    """The overrides of how the threshold and the rule are chosen (benchmarks.threshold_choice)."""
+    return {k: v for k, v in variant.overrides.items() if k.startswith("benchmarks.")}
+
+
+def _detector(variant: Variant) -> dict[str, Any]:
+    """The overrides that change the scores (the others change only what is chosen)."""
+    return {k: v for k, v in variant.overrides.items() if not k.startswith("benchmarks.")}
+
+
 def _digest(variant: Variant) -> str:
     h = hashlib.sha256()
     for p in [*sorted(SOURCES.glob("*.py")), SPEC_SOURCE]:
         h.update(p.read_bytes())
-    h.update(json.dumps([variant.spec, sorted(variant.overrides.items())], default=str).encode())
+    h.update(json.dumps([variant.spec, sorted(_detector(variant).items())], default=str).encode())
     return h.hexdigest()[:16]
 
 
@@ -220,7 +252,8 @@ class Scored:
 
 
 def score_variant(corpus: Corpus, variant: Variant) -> Scored:
-    folder = CACHE / f"{variant.name}-{_digest(variant)}"
+    label = variant.name if variant.spec or _detector(variant) else "default"
+    folder = CACHE / f"{label}-{_digest(variant)}"
     spec = AnomalySpec.model_validate({**variant.spec, "warm_up": 0})
     scores, rarity = [], []
     cpu = 0.0
@@ -314,6 +347,39 @@ class FoldResult:
     fp: int
 
 
+def choose_threshold(
+    prepared: dict[str, list[FileRows]], train: Sequence[int], profile: Profile
+) -> tuple[str, float]:
+    """The variant and the threshold, each variant's by its own choice procedure."""
+    best: tuple[float, str, float] | None = None
+    for name, p in prepared.items():
+        files = [p[i] for i in train]
+        with overridden(_choice(VARIANTS[name])):
+            t = threshold_choice.choose_threshold(files, profile)
+        raw = raw_at(files, t, profile).raw
+        if best is None or raw > best[0]:
+            best = (raw, name, t)
+    assert best is not None
+    return best[1], best[2]
+
+
+def choose_rule(
+    prepared: dict[tuple[str, Rule], list[FileRows]], train: Sequence[int]
+) -> tuple[str, Rule]:
+    """The variant and the alerting rule, each variant's by its own choice procedure."""
+    best: tuple[float, tuple[str, Rule]] | None = None
+    for name in dict.fromkeys(name for name, _ in prepared):
+        keys = [k for k in prepared if k[0] == name]
+        files = [[prepared[k][i] for i in train] for k in keys]
+        with overridden(_choice(VARIANTS[name])):
+            c = threshold_choice.choose_rule(files, STANDARD)
+        raw = raw_at(files[c], 0.5, STANDARD).raw
+        if best is None or raw > best[0]:
+            best = (raw, keys[c])
+    assert best is not None
+    return best[1]
+
+
 def cv_rank(
     corpus: Corpus,
     windows: dict[str, Any],
@@ -326,14 +392,7 @@ def cv_rank(
     for fold in sorted(set(folds)):
         train = [i for i, f in enumerate(folds) if f != fold]
         test = [i for i, f in enumerate(folds) if f == fold]
-        best = max(
-            (
-                (best_threshold([p[i] for i in train], profile), name)
-                for name, p in prepared.items()
-            ),
-            key=lambda r: r[0].raw,
-        )
-        t, name = best[0].threshold, best[1]
+        name, t = choose_threshold(prepared, train, profile)
         r = raw_at([prepared[name][i] for i in test], t, profile)
         out.append(
             FoldResult(
@@ -358,9 +417,7 @@ def cv_pages(
     for fold in sorted(set(folds)):
         train = [i for i, f in enumerate(folds) if f != fold]
         test = [i for i, f in enumerate(folds) if f == fold]
-        (name, rule), _ = max(
-            prepared.items(), key=lambda kv: raw_at([kv[1][i] for i in train], 0.5, STANDARD).raw
-        )
+        name, rule = choose_rule(prepared, train)
         r = raw_at([prepared[(name, rule)][i] for i in test], 0.5, STANDARD)
         out.append(
             FoldResult(

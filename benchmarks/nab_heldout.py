@@ -1,9 +1,11 @@
 """The final check: the NAB files outside the dev split, with everything chosen on it.
 
 The detector variant, each profile's threshold and the alerting rule are chosen on all
-31 dev files exactly as `benchmarks/nab_cv.py` chooses them on training folds, then
-applied once to the other NAB files; nothing is chosen on those. With a `results/`
-folder of a NAB checkout, the published detectors are scored beside it the same way.
+31 dev files exactly as `benchmarks/nab_cv.py` chooses them on training folds (by the
+procedures of `benchmarks/threshold_choice.py`), then applied once to the other NAB
+files; nothing is chosen on those. With a `results/` folder of a NAB checkout, the
+published detectors are scored beside it, each at the threshold that scores best on the
+dev split (NAB's own choice, as for the rolling z-score baseline).
 `--corpus PATH` scores any other corpus in NAB's layout (data/<category>/<file>.csv,
 labels/combined_windows.json) the same way, all its files.
 
@@ -26,6 +28,8 @@ from benchmarks.nab_cv import (
     _pages,
     _prepare,
     best_threshold,
+    choose_rule,
+    choose_threshold,
     load,
     raw_at,
     rules_for,
@@ -71,32 +75,25 @@ def unseen(
     dev_scored = {name: score_variant(dev, VARIANTS[name]) for name in chosen}
     held = {name: score_variant(corpus, VARIANTS[name]) for name in chosen}
     by_column: dict[str, tuple[list[FileRows], float, Profile]] = {}
+    everything = range(len(dev))
     for profile in PROFILES:
-        best = max(
-            (
-                (best_threshold(_prepare(dev, s.scores, windows, profile), profile), name)
-                for name, s in dev_scored.items()
-            ),
-            key=lambda r: r[0].raw,
-        )
-        res, name = best
+        on_dev = {name: _prepare(dev, s.scores, windows, profile) for name, s in dev_scored.items()}
+        name, threshold = choose_threshold(on_dev, everything, profile)
         files = _prepare(corpus, held[name].scores, corpus_windows, profile)
-        r = raw_at(files, res.threshold, profile)
+        r = raw_at(files, threshold, profile)
         print(
-            f"  {profile.name:20} {r.normalized:6.1f}  ({name} @ {res.threshold:.3f} from dev; "
+            f"  {profile.name:20} {r.normalized:6.1f}  ({name} @ {threshold:.3f} from dev; "
             f"windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
         )
         if profile is STANDARD:
-            by_column["standard"] = (files, res.threshold, STANDARD)
+            by_column["standard"] = (files, threshold, STANDARD)
             _oracle(f"{name}, oracle", files)
-    (name, rule), _ = max(
-        (
-            ((name, rule), raw_at(_pages(dev, s, rule, windows), 0.5, STANDARD).raw)
-            for name, s in dev_scored.items()
-            for rule in rules_for(VARIANTS[name])
-        ),
-        key=lambda kv: kv[1],
-    )
+    pages_on_dev = {
+        (name, rule): _pages(dev, s, rule, windows)
+        for name, s in dev_scored.items()
+        for rule in rules_for(VARIANTS[name])
+    }
+    name, rule = choose_rule(pages_on_dev, everything)
     files = _pages(corpus, held[name], rule, corpus_windows)
     r = raw_at(files, 0.5, STANDARD)
     print(

@@ -226,12 +226,3 @@ class RepeatFilter(logging.Filter):
         if held:
             record.msg = f"{record.msg} ({held} more like this in the last {now - at:.0f}s)"
         return True
-
-
-def quiet_client_logs(prefixes: tuple[str, ...] = ("aiokafka", RDKAFKA_LOG.name)) -> None:
-    """Install a RepeatFilter on the client libraries' loggers (imported by now)."""
-    repeat = RepeatFilter()
-    names = [name for name in logging.root.manager.loggerDict
-             if name.startswith(prefixes)]  # fmt: skip
-    for name in {*names, *prefixes}:
-        logging.getLogger(name).addFilter(repeat)

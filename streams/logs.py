@@ -183,8 +183,12 @@ def configure_logging(settings: LogSettings | None = None) -> None:
     # the client libraries' lines (librdkafka's through `KafkaSettings.client_config`,
     # aiokafka's, faust's) as the same JSON objects, secrets masked, so a log pipeline
     # parses every line a worker writes
+    from streams.kafka import RepeatFilter
+
     handler = _Stderr()
     handler.set_name(_HANDLER)
+    # a client library logs each failed reconnect, several a second while Kafka is away
+    handler.addFilter(RepeatFilter())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[

@@ -16,7 +16,6 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from streams.health import Health, HealthServer
-from streams.kafka import quiet_client_logs
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +25,6 @@ def serving(health: Health, registry: CollectorRegistry, *, host: str, port: int
             signals: bool = True, **about: Any) -> Iterator[Event]:  # fmt: skip
     """The health server for the block's duration; yields the event SIGTERM/SIGINT set
     (with `signals` False the worker's framework handles them: faust does)."""
-    quiet_client_logs()  # a line per failed reconnect, ten a second, while Kafka is away
     server = HealthServer(health, registry, host=host, port=port).start()
     log.info("health_server", health_port=server.port, **about)
     stop = Event()

@@ -99,14 +99,12 @@ def test_kafka_client_lines_join_the_json_log_once_per_kind(
 ) -> None:
     """A broker away: librdkafka's reconnect lines come out as the worker's JSON objects,
     one per kind in the rate limit's interval, never as raw lines of its own format."""
-    import logging
     import time
 
-    from streams.kafka import make_producer, quiet_client_logs
-    from streams.settings import RDKAFKA_LOG, KafkaSettings
+    from streams.kafka import make_producer
+    from streams.settings import KafkaSettings
 
     configure_logging(LogSettings(format="json"))
-    quiet_client_logs()
     try:
         producer = make_producer(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
         producer.produce("t", b"v")
@@ -128,8 +126,4 @@ def test_kafka_client_lines_join_the_json_log_once_per_kind(
         producer.purge()
         producer.flush(0)
     finally:
-        for f in list(RDKAFKA_LOG.filters):
-            RDKAFKA_LOG.removeFilter(f)
-        for f in list(logging.getLogger("aiokafka").filters):
-            logging.getLogger("aiokafka").removeFilter(f)
         structlog.reset_defaults()

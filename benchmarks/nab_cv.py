@@ -172,6 +172,7 @@ VARIANTS: dict[str, Variant] = {
                 ("-perblock", False, 3.0),
             )
         ],
+        Variant("blocks-novelty-perblock-alerts", overrides={_L + "BLOCKS": "alerts"}),
     ]
 }
 

@@ -10,20 +10,24 @@ Blocks are the points of one hour at the series' learned sampling step (timescal
 B = 3600 s / step points, fixed when a block starts. A series sampled every half hour
 or slower has no coarser hour to see (B < 2): it gets no block scale. When a block
 completes, two raw surprises are taken, each calibrated on its own like every other
-surprise (`calibration`), and the block scores the larger, rated per unit of time as
-one observation of B steps:
+surprise (`calibration`); the block scores the larger of those CHANNELS keeps (by
+default the novelty alone):
 
 - **block error**: the mean of the block's forecast errors (value minus the point
   forecast that scored it, signed, so noise cancels and a lasting departure adds up),
   in units of the spread of past block errors. The spread is learned from block errors,
   not derived from the point spread / sqrt(B): that assumes independent points, which
-  real series are not, and the assumption is what made an earlier mean-of-points
-  novelty page noise;
+  real series are not, and the assumption is what cost an earlier mean-of-points
+  novelty its false positives;
 - **block novelty**: the block's mean against the long-run mean of block means, in
   units of their long-run spread (the same memory in time as the point novelty).
 
-The detector combines the block's score by max into the point that completes it.
-State: a few floats and two calibrators, about 1.2 KB.
+The detector combines the block's score by max into the point that completes it. A
+block is rated as one point of the series (PER_TIME off): rated per unit of time, as
+its B steps, each block channel would be rare as often per day as each point channel,
+and on the dev split that added more false positives than windows. Each point's error
+counts at most POINT_CLIP point spreads. State: a few floats and two calibrators, about
+1.2 KB. Off by default (`likelihood.BLOCKS`); docs/anomaly.md has the figures.
 """
 
 from __future__ import annotations
@@ -91,7 +95,8 @@ class Blocks:
         return self._complete(scored)
 
     def decades(self) -> float:
-        """How many decades the block's B steps shift its rating beyond a point's."""
+        """How many decades the block's B steps shift its rating beyond a point's (0 when
+        a block is rated as one point)."""
         return math.log10(self.size) if PER_TIME else 0.0
 
     def _complete(self, scored: bool) -> float:

@@ -168,7 +168,7 @@ class LikelihoodDetector:
             point = point if point > other else other
             calibrated = shifted(point, shift)
             if coarse > 0.0 and blocks is not None:
-                # a block counts for its B steps: rated per unit of time as one of them
+                # rated per unit of time like a point, plus its B steps if PER_TIME
                 coarse = shifted(coarse, shift - blocks.decades())
                 if BLOCKS == "score" and coarse > calibrated:
                     calibrated = coarse

@@ -36,7 +36,6 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.blocks import Blocks
 from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
@@ -53,15 +52,11 @@ SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an al
 # fold, but it costs about a fifth of the detector's speed, over its budget; a benchmark
 # variant until it fits (docs/anomaly.md)
 DENSITY = False
-# the second, coarser time scale (blocks.py): "" off, "score" into the episode and the
-# alerts, "alerts" into the alerts only (as the run of surprises)
-BLOCKS = ""
 
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
 # 7: the short time scale (its mean surprise and calibration) follows the sampling step
-# (and, with the experimental density or blocks on, their state: such a checkpoint needs
-# the same switches on)
+# (and, with the experimental density on, the density: such a checkpoint needs it on)
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 _SHORT = "<d"  # the short time scale's mean surprise
@@ -86,7 +81,6 @@ class LikelihoodDetector:
     """Per-series state: a handful of floats plus (level, spread, count) per season slot."""
 
     __slots__ = (
-        "blocks",
         "cal",
         "density",
         "episode",
@@ -114,7 +108,6 @@ class LikelihoodDetector:
         self.short = 0.0
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
-        self.blocks = Blocks() if BLOCKS else None
 
     def score(
         self, value: float, at: datetime, ts: float | None = None
@@ -158,31 +151,16 @@ class LikelihoodDetector:
         short = self.short
         short = short + SHORT * (raw - short) if n > 0 else 0.0
         self.short = short
-        blocks = self.blocks
-        coarse = (
-            blocks.add(value, value - mean if n > 0 else 0.0, unit, self.step.log_step, scored)
-            if blocks is not None
-            else -1.0
-        )
         if scored:
             point = self.cal.calibrate(raw)
             point = point if point > other else other
             calibrated = shifted(point, shift)
-            if coarse > 0.0 and blocks is not None:
-                # rated per unit of time like a point, plus its B steps if PER_TIME
-                coarse = shifted(coarse, shift - blocks.decades())
-                if BLOCKS == "score" and coarse > calibrated:
-                    calibrated = coarse
             episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)
             if run > point:
-                run = shifted(run, shift)
-                if run > calibrated:
-                    calibrated = run
-            if coarse > calibrated:
-                calibrated = coarse
+                calibrated = shifted(run, shift)
         else:
             episode = calibrated = 0.0
 
@@ -218,7 +196,6 @@ class LikelihoodDetector:
         # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
         # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
         own = 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
-        own += 1250 if self.blocks is not None else 0
         return own + (self.density.memory_bytes() if self.density is not None else 0)
 
     def dump(self) -> bytes:
@@ -236,7 +213,6 @@ class LikelihoodDetector:
             + struct.pack(_SHORT, self.short)
             + self.short_cal.dump()
             + (self.density.dump() if self.density is not None else b"")
-            + (self.blocks.dump() if self.blocks is not None else b"")
         )
 
     @classmethod
@@ -264,6 +240,4 @@ class LikelihoodDetector:
         d.short_cal, offset = Calibrator.load(data, offset + struct.calcsize(_SHORT))
         if d.density is not None:
             d.density, offset = Density.load(data, offset)
-        if d.blocks is not None:
-            d.blocks, offset = Blocks.load(data, offset)
         return d

@@ -264,6 +264,11 @@ class RuleSettings(_Strict):
     # series past it goes to the dead-letter topic, so a tenant that floods the processor
     # with series cannot take the memory the other tenants' series need
     max_series_per_tenant: int = Field(default=50_000, ge=1, le=10_000_000)
+    # tenants (the provider's included) with samples in one processor partition: records
+    # naming more tenants than any installation has (a producer writing to the topics
+    # directly, past the gateway that admits configured tenants only) go to the
+    # dead-letter topic instead of growing an engine each
+    max_tenants_per_partition: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class RuleFile(_Strict):

@@ -47,6 +47,8 @@ from schemas.telemetry import series_key
 LATE = "late"
 # a new series of a tenant that already has its cap of series in this engine: refused
 CAPPED = "tenant_cap"
+# a sample of a tenant new to the partition, which already holds its cap of tenants
+TENANTS_CAPPED = "partition_tenant_cap"
 _IDLE_EVICT_S = 3600.0
 _EVICT_EVERY_S = 600.0
 _ANOMALY_IDLE_S = 24 * 3600.0
@@ -189,14 +191,16 @@ class RuleEngine:
         tenant: str = DEFAULT_TENANT,
     ) -> str | None:
         """Fold one `tenant`'s sample in. Returns LATE when it is beyond the grace, CAPPED
-        when it starts a series its tenant has no room for (neither is applied).
+        when it starts a series its tenant has no room for, TENANTS_CAPPED when its tenant
+        is new to a partition that has no room for another (none of them is applied).
 
         `route` (the Kafka record key) names the series for the route cache
         (processors/rules/routes.py): the same answer as without it, faster."""
         if tenant != self.tenant:
-            return tenancy.engine_of(self, tenant).process_metric(
-                name, labels, value, t, series, route, tenant
-            )
+            other = tenancy.engine_of(self, tenant)
+            if other is None:
+                return TENANTS_CAPPED
+            return other.process_metric(name, labels, value, t, series, route, tenant)
         self.arrived = True
         if t < self.close_wm:
             return LATE
@@ -286,9 +290,10 @@ class RuleEngine:
         tenant: str = DEFAULT_TENANT,
     ) -> str | None:
         if tenant != self.tenant:
-            return tenancy.engine_of(self, tenant).process_log(
-                labels, status, duration_ms, t, route, tenant
-            )
+            other = tenancy.engine_of(self, tenant)
+            if other is None:
+                return TENANTS_CAPPED
+            return other.process_log(labels, status, duration_ms, t, route, tenant)
         self.arrived = True
         if t < self.close_wm:
             return LATE

@@ -109,7 +109,9 @@ def load(engine: RuleEngine, data: bytes) -> None:
     p.newest = _num(doc["partition_max"])
     _load_engine(engine, doc)
     for tenant, saved in doc["tenants"].items():
-        _load_engine(tenancy.engine_of(engine, tenant), saved)
+        other = tenancy.engine_of(engine, tenant, restoring=True)
+        assert other is not None  # restoring is never refused
+        _load_engine(other, saved)
     p.due = float(doc["tenants_due"])
 
 

@@ -22,7 +22,7 @@ import orjson
 from pydantic import ValidationError
 
 from processors.rules.compiled import DEFAULT_TENANT
-from processors.rules.engine import LATE, RuleEngine
+from processors.rules.engine import LATE, TENANTS_CAPPED, RuleEngine
 from schemas import DecodeError
 from schemas.config.installation import TENANT_ID
 from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric
@@ -30,6 +30,8 @@ from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, de
 OK, IS_LATE, INVALID, FUTURE, OVERFLOW = "ok", "late", "invalid", "future", "overflow"
 # the dead-letter reason of a sample refused by its tenant's series cap
 CAPPED_REASON = "tenant_series_cap"
+# the dead-letter reason of a sample of a tenant new to a partition that holds its cap
+TENANTS_CAPPED_REASON = "partition_tenant_cap"
 
 _NO_TIMESTAMP = 0  # confluent_kafka.TIMESTAMP_NOT_AVAILABLE
 _UNSET = 2**63  # above every Kafka timestamp: each record takes the exact future check
@@ -214,7 +216,9 @@ def _feed(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta,
             result = process(r["name"], r.get("labels") or {}, r["value"], t, "", route,
                              tenant)  # fmt: skip
         if result is not None:
-            rejected.append((rec, LATE_SAMPLE if result == LATE else _capped(engine, r, logs)))
+            rejected.append((rec, LATE_SAMPLE if result == LATE else
+                             _tenants_capped(engine, tenant) if result == TENANTS_CAPPED else
+                             _capped(engine, r, logs)))  # fmt: skip
         if overflows:
             rejected += [(rec, verdict) for verdict in _overflowed(engine, tenant)]
     return rejected
@@ -253,6 +257,13 @@ def _capped(engine: RuleEngine, r: dict[str, Any], logs: bool) -> Verdict:
     error = (f"tenant {tenant!r}: {engine.clocks.tenant_cap} series in this partition, its cap "
              f"(settings.max_series_per_tenant); new series {series} not evaluated")  # fmt: skip
     return Verdict(OVERFLOW, CAPPED_REASON, error, tenant)
+
+
+def _tenants_capped(engine: RuleEngine, tenant: str) -> Verdict:
+    cap = engine.partition.settings.max_tenants_per_partition
+    error = (f"tenant {tenant!r}: this partition already has samples of {cap} tenants, its "
+             f"cap (settings.max_tenants_per_partition); not evaluated")  # fmt: skip
+    return Verdict(OVERFLOW, TENANTS_CAPPED_REASON, error, tenant)
 
 
 def _overflowed(engine: RuleEngine, tenant: str) -> list[Verdict]:
@@ -306,6 +317,6 @@ def _one(rejected: Rejected) -> Verdict:
     # the single-record API reports a cardinality overflow as accepted: the record was
     # folded into every rule but the capped one (a tenant's cap refuses the whole record)
     for _, verdict in rejected:
-        if verdict.outcome != OVERFLOW or verdict.reason == CAPPED_REASON:
+        if verdict.outcome != OVERFLOW or verdict.reason in (CAPPED_REASON, TENANTS_CAPPED_REASON):
             return verdict
     return ACCEPTED

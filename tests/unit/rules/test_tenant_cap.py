@@ -93,3 +93,30 @@ def test_the_tenant_counts_survive_a_checkpoint() -> None:
     restored = RuleEngine([RULE], RuleSettings(max_series_per_tenant=1))
     restored.load(e.dump())
     assert [v.tenant for v in _scrape(restored, 5.0, {("t", "c"): 10.0, ("u", "b"): 10.0})] == ["t"]
+
+
+def test_a_partition_at_its_cap_of_tenants_refuses_a_new_tenant_not_the_known_ones() -> None:
+    """Records naming ever new tenants (written past the gateway, which admits configured
+    tenants only) cannot grow an engine each: past the cap they are dead letters, and
+    the tenants already there keep paging."""
+    from streams.processor.feed import TENANTS_CAPPED_REASON
+
+    e = RuleEngine([RULE], RuleSettings(max_tenants_per_partition=3))
+    fired: list[tuple[str, str]] = []
+    refused: list[Verdict] = []
+    for t in range(0, 40, 5):
+        hosts = {("default", "d1"): 10.0, ("acme", "a1"): 10.0, ("globex", "g1"): 10.0}
+        if t >= 10:
+            hosts[("acme", "a1")] = 99.0
+            hosts |= {(f"forged-{t}-{i}", "x"): 99.0 for i in range(3)}
+        refused += _scrape(e, float(t), hosts)
+        fired += [(a.status, a.labels["host"]) for a in e.advance()]
+    assert fired == [("firing", "a1")], "the known tenant pages; no forged one does"
+    assert len(e.partition.others) == 2
+    assert {v.reason for v in refused} == {TENANTS_CAPPED_REASON}
+    assert len(refused) == 3 * 6 and all(v.tenant.startswith("forged-") for v in refused)
+    assert "max_tenants_per_partition" in refused[0].error
+    assert "tenant 'forged-10-0'" in refused[0].error
+    one = _sample("forged-99", "x", 1.0, 40.0)
+    verdict = feed_metric(e, one.value(), T0 + 40, SKEW, one.key())
+    assert (verdict.outcome, verdict.reason) == (OVERFLOW, TENANTS_CAPPED_REASON)

@@ -90,16 +90,16 @@ def test_a_detector_with_resonance_on_restores_exactly_and_stays_under_16_kib(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(likelihood, "RESONANCE", "score")
-    values = daily(4000, 7)
-    values[3500:3510] = [100 + z for z in ZIGZAG]
+    values = daily(2000, 7)
+    values[1800:1810] = [100 + z for z in ZIGZAG]
     ats = [T0 + timedelta(minutes=5 * i) for i in range(len(values))]
     tracemalloc.start()
     try:
         gc.collect()
         before = tracemalloc.take_snapshot()
-        series = [AnomalySeries(AnomalySpec()) for _ in range(10)]
+        series = [AnomalySeries(AnomalySpec()) for _ in range(4)]
         for s in series:
-            for v, at in zip(values[:3000], ats, strict=False):
+            for v, at in zip(values[:1500], ats, strict=False):
                 s.update(v, at)
         gc.collect()
         after = tracemalloc.take_snapshot()
@@ -112,7 +112,7 @@ def test_a_detector_with_resonance_on_restores_exactly_and_stays_under_16_kib(
     assert traced < 16 * 1024
     assert abs(d.memory_bytes() - traced) < 0.1 * traced
     twin = AnomalySeries.from_bytes(AnomalySpec(), d.to_bytes())
-    for v, at in zip(values[3000:], ats[3000:], strict=True):
+    for v, at in zip(values[1500:], ats[1500:], strict=True):
         assert twin.update(v, at) == d.update(v, at)
 
 

@@ -62,7 +62,8 @@ RESONANCE = ""
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
 # 7: the short time scale (its mean surprise and calibration) follows the sampling step
-# (and, with the experimental density on, the density: such a checkpoint needs it on)
+# (and, with the experimental density or window novelty on, their states after it, in
+# that order: such a checkpoint needs the same switches on)
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 _SHORT = "<d"  # the short time scale's mean surprise

@@ -102,15 +102,6 @@ _C = "processors.anomaly.calibration."
 _L = "processors.anomaly.likelihood."
 _OFF = _L + "DENSITY"
 _T = "benchmarks.threshold_choice."
-_R = "processors.anomaly.resonance."
-# the resonance settings tried before the default one (Haar features, adaptive vigilance)
-_FIXED = {_R + "ADAPT": False}  # Haar features, the vigilance fixed at 0.9
-_HAAR80 = {**_FIXED, _R + "VIGILANCE": 0.8}
-_VALUES = {**_FIXED, _R + "FEATURES": "values"}  # the window's values as they are
-_V80 = {**_VALUES, _R + "VIGILANCE": 0.8}
-_V95 = {**_VALUES, _R + "VIGILANCE": 0.95}
-_FIRST = {**_VALUES, _R + "MASK": False}
-_RAW = {**_FIRST, _R + "CALIBRATE": False}
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
@@ -131,30 +122,8 @@ VARIANTS: dict[str, Variant] = {
         Variant("density", overrides={_OFF: True}),
         # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at
         # commit e6a3cf3 and left the detector (docs/anomaly.md)
-        # window novelty by adaptive resonance (resonance.py): alone, beside the other
-        # surprises in the score, in the alerts only; Haar features, adaptive vigilance
-        Variant("art-alone", overrides={_L + "RESONANCE": "alone"}),
-        Variant("art-score", overrides={_L + "RESONANCE": "score"}),
-        Variant("art-alerts", overrides={_L + "RESONANCE": "alerts"}),
-        Variant("art-alerts-first", overrides={_L + "RESONANCE": "alerts", _R + "FIRST_FIT": True}),
-        Variant("art-score-first", overrides={_L + "RESONANCE": "score", _R + "FIRST_FIT": True}),
-        # the settings tried on the way (docs/anomaly.md)
-        Variant("art-alone-nomask", overrides={_L + "RESONANCE": "alone", **_FIRST}),
-        Variant("art-score-nomask", overrides={_L + "RESONANCE": "score", **_FIRST}),
-        Variant("art-alerts-nomask", overrides={_L + "RESONANCE": "alerts", **_FIRST}),
-        Variant("art-alone-raw", overrides={_L + "RESONANCE": "alone", **_RAW}),
-        Variant("art-score-raw", overrides={_L + "RESONANCE": "score", **_RAW}),
-        Variant("art-alone-values", overrides={_L + "RESONANCE": "alone", **_VALUES}),
-        Variant("art-score-values", overrides={_L + "RESONANCE": "score", **_VALUES}),
-        Variant("art-alerts-values", overrides={_L + "RESONANCE": "alerts", **_VALUES}),
-        Variant("art-veto", overrides={_L + "RESONANCE": "veto", **_VALUES}),
-        Variant("art-veto-score", overrides={_L + "RESONANCE": "veto-score", **_VALUES}),
-        Variant("art-alone-v80", overrides={_L + "RESONANCE": "alone", **_V80}),
-        Variant("art-alone-v95", overrides={_L + "RESONANCE": "alone", **_V95}),
-        Variant("art-alone-haar", overrides={_L + "RESONANCE": "alone", **_FIXED}),
-        Variant("art-score-haar", overrides={_L + "RESONANCE": "score", **_FIXED}),
-        Variant("art-alone-haar-v80", overrides={_L + "RESONANCE": "alone", **_HAAR80}),
-        Variant("art-score-haar-v80", overrides={_L + "RESONANCE": "score", **_HAAR80}),
+        # window novelty by adaptive resonance (resonance.py, art-* variants) was measured
+        # at commit 3c696a6 and left the detector (docs/anomaly.md)
         # peaks over threshold: a generalised Pareto tail over the top share of surprises
         Variant("pot2", overrides={_C + "TAIL_SHARE": 0.02}),
         Variant("pot5", overrides={_C + "TAIL_SHARE": 0.05}),

@@ -36,10 +36,9 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import DAMPING, SETTLE, Calibrator, Episode, shifted
+from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
-from processors.anomaly.resonance import Resonance
 from processors.anomaly.timescale import SamplingStep
 
 # One configuration for every series, chosen for reasons, not per file:
@@ -53,17 +52,11 @@ SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an al
 # fold, but it costs about a fifth of the detector's speed, over its budget; a benchmark
 # variant until it fits (docs/anomaly.md)
 DENSITY = False
-# window novelty by adaptive resonance (resonance.py): "" off; "score" beside the other
-# surprises (episode and alerts); "alerts" in the alerts only; "alone" the only surprise;
-# "veto": a point whose window resonates (a shape seen before) is damped as the episode
-# damps a repeat, in the episode and the alerts; "veto-score": in the episode only
-RESONANCE = ""
 
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
 # 7: the short time scale (its mean surprise and calibration) follows the sampling step
-# (and, with the experimental density or window novelty on, their states after it, in
-# that order: such a checkpoint needs the same switches on)
+# (and, with the experimental density on, the density: such a checkpoint needs it on)
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 _SHORT = "<d"  # the short time scale's mean surprise
@@ -93,7 +86,6 @@ class LikelihoodDetector:
         "episode",
         "n",
         "novelty",
-        "resonance",
         "season",
         "short",
         "short_cal",
@@ -116,7 +108,6 @@ class LikelihoodDetector:
         self.short = 0.0
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
-        self.resonance = Resonance() if RESONANCE else None
 
     def score(
         self, value: float, at: datetime, ts: float | None = None
@@ -160,19 +151,14 @@ class LikelihoodDetector:
         short = self.short
         short = short + SHORT * (raw - short) if n > 0 else 0.0
         self.short = short
-        resonance = self.resonance
-        art = resonance.update(value, scored) if resonance is not None else 0.0
         if scored:
             point = self.cal.calibrate(raw)
             point = point if point > other else other
+            calibrated = shifted(point, shift)
+            episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)
-            if resonance is None:
-                calibrated = shifted(point, shift)
-                episode = self.episode.step(calibrated)
-            else:
-                point, run, calibrated, episode = self._resonate(art, point, run, shift)
             if run > point:
                 calibrated = shifted(run, shift)
         else:
@@ -206,32 +192,11 @@ class LikelihoodDetector:
         self.n = n + 1
         return episode, calibrated, mean, spread
 
-    def _resonate(
-        self, art: float, point: float, run: float, shift: float
-    ) -> tuple[float, float, float, float]:
-        """The window novelty's part (RESONANCE): (point, run, calibrated, episode)."""
-        mode = RESONANCE
-        if mode == "alone":
-            point, run = art, 0.0
-        elif mode == "score":
-            point = art if art > point else point
-        elif mode == "alerts":
-            run = art if art > run else run
-        calibrated = shifted(point, shift)
-        if mode[:4] == "veto" and self.resonance is not None and self.resonance.familiar:
-            # a shape the series has shown before is damped as a repeat in an episode is
-            damped = shifted(point * DAMPING, shift)
-            if mode == "veto":
-                calibrated, run = damped, 0.0
-            return point, run, calibrated, self.episode.step(damped)
-        return point, run, calibrated, self.episode.step(calibrated)
-
     def memory_bytes(self) -> int:
         # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
         # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
         own = 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
-        own += self.density.memory_bytes() if self.density is not None else 0
-        return own + (self.resonance.memory_bytes() if self.resonance is not None else 0)
+        return own + (self.density.memory_bytes() if self.density is not None else 0)
 
     def dump(self) -> bytes:
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
@@ -248,7 +213,6 @@ class LikelihoodDetector:
             + struct.pack(_SHORT, self.short)
             + self.short_cal.dump()
             + (self.density.dump() if self.density is not None else b"")
-            + (self.resonance.dump() if self.resonance is not None else b"")
         )
 
     @classmethod
@@ -276,6 +240,4 @@ class LikelihoodDetector:
         d.short_cal, offset = Calibrator.load(data, offset + struct.calcsize(_SHORT))
         if d.density is not None:
             d.density, offset = Density.load(data, offset)
-        if d.resonance is not None:
-            d.resonance, offset = Resonance.load(data, offset)
         return d

@@ -36,7 +36,7 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
+from processors.anomaly.calibration import DECADES, SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
 from processors.anomaly.timescale import SamplingStep
@@ -52,6 +52,9 @@ SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an al
 # fold, but it costs about a fifth of the detector's speed, over its budget; a benchmark
 # variant until it fits (docs/anomaly.md)
 DENSITY = False
+
+_KEEP, _SLOW_KEEP = 1.0 - FAST, 1.0 - SLOW_SPREAD
+_sqrt = math.sqrt
 
 _VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
@@ -117,10 +120,15 @@ class LikelihoodDetector:
         `ts` is `at` in epoch seconds when the caller has it (an aware datetime's
         timestamp() is not free on this path)."""
         slots = self.slots
-        i, p = slot_of(at, self.season)
-        i, p = 3 * i, 3 * p
+        if self.season == "weekly":  # (slot_of, inlined: the default season)
+            hour = at.hour
+            i, p = 3 * (at.weekday() * 24 + hour), 3 * (168 + hour)
+        else:
+            i, p = slot_of(at, self.season)
+            i, p = 3 * i, 3 * p
         mean, var, seen = slots[i], slots[i + 1], slots[i + 2]
-        if seen < 1 and self.n > 0:
+        n = self.n
+        if seen < 1 and n > 0:
             if p >= 0 and slots[p + 2] >= 1:
                 # an hour of the week seen for the first time starts from its hour of day
                 mean, var = slots[p], slots[p + 1]
@@ -128,23 +136,27 @@ class LikelihoodDetector:
                 # a season slot seen for the first time borrows the best-known slot
                 donor = 3 * max(range(len(slots) // 3), key=lambda j: slots[3 * j + 2])
                 mean, var = slots[donor], slots[donor + 1]
-        n = self.n
         slow_v = self.slow_v
-        # (conditional expressions, not max/min: this is the hot path)
-        spread = math.sqrt(var if var > slow_v else slow_v)
-        floor = 1e-3 * abs(mean) + 1e-9
+        # (conditional expressions, not max/min/abs: this is the hot path)
+        spread = _sqrt(var if var > slow_v else slow_v)
+        floor = 1e-3 * (mean if mean >= 0.0 else -mean) + 1e-9
         unit = spread if spread > floor else floor
-        raw = abs(value - mean) / unit if n > 0 else 0.0
+        delta = value - mean
+        dv = delta if delta >= 0.0 else -delta
+        raw = dv / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
         novelty = self.novelty
         scored = n >= SETTLE
         density = self.density
-        # before the novelty learns this value: the density reads its mean and spread
-        dense = density.update(value, scored, novelty.n, novelty.m, novelty.v) if density else 0.0
-        other = novelty.update(value, scored)
-        if dense > other:
-            other = dense
+        if density is None:
+            other = novelty.update(value, scored)
+        else:
+            # before the novelty learns this value: the density reads its mean and spread
+            dense = density.update(value, scored, novelty.n, novelty.m, novelty.v)
+            other = novelty.update(value, scored)
+            if dense > other:
+                other = dense
         shift = self.step.decades(at.timestamp() if ts is None else ts)
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
@@ -154,7 +166,9 @@ class LikelihoodDetector:
         if scored:
             point = self.cal.calibrate(raw)
             point = point if point > other else other
-            calibrated = shifted(point, shift)
+            # shifted(point, shift), inlined
+            d = DECADES * point / (1.0 - point) - shift if point > 0.0 else 0.0
+            calibrated = d / (d + DECADES) if d > 0.0 else 0.0
             episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
@@ -165,16 +179,15 @@ class LikelihoodDetector:
             episode = calibrated = 0.0
 
         # learn the value (after scoring it)
-        if seen < 1:
-            mean = value if n == 0 else mean
-        delta = value - mean
+        if seen < 1 and n == 0:
+            mean, delta, dv = value, 0.0, 0.0
         slots[i] = mean + FAST * delta
         # the spread learns a clipped error: one outlier must not widen the band so much
         # that the rest of its episode looks normal (the level still moves by all of it)
-        dv = abs(delta)
-        if n > SETTLE and dv > CLIP * unit:
-            dv = CLIP * unit
-        slots[i + 1] = (1.0 - FAST) * (var + FAST * dv * dv)
+        clip = CLIP * unit
+        if n > SETTLE and dv > clip:
+            dv = clip
+        slots[i + 1] = _KEEP * (var + FAST * dv * dv)
         slots[i + 2] = seen + 1
         if p >= 0:
             # the hour-of-day slot learns every day's points, as in a daily season
@@ -182,13 +195,13 @@ class LikelihoodDetector:
             if ps < 1:
                 pm, pv = mean, var
             pd = value - pm
-            pdv = abs(pd)
-            if n > SETTLE and pdv > CLIP * unit:
-                pdv = CLIP * unit
+            pdv = pd if pd >= 0.0 else -pd
+            if n > SETTLE and pdv > clip:
+                pdv = clip
             slots[p] = pm + FAST * pd
-            slots[p + 1] = (1.0 - FAST) * (pv + FAST * pdv * pdv)
+            slots[p + 1] = _KEEP * (pv + FAST * pdv * pdv)
             slots[p + 2] = ps + 1
-        self.slow_v = (1.0 - SLOW_SPREAD) * (slow_v + SLOW_SPREAD * dv * dv)
+        self.slow_v = _SLOW_KEEP * (slow_v + SLOW_SPREAD * dv * dv)
         self.n = n + 1
         return episode, calibrated, mean, spread
 

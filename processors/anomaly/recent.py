@@ -15,6 +15,7 @@ from array import array
 SLOT_S = 600
 SLOTS = 24  # four hours: a morning's shape, and long enough to see a level before it moved
 _FORMAT = f"<q{2 * SLOTS}d"
+_floor = math.floor
 
 
 class Recent:
@@ -36,7 +37,7 @@ class Recent:
             if value > self.now_hi:
                 self.now_hi = value
             return
-        slot = int(ts // SLOT_S)
+        slot = _floor(ts // SLOT_S)  # (an integral float: int() without the type call)
         newest = self.newest
         if slot > newest:
             if newest >= 0:
@@ -47,8 +48,8 @@ class Recent:
                     for s in range(max(newest + 1, slot - SLOTS + 1), slot):
                         lo[s % SLOTS] = hi[s % SLOTS] = math.nan
             self.newest = slot
-            self.start = slot * SLOT_S
-            self.end = self.start + SLOT_S
+            start = slot * SLOT_S
+            self.start, self.end = start, start + SLOT_S
             self.now_lo = self.now_hi = value
         elif slot == newest:  # on a slot's edge, as the float division rounds it
             self.now_lo, self.now_hi = min(self.now_lo, value), max(self.now_hi, value)

@@ -71,7 +71,7 @@ _PLAIN = math.ceil(1.0 / LONG) - 1  # from this point on, the plain mean's rate 
 _KEEP, _GROW = 1.0 - LONG, 1.0 / (1.0 - LONG)
 _GAUSS_NEGLIGIBLE = 100.0 * UNSEEN
 _LN10 = math.log(10.0)
-_sqrt, _floor, _log10 = math.sqrt, math.floor, math.log10
+_sqrt, _floor, _log10, _erfc = math.sqrt, math.floor, math.log10, math.erfc
 _SEEN_SHARE = 1.0 - UNSEEN
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -220,22 +220,29 @@ class Calibrator:
                     sd = _sqrt(self.long_v)
                     u = (raw - m) / (sd if sd > SD_FLOOR else SD_FLOOR)
                     if seen > 0.0:
-                        gauss = 10.0 ** -log10_tail(u)
+                        if u < 5.0:  # 10 ** -log10_tail(u), without the two calls
+                            gauss = 0.5 * _erfc(u / _SQRT2)
+                            gauss = 10.0 ** _log10(gauss if gauss > 1e-300 else 1e-300)
+                        else:
+                            gauss = 10.0 ** -log10_tail(u)
                         decades = -_log10(_SEEN_SHARE * seen + UNSEEN * gauss)
                     else:
                         decades = _UNSEEN_DECADES + log10_tail(u)
             score = decades / (decades + DECADES) if decades > 0.0 else 0.0
         # a plain running mean/variance until it covers LONG's horizon, so the early
         # estimates are not biased towards zero (which would flag ordinary noise)
+        # (rate * d * d is (rate * d) * d: the product is computed once)
         d = raw - m
         if n >= _PLAIN:
-            self.long_m = m + LONG * d
-            self.long_v = _KEEP * (self.long_v + LONG * d * d)
+            step = LONG * d
+            self.long_m = m + step
+            self.long_v = _KEEP * (self.long_v + step * d)
             weight = self.weight * _GROW
         else:
             rate = 1.0 / (n + 1)
-            self.long_m = m + rate * d
-            self.long_v = (1.0 - rate) * (self.long_v + rate * d * d)
+            step = rate * d
+            self.long_m = m + step
+            self.long_v = (1.0 - rate) * (self.long_v + step * d)
             weight = self.weight / (1.0 - rate) if n else self.weight
         # the histogram learns a surprise LAG points late: the points of one episode do
         # not make each other "seen before" (a 3-point spike stays rare for all 3).

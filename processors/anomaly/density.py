@@ -47,6 +47,7 @@ _LAST = N_BINS - 1
 _REGRID2 = REGRID * REGRID
 _GROW = 1.0 / (1.0 - MEMORY)
 _floor, _asinh, _log10 = math.floor, math.asinh, math.log10
+_HALF = float(HALF)  # (float + int is not specialised: float + float is, same result)
 _FORMAT = f"<4d{N_BINS}d"  # grid mean, grid spread, weight, mass, bins
 
 
@@ -107,7 +108,7 @@ class Density:
                 self._regrid(m, sd)
                 gm, gs = m, sd
         # (floor, not int(): the same bin once clamped, without the type call)
-        k = _floor(PER_UNIT * _asinh((value - gm) / gs) + HALF)
+        k = _floor(PER_UNIT * _asinh((value - gm) / gs) + _HALF)
         k = 0 if k < 0 else (_LAST if k > _LAST else k)
         bins = self.bins
         point = 0.0

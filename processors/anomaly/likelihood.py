@@ -87,14 +87,21 @@ class LikelihoodDetector:
         "cal",
         "density",
         "episode",
+        "h_mean",
+        "h_seen",
+        "h_var",
+        "latest",
+        "mean",
         "n",
         "novelty",
         "season",
+        "seen",
         "short",
         "short_cal",
         "slots",
         "slow_v",
         "step",
+        "var",
     )
 
     def __init__(self, season: str) -> None:
@@ -103,6 +110,12 @@ class LikelihoodDetector:
         # (level, spread^2, points seen) per slot, flat doubles: 24 bytes a slot, so a
         # weekly season (192 slots) stays ~4.6 KiB where lists of floats would take ~25 KiB
         self.slots = array("d", bytes(24 * slots_for(season)))
+        # the slot of the latest point (its offset in `slots`, -1: none) and its values,
+        # and those of its hour of day, as plain floats until a point lands in another
+        # slot: consecutive points share their hour, and an array element costs several
+        # times an attribute to read and to write (`_enter`, `_flush`)
+        self.latest = -1
+        self.mean = self.var = self.seen = self.h_mean = self.h_var = self.h_seen = 0.0
         self.slow_v = 0.0
         self.cal = Calibrator()  # of the prediction error
         self.novelty = Novelty()
@@ -112,6 +125,30 @@ class LikelihoodDetector:
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
 
+    def _flush(self) -> None:
+        """The latest slot's values into `slots` (for another slot, or a checkpoint)."""
+        i = self.latest
+        if i >= 0:
+            slots = self.slots
+            slots[i], slots[i + 1], slots[i + 2] = self.mean, self.var, self.seen
+            p = self.hour_of_day(i)
+            if p >= 0:
+                slots[p], slots[p + 1], slots[p + 2] = self.h_mean, self.h_var, self.h_seen
+
+    def _enter(self, i: int) -> None:
+        """Make slot offset `i` (and its hour of day) the latest."""
+        self._flush()
+        slots = self.slots
+        self.latest = i
+        self.mean, self.var, self.seen = slots[i], slots[i + 1], slots[i + 2]
+        p = self.hour_of_day(i)
+        if p >= 0:
+            self.h_mean, self.h_var, self.h_seen = slots[p], slots[p + 1], slots[p + 2]
+
+    def hour_of_day(self, i: int) -> int:
+        """The offset of the hour-of-day slot that slot offset `i` starts from (-1: none)."""
+        return 3 * (168 + i // 3 % 24) if self.season == "weekly" else -1
+
     def score(
         self, value: float, at: datetime, ts: float | None = None
     ) -> tuple[float, float, float, float]:
@@ -119,21 +156,21 @@ class LikelihoodDetector:
 
         `ts` is `at` in epoch seconds when the caller has it (an aware datetime's
         timestamp() is not free on this path)."""
-        slots = self.slots
-        if self.season == "weekly":  # (slot_of, inlined: the default season)
-            hour = at.hour
-            i, p = 3 * (at.weekday() * 24 + hour), 3 * (168 + hour)
-        else:
-            i, p = slot_of(at, self.season)
-            i, p = 3 * i, 3 * p
-        mean, var, seen = slots[i], slots[i + 1], slots[i + 2]
+        weekly = self.season == "weekly"
+        # (slot_of, inlined for the default season)
+        i = 3 * (at.weekday() * 24 + at.hour if weekly else slot_of(at, self.season)[0])
+        if i != self.latest:
+            self._enter(i)
+        mean, var, seen = self.mean, self.var, self.seen
         n = self.n
-        if seen < 1 and n > 0:
-            if p >= 0 and slots[p + 2] >= 1:
+        if seen < 1.0 and n > 0:
+            if weekly and self.h_seen >= 1.0:
                 # an hour of the week seen for the first time starts from its hour of day
-                mean, var = slots[p], slots[p + 1]
+                mean, var = self.h_mean, self.h_var
             else:
-                # a season slot seen for the first time borrows the best-known slot
+                # a season slot seen for the first time borrows the best-known slot (the
+                # others are all in `slots`: the latest left it for this one)
+                slots = self.slots
                 donor = 3 * max(range(len(slots) // 3), key=lambda j: slots[3 * j + 2])
                 mean, var = slots[donor], slots[donor + 1]
         slow_v = self.slow_v
@@ -179,39 +216,41 @@ class LikelihoodDetector:
             episode = calibrated = 0.0
 
         # learn the value (after scoring it)
-        if seen < 1 and n == 0:
+        if seen < 1.0 and n == 0:
             mean, delta, dv = value, 0.0, 0.0
-        slots[i] = mean + FAST * delta
+        self.mean = mean + FAST * delta
         # the spread learns a clipped error: one outlier must not widen the band so much
         # that the rest of its episode looks normal (the level still moves by all of it)
         clip = CLIP * unit
         if n > SETTLE and dv > clip:
             dv = clip
-        slots[i + 1] = _KEEP * (var + FAST * dv * dv)
-        slots[i + 2] = seen + 1
-        if p >= 0:
+        self.var = _KEEP * (var + FAST * dv * dv)
+        self.seen = seen + 1.0  # (float literals: int-float arithmetic is not specialised)
+        if weekly:
             # the hour-of-day slot learns every day's points, as in a daily season
-            pm, pv, ps = slots[p], slots[p + 1], slots[p + 2]
-            if ps < 1:
+            pm, pv, ps = self.h_mean, self.h_var, self.h_seen
+            if ps < 1.0:
                 pm, pv = mean, var
             pd = value - pm
             pdv = pd if pd >= 0.0 else -pd
             if n > SETTLE and pdv > clip:
                 pdv = clip
-            slots[p] = pm + FAST * pd
-            slots[p + 1] = _KEEP * (pv + FAST * pdv * pdv)
-            slots[p + 2] = ps + 1
+            self.h_mean = pm + FAST * pd
+            self.h_var = _KEEP * (pv + FAST * pdv * pdv)
+            self.h_seen = ps + 1.0
         self.slow_v = _SLOW_KEEP * (slow_v + SLOW_SPREAD * dv * dv)
         self.n = n + 1
         return episode, calibrated, mean, spread
 
     def memory_bytes(self) -> int:
-        # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
-        # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
-        own = 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
+        # the objects themselves (~2.3 KB) + slots + three histograms; tracemalloc measures
+        # 8.8 KB a weekly series with its last hours, 4.3 KB a daily one
+        # (tests/unit/anomaly/test_detector.py)
+        own = 2300 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
         return own + (self.density.memory_bytes() if self.density is not None else 0)
 
     def dump(self) -> bytes:
+        self._flush()
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
         body = struct.pack(_BODY, self.n, self.slow_v)
         flat = struct.pack(f"<{len(self.slots)}d", *self.slots)

@@ -44,8 +44,9 @@ class Novelty:
         # a plain running mean until it covers NOVELTY's horizon
         rate = 1.0 / (n + 1)
         rate = rate if rate > NOVELTY else NOVELTY
-        self.m = m + rate * d
-        self.v = (1.0 - rate) * (v + rate * d * d)
+        step = rate * d
+        self.m = m + step
+        self.v = (1.0 - rate) * (v + step * d)  # (rate * d * d)
         self.n = n + 1
         return score
 

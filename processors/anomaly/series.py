@@ -61,6 +61,10 @@ class AnomalyVerdict(NamedTuple):
     rarity: float = 0.0
 
 
+# (from a tuple: the NamedTuple's own __new__ is a Python function, twice the cost)
+_verdict = AnomalyVerdict._make
+
+
 class AnomalySeries:
     __slots__ = (
         "firing",
@@ -121,9 +125,7 @@ class AnomalySeries:
             if fresh < spec.debounce_n and recent.bit_count() >= spec.debounce_k:
                 self.firing, self.quiet, transition = True, 0, "firing"
         band = 3.0 * spread
-        return AnomalyVerdict(
-            score, expected, expected - band, expected + band, transition, calibrated
-        )
+        return _verdict((score, expected, expected - band, expected + band, transition, calibrated))
 
     def memory_bytes(self) -> int:
         """An estimate of this series' state (Python objects included)."""

@@ -22,6 +22,7 @@ hour, so a series sampled daily is not called rare on a one-in-three-points surp
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 
@@ -31,6 +32,8 @@ MIN_STEP_S, MAX_STEP_S = 1.0, 3600.0
 _FORMAT = "<q2d"  # gaps seen, mean log step, last timestamp
 _LN10 = math.log(10.0)
 _INF = math.inf
+# gaps from which the plain mean's rate 1 / (gaps + 1) is no longer above STEP_RATE
+_PLAIN = next(g for g in itertools.count() if 1.0 / (g + 1) <= STEP_RATE)
 _LOG_REFERENCE = math.log(REFERENCE_STEP_S)
 _LOG_MIN_STEP, _LOG_MAX_STEP = math.log(MIN_STEP_S), math.log(MAX_STEP_S)
 
@@ -69,8 +72,8 @@ class SamplingStep:
         if gap > 0.0:
             if gap < _INF:  # the first point has no gap
                 # a plain mean of the first gaps, then exponentially weighted
-                rate = 1.0 / (self.gaps + 1)
-                rate = rate if rate > STEP_RATE else STEP_RATE
+                gaps = self.gaps
+                rate = 1.0 / (gaps + 1) if gaps < _PLAIN else STEP_RATE
                 if gap != self.gap:  # regular sampling repeats its gap: one log less a point
                     self.gap, self.log_gap = gap, _log_step(gap)
                 log_step = self.log_step
@@ -78,7 +81,7 @@ class SamplingStep:
                 if learned != log_step:
                     self.log_step = learned
                     self.shift = _decades(learned)
-                self.gaps += 1
+                self.gaps = gaps + 1
             self.last = ts
         # no gap seen yet: log_step is the reference step's, so no shift
         return self.shift

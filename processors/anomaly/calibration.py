@@ -71,7 +71,8 @@ _PLAIN = math.ceil(1.0 / LONG) - 1  # from this point on, the plain mean's rate 
 _KEEP, _GROW = 1.0 - LONG, 1.0 / (1.0 - LONG)
 _GAUSS_NEGLIGIBLE = 100.0 * UNSEEN
 _LN10 = math.log(10.0)
-_sqrt = math.sqrt
+_sqrt, _floor, _log10, _erfc = math.sqrt, math.floor, math.log10, math.erfc
+_SEEN_SHARE = 1.0 - UNSEEN
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 # bin k holds u = s^2 with s uniform in [k/4, (k+1)/4): its lower edge and E[u], E[u^2]
@@ -171,7 +172,7 @@ def tail_decades(bins: array[float], mass: float, raw: float, seen: float) -> fl
 class Calibrator:
     """Per-series calibration state: a histogram of past surprises and a Gaussian."""
 
-    __slots__ = ("bins", "long_m", "long_v", "mass", "n", "pending", "weight")
+    __slots__ = ("bins", "long_m", "long_v", "mass", "n", "pending", "top", "weight")
 
     def __init__(self) -> None:
         self.n = 0
@@ -184,11 +185,12 @@ class Calibrator:
         self.bins = array("d", bytes(8 * N_BINS))
         # the bins of the last LAG surprises, not yet in the histogram (-1: empty)
         self.pending = [-1] * LAG
+        self.top = 0  # bins from here up have never been filled (not checkpointed: derived)
 
     def calibrate(self, raw: float) -> float:
         """Score a raw surprise (>= 0) against the history before it, then learn it."""
         x = BINS_PER_ROOT * _sqrt(raw)
-        k = int(x)
+        k = _floor(x)  # (x >= 0: int(x), but without the type call)
         if k >= N_BINS:
             k, x = N_BINS - 1, float(N_BINS)
         bins = self.bins
@@ -199,11 +201,12 @@ class Calibrator:
             # (a surprise no larger than the mean surprise is never rare - its tail is
             # around a third or more, a score under ~0.07 - so it is not priced: half the
             # points skip the histogram sum)
-            # the part of bin k above raw counts as if spread evenly over the bin
-            seen = (sum(bins[k + 1 :]) + bins[k] * (k + 1 - x)) / self.mass
+            # the part of bin k above raw counts as if spread evenly over the bin; the sum
+            # stops at the highest bin ever filled (the empty ones above add exactly 0.0)
+            seen = (sum(bins[k + 1 : self.top]) + bins[k] * (k + 1 - x)) / self.mass
             if seen >= _GAUSS_NEGLIGIBLE:
                 # the Gaussian term adds < 0.005 decades here: not worth an erfc
-                decades = -math.log10((1.0 - UNSEEN) * seen)
+                decades = -_log10(_SEEN_SHARE * seen)
             else:
                 decades = (
                     tail_decades(bins, self.mass, raw, seen)
@@ -214,24 +217,32 @@ class Calibrator:
                     # a floor on the spread of surprises: after a flat or perfectly
                     # predictable start, the first real surprise is very unlikely,
                     # not undefined
-                    u = (raw - m) / max(math.sqrt(self.long_v), SD_FLOOR)
+                    sd = _sqrt(self.long_v)
+                    u = (raw - m) / (sd if sd > SD_FLOOR else SD_FLOOR)
                     if seen > 0.0:
-                        gauss = 10.0 ** -log10_tail(u)
-                        decades = -math.log10((1.0 - UNSEEN) * seen + UNSEEN * gauss)
+                        if u < 5.0:  # 10 ** -log10_tail(u), without the two calls
+                            gauss = 0.5 * _erfc(u / _SQRT2)
+                            gauss = 10.0 ** _log10(gauss if gauss > 1e-300 else 1e-300)
+                        else:
+                            gauss = 10.0 ** -log10_tail(u)
+                        decades = -_log10(_SEEN_SHARE * seen + UNSEEN * gauss)
                     else:
                         decades = _UNSEEN_DECADES + log10_tail(u)
             score = decades / (decades + DECADES) if decades > 0.0 else 0.0
         # a plain running mean/variance until it covers LONG's horizon, so the early
         # estimates are not biased towards zero (which would flag ordinary noise)
+        # (rate * d * d is (rate * d) * d: the product is computed once)
         d = raw - m
         if n >= _PLAIN:
-            self.long_m = m + LONG * d
-            self.long_v = _KEEP * (self.long_v + LONG * d * d)
+            step = LONG * d
+            self.long_m = m + step
+            self.long_v = _KEEP * (self.long_v + step * d)
             weight = self.weight * _GROW
         else:
             rate = 1.0 / (n + 1)
-            self.long_m = m + rate * d
-            self.long_v = (1.0 - rate) * (self.long_v + rate * d * d)
+            step = rate * d
+            self.long_m = m + step
+            self.long_v = (1.0 - rate) * (self.long_v + step * d)
             weight = self.weight / (1.0 - rate) if n else self.weight
         # the histogram learns a surprise LAG points late: the points of one episode do
         # not make each other "seen before" (a 3-point spike stays rare for all 3).
@@ -243,6 +254,8 @@ class Calibrator:
         if old >= 0:
             bins[old] += weight
             self.mass += weight
+            if old >= self.top:
+                self.top = old + 1
         if weight > _RESCALE:
             f = 1.0 / weight
             self.bins = array("d", (b * f for b in bins))
@@ -271,6 +284,7 @@ class Calibrator:
         c.n, c.long_m, c.long_v, c.weight, c.mass = int(n), m, v, w, mass
         c.bins = array("d", numbers[:N_BINS])
         c.pending = [int(b) for b in numbers[N_BINS:]]
+        c.top = max((k + 1 for k, b in enumerate(c.bins) if b), default=0)
         return c, offset + struct.calcsize(_FORMAT)
 
 

@@ -46,6 +46,8 @@ _PLAIN = math.ceil(1.0 / MEMORY)  # until then every value weighs the same
 _LAST = N_BINS - 1
 _REGRID2 = REGRID * REGRID
 _GROW = 1.0 / (1.0 - MEMORY)
+_floor, _asinh, _log10 = math.floor, math.asinh, math.log10
+_HALF = float(HALF)  # (float + int is not specialised: float + float is, same result)
 _FORMAT = f"<4d{N_BINS}d"  # grid mean, grid spread, weight, mass, bins
 
 
@@ -98,15 +100,15 @@ class Density:
         gm, gs = self.gm, self.gs
         if not n:
             gm, gs = self.gm, self.gs = value, 1e-3 * abs(value) + 1e-9
-        elif v > _REGRID2 * gs * gs or _REGRID2 * v < gs * gs or abs(m - gm) > gs:
+        elif v > _REGRID2 * gs * gs or _REGRID2 * v < gs * gs or m - gm > gs or gm - m > gs:
             sd = math.sqrt(v)
             floor = 1e-3 * abs(m) + 1e-9  # flat and all-zero starts
             sd = sd if sd > floor else floor
             if sd != gs:
                 self._regrid(m, sd)
                 gm, gs = m, sd
-        # (int() truncates: the same as floor for the bins at and above 0, the rest clamp to 0)
-        k = int(PER_UNIT * math.asinh((value - gm) / gs) + HALF)
+        # (floor, not int(): the same bin once clamped, without the type call)
+        k = _floor(PER_UNIT * _asinh((value - gm) / gs) + _HALF)
         k = 0 if k < 0 else (_LAST if k > _LAST else k)
         bins = self.bins
         point = 0.0
@@ -119,19 +121,20 @@ class Density:
             right = bins[k + 1] if k < _LAST else share
             share = 0.5 * share + 0.25 * (left + right)
             p = (1.0 - u) * share / self.mass + u * _PRIOR_MASS[k]
-            raw = -math.log10(p) if p > 0.0 else _PRIOR[k] - math.log10(u)
+            raw = -_log10(p) if p > 0.0 else _PRIOR[k] - _log10(u)
             if scored:
                 point = self.cal.calibrate(raw if raw < MAX_SURPRISE else MAX_SURPRISE)
         # learn: every value weighs the same until the memory is full, then older ones decay
-        weight = self.weight
         if n >= _PLAIN:
-            weight *= _GROW
+            weight = self.weight * _GROW
             if weight > _RESCALE:
                 f = 1.0 / weight
                 self.bins = bins = array("d", (b * f for b in bins))
                 self.mass *= f
                 weight = 1.0
             self.weight = weight
+        else:
+            weight = self.weight
         bins[k] += weight
         self.mass += weight
         return point

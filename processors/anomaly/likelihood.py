@@ -15,16 +15,16 @@ its own level; so a series with less than a week of history, or none of a weekly
 pattern, is forecast as with a daily season, and weekday/weekend differences are
 learned where they exist.
 
-A second surprise looks at the value alone (`novelty`: its distance from the
-series' long-run distribution), calibrated on its own; the point scores the larger,
-rated per unit of time (`timescale`: a threshold means the same pages per day whatever
-the sampling step).
+Two more surprises look at the value alone (`novelty`: its distance from the series'
+long-run mean; `density`: how rarely the series has been where it is), each calibrated
+on its own; the point scores the largest, rated per unit of time (`timescale`: a
+threshold means the same pages per day whatever the sampling step).
 
 Everything adapts: after a level shift the new normal becomes the prediction within
 a few dozen points, so one change is reported as one episode, not forever.
 Test-then-train: each point is scored against the model of the points before it.
 
-Hot path in plain floats (~6 us per point in CPython): river's models cost 10x more
+Hot path in plain floats (~8 us per point in CPython): river's models cost 10x more
 per point through their generic interfaces, and the issue asks for >= 100k points/s
 per core. river earns its place in the `holt_winters` detector (see forecast.py).
 """
@@ -36,7 +36,7 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import SETTLE, Calibrator, Episode, shifted
+from processors.anomaly.calibration import DECADES, SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
 from processors.anomaly.timescale import SamplingStep
@@ -49,14 +49,17 @@ MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the c
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
-# fold, but it costs about a fifth of the detector's speed, over its budget; a benchmark
-# variant until it fits (docs/anomaly.md)
-DENSITY = False
+# fold (docs/anomaly.md); a switch, so that the benchmark can measure without it
+DENSITY = True
 
-_VERSION = 7  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
+_KEEP, _SLOW_KEEP = 1.0 - FAST, 1.0 - SLOW_SPREAD
+_sqrt = math.sqrt
+
+_VERSION = 8  # 4: weekly keeps its 24 hour-of-day slots after the 168 hour-of-week ones;
 # 5: the sampling step follows the episode; 6: the episode remembers two stretches' peaks;
-# 7: the short time scale (its mean surprise and calibration) follows the sampling step
-# (and, with the experimental density on, the density: such a checkpoint needs it on)
+# 7: the short time scale (its mean surprise and calibration) follows the sampling step;
+# 8: the value density follows the short time scale (a checkpoint written with DENSITY
+# off, a benchmark variant, has none and loads only with it off)
 _HEAD = "<HI"
 _BODY = "<qd"  # n, slow_v
 _SHORT = "<d"  # the short time scale's mean surprise
@@ -84,14 +87,21 @@ class LikelihoodDetector:
         "cal",
         "density",
         "episode",
+        "h_mean",
+        "h_seen",
+        "h_var",
+        "latest",
+        "mean",
         "n",
         "novelty",
         "season",
+        "seen",
         "short",
         "short_cal",
         "slots",
         "slow_v",
         "step",
+        "var",
     )
 
     def __init__(self, season: str) -> None:
@@ -100,6 +110,12 @@ class LikelihoodDetector:
         # (level, spread^2, points seen) per slot, flat doubles: 24 bytes a slot, so a
         # weekly season (192 slots) stays ~4.6 KiB where lists of floats would take ~25 KiB
         self.slots = array("d", bytes(24 * slots_for(season)))
+        # the slot of the latest point (its offset in `slots`, -1: none) and its values,
+        # and those of its hour of day, as plain floats until a point lands in another
+        # slot: consecutive points share their hour, and an array element costs several
+        # times an attribute to read and to write (`_enter`, `_flush`)
+        self.latest = -1
+        self.mean = self.var = self.seen = self.h_mean = self.h_var = self.h_seen = 0.0
         self.slow_v = 0.0
         self.cal = Calibrator()  # of the prediction error
         self.novelty = Novelty()
@@ -109,6 +125,30 @@ class LikelihoodDetector:
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
 
+    def _flush(self) -> None:
+        """The latest slot's values into `slots` (for another slot, or a checkpoint)."""
+        i = self.latest
+        if i >= 0:
+            slots = self.slots
+            slots[i], slots[i + 1], slots[i + 2] = self.mean, self.var, self.seen
+            p = self.hour_of_day(i)
+            if p >= 0:
+                slots[p], slots[p + 1], slots[p + 2] = self.h_mean, self.h_var, self.h_seen
+
+    def _enter(self, i: int) -> None:
+        """Make slot offset `i` (and its hour of day) the latest."""
+        self._flush()
+        slots = self.slots
+        self.latest = i
+        self.mean, self.var, self.seen = slots[i], slots[i + 1], slots[i + 2]
+        p = self.hour_of_day(i)
+        if p >= 0:
+            self.h_mean, self.h_var, self.h_seen = slots[p], slots[p + 1], slots[p + 2]
+
+    def hour_of_day(self, i: int) -> int:
+        """The offset of the hour-of-day slot that slot offset `i` starts from (-1: none)."""
+        return 3 * (168 + i // 3 % 24) if self.season == "weekly" else -1
+
     def score(
         self, value: float, at: datetime, ts: float | None = None
     ) -> tuple[float, float, float, float]:
@@ -116,35 +156,44 @@ class LikelihoodDetector:
 
         `ts` is `at` in epoch seconds when the caller has it (an aware datetime's
         timestamp() is not free on this path)."""
-        slots = self.slots
-        i, p = slot_of(at, self.season)
-        i, p = 3 * i, 3 * p
-        mean, var, seen = slots[i], slots[i + 1], slots[i + 2]
-        if seen < 1 and self.n > 0:
-            if p >= 0 and slots[p + 2] >= 1:
+        weekly = self.season == "weekly"
+        # (slot_of, inlined for the default season)
+        i = 3 * (at.weekday() * 24 + at.hour if weekly else slot_of(at, self.season)[0])
+        if i != self.latest:
+            self._enter(i)
+        mean, var, seen = self.mean, self.var, self.seen
+        n = self.n
+        if seen < 1.0 and n > 0:
+            if weekly and self.h_seen >= 1.0:
                 # an hour of the week seen for the first time starts from its hour of day
-                mean, var = slots[p], slots[p + 1]
+                mean, var = self.h_mean, self.h_var
             else:
-                # a season slot seen for the first time borrows the best-known slot
+                # a season slot seen for the first time borrows the best-known slot (the
+                # others are all in `slots`: the latest left it for this one)
+                slots = self.slots
                 donor = 3 * max(range(len(slots) // 3), key=lambda j: slots[3 * j + 2])
                 mean, var = slots[donor], slots[donor + 1]
-        n = self.n
         slow_v = self.slow_v
-        # (conditional expressions, not max/min: this is the hot path)
-        spread = math.sqrt(var if var > slow_v else slow_v)
-        floor = 1e-3 * abs(mean) + 1e-9
+        # (conditional expressions, not max/min/abs: this is the hot path)
+        spread = _sqrt(var if var > slow_v else slow_v)
+        floor = 1e-3 * (mean if mean >= 0.0 else -mean) + 1e-9
         unit = spread if spread > floor else floor
-        raw = abs(value - mean) / unit if n > 0 else 0.0
+        delta = value - mean
+        dv = delta if delta >= 0.0 else -delta
+        raw = dv / unit if n > 0 else 0.0
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
         # the first points only teach the model its spread: their surprise means nothing
         novelty = self.novelty
         scored = n >= SETTLE
         density = self.density
-        # before the novelty learns this value: the density reads its mean and spread
-        dense = density.update(value, scored, novelty.n, novelty.m, novelty.v) if density else 0.0
-        other = novelty.update(value, scored)
-        if dense > other:
-            other = dense
+        if density is None:
+            other = novelty.update(value, scored)
+        else:
+            # before the novelty learns this value: the density reads its mean and spread
+            dense = density.update(value, scored, novelty.n, novelty.m, novelty.v)
+            other = novelty.update(value, scored)
+            if dense > other:
+                other = dense
         shift = self.step.decades(at.timestamp() if ts is None else ts)
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
@@ -154,7 +203,9 @@ class LikelihoodDetector:
         if scored:
             point = self.cal.calibrate(raw)
             point = point if point > other else other
-            calibrated = shifted(point, shift)
+            # shifted(point, shift), inlined
+            d = DECADES * point / (1.0 - point) - shift if point > 0.0 else 0.0
+            calibrated = d / (d + DECADES) if d > 0.0 else 0.0
             episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
@@ -165,40 +216,41 @@ class LikelihoodDetector:
             episode = calibrated = 0.0
 
         # learn the value (after scoring it)
-        if seen < 1:
-            mean = value if n == 0 else mean
-        delta = value - mean
-        slots[i] = mean + FAST * delta
+        if seen < 1.0 and n == 0:
+            mean, delta, dv = value, 0.0, 0.0
+        self.mean = mean + FAST * delta
         # the spread learns a clipped error: one outlier must not widen the band so much
         # that the rest of its episode looks normal (the level still moves by all of it)
-        dv = abs(delta)
-        if n > SETTLE and dv > CLIP * unit:
-            dv = CLIP * unit
-        slots[i + 1] = (1.0 - FAST) * (var + FAST * dv * dv)
-        slots[i + 2] = seen + 1
-        if p >= 0:
+        clip = CLIP * unit
+        if n > SETTLE and dv > clip:
+            dv = clip
+        self.var = _KEEP * (var + FAST * dv * dv)
+        self.seen = seen + 1.0  # (float literals: int-float arithmetic is not specialised)
+        if weekly:
             # the hour-of-day slot learns every day's points, as in a daily season
-            pm, pv, ps = slots[p], slots[p + 1], slots[p + 2]
-            if ps < 1:
+            pm, pv, ps = self.h_mean, self.h_var, self.h_seen
+            if ps < 1.0:
                 pm, pv = mean, var
             pd = value - pm
-            pdv = abs(pd)
-            if n > SETTLE and pdv > CLIP * unit:
-                pdv = CLIP * unit
-            slots[p] = pm + FAST * pd
-            slots[p + 1] = (1.0 - FAST) * (pv + FAST * pdv * pdv)
-            slots[p + 2] = ps + 1
-        self.slow_v = (1.0 - SLOW_SPREAD) * (slow_v + SLOW_SPREAD * dv * dv)
+            pdv = pd if pd >= 0.0 else -pd
+            if n > SETTLE and pdv > clip:
+                pdv = clip
+            self.h_mean = pm + FAST * pd
+            self.h_var = _KEEP * (pv + FAST * pdv * pdv)
+            self.h_seen = ps + 1.0
+        self.slow_v = _SLOW_KEEP * (slow_v + SLOW_SPREAD * dv * dv)
         self.n = n + 1
         return episode, calibrated, mean, spread
 
     def memory_bytes(self) -> int:
-        # the objects themselves (~2.1 KB) + slots + three histograms; tracemalloc measures
-        # 7.8 KB a weekly series, 3.4 KB a daily one (tests/unit/anomaly/test_detector.py)
-        own = 2150 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
+        # the objects themselves (~2.3 KB) + slots + three histograms; tracemalloc measures
+        # 8.8 KB a weekly series with its last hours, 4.3 KB a daily one
+        # (tests/unit/anomaly/test_detector.py)
+        own = 2300 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
         return own + (self.density.memory_bytes() if self.density is not None else 0)
 
     def dump(self) -> bytes:
+        self._flush()
         head = struct.pack(_HEAD, _VERSION, len(self.slots) // 3)
         body = struct.pack(_BODY, self.n, self.slow_v)
         flat = struct.pack(f"<{len(self.slots)}d", *self.slots)

@@ -19,6 +19,7 @@ from processors.anomaly.calibration import Calibrator
 NOVELTY = 0.0001  # ~10,000 points of memory
 MAX_SURPRISE = 50.0
 _FORMAT = "<q2d"
+_sqrt = math.sqrt
 
 
 class Novelty:
@@ -32,20 +33,21 @@ class Novelty:
 
     def update(self, value: float, scored: bool) -> float:
         """The calibrated novelty of `value` (0.0 unless `scored`), then learn it."""
-        m = self.m
+        m, v, n = self.m, self.v, self.n
+        d = value - m
         score = 0.0
         if scored:
-            sd = math.sqrt(self.v)
-            floor = 1e-3 * abs(m) + 1e-9  # flat and all-zero starts
-            raw = abs(value - m) / (sd if sd > floor else floor)
+            sd = _sqrt(v)
+            floor = 1e-3 * (m if m >= 0.0 else -m) + 1e-9  # flat and all-zero starts
+            raw = (d if d >= 0.0 else -d) / (sd if sd > floor else floor)
             score = self.cal.calibrate(raw if raw < MAX_SURPRISE else MAX_SURPRISE)
         # a plain running mean until it covers NOVELTY's horizon
-        rate = 1.0 / (self.n + 1)
+        rate = 1.0 / (n + 1)
         rate = rate if rate > NOVELTY else NOVELTY
-        d = value - m
-        self.m = m + rate * d
-        self.v = (1.0 - rate) * (self.v + rate * d * d)
-        self.n += 1
+        step = rate * d
+        self.m = m + step
+        self.v = (1.0 - rate) * (v + step * d)  # (rate * d * d)
+        self.n = n + 1
         return score
 
     def dump(self) -> bytes:

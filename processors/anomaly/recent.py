@@ -15,6 +15,9 @@ from array import array
 SLOT_S = 600
 SLOTS = 24  # four hours: a morning's shape, and long enough to see a level before it moved
 _FORMAT = f"<q{2 * SLOTS}d"
+_floor = math.floor
+# the slot's bounds as floats: timestamps are, and float-int comparisons are not specialised
+_SLOT_S = float(SLOT_S)
 
 
 class Recent:
@@ -36,7 +39,7 @@ class Recent:
             if value > self.now_hi:
                 self.now_hi = value
             return
-        slot = int(ts // SLOT_S)
+        slot = _floor(ts // _SLOT_S)  # (an integral float: int() without the type call)
         newest = self.newest
         if slot > newest:
             if newest >= 0:
@@ -47,8 +50,8 @@ class Recent:
                     for s in range(max(newest + 1, slot - SLOTS + 1), slot):
                         lo[s % SLOTS] = hi[s % SLOTS] = math.nan
             self.newest = slot
-            self.start = slot * SLOT_S
-            self.end = self.start + SLOT_S
+            start = slot * _SLOT_S
+            self.start, self.end = start, start + _SLOT_S
             self.now_lo = self.now_hi = value
         elif slot == newest:  # on a slot's edge, as the float division rounds it
             self.now_lo, self.now_hi = min(self.now_lo, value), max(self.now_hi, value)
@@ -99,8 +102,8 @@ class Recent:
         r.hi = array("d", fields[1 + SLOTS :])
         if r.newest >= 0:
             i = r.newest % SLOTS
-            r.start = r.newest * SLOT_S
-            r.end = r.start + SLOT_S
+            r.start = r.newest * _SLOT_S
+            r.end = r.start + _SLOT_S
             r.now_lo, r.now_hi = r.lo[i], r.hi[i]
         return r, offset + struct.calcsize(_FORMAT)
 

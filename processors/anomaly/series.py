@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from processors.anomaly.forecast import HoltWintersDetector
 from processors.anomaly.likelihood import LikelihoodDetector
@@ -30,6 +29,7 @@ Transition = Literal["firing", "resolved"]
 _HEAD = "<HBII16s"  # version, firing, quiet run, points since fresh, recent bits
 _VERSION = 4  # 4: the last hours (likelihood); 3: no last hours
 _NEVER = 0xFFFFFFFF
+_INF = math.inf
 Detector = LikelihoodDetector | HoltWintersDetector
 
 
@@ -45,8 +45,10 @@ def _load(spec: AnomalySpec, data: bytes) -> Detector:
     return LikelihoodDetector.load(spec.season, data)
 
 
-@dataclass(frozen=True, slots=True)
-class AnomalyVerdict:
+class AnomalyVerdict(NamedTuple):
+    """One point's verdict: immutable, and a tuple because a frozen dataclass costs the hot
+    path ~0.7 us a point to build (one object.__setattr__ per field)."""
+
     # the episode score: a point scores high only when it is clearly rarer than its last
     # 70-139 points, so a long anomaly reads as one detection (what `tocsin eval nab` writes)
     score: float
@@ -59,11 +61,30 @@ class AnomalyVerdict:
     rarity: float = 0.0
 
 
+# (from a tuple: the NamedTuple's own __new__ is a Python function, twice the cost)
+_verdict = AnomalyVerdict._make
+
+
 class AnomalySeries:
-    __slots__ = ("firing", "fresh", "hours", "quiet", "recent", "spec", "state")
+    __slots__ = (
+        "firing",
+        "fresh",
+        "hours",
+        "quiet",
+        "recent",
+        "spec",
+        "state",
+        "threshold",
+        "warm_up",
+        "window",
+    )
 
     def __init__(self, spec: AnomalySpec) -> None:
         self.spec = spec
+        # the spec's numbers read on every point, as plain slots (a pydantic model's
+        # attribute costs several times a slot's)
+        self.warm_up, self.threshold = spec.warm_up, spec.threshold
+        self.window = (1 << spec.debounce_n) - 1  # the last n verdicts' bits
         self.state: Detector = _detector(spec)
         self.firing = False
         self.quiet = 0
@@ -76,35 +97,35 @@ class AnomalySeries:
         self.hours = Recent() if spec.detector != "holt_winters" else None
 
     def update(self, value: float, at: datetime) -> AnomalyVerdict:
-        spec = self.spec
-        if not math.isfinite(value):
+        if not -_INF < value < _INF:
             # a NaN/inf sample says nothing about the series: not learned, never alerts
             return AnomalyVerdict(0.0, None, None, None, None)
+        state = self.state
         hours = self.hours
         if hours is None:
-            score, calibrated, expected, spread = self.state.score(value, at)
+            score, calibrated, expected, spread = state.score(value, at)
         else:
             ts = at.timestamp()
             hours.add(value, ts)
-            score, calibrated, expected, spread = self.state.score(value, at, ts)
-        if self.state.n <= spec.warm_up:
+            score, calibrated, expected, spread = state.score(value, at, ts)
+        if state.n <= self.warm_up:
             score = calibrated = 0.0  # still learning: no score may fire
-        threshold = spec.threshold
+        threshold = self.threshold
         high = calibrated >= threshold
-        recent = (self.recent << 1 | high) & ((1 << spec.debounce_n) - 1)
+        recent = (self.recent << 1 | high) & self.window
         self.recent = recent
         fresh = self.fresh = 0 if score >= threshold else self.fresh + 1
         transition: Transition | None = None
         if self.firing:
             self.quiet = 0 if high else self.quiet + 1
-            if self.quiet >= spec.resolve_after:
+            if self.quiet >= self.spec.resolve_after:
                 self.firing, transition = False, "resolved"
-        elif recent and fresh < spec.debounce_n and recent.bit_count() >= spec.debounce_k:
-            self.firing, self.quiet, transition = True, 0, "firing"
+        elif recent:
+            spec = self.spec
+            if fresh < spec.debounce_n and recent.bit_count() >= spec.debounce_k:
+                self.firing, self.quiet, transition = True, 0, "firing"
         band = 3.0 * spread
-        return AnomalyVerdict(
-            score, expected, expected - band, expected + band, transition, calibrated
-        )
+        return _verdict((score, expected, expected - band, expected + band, transition, calibrated))
 
     def memory_bytes(self) -> int:
         """An estimate of this series' state (Python objects included)."""

@@ -22,6 +22,7 @@ hour, so a series sampled daily is not called rare on a one-in-three-points surp
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 
@@ -30,6 +31,9 @@ STEP_RATE = 0.01  # ~100 gaps of memory
 MIN_STEP_S, MAX_STEP_S = 1.0, 3600.0
 _FORMAT = "<q2d"  # gaps seen, mean log step, last timestamp
 _LN10 = math.log(10.0)
+_INF = math.inf
+# gaps from which the plain mean's rate 1 / (gaps + 1) is no longer above STEP_RATE
+_PLAIN = next(g for g in itertools.count() if 1.0 / (g + 1) <= STEP_RATE)
 _LOG_REFERENCE = math.log(REFERENCE_STEP_S)
 _LOG_MIN_STEP, _LOG_MAX_STEP = math.log(MIN_STEP_S), math.log(MAX_STEP_S)
 
@@ -53,29 +57,34 @@ def decades_for_step(step_s: float) -> float:
 class SamplingStep:
     """The series' sampling step, learned from its timestamps."""
 
-    __slots__ = ("gap", "gaps", "last", "log_gap", "log_step")
+    __slots__ = ("gap", "gaps", "last", "log_gap", "log_step", "shift")
 
     def __init__(self) -> None:
         self.gaps = 0
         self.log_step = _LOG_REFERENCE
         self.last = -math.inf
         self.gap = self.log_gap = 0.0  # the last gap and its clamped log (a cache)
+        self.shift = _decades(self.log_step)  # (a cache: the step settles on regular sampling)
 
     def decades(self, ts: float) -> float:
         """Learn the timestamp `ts` (epoch seconds), then log10(300 s / step)."""
         gap = ts - self.last
         if gap > 0.0:
-            if gap < math.inf:  # the first point has no gap
+            if gap < _INF:  # the first point has no gap
                 # a plain mean of the first gaps, then exponentially weighted
-                rate = 1.0 / (self.gaps + 1)
-                rate = rate if rate > STEP_RATE else STEP_RATE
+                gaps = self.gaps
+                rate = 1.0 / (gaps + 1) if gaps < _PLAIN else STEP_RATE
                 if gap != self.gap:  # regular sampling repeats its gap: one log less a point
                     self.gap, self.log_gap = gap, _log_step(gap)
-                self.log_step += rate * (self.log_gap - self.log_step)
-                self.gaps += 1
+                log_step = self.log_step
+                learned = log_step + rate * (self.log_gap - log_step)
+                if learned != log_step:
+                    self.log_step = learned
+                    self.shift = _decades(learned)
+                self.gaps = gaps + 1
             self.last = ts
         # no gap seen yet: log_step is the reference step's, so no shift
-        return _decades(self.log_step)
+        return self.shift
 
     def dump(self) -> bytes:
         return struct.pack(_FORMAT, self.gaps, self.log_step, self.last)
@@ -85,4 +94,5 @@ class SamplingStep:
         s = cls()
         gaps, s.log_step, s.last = struct.unpack_from(_FORMAT, data, offset)
         s.gaps = int(gaps)
+        s.shift = _decades(s.log_step)
         return s, offset + struct.calcsize(_FORMAT)

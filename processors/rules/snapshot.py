@@ -23,7 +23,7 @@ from schemas.errors import TocsinError
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 16  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 17  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
@@ -37,6 +37,7 @@ STATE_VERSION = 16  # 4: panes, not windows; 5: quantile panes may hold plain va
 # newest event time and when it next looks at its tenants
 # 16: a rule's transitions decided between two advances (housekeeping, early and absent
 # decisions, anomaly scores), not yet taken out, travel with the rule as `out`
+# 17: likelihood v8 (the value density scores beside the Gaussian novelty)
 
 
 class IncompatibleState(TocsinError, ValueError):

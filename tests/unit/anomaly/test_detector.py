@@ -134,6 +134,35 @@ def test_an_all_zero_start_neither_crashes_nor_fires_on_zeros(spec: AnomalySpec)
     assert transitions and 500 <= transitions[0][0] <= 503
 
 
+@pytest.mark.parametrize("season", ["weekly", "daily", "none"])
+@pytest.mark.parametrize("step_min", [1, 5, 60, 23 * 60, 24 * 60, 0])
+def test_a_checkpoint_anywhere_in_an_hour_continues_exactly(season: str, step_min: int) -> None:
+    # the detector keeps its latest season slot as plain floats between points of the same
+    # hour: a checkpoint taken inside an hour, on its edge, or after points that went back
+    # in time or skipped to the same hour of another day must continue bit for bit
+    spec = AnomalySpec(season=season)
+    rng = random.Random(step_min)
+    if step_min:
+        ats = [T0 + timedelta(minutes=step_min * i) for i in range(500)]
+    else:  # irregular: gaps of 0-3 hours, some of them backwards
+        ats, at = [], T0
+        for _ in range(500):
+            at += timedelta(minutes=rng.randrange(-30, 180))
+            ats.append(at)
+    values = [100 + rng.gauss(0, 2) + (40 if i % 97 == 0 else 0) for i in range(500)]
+    whole = AnomalySeries(spec)
+    expected = [whole.update(v, at) for v, at in zip(values, ats, strict=True)]
+    for cut in (150, 151, 163, 300, 437):
+        d = AnomalySeries(spec)
+        for v, at in zip(values[:cut], ats[:cut], strict=True):
+            d.update(v, at)
+        d.to_bytes()  # a checkpoint of a live series changes nothing in it either
+        restored = AnomalySeries.from_bytes(spec, d.to_bytes())
+        got = [restored.update(v, at) for v, at in zip(values[cut:], ats[cut:], strict=True)]
+        assert got == expected[cut:], f"checkpoint after point {cut}"
+        assert [d.update(v, at) for v, at in zip(values[cut:], ats[cut:], strict=True)] == got
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"{s.detector}-{s.season}")
 def test_a_restored_series_does_not_warm_up_again(spec: AnomalySpec) -> None:
     d = AnomalySeries(spec)

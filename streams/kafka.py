@@ -16,7 +16,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from streams.settings import RDKAFKA_LOG, KafkaSettings
+from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
@@ -196,33 +196,3 @@ def retriable(exc: BaseException) -> bool:
     if not isinstance(err, KafkaError):
         return False
     return bool(err.retriable()) and not err.fatal() and not err.txn_requires_abort()
-
-
-class RepeatFilter(logging.Filter):
-    """Lets one line of each kind (logger and message template) through per `every_s`;
-    the next one says how many were held back. aiokafka logs every failed reconnect,
-    fetch and coordinator lookup, ten times a second while the broker is away."""
-
-    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
-        super().__init__()
-        self._every_s = every_s
-        self._clock = clock
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # -> (let through at, held)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
-            return True
-        # librdkafka's lines share one template; their facility (FAIL, ERROR, ...) is the kind
-        args = record.args
-        kind = args[0] if record.name == RDKAFKA_LOG.name and isinstance(args, tuple) else ""
-        key = (record.name, f"{record.msg}{kind}")
-        now = self._clock()
-        at, held = self._seen.get(key, (float("-inf"), 0))
-        if now - at < self._every_s:
-            if len(self._seen) < 10_000:  # kinds are few; never let a message grow it
-                self._seen[key] = (at, held + 1)
-            return False
-        self._seen[key] = (now, 0)
-        if held:
-            record.msg = f"{record.msg} ({held} more like this in the last {now - at:.0f}s)"
-        return True

@@ -6,13 +6,14 @@ import json
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, Hashable, MutableMapping
 from typing import Any
 
 import orjson
 import structlog
 
-from streams.settings import LogSettings
+from streams.settings import RDKAFKA_LOG, LogSettings
 
 # A key names a secret when one of its words (split at _ - . and camelCase) is one of
 # these, or ends in one ("accesstoken"), or is "key" after one of KEY_OWNERS ("api_key",
@@ -183,8 +184,6 @@ def configure_logging(settings: LogSettings | None = None) -> None:
     # the client libraries' lines (librdkafka's through `KafkaSettings.client_config`,
     # aiokafka's, faust's) as the same JSON objects, secrets masked, so a log pipeline
     # parses every line a worker writes
-    from streams.kafka import RepeatFilter
-
     handler = _Stderr()
     handler.set_name(_HANDLER)
     # a client library logs each failed reconnect, several a second while Kafka is away
@@ -212,6 +211,50 @@ def configure_logging(settings: LogSettings | None = None) -> None:
 
 
 _HANDLER = "tocsin"
+
+
+class Throttle:
+    """One of each kind per `every_s`: `held_back(kind)` is None for one to keep quiet,
+    else how many of its kind were kept quiet since the last one let through, and how
+    many seconds ago that was."""
+
+    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        self._every_s, self._clock = every_s, clock
+        self._seen: dict[Hashable, tuple[float, int]] = {}  # -> (let through at, held)
+
+    def held_back(self, kind: Hashable) -> tuple[int, float] | None:
+        now = self._clock()
+        at, held = self._seen.get(kind, (float("-inf"), 0))
+        if now - at < self._every_s:
+            if len(self._seen) < 10_000:  # kinds are few; never let a flood of them grow it
+                self._seen[kind] = (at, held + 1)
+            return None
+        self._seen[kind] = (now, 0)
+        return held, now - at
+
+
+class RepeatFilter(logging.Filter):
+    """Lets one line of each kind (logger and message template) through per `every_s`;
+    the next one says how many were held back. aiokafka logs every failed reconnect,
+    fetch and coordinator lookup, ten times a second while the broker is away."""
+
+    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self._throttle = Throttle(every_s, clock)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        # librdkafka's lines share one template; their facility (FAIL, ERROR, ...) is the kind
+        args = record.args
+        kind = args[0] if record.name == RDKAFKA_LOG.name and isinstance(args, tuple) else ""
+        let = self._throttle.held_back((record.name, f"{record.msg}{kind}"))
+        if let is None:
+            return False
+        held, since = let
+        if held:
+            record.msg = f"{record.msg} ({held} more like this in the last {since:.0f}s)"
+        return True
 
 
 def stdlib_handlers() -> list[logging.Handler]:

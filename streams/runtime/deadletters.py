@@ -6,39 +6,16 @@ through the worker's own producer (or its transaction's outputs)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Protocol
 
 import structlog
 
 from schemas import DeadLetter, encode
 from streams.kafka import KafkaRecord
+from streams.logs import Throttle
 from streams.metrics import WorkerMetrics
 
 log = structlog.get_logger(__name__)
-
-
-class Throttle:
-    """One log line per source and reason each `every_s`: a stream of bad records (a
-    misconfigured producer, a hostile client) must not become a stream of log lines.
-    Every letter is still written and counted; the line says how many were not logged
-    since the last one."""
-
-    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
-        self._every_s, self._clock = every_s, clock
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # -> (logged at, held)
-
-    def held_back(self, source: str, reason: str) -> int | None:
-        """None: do not log this one; else log it, with this many held back before it."""
-        now = self._clock()
-        at, held = self._seen.get((source, reason), (float("-inf"), 0))
-        if now - at < self._every_s:
-            if len(self._seen) < 10_000:  # kinds are few; never let a flood of them grow it
-                self._seen[(source, reason)] = (at, held + 1)
-            return None
-        self._seen[(source, reason)] = (now, 0)
-        return held
 
 
 _THROTTLE = Throttle()
@@ -65,11 +42,13 @@ def dead_letter(metrics: WorkerMetrics | None, *, source: str, value: bytes | No
     if metrics is not None:
         metrics.dead_letters.labels(topic=source, reason=reason).inc()
     if logged:
-        held = _THROTTLE.held_back(source, reason)
-        if held is not None:
+        # a stream of bad records (a misconfigured producer, a hostile client) must not
+        # become a stream of log lines: every letter is still written and counted
+        let = _THROTTLE.held_back((source, reason))
+        if let is not None:
             log.warning("dead_letter", source=source, partition=partition, offset=offset,
                         reason=reason, error=letter.error[:300],
-                        more_like_this=held)  # fmt: skip
+                        more_like_this=let[0])  # fmt: skip
     # an exact-size copy: orjson's result keeps the whole buffer it grew to write it
     return memoryview(encode(letter)).tobytes()
 

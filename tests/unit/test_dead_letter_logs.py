@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import structlog
 
+from streams.logs import Throttle
 from streams.metrics import WorkerMetrics
 from streams.runtime import deadletters
-from streams.runtime.deadletters import Throttle, dead_letter
+from streams.runtime.deadletters import dead_letter
 
 
 def test_a_flood_of_bad_records_is_counted_whole_and_logged_once_per_interval(

@@ -7,7 +7,8 @@ import threading
 
 from structlog.testing import capture_logs
 
-from streams.kafka import KafkaWait, RepeatFilter
+from streams.kafka import KafkaWait
+from streams.logs import RepeatFilter
 from streams.runtime.commits import commit_consumed
 
 

@@ -125,18 +125,8 @@ VARIANTS: dict[str, Variant] = {
         # commit e6a3cf3 and left the detector (docs/anomaly.md)
         # window novelty by adaptive resonance (resonance.py, art-* variants) was measured
         # at commit 3c696a6 and left the detector (docs/anomaly.md)
-        # peaks over threshold: a generalised Pareto tail over the top share of surprises
-        Variant("pot2", overrides={_C + "TAIL_SHARE": 0.02}),
-        Variant("pot5", overrides={_C + "TAIL_SHARE": 0.05}),
-        Variant("pot1", overrides={_C + "TAIL_SHARE": 0.01}),
-        Variant("pot2-free", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_MIN_SHAPE": -0.5}),
-        Variant("pot2-beyond", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_BEYOND": True}),
-        Variant("pot2-max", overrides={_C + "TAIL_SHARE": 0.02, _C + "TAIL_MAX": True}),
-        Variant("pot1-max", overrides={_C + "TAIL_SHARE": 0.01, _C + "TAIL_MAX": True}),
-        Variant(
-            "pot1-max-free",
-            overrides={_C + "TAIL_SHARE": 0.01, _C + "TAIL_MAX": True, _C + "TAIL_MIN_SHAPE": -0.5},
-        ),
+        # peaks over threshold (pot* variants) was measured at commit 57b2aab and left the
+        # detector (docs/anomaly.md)
         # how the threshold and the rule are chosen on the training files (the detector is
         # the default's; benchmarks/threshold_choice.py)
         *(

@@ -58,14 +58,6 @@ SD_FLOOR = 0.1  # in units of the detector's raw surprise (a z-distance)
 MIN_POINTS = 10  # no calibration before a handful of surprises were seen
 SETTLE = 20  # detectors feed no surprise before their own spread estimate settles
 _RESCALE = 1e100  # histogram weights grow by 1/(1 - LONG) a point: renormalised here
-# Peaks over threshold (off while TAIL_SHARE is 0): the tail of the surprises beyond
-# their top TAIL_SHARE is a generalised Pareto fitted to the histogram's excesses there
-TAIL_SHARE = 0.0  # at most 100 x UNSEEN: the fit prices only what the Gaussian would
-TAIL_MIN_SHAPE = 0.0  # the fitted tail is never lighter than an exponential
-TAIL_MIN_PEAKS = 10.0  # surprises beyond the tail's threshold before it is fitted
-TAIL_BEYOND = False  # the fitted tail only replaces the Gaussian beyond what was seen
-TAIL_MAX = False  # the less rare of the histogram's count and the fitted tail, no prior share
-
 _UNSEEN_DECADES = -math.log10(UNSEEN)
 _PLAIN = math.ceil(1.0 / LONG) - 1  # from this point on, the plain mean's rate is below LONG
 _KEEP, _GROW = 1.0 - LONG, 1.0 / (1.0 - LONG)
@@ -75,10 +67,6 @@ _sqrt, _floor, _log10, _erfc = math.sqrt, math.floor, math.log10, math.erfc
 _SEEN_SHARE = 1.0 - UNSEEN
 _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-# bin k holds u = s^2 with s uniform in [k/4, (k+1)/4): its lower edge and E[u], E[u^2]
-_EDGE = [(k / BINS_PER_ROOT) ** 2 for k in range(N_BINS)]
-_EU = [((k + 1) ** 3 - k**3) / (3.0 * BINS_PER_ROOT**2) for k in range(N_BINS)]
-_EU2 = [((k + 1) ** 5 - k**5) / (5.0 * BINS_PER_ROOT**4) for k in range(N_BINS)]
 _FORMAT = f"<q4d{N_BINS}d{LAG}d"  # n, long_m, long_v, weight, mass, bins, pending bins
 _EPISODE = "<2dq"  # previous stretch's peak, current stretch's peak, points in it
 
@@ -96,77 +84,6 @@ def shifted(score: float, decades: float) -> float:
         return 0.0
     d = DECADES * score / (1.0 - score) - decades
     return d / (d + DECADES) if d > 0.0 else 0.0
-
-
-def pot_decades(bins: array[float], mass: float, raw: float) -> tuple[float, float]:
-    """-log10 of a surprise's tail by peaks over threshold, and of the share beyond the
-    threshold; (-1.0, 0.0) at or below the threshold.
-
-    The threshold is the lower edge of the highest bin at which the histogram holds
-    TAIL_SHARE of its mass; a generalised Pareto is fitted to the excesses over it by
-    the method of moments (each bin's exact moments, its surprises spread evenly in
-    sqrt), so a surprise beyond anything seen is as rare as this series' own tail says:
-    a heavy tail makes it less rare, a light one more.
-    """
-    target = TAIL_SHARE * mass
-    w = s1 = s2 = 0.0
-    j = N_BINS - 1
-    while j > 0:
-        b = bins[j]
-        w += b
-        s1 += b * _EU[j]
-        s2 += b * _EU2[j]
-        if w >= target:
-            break
-        j -= 1
-    t = _EDGE[j]
-    if raw <= t or w <= 0.0:
-        return -1.0, 0.0
-    mean = s1 / w
-    m1 = mean - t
-    var = s2 / w - mean * mean
-    if m1 <= 0.0:
-        return -1.0, 0.0
-    r = m1 * m1 / var if var > 0.0 else math.inf
-    shape = 0.5 * (1.0 - r)
-    if shape < TAIL_MIN_SHAPE:
-        shape = TAIL_MIN_SHAPE
-    scale = m1 * (1.0 - shape)  # keeps the mean excess: E[y] = scale / (1 - shape)
-    y = raw - t
-    base = -math.log10(w / mass)
-    if -1e-9 < shape < 1e-9:
-        ln_beyond = -y / scale
-    else:
-        z = 1.0 + shape * y / scale
-        if z <= 0.0:
-            return 300.0, base  # beyond the fitted tail's end
-        ln_beyond = -math.log(z) / shape
-    return base - ln_beyond / _LN10, base
-
-
-def tail_decades(bins: array[float], mass: float, raw: float, seen: float) -> float:
-    """-log10 of a surprise's tail where the fitted tail prices it, else -1.0.
-
-    `seen` is the histogram's share of surprises above `raw`. By default the fitted tail
-    prices every surprise beyond the top TAIL_SHARE on its own; TAIL_MAX takes the less
-    rare of it and the histogram's count; TAIL_BEYOND keeps the count and the prior
-    share UNSEEN and only replaces the Gaussian beyond what the histogram has seen.
-    """
-    if seen >= (_GAUSS_NEGLIGIBLE if TAIL_BEYOND else TAIL_SHARE):
-        return -1.0
-    pot, base = pot_decades(bins, mass, raw)
-    if pot < 0.0:
-        return -1.0
-    if TAIL_MAX:
-        # the count where the histogram has one, the fitted tail where it runs out
-        return pot if seen <= 0.0 else min(pot, -math.log10(seen))
-    if not TAIL_BEYOND:
-        return pot
-    # of the surprises beyond the tail's threshold, the share beyond this one
-    cond = pot - base
-    if seen <= 0.0:
-        return _UNSEEN_DECADES + cond
-    return -math.log10((1.0 - UNSEEN) * seen + UNSEEN * 10.0**-cond)
 
 
 class Calibrator:
@@ -208,26 +125,20 @@ class Calibrator:
                 # the Gaussian term adds < 0.005 decades here: not worth an erfc
                 decades = -_log10(_SEEN_SHARE * seen)
             else:
-                decades = (
-                    tail_decades(bins, self.mass, raw, seen)
-                    if TAIL_SHARE and n * TAIL_SHARE >= TAIL_MIN_PEAKS
-                    else -1.0
-                )
-                if decades < 0.0:
-                    # a floor on the spread of surprises: after a flat or perfectly
-                    # predictable start, the first real surprise is very unlikely,
-                    # not undefined
-                    sd = _sqrt(self.long_v)
-                    u = (raw - m) / (sd if sd > SD_FLOOR else SD_FLOOR)
-                    if seen > 0.0:
-                        if u < 5.0:  # 10 ** -log10_tail(u), without the two calls
-                            gauss = 0.5 * _erfc(u / _SQRT2)
-                            gauss = 10.0 ** _log10(gauss if gauss > 1e-300 else 1e-300)
-                        else:
-                            gauss = 10.0 ** -log10_tail(u)
-                        decades = -_log10(_SEEN_SHARE * seen + UNSEEN * gauss)
+                # a floor on the spread of surprises: after a flat or perfectly
+                # predictable start, the first real surprise is very unlikely, not
+                # undefined
+                sd = _sqrt(self.long_v)
+                u = (raw - m) / (sd if sd > SD_FLOOR else SD_FLOOR)
+                if seen > 0.0:
+                    if u < 5.0:  # 10 ** -log10_tail(u), without the two calls
+                        gauss = 0.5 * _erfc(u / _SQRT2)
+                        gauss = 10.0 ** _log10(gauss if gauss > 1e-300 else 1e-300)
                     else:
-                        decades = _UNSEEN_DECADES + log10_tail(u)
+                        gauss = 10.0 ** -log10_tail(u)
+                    decades = -_log10(_SEEN_SHARE * seen + UNSEEN * gauss)
+                else:
+                    decades = _UNSEEN_DECADES + log10_tail(u)
             score = decades / (decades + DECADES) if decades > 0.0 else 0.0
         # a plain running mean/variance until it covers LONG's horizon, so the early
         # estimates are not biased towards zero (which would flag ordinary noise)

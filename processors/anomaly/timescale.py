@@ -22,7 +22,6 @@ hour, so a series sampled daily is not called rare on a one-in-three-points surp
 
 from __future__ import annotations
 
-import itertools
 import math
 import struct
 
@@ -33,7 +32,7 @@ _FORMAT = "<q2d"  # gaps seen, mean log step, last timestamp
 _LN10 = math.log(10.0)
 _INF = math.inf
 # gaps from which the plain mean's rate 1 / (gaps + 1) is no longer above STEP_RATE
-_PLAIN = next(g for g in itertools.count() if 1.0 / (g + 1) <= STEP_RATE)
+_PLAIN = math.ceil(1.0 / STEP_RATE) - 1
 _LOG_REFERENCE = math.log(REFERENCE_STEP_S)
 _LOG_MIN_STEP, _LOG_MAX_STEP = math.log(MIN_STEP_S), math.log(MAX_STEP_S)
 

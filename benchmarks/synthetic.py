@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from processors.anomaly import AnomalySeries
+from processors.rules.engine import RuleEngine
 from schemas.anomaly import AnomalySpec
+from schemas.rules import Rule, RuleSettings
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 STEP = timedelta(minutes=5)
@@ -36,6 +38,8 @@ class Shape:
     values: list[float]
     ats: list[datetime]
     anomaly: tuple[int, int] | None  # [first, last] row of the window; None: must stay quiet
+    # a monotone counter as a scrape reads it: scored by a rule with `counter: true`
+    counter: bool = False
 
 
 def _base(
@@ -57,6 +61,16 @@ def _changed(seed: int, change: Callable[[int, float, random.Random], float]) ->
     return [change(i - START, v, rng) if i >= START else v for i, v in enumerate(_base(seed))]
 
 
+def _counted(per_point: list[float], restart: int | None = None) -> list[float]:
+    """A counter of `per_point` events a point, as scraped: cumulative, and from zero
+    again at row `restart`."""
+    out, total = [], 0.0
+    for i, v in enumerate(per_point):
+        total = max(0.0, v) if i == restart else total + max(0.0, v)
+        out.append(total)
+    return out
+
+
 def shapes(seed: int = 1) -> list[Shape]:
     n = DAYS * PER_DAY
     window = (START, START + WINDOW - 1)
@@ -74,12 +88,16 @@ def shapes(seed: int = 1) -> list[Shape]:
             ats,
             window,
         ),
-        # a monotone counter (what a scrape reads) restarts from zero
+        # a request counter whose process restarts: the count starts over from zero, the
+        # rate it counts goes on as before, so nothing happened to page about
+        Shape("counter reset", _counted(_base(seed), restart=START), ats, None, counter=True),
+        # the rate a counter counts drops (a quarter of the traffic is lost)
         Shape(
-            "counter reset",
-            [float(i if i < START else i - START) * 10.0 for i in range(n)],
+            "counter's rate drops",
+            _counted(_changed(seed, lambda k, v, r: v - 25.0)),
             ats,
             window,
+            counter=True,
         ),
         Shape(
             "flat line starts moving",
@@ -129,12 +147,31 @@ class Outcome:
 
 
 def run(shape: Shape, spec: AnomalySpec | None = None) -> Outcome:
+    if shape.counter:
+        return _run_counter(shape, spec or AnomalySpec())
     d = AnomalySeries(spec or AnomalySpec())
     pages = [
         i
         for i, (v, at) in enumerate(zip(shape.values, shape.ats, strict=True))
         if d.update(v, at).transition == "firing" and i >= PER_DAY
     ]
+    return Outcome(shape.name, pages, shape.anomaly)
+
+
+def _run_counter(shape: Shape, spec: AnomalySpec) -> Outcome:
+    """Through the rule engine, as a user configures a counter: `counter: true`."""
+    rule = Rule.model_validate({
+        "name": "requests",
+        "signal": {"kind": "metric", "metric": "requests_total", "counter": True},
+        "anomaly": spec.model_dump(),
+    })  # fmt: skip
+    engine = RuleEngine([rule], RuleSettings(allowed_lateness=timedelta(0)))
+    firing: list[float] = []
+    for v, at in zip(shape.values, shape.ats, strict=True):
+        engine.process_metric("requests_total", {}, v, at.timestamp(), route=b"requests_total")
+        firing += [a.starts_at.timestamp() for a in engine.advance() if a.status == "firing"]
+    rows = {at.timestamp(): i for i, at in enumerate(shape.ats)}
+    pages = [rows[t] for t in firing if rows[t] >= PER_DAY]
     return Outcome(shape.name, pages, shape.anomaly)
 
 

@@ -156,8 +156,23 @@ class Rule(_Strict):
         if self.anomaly is not None:
             if not isinstance(self.signal, MetricSignal):
                 raise ValueError("anomaly: anomaly detection scores metric signals")
-            if self.condition is not None or self.window is not None:
+            if self.condition is not None:
                 raise ValueError("anomaly: a rule has either an anomaly block or a condition")
+            if self.early:
+                raise ValueError("early: a rule with an anomaly block has no threshold to cross")
+            if self.window is None:
+                if "aggregation" in self.model_fields_set:
+                    raise ValueError(
+                        f"window: required for aggregation {agg!r} (the detector then "
+                        "scores the group's value per window)"
+                    )
+                return self
+            if agg in ("absent", "ratio"):
+                raise ValueError(f"aggregation: {agg!r} is not a value an anomaly rule can score")
+            if agg == "quantile" and self.quantile is None:
+                raise ValueError("quantile: required for aggregation 'quantile' (e.g. 0.95)")
+            if agg == "rate" and not self.signal.counter:
+                raise ValueError("signal.counter: 'rate' needs a counter signal (counter: true)")
             return self
         if agg == "absent":
             if self.absent_for is None:

@@ -35,10 +35,11 @@ from processors.rules.routes import (
     Route,
     ShadowSlot,
     Slot,
+    make_counter_slot,
     make_route,
     make_slot,
 )
-from processors.rules.state import AnomalyGroup, Group, GroupKey, RuleState, new_group
+from processors.rules.state import MIXED, AnomalyGroup, Group, GroupKey, RuleState, new_group
 from schemas.alerts import Alert
 from schemas.rules import Rule as RuleModel
 from schemas.rules import RuleSettings
@@ -93,6 +94,14 @@ def _window_values(
             value = None
         items.append((key, value))
     return items, by_key
+
+
+def _owned_by(g: Group | None, series: str) -> None:
+    """Note whose samples an anomaly group's detector scores sample by sample: one
+    series' alone, or (MIXED) several series' interleaved, which no forecast can follow
+    (a rule that groups several series needs a window and an aggregation)."""
+    if isinstance(g, AnomalyGroup) and g.series != series and g.series is not MIXED:
+        g.series = series if g.series is None else MIXED
 
 
 class RuleEngine:
@@ -240,7 +249,8 @@ class RuleEngine:
             return None
         # a series is its name and labels, whatever record key carries it (and its
         # tenant: the clocks are filed by tenant)
-        clock = self.clocks.get(series or series_key(name, labels), tenant)
+        series = series or series_key(name, labels)
+        clock = self.clocks.get(series, tenant)
         if clock is None:
             return CAPPED
         clock.tick(t)
@@ -259,7 +269,7 @@ class RuleEngine:
             v = value
             ck = None
             if r.counter:
-                ck = series or series_key(name, labels)  # distinct for distinct labels
+                ck = series  # distinct for distinct labels
                 if mine:
                     ck = f"{tenant}/{ck}"
                 fed.append((rs, key, ck))
@@ -273,9 +283,15 @@ class RuleEngine:
                     continue  # the first point of a counter has no increase yet
                 # a counter that went down was reset: it counted up again from zero
                 v = value - prev[1] if value >= prev[1] else value
+                if r.anomaly is not None and not r.n_windows:
+                    # scored sample by sample: the increase per second, so a late or
+                    # missed scrape is not a spike (a window rule divides at close)
+                    v /= t - prev[0]
             else:
                 fed.append((rs, key, None))
             self._fold(rs, key, labels, v, True, t)
+            if r.anomaly is not None and not r.n_windows:
+                _owned_by(rs.groups.get(key), series)
         if route is not None:
             self._remember(route, name, labels, fed, clock)
         return None
@@ -367,7 +383,9 @@ class RuleEngine:
             elif counter is None:
                 slots.append(make_slot(rs, key, g))
             else:
-                slots.append(CounterSlot(rs, key, g, counter))
+                slots.append(make_counter_slot(rs, key, g, counter))
+            if slots[-1].kind == ANOMALY:
+                _owned_by(g, series_key(name, labels))
         routes = self._log_routes if logs else self._routes
         made = make_route(name, labels, tuple(slots), clock)
         replaced = routes.get(route)
@@ -435,6 +453,8 @@ class RuleEngine:
                 if prev is None:
                     continue
                 v = value - prev[1] if value >= prev[1] else value
+                if s.kind == ANOMALY:
+                    v /= t - prev[0]  # see process_metric
             else:
                 v = value
             g = s.group
@@ -719,8 +739,35 @@ class RuleEngine:
     def _emit(self, rs: RuleState, key: GroupKey, at: float, alert: Alert) -> None:
         self._out.append((at, rs.index, key, alert))
 
+    def _close_anomaly_windows(self, rs: RuleState, wm: float) -> None:
+        """An anomaly rule with a window: its detector scores each group's value of each
+        window as it closes, at the window's end (a window without samples of a group
+        is no point of its series: a gap, as a missed scrape is)."""
+        r = rs.rule
+        step, size, n = r.step, r.size, r.n_windows
+        min_samples = r.rule.min_samples
+        groups = rs.groups
+        while rs.next_window is not None and rs.next_window * step + size <= wm:
+            i = rs.next_window
+            end = i * step + size
+            rs.current = None  # it may be a pane closed below
+            panes = [p for p in (rs.open.get(j) for j in range(i, i + n)) if p]
+            items, _ = _window_values(panes, min_samples, r.combine)
+            for key, value in items:
+                if value is None:
+                    continue
+                g = groups.get(key)
+                if g is None:  # evicted while idle: its detector starts afresh
+                    g = groups[key] = new_group(r)
+                self._score(rs, key, g, value / size if r.per_second else value, end)
+            rs.open.pop(i, None)  # no later window holds pane i
+            rs.next_window = i + 1 if rs.open else None
+
     def _close_windows(self, rs: RuleState, wm: float) -> None:
         r = rs.rule
+        if r.anomaly is not None:
+            self._close_anomaly_windows(rs, wm)
+            return
         cond = r.condition
         assert cond is not None
         step, size = r.step, r.size
@@ -850,10 +897,10 @@ class RuleEngine:
                 idle_keys = [
                     k for k, g in rs.groups.items() if g.phase == INACTIVE and g.last_seen < horizon
                 ]
-                stale = [s for s, (t, _) in rs.counters.items() if t < horizon]
-                for series in stale:
-                    del rs.counters[series]
-                evicted = evicted or bool(stale)
+            stale = [s for s, (t, _) in rs.counters.items() if t < horizon]
+            for series in stale:
+                del rs.counters[series]
+            evicted = evicted or bool(stale)
             for key in idle_keys:
                 del rs.groups[key]
                 rs.announced.discard(key)
@@ -884,6 +931,20 @@ class RuleEngine:
             for g in rs.groups.values()
             if isinstance(g, AnomalyGroup) and g.detector is not None
         )
+
+    def anomaly_mixed_groups(self) -> dict[str, int]:
+        """Per anomaly rule without a window, its groups whose detector has been fed
+        samples of more than one series (see _owned_by)."""
+        out: dict[str, int] = {}
+        for e in self.engines():
+            for rs in e.rules:
+                if rs.rule.anomaly is None or rs.rule.n_windows:
+                    continue
+                n = sum(1 for g in rs.groups.values()
+                        if isinstance(g, AnomalyGroup) and g.series is MIXED)  # fmt: skip
+                if n:
+                    out[rs.rule.rule.name] = out.get(rs.rule.rule.name, 0) + n
+        return out
 
     def anomaly_series_count(self) -> int:
         return sum(

@@ -61,14 +61,27 @@ def make_slot(rs: RuleState, key: GroupKey, group: Group) -> Slot:
 
 
 class CounterSlot(Slot):
-    """A slot of a counter rule (a window rule): also the series' key in the rule's
-    counters."""
+    """A slot of a counter rule: also the series' key in the rule's counters. A window
+    rule's, unless made by `make_counter_slot`."""
 
     __slots__ = ("counter",)
 
     def __init__(self, rs: RuleState, key: GroupKey, group: Group, counter: str) -> None:
         super().__init__(rs, key, group)
         self.counter = counter
+
+
+class AnomalyCounterSlot(CounterSlot):
+    """A counter scored sample by sample: its detector sees the per-second rate."""
+
+    __slots__ = ()
+    kind = ANOMALY
+
+
+def make_counter_slot(rs: RuleState, key: GroupKey, group: Group, counter: str) -> CounterSlot:
+    r = rs.rule
+    kind = AnomalyCounterSlot if r.anomaly is not None and not r.n_windows else CounterSlot
+    return kind(rs, key, group, counter)
 
 
 class ShadowSlot(Slot):

@@ -28,15 +28,22 @@ class Group(AlertState):
         self.last_seen = float("-inf")
 
 
+# an anomaly group fed samples of more than one series (RuleEngine's _owned_by)
+MIXED = "\x00mixed"
+
+
 class AnomalyGroup(Group):
     """A series of an anomaly rule: also its detector (window rules' series, the vast
-    majority, do not pay for the field)."""
+    majority, do not pay for the fields), and, when it scores sample by sample, the
+    series whose samples it has had (None: none yet; MIXED: several). Not checkpointed:
+    a restored group learns it again from the next samples."""
 
-    __slots__ = ("detector",)
+    __slots__ = ("detector", "series")
 
     def __init__(self) -> None:
         super().__init__()
         self.detector: AnomalySeries | None = None
+        self.series: str | None = None
 
 
 def new_group(rule: CompiledRule) -> Group:

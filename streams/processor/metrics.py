@@ -37,6 +37,13 @@ class ProcessorMetrics(WorkerMetrics):
             "Series scored by anomaly detectors (bytes / series = memory per series).",
             registry=r,
         )
+        self.anomaly_mixed = Gauge(
+            "tocsin_anomaly_mixed_groups",
+            "Groups of an anomaly rule without a window whose detector is fed several "
+            "series interleaved (blind: give the rule a window and an aggregation).",
+            ["rule"],
+            registry=r,
+        )
         self.tenant_refused = Counter(
             "tocsin_tenant_series_refused_total",
             "Samples of a new series refused because their tenant had its cap of series "

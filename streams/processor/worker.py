@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Iterable
 from threading import Event
 
 import structlog
@@ -26,6 +27,7 @@ from schemas import Alert, encode
 from schemas.rules import RuleFile
 from streams.catalog import Catalog
 from streams.health import Health
+from streams.logs import Throttle
 from streams.processor.checkpoint import encode_checkpoint
 from streams.processor.feed import (
     CAPPED_REASON,
@@ -70,6 +72,8 @@ class RulesWorker:
         self._dlq: DeadLetterSink | None = None
         self._skew = pack.settings.max_future_skew
         self._last_checkpoint = time.monotonic()
+        self._mixed_rules: set[str] = set()
+        self._mixed_log = Throttle(300.0)
 
     # -- partitions ---------------------------------------------------------------
 
@@ -147,6 +151,23 @@ class RulesWorker:
         self.metrics.active_series.set(sum(e.series_count() for e in engines))
         self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in engines))
         self.metrics.anomaly_series.set(sum(e.anomaly_series_count() for e in engines))
+        self._report_mixed(engines)
+
+    def _report_mixed(self, engines: Iterable[RuleEngine]) -> None:
+        mixed: dict[str, int] = {}
+        for e in engines:
+            for rule, n in e.anomaly_mixed_groups().items():
+                mixed[rule] = mixed.get(rule, 0) + n
+        for rule in self._mixed_rules - mixed.keys():
+            self.metrics.anomaly_mixed.labels(rule=rule).set(0)
+        self._mixed_rules = set(mixed)
+        for rule, n in mixed.items():
+            self.metrics.anomaly_mixed.labels(rule=rule).set(n)
+            if self._mixed_log.held_back(rule) is not None:
+                log.warning("anomaly_groups_mix_series", rule=rule, groups=n,
+                            fix="give the rule a window and an aggregation (the detector "
+                                "then scores each group's value per window), or group_by "
+                                "labels that name one series")  # fmt: skip
 
 
 class ProcessorWorker:

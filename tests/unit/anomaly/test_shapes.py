@@ -6,8 +6,14 @@ import pytest
 
 from benchmarks.synthetic import run, shapes
 
-CAUGHT = ["level shift up", "level shift down", "variance change", "flat line starts moving"]
-QUIET = ["gap of 6 hours, then business as usual", "clean daily rhythm"]
+CAUGHT = [
+    "level shift up",
+    "level shift down",
+    "variance change",
+    "flat line starts moving",
+    "counter's rate drops",
+]
+QUIET = ["gap of 6 hours, then business as usual", "clean daily rhythm", "counter reset"]
 BY_NAME = {s.name: s for s in shapes(seed=1)}
 
 

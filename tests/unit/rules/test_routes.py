@@ -34,9 +34,10 @@ def _rule(**kw: Any) -> Rule:
         "group_by": ["host"],
     }
     base.update(kw)
-    return Rule.model_validate(base)
+    return Rule.model_validate({k: v for k, v in base.items() if v is not None})
 
 
+ANOMALY = {"season": "none", "warm_up": 3, "debounce_k": 1, "debounce_n": 1, "resolve_after": 2}
 RULES = [
     _rule(),
     _rule(name="max_sliding", aggregation="max", window={"size": "1m", "step": "20s"}),
@@ -93,6 +94,27 @@ RULES = [
         window={"size": "20s"},
         condition={"op": ">", "threshold": 100},
         group_by=["service"],
+    ),
+    # anomaly rules: sample by sample (a gauge, and a counter's rate) and per window (a
+    # shadow of `avg`, and a counter's rate); short warm-ups so that they page
+    _rule(name="anomaly", aggregation=None, window=None, condition=None, anomaly=ANOMALY),
+    _rule(
+        name="anomaly_counter",
+        signal={"kind": "metric", "metric": "c", "counter": True},
+        aggregation=None,
+        window=None,
+        condition=None,
+        anomaly=ANOMALY,
+    ),
+    _rule(name="anomaly_avg", condition=None, anomaly=ANOMALY),
+    _rule(
+        name="anomaly_rate",
+        aggregation="rate",
+        signal={"kind": "metric", "metric": "c", "counter": True},
+        window={"size": "20s"},
+        condition=None,
+        anomaly=ANOMALY,
+        group_by=[],
     ),
 ]
 SETTINGS = RuleSettings(allowed_lateness=timedelta(seconds=15))
@@ -157,7 +179,12 @@ def test_shadows_share_the_lead_accumulator_and_count_once() -> None:
     for i in range(10):
         e.process_metric("m", {"host": "a", "zone": "a"}, 10.0, T0 + 7 * i, route=b"k1")
     shadows = [s for s in e._routes[b"k1"].slots if isinstance(s, ShadowSlot)]
-    assert [s.rs.rule.rule.name for s in shadows] == ["avg_low", "max_sliding_high", "min_uncapped"]
+    assert [s.rs.rule.rule.name for s in shadows] == [
+        "avg_low",
+        "max_sliding_high",
+        "min_uncapped",
+        "anomaly_avg",
+    ]
     assert all(s.acc is s.lead.acc for s in shadows)
 
 

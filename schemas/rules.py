@@ -160,6 +160,9 @@ class Rule(_Strict):
                 raise ValueError("anomaly: a rule has either an anomaly block or a condition")
             if self.early:
                 raise ValueError("early: a rule with an anomaly block has no threshold to cross")
+            if self.absent_for is not None:
+                raise ValueError("absent_for: a series that stops is an `absent` rule's to "
+                                 "notice; write one beside the anomaly rule")  # fmt: skip
             if self.window is None:
                 if "aggregation" in self.model_fields_set:
                     raise ValueError(

@@ -148,6 +148,7 @@ def test_a_windowed_anomaly_rule_resumes_mid_window_from_its_checkpoint() -> Non
         ({"aggregation": "sum"}, "window"),
         ({"aggregation": "absent", "window": {"size": "1m"}}, "aggregation"),
         ({"early": True}, "early"),
+        ({"absent_for": "5m"}, "absent_for"),
         ({"aggregation": "rate", "window": {"size": "1m"}}, "signal.counter"),
     ],
 )

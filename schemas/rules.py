@@ -180,7 +180,19 @@ class Rule(_Strict):
         if agg == "absent":
             if self.absent_for is None:
                 raise ValueError("absent_for: required for aggregation 'absent'")
+            # an absence has no value to aggregate or compare: a window or a condition
+            # would be ignored, or worse
+            for field in ("window", "condition"):
+                if getattr(self, field) is not None:
+                    raise ValueError(f"{field}: aggregation 'absent' takes absent_for only")
+            if self.early:
+                raise ValueError("early: aggregation 'absent' has no threshold to cross")
             return self
+        if self.absent_for is not None:
+            # it would run the absence check on a threshold rule's series, which then
+            # fire as absent with a made-up value
+            raise ValueError(f"absent_for: only for aggregation 'absent' (not {agg!r}); "
+                             "write an absent rule beside this one")  # fmt: skip
         if self.window is None:
             raise ValueError(f"window: required for aggregation {agg!r}")
         if self.condition is None:

@@ -124,7 +124,10 @@ class CompiledRule:
         sig = rule.signal
         self.is_log = isinstance(sig, LogSignal)
         self.metric = sig.metric if isinstance(sig, MetricSignal) else None
-        self.counter = isinstance(sig, MetricSignal) and sig.counter
+        # an absence is the same whether the series counts or not
+        self.counter = (
+            isinstance(sig, MetricSignal) and sig.counter and rule.aggregation != "absent"
+        )
         # None (not an always-true function) when there is nothing to check: saves a
         # call per sample per rule
         self.matches: LabelPredicate | None = (

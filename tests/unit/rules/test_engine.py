@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from processors.rules.engine import LATE, RuleEngine
 from schemas import Alert, encode
@@ -213,6 +214,43 @@ def test_absent_fires_for_a_source_that_was_reporting_and_resolves_on_return() -
     assert [(a.status, a.labels["host"]) for a in out] == [("firing", "quiet")]
     back = feed(e, [10.0], host="quiet", name="cpu_percent", start=T0 + 460)
     assert [(a.status, a.labels["host"]) for a in back] == [("resolved", "quiet")]
+
+
+def test_absent_watches_a_counter_as_it_watches_any_series() -> None:
+    # a counter signal once made the absence a counter slot with no window: the first
+    # keyed sample divided by a zero step and crashed the worker
+    r = Rule.model_validate({"name": "absent", "aggregation": "absent", "absent_for": "5m",
+                             "signal": {"kind": "metric", "metric": "requests_total",
+                                        "counter": True}, "group_by": ["host"]})  # fmt: skip
+    e = RuleEngine([r], NO_GRACE)
+    out: list[Alert] = []
+    for i, host in enumerate(["quiet"] * 6 + ["busy"] * 40):
+        e.process_metric("requests_total", {"host": host}, 100.0 * i, T0 + 10 * i,
+                         route=host.encode())  # fmt: skip
+        out += e.advance()
+    assert [(a.status, a.labels["host"]) for a in out] == [("firing", "quiet")]
+
+
+ABSENT = {"name": "gone", "signal": {"kind": "metric", "metric": "up"},
+          "aggregation": "absent", "absent_for": "5m"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        # an absence has nothing to aggregate or compare: an absent rule with a window
+        # once crashed the worker at its first window close
+        ({**ABSENT, "window": {"size": "1m"}}, "window"),
+        ({**ABSENT, "condition": {"op": ">", "threshold": 1}}, "condition"),
+        # on a threshold rule, absent_for made its series fire "absent" with a made-up value
+        ({**rule().model_dump(mode="json", by_alias=True), "absent_for": "5m"}, "absent_for"),
+    ],
+)
+def test_a_rule_with_a_field_its_kind_cannot_use_is_refused(
+    doc: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Rule.model_validate(doc)
 
 
 def test_series_cap_reports_overflow_instead_of_growing() -> None:

@@ -17,7 +17,10 @@ from schemas import encode
 from schemas.rules import Rule, RuleSettings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
-SETTINGS = RuleSettings(allowed_lateness=timedelta(seconds=10))
+SETTINGS = [
+    RuleSettings(allowed_lateness=timedelta(seconds=10)),
+    RuleSettings(allowed_lateness=timedelta(0), watermark="partition"),
+]
 AGGREGATIONS = ["avg", "min", "max", "sum", "count", "rate", "ratio", "quantile", "last", "absent"]
 ANOMALY = {"season": "none", "warm_up": 2, "debounce_k": 1, "debounce_n": 2, "resolve_after": 2}
 
@@ -40,10 +43,17 @@ def rule_docs(draw: st.DrawFn, index: int) -> dict[str, Any]:
     aggregation = draw(st.sampled_from(AGGREGATIONS))
     kind = draw(st.sampled_from(["condition", "anomaly", "absent"]))
     if kind == "condition":
-        doc |= {"aggregation": aggregation, "window": window,
-                "condition": {"op": draw(st.sampled_from([">", "<"])),
-                              "threshold": draw(st.sampled_from([0.5, 5.0, 50.0])),
-                              "for": draw(st.sampled_from(["0s", "20s"]))}}  # fmt: skip
+        op = draw(st.sampled_from([">", "<"]))
+        threshold = draw(st.sampled_from([0.5, 5.0, 50.0]))
+        condition: dict[str, Any] = {
+            "op": op,
+            "threshold": threshold,
+            "for": draw(st.sampled_from(["0s", "20s"])),
+            "keep_firing_for": draw(st.sampled_from(["0s", "15s"])),
+        }
+        if draw(st.booleans()):
+            condition["resolve_threshold"] = threshold * (0.5 if op == ">" else 2.0)
+        doc |= {"aggregation": aggregation, "window": window, "condition": condition}
         doc["early"] = draw(st.booleans())
     elif kind == "anomaly":
         doc["anomaly"] = ANOMALY
@@ -62,6 +72,9 @@ def rule_docs(draw: st.DrawFn, index: int) -> dict[str, Any]:
             ("condition", {"op": ">", "threshold": 1.0}), ("anomaly", ANOMALY),
         ]))  # fmt: skip
         doc[extra[0]] = extra[1]
+    if draw(st.booleans()):
+        zone = {"label": "zone", "op": draw(st.sampled_from(["=", "!="])), "value": "x"}
+        doc["signal"]["matchers"] = [zone]
     doc["min_samples"] = draw(st.sampled_from([1, 2]))
     doc["group_by"] = draw(st.sampled_from([[], ["host"], ["host", "zone"]]))
     doc["max_series"] = draw(st.sampled_from([1, 10]))
@@ -87,39 +100,42 @@ events = st.lists(
         st.integers(min_value=0, max_value=60).map(float),
         st.sampled_from([0, 1, 5, 13, 400]),  # seconds since the previous event
         st.sampled_from([200, 503]),
+        st.sampled_from(["default", "default", "acme"]),  # tenant
     ),
     min_size=1,
     max_size=80,
 )
 
 
-def _run(rules: list[Rule], stream: list[Any], keyed: bool, cut: int | None) -> list[bytes]:
-    e = RuleEngine(rules, SETTINGS)
+def _run(
+    rules: list[Rule], rs: RuleSettings, stream: list[Any], keyed: bool, cut: int | None
+) -> list[bytes]:
+    e = RuleEngine(rules, rs)
     out: list[bytes] = []
     t = T0
-    for i, (kind, host, zone, v, dt, status) in enumerate(stream):
+    for i, (kind, host, zone, v, dt, status, tenant) in enumerate(stream):
         t += dt
         labels = {"host": host, "zone": zone}
-        route = f"{kind}/{host}/{zone}".encode() if keyed else None
+        route = f"{tenant}/{kind}/{host}/{zone}".encode() if keyed else None
         if kind == "log":
-            e.process_log(labels, status, v, t, route=route)
+            e.process_log(labels, status, v, t, route=route, tenant=tenant)
         else:
             value = v if kind == "m" else float(int(v) * (i % 7))  # a counter, with resets
-            e.process_metric(kind, labels, value, t, route=route)
+            e.process_metric(kind, labels, value, t, route=route, tenant=tenant)
         e.overflows.clear()
         out += [encode(a) for a in e.advance()]
         if i == cut:
-            restored = RuleEngine(rules, SETTINGS)
+            restored = RuleEngine(rules, rs)
             restored.load(e.dump())
             e = restored
     return out + [encode(a) for a in e.flush()]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rule_sets(), events, st.integers(min_value=0, max_value=80))
+@given(rule_sets(), st.sampled_from(SETTINGS), events, st.integers(min_value=0, max_value=80))
 def test_every_rule_that_loads_runs_and_keys_and_checkpoints_change_nothing(
-    rules: list[Rule], stream: list[Any], cut: int
+    rules: list[Rule], rs: RuleSettings, stream: list[Any], cut: int
 ) -> None:
-    plain = _run(rules, stream, keyed=False, cut=None)
-    assert _run(rules, stream, keyed=True, cut=None) == plain
-    assert _run(rules, stream, keyed=True, cut=cut) == plain
+    plain = _run(rules, rs, stream, keyed=False, cut=None)
+    assert _run(rules, rs, stream, keyed=True, cut=None) == plain
+    assert _run(rules, rs, stream, keyed=True, cut=cut) == plain

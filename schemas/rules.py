@@ -153,6 +153,10 @@ class Rule(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
         agg = self.aggregation
+        # a field the aggregation does not read would be ignored without a word
+        for field, reader in (("quantile", "quantile"), ("numerator", "ratio")):
+            if getattr(self, field) is not None and agg != reader:
+                raise ValueError(f"{field}: only for aggregation {reader!r} (not {agg!r})")
         if self.anomaly is not None:
             if not isinstance(self.signal, MetricSignal):
                 raise ValueError("anomaly: anomaly detection scores metric signals")

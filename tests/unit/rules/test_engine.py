@@ -244,6 +244,12 @@ ABSENT = {"name": "gone", "signal": {"kind": "metric", "metric": "up"},
         ({**ABSENT, "condition": {"op": ">", "threshold": 1}}, "condition"),
         # on a threshold rule, absent_for made its series fire "absent" with a made-up value
         ({**rule().model_dump(mode="json", by_alias=True), "absent_for": "5m"}, "absent_for"),
+        # fields the aggregation does not read: ignored, the rule did something else
+        ({**rule().model_dump(mode="json", by_alias=True), "quantile": 0.99}, "quantile"),
+        (
+            {**rule().model_dump(mode="json", by_alias=True), "numerator": {"status_min": 500}},
+            "numerator",
+        ),
     ],
 )
 def test_a_rule_with_a_field_its_kind_cannot_use_is_refused(

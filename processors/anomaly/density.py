@@ -108,7 +108,12 @@ class Density:
                 self._regrid(m, sd)
                 gm, gs = m, sd
         # (floor, not int(): the same bin once clamped, without the type call)
-        k = _floor(PER_UNIT * _asinh((value - gm) / gs) + _HALF)
+        try:
+            k = _floor(PER_UNIT * _asinh((value - gm) / gs) + _HALF)
+        except (OverflowError, ValueError):
+            # a value hundreds of decades from the grid (or a grid the variance of such
+            # values overflowed): the outermost bin on its side
+            k = _LAST if value > gm else 0
         k = 0 if k < 0 else (_LAST if k > _LAST else k)
         bins = self.bins
         point = 0.0

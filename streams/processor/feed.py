@@ -19,15 +19,23 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 import orjson
+import structlog
 from pydantic import ValidationError
 
 from processors.rules.compiled import DEFAULT_TENANT
 from processors.rules.engine import LATE, TENANTS_CAPPED, RuleEngine
 from schemas import DecodeError
 from schemas.config.installation import TENANT_ID
+from streams.logs import Throttle
 from streams.processor.decoding import LOG_FIELDS, METRIC_FIELDS, decode_log, decode_metric
 
+log = structlog.get_logger(__name__)
+
 OK, IS_LATE, INVALID, FUTURE, OVERFLOW = "ok", "late", "invalid", "future", "overflow"
+# a record whose evaluation raised: a fault of tocsin's, dead-lettered so that the
+# partition goes on (with the traceback in the log)
+FAILED, EVALUATION_ERROR = "failed", "evaluation_error"
+_FAULTS = Throttle(30.0)  # one traceback per kind of fault per 30 s
 # the dead-letter reason of a sample refused by its tenant's series cap
 CAPPED_REASON = "tenant_series_cap"
 # the dead-letter reason of a sample of a tenant new to a partition that holds its cap
@@ -213,8 +221,14 @@ def _feed(engine: RuleEngine, records: Sequence[InputRecord], skew: timedelta,
             result = process(labels, r.get("http_status"), r.get("duration_ms"), t, route,
                              tenant)  # fmt: skip
         else:
-            result = process(r["name"], r.get("labels") or {}, r["value"], t, "", route,
-                             tenant)  # fmt: skip
+            try:
+                result = process(r["name"], r.get("labels") or {}, r["value"], t, "", route,
+                                 tenant)  # fmt: skip
+            except Exception as exc:
+                # a fault in evaluating one record must cost that record, not the
+                # partition: raised, it would stop the worker on it, and on every replay
+                rejected.append((rec, _failed(exc, r, model)))
+                continue
         if result is not None:
             rejected.append((rec, LATE_SAMPLE if result == LATE else
                              _tenants_capped(engine, tenant) if result == TENANTS_CAPPED else
@@ -248,6 +262,14 @@ def _claimed_tenant(raw: bytes) -> str:
     if isinstance(tenant, str) and TENANT_ID.fullmatch(tenant):
         return tenant
     return DEFAULT_TENANT
+
+
+def _failed(exc: Exception, r: dict[str, Any], model: str) -> Verdict:
+    tenant = r.get("tenant", DEFAULT_TENANT)
+    if _FAULTS.held_back(type(exc).__name__) is not None:
+        log.error("evaluation_failed", model=model, tenant=tenant, exc_info=exc)
+    error = f"{model} not evaluated: {type(exc).__name__}: {exc}"[:500]
+    return Verdict(FAILED, EVALUATION_ERROR, error, tenant)
 
 
 def _capped(engine: RuleEngine, r: dict[str, Any], logs: bool) -> Verdict:

@@ -31,6 +31,7 @@ from streams.logs import Throttle
 from streams.processor.checkpoint import encode_checkpoint
 from streams.processor.feed import (
     CAPPED_REASON,
+    FAILED,
     FUTURE,
     INVALID,
     IS_LATE,
@@ -126,7 +127,7 @@ class RulesWorker:
             return
         if self._dlq is None:
             self._dlq = DeadLetterSink(out, self.deadletter_topic, self.metrics, self.name)
-        if verdict.outcome == OVERFLOW:
+        if verdict.outcome in (OVERFLOW, FAILED):
             self._dlq.send(msg, reason=verdict.reason, error=verdict.error, stage="evaluate",
                            tenant=verdict.tenant)  # fmt: skip
             if verdict.reason == CAPPED_REASON:

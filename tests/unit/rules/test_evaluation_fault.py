@@ -1,0 +1,62 @@
+"""A fault in evaluating one record costs that record, not the partition: it becomes a
+dead letter naming the fault, and the records around it are evaluated as usual."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from structlog.testing import capture_logs
+
+from processors.rules.engine import RuleEngine
+from schemas.rules import Rule, RuleSettings
+from streams.processor.feed import EVALUATION_ERROR, FAILED, feed_metrics
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+RULE = Rule.model_validate({
+    "name": "cpu_max", "signal": {"kind": "metric", "metric": "cpu"}, "aggregation": "max",
+    "window": {"size": "10s"}, "condition": {"op": ">", "threshold": 90}, "group_by": ["host"],
+})  # fmt: skip
+
+
+class _Record:
+    def __init__(self, host: str, value: float, t: float) -> None:
+        at = datetime.fromtimestamp(T0 + t, UTC).isoformat()
+        doc = {"name": "cpu", "value": value, "time": at, "labels": {"host": host}}
+        self._raw, self._key, self._ts = orjson.dumps(doc), host.encode(), (1, (T0 + t) * 1e3)
+
+    def value(self) -> bytes:
+        return self._raw
+
+    def key(self) -> bytes:
+        return self._key
+
+    def timestamp(self) -> tuple[int, float]:
+        return self._ts
+
+
+def test_a_record_whose_evaluation_raises_is_dead_lettered_and_the_rest_go_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    e = RuleEngine([RULE], RuleSettings(allowed_lateness=timedelta(0)))
+    real = RuleEngine.process_metric
+
+    def faulty(self: RuleEngine, name: str, labels: dict[str, str], value: float,
+               *args: object) -> str | None:  # fmt: skip
+        if value == 13.0:  # stands for a fault of tocsin's own that this record triggers
+            raise ZeroDivisionError("float floor division by zero")
+        return real(self, name, labels, value, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RuleEngine, "process_metric", faulty)
+    records = [_Record("web-1", 95.0, 0), _Record("web-2", 13.0, 1), _Record("web-3", 97.0, 2)]
+    with capture_logs() as logs:
+        rejected = feed_metrics(e, records, timedelta(minutes=5))
+    ((record, verdict),) = rejected
+    assert record is records[1]
+    assert (verdict.outcome, verdict.reason) == (FAILED, EVALUATION_ERROR)
+    assert "ZeroDivisionError: float floor division by zero" in verdict.error
+    assert [entry["event"] for entry in logs] == ["evaluation_failed"]
+    e.process_metric("cpu", {"host": "web-1"}, 1.0, T0 + 30)  # the windows close
+    fired = [a.labels["host"] for a in e.advance() if a.status == "firing"]
+    assert sorted(fired) == ["web-1", "web-3"]

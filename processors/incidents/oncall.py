@@ -84,8 +84,11 @@ def _change_points(schedule: Schedule, after: datetime, until: datetime) -> list
                 points.add(handoff)
                 day += timedelta(days=1)
         else:
-            turn = max(0, int((after - start) / layer.length))
-            while (handoff := start + turn * layer.length) <= until:
+            # in elapsed time, as _layer_user counts turns: an aware local datetime plus
+            # a timedelta moves its wall clock, an hour off the instant across DST
+            first = start.astimezone(UTC)
+            turn = max(0, int((after - first) / layer.length))
+            while (handoff := first + turn * layer.length) <= until:
                 points.add(handoff)
                 turn += 1
     return sorted(p.astimezone(UTC) for p in points if after < p <= until)

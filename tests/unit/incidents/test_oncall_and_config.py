@@ -60,6 +60,27 @@ def test_next_handoffs_are_exact_instants_across_dst_and_around_a_short_override
     assert winter == [(datetime(2026, 3, 23, 8, 0, tzinfo=UTC), "ben")]  # 09:00 CET
 
 
+def test_hour_rotations_hand_off_when_next_handoffs_says_across_dst() -> None:
+    # a 90-minute rotation turns in elapsed time; the listed handoffs after the spring
+    # change were an hour late (local wall-clock arithmetic), so the on-call page and
+    # `tocsin oncall` named the wrong instant
+    s = Schedule(id="s", timezone="Europe/Berlin",
+                 layers=[Layer(users=["ann", "ann", "ben"], length=timedelta(minutes=90),
+                               handoff=time(0), start=date(2025, 1, 1))])  # fmt: skip
+    asked = datetime(2025, 3, 30, 0, 0, tzinfo=UTC)
+    handoffs = next_handoffs(s, asked, count=4)
+    assert handoffs[:2] == [
+        (datetime(2025, 3, 30, 0, 30, tzinfo=UTC), "ben"),
+        (datetime(2025, 3, 30, 2, 0, tzinfo=UTC), "ann"),
+    ]
+    before = asked
+    for when, who in handoffs:
+        assert on_call(s, when) == who
+        assert on_call(s, when - timedelta(seconds=1)) != who
+        assert on_call(s, before + (when - before) / 2) == on_call(s, before)
+        before = when
+
+
 def test_weekly_rotation_and_overrides_and_layers() -> None:
     s = Schedule(
         id="s", timezone="America/New_York",

@@ -78,6 +78,9 @@ def page_level(
             chosen = [level.targets[st.escalations % len(level.targets)]]
         for t in chosen:
             targets += resolve_target(t.kind, t.ref, now, cfg)
+        # a person a level names twice (as a user and as the schedule's on-call, or
+        # two schedules with the same on-call) is told once, under one id
+        targets = list(dict.fromkeys(targets))
         st.next_escalation_at = now + level.timeout
     st.pages += 1
     step = f"{kind}.{st.pages}.L{st.level}R{st.repeat}"

@@ -157,6 +157,7 @@ class RuleEngine:
         # shared by the partition's engines: whoever feeds a record reads the overflows it
         # caused from the partition's
         self.overflows = partition.overflows
+        self.faults = partition.faults
         # (event time, rule index, group key, alert): sorted per advance so the output
         # order does not depend on where batch boundaries fell
         self._out: list[tuple[float, int, GroupKey, Alert]] = []
@@ -586,7 +587,7 @@ class RuleEngine:
             return
         # the windows this sample cannot be in are decided first, as an advance before it
         # would have: the order of decisions does not depend on batch boundaries
-        self._close_windows(rs, self.close_wm)
+        self._close(rs, self.close_wm)
         self._closed.clear()  # valid for one advance only (see _advance)
         if g.phase != INACTIVE:
             return
@@ -671,7 +672,7 @@ class RuleEngine:
     def _advance(self, wm: float) -> list[tuple[float, int, GroupKey, Alert]]:
         for rs in self.rules:
             if rs.rule.n_windows:
-                self._close_windows(rs, wm)
+                self._close(rs, wm)
         self._closed.clear()  # only valid while no sample came in since
         self.advances += 1
         if not self._out:
@@ -738,6 +739,26 @@ class RuleEngine:
 
     def _emit(self, rs: RuleState, key: GroupKey, at: float, alert: Alert) -> None:
         self._out.append((at, rs.index, key, alert))
+
+    def _close(self, rs: RuleState, wm: float) -> None:
+        """Close `rs`'s windows due at `wm`. A window whose close raises (a fault of
+        tocsin's own) is skipped and reported in `faults`: raised, it would stop the
+        worker at every replay, silencing every rule of the partition. Its alerts
+        already decided stand; the rest of the window's groups decide nothing."""
+        while True:
+            try:
+                self._close_windows(rs, wm)
+                return
+            except Exception as exc:
+                i = rs.next_window
+                self.partition.faults.append(
+                    (rs.rule.rule.name, f"window {i} not closed: {type(exc).__name__}: {exc}")
+                )
+                if i is None:
+                    return
+                rs.current = None
+                rs.open.pop(i, None)
+                rs.next_window = i + 1 if rs.open or rs.active else None
 
     def _close_anomaly_windows(self, rs: RuleState, wm: float) -> None:
         """An anomaly rule with a window: its detector scores each group's value of each
@@ -886,7 +907,7 @@ class RuleEngine:
                 # a series is judged idle on its state after the windows due have closed,
                 # as an advance before this sample would have closed them: whether one
                 # ran in between (a batch boundary) must not decide what is forgotten
-                self._close_windows(rs, self.close_wm)
+                self._close(rs, self.close_wm)
             if r.anomaly is not None:
                 idle = r.anomaly.idle_evict
                 horizon = wm - (idle.total_seconds() if idle else _ANOMALY_IDLE_S)

@@ -45,8 +45,8 @@ class Partition:
     event time of any tenant and when the tenants are next looked at (never while the
     partition has one)."""
 
-    __slots__ = ("compiled", "due", "idle_after", "newest", "others", "overflows", "root",
-                 "settings")  # fmt: skip
+    __slots__ = ("compiled", "due", "faults", "idle_after", "newest", "others", "overflows",
+                 "root", "settings")  # fmt: skip
 
     def __init__(
         self, root: RuleEngine, compiled: list[CompiledRule], settings: RuleSettings
@@ -56,6 +56,8 @@ class Partition:
         self.settings = settings
         self.others: dict[str, RuleEngine] = {}
         self.overflows: list[tuple[str, dict[str, str]]] = []
+        # (rule, error) of each window whose close raised and was skipped (RuleEngine._close)
+        self.faults: list[tuple[str, str]] = []
         self.newest = float("-inf")
         self.due = _NEVER
         self.idle_after = settings.max_future_skew.total_seconds() + IDLE_S

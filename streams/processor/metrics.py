@@ -44,6 +44,13 @@ class ProcessorMetrics(WorkerMetrics):
             ["rule"],
             registry=r,
         )
+        self.window_faults = Counter(
+            "tocsin_window_faults_total",
+            "Windows whose close raised (a fault of tocsin's own) and were skipped, so that "
+            "the partition's other rules and windows go on; the error is in the log.",
+            ["rule"],
+            registry=r,
+        )
         self.tenant_refused = Counter(
             "tocsin_tenant_series_refused_total",
             "Samples of a new series refused because their tenant had its cap of series "

@@ -75,6 +75,7 @@ class RulesWorker:
         self._last_checkpoint = time.monotonic()
         self._mixed_rules: set[str] = set()
         self._mixed_log = Throttle(300.0)
+        self._fault_log = Throttle(30.0)
 
     # -- partitions ---------------------------------------------------------------
 
@@ -117,6 +118,8 @@ class RulesWorker:
                 out.produce(self.alerts_topic, encode(alert), alert.fingerprint.encode())
                 self.metrics.transitions.labels(rule=alert.rule, status=alert.status).inc()
                 self._pending.append(alert)
+            if engine.faults:
+                self._report_faults(engine)
         if time.monotonic() - self._last_checkpoint >= self.checkpoint_every_s:
             self._checkpoint(out)
 
@@ -153,6 +156,13 @@ class RulesWorker:
         self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in engines))
         self.metrics.anomaly_series.set(sum(e.anomaly_series_count() for e in engines))
         self._report_mixed(engines)
+
+    def _report_faults(self, engine: RuleEngine) -> None:
+        for rule, error in engine.faults:
+            self.metrics.window_faults.labels(rule=rule).inc()
+            if self._fault_log.held_back(rule) is not None:
+                log.error("window_close_failed", rule=rule, error=error)
+        engine.faults.clear()
 
     def _report_mixed(self, engines: Iterable[RuleEngine]) -> None:
         mixed: dict[str, int] = {}

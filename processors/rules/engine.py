@@ -292,6 +292,8 @@ class RuleEngine:
                 fed.append((rs, key, None))
             self._fold(rs, key, labels, v, True, t)
             if r.anomaly is not None and not r.n_windows:
+                # every route is built on this path, from this series' sample, and only
+                # this series' samples take it: noting the series here notes them all
                 _owned_by(rs.groups.get(key), series)
         if route is not None:
             self._remember(route, name, labels, fed, clock)
@@ -385,8 +387,6 @@ class RuleEngine:
                 slots.append(make_slot(rs, key, g))
             else:
                 slots.append(make_counter_slot(rs, key, g, counter))
-            if slots[-1].kind == ANOMALY:
-                _owned_by(g, series_key(name, labels))
         routes = self._log_routes if logs else self._routes
         made = make_route(name, labels, tuple(slots), clock)
         replaced = routes.get(route)

@@ -303,7 +303,7 @@ def _overflowed(engine: RuleEngine, tenant: str) -> list[Verdict]:
     return out
 
 
-class _Raw:
+class RawRecord:
     """One raw record outside Kafka (backtest lines, tests)."""
 
     __slots__ = ("_key", "_raw", "_ts")
@@ -326,13 +326,13 @@ def feed_metric(
     engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta, key: bytes | None = None
 ) -> Verdict:
     """One record, written to Kafka at `now_s` (epoch s); `key` is its Kafka key."""
-    return _one(feed_metrics(engine, [_Raw(raw, now_s, key)], skew))
+    return _one(feed_metrics(engine, [RawRecord(raw, now_s, key)], skew))
 
 
 def feed_log(
     engine: RuleEngine, raw: bytes, now_s: float, skew: timedelta, key: bytes | None = None
 ) -> Verdict:
-    return _one(feed_logs(engine, [_Raw(raw, now_s, key)], skew))
+    return _one(feed_logs(engine, [RawRecord(raw, now_s, key)], skew))
 
 
 def _one(rejected: Rejected) -> Verdict:

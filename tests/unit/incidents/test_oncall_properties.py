@@ -49,7 +49,7 @@ def _schedule(zone: str, layers: list[dict[str, Any]], spans: list[Any]) -> Sche
     "Europe/Berlin",
     [{"users": ["ann", "ann", "ben"], "length": "90m", "handoff": "00:00", "start": "2025-01-01"}],
     [],
-    (88 * 24) * 60,  # 2025-03-30 00:00 UTC
+    int((datetime(2025, 3, 30, tzinfo=UTC) - BASE).total_seconds() // 60),
 )
 def test_the_listed_handoffs_are_exactly_when_the_on_call_user_changes(
     zone: str, layers: list[dict[str, Any]], spans: list[Any], minute: int

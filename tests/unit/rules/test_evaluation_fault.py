@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from processors.rules.engine import RuleEngine
 from schemas.rules import Rule, RuleSettings
-from streams.processor.feed import EVALUATION_ERROR, FAILED, feed_metrics
+from streams.processor.feed import EVALUATION_ERROR, FAILED, RawRecord, feed_metrics
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 RULE = Rule.model_validate({
@@ -21,20 +21,10 @@ RULE = Rule.model_validate({
 })  # fmt: skip
 
 
-class _Record:
-    def __init__(self, host: str, value: float, t: float) -> None:
-        at = datetime.fromtimestamp(T0 + t, UTC).isoformat()
-        doc = {"name": "cpu", "value": value, "time": at, "labels": {"host": host}}
-        self._raw, self._key, self._ts = orjson.dumps(doc), host.encode(), (1, (T0 + t) * 1e3)
-
-    def value(self) -> bytes:
-        return self._raw
-
-    def key(self) -> bytes:
-        return self._key
-
-    def timestamp(self) -> tuple[int, float]:
-        return self._ts
+def _record(host: str, value: float, t: float) -> RawRecord:
+    at = datetime.fromtimestamp(T0 + t, UTC).isoformat()
+    doc = {"name": "cpu", "value": value, "time": at, "labels": {"host": host}}
+    return RawRecord(orjson.dumps(doc), T0 + t, host.encode())
 
 
 def test_a_record_whose_evaluation_raises_is_dead_lettered_and_the_rest_go_on(
@@ -50,7 +40,7 @@ def test_a_record_whose_evaluation_raises_is_dead_lettered_and_the_rest_go_on(
         return real(self, name, labels, value, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(RuleEngine, "process_metric", faulty)
-    records = [_Record("web-1", 95.0, 0), _Record("web-2", 13.0, 1), _Record("web-3", 97.0, 2)]
+    records = [_record("web-1", 95.0, 0), _record("web-2", 13.0, 1), _record("web-3", 97.0, 2)]
     with capture_logs() as logs:
         rejected = feed_metrics(e, records, timedelta(minutes=5))
     ((record, verdict),) = rejected

@@ -5,13 +5,19 @@ series are still evaluated."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 
 from processors.rules.engine import RuleEngine
 from schemas.rules import Rule, RuleSettings
-from streams.processor.feed import CAPPED_REASON, OVERFLOW, Verdict, feed_metric, feed_metrics
+from streams.processor.feed import (
+    CAPPED_REASON,
+    OVERFLOW,
+    RawRecord,
+    Verdict,
+    feed_metric,
+    feed_metrics,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 SKEW = timedelta(minutes=5)
@@ -27,26 +33,11 @@ RULE = Rule.model_validate(
 )
 
 
-class _Record:
-    def __init__(self, doc: dict[str, Any], at: float) -> None:
-        self._raw = orjson.dumps(doc)
-        self._key = f"cpu{doc['labels']}".encode()
-        self._ts = (1, at * 1000.0)
-
-    def value(self) -> bytes:
-        return self._raw
-
-    def key(self) -> bytes:
-        return self._key
-
-    def timestamp(self) -> tuple[int, float]:
-        return self._ts
-
-
-def _sample(tenant: str, host: str, value: float, t: float) -> _Record:
+def _sample(tenant: str, host: str, value: float, t: float) -> RawRecord:
     at = datetime.fromtimestamp(T0 + t, UTC).isoformat()
-    doc = {"name": "cpu", "value": value, "time": at, "labels": {"host": host}, "tenant": tenant}
-    return _Record(doc, T0 + t)
+    labels = {"host": host}
+    doc = {"name": "cpu", "value": value, "time": at, "labels": labels, "tenant": tenant}
+    return RawRecord(orjson.dumps(doc), T0 + t, f"cpu{labels}".encode())
 
 
 def _scrape(e: RuleEngine, t: float, hosts: dict[tuple[str, str], float]) -> list[Verdict]:

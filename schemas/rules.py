@@ -167,21 +167,12 @@ class Rule(_Strict):
             if self.absent_for is not None:
                 raise ValueError("absent_for: a series that stops is an `absent` rule's to "
                                  "notice; write one beside the anomaly rule")  # fmt: skip
-            if self.window is None:
-                if "aggregation" in self.model_fields_set:
-                    raise ValueError(
-                        f"window: required for aggregation {agg!r} (the detector then "
-                        "scores the group's value per window)"
-                    )
-                return self
+            if self.window is None and "aggregation" in self.model_fields_set:
+                raise ValueError(f"window: required for aggregation {agg!r} (the detector "
+                                 "then scores the group's value per window)")  # fmt: skip
             if agg in ("absent", "ratio"):
                 raise ValueError(f"aggregation: {agg!r} is not a value an anomaly rule can score")
-            if agg == "quantile" and self.quantile is None:
-                raise ValueError("quantile: required for aggregation 'quantile' (e.g. 0.95)")
-            if agg == "rate" and not self.signal.counter:
-                raise ValueError("signal.counter: 'rate' needs a counter signal (counter: true)")
-            return self
-        if agg == "absent":
+        elif agg == "absent":
             if self.absent_for is None:
                 raise ValueError("absent_for: required for aggregation 'absent'")
             # an absence has no value to aggregate or compare: a window or a condition
@@ -191,24 +182,25 @@ class Rule(_Strict):
                     raise ValueError(f"{field}: aggregation 'absent' takes absent_for only")
             if self.early:
                 raise ValueError("early: aggregation 'absent' has no threshold to cross")
-            return self
-        if self.absent_for is not None:
-            # it would run the absence check on a threshold rule's series, which then
-            # fire as absent with a made-up value
-            raise ValueError(f"absent_for: only for aggregation 'absent' (not {agg!r}); "
-                             "write an absent rule beside this one")  # fmt: skip
-        if self.window is None:
-            raise ValueError(f"window: required for aggregation {agg!r}")
-        if self.condition is None:
-            raise ValueError(f"condition: required for aggregation {agg!r}")
+        else:
+            if self.absent_for is not None:
+                # it would run the absence check on a threshold rule's series, which then
+                # fire as absent with a made-up value
+                raise ValueError(f"absent_for: only for aggregation 'absent' (not {agg!r}); "
+                                 "write an absent rule beside this one")  # fmt: skip
+            if self.window is None:
+                raise ValueError(f"window: required for aggregation {agg!r}")
+            if self.condition is None:
+                raise ValueError(f"condition: required for aggregation {agg!r}")
+            if self.early:
+                _check_early(agg, self.condition)
+        # what every kind of rule must satisfy
         if agg == "quantile" and self.quantile is None:
             raise ValueError("quantile: required for aggregation 'quantile' (e.g. 0.95)")
         if agg == "ratio" and (not isinstance(self.signal, LogSignal) or self.numerator is None):
             raise ValueError("numerator: 'ratio' needs a log signal and a numerator filter")
         if agg == "rate" and isinstance(self.signal, MetricSignal) and not self.signal.counter:
             raise ValueError("signal.counter: 'rate' needs a counter signal (counter: true)")
-        if self.early:
-            _check_early(agg, self.condition)
         for m in [*_matchers(self)]:
             if m.op in ("=~", "!~"):
                 try:

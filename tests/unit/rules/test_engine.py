@@ -244,6 +244,31 @@ ABSENT = {"name": "gone", "signal": {"kind": "metric", "metric": "up"},
         ({**ABSENT, "condition": {"op": ">", "threshold": 1}}, "condition"),
         # on a threshold rule, absent_for made its series fire "absent" with a made-up value
         ({**rule().model_dump(mode="json", by_alias=True), "absent_for": "5m"}, "absent_for"),
+        # a bad regex in an absent or anomaly rule once passed, and the processor then
+        # failed building its engine
+        (
+            {
+                **ABSENT,
+                "signal": {
+                    "kind": "metric",
+                    "metric": "up",
+                    "matchers": [{"label": "host", "op": "=~", "value": "("}],
+                },
+            },
+            "invalid regex",
+        ),
+        (
+            {
+                "name": "rps",
+                "anomaly": {},
+                "signal": {
+                    "kind": "metric",
+                    "metric": "rps",
+                    "matchers": [{"label": "host", "op": "=~", "value": "("}],
+                },
+            },
+            "invalid regex",
+        ),
         # fields the aggregation does not read: ignored, the rule did something else
         ({**rule().model_dump(mode="json", by_alias=True), "quantile": 0.99}, "quantile"),
         (

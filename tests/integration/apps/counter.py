@@ -10,6 +10,7 @@ import os
 
 import faust
 
+from streams.agents.watchdog import Stall, StallWatchdog, install
 from streams.kafka_security import faust_options
 from streams.settings import KafkaSettings
 
@@ -33,6 +34,15 @@ out = app.topic(
     f"{PREFIX}counts", key_type=str, value_type=str, key_serializer="raw", value_serializer="raw"
 )
 counts = app.Table("counts", default=int, partitions=3)
+
+
+def _stalled(stall: Stall) -> None:
+    print(f"partition_stalled {stall}", flush=True)
+
+
+# as tocsin's agents run faust: a partition a rebalance left unfetched is put back
+install(app, StallWatchdog(KafkaSettings(), app.conf.id, [words.get_topic_name()],
+                           stall_after=5.0), _stalled, every=1.0)  # fmt: skip
 
 
 @app.agent(words)

@@ -50,6 +50,9 @@ class AnomalyDetail(BaseModel):
     # slot's lowest or highest, whichever strays further), None where no sample came
     recent: list[FiniteFloat | None] = Field(default_factory=list, max_length=144)
     slot_s: int = Field(default=600, ge=1, le=86_400)
+    # the series whose detector decided, when the rule scores each series of a group on
+    # its own (a window rule scores the group's aggregate: None)
+    series: ShortText | None = None
 
     def expectation(self) -> str:
         """e.g. "expected 41.2, usual 30.1 to 52.3"."""

@@ -49,6 +49,8 @@ def pagerduty_event(n: Notification, routing_key: str, link: str | None = None) 
             a = n.anomaly
             details.update({"expected": a.expected, "usual_low": a.lower, "usual_high": a.upper,
                             "rarity": a.rarity, "last_hours": a.sparkline()})  # fmt: skip
+            if a.series:
+                details["series"] = a.series
         if n.storm is not None:  # the incident summarises an alert storm
             details["storm"] = n.storm.line()
             details["storm_labels"] = {k: t.values for k, t in n.storm.by_label.items()}

@@ -74,16 +74,16 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
 
 
 def anomaly_text(n: Notification) -> str:
-    """The value against what the series usually does, and how rare it is, e.g.
-    "73.2 (expected 41.2, usual 30.1 to 52.3)" and "rarer than once a month for this
-    series" on the next line."""
+    """The value against what the series usually does, how rare it is, and which series
+    of the group it is, e.g. "73.2 (expected 41.2, usual 30.1 to 52.3)", "rarer than
+    once a month for this series" and "rps{instance=a,service=api}" on the next lines."""
     a = n.anomaly
     if a is None:
         return ""
     head = f"{n.value:.4g}" if n.value is not None else ""
     if a.expectation():
         head = f"{head} ({a.expectation()})" if head else a.expectation()
-    return "\n".join(p for p in (head, a.rarity) if p)
+    return "\n".join(p for p in (head, a.rarity, a.series) if p)
 
 
 def storm_text(n: Notification) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from processors.anomaly import AnomalyVerdict
+from processors.anomaly import AnomalySeries, AnomalyVerdict
 from processors.anomaly.recent import SLOT_S
 from processors.anomaly.words import rarity
 from processors.rules.compiled import CompiledRule, render
 from processors.rules.condition import FIRING, INACTIVE, PENDING
-from processors.rules.state import AnomalyGroup, Group, GroupKey
+from processors.rules.state import Group, GroupKey
 from schemas.alerts import Alert, AnomalyDetail
 
 STATUS = {PENDING: "pending", FIRING: "firing", INACTIVE: "resolved"}
@@ -80,8 +80,17 @@ def rule_alert(
 
 
 def anomaly_alert(
-    r: CompiledRule, key: GroupKey, g: Group, verdict: AnomalyVerdict, value: float, at: float
+    r: CompiledRule,
+    key: GroupKey,
+    g: Group,
+    detector: AnomalySeries,
+    series: str,
+    verdict: AnomalyVerdict,
+    value: float,
+    at: float,
 ) -> Alert:
+    """The transition of a group that `series`' detector decided ("" for a window
+    rule's, whose detector scores the group's own value)."""
     rule = r.rule
     fp = r.fingerprint(key)
     status = verdict.transition or "firing"
@@ -94,8 +103,9 @@ def anomaly_alert(
         upper=verdict.upper,
         detector=r.anomaly.detector if r.anomaly else "likelihood",
         rarity=words,
-        recent=g.detector.last_hours() if isinstance(g, AnomalyGroup) and g.detector else [],
+        recent=detector.last_hours(),
         slot_s=SLOT_S,
+        series=series[:1024] or None,
     )
     summary = render(
         rule.summary,

@@ -18,7 +18,7 @@ windows; a single-tenant partition is the one engine it always was.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterator
 
 from processors.anomaly import AnomalySeries
 from processors.rules import snapshot, tenancy
@@ -39,7 +39,7 @@ from processors.rules.routes import (
     make_route,
     make_slot,
 )
-from processors.rules.state import MIXED, AnomalyGroup, Group, GroupKey, RuleState, new_group
+from processors.rules.state import AnomalyGroup, Group, GroupKey, Member, RuleState, new_group
 from schemas.alerts import Alert
 from schemas.rules import Rule as RuleModel
 from schemas.rules import RuleSettings
@@ -96,12 +96,16 @@ def _window_values(
     return items, by_key
 
 
-def _owned_by(g: Group | None, series: str) -> None:
-    """Note whose samples an anomaly group's detector scores sample by sample: one
-    series' alone, or (MIXED) several series' interleaved, which no forecast can follow
-    (a rule that groups several series needs a window and an aggregation)."""
-    if isinstance(g, AnomalyGroup) and g.series != series and g.series is not MIXED:
-        g.series = series if g.series is None else MIXED
+def _forget_idle_members(rs: RuleState, horizon: float) -> None:
+    """Drop the detectors of series not scored since `horizon` from groups that go on
+    (series come and go under one group: pods replaced under a service). A firing one
+    stays until it resolves, or its group is forgotten: its page is still open."""
+    for g in rs.groups.values():
+        members = g.members  # type: ignore[attr-defined]  # an anomaly rule's group
+        if len(members) > 1:
+            for series in [s for s, m in members.items()
+                           if m.last_seen < horizon and not m.detector.firing]:  # fmt: skip
+                del members[series]
 
 
 class RuleEngine:
@@ -243,7 +247,7 @@ class RuleEngine:
                     elif s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
                         self._shadow(s, value)  # type: ignore[arg-type]
                 for s in known.anomalies:
-                    self._score(s.rs, s.key, s.group, value, t)
+                    self._score(s.rs, s.key, s.group, value, t, s.series)  # type: ignore[attr-defined]
                 return None
         rules = self.by_metric.get(name)
         if rules is None:
@@ -290,13 +294,9 @@ class RuleEngine:
                     v /= t - prev[0]
             else:
                 fed.append((rs, key, None))
-            self._fold(rs, key, labels, v, True, t)
-            if r.anomaly is not None and not r.n_windows:
-                # every route is built on this path, from this series' sample, and only
-                # this series' samples take it: noting the series here notes them all
-                _owned_by(rs.groups.get(key), series)
+            self._fold(rs, key, labels, v, True, t, series)
         if route is not None:
-            self._remember(route, name, labels, fed, clock)
+            self._remember(route, name, labels, fed, clock, series)
         return None
 
     def process_log(
@@ -329,7 +329,8 @@ class RuleEngine:
                     c.disordered = True
                 self._fold_route(known, labels, 1.0, t, status, duration_ms, logs=True)
                 return None
-        clock = self.clocks.get(series_key("", labels), tenant)
+        series = series_key("", labels)
+        clock = self.clocks.get(series, tenant)
         if clock is None:
             return CAPPED
         clock.tick(t)
@@ -355,9 +356,9 @@ class RuleEngine:
             else:
                 v = 1.0
             hit = r.numerator(status, labels) if r.numerator is not None else True
-            self._fold(rs, key, labels, v, hit, t)
+            self._fold(rs, key, labels, v, hit, t, series)
         if route is not None:
-            self._remember(route, "", labels, fed, clock, logs=True)
+            self._remember(route, "", labels, fed, clock, series, logs=True)
         return None
 
     # -- routes (processors/rules/routes.py) -----------------------------------------
@@ -369,6 +370,7 @@ class RuleEngine:
         labels: dict[str, str],
         fed: list[tuple[RuleState, GroupKey, str | None]],
         clock: SeriesClock,
+        series: str,
         logs: bool = False,
     ) -> None:
         slots: list[Slot] = []
@@ -384,9 +386,9 @@ class RuleEngine:
             if lead is not None:
                 slots.append(ShadowSlot(rs, key, g, lead))
             elif counter is None:
-                slots.append(make_slot(rs, key, g))
+                slots.append(make_slot(rs, key, g, series))
             else:
-                slots.append(make_counter_slot(rs, key, g, counter))
+                slots.append(make_counter_slot(rs, key, g, counter, series))
         routes = self._log_routes if logs else self._routes
         made = make_route(name, labels, tuple(slots), clock)
         replaced = routes.get(route)
@@ -471,9 +473,9 @@ class RuleEngine:
                 if s.acc is not s.lead.acc:  # type: ignore[attr-defined]  # a ShadowSlot
                     self._shadow(s, v)  # type: ignore[arg-type]
             elif s.kind == ANOMALY:
-                self._score(s.rs, s.key, g, v, t)
-            elif g.phase == FIRING:
-                self._fold(s.rs, s.key, labels, v, hit, t)
+                self._score(s.rs, s.key, g, v, t, s.series)  # type: ignore[attr-defined]
+            elif g.phase == FIRING:  # `absent`: the source is back
+                self._fold(s.rs, s.key, labels, v, hit, t, "")
 
     def _enter_pane(self, s: Slot, index: int, v: float, hit: bool) -> None:
         rs = s.rs
@@ -532,7 +534,14 @@ class RuleEngine:
         s.pane, s.acc = index, acc
 
     def _fold(
-        self, rs: RuleState, key: GroupKey, labels: dict[str, str], v: float, hit: bool, t: float
+        self,
+        rs: RuleState,
+        key: GroupKey,
+        labels: dict[str, str],
+        v: float,
+        hit: bool,
+        t: float,
+        series: str,
     ) -> None:
         r = rs.rule
         g = rs.groups.get(key)
@@ -567,7 +576,7 @@ class RuleEngine:
             if r.early and acc.count >= r.rule.min_samples:
                 self._decide_early(rs, key, g, acc, first, t)
         elif r.anomaly is not None:
-            self._score(rs, key, g, v, t)
+            self._score(rs, key, g, v, t, series)
         elif g.phase == FIRING:  # `absent`: the source is back
             g.phase = INACTIVE
             rs.active.discard(key)
@@ -625,23 +634,36 @@ class RuleEngine:
                 return True
         return False
 
-    def _score(self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float) -> None:
-        spec = rs.rule.anomaly
-        assert spec is not None
+    def _score(
+        self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float, series: str
+    ) -> None:
+        """Score `series`' sample with its own detector in the group (a forecast follows
+        one series: several interleaved would look like a series that jumps at every
+        sample); the group fires when its first member does, and resolves with its last."""
         assert isinstance(g, AnomalyGroup)  # new_group() for an anomaly rule
-        if g.detector is None:
-            g.detector = AnomalySeries(spec)
-        verdict = g.detector.update(v, at_time(t))
+        m = g.members.get(series)
+        if m is None:
+            spec = rs.rule.anomaly
+            assert spec is not None
+            m = g.members[series] = Member(AnomalySeries(spec))
+        if t > m.last_seen:
+            m.last_seen = t
+        verdict = m.detector.update(v, at_time(t))
         g.value = v
-        if verdict.transition is None:
+        transition = verdict.transition
+        if transition is None:
             return
-        if verdict.transition == "firing":
+        if transition == "firing":
+            if g.phase == FIRING:
+                return  # another member's page is open: this one joins it
             g.phase, g.active_since, g.fired_at = FIRING, t, t
             rs.active.add(key)
         else:
+            if g.phase != FIRING or g.firing_members():
+                return  # the group's page stays open while another member fires
             g.phase = INACTIVE
             rs.active.discard(key)
-        self._emit(rs, key, t, anomaly_alert(rs.rule, key, g, verdict, v, t))
+        self._emit(rs, key, t, anomaly_alert(rs.rule, key, g, m.detector, series, verdict, v, t))
 
     # -- output -----------------------------------------------------------------
 
@@ -780,7 +802,7 @@ class RuleEngine:
                 g = groups.get(key)
                 if g is None:  # evicted while idle: its detector starts afresh
                     g = groups[key] = new_group(r)
-                self._score(rs, key, g, value / size if r.per_second else value, end)
+                self._score(rs, key, g, value / size if r.per_second else value, end, "")
             rs.open.pop(i, None)  # no later window holds pane i
             rs.next_window = i + 1 if rs.open else None
 
@@ -912,6 +934,7 @@ class RuleEngine:
                 idle = r.anomaly.idle_evict
                 horizon = wm - (idle.total_seconds() if idle else _ANOMALY_IDLE_S)
                 idle_keys = [k for k, g in rs.groups.items() if g.last_seen < horizon]
+                _forget_idle_members(rs, horizon)
             else:
                 # last seen before the horizon: every window it was in has closed
                 horizon = wm - r.size - _IDLE_EVICT_S
@@ -943,34 +966,21 @@ class RuleEngine:
     def series_count(self) -> int:
         return sum(len(rs.groups) for e in self.engines() for rs in e.rules)
 
-    def anomaly_memory_bytes(self) -> int:
-        """Estimated bytes held by anomaly detectors (reported as a metric)."""
-        return sum(
-            g.detector.memory_bytes()
-            for e in self.engines()
-            for rs in e.rules
-            for g in rs.groups.values()
-            if isinstance(g, AnomalyGroup) and g.detector is not None
-        )
-
-    def anomaly_mixed_groups(self) -> dict[str, int]:
-        """Per anomaly rule without a window, its groups whose detector has been fed
-        samples of more than one series (see _owned_by)."""
-        out: dict[str, int] = {}
+    def _members(self) -> Iterator[Member]:
         for e in self.engines():
             for rs in e.rules:
-                if rs.rule.anomaly is None or rs.rule.n_windows:
-                    continue
-                n = sum(1 for g in rs.groups.values()
-                        if isinstance(g, AnomalyGroup) and g.series is MIXED)  # fmt: skip
-                if n:
-                    out[rs.rule.rule.name] = out.get(rs.rule.rule.name, 0) + n
-        return out
+                if rs.rule.anomaly is not None:
+                    for g in rs.groups.values():
+                        assert isinstance(g, AnomalyGroup)
+                        yield from g.members.values()
+
+    def anomaly_memory_bytes(self) -> int:
+        """Estimated bytes held by anomaly detectors (reported as a metric)."""
+        return sum(m.detector.memory_bytes() for m in self._members())
 
     def anomaly_series_count(self) -> int:
-        return sum(
-            len(rs.groups) for e in self.engines() for rs in e.rules if rs.rule.anomaly is not None
-        )
+        """Series with a detector of their own: a group's members, each rule's."""
+        return sum(1 for _ in self._members())
 
     def dump(self) -> bytes:
         for e in self.engines():

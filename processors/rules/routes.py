@@ -44,8 +44,14 @@ class Slot:
 
 
 class AnomalySlot(Slot):
-    __slots__ = ()
+    """Also the route's series: the member of the group whose detector it feeds."""
+
+    __slots__ = ("series",)
     kind = ANOMALY
+
+    def __init__(self, rs: RuleState, key: GroupKey, group: Group, series: str) -> None:
+        super().__init__(rs, key, group)
+        self.series = series
 
 
 class AbsentSlot(Slot):
@@ -53,11 +59,14 @@ class AbsentSlot(Slot):
     kind = ABSENT
 
 
-def make_slot(rs: RuleState, key: GroupKey, group: Group) -> Slot:
-    """The slot of a plain (not counter, not shadow) rule of a route."""
+def make_slot(rs: RuleState, key: GroupKey, group: Group, series: str) -> Slot:
+    """The slot of a plain (not counter, not shadow) rule of a route of `series`."""
     r = rs.rule
-    kind = Slot if r.n_windows else AnomalySlot if r.anomaly is not None else AbsentSlot
-    return kind(rs, key, group)
+    if r.n_windows:
+        return Slot(rs, key, group)
+    if r.anomaly is not None:
+        return AnomalySlot(rs, key, group, series)
+    return AbsentSlot(rs, key, group)
 
 
 class CounterSlot(Slot):
@@ -72,16 +81,26 @@ class CounterSlot(Slot):
 
 
 class AnomalyCounterSlot(CounterSlot):
-    """A counter scored sample by sample: its detector sees the per-second rate."""
+    """A counter scored sample by sample: its detector (the group's member `series`)
+    sees the per-second rate."""
 
-    __slots__ = ()
+    __slots__ = ("series",)
     kind = ANOMALY
 
+    def __init__(
+        self, rs: RuleState, key: GroupKey, group: Group, counter: str, series: str
+    ) -> None:
+        super().__init__(rs, key, group, counter)
+        self.series = series
 
-def make_counter_slot(rs: RuleState, key: GroupKey, group: Group, counter: str) -> CounterSlot:
+
+def make_counter_slot(
+    rs: RuleState, key: GroupKey, group: Group, counter: str, series: str
+) -> CounterSlot:
     r = rs.rule
-    kind = AnomalyCounterSlot if r.anomaly is not None and not r.n_windows else CounterSlot
-    return kind(rs, key, group, counter)
+    if r.anomaly is not None and not r.n_windows:
+        return AnomalyCounterSlot(rs, key, group, counter, series)
+    return CounterSlot(rs, key, group, counter)
 
 
 class ShadowSlot(Slot):

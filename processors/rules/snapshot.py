@@ -15,7 +15,7 @@ import orjson
 from processors.anomaly import AnomalySeries
 from processors.rules import tenancy
 from processors.rules.condition import INACTIVE
-from processors.rules.state import AnomalyGroup, new_group
+from processors.rules.state import AnomalyGroup, Member, new_group
 from schemas.alerts import Alert
 from schemas.codec import decode, encode
 from schemas.errors import TocsinError
@@ -23,7 +23,7 @@ from schemas.errors import TocsinError
 if TYPE_CHECKING:
     from processors.rules.engine import RuleEngine
 
-STATE_VERSION = 17  # 4: panes, not windows; 5: quantile panes may hold plain values;
+STATE_VERSION = 18  # 4: panes, not windows; 5: quantile panes may hold plain values;
 # 6: anomaly detectors calibrate with a histogram (likelihood v3, holt_winters v2);
 # window groups carry no detector slot; 7: likelihood v4 (weekly keeps hour-of-day slots);
 # 8: detectors score rarity per unit of time (likelihood v5, holt_winters v3);
@@ -38,6 +38,8 @@ STATE_VERSION = 17  # 4: panes, not windows; 5: quantile panes may hold plain va
 # 16: a rule's transitions decided between two advances (housekeeping, early and absent
 # decisions, anomaly scores), not yet taken out, travel with the rule as `out`
 # 17: likelihood v8 (the value density scores beside the Gaussian novelty)
+# 18: an anomaly group's detectors, one per member series: the group entry's fourth
+# field maps each series key to [last_seen, detector] (it was the group's one detector)
 
 
 class IncompatibleState(TocsinError, ValueError):
@@ -78,8 +80,11 @@ def _engine_doc(engine: RuleEngine) -> dict[str, Any]:
                     list(key),
                     g.last_seen,
                     g.dump(),
-                    base64.b64encode(g.detector.to_bytes()).decode()
-                    if isinstance(g, AnomalyGroup) and g.detector
+                    {
+                        series: [m.last_seen, base64.b64encode(m.detector.to_bytes()).decode()]
+                        for series, m in g.members.items()
+                    }
+                    if isinstance(g, AnomalyGroup)
                     else None,
                     int(key in rs.announced),
                 ]
@@ -143,13 +148,17 @@ def _load_engine(engine: RuleEngine, doc: dict[str, Any]) -> None:
         rs.next_window = saved["next_window"]
         rs.counters = {k: (float(v[0]), float(v[1])) for k, v in saved["counters"].items()}
         spec = rs.rule.anomaly
-        for key_list, last_seen, state, detector, announced in saved["groups"]:
+        for key_list, last_seen, state, members, announced in saved["groups"]:
             key = tuple(key_list)
             g = rs.groups[key] = new_group(rs.rule)
             g.last_seen = _num(last_seen)
             g.load_state(state)
-            if detector is not None and isinstance(g, AnomalyGroup) and spec is not None:
-                g.detector = AnomalySeries.from_bytes(spec, base64.b64decode(detector))
+            if members and isinstance(g, AnomalyGroup) and spec is not None:
+                for series, (seen, detector) in members.items():
+                    m = g.members[series] = Member(
+                        AnomalySeries.from_bytes(spec, base64.b64decode(detector))
+                    )
+                    m.last_seen = _num(seen)
             if g.phase != INACTIVE:
                 rs.active.add(key)
             if announced:

@@ -28,22 +28,30 @@ class Group(AlertState):
         self.last_seen = float("-inf")
 
 
-# an anomaly group fed samples of more than one series (RuleEngine's _owned_by)
-MIXED = "\x00mixed"
+class Member:
+    """One series feeding an anomaly group: its own detector, and when it was last
+    scored (a series that stops is forgotten while the group goes on)."""
+
+    __slots__ = ("detector", "last_seen")
+
+    def __init__(self, detector: AnomalySeries) -> None:
+        self.detector = detector
+        self.last_seen = float("-inf")
 
 
 class AnomalyGroup(Group):
-    """A series of an anomaly rule: also its detector (window rules' series, the vast
-    majority, do not pay for the fields), and, when it scores sample by sample, the
-    series whose samples it has had (None: none yet; MIXED: several). Not checkpointed:
-    a restored group learns it again from the next samples."""
+    """A group of an anomaly rule: a detector per series whose samples it scores, its
+    *members*, by series key; the group fires while any member does. A rule with a
+    window scores the group's value per window: one member, under the key ""."""
 
-    __slots__ = ("detector", "series")
+    __slots__ = ("members",)
 
     def __init__(self) -> None:
         super().__init__()
-        self.detector: AnomalySeries | None = None
-        self.series: str | None = None
+        self.members: dict[str, Member] = {}
+
+    def firing_members(self) -> int:
+        return sum(1 for m in self.members.values() if m.detector.firing)
 
 
 def new_group(rule: CompiledRule) -> Group:

@@ -37,13 +37,6 @@ class ProcessorMetrics(WorkerMetrics):
             "Series scored by anomaly detectors (bytes / series = memory per series).",
             registry=r,
         )
-        self.anomaly_mixed = Gauge(
-            "tocsin_anomaly_mixed_groups",
-            "Groups of an anomaly rule without a window whose detector is fed several "
-            "series interleaved (blind: give the rule a window and an aggregation).",
-            ["rule"],
-            registry=r,
-        )
         self.window_faults = Counter(
             "tocsin_window_faults_total",
             "Windows whose close raised (a fault of tocsin's own) and were skipped, so that "

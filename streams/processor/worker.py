@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import os
 import time
-from collections.abc import Iterable
 from threading import Event
 
 import structlog
@@ -73,8 +72,6 @@ class RulesWorker:
         self._dlq: DeadLetterSink | None = None
         self._skew = pack.settings.max_future_skew
         self._last_checkpoint = time.monotonic()
-        self._mixed_rules: set[str] = set()
-        self._mixed_log = Throttle(300.0)
         self._fault_log = Throttle(30.0)
 
     # -- partitions ---------------------------------------------------------------
@@ -155,7 +152,6 @@ class RulesWorker:
         self.metrics.active_series.set(sum(e.series_count() for e in engines))
         self.metrics.anomaly_bytes.set(sum(e.anomaly_memory_bytes() for e in engines))
         self.metrics.anomaly_series.set(sum(e.anomaly_series_count() for e in engines))
-        self._report_mixed(engines)
 
     def _report_faults(self, engine: RuleEngine) -> None:
         for rule, error in engine.faults:
@@ -163,22 +159,6 @@ class RulesWorker:
             if self._fault_log.held_back(rule) is not None:
                 log.error("window_close_failed", rule=rule, error=error)
         engine.faults.clear()
-
-    def _report_mixed(self, engines: Iterable[RuleEngine]) -> None:
-        mixed: dict[str, int] = {}
-        for e in engines:
-            for rule, n in e.anomaly_mixed_groups().items():
-                mixed[rule] = mixed.get(rule, 0) + n
-        for rule in self._mixed_rules - mixed.keys():
-            self.metrics.anomaly_mixed.labels(rule=rule).set(0)
-        self._mixed_rules = set(mixed)
-        for rule, n in mixed.items():
-            self.metrics.anomaly_mixed.labels(rule=rule).set(n)
-            if self._mixed_log.held_back(rule) is not None:
-                log.warning("anomaly_groups_mix_series", rule=rule, groups=n,
-                            fix="give the rule a window and an aggregation (the detector "
-                                "then scores each group's value per window), or group_by "
-                                "labels that name one series")  # fmt: skip
 
 
 class ProcessorWorker:

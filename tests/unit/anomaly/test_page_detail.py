@@ -91,6 +91,9 @@ def test_a_page_says_what_was_expected_how_rare_this_is_and_shows_the_last_hours
     details = pagerduty_event(page, "key")["payload"]["custom_details"]
     assert details["rarity"] == a.rarity and details["last_hours"] == spark
     assert details["expected"] == a.expected
+    # and which series of the group it is
+    assert a.series == "rps{service=auth}"
+    assert a.series in text and details["series"] == a.series
 
     # the incident keeps it for the console, and the group state keeps it across restarts
     snap = [e for e in effects if isinstance(e, Incident)][-1]

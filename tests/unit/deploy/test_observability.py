@@ -156,9 +156,6 @@ def test_promtool_alert_unit_tests_fire_when_they_should(tmp_path: Path) -> None
         (f'tocsin_notifications_failed_total{{{notif},channel="pagerduty",error="timeout"}}',
          "0x40"),
         ('up{job="tocsin-notifier",instance="n:9400"}', "1x10 0x30"),
-        # an anomaly rule interleaves series from minute 10; another rule is fine
-        (f'tocsin_anomaly_mixed_groups{{{proc},rule="rps"}}', "0x10 3x30"),
-        (f'tocsin_anomaly_mixed_groups{{{proc},rule="cpu"}}', "0x40"),
         # one window close raised at minute 25
         (f'tocsin_window_faults_total{{{proc},rule="rps"}}', "0x25 1x15"),
     ]  # fmt: skip
@@ -173,14 +170,12 @@ def test_promtool_alert_unit_tests_fire_when_they_should(tmp_path: Path) -> None
         fires("30m", "TocsinDeadLettersRising", severity="warning", topic="tocsin.metrics",
               reason="validation"),
         fires("30m", "TocsinNotifierFailing", severity="critical", channel="slack"),
-        fires("30m", "TocsinAnomalyRuleBlind", severity="warning", rule="rps"),
         fires("30m", "TocsinEvaluationFaults", severity="warning"),
         fires("20m", "TocsinEvaluationFaults"),
         fires("30m", "TocsinWorkerDown", severity="critical", job="tocsin-notifier",
               instance="n:9400"),
         # silent before the faults have lasted their `for:`
         fires("5m", "TocsinNotifierFailing"),
-        fires("20m", "TocsinAnomalyRuleBlind"),
         fires("5m", "TocsinConsumerLagGrowing"),
     ]  # fmt: skip
     tests = {

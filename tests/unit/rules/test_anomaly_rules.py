@@ -61,11 +61,17 @@ def test_an_anomaly_rule_on_a_counter_scores_its_rate(route: bool) -> None:
 
 
 def _two_instances(
-    rule: Rule, outage: bool = True, counter: bool = False
+    rule: Rule,
+    outage: bool = True,
+    counter: bool = False,
+    route: bool = True,
+    both: bool = False,
+    checkpoint_at: int | None = None,
 ) -> tuple[RuleEngine, list[Alert]]:
     """Service api served by two instances of very different traffic (requests per
-    second, or their request counters); on day 10 the small one stops serving for three
-    hours."""
+    second, or their request counters); on day 10 the small one (`both`: each) stops
+    serving for three hours. `checkpoint_at`: the engine is replaced by one restored from
+    its checkpoint after that row."""
     e = RuleEngine([rule], SETTINGS)
     rng = random.Random(1)
     totals = {"a": 0.0, "b": 0.0}
@@ -73,15 +79,21 @@ def _two_instances(
     for i in range(11 * DAY):
         for instance, level, lag in (("a", 100.0, 0.0), ("b", 1000.0, 7.0)):
             v = level + rng.gauss(0, level * 0.03)
-            if outage and instance == "a" and 10 * DAY <= i < 10 * DAY + 36:
+            down = outage and (instance == "a" or both)
+            if down and 10 * DAY + (12 if instance == "b" else 0) <= i < 10 * DAY + 36:
                 v = 0.0
             if counter:
                 totals[instance] += v * STEP
                 v = totals[instance]
             labels = {"service": "api", "instance": instance}
             name = "requests_total" if counter else "rps"
-            e.process_metric(name, labels, v, T0 + i * STEP + lag, route=instance.encode())
+            key = instance.encode() if route else None
+            e.process_metric(name, labels, v, T0 + i * STEP + lag, route=key)
         alerts += e.advance()
+        if i == checkpoint_at:
+            restored = RuleEngine([rule], SETTINGS)
+            restored.load(e.dump())
+            e = restored
     return e, alerts
 
 
@@ -113,13 +125,64 @@ def test_a_group_of_several_series_is_scored_per_window_of_its_aggregate(
     assert firing_rows(quiet) == []
 
 
-def test_an_anomaly_rule_that_interleaves_several_series_says_so() -> None:
-    # without a window the detector would score a's and b's samples as one series and
-    # see nothing: the engine names the rule so the worker can report it
-    e, _ = _two_instances(anomaly_rule())
-    assert e.anomaly_mixed_groups() == {"rps": 1}
-    one_each, _ = _two_instances(anomaly_rule(group_by=["service", "instance"]), outage=False)
-    assert one_each.anomaly_mixed_groups() == {}
+COUNTER = {"signal": {"kind": "metric", "metric": "requests_total", "counter": True}}
+
+
+@pytest.mark.parametrize("kind", ["gauge", "counter"])
+@pytest.mark.parametrize("route", [True, False], ids=["record keys", "no record keys"])
+def test_each_series_of_a_group_is_scored_by_its_own_detector(kind: str, route: bool) -> None:
+    # no window: the small instance's outage is no anomaly of the group's total, but it
+    # is one of its own series, and the group pages for it
+    r = anomaly_rule(**(COUNTER if kind == "counter" else {}))
+    e, alerts = _two_instances(r, counter=kind == "counter", route=route)
+    assert [a.status for a in alerts] == ["firing", "resolved"]
+    firing, resolved = alerts
+    assert 10 * DAY <= firing_rows(alerts)[0] <= 10 * DAY + 3
+    assert firing.labels == {"service": "api", "alertname": "rps"}
+    assert firing.value == pytest.approx(0.0, abs=1.0)  # instance a's value
+    assert firing.anomaly is not None and firing.anomaly.expected is not None
+    assert firing.anomaly.expected == pytest.approx(100.0, rel=0.2)  # a's own level
+    name = "requests_total" if kind == "counter" else "rps"
+    assert firing.anomaly.series == f"{name}{{instance=a,service=api}}"
+    assert resolved.ends_at is not None and resolved.ends_at > firing.starts_at
+    assert e.anomaly_series_count() == 2
+    _, quiet = _two_instances(r, outage=False, counter=kind == "counter", route=route)
+    assert quiet == []
+
+
+def test_a_group_pages_once_while_several_of_its_series_are_anomalous() -> None:
+    # both instances stop, b an hour after a: one page, resolved once both are back
+    _, alerts = _two_instances(anomaly_rule(), both=True)
+    assert [a.status for a in alerts] == ["firing", "resolved"]
+    assert alerts[0].anomaly is not None and alerts[0].anomaly.series is not None
+    assert "instance=a" in alerts[0].anomaly.series
+    _, a_only = _two_instances(anomaly_rule())
+    # b's outage ends with a's: the page stays open until the later of the two resolves
+    assert alerts[1].ends_at is not None and a_only[1].ends_at is not None
+    assert alerts[1].ends_at > a_only[1].ends_at
+
+
+def test_a_group_of_several_series_resumes_from_its_checkpoint() -> None:
+    r = anomaly_rule()
+    _, whole = _two_instances(r)
+    for at in (9 * DAY, 10 * DAY + 2, 10 * DAY + 20):  # before, as it fires, while firing
+        _, halves = _two_instances(r, checkpoint_at=at)
+        assert [a.event_id for a in halves] == [a.event_id for a in whole], at
+
+
+def test_a_series_that_leaves_its_group_is_forgotten_unless_it_fires() -> None:
+    # pods replaced under one service: each new pod's series gets a detector, and the
+    # detectors of pods long gone are dropped while the service goes on
+    r = anomaly_rule(anomaly={"idle_evict": "1h"})
+    e = RuleEngine([r], SETTINGS)
+    rng = random.Random(2)
+    for i in range(3 * DAY):
+        pod = f"p{i // 100}"  # a new pod every 100 rows
+        labels = {"service": "api", "pod": pod}
+        e.process_metric("rps", labels, 50.0 + rng.gauss(0, 1), T0 + i * STEP, route=pod.encode())
+        e.advance()
+        assert e.anomaly_series_count() <= 2, i  # the current pod, and the one just gone
+    assert e.anomaly_series_count() >= 1
 
 
 def test_a_windowed_anomaly_rule_resumes_mid_window_from_its_checkpoint() -> None:

@@ -36,7 +36,8 @@ def _anomaly_alert() -> Alert:
         "starts_at": T0.isoformat(),
         "anomaly": {"score": 0.91, "expected": 401.0, "lower": 380.5, "upper": 421.5,
                     "rarity": "rarer than once in ten years for this series",
-                    "recent": RECENT, "slot_s": 600},
+                    "recent": RECENT, "slot_s": 600,
+                    "series": "rps{instance=a,service=auth}"},
     })  # fmt: skip
 
 
@@ -58,6 +59,7 @@ async def test_an_anomaly_incident_shows_its_expectation_rarity_and_last_hours(
     assert (a["expected"], a["lower"], a["upper"]) == (401.0, 380.5, 421.5)
     assert a["rarity"] == "rarer than once in ten years for this series"
     assert a["recent"] == RECENT and a["slot_s"] == 600
+    assert a["series"] == "rps{instance=a,service=auth}"
 
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as c:
         login = await c.post("/console/login", data={"token": TOKENS["viewer"]})
@@ -68,6 +70,7 @@ async def test_an_anomaly_incident_shows_its_expectation_rarity_and_last_hours(
     html = page.text
     assert "expected 401, usual 380.5 to 421.5" in html
     assert "rarer than once in ten years for this series" in html
+    assert "<code>rps{instance=a,service=auth}</code>" in html
     assert '<svg class="spark"' in html and "last 4 h" in html
     # one line of the last hours, broken where a slot had no sample
     spark = html[html.index('<svg class="spark"') : html.index("</svg>", html.index("spark"))]

@@ -96,16 +96,21 @@ def _window_values(
     return items, by_key
 
 
-def _forget_idle_members(rs: RuleState, horizon: float) -> None:
+def _forget_idle_members(rs: RuleState, horizon: float) -> bool:
     """Drop the detectors of series not scored since `horizon` from groups that go on
     (series come and go under one group: pods replaced under a service). A firing one
-    stays until it resolves, or its group is forgotten: its page is still open."""
+    stays until it resolves, or its group is forgotten: its page is still open. Whether
+    any was dropped: a series that comes back then takes the slow path, which counts it
+    against the rule's cap again."""
+    before = rs.detectors
     for g in rs.groups.values():
         members = g.members  # type: ignore[attr-defined]  # an anomaly rule's group
         if len(members) > 1:
             for series in [s for s, m in members.items()
                            if m.last_seen < horizon and not m.detector.firing]:  # fmt: skip
                 del members[series]
+                rs.detectors -= 1
+    return rs.detectors != before
 
 
 class RuleEngine:
@@ -378,9 +383,11 @@ class RuleEngine:
             if rs.rule.early:
                 return  # decided per sample on the slow path (_decide_early)
             g = rs.groups.get(key)
-            if g is None:
+            if g is None or (isinstance(g, AnomalyGroup) and not rs.rule.n_windows
+                             and series not in g.members):  # fmt: skip
                 # not created (a series cap, a counter's first point, a log filter that
-                # did not pass yet): the slow path decides until the group exists
+                # did not pass yet): the slow path decides until the group, or the
+                # series' detector in it, exists
                 return
             lead = next((s for s in slots if s.rs is rs.lead), None) if rs.lead else None
             if lead is not None:
@@ -545,10 +552,13 @@ class RuleEngine:
     ) -> None:
         r = rs.rule
         g = rs.groups.get(key)
+        # an anomaly rule without a window has a detector per series: those are its series
+        per_series = r.anomaly is not None and not r.n_windows
+        new = g is None or (per_series and series not in g.members)  # type: ignore[attr-defined]
+        if new and (rs.detectors if per_series else len(rs.groups)) >= r.rule.max_series:
+            self.overflows.append((r.rule.name, labels))
+            return
         if g is None:
-            if len(rs.groups) >= r.rule.max_series:
-                self.overflows.append((r.rule.name, labels))
-                return
             g = rs.groups[key] = new_group(r)
             if r.absent_s:
                 self._absent_due(rs, t + r.absent_s)
@@ -646,6 +656,7 @@ class RuleEngine:
             spec = rs.rule.anomaly
             assert spec is not None
             m = g.members[series] = Member(AnomalySeries(spec))
+            rs.detectors += 1
         if t > m.last_seen:
             m.last_seen = t
         verdict = m.detector.update(v, at_time(t))
@@ -934,7 +945,7 @@ class RuleEngine:
                 idle = r.anomaly.idle_evict
                 horizon = wm - (idle.total_seconds() if idle else _ANOMALY_IDLE_S)
                 idle_keys = [k for k, g in rs.groups.items() if g.last_seen < horizon]
-                _forget_idle_members(rs, horizon)
+                evicted = _forget_idle_members(rs, horizon) or evicted
             else:
                 # last seen before the horizon: every window it was in has closed
                 horizon = wm - r.size - _IDLE_EVICT_S
@@ -946,7 +957,9 @@ class RuleEngine:
                 del rs.counters[series]
             evicted = evicted or bool(stale)
             for key in idle_keys:
-                del rs.groups[key]
+                g = rs.groups.pop(key)
+                if isinstance(g, AnomalyGroup):
+                    rs.detectors -= len(g.members)
                 rs.announced.discard(key)
             evicted = evicted or bool(idle_keys)
         self._closed.clear()  # see _advance

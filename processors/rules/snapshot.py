@@ -165,6 +165,9 @@ def _load_engine(engine: RuleEngine, doc: dict[str, Any]) -> None:
                 rs.announced.add(key)
             if rs.rule.absent_s and g.phase == INACTIVE:
                 rs.absent_due = min(rs.absent_due, g.last_seen + rs.rule.absent_s)
+        rs.detectors = sum(
+            len(g.members) for g in rs.groups.values() if isinstance(g, AnomalyGroup)
+        )
         for i, entries in saved["windows"].items():
             accs = rs.open[int(i)] = {}
             for key_list, acc_data in entries:

@@ -74,6 +74,7 @@ class RuleState:
         "announced",
         "counters",
         "current",
+        "detectors",
         "groups",
         "index",
         "lead",
@@ -94,6 +95,9 @@ class RuleState:
         # it (a set, not a flag per series: a flag would be paid by every series)
         self.announced: set[GroupKey] = set()
         self.counters: dict[str, tuple[float, float]] = {}  # raw series -> (t, last value)
+        # an anomaly rule's members in all its groups: what its max_series caps when it
+        # scores each series (a count kept as they come and go, not summed per sample)
+        self.detectors = 0
         self.next_window: int | None = None  # index of the next window to close
         # the earlier rule with the same share_key, whose pane accumulators this rule's
         # may be (routes.ShadowSlot): a sample is then added once for both

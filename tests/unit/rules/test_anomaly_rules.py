@@ -185,6 +185,25 @@ def test_a_series_that_leaves_its_group_is_forgotten_unless_it_fires() -> None:
     assert e.anomaly_series_count() >= 1
 
 
+def test_max_series_caps_the_detectors_of_a_rule_that_scores_each_series() -> None:
+    # five instances under one service, room for three detectors: the last two are
+    # refused (the feed dead-letters them as `cardinality`), also after a checkpoint
+    e = RuleEngine([anomaly_rule(max_series=3)], SETTINGS)
+    refused: set[str] = set()
+    for i in range(4):
+        for instance in "abcde":
+            labels = {"service": "api", "instance": instance}
+            e.process_metric("rps", labels, 10.0, T0 + i * STEP, route=instance.encode())
+            refused |= {labels["instance"] for _, labels in e.overflows}
+            e.overflows.clear()
+        if i == 1:
+            restored = RuleEngine([anomaly_rule(max_series=3)], SETTINGS)
+            restored.load(e.dump())
+            e = restored
+    assert e.anomaly_series_count() == 3
+    assert refused == {"d", "e"}
+
+
 def test_a_windowed_anomaly_rule_resumes_mid_window_from_its_checkpoint() -> None:
     r = anomaly_rule(aggregation="avg", window={"size": "10m"})
     whole = RuleEngine([r], SETTINGS)

@@ -2,8 +2,9 @@
 
 Not NAB and not tuned on: a check that the detector and the default rule do what an
 operator expects on shapes whose answer is known - a level shift, a variance change, a
-slow leak, a missing daily peak, a counter reset, a flat line that starts moving - and
-stay quiet where nothing happened (a gap in the data, a clean daily rhythm). Every
+slow leak, a missing daily peak, a counter reset, a flat line that starts moving, one of
+a service's instances losing half its traffic - and stay quiet where nothing happened (a
+gap in the data, a clean daily rhythm). Every
 series is 14 days of 5-minute samples with a daily rhythm and noise; the anomaly starts
 on day 10 and its window is the 3 hours from its start.
 
@@ -40,6 +41,9 @@ class Shape:
     anomaly: tuple[int, int] | None  # [first, last] row of the window; None: must stay quiet
     # a monotone counter as a scrape reads it: scored by a rule with `counter: true`
     counter: bool = False
+    # another series of the same group (a second instance of the service, at the same
+    # times): scored by a rule that groups by service; the rows are `values`' own
+    partner: list[float] | None = None
 
 
 def _base(
@@ -113,6 +117,22 @@ def shapes(seed: int = 1) -> list[Shape]:
             None,
         ),
         Shape("clean daily rhythm", _base(seed), ats, None),
+        # a service's small instance (100/s) loses half its traffic beside a large one
+        # (1000/s): the service's total moves by 5%, within its usual swing
+        Shape(
+            "one instance of two loses half its traffic",
+            _changed(seed, lambda k, v, r: v / 2.0),
+            ats,
+            window,
+            partner=[10.0 * v for v in _base(seed + 50)],
+        ),
+        Shape(
+            "two instances, nothing happens",
+            _base(seed),
+            ats,
+            None,
+            partner=[10.0 * v for v in _base(seed + 50)],
+        ),
     ]
     return out
 
@@ -147,8 +167,8 @@ class Outcome:
 
 
 def run(shape: Shape, spec: AnomalySpec | None = None) -> Outcome:
-    if shape.counter:
-        return _run_counter(shape, spec or AnomalySpec())
+    if shape.counter or shape.partner is not None:
+        return _run_rule(shape, spec or AnomalySpec())
     d = AnomalySeries(spec or AnomalySpec())
     pages = [
         i
@@ -158,17 +178,25 @@ def run(shape: Shape, spec: AnomalySpec | None = None) -> Outcome:
     return Outcome(shape.name, pages, shape.anomaly)
 
 
-def _run_counter(shape: Shape, spec: AnomalySpec) -> Outcome:
-    """Through the rule engine, as a user configures a counter: `counter: true`."""
+def _run_rule(shape: Shape, spec: AnomalySpec) -> Outcome:
+    """Through the rule engine, as a user configures it: `counter: true` for a counter,
+    `group_by: [service]` for a service's instances."""
+    metric = "requests_total" if shape.counter else "requests_per_second"
     rule = Rule.model_validate({
         "name": "requests",
-        "signal": {"kind": "metric", "metric": "requests_total", "counter": True},
+        "signal": {"kind": "metric", "metric": metric, "counter": shape.counter},
+        "group_by": ["service"],
         "anomaly": spec.model_dump(),
     })  # fmt: skip
     engine = RuleEngine([rule], RuleSettings(allowed_lateness=timedelta(0)))
+    series = [("a", shape.values), ("b", shape.partner or [])]
     firing: list[float] = []
-    for v, at in zip(shape.values, shape.ats, strict=True):
-        engine.process_metric("requests_total", {}, v, at.timestamp(), route=b"requests_total")
+    for i, at in enumerate(shape.ats):
+        for instance, values in series:
+            if values:
+                labels = {"service": "api", "instance": instance}
+                t = at.timestamp()
+                engine.process_metric(metric, labels, values[i], t, route=instance.encode())
         firing += [a.starts_at.timestamp() for a in engine.advance() if a.status == "firing"]
     rows = {at.timestamp(): i for i, at in enumerate(shape.ats)}
     pages = [rows[t] for t in firing if rows[t] >= PER_DAY]
@@ -192,7 +220,7 @@ def main(argv: Sequence[str] = ()) -> int:
             max(0, len([p for p in o.pages if o.anomaly and p >= o.anomaly[0]]) - 1) for o in os_
         )
         print(
-            f"  {name:40} caught {caught}  false {sum(o.false_pages for o in os_)}  "
+            f"  {name:44} caught {caught}  false {sum(o.false_pages for o in os_)}  "
             f"repeats {repeats}  {first}"
         )
     ok = sum(o.ok for o in outcomes)

@@ -12,8 +12,14 @@ CAUGHT = [
     "variance change",
     "flat line starts moving",
     "counter's rate drops",
+    "one instance of two loses half its traffic",
 ]
-QUIET = ["gap of 6 hours, then business as usual", "clean daily rhythm", "counter reset"]
+QUIET = [
+    "gap of 6 hours, then business as usual",
+    "clean daily rhythm",
+    "counter reset",
+    "two instances, nothing happens",
+]
 BY_NAME = {s.name: s for s in shapes(seed=1)}
 
 

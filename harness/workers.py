@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -81,9 +82,9 @@ def kill9(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _behind(c: Consumer, catalog: Catalog) -> int:
+def _behind(c: Consumer, topics: Sequence[str]) -> int:
     behind = 0
-    for topic in (catalog.name("metrics"), catalog.name("logs")):
+    for topic in topics:
         meta = c.list_topics(topic, timeout=10).topics[topic]
         tps = [TopicPartition(topic, p) for p in meta.partitions]
         for tp in c.committed(tps, timeout=10):
@@ -96,8 +97,15 @@ def _behind(c: Consumer, catalog: Catalog) -> int:
 
 
 def wait_for_lag_zero(
-    settings: KafkaSettings, catalog: Catalog, group: str, timeout: float
+    settings: KafkaSettings,
+    catalog: Catalog,
+    group: str,
+    timeout: float,
+    inputs: Sequence[str] = ("metrics", "logs"),
 ) -> bool:
+    """Until `group` has committed every record of its `inputs` (catalog names; the
+    processor's by default): what it has not consumed yet cannot change anything."""
+    topics = [catalog.name(t) for t in inputs]
     c = Consumer(
         {
             "bootstrap.servers": settings.bootstrap_servers,
@@ -109,7 +117,7 @@ def wait_for_lag_zero(
     try:
         while time.monotonic() < deadline:
             try:
-                behind = _behind(c, catalog)
+                behind = _behind(c, topics)
             except KafkaException:
                 # a broker formatted moments ago creates __consumer_offsets on the first
                 # group look-up: the coordinator is briefly not there yet

@@ -13,6 +13,7 @@ import pytest
 
 from benchmarks.faults import agents_kills
 from benchmarks.faults.harness import kill9, wait_for
+from harness.workers import wait_for_lag_zero
 from schemas import Alert, encode
 from streams.catalog import Catalog
 from streams.kafka import make_producer
@@ -74,7 +75,11 @@ def test_kill9_while_escalating_under_a_burst_pages_each_target_once(
                  "escalation after the restart", log, worker)  # fmt: skip
         wait_for(lambda: len(set(kinds("trigger"))) >= 2 + 2 * 100, 120,
                  "every burst group paged", log, worker)  # fmt: skip
-        time.sleep(3)  # anything sent twice would show by now
+        # and every record consumed and committed, the router's and the deciders': a
+        # replay that sent something twice has sent it by now
+        app = f"{kafka_settings.topic_prefix}tocsin-agents"
+        for group, inputs in ((f"{app}-router", ("alerts",)), (app, ("incident-work",))):
+            assert wait_for_lag_zero(kafka_settings, topics, group, 60, inputs), group
     finally:
         kill9(worker)
     escalations = [n for n in _notifications(kafka_settings, topics)

@@ -19,6 +19,13 @@ from tests.processor_support import produce_fleet, read_all, reference_transitio
 RULES = Path("rules/default.yaml")
 
 
+def _processed(port: int) -> float:
+    """The records a worker has processed, from its /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("tocsin_records_processed_total"))  # fmt: skip
+
+
 def test_worker_emits_the_transitions_of_the_reference_run(
     kafka_settings: KafkaSettings, topics: Catalog, tmp_path: Path
 ) -> None:
@@ -91,7 +98,12 @@ def test_a_second_worker_takes_over_partitions_without_loss_or_duplicates(
                          batch_size=100, commit_every_ms=0, commit_linger_ms=0)  # fmt: skip
     second = None
     try:
-        time.sleep(2)  # the first worker owns everything and is mid-stream
+        # the first worker owns everything and is mid-stream
+        port = health_port(log)
+        deadline = time.monotonic() + 60
+        while _processed(port) == 0:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
         second = start_worker(kafka_settings, RULES, log, instance="b", checkpoint_every=0.5,
                               batch_size=100)  # fmt: skip
         group = f"{kafka_settings.topic_prefix}processor"

@@ -14,9 +14,26 @@ _VERB = {"trigger": "paged", "escalate": "escalated", "update": "updated",
 _STATUS = {"triggered": "Triggered", "acknowledged": "Acknowledged", "resolved": "Resolved"}
 
 
+# Block Kit's bounds: a text longer is refused with `invalid_blocks`, and the page with it
+SECTION_TEXT = 3000
+FIELD_TEXT = 2000
+
+
 def escape(text: str) -> str:
     """Slack mrkdwn control characters: &, < and > (Slack's documented escaping)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters: cut with an ellipsis, never inside an escaped
+    character (labels and titles can be long enough for Slack to refuse the message)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&", len(cut) - 5)
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "\u2026"
 
 
 def link(url: str) -> str:
@@ -28,7 +45,8 @@ def link(url: str) -> str:
 
 def headline(n: Notification) -> str:
     icon = ":white_check_mark:" if n.status == "resolved" else _ICON[n.severity]
-    return f"{icon} [{n.priority}] {_STATUS[n.status]}: {escape(n.title)}"
+    return clip(f"{icon} [{n.priority}] {_STATUS[n.status]}: {escape(n.title)}",
+                SECTION_TEXT - 2)  # fmt: skip
 
 
 def blocks(n: Notification) -> list[dict[str, Any]]:
@@ -44,15 +62,20 @@ def blocks(n: Notification) -> list[dict[str, Any]]:
     labels = ", ".join(f"{escape(k)}={escape(v)}" for k, v in sorted(n.labels.items()))
     out: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*{headline(n)}*"}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": labels or "no labels"}]},
-    ]
+        {"type": "section",
+         "fields": [{"type": "mrkdwn", "text": clip(f, FIELD_TEXT)} for f in fields]},
+        {"type": "context", "elements": [
+            {"type": "mrkdwn", "text": clip(labels, SECTION_TEXT) or "no labels"}]},
+    ]  # fmt: skip
     if n.anomaly is not None and n.anomaly.sparkline():
         line = f"`{n.anomaly.sparkline()}` {n.anomaly.hours()}"
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
     if n.summary:
         out.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": escape(n.summary)[:2900]}}
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": clip(escape(n.summary), SECTION_TEXT)},
+            }
         )
     if n.storm is not None:
         out.append({"type": "section", "text": {"type": "mrkdwn", "text": storm_text(n)}})
@@ -98,7 +121,7 @@ def storm_text(n: Notification) -> str:
         if tally.other:
             shown += f", other x{tally.other:,}"
         lines.append(f"`{escape(key)}`: {shown}")
-    return "\n".join(lines)[:2900]
+    return clip("\n".join(lines), SECTION_TEXT)
 
 
 def _button(text: str, action: str, incident_id: str, style: str | None = None
@@ -112,4 +135,6 @@ def _button(text: str, action: str, incident_id: str, style: str | None = None
 
 def timeline_line(n: Notification) -> str:
     what = _VERB[n.kind]
-    return f"{what}: {escape(n.title)} ({n.status}, level {n.escalation_level + 1})"
+    return clip(f"{what}: {escape(n.title)}", SECTION_TEXT) + (
+        f" ({n.status}, level {n.escalation_level + 1})"
+    )

@@ -123,6 +123,10 @@ class FakeSlack:
         return web.json_response(answer)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method in ("chat.postMessage", "chat.update"):
+            refused = _refused(args)
+            if refused:
+                return {"ok": False, "error": refused}
         if method == "chat.postMessage":
             channel = self.names.get(str(args["channel"]).lstrip("#"), args["channel"])
             ts = f"{int(time.time())}.{next(self._ts):06d}"  # Slack's ts: Unix seconds
@@ -216,3 +220,35 @@ def serve(app: web.Application) -> Iterator[str]:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+
+
+# Slack's bounds on a message: what it refuses instead of posting
+_TEXT_MAX = 40_000
+_SECTION_TEXT_MAX = 3000
+_FIELD_TEXT_MAX = 2000
+_FIELDS_MAX = 10
+_ELEMENTS_MAX = 10
+_BLOCKS_MAX = 50
+
+
+def _refused(args: dict[str, Any]) -> str | None:
+    """The error Slack answers for a message beyond its bounds, or None."""
+    if len(str(args.get("text") or "")) > _TEXT_MAX:
+        return "msg_too_long"
+    blocks = args.get("blocks") or []
+    if isinstance(blocks, (str, bytes)):
+        blocks = orjson.loads(blocks)
+    if len(blocks) > _BLOCKS_MAX:
+        return "invalid_blocks"
+    for block in blocks:
+        texts = [block["text"]] if isinstance(block.get("text"), dict) else []
+        fields = block.get("fields") or []
+        elements = block.get("elements") or []
+        if len(fields) > _FIELDS_MAX or len(elements) > _ELEMENTS_MAX:
+            return "invalid_blocks"
+        if any(len(f.get("text", "")) > _FIELD_TEXT_MAX for f in fields):
+            return "invalid_blocks"
+        texts += [e for e in elements if e.get("type") in ("mrkdwn", "plain_text")]
+        if any(len(t.get("text", "")) > _SECTION_TEXT_MAX for t in texts):
+            return "invalid_blocks"
+    return None

@@ -13,6 +13,7 @@ from connectors.sinks.slack import SlackSink
 from connectors.slack.render import blocks
 from connectors.slack.signature import SignatureError, SignatureVerifier
 from schemas import Notification
+from schemas.alerts import AnomalyDetail
 from streams.demo.fake_slack import FakeSlack
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -139,6 +140,31 @@ async def test_a_channel_named_by_name_is_updated_by_its_id_after_a_restart(
     [update] = [a for m, a in slack.calls if m == "chat.update"]
     assert update["channel"] == "C_PLAT", "chat.update needs the channel id, not its name"
     assert len(slack.messages["C_PLAT"]) == 1
+
+
+@pytest.mark.parametrize("ch", ["a", "&"], ids=["plain", "escaped"])
+async def test_a_page_with_the_longest_title_labels_and_summary_is_posted_and_updated(
+    fake: tuple[FakeSlack, AsyncWebClient], ch: str
+) -> None:
+    # every text at its schema's bound (and `&`, which escaping makes five characters):
+    # Slack refuses a message beyond its block limits, and the page with it
+    slack, client = fake
+    labels = {f"label_{i:02d}": ch * 1024 for i in range(64)}
+    big = note(labels=labels).model_copy(update={
+        "title": ch * 8192, "summary": ch * 8192, "service": "s" * 64,
+        "value": None, "threshold": None,
+        "anomaly": AnomalyDetail(score=0.9, expected=1.0, rarity="r" * 1024,
+                                 series=ch * 1024),
+    })  # fmt: skip
+    sink = SlackSink(client, MemoryStore())
+    posted = await sink.deliver(big)
+    update = {"notification_id": "inc-1/update/C123", "kind": "update", "status": "acknowledged"}
+    updated = await sink.deliver(big.model_copy(update=update))
+    assert posted.ok and updated.ok, (posted, updated)
+    (msg,) = slack.messages["C123"]
+    assert msg["text"].endswith("\u2026") and "&am\u2026" not in msg["text"]
+    threads = [a for m, a in slack.calls if m == "chat.postMessage" and a.get("thread_ts")]
+    assert len(threads) == 1
 
 
 def test_label_text_cannot_mention_the_channel() -> None:

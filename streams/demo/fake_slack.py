@@ -124,7 +124,7 @@ class FakeSlack:
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method in ("chat.postMessage", "chat.update"):
-            refused = _refused(args)
+            refused = refused_by_slack(args)
             if refused:
                 return {"ok": False, "error": refused}
         if method == "chat.postMessage":
@@ -231,7 +231,7 @@ _ELEMENTS_MAX = 10
 _BLOCKS_MAX = 50
 
 
-def _refused(args: dict[str, Any]) -> str | None:
+def refused_by_slack(args: dict[str, Any]) -> str | None:
     """The error Slack answers for a message beyond its bounds, or None."""
     if len(str(args.get("text") or "")) > _TEXT_MAX:
         return "msg_too_long"

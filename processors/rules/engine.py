@@ -103,13 +103,19 @@ def _forget_idle_members(rs: RuleState, horizon: float) -> bool:
     any was dropped: a series that comes back then takes the slow path, which counts it
     against the rule's cap again."""
     before = rs.detectors
+    spec = rs.rule.anomaly
+    assert spec is not None
     for g in rs.groups.values():
-        members = g.members  # type: ignore[attr-defined]  # an anomaly rule's group
+        assert isinstance(g, AnomalyGroup)  # an anomaly rule's group
+        members = g.members
         if len(members) > 1:
-            for series in [s for s, m in members.items()
-                           if m.last_seen < horizon and not m.detector.firing]:  # fmt: skip
+            idle = [s for s, m in members.items()
+                    if m.last_seen < horizon and not m.detector.firing]  # fmt: skip
+            for series in idle:
                 del members[series]
-                rs.detectors -= 1
+            if idle:
+                rs.detectors -= len(idle)
+                g.retune(spec.threshold)
     return rs.detectors != before
 
 
@@ -657,6 +663,8 @@ class RuleEngine:
             assert spec is not None
             m = g.members[series] = Member(AnomalySeries(spec))
             rs.detectors += 1
+            if len(g.members) > 1:
+                g.retune(spec.threshold)
         if t > m.last_seen:
             m.last_seen = t
         verdict = m.detector.update(v, at_time(t))

@@ -159,6 +159,7 @@ def _load_engine(engine: RuleEngine, doc: dict[str, Any]) -> None:
                         AnomalySeries.from_bytes(spec, base64.b64decode(detector))
                     )
                     m.last_seen = _num(seen)
+                g.retune(spec.threshold)
             if g.phase != INACTIVE:
                 rs.active.add(key)
             if announced:

@@ -3,7 +3,10 @@ there are tens of thousands of them and each one's size is the engine's memory."
 
 from __future__ import annotations
 
+import math
+
 from processors.anomaly import AnomalySeries
+from processors.anomaly.calibration import shifted
 from processors.rules.aggregates import Accumulator
 from processors.rules.compiled import CompiledRule
 from processors.rules.condition import AlertState
@@ -52,6 +55,16 @@ class AnomalyGroup(Group):
 
     def firing_members(self) -> int:
         return sum(1 for m in self.members.values() if m.detector.firing)
+
+    def retune(self, threshold: float) -> None:
+        """Set each member's threshold from the rule's, for the group as a whole: among
+        n series a point this rare comes n times as often as in one, so each member
+        needs log10(n) decades more, and the group pages about as rarely as one series
+        (a service of many pods would otherwise page for each pod's rare noise)."""
+        n = len(self.members)
+        own = shifted(threshold, -math.log10(n)) if n > 1 else threshold
+        for m in self.members.values():
+            m.detector.threshold = own
 
 
 def new_group(rule: CompiledRule) -> Group:

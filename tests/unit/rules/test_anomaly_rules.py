@@ -185,6 +185,22 @@ def test_a_series_that_leaves_its_group_is_forgotten_unless_it_fires() -> None:
     assert e.anomaly_series_count() >= 1
 
 
+def test_a_group_of_ten_quiet_series_pages_about_as_rarely_as_one() -> None:
+    # a month of noise on ten instances of a service: among ten series a rare point
+    # comes ten times as often, so each member's threshold is raised to match
+    pages = 0
+    for seed in (0, 1):
+        e = RuleEngine([anomaly_rule()], SETTINGS)
+        rng = random.Random(seed)
+        for i in range(30 * DAY):
+            for k in range(10):
+                labels = {"service": "api", "instance": f"i{k}"}
+                t = T0 + i * STEP + k
+                e.process_metric("rps", labels, 100 + rng.gauss(0, 3), t, route=f"i{k}".encode())
+            pages += sum(1 for a in e.advance() if a.status == "firing")
+    assert pages <= 1  # as one series alone does
+
+
 def test_max_series_caps_the_detectors_of_a_rule_that_scores_each_series() -> None:
     # five instances under one service, room for three detectors: the last two are
     # refused (the feed dead-letters them as `cardinality`), also after a checkpoint

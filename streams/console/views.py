@@ -19,7 +19,7 @@ from streams.api.incidents import user_names
 from streams.api.people import SILENCE_STATES, create_silence, expire_silence, oncall_now
 from streams.cli.silences import parse_matcher
 from streams.console import charts
-from streams.console.web import action, add, failed, render, session
+from streams.console.web import SESSION, action, add, failed, render, session
 from streams.store import queries
 
 BUCKETS = 8
@@ -33,7 +33,7 @@ def add_routes(api: Api, app: web.Application) -> None:
 
     async def silences(request: web.Request, error: str | None = None,
                        status: int = 200) -> web.Response:  # fmt: skip
-        s = session(request) if error is None else request["console_session"]
+        s = session(request) if error is None else request[SESSION]
         items = await api.db(queries.list_silences, s.principal.tenant, api.clock(), None)
         order = {st: i for i, st in enumerate(SILENCE_STATES)}
         items.sort(key=lambda x: order[x.state])

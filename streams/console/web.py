@@ -23,6 +23,7 @@ from streams.console.session import COOKIE, Session, Sessions
 HERE = Path(__file__).parent
 NONE = "\N{EN DASH}"
 SESSIONS = web.AppKey("console_sessions", Sessions)
+SESSION = web.RequestKey("console_session", Session)  # the request's, once checked
 TENANTS = web.AppKey("console_tenants", tuple[str, ...])
 TENANT_COOKIE = "tocsin_console_tenant"
 _env = jinja2.Environment(
@@ -63,7 +64,7 @@ _env.filters["spark"] = anomaly_spark
 
 
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
-    s: Session | None = request.get("console_session")
+    s: Session | None = request.get(SESSION)
     body = _env.get_template(template).render(
         base=CONSOLE, session=s, may_act=bool(s and s.principal.may("responder")),
         csrf=s.csrf if s else "", path=request.path, tenants=request.app.get(TENANTS, ()),
@@ -89,7 +90,7 @@ def session(request: web.Request) -> Session:
     if s is None:
         raise web.HTTPSeeOther(f"{CONSOLE}/login")
     s = acting(request, s)
-    request["console_session"] = s
+    request[SESSION] = s
     request[PRINCIPAL] = s.principal
     return s
 
@@ -103,7 +104,7 @@ async def action(request: web.Request) -> tuple[Session, dict[str, str]]:
         raise web.HTTPForbidden(text="403: missing or wrong CSRF token, or no session: "
                                 "reload the page and try again")  # fmt: skip
     s = acting(request, s)
-    request["console_session"] = s
+    request[SESSION] = s
     request[PRINCIPAL] = s.principal
     return s, form
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from schemas.api import IncidentQuery
 from schemas.status import AUDIENCES, STATE_NAMES, StateOverrideBody, StatusConfig, UpdateBody
 from streams.api.app import CONSOLE, Api, ApiError, problem
-from streams.console.web import action, add, render, session
+from streams.console.web import SESSION, action, add, render, session
 from streams.status import store
 from streams.status.api_routes import post_update, send_override
 from streams.status.routes import PAGES
@@ -22,7 +22,7 @@ UPDATE_STATUSES = ("investigating", "identified", "monitoring", "resolved")
 def add_routes(api: Api, app: web.Application) -> None:
     async def overview(request: web.Request, error: str | None = None,
                        status_code: int = 200) -> web.Response:  # fmt: skip
-        s = session(request) if error is None else request["console_session"]
+        s = session(request) if error is None else request[SESSION]
         tenant = s.principal.tenant
         status: StatusConfig | None = request.app[PAGES].get(tenant)
         components, open_incidents = [], []

@@ -398,8 +398,9 @@ def test_healthz_answers_while_big_bodies_are_decoded(gateway_process: GatewayPr
           f"p95 {p95:.3f} s, max {latencies[-1]:.3f} s")  # fmt: skip
     # what a Kubernetes probe notices (its default timeout is 1 s): no answer near it.
     # Decoded on threads of the gateway's own process, bodies this big hold the
-    # interpreter lock and stall the event loop for about half a second and more.
-    assert p95 < 0.15 and latencies[-1] < 0.4, (p95, latencies[-5:])
+    # interpreter lock and stall the event loop for about half a second and more, once
+    # per body; one slow probe alone is the scheduler of a loaded machine, not that
+    assert p95 < 0.15 and latencies[-2] < 0.4, (p95, latencies[-5:])
 
 
 # -- the reported cases, each a 4xx with a bounded dead letter -------------------------

@@ -100,6 +100,7 @@ class CompiledRule:
         "new_accumulator",
         "numerator",
         "per_second",
+        "per_series",
         "rule",
         "share_key",
         "signature",
@@ -172,6 +173,9 @@ class CompiledRule:
         else:
             self.size = self.step = 0.0
             self.n_windows = 0
+        # an anomaly rule without a window scores every sample with its series' own
+        # detector (with one, the group's value per window)
+        self.per_series = self.anomaly is not None and not self.n_windows
         # rules whose accumulators hold the same values, sample for sample: the same
         # plain (not counter) metric signal, aggregation, window and grouping
         self.share_key: str | None = (

@@ -299,7 +299,7 @@ class RuleEngine:
                     continue  # the first point of a counter has no increase yet
                 # a counter that went down was reset: it counted up again from zero
                 v = value - prev[1] if value >= prev[1] else value
-                if r.anomaly is not None and not r.n_windows:
+                if r.per_series:
                     # scored sample by sample: the increase per second, so a late or
                     # missed scrape is not a spike (a window rule divides at close)
                     v /= t - prev[0]
@@ -389,8 +389,7 @@ class RuleEngine:
             if rs.rule.early:
                 return  # decided per sample on the slow path (_decide_early)
             g = rs.groups.get(key)
-            if g is None or (isinstance(g, AnomalyGroup) and not rs.rule.n_windows
-                             and series not in g.members):  # fmt: skip
+            if g is None or (rs.rule.per_series and series not in g.members):  # type: ignore[attr-defined]
                 # not created (a series cap, a counter's first point, a log filter that
                 # did not pass yet): the slow path decides until the group, or the
                 # series' detector in it, exists
@@ -558,8 +557,8 @@ class RuleEngine:
     ) -> None:
         r = rs.rule
         g = rs.groups.get(key)
-        # an anomaly rule without a window has a detector per series: those are its series
-        per_series = r.anomaly is not None and not r.n_windows
+        # a rule with a detector per series caps those, not its groups
+        per_series = r.per_series
         new = g is None or (per_series and series not in g.members)  # type: ignore[attr-defined]
         if new and (rs.detectors if per_series else len(rs.groups)) >= r.rule.max_series:
             self.overflows.append((r.rule.name, labels))
@@ -678,7 +677,7 @@ class RuleEngine:
             g.phase, g.active_since, g.fired_at = FIRING, t, t
             rs.active.add(key)
         else:
-            if g.phase != FIRING or g.firing_members():
+            if g.phase != FIRING or g.any_firing():
                 return  # the group's page stays open while another member fires
             g.phase = INACTIVE
             rs.active.discard(key)
@@ -1001,7 +1000,7 @@ class RuleEngine:
 
     def anomaly_series_count(self) -> int:
         """Series with a detector of their own: a group's members, each rule's."""
-        return sum(1 for _ in self._members())
+        return sum(rs.detectors for e in self.engines() for rs in e.rules)
 
     def dump(self) -> bytes:
         for e in self.engines():

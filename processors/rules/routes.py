@@ -98,7 +98,7 @@ def make_counter_slot(
     rs: RuleState, key: GroupKey, group: Group, counter: str, series: str
 ) -> CounterSlot:
     r = rs.rule
-    if r.anomaly is not None and not r.n_windows:
+    if r.per_series:
         return AnomalyCounterSlot(rs, key, group, counter, series)
     return CounterSlot(rs, key, group, counter)
 

@@ -53,8 +53,8 @@ class AnomalyGroup(Group):
         super().__init__()
         self.members: dict[str, Member] = {}
 
-    def firing_members(self) -> int:
-        return sum(1 for m in self.members.values() if m.detector.firing)
+    def any_firing(self) -> bool:
+        return any(m.detector.firing for m in self.members.values())
 
     def retune(self, threshold: float) -> None:
         """Set each member's threshold from the rule's, for the group as a whole: among

@@ -78,7 +78,7 @@ def test_a_group_has_one_page_open_exactly_while_a_series_fires(
     g = rs.groups.get(("api",))
     if g is not None:
         assert isinstance(g, AnomalyGroup)
-        firing = g.firing_members() > 0
+        firing = g.any_firing()
         assert firing == (len(statuses) % 2 == 1)
         assert len(g.members) <= max_series and rs.detectors == len(g.members)
         assert all(a.anomaly is not None and a.anomaly.series in

@@ -63,6 +63,16 @@ def start_agents(settings: KafkaSettings, config: Path, log: Path) -> subprocess
                             start_new_session=True)  # fmt: skip
 
 
+def start_notifier(settings: KafkaSettings, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`tocsin run notifier`; `env` adds its sinks' settings (TOCSIN_SLACK_BASE_URL...)."""
+    env = {**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+           "TOCSIN_TOPIC_PREFIX": settings.topic_prefix, "TOCSIN_LOG_FORMAT": "json",
+           **env}  # fmt: skip
+    cmd = [sys.executable, "-m", "streams.cli.main", "run", "notifier", "--health-port", "0"]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+
+
 def health_port(log: Path, timeout: float = 20.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from harness.workers import health_port, wait_for_lag_zero
+from harness.workers import health_port, start_notifier, wait_for_lag_zero
 from schemas import Alert, DeliveryReceipt, Incident, decode, encode
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
@@ -137,14 +135,8 @@ def _pages_seen(settings: KafkaSettings, topics: Catalog, tmp_path: Path, ids: s
     messages it posts (thread replies aside), once every id was delivered."""
     slack = FakeSlack()
     log = tmp_path / "notifier.log"
-    env = {**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "TOCSIN_TOPIC_PREFIX": settings.topic_prefix, "TOCSIN_LOG_FORMAT": "json"}  # fmt: skip
     with serve(slack.app()) as url:
-        notifier = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli.main", "run", "notifier", "--health-port", "0"],
-            env={**env, "TOCSIN_SLACK_BASE_URL": f"{url}/api/"},
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+        notifier = start_notifier(settings, log, TOCSIN_SLACK_BASE_URL=f"{url}/api/")
         try:
 
             def delivered() -> bool:

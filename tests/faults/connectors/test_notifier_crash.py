@@ -4,9 +4,7 @@ anything twice."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks.faults import notifier_kills
+from harness.workers import start_notifier
 from schemas import DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack
@@ -44,20 +43,7 @@ def _note(kind: str, status: str) -> Notification:
 
 
 def _start(settings: KafkaSettings, base_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
-        "TOCSIN_SLACK_BASE_URL": base_url,
-        "TOCSIN_LOG_FORMAT": "json",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli.main", "run", "notifier", "--health-port", "0"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return start_notifier(settings, log, TOCSIN_SLACK_BASE_URL=base_url)
 
 
 def test_crash_between_post_and_receipt_never_posts_twice(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from harness.workers import kill9
+from harness.workers import kill9, start_notifier
 from schemas import DeliveryReceipt, Notification, decode, encode
 from streams.catalog import Catalog
 from streams.demo.fake_slack import FakeSlack, serve
@@ -52,13 +49,8 @@ def test_notifier_posts_once_updates_in_place_and_records_receipts(
     producer.produce(topics.name("notifications"), key=b"inc-abc-1", value=b"\x00garbage")
     assert producer.flush(10) == 0
 
-    env = {**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-           "TOCSIN_TOPIC_PREFIX": kafka_settings.topic_prefix, "TOCSIN_SLACK_BASE_URL": base_url,
-           "TOCSIN_LOG_FORMAT": "json"}  # fmt: skip
     log = tmp_path / "notifier.log"
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "run", "notifier",
-                             "--health-port", "0"], env=env, stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = start_notifier(kafka_settings, log, TOCSIN_SLACK_BASE_URL=base_url)
     try:
         deadline = time.monotonic() + 60
         receipts: list[DeliveryReceipt] = []

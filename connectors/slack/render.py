@@ -45,8 +45,23 @@ def link(url: str) -> str:
 
 def headline(n: Notification) -> str:
     icon = ":white_check_mark:" if n.status == "resolved" else _ICON[n.severity]
-    return clip(f"{icon} [{n.priority}] {_STATUS[n.status]}: {escape(n.title)}",
+    return clip(f"{icon} [{n.priority}] {state(n)}: {escape(n.title)}",
                 SECTION_TEXT - 2)  # fmt: skip
+
+
+def state(n: Notification) -> str:
+    """What the message tells its reader first. An escalation or a reminder reaches
+    people by a new message each (a DM, a phone's notification), and the incident is
+    still just triggered: without saying why it came, it reads as the first page again."""
+    if n.status == "resolved":
+        return "Resolved"
+    if n.kind == "escalate":
+        return f"Escalated to level {n.escalation_level + 1}"
+    if n.kind == "reminder" and n.status == "triggered":
+        return "Still not acknowledged"
+    if n.kind == "flapping":
+        return f"Flapping, {_STATUS[n.status].lower()}"
+    return _STATUS[n.status]
 
 
 def blocks(n: Notification) -> list[dict[str, Any]]:

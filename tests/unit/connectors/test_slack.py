@@ -128,6 +128,34 @@ async def test_dm_opens_a_conversation_with_the_paged_user_once(
     assert len([m for m, _ in slack.calls if m == "chat.postMessage"]) == 1, "paged once"
 
 
+async def test_each_dm_says_why_it_came(fake: tuple[FakeSlack, AsyncWebClient]) -> None:
+    # a person paged at level 1 gets the escalation and the reminder as new DMs too: each
+    # must say what it is, not read like the first page again
+    slack, client = fake
+    sink = SlackSink(client, MemoryStore())
+    steps = [("trigger", "triggered", 0), ("escalate", "triggered", 1),
+             ("escalate", "acknowledged", 2), ("reminder", "triggered", 1),
+             ("flapping", "triggered", 0), ("update", "acknowledged", 0),
+             ("resolve", "resolved", 1)]  # fmt: skip
+    for kind, status, level in steps:
+        page = note(kind=kind, status=status, channel="slack_dm", target="U1").model_copy(
+            update={"escalation_level": level, "notification_id": f"inc-1/{kind}.{level}/U1"}
+        )
+        assert (await sink.deliver(page)).ok
+    texts = [a["text"] for m, a in slack.calls if m == "chat.postMessage"]
+    assert [t.split("] ", 1)[1] for t in texts] == [
+        "Triggered: CPU 95% on web-03",
+        "Escalated to level 2: CPU 95% on web-03",
+        "Escalated to level 3: CPU 95% on web-03",
+        "Still not acknowledged: CPU 95% on web-03",
+        "Flapping, triggered: CPU 95% on web-03",
+        "Acknowledged: CPU 95% on web-03",
+        "Resolved: CPU 95% on web-03",
+    ]
+    shown = [a["blocks"][0]["text"]["text"] for m, a in slack.calls if m == "chat.postMessage"]
+    assert all(f"*{t}*" == b for t, b in zip(texts, shown, strict=True)), "the message says it too"
+
+
 async def test_a_channel_named_by_name_is_updated_by_its_id_after_a_restart(
     fake: tuple[FakeSlack, AsyncWebClient],
 ) -> None:

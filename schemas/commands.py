@@ -52,6 +52,10 @@ class Weekly(BaseModel):
             raise ValueError(f"unknown IANA time zone {v!r}") from None
         return v
 
+    def describe(self) -> str:
+        """e.g. "sat,sun 02:00 for 2:00:00 Europe/Berlin"."""
+        return f"{','.join(self.days)} {self.start:%H:%M} for {self.duration} {self.timezone}"
+
     def covers(self, at: datetime) -> bool:
         """Whether `at` (aware) falls inside one of the weekly windows."""
         tz = ZoneInfo(self.timezone)

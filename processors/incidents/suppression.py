@@ -43,14 +43,10 @@ class _Silence:
 def _silence(spec: SilenceSpec, kind: str) -> _Silence:
     reason = f"{kind} by {spec.author}" + (f": {spec.comment}" if spec.comment else "")
     if spec.weekly is not None:
-        reason = f"maintenance ({_weekly(spec.weekly)}) by {spec.author}" + (
+        reason = f"maintenance ({spec.weekly.describe()}) by {spec.author}" + (
             f": {spec.comment}" if spec.comment else "")  # fmt: skip
     return _Silence(compile_matchers(spec.matchers), spec.starts_at, spec.ends_at, reason,
                     spec.weekly)  # fmt: skip
-
-
-def _weekly(w: Weekly) -> str:
-    return f"{','.join(w.days)} {w.start:%H:%M} for {w.duration} {w.timezone}"
 
 
 def _rule(r: Inhibition) -> _Rule:

@@ -49,6 +49,15 @@ def seconds(value: float | None) -> str:
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
+def number(value: float | None) -> str:
+    """837.3, 0.08333, 12,040: as Slack shows the same value, never a float's full repr."""
+    if value is None:
+        return NONE
+    if 1e4 <= abs(value) < 1e15:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
 def anomaly_spark(a: AnomalyDetail) -> Markup:
     band = (a.lower, a.upper) if a.lower is not None and a.upper is not None else None
     return spark(f"{a.hours()}, usual band shaded", a.recent, band)
@@ -60,6 +69,7 @@ def when(at: datetime | None) -> str:
 
 _env.filters["seconds"] = seconds
 _env.filters["when"] = when
+_env.filters["number"] = number
 _env.filters["spark"] = anomaly_spark
 
 

@@ -3,15 +3,17 @@ replicas, a changed cookie, expiry, a token removed from the config) and its ser
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from schemas.api import Silence
+from schemas.commands import Matcher, Weekly
 from schemas.config import Config
 from streams.api.auth import Tokens, digest
-from streams.console import charts
+from streams.console import charts, web
 from streams.console.session import ConsoleSettings, Sessions
 
 
@@ -122,3 +124,22 @@ def test_the_api_worker_refuses_a_short_secret_without_repeating_it(
 def test_an_empty_console_secret_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOCSIN_CONSOLE_SECRET", "")
     assert ConsoleSettings().secret is None
+
+
+def test_numbers_read_as_slack_shows_them() -> None:
+    assert [web.number(v) for v in (837.293230526984, 300.0, 0.0833333, 12040.4, None)] == [
+        "837.3", "300", "0.08333", "12,040", "\N{EN DASH}"]  # fmt: skip
+
+
+def test_a_weekly_maintenance_window_is_listed_with_its_length() -> None:
+    weekly = Weekly(days=["sat", "sun"], start=time(2, 0), duration=timedelta(hours=3),
+                    timezone="Europe/Berlin")  # fmt: skip
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    item = Silence(silence_id="s1", state="active", matchers=[Matcher(label="service",
+                   op="=", value="db")], starts_at=at, ends_at=at + timedelta(days=90),
+                   author="ops", comment="patch night", weekly=weekly, created_at=at,
+                   expired_at=None, expired_by=None)  # fmt: skip
+    page = web._env.get_template("silences.html").render(
+        base="/console", session=None, may_act=False, csrf="", path="/console/silences",
+        tenants=(), items=[item], error=None, sent=None)  # fmt: skip
+    assert "weekly sat,sun 02:00 for 3:00:00 Europe/Berlin" in page

@@ -39,7 +39,7 @@ SHOTS = os.environ.get("TOCSIN_CONSOLE_SCREENSHOTS")  # Playwright makes the dir
 def _alert(fp: str, host: str, rule: str = "disk_full") -> Alert:
     return Alert(fingerprint=fp, status="firing", rule=rule, severity="critical",
                  labels={"alertname": rule, "service": "db", "host": host},
-                 summary=f"disk full on {host}", value=99.0, threshold=95.0,
+                 summary=f"disk full on {host}", value=99.123456789, threshold=95.0,
                  starts_at=datetime.now(UTC))  # fmt: skip
 
 
@@ -137,8 +137,8 @@ async def test_an_incident_appears_live_and_is_acknowledged_with_a_click(
 
         await row.locator("a").click()
         await page.wait_for_selector("#timeline li")
-        assert "99" in await page.locator("table.members").inner_text(), "the value"
-        assert "95" in await page.locator("table.members").inner_text(), "the threshold"
+        cells = await page.locator("table.members td.num").all_inner_texts()
+        assert cells[:2] == ["99.12", "95"], "the value and threshold, as Slack shows them"
         clicked = time.monotonic()
         # the notice is only on the page until the change lands and the page redraws
         # itself, which can be sooner than a poll for it: note where the click's answer
@@ -179,6 +179,11 @@ async def test_an_incident_appears_live_and_is_acknowledged_with_a_click(
         await page.click("button:has-text('Add note')")
         await page.locator("#timeline li", has_text="failing over").wait_for(timeout=60_000)
         await _shot(page, "incident")
+        # levels count from 1 everywhere a responder reads them: Slack, timeline, console
+        paged = page.locator("table.paged tbody tr", has_text="trigger")
+        await paged.first.wait_for(timeout=60_000)
+        assert set(await paged.locator("td.num").all_inner_texts()) == {"1"}
+        assert "trigger level 1" in await page.locator("#timeline").inner_text()
 
         # a viewer: no buttons, and a viewer's or a forged action is refused
         viewer = await _login(browser, url, "viewer")

@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Hashable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -156,14 +156,16 @@ def _dumps(event: Any, **kw: Any) -> str:
         return json.dumps(event, **kw)
 
 
-def configure_logging(settings: LogSettings | None = None) -> None:
+def configure_logging(settings: LogSettings | None = None, file: TextIO | None = None) -> None:
+    """Every line to stderr, or to `file` (the demo keeps its terminal for the story)."""
     settings = settings or LogSettings()
     level = getattr(logging, settings.level.upper())
-    as_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+    tty = (file or sys.stderr).isatty()
+    as_json = settings.format == "json" or (settings.format == "auto" and not tty)
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_dumps)
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=tty)
     )
     structlog.configure(
         processors=[
@@ -175,7 +177,7 @@ def configure_logging(settings: LogSettings | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=file or sys.stderr),
         # a module's logger follows the configuration in force when it logs, not the one
         # of its first line: workers log a few lines a second, and a process that
         # configures logging again (an embedding program, a test) is then obeyed
@@ -184,7 +186,7 @@ def configure_logging(settings: LogSettings | None = None) -> None:
     # the client libraries' lines (librdkafka's through `KafkaSettings.client_config`,
     # aiokafka's, faust's) as the same JSON objects, secrets masked, so a log pipeline
     # parses every line a worker writes
-    handler = _Stderr()
+    handler = _Stderr() if file is None else logging.StreamHandler(file)
     handler.set_name(_HANDLER)
     # a client library logs each failed reconnect, several a second while Kafka is away
     handler.addFilter(RepeatFilter())
@@ -247,7 +249,9 @@ class RepeatFilter(logging.Filter):
             return True
         # librdkafka's lines share one template; their facility (FAIL, ERROR, ...) is the kind
         args = record.args
-        kind = args[0] if record.name == RDKAFKA_LOG.name and isinstance(args, tuple) else ""
+        kind = (
+            args[0] if record.name == RDKAFKA_LOG.name and isinstance(args, tuple) and args else ""
+        )
         let = self._throttle.held_back((record.name, f"{record.msg}{kind}"))
         if let is None:
             return False

@@ -10,6 +10,7 @@ import click
 from streams.admin import create_topics
 from streams.catalog import Catalog
 from streams.kafka import make_admin
+from streams.logs import configure_logging
 from streams.settings import KafkaSettings
 
 
@@ -40,6 +41,11 @@ def demo(speed: float, burst: bool, workdir: Path, keep_topics: bool, console: b
     settings = KafkaSettings(topic_prefix=f"demo{int(time.time())}.")
     run = Demo(settings, workdir / settings.topic_prefix.rstrip("."), speed, click.echo,
                console=console)  # fmt: skip
+    # the terminal tells the story; the demo's own client lines (a retry while a fresh
+    # broker loads its coordinators) go beside the workers' logs
+    run.workdir.mkdir(parents=True, exist_ok=True)
+    configure_logging(file=(run.workdir / "demo.log").open("a", buffering=1))
+    click.echo(f"the demo's own log: {run.workdir / 'demo.log'}")
     try:
         code = run.run()
         run.hold()

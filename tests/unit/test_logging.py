@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import structlog
@@ -127,3 +128,25 @@ def test_kafka_client_lines_join_the_json_log_once_per_kind(
         producer.flush(0)
     finally:
         structlog.reset_defaults()
+
+
+def test_lines_can_go_to_a_file_instead_of_the_terminal(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The demo's terminal is the story: its own lines, a client library's included,
+    go to its log file, as JSON, and none to stderr."""
+    import logging
+
+    path = tmp_path / "demo.log"
+    with path.open("a", buffering=1) as file:
+        configure_logging(LogSettings(), file=file)
+        try:
+            structlog.get_logger("tocsin.demo").warning("own_line", token="xoxb-123456789")
+            logging.getLogger("tocsin.rdkafka").warning("GETPID: Coordinator load in progress")
+        finally:
+            configure_logging(LogSettings())
+            structlog.reset_defaults()
+    assert capfd.readouterr().err == ""
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [x["event"] for x in lines] == ["own_line", "GETPID: Coordinator load in progress"]
+    assert "xoxb-123456789" not in path.read_text(), "secrets masked in the file too"

@@ -250,6 +250,13 @@ class Api:
         except NotAcknowledged as exc:
             resp = json(503, {"error": f"Kafka did not acknowledge the command: {exc}"},
                         {"Retry-After": "5"})  # fmt: skip
+        except web.HTTPException as exc:
+            if exc.status < 400 or not path.startswith("/api/"):
+                raise  # the console's redirects and pages answer as they are
+            # aiohttp's own refusals (no such route, a method the route lacks, a body past
+            # the limit) in the API's shape, so a client parses every error the same way
+            resp = json(exc.status, {"error": f"{exc.reason}: {request.method} {path}"},
+                        {k: v for k, v in exc.headers.items() if k == "Allow"})  # fmt: skip
         return self._observed(request, started, resp)
 
     def _observed(self, request: web.Request, started: float,

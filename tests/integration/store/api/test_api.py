@@ -113,6 +113,11 @@ async def test_errors_name_what_is_wrong(seeded: Served) -> None:
         r = await c.get("/api/v1/incidents", params={"cursor": "garbage"})
         assert r.status_code == 400 and r.json()["field"] == "cursor"
         assert (await c.get("/api/v1/incidents/inc-000000000000-0000000000")).status_code == 404
+        # aiohttp's own refusals come in the API's shape too
+        r = await c.get("/api/v1/incidentz")
+        assert r.status_code == 404 and "GET /api/v1/incidentz" in r.json()["error"]
+        r = await c.put("/api/v1/silences", json={})
+        assert r.status_code == 405 and "POST" in r.headers["Allow"] and r.json()["error"]
         iid = (await c.get("/api/v1/incidents")).json()["items"][0]["incident_id"]
         r = await c.post(f"/api/v1/incidents/{iid}/resolve")
         assert r.status_code == 403 and "viewer" in r.json()["error"], "a viewer cannot resolve"

@@ -179,3 +179,49 @@ def test_any_action_body_or_id_is_answered_or_refused_by_name(
         resp = c.request(method, path, content=content,
                          headers={"Content-Type": "application/json"})  # fmt: skip
         _answered_well(resp, (method, path, content))
+
+
+@pytest.fixture(scope="module")
+def console(api: tuple[httpx.Client, str]) -> tuple[httpx.Client, str]:
+    """The same server's console, logged in as the admin: a session cookie and its CSRF
+    token."""
+    c, _ = api
+    c.post("/console/login", data={"token": TOKENS["admin"]})
+    page = c.get("/console/silences").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    made = c.post("/console/silences", data={"csrf": csrf, "matchers": "service=db"},
+                  headers={"Authorization": ""}, follow_redirects=False)  # fmt: skip
+    assert made.status_code == 303, "the session acts: a well-formed silence is created"
+    return c, csrf
+
+
+form_text = st.one_of(st.text(max_size=80), st.sampled_from([
+    "service=db", "host=~'db-.*'", "host=~'('", "a=\"b", "'", "=x", "x=", "99999999999d",
+    "1h", "0m", "-1h", "30d", "9" * 40 + "m", "\x00", "é" * 2000]))  # fmt: skip
+
+
+@FUZZ
+@given(fields=st.dictionaries(st.sampled_from(["matchers", "duration", "comment", "text",
+                                               "tenant", "token", "csrf"]),
+                              form_text, max_size=5),
+       action=st.one_of(st.sampled_from(["ack", "resolve", "note", "escalate"]),
+                        st.text(max_size=12)),
+       query=queries)  # fmt: skip
+def test_any_console_form_or_query_is_answered_or_refused(
+    console: tuple[httpx.Client, str], api: tuple[httpx.Client, str],
+    fields: dict[str, str], action: str, query: list[tuple[str, str]],
+) -> None:  # fmt: skip
+    c, csrf = console
+    _, iid = api
+    form = {"csrf": csrf, **fields}
+    for method, path, data in (
+        ("POST", "/console/silences", form),
+        ("POST", f"/console/incidents/{iid}/{_path(action)}", form),
+        ("POST", "/console/tenant", form),
+        ("GET", "/console/", None),
+        ("GET", "/console/reports", None),
+        ("GET", f"/console/incidents/{_path(action)}", None),
+    ):
+        resp = c.request(method, path, data=data, params=None if data else query,
+                         headers={"Authorization": ""}, follow_redirects=False)  # fmt: skip
+        assert resp.status_code < 500, f"{resp.status_code} {resp.text[:300]} for {path} {data}"

@@ -34,6 +34,7 @@ from streams.store import tables
 from streams.store.db import StoreSettings, migrate, open_engine
 from streams.store.projector import Projector
 from tests.integration.store.api.conftest import TOKENS, config_dir
+from tests.integration.store.api.test_status_api import STATUS
 from tests.integration.store.support import count
 
 EXAMPLES = int(os.environ.get("TOCSIN_FUZZ_EXAMPLES", "120"))
@@ -72,7 +73,9 @@ def bodies(draw: st.DrawFn) -> bytes:
     if shape == 1:
         return json.dumps(draw(json_values)).encode()
     fields = ["text", "assignee", "duration", "priority", "matchers", "starts_at", "ends_at",
-              "comment", "weekly", "schedule", "user", "start", "end"]  # fmt: skip
+              "comment", "weekly", "schedule", "user", "start", "end", "status", "message",
+              "audiences", "title", "state", "components", "email", "url", "kind",
+              "pages"]  # fmt: skip
     doc: dict[str, Any] = {}
     for key in draw(st.lists(st.sampled_from(fields), max_size=5, unique=True)):
         doc[key] = draw(json_values)
@@ -108,7 +111,8 @@ def api(
     while count(engine, tables.incidents) < N:
         assert datetime.now(UTC) < deadline, "the projector never filled the store"
         stop.wait(0.2)  # polling interval of a bounded wait
-    app = application(Api(s, engine, load_config(config_dir(tmp))))
+    # with status pages: their API and public pages take hostile input too
+    app = application(Api(s, engine, load_config(config_dir(tmp))), {"default": STATUS})
     headers = {"Authorization": f"Bearer {TOKENS['admin']}"}
     try:
         with serve(app) as url, httpx.Client(base_url=url, timeout=60, headers=headers) as c:
@@ -140,7 +144,9 @@ def _path(part: str) -> str:
 @FUZZ
 @given(query=queries, path=st.sampled_from([
     "/api/v1/incidents", "/api/v1/silences", "/api/v1/oncall", "/api/v1/reports",
-    "/api/v1/reports/sla", "/api/v1/incidents/live"]))  # fmt: skip
+    "/api/v1/reports/sla", "/api/v1/incidents/live", "/api/v1/status/pages/public/subscribers",
+    "/status/default/public", "/status/default/public/index.json",
+    "/status/default/public/feed.atom", "/status/default/staff"]))  # fmt: skip
 def test_any_query_string_is_answered_or_refused_by_name(
     api: tuple[httpx.Client, str], query: list[tuple[str, str]], path: str
 ) -> None:
@@ -175,6 +181,15 @@ def test_any_action_body_or_id_is_answered_or_refused_by_name(
         ("POST", f"{base}/oncall/overrides", body),
         ("GET", f"{base}/silences/{_path(iid)}", None),
         ("DELETE", f"{base}/silences/{_path(iid)}", None),
+        ("POST", f"{base}/incidents/{_path(target)}/updates", body),
+        ("PUT", f"{base}/status/components/{_path(action)}/override", body),
+        ("PUT", f"{base}/status/components/shop/override", body),
+        ("DELETE", f"{base}/status/components/{_path(action)}/override", None),
+        ("POST", f"{base}/status/maintenance", body),
+        ("DELETE", f"{base}/status/maintenance/{_path(iid)}", None),
+        ("POST", f"{base}/status/pages/{_path(action)}/subscribers", body),
+        ("POST", f"{base}/status/pages/public/subscribers", body),
+        ("DELETE", f"{base}/status/pages/public/subscribers/{_path(iid)}", None),
     ):
         resp = c.request(method, path, content=content,
                          headers={"Content-Type": "application/json"})  # fmt: skip

@@ -10,6 +10,7 @@ import click
 import httpx
 import orjson
 
+from streams.display import number
 from streams.settings import secret
 
 output_option = click.option("--output", "-o", type=click.Choice(["table", "json"]),
@@ -69,7 +70,7 @@ def _cell(v: Any) -> str:
     if isinstance(v, list):
         return ",".join(_cell(x) for x in v)
     if isinstance(v, float):
-        return f"{v:.1f}"
+        return number(v)
     text = str(v)
     if len(text) >= 20 and text[4:5] == "-" and "T" in text:  # an instant: to the second
         return text[:19].replace("T", " ")

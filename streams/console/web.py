@@ -16,6 +16,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from schemas.alerts import AnomalyDetail
+from streams import display
 from streams.api.app import CONSOLE, PRINCIPAL, ApiError, Handler
 from streams.console.charts import spark
 from streams.console.session import COOKIE, Session, Sessions
@@ -50,12 +51,7 @@ def seconds(value: float | None) -> str:
 
 
 def number(value: float | None) -> str:
-    """837.3, 0.08333, 12,040: as Slack shows the same value, never a float's full repr."""
-    if value is None:
-        return NONE
-    if 1e4 <= abs(value) < 1e15:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
+    return NONE if value is None else display.number(value)
 
 
 def anomaly_spark(a: AnomalyDetail) -> Markup:

@@ -35,8 +35,12 @@ async def test_incidents_list_show_and_act(seeded: Served) -> None:
     iid = lines[1].split()[0]
     code, out = await tocsin(seeded, "incidents", "show", iid, "-o", "json")
     assert code == 0 and orjson.loads(out)["incident_id"] == iid
+    member = orjson.loads(out)["members"][0]
     code, out = await tocsin(seeded, "incidents", "show", iid)
     assert "TIMELINE" in out and "looking into it" in out
+    # a value as Slack and the console show it: four significant digits
+    row = next(ln for ln in out.splitlines() if ln.startswith(member["fingerprint"]))
+    assert row.split()[3:5] == [f"{member['value']:.4g}", "90"], row
     code, out = await tocsin(seeded, "incidents", "note", iid, "rolled back")
     assert code == 0 and "accepted as command" in out
     code, out = await tocsin(seeded, "incidents", "resolve", iid, role="viewer")

@@ -11,7 +11,9 @@ after) is the same event id, which the agents apply once; and the worker's own r
 transitions, read back, end their leases.
 
 A resolved transition is written to `alerts` (key: the fingerprint) and its lease ends
-only once Kafka acknowledged it; otherwise it is due again at the next turn.
+only once Kafka acknowledged it; one that failed is due again at the next turn. While
+Kafka is away it waits in the producer, which gives up on no message: one copy per
+decision reaches the topic, however long the outage.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from streams.metrics import WorkerMetrics
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
-ACK_TIMEOUT_S = 10.0
 LOOKUP_ATTEMPTS = 30
 
 
@@ -83,7 +84,7 @@ class ExpiryWorker:
 
     def run(self, stop: threading.Event) -> None:
         consumer = make_consumer(self.settings, self.group, **{"enable.partition.eof": True})
-        producer = make_producer(self.settings)
+        producer = make_producer(self.settings, **{"message.timeout.ms": 0})
         consumer.subscribe([self.topic], on_assign=self._assign, on_revoke=self._revoke)
         log.info("expiry_started", topic=self.topic, max_lease_s=self.max_lease.total_seconds())
         try:
@@ -144,29 +145,37 @@ class ExpiryWorker:
         leases.observe(alert, received)
 
     def _expire(self, producer: Producer) -> None:
+        producer.poll(0)  # the delivery reports of transitions written in earlier turns
         now = self._now()
         due: list[tuple[Leases, Expiry]] = [
             (leases, e) for part, leases in self._leases.items()
             if part not in self._replaying for e in leases.due(now)
         ]  # fmt: skip
         self.metrics.leases.set(sum(len(x) for x in self._leases.values()))
-        if not due:
-            return
-        failed: set[str] = set()
+        for i, (leases, e) in enumerate(due):
+            try:
+                producer.produce(self.topic, key=e.fingerprint.encode(),
+                                 value=encode(e.transition),
+                                 on_delivery=self._reported(leases, e))  # fmt: skip
+            except BufferError:
+                # the producer's queue is full (Kafka away for long): the rest next turn
+                for rest, later in due[i:]:
+                    rest.retry(later)
+                return
 
-        def delivered(err: KafkaError | None, msg: Any) -> None:
+    def _reported(self, leases: Leases, e: Expiry) -> Callable[[KafkaError | None, Any], None]:
+        """The lease ends once Kafka acknowledged its transition; a transition that failed
+        is due again. Until then it waits in the producer, across an outage: written once,
+        not once more every turn (they would all arrive when Kafka is back)."""
+
+        def delivered(err: KafkaError | None, _: Any) -> None:
             if err is not None:
-                failed.add((msg.key() or b"").decode())
-
-        for _, e in due:
-            producer.produce(self.topic, key=e.fingerprint.encode(), value=encode(e.transition),
-                             on_delivery=delivered)  # fmt: skip
-        left = producer.flush(ACK_TIMEOUT_S)
-        for leases, e in due:
-            if left or e.fingerprint in failed:
+                log.warning("expiry_write_failed", fingerprint=e.fingerprint, error=str(err))
                 leases.retry(e)
-            else:
-                leases.expired(e)
-                self.metrics.resolved.inc()
-                log.info("alert_expired", fingerprint=e.fingerprint, rule=e.transition.rule,
-                         ends_at=e.ends.isoformat())  # fmt: skip
+                return
+            leases.expired(e)
+            self.metrics.resolved.inc()
+            log.info("alert_expired", fingerprint=e.fingerprint, rule=e.transition.rule,
+                     ends_at=e.ends.isoformat())  # fmt: skip
+
+        return delivered

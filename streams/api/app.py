@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -61,6 +62,11 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL = web.RequestKey("principal", Principal)
+# a client's name for one write, so that its retry is the same command (the console's
+# forms carry one as a field and put it here)
+IDEMPOTENCY = web.RequestKey("idempotency_key", str)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_BODY = 64 * 1024
 LIST_FIELDS = ("status", "priority", "service", "team")
 CONSOLE = "/console"
@@ -185,6 +191,9 @@ class Api:
         who = self.principal(request)
         if not who.may(role):
             raise ApiError(403, f"role {who.role!r} may not do this (needs {role})")
+        key = request.get(IDEMPOTENCY) or request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None:
+            fields["event_id"] = idempotent_id(who, request, key)
         try:
             return Command(actor=who.user, at=self.clock(), origin="api", tenant=who.tenant,
                            **fields)  # fmt: skip
@@ -285,6 +294,17 @@ class Api:
             await self.db(queries.ping)
         ok, info = self.health.ready()
         return json(200 if ok else 503, {"ok": ok, **info})
+
+
+def idempotent_id(who: Principal, request: web.Request, key: str) -> str:
+    """The command id of a write the client named `key`: the same for its retries, so
+    the agents apply it once (and a silence or status update keeps one id); scoped to
+    the caller and the route, so two clients' keys never meet."""
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ApiError(400, f"header {IDEMPOTENCY_HEADER}: 1 to 255 printable ASCII "
+                       "characters without spaces", IDEMPOTENCY_HEADER)  # fmt: skip
+    seed = "\x00".join((who.tenant, who.user, request.method, request.path, key))
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
 # -- query strings ---------------------------------------------------------------------------

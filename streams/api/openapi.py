@@ -178,6 +178,12 @@ TENANT = _q(
     "the tenant to act in: the provider role only (other tokens act in their own)",
 )
 TENANT_PREFIX = "/api/v1/tenants/{tenant}"
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+    "description": "a name the client gives this write: a retry under the same name (after "
+    "a 503, a lost answer) is the same command, applied once",
+}  # fmt: skip
 
 
 def _csv(op: dict[str, Any]) -> dict[str, Any]:
@@ -186,12 +192,16 @@ def _csv(op: dict[str, Any]) -> dict[str, Any]:
 
 
 def tenanted(items: dict[str, Any]) -> dict[str, Any]:
-    """Every operation with ``?tenant=``, and its twin under /api/v1/tenants/{tenant}."""
+    """Every operation with ``?tenant=``, and its twin under /api/v1/tenants/{tenant};
+    every write with its Idempotency-Key."""
     out: dict[str, Any] = {}
     for path, ops in items.items():
         if path == "/api/v1/openapi.json":
             out[path] = ops
             continue
+        ops = {verb: op if verb == "get" else
+               {**op, "parameters": [*op.get("parameters", []), IDEMPOTENCY_KEY]}
+               for verb, op in ops.items()}  # fmt: skip
         out[path] = {verb: {**op, "parameters": [*op.get("parameters", []), TENANT]}
                      for verb, op in ops.items()}  # fmt: skip
         twin = TENANT_PREFIX + path.removeprefix("/api/v1")

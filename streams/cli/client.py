@@ -3,6 +3,8 @@ TOCSIN_API_TOKEN_FILE) from the environment, answers as tables or JSON."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +19,21 @@ output_option = click.option("--output", "-o", type=click.Choice(["table", "json
                              default="table", show_default=True)  # fmt: skip
 
 
+WRITE_ATTEMPTS = 4
+RETRY_S = 2.0
+MAX_RETRY_S = 10.0
+
+
+def _retry_after(resp: httpx.Response) -> float:
+    try:
+        return max(float(resp.headers.get("Retry-After", RETRY_S)), 0.0)
+    except ValueError:
+        return RETRY_S
+
+
 class Client:
+    sleep = staticmethod(time.sleep)
+
     def __init__(self) -> None:
         import os
 
@@ -29,11 +45,25 @@ class Client:
         self._http = httpx.Client(base_url=self.url, timeout=30,
                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
 
-    def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        try:
-            resp = self._http.request(method, f"/api/v1{path}", **kw)
-        except httpx.HTTPError as exc:
-            raise click.ClickException(f"{self.url}: {exc}") from None
+    def call(self, method: str, path: str, attempts: int = WRITE_ATTEMPTS,
+             **kw: Any) -> httpx.Response:  # fmt: skip
+        """One request; a write is tried again while Kafka or the API is briefly away,
+        under one Idempotency-Key, so that a retry is the same command, applied once."""
+        if method == "GET":
+            attempts = 1
+        else:
+            kw["headers"] = {**kw.get("headers", {}), "Idempotency-Key": uuid.uuid4().hex}
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = self._http.request(method, f"/api/v1{path}", **kw)
+            except httpx.HTTPError as exc:
+                if attempt == attempts:
+                    raise click.ClickException(f"{self.url}: {exc}") from None
+                self.sleep(RETRY_S)
+                continue
+            if resp.status_code not in (429, 503) or attempt == attempts:
+                break
+            self.sleep(min(_retry_after(resp), MAX_RETRY_S))
         if resp.status_code >= 400:
             try:
                 why = resp.json().get("error", resp.text)

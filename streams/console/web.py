@@ -6,6 +6,7 @@ and action of their session then acts in that tenant."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from markupsafe import Markup
 
 from schemas.alerts import AnomalyDetail
 from streams import display
-from streams.api.app import CONSOLE, PRINCIPAL, ApiError, Handler
+from streams.api.app import CONSOLE, IDEMPOTENCY, PRINCIPAL, ApiError, Handler
 from streams.console.charts import spark
 from streams.console.session import COOKIE, Session, Sessions
 
@@ -66,6 +67,7 @@ def when(at: datetime | None) -> str:
 _env.filters["seconds"] = seconds
 _env.filters["when"] = when
 _env.filters["number"] = number
+_env.globals["idem"] = lambda: uuid.uuid4().hex
 _env.filters["spark"] = anomaly_spark
 
 
@@ -112,6 +114,10 @@ async def action(request: web.Request) -> tuple[Session, dict[str, str]]:
     s = acting(request, s)
     request[SESSION] = s
     request[PRINCIPAL] = s.principal
+    if form.get("idem"):
+        # each drawn form has a key of its own: a double click or a resubmitted post is
+        # the same command, applied once
+        request[IDEMPOTENCY] = form["idem"]
     return s, form
 
 

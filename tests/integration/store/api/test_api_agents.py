@@ -75,6 +75,29 @@ async def test_actions_through_the_api_are_applied_by_the_agents(
 
             await until("the new priority", reprioritised, 60)
 
+            # a write retried under its Idempotency-Key (its answer lost, a 503 while
+            # Kafka was away) is the same command: the agents apply it once
+            keyed = {"Idempotency-Key": "note-1"}
+            first = await c.post(f"/api/v1/incidents/{iid}/note", json={"text": "keyed"},
+                                 headers=keyed)  # fmt: skip
+            again = await c.post(f"/api/v1/incidents/{iid}/note", json={"text": "keyed"},
+                                 headers=keyed)  # fmt: skip
+            assert first.status_code == again.status_code == 202
+            assert first.json()["command_id"] == again.json()["command_id"]
+            r = await c.post(f"/api/v1/incidents/{iid}/note", json={"text": "after"})
+            assert r.status_code == 202
+            bad = await c.post(f"/api/v1/incidents/{iid}/note", json={"text": "x"},
+                               headers={"Idempotency-Key": "has spaces"})  # fmt: skip
+            assert bad.status_code == 400 and bad.json()["field"] == "Idempotency-Key"
+
+            async def notes() -> list[str]:
+                doc = (await c.get(f"/api/v1/incidents/{iid}")).json()
+                found = [e["message"] for e in doc["timeline"] if e["kind"] == "note"]
+                return found if "after" in found else []
+
+            # commands of one incident are applied in order: the later note ends the wait
+            assert (await until("the notes", notes, 60)).count("keyed") == 1
+
             # a silence applies from the moment it is created: the next matching alert
             # opens nothing, while one it does not match opens an incident
             r = await c.post(

@@ -179,6 +179,23 @@ async def test_an_incident_appears_live_and_is_acknowledged_with_a_click(
         await page.click("button:has-text('Add note')")
         await page.locator("#timeline li", has_text="failing over").wait_for(timeout=60_000)
         await _shot(page, "incident")
+        # a form sent twice (a double click, a resubmitted post) is one command
+        iid = page.url.split("/incidents/")[1].split("?")[0]
+        form = {
+            "csrf": await page.evaluate("document.querySelector('input[name=csrf]').value"),
+            "idem": await page.evaluate("document.querySelector('input[name=idem]').value"),
+        }
+        for text in ("sent twice", "sent twice"):
+            r = await page.request.post(
+                f"{url}/console/incidents/{iid}/note", form={**form, "text": text}, max_redirects=0
+            )
+            assert r.status == 303
+        r = await page.request.post(f"{url}/console/incidents/{iid}/note",
+                                    form={**form, "idem": "another", "text": "a later note"},
+                                    max_redirects=0)  # fmt: skip
+        assert r.status == 303
+        await page.locator("#timeline li", has_text="a later note").wait_for(timeout=60_000)
+        assert await page.locator("#timeline li", has_text="sent twice").count() == 1
         # levels count from 1 everywhere a responder reads them: Slack, timeline, console
         paged = page.locator("table.paged tbody tr", has_text="trigger")
         await paged.first.wait_for(timeout=60_000)

@@ -16,6 +16,7 @@ nothing reaches a public page unless a responder says so.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -64,11 +65,24 @@ def from_interaction(payload: dict[str, Any], now: datetime) -> Command:
         raise ActionError(f"unknown button {str(action.get('action_id'))[:60]!r}")
     if not incident_id or not actor:
         raise ActionError("the button carries no incident id or no user")
-    return _command(name, incident_id, actor, now,
+    team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
+    click = action.get("action_ts")
+    # one click, one command: Slack sends a Socket Mode request again when its answer was
+    # late (Kafka slow to acknowledge), with the same click in it
+    once = _event_id("button", str((team or {}).get("id")), actor, name, incident_id,
+                     str(click)) if click else None  # fmt: skip
+    return _command(name, incident_id, actor, now, event_id=once,
                     duration=BUTTON_SNOOZE if name == "snooze" else None)  # fmt: skip
 
 
-def from_slash(text: str, actor: str, now: datetime) -> Command | Query:
+def _event_id(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(("slack", *parts)).encode()).hexdigest()[:32]
+
+
+def from_slash(text: str, actor: str, now: datetime, trigger_id: str = "") -> Command | Query:
+    """``trigger_id`` names one invocation: the same command again (a Socket Mode request
+    Slack sent again) is the same Command."""
+    once = _event_id("slash", actor, trigger_id) if trigger_id else None
     parts = text.strip().split()
     if not parts or not actor:
         raise ActionError(USAGE)
@@ -78,17 +92,19 @@ def from_slash(text: str, actor: str, now: datetime) -> Command | Query:
     if verb == "who" and len(args) <= 1:
         return Query("who", args[0] if args else None, actor)
     if verb in ("ack", "acknowledge", "resolve", "escalate") and len(args) == 1:
-        return _command("ack" if verb == "acknowledge" else verb, args[0], actor, now)
+        return _command("ack" if verb == "acknowledge" else verb, args[0], actor, now,
+                        event_id=once)  # fmt: skip
     if verb == "snooze" and len(args) == 2:
-        return _command("snooze", args[1], actor, now, duration=_snooze(args[0]))
+        return _command("snooze", args[1], actor, now, duration=_snooze(args[0]),
+                        event_id=once)  # fmt: skip
     if verb == "note" and len(args) >= 2:
-        return _command("note", args[-1], actor, now, text=" ".join(args[:-1]))
+        return _command("note", args[-1], actor, now, text=" ".join(args[:-1]), event_id=once)
     if verb == "update":
-        return _update(args, actor, now)
+        return _update(args, actor, now, once)
     raise ActionError(f"cannot read {text.strip()[:80]!r}. {USAGE}")
 
 
-def _update(args: list[str], actor: str, now: datetime) -> Command:
+def _update(args: list[str], actor: str, now: datetime, event_id: str | None) -> Command:
     usage = "update: /incident update <status> [to:public,private,internal] <text> <id>"
     if len(args) < 3:
         raise ActionError(usage)
@@ -107,7 +123,8 @@ def _update(args: list[str], actor: str, now: datetime) -> Command:
     try:
         return Command.model_validate({"action": "status", "actor": actor, "at": now,
                                        "origin": "slack",
-                                       "status": {"kind": "update", "update": update}})  # fmt: skip
+                                       "status": {"kind": "update", "update": update},
+                                       **({"event_id": event_id} if event_id else {})})  # fmt: skip
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"][3:]) or "update"
@@ -135,11 +152,13 @@ def _snooze(text: str) -> timedelta:
 
 
 def _command(action: str, incident_id: str, actor: str, now: datetime, *,
-             duration: timedelta | None = None, text: str = "") -> Command:  # fmt: skip
+             duration: timedelta | None = None, text: str = "",
+             event_id: str | None = None) -> Command:  # fmt: skip
     try:
         return Command.model_validate({"action": action, "incident_id": incident_id,
                                        "actor": actor, "at": now, "origin": "slack",
-                                       "duration": duration, "text": text})  # fmt: skip
+                                       "duration": duration, "text": text,
+                                       **({"event_id": event_id} if event_id else {})})  # fmt: skip
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or action

@@ -127,7 +127,8 @@ async def slash(gw: Gateway, form: dict[str, str]) -> dict[str, Any]:
     if not _known(gw, tenant, form.get("user_id", "")):
         return _not_authorised()
     try:
-        parsed = from_slash(form.get("text", ""), form.get("user_id", ""), datetime.now(UTC))
+        parsed = from_slash(form.get("text", ""), form.get("user_id", ""), datetime.now(UTC),
+                            form.get("trigger_id", ""))  # fmt: skip
     except ActionError as exc:
         return _text(str(exc))
     if isinstance(parsed, Query):

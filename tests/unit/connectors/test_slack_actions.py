@@ -9,6 +9,7 @@ import pytest
 
 from connectors.slack.actions import ActionError, Query, from_interaction, from_slash
 from connectors.slack.auth import StaticDirectory
+from schemas.commands import Command
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -50,6 +51,29 @@ def test_slash_command_verbs(text: str, action: str, extra: dict[str, object]) -
     assert cmd.action == action and cmd.incident_id == "inc-9"
     for field, value in extra.items():
         assert getattr(cmd, field) == value
+
+
+def test_one_click_or_one_slash_command_is_one_command_however_often_slack_sends_it() -> None:
+    # Slack sends a Socket Mode request again when its answer came late: the same click
+    # (action_ts) or invocation (trigger_id) must be the same Command, applied once
+    def at(ts: str, action_id: str = "tocsin_escalate") -> dict[str, object]:
+        payload = click(action_id)
+        payload["team"] = {"id": "T1"}
+        payload["actions"][0]["action_ts"] = ts  # type: ignore[index]
+        return payload
+
+    first, again = from_interaction(at("1.1"), NOW), from_interaction(at("1.1"), NOW)
+    assert first.event_id == again.event_id
+    assert from_interaction(at("1.2"), NOW).event_id != first.event_id, "a second click"
+    assert from_interaction(at("1.1", "tocsin_ack"), NOW).event_id != first.event_id
+    assert from_interaction(click("tocsin_ack"), NOW).event_id != from_interaction(
+        click("tocsin_ack"), NOW).event_id, "no click time: nothing to recognise it by"  # fmt: skip
+    for text in ("note rolled back inc-9", "escalate inc-9", "update identified db inc-9"):
+        a, b = from_slash(text, "U1", NOW, "trig-1"), from_slash(text, "U1", NOW, "trig-1")
+        assert isinstance(a, Command) and isinstance(b, Command)
+        assert a.event_id == b.event_id, text
+        other = from_slash(text, "U1", NOW, "trig-2")
+        assert isinstance(other, Command) and other.event_id != a.event_id
 
 
 def test_slash_queries_and_mistakes() -> None:

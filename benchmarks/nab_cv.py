@@ -101,7 +101,6 @@ def _zero(log_step: float) -> float:
 _C = "processors.anomaly.calibration."
 _L = "processors.anomaly.likelihood."
 _DENSITY = _L + "DENSITY"
-_S = "processors.anomaly.sequence."
 _T = "benchmarks.threshold_choice."
 VARIANTS: dict[str, Variant] = {
     v.name: v
@@ -122,23 +121,8 @@ VARIANTS: dict[str, Variant] = {
         # Gaussian novelty, without smoothing, Bonferroni, one calibrator) were measured at
         # commit 1d0f01f
         Variant("no-density", overrides={_DENSITY: False}),
-        # the context-conditional forecast (sequence.py)
-        Variant("seq-min", overrides={_L + "SEQUENCE": "min"}),
-        Variant("seq-corr", overrides={_L + "SEQUENCE": "corrected"}),
-        Variant("seq-explain", overrides={_L + "SEQUENCE": "explain"}),
-        Variant("seq-explain-rank", overrides={_L + "SEQUENCE": "rank"}),
-        Variant("seq-explain-rank-rev", overrides={_L + "SEQUENCE": "rank", _S + "PERSIST": False}),
-        Variant("seq-explain-rank-lag70", overrides={_L + "SEQUENCE": "rank", _S + "LAG": 70}),
-        Variant("seq-explain-lag", overrides={_L + "SEQUENCE": "explain", _S + "LAG": 5}),
-        Variant("seq-explain-sd", overrides={_L + "SEQUENCE": "explain", _S + "SPREAD": True}),
-        *(
-            Variant(f"seq-min-{tag}", overrides={_L + "SEQUENCE": "min", **extra})
-            for tag, extra in (
-                ("sd", {_S + "SPREAD": True}),
-                ("c1", {_S + "CONTEXT": 1}),
-                ("c3", {_S + "CONTEXT": 3}),
-            )
-        ),
+        # the context-conditional forecast (sequence.py, seq-* variants) was measured at
+        # commit 5f79e78 and left the detector (docs/anomaly.md)
         # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at
         # commit e6a3cf3 and left the detector (docs/anomaly.md)
         # window novelty by adaptive resonance (resonance.py, art-* variants) was measured

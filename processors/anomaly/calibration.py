@@ -176,29 +176,6 @@ class Calibrator:
         self.n = n + 1
         return score
 
-    def price(self, raw: float) -> float:
-        """The score `calibrate` would give `raw`, without learning it."""
-        n, m = self.n, self.long_m
-        if raw <= m or n < MIN_POINTS + LAG:
-            return 0.0
-        x = BINS_PER_ROOT * _sqrt(raw)
-        k = _floor(x)
-        if k >= N_BINS:
-            k, x = N_BINS - 1, float(N_BINS)
-        bins = self.bins
-        seen = (sum(bins[k + 1 : self.top]) + bins[k] * (k + 1 - x)) / self.mass
-        if seen >= _GAUSS_NEGLIGIBLE:
-            decades = -_log10(_SEEN_SHARE * seen)
-        else:
-            sd = _sqrt(self.long_v)
-            u = (raw - m) / (sd if sd > SD_FLOOR else SD_FLOOR)
-            if seen > 0.0:
-                gauss = 10.0 ** -log10_tail(u)
-                decades = -_log10(_SEEN_SHARE * seen + UNSEEN * gauss)
-            else:
-                decades = _UNSEEN_DECADES + log10_tail(u)
-        return decades / (decades + DECADES) if decades > 0.0 else 0.0
-
     def dump(self) -> bytes:
         return struct.pack(
             _FORMAT,

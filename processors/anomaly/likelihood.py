@@ -39,7 +39,6 @@ from datetime import datetime
 from processors.anomaly.calibration import DECADES, SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
-from processors.anomaly.sequence import Sequence
 from processors.anomaly.timescale import SamplingStep
 
 # One configuration for every series, chosen for reasons, not per file:
@@ -52,12 +51,6 @@ SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an al
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
 # fold (docs/anomaly.md); a switch, so that the benchmark can measure without it
 DENSITY = True
-# the context-conditional forecast (sequence.py): "" off; "min": a point's forecast
-# surprise is the smaller of its misses from the season forecast and from the season
-# forecast corrected by its context's usual next miss; "corrected": the latter alone;
-# "explain": the smaller, priced against the history of the season forecast's surprises;
-# "rank": as "explain" in the episode score (the ranking), not in the alerts
-SEQUENCE = ""
 
 _KEEP, _SLOW_KEEP = 1.0 - FAST, 1.0 - SLOW_SPREAD
 _sqrt = math.sqrt
@@ -103,8 +96,6 @@ class LikelihoodDetector:
         "novelty",
         "season",
         "seen",
-        "seq",
-        "seq_mode",
         "short",
         "short_cal",
         "slots",
@@ -133,8 +124,6 @@ class LikelihoodDetector:
         self.short = 0.0
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
-        self.seq = Sequence() if SEQUENCE else None
-        self.seq_mode = SEQUENCE
 
     def _flush(self) -> None:
         """The latest slot's values into `slots` (for another slot, or a checkpoint)."""
@@ -192,20 +181,10 @@ class LikelihoodDetector:
         delta = value - mean
         dv = delta if delta >= 0.0 else -delta
         raw = dv / unit if n > 0 else 0.0
-        # the first points only teach the model its spread: their surprise means nothing
-        scored = n >= SETTLE
         raw = raw if raw < MAX_SURPRISE else MAX_SURPRISE
-        seq = self.seq
-        explained = -1.0  # the surprise left once the sequence explained what it can
-        if seq is not None and scored:
-            c = seq.surprise(delta / unit)
-            mode = self.seq_mode
-            if mode == "explain" or mode == "rank":
-                if c < raw:
-                    explained = c
-            elif c < raw or mode == "corrected":
-                raw = c if c < MAX_SURPRISE else MAX_SURPRISE
+        # the first points only teach the model its spread: their surprise means nothing
         novelty = self.novelty
+        scored = n >= SETTLE
         density = self.density
         if density is None:
             other = novelty.update(value, scored)
@@ -222,26 +201,12 @@ class LikelihoodDetector:
         short = short + SHORT * (raw - short) if n > 0 else 0.0
         self.short = short
         if scored:
-            rank = -1.0  # the explained point's score, for the episode only (-1: none)
-            if explained < 0.0:
-                point = self.cal.calibrate(raw)
-            else:
-                # priced against the season forecast's own history of surprises, which
-                # keeps learning them: the sequence may only explain a point away
-                point = self.cal.price(explained)
-                if self.seq_mode == "rank":
-                    # the alert's k of n asks whether a departure lasts: a sequence that
-                    # predicts that departures last would remove the evidence it counts
-                    rank = point if point > other else other
-                    rank = shifted(rank, shift)
-                    point = self.cal.calibrate(raw)
-                else:
-                    self.cal.calibrate(raw)
+            point = self.cal.calibrate(raw)
             point = point if point > other else other
             # shifted(point, shift), inlined
             d = DECADES * point / (1.0 - point) - shift if point > 0.0 else 0.0
             calibrated = d / (d + DECADES) if d > 0.0 else 0.0
-            episode = self.episode.step(calibrated if rank < 0.0 else rank)
+            episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)
@@ -282,8 +247,7 @@ class LikelihoodDetector:
         # 8.8 KB a weekly series with its last hours, 4.3 KB a daily one
         # (tests/unit/anomaly/test_detector.py)
         own = 2300 + self.slots.itemsize * len(self.slots) + 3 * 8 * len(self.cal.bins)
-        own += self.density.memory_bytes() if self.density is not None else 0
-        return own + (self.seq.memory_bytes() if self.seq is not None else 0)
+        return own + (self.density.memory_bytes() if self.density is not None else 0)
 
     def dump(self) -> bytes:
         self._flush()
@@ -301,7 +265,6 @@ class LikelihoodDetector:
             + struct.pack(_SHORT, self.short)
             + self.short_cal.dump()
             + (self.density.dump() if self.density is not None else b"")
-            + (self.seq.dump() if self.seq is not None else b"")
         )
 
     @classmethod
@@ -329,6 +292,4 @@ class LikelihoodDetector:
         d.short_cal, offset = Calibrator.load(data, offset + struct.calcsize(_SHORT))
         if d.density is not None:
             d.density, offset = Density.load(data, offset)
-        if d.seq is not None:
-            d.seq, offset = Sequence.load(data, offset)
         return d

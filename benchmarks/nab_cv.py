@@ -121,6 +121,8 @@ VARIANTS: dict[str, Variant] = {
         # Gaussian novelty, without smoothing, Bonferroni, one calibrator) were measured at
         # commit 1d0f01f
         Variant("no-density", overrides={_DENSITY: False}),
+        # the context-conditional forecast (sequence.py, seq-* variants) was measured at
+        # commit 5f79e78 and left the detector (docs/anomaly.md)
         # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at
         # commit e6a3cf3 and left the detector (docs/anomaly.md)
         # window novelty by adaptive resonance (resonance.py, art-* variants) was measured

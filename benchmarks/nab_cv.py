@@ -170,7 +170,7 @@ class Rule:
 NOISE_PAGES_PER_DAY = 1 / 30
 URGENT = [1.0]
 ALL_RULES = [
-    Rule(t, k, n, on=on)
+    Rule(t, k, n, on=on, urgent=urgent)
     for t in (0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
     for k, n in ((1, 1), (2, 3), (2, 5), (2, 10))
     for on in ("fresh", "rarity")

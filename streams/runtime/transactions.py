@@ -27,6 +27,12 @@ log = structlog.get_logger(__name__)
 
 # a transactional call still blocked this long after its own timeout is given up on
 STUCK_AFTER_S = 5.0
+# a commit or an abort still timing out after this long is given up on: after a broker
+# restart librdkafka was seen to keep the coordinator's request queued for good ("1
+# out-queue", every try), the broker back and answering everyone else. Twice the
+# broker's transaction timeout: by then the broker has aborted the transaction itself,
+# so a new producer (whose init fences the old) loses nothing the abort would have kept
+GIVE_UP_S = 60.0
 
 
 class Transactions:
@@ -64,17 +70,23 @@ class Transactions:
         if positions:  # none, when a rebalance took every partition since the begin
             self._retrying("the transaction's offsets", lambda: (
                 self.producer.send_offsets_to_transaction(positions, group, CALL_TIMEOUT_S)
-            ))  # fmt: skip
+            ), give_up_after=GIVE_UP_S)  # fmt: skip
         # a commit that timed out continues in the background: calling again resumes it
         self._retrying("the transaction's commit",
-                       lambda: self.producer.commit_transaction(CALL_TIMEOUT_S))  # fmt: skip
+                       lambda: self.producer.commit_transaction(CALL_TIMEOUT_S),
+                       give_up_after=GIVE_UP_S)  # fmt: skip
         self.open = False
 
     def abort(self) -> None:
         """End the open transaction, waiting out the broker; a producer that can no
-        longer abort is replaced (its successor's init ends the transaction)."""
+        longer abort, or has not managed to for GIVE_UP_S, is replaced (its successor's
+        init ends the transaction)."""
+        first = time.monotonic()
         while self.open and not self.stop.is_set():
             started = time.monotonic()
+            if started - first > GIVE_UP_S:
+                self.replace(f"the abort has not gone through in {GIVE_UP_S:g}s")
+                return
             try:
                 self._call(lambda: self.producer.abort_transaction(CALL_TIMEOUT_S))
                 self.open = False
@@ -103,9 +115,12 @@ class Transactions:
         self.producer = self._new()
         self.init()
 
-    def _retrying(self, what: str, call: Callable[[], object]) -> None:
-        """Call until it goes through or fails for a reason other than time; each try
-        waits at most CALL_TIMEOUT_S, and the loop stays live and says what it awaits."""
+    def _retrying(self, what: str, call: Callable[[], object],
+                  give_up_after: float | None = None) -> None:  # fmt: skip
+        """Call until it goes through or fails for a reason other than time (or, with
+        `give_up_after`, for that long); each try waits at most CALL_TIMEOUT_S, and the
+        loop stays live and says what it awaits."""
+        first = time.monotonic()
         while True:
             started = time.monotonic()
             try:
@@ -114,6 +129,10 @@ class Transactions:
             except KafkaException as exc:
                 if not retriable(exc) or self.stop.is_set():
                     raise
+                if give_up_after is not None and started - first > give_up_after:
+                    raise KafkaException(KafkaError(
+                        KafkaError._TIMED_OUT, f"{what}: not through in {give_up_after:g}s"
+                    )) from exc  # fmt: skip
                 self.wait.waiting(what, exc.args[0])
                 self._beat()
                 if time.monotonic() - started < 0.5:

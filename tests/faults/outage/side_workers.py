@@ -1,11 +1,11 @@
-"""The expiry worker and the projector across a broker outage. They run loops of their
-own (not the shared runtime's): after Kafka comes back, the expiry worker still resolves
-the alerts whose end passed while it was away, exactly once, and the projector goes on
-filling the store the console and the API read."""
+"""The expiry worker and the projector across a broker outage (test_broker_outage.py
+runs it). They run loops of their own (not the shared runtime's): after Kafka comes
+back, the expiry worker still resolves the alerts whose end passed while it was away,
+exactly once, and the projector goes on filling the store the console and the API
+read."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -17,7 +17,6 @@ from pathlib import Path
 from harness.incidents import history, produce
 from schemas import Alert, decode, encode
 from streams.admin import create_topics
-from streams.broker.local import LocalBroker
 from streams.catalog import Catalog
 from streams.expiry.worker import ExpiryWorker
 from streams.kafka import make_admin, make_producer
@@ -25,11 +24,10 @@ from streams.settings import KafkaSettings
 from streams.store import tables
 from streams.store.db import StoreSettings, migrate, open_engine
 from streams.store.projector import Projector
+from tests.faults.outage.scenario import own_broker
 from tests.integration.connectors.support import read_keyed
 from tests.integration.store.support import count
 
-# a port of its own: the pipeline outage test stops its broker at the same time
-PORT = int(os.environ.get("TOCSIN_SIDE_OUTAGE_BROKER_PORT", "19392"))
 OUTAGE_S = 20.0
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -77,8 +75,8 @@ def _running(*loops: Callable[[threading.Event], None]) -> Iterator[list[threadi
             t.join(60)
 
 
-def test_expiry_and_projector_carry_on_after_a_broker_outage(tmp_path: Path) -> None:
-    broker = LocalBroker(port=PORT)
+def run_side_outage(tmp_path: Path) -> None:
+    broker = own_broker()
     try:
         broker.start()
         settings = KafkaSettings(bootstrap_servers=broker.bootstrap, partitions=2,

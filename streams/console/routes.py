@@ -8,11 +8,12 @@ from streams.api.app import CONSOLE, Api
 from streams.console import pages, views
 from streams.console.pages import SECURE
 from streams.console.session import Sessions
-from streams.console.web import HERE, SESSIONS, TENANT_COOKIE, TENANTS, action, failed
+from streams.console.web import API, HERE, SESSIONS, TENANT_COOKIE, TENANTS, action, failed
 
 
 def add_routes(api: Api, app: web.Application) -> None:
     app[SESSIONS] = Sessions(api.tokens)
+    app[API] = api
     app[TENANTS] = tuple(sorted(api.configs))
     pages.add_routes(api, app)
     views.add_routes(api, app)

@@ -6,6 +6,7 @@ and action of their session then acts in that tenant."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,9 +19,11 @@ from markupsafe import Markup
 
 from schemas.alerts import AnomalyDetail
 from streams import display
-from streams.api.app import CONSOLE, IDEMPOTENCY, PRINCIPAL, ApiError, Handler
+from streams.api.app import CONSOLE, IDEMPOTENCY, PRINCIPAL, Api, ApiError, Handler
 from streams.console.charts import spark
 from streams.console.session import COOKIE, Session, Sessions
+from streams.store import queries
+from streams.store.projector import BATCH, SEEN_EVERY_S
 
 HERE = Path(__file__).parent
 NONE = "\N{EN DASH}"
@@ -28,6 +31,11 @@ SESSIONS = web.AppKey("console_sessions", Sessions)
 SESSION = web.RequestKey("console_session", Session)  # the request's, once checked
 TENANTS = web.AppKey("console_tenants", tuple[str, ...])
 TENANT_COOKIE = "tocsin_console_tenant"
+API = web.AppKey("console_api", Api)
+# the store's freshness (when a projector last heard from Kafka, how far behind)
+FRESHNESS: web.RequestKey[tuple[datetime, int] | None] = web.RequestKey("console_freshness")
+# a projector reports every SEEN_EVERY_S: several missed reports mean it is not reading
+STALE_S = 6 * SEEN_EVERY_S
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
     autoescape=True,
@@ -76,7 +84,7 @@ def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -
     body = _env.get_template(template).render(
         base=CONSOLE, session=s, may_act=bool(s and s.principal.may("responder")),
         csrf=s.csrf if s else "", path=request.path, tenants=request.app.get(TENANTS, ()),
-        **ctx,
+        stale=stale(request) if s else None, **ctx,
     )  # fmt: skip
     return web.Response(text=body, status=status, content_type="text/html",
                         headers=SECURITY_HEADERS)  # fmt: skip
@@ -135,11 +143,36 @@ def failed(request: web.Request, status: int, error: str) -> web.Response:
     return render(request, "error.html", status=status, status_code=status, error=error)
 
 
+def stale(request: web.Request) -> str | None:
+    """What to tell a reader when the store may be showing an old picture: no projector
+    has heard from Kafka for STALE_S, or one is more than a batch behind."""
+    if FRESHNESS not in request:
+        return None  # not looked up (the store away: the page says that itself)
+    seen = request[FRESHNESS]
+    if seen is None:
+        return ("No projector has reported to this store yet: incidents may be missing "
+                "here. Slack and pagers are not affected.")  # fmt: skip
+    at, behind = seen
+    age = (request.app[API].clock() - at).total_seconds()
+    if age > STALE_S:
+        return (f"The store has not heard from Kafka since {when(at)} ({seconds(age)} ago): "
+                "what this console shows may be out of date (is `tocsin run projector` "
+                "running?). Slack and pagers are not affected.")  # fmt: skip
+    if behind > BATCH:
+        return (f"The store is catching up with Kafka: {behind:,} records still to "
+                "project, so recent changes may not show yet.")  # fmt: skip
+    return None
+
+
 def html_errors(handler: Handler) -> Handler:
     """The API's errors (the store away: 503) as a page rather than the API's JSON."""
 
     async def page(request: web.Request) -> web.StreamResponse:
         try:
+            api = request.app.get(API)
+            if api is not None and request.method == "GET":
+                with contextlib.suppress(ApiError):
+                    request[FRESHNESS] = await api.db(queries.store_freshness)
             return await handler(request)
         except ApiError as exc:
             resp = failed(request, exc.status, exc.error)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, delete, select, update
@@ -37,6 +38,7 @@ from streams.store.tables import (
     notifications,
     offsets,
     overrides,
+    projector_seen,
     silences,
     timeline,
 )
@@ -73,6 +75,14 @@ def stored_offsets(conn: Connection, lock: bool = False,
     if lock and conn.dialect.name == "postgresql":
         q = q.with_for_update()
     return {(t, p): o for t, p, o in conn.execute(q)}
+
+
+def record_seen(conn: Connection, projector: str, at: datetime, behind: int) -> None:
+    """A projector heard from Kafka at `at`, `behind` records short of its partitions'
+    ends; rows of projectors silent for a day (replaced pods) are dropped."""
+    bulk.insert(conn, projector_seen, [{"projector": projector, "seen_at": at,
+                                        "behind": behind}], on_conflict="update")  # fmt: skip
+    conn.execute(delete(projector_seen).where(projector_seen.c.seen_at < at - timedelta(days=1)))
 
 
 def apply_batch(conn: Connection, batch: Sequence[Rec]) -> Applied:

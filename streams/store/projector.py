@@ -12,14 +12,17 @@ with a growing pause, until it lands: nothing is skipped, and readiness says
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter as Metric
 from prometheus_client import Histogram
 from sqlalchemy import Engine
@@ -33,7 +36,16 @@ from streams.runtime.commits import flush_acknowledged
 from streams.runtime.deadletters import dead_letter
 from streams.settings import KafkaSettings
 from streams.store.db import migrate
-from streams.store.projection import KINDS, Applied, Kind, Rec, apply_batch, clear, stored_offsets
+from streams.store.projection import (
+    KINDS,
+    Applied,
+    Kind,
+    Rec,
+    apply_batch,
+    clear,
+    record_seen,
+    stored_offsets,
+)
 
 log = structlog.get_logger(__name__)
 BATCH = 5000
@@ -41,6 +53,8 @@ MAX_PAUSE_S = 5.0
 # consume() waits this long for a full batch: what one record waits at most when the
 # topics are quiet (the command-to-row latency), a turn of the loop when they are idle
 WAIT_S = 0.05
+# how often a projector tells the store it heard from Kafka (the console's freshness)
+SEEN_EVERY_S = 10.0
 
 
 class ProjectorMetrics(WorkerMetrics):
@@ -112,6 +126,8 @@ class Projector:
         self.health.add_check("kafka", self.kafka_wait.check)
         self._producer = make_producer(settings)
         self._catalog = Catalog(settings)
+        self.name = f"{socket.gethostname()}/{os.getpid()}"[:256]
+        self._seen_at = float("-inf")
 
     # -- the store, retried while it is away -------------------------------------------
 
@@ -167,6 +183,30 @@ class Projector:
         flush_acknowledged(self._producer, self.kafka_wait, self.health.beat, stop,
                            "dead letters")  # fmt: skip
 
+    def _seen(self, consumer: Consumer) -> None:
+        """Every SEEN_EVERY_S, once the broker answered: that this projector heard from
+        Kafka now, and how many records its partitions held beyond what it has read (by
+        the high watermarks its fetches brought, no extra round trip)."""
+        now = time.monotonic()
+        if now - self._seen_at < SEEN_EVERY_S:
+            return
+        self._seen_at = now  # tried or not, not again before the next interval
+        try:
+            consumer.list_topics(self.topics.names[0], timeout=2)
+            assigned = consumer.assignment()
+            behind = 0
+            for tp in consumer.position(assigned) if assigned else []:
+                _, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high >= 0 and tp.offset >= 0:
+                    behind += max(high - tp.offset, 0)
+        except KafkaException:
+            return  # no word from Kafka: the store's freshness ages, as it should
+        try:
+            with self.engine.begin() as conn:
+                record_seen(conn, self.name, datetime.now(UTC), behind)
+        except (OperationalError, DBAPIError):
+            pass  # the store away: the batches wait it out and say so
+
     # -- the consumer ------------------------------------------------------------------
 
     def _records(self, consumer: Consumer) -> list[Rec]:
@@ -219,6 +259,7 @@ class Projector:
                 batch = self._records(consumer)
                 if batch and self.apply(batch, stop) is None:
                     return
+                self._seen(consumer)
         finally:
             consumer.close()
             self._producer.flush(5)

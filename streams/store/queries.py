@@ -33,7 +33,15 @@ from schemas.api import (
 )
 from schemas.commands import Matcher, Weekly
 from schemas.errors import TocsinError
-from streams.store.tables import incidents, members, notifications, overrides, silences, timeline
+from streams.store.tables import (
+    incidents,
+    members,
+    notifications,
+    overrides,
+    projector_seen,
+    silences,
+    timeline,
+)
 
 _DETAIL_ONLY = ("group_key", "notified_targets", "storm", "search", "tenant")
 SUMMARY = [c for c in incidents.c if c.name not in _DETAIL_ONLY]
@@ -244,6 +252,14 @@ def report(conn: Connection, tenant: str, since: datetime, until: datetime, grou
         ack_sla_s={p: t.total_seconds() for p, t in sorted(sla.items())},
         top_alerts=top_alerts(triples), noisiest_rules=noisiest_rules(triples),
     )  # fmt: skip
+
+
+def store_freshness(conn: Connection) -> tuple[datetime, int] | None:
+    """When a projector last heard from Kafka, and how many records it had left to
+    project then (the newest word of any projector); None before any has."""
+    row = conn.execute(select(projector_seen.c.seen_at, projector_seen.c.behind)
+                       .order_by(projector_seen.c.seen_at.desc()).limit(1)).first()  # fmt: skip
+    return None if row is None else (row[0], int(row[1]))
 
 
 def ping(conn: Connection) -> None:

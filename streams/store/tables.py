@@ -171,3 +171,12 @@ offsets = Table(
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
 )  # fmt: skip
+
+# when each projector last heard from Kafka and how far behind it was: the console says
+# so when none has for a while (the store then shows an old picture of the incidents)
+projector_seen = Table(
+    "projector_seen", metadata,
+    Column("projector", String(256), primary_key=True),
+    Column("seen_at", UtcDateTime, nullable=False),
+    Column("behind", BigInteger, nullable=False),
+)  # fmt: skip

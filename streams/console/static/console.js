@@ -91,4 +91,10 @@
     if (page) onPage(inc);
   });
   source.addEventListener("timeline", () => { if (page) redraw(); });
+  // a link followed or a form sent: a change arriving meanwhile must not pull the
+  // browser back to this page (it redrew itself over the page the reader asked for)
+  window.addEventListener("pagehide", () => source.close());
+  document.addEventListener("click", (ev) => {
+    if (ev.target instanceof Element && ev.target.closest("a[href], button")) source.close();
+  });
 })();

@@ -141,5 +141,5 @@ def test_a_weekly_maintenance_window_is_listed_with_its_length() -> None:
                    expired_at=None, expired_by=None)  # fmt: skip
     page = web._env.get_template("silences.html").render(
         base="/console", session=None, may_act=False, csrf="", path="/console/silences",
-        tenants=(), items=[item], error=None, sent=None)  # fmt: skip
+        tenants=(), items=[item], error=None, sent=None, stale=None)  # fmt: skip
     assert "weekly sat,sun 02:00 for 3:00:00 Europe/Berlin" in page

@@ -169,10 +169,6 @@ def html_errors(handler: Handler) -> Handler:
 
     async def page(request: web.Request) -> web.StreamResponse:
         try:
-            api = request.app.get(API)
-            if api is not None and request.method == "GET":
-                with contextlib.suppress(ApiError):
-                    request[FRESHNESS] = await api.db(queries.store_freshness)
             return await handler(request)
         except ApiError as exc:
             resp = failed(request, exc.status, exc.error)
@@ -183,5 +179,18 @@ def html_errors(handler: Handler) -> Handler:
     return page
 
 
+def with_freshness(handler: Handler) -> Handler:
+    """A page that also says how fresh the store is (the banner `stale` words)."""
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        with contextlib.suppress(ApiError):  # the store away: the page says that itself
+            request[FRESHNESS] = await request.app[API].db(queries.store_freshness)
+        return await handler(request)
+
+    return page
+
+
 def add(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    if method == "GET":
+        handler = with_freshness(handler)
     app.router.add_route(method, path, html_errors(handler))

@@ -75,8 +75,19 @@ def when(at: datetime | None) -> str:
 _env.filters["seconds"] = seconds
 _env.filters["when"] = when
 _env.filters["number"] = number
-_env.globals["idem"] = lambda: uuid.uuid4().hex
+
+
+@jinja2.pass_context
+def form_keys(ctx: Any) -> Markup:
+    """Every action form's hidden fields: the session's CSRF token, and a key of the form's
+    own (a double click or a resubmitted post is then one command)."""
+    fields = Markup('<input type="hidden" name="csrf" value="{}">'
+                    '<input type="hidden" name="idem" value="{}">')  # fmt: skip
+    return fields.format(ctx["csrf"], uuid.uuid4().hex)
+
+
 _env.filters["spark"] = anomaly_spark
+_env.globals["form_keys"] = form_keys
 
 
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:

@@ -39,6 +39,9 @@ from streams.settings import KafkaSettings
 Record = tuple[bytes | None, bytes, int]  # key, value, offset
 T = TypeVar("T")
 RETRY_S = 1.0  # between lookups while the broker is away
+# a lookup failing this long gets a new client: after a broker restart this one was seen
+# answering "unknown partition" for minutes while every other client had recovered
+RENEW_S = 30.0
 
 
 class GapFiller:
@@ -75,12 +78,20 @@ class GapFiller:
         return records
 
     async def _patiently(self, what: str, call: Callable[..., T], *args: object) -> T:
-        """``call`` on a thread, again until the broker answers it."""
+        """``call`` on a thread, again until the broker answers it; with a new client
+        after RENEW_S of failures."""
+        failing_since: float | None = None
         while True:
             try:
                 result = await asyncio.to_thread(call, *args)
             except (KafkaException, TimeoutError) as exc:
                 self.wait.waiting(what, exc)
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                elif now - failing_since > RENEW_S:
+                    await asyncio.to_thread(self.close)
+                    failing_since = now
                 await asyncio.sleep(RETRY_S)
                 continue
             self.wait.progressed()

@@ -6,11 +6,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     ConfigResource,
     NewTopic,
+    OffsetSpec,
 )
 
 from streams.catalog import Catalog, ResolvedTopic
@@ -55,6 +56,7 @@ def create_topics(admin: AdminClient, catalog: Catalog) -> list[str]:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
     _wait_until_led(admin, {t.name: t.partitions for t in wanted})
+    _wait_until_served(admin, {t.name: t.partitions for t in wanted})
     return sorted(created)
 
 
@@ -77,6 +79,34 @@ def _wait_until_led(admin: AdminClient, partitions: dict[str, int]) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics created but without a leader after {TIMEOUT_S:.0f} s: "
                                + ", ".join(sorted(pending)))  # fmt: skip
+        time.sleep(0.1)
+
+
+def _wait_until_served(admin: AdminClient, partitions: dict[str, int]) -> None:
+    """A leader in the metadata is not yet a leader that serves: its broker takes the
+    partition on a moment later, and an offset lookup in between is told NOT_LEADER
+    (seen by a worker started right after create returned). Wait until every partition
+    answers one."""
+    deadline = time.monotonic() + TIMEOUT_S
+    pending = [TopicPartition(name, p) for name, n in partitions.items() for p in range(n)]
+    while True:
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        futures = admin.list_offsets({tp: latest for tp in pending},
+                                     request_timeout=TIMEOUT_S)  # fmt: skip
+        failed: list[TopicPartition] = []
+        last: BaseException | None = None
+        for tp, fut in futures.items():
+            try:
+                fut.result()
+            except KafkaException as exc:
+                failed.append(TopicPartition(tp.topic, tp.partition))
+                last = exc
+        if not failed:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(failed)} partitions created but not served after "
+                               f"{TIMEOUT_S:.0f} s: {last}")  # fmt: skip
+        pending = failed
         time.sleep(0.1)
 
 

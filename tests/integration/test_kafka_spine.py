@@ -34,6 +34,15 @@ def test_topics_are_created_idempotently_and_drift_is_reported(
         (t, p) for t in created for p, m in metadata[t].partitions.items() if m.leader < 0
     ]
     assert leaderless == []
+    # and served: a new client's offset lookup is answered, not told "not leader"
+    reader = make_consumer(kafka_settings, f"{kafka_settings.topic_prefix}reader")
+    try:
+        for t in created:
+            for p in metadata[t].partitions:
+                assert reader.get_watermark_offsets(TopicPartition(t, p), timeout=10,
+                                                    cached=False) == (0, 0)  # fmt: skip
+    finally:
+        reader.close()
     assert create_topics(admin, catalog) == [], "second create is a no-op"
     assert check_topics(admin, catalog) == []
 

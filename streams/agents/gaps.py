@@ -34,14 +34,12 @@ from typing import TypeVar
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streams.kafka import KafkaWait
+from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
 Record = tuple[bytes | None, bytes, int]  # key, value, offset
 T = TypeVar("T")
 RETRY_S = 1.0  # between lookups while the broker is away
-# a lookup failing this long gets a new client: after a broker restart this one was seen
-# answering "unknown partition" for minutes while every other client had recovered
-RENEW_S = 30.0
 
 
 class GapFiller:
@@ -53,6 +51,9 @@ class GapFiller:
         self._consumer: Consumer | None = None
         self.filled = 0  # records recovered from gaps, for metrics and tests
         self.wait = KafkaWait(worker)
+        # this client was seen answering "unknown partition" for minutes after a broker
+        # restart while every other client had recovered
+        self.renewal = Renewal()
 
     def forget(self) -> None:
         """On a rebalance: partitions may have moved, their positions with them."""
@@ -79,21 +80,17 @@ class GapFiller:
 
     async def _patiently(self, what: str, call: Callable[..., T], *args: object) -> T:
         """``call`` on a thread, again until the broker answers it; with a new client
-        after RENEW_S of failures."""
-        failing_since: float | None = None
+        when the old one keeps failing (`renewal`)."""
         while True:
             try:
                 result = await asyncio.to_thread(call, *args)
             except (KafkaException, TimeoutError) as exc:
                 self.wait.waiting(what, exc)
-                now = time.monotonic()
-                if failing_since is None:
-                    failing_since = now
-                elif now - failing_since > RENEW_S:
+                if self.renewal.failed():
                     await asyncio.to_thread(self.close)
-                    failing_since = now
                 await asyncio.sleep(RETRY_S)
                 continue
+            self.renewal.ok()
             self.wait.progressed()
             return result
 

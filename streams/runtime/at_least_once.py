@@ -39,6 +39,7 @@ from streams.metrics import LagReporter, WorkerMetrics
 from streams.runtime.commits import commit_consumed, flush_acknowledged
 from streams.runtime.partitions import HeldPartitions
 from streams.runtime.records import ConsumerFenced, fetch, split_runs
+from streams.runtime.renewal import Renewal
 from streams.runtime.worker import AtLeastOnceWorker, Outputs
 from streams.settings import KafkaSettings
 
@@ -73,6 +74,7 @@ class AtLeastOnceLoop:
         self._inflight = False  # a batch consumed and its outputs not yet acknowledged
         self._stop = Event()
         self._probed_at = 0.0
+        self.renewal = Renewal()
         if health is not None:
             health.add_check("group", lambda: (self.joined, "assigned" if self.joined
                                                else "not yet in the consumer group"))  # fmt: skip
@@ -106,7 +108,7 @@ class AtLeastOnceLoop:
                     try:
                         await self._batch(msgs)
                     except ConsumerFenced as exc:
-                        self._replace_consumer(exc)
+                        await self._replace_consumer(str(exc))
                     continue
                 await self._probe()
                 if self.block_s <= 0:
@@ -155,7 +157,13 @@ class AtLeastOnceLoop:
             await asyncio.get_running_loop().run_in_executor(None, ask)
         except KafkaException as exc:
             self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
+            if self.renewal.failed():
+                # this consumer was seen failing every request for minutes after a
+                # broker restart, fetching nothing, while the broker answered others
+                await self._replace_consumer(f"no answer from the broker for "
+                                             f"{self.renewal.after_s:g} s: {exc}")  # fmt: skip
             return
+        self.renewal.ok()
         self.wait.progressed()
 
     # -- the group ----------------------------------------------------------------
@@ -205,13 +213,14 @@ class AtLeastOnceLoop:
         if self.stateful:
             self.parts.drop((tp.topic, tp.partition) for tp in partitions)
 
-    def _replace_consumer(self, exc: BaseException) -> None:
-        """A consumer the group fenced for good: a new one rejoins; what this batch read
-        is re-read (nothing of it was committed)."""
-        log.warning("consumer_replaced", reason=str(exc)[:300])
+    async def _replace_consumer(self, reason: str) -> None:
+        """A consumer the group fenced for good, or one that stopped hearing the broker:
+        a new one rejoins; what the current batch read is re-read (nothing of it was
+        committed). The old one closes on a thread: the event loop may be shared."""
+        log.warning("consumer_replaced", reason=reason[:300])
         self._inflight = True  # no commit on the way out
         try:
-            self.consumer.close()
+            await asyncio.to_thread(self.consumer.close)
         except (KafkaException, RuntimeError) as err:
             log.info("consumer_close_failed", error=str(err)[:300])
         self._inflight = False

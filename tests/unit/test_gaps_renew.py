@@ -39,8 +39,8 @@ def test_a_lookup_that_keeps_failing_gets_a_new_client(monkeypatch: pytest.Monke
     Client.made = []
     monkeypatch.setattr(gaps, "Consumer", Client)
     monkeypatch.setattr(gaps, "RETRY_S", 0.01)
-    monkeypatch.setattr(gaps, "RENEW_S", 0.1)
     filler = GapFiller(KafkaSettings(), "agents")
+    filler.renewal.after_s = 0.1
     # the committed offset is 7: a record at 7 is the next expected one, nothing skipped
     found = asyncio.run(asyncio.wait_for(filler.missing("work", 0, 7), timeout=10))
     assert found == []

@@ -1,0 +1,42 @@
+"""When a Kafka client that keeps failing should be replaced by a new one.
+
+After a broker restart, librdkafka clients were seen that never recovered while every
+other client in the same process had: a consumer answering "unknown partition", a
+consumer whose metadata requests failed with "broker transport failure", for minutes,
+until the test waiting on them gave up. A new client with the same settings connects
+at once. Replacing one during a real outage costs little (a client closes at once with
+the broker away), so a client failing for `after_s` on end is replaced, and again
+after each further `after_s` of failures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+RENEW_S = 30.0
+
+
+class Renewal:
+    def __init__(self, after_s: float = RENEW_S, clock: Callable[[], float] = time.monotonic
+                 ) -> None:  # fmt: skip
+        self.after_s = after_s
+        self._clock = clock
+        self._failing_since: float | None = None
+        self.renewals = 0
+
+    def failed(self) -> bool:
+        """A call failed: True when the client has now failed for `after_s` and should
+        be replaced (the count then starts again)."""
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+            return False
+        if now - self._failing_since < self.after_s:
+            return False
+        self._failing_since = now
+        self.renewals += 1
+        return True
+
+    def ok(self) -> None:
+        self._failing_since = None

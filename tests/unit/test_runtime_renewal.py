@@ -1,0 +1,99 @@
+"""The at-least-once loop gets a new consumer when the old one stops hearing the broker.
+
+After a broker restart the agents' router consumer was seen failing every metadata
+request ("broker transport failure") for minutes while the broker answered every other
+client: it fetched nothing, so alerts waited and nobody was paged. A consumer that fails
+every request stands in for it here; its successor works."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from streams.runtime import at_least_once
+from streams.runtime.at_least_once import AtLeastOnceLoop
+from streams.runtime.records import Run
+from streams.runtime.renewal import Renewal
+from streams.runtime.worker import Outputs
+from streams.settings import KafkaSettings
+
+
+class Consumer:
+    made: list[Consumer] = []
+    heard = threading.Event()  # a consumer's request was answered
+
+    def __init__(self) -> None:
+        self.stuck = not Consumer.made  # the first never recovers; its successor works
+        self.subscribed: list[str] = []
+        self.closed = False
+        Consumer.made.append(self)
+
+    def subscribe(self, topics: list[str], **_: Any) -> None:
+        self.subscribed = topics
+
+    def consume(self, n: int, timeout: float) -> list[Any]:
+        return []
+
+    def list_topics(self, topic: str, timeout: float) -> None:
+        if self.stuck:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
+        Consumer.heard.set()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Worker:
+    topics = ["alerts"]
+
+    def on_assign(self, partitions: list[Any]) -> None: ...
+
+    def on_revoke(self, partitions: list[Any]) -> None: ...
+
+    def process(self, runs: list[Run], out: Outputs) -> None: ...
+
+
+def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    Consumer.made = []
+    Consumer.heard.clear()
+    monkeypatch.setattr(at_least_once, "make_consumer", lambda *a, **k: Consumer())
+    monkeypatch.setattr(at_least_once, "PROBE_EVERY_S", 0.0)
+    loop = AtLeastOnceLoop(KafkaSettings(), Worker(), name="test", group_id="g",
+                           producer=None, block_s=0, idle_s=0.01)  # fmt: skip
+    loop.renewal.after_s = 0.2
+    stop = threading.Event()
+
+    async def until_heard() -> None:
+        task = asyncio.create_task(loop.run(stop))
+        assert await asyncio.to_thread(Consumer.heard.wait, 10), "no consumer heard the broker"
+        stop.set()
+        await task
+
+    asyncio.run(asyncio.wait_for(until_heard(), timeout=10))
+    first, second = Consumer.made
+    assert first.closed and second.subscribed == ["alerts"]
+    assert loop.consumer is second and not loop.wait.stalled  # type: ignore[comparison-overlap]
+
+
+def test_renewal_comes_after_failing_for_its_whole_span_and_then_again() -> None:
+    now = [0.0]
+    renewal = Renewal(after_s=30, clock=lambda: now[0])
+    assert not renewal.failed()
+    now[0] = 29
+    assert not renewal.failed(), "failing, but not yet for 30 s"
+    now[0] = 31
+    assert renewal.failed()
+    now[0] = 50
+    assert not renewal.failed(), "the new client gets its own 30 s"
+    now[0] = 62
+    assert renewal.failed()
+    renewal.ok()
+    now[0] = 100
+    assert not renewal.failed(), "a success starts the count again"
+    assert renewal.renewals == 2

@@ -24,6 +24,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streams.kafka import CALL_TIMEOUT_S, KafkaWait
+from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -52,6 +53,7 @@ class StallWatchdog:
         # its round trips double as the agents' probe of the broker: readiness is false
         # while they fail, and the log says so
         self.wait = wait or KafkaWait("agents/watchdog")
+        self.renewal = Renewal()
 
     def _open(self) -> Consumer:
         # the agents' group id, only to read its committed offsets: this consumer never
@@ -71,7 +73,10 @@ class StallWatchdog:
         except KafkaException as exc:
             self.wait.waiting("the broker (committed offsets)", exc.args[0] if exc.args else exc)
             self._seen.clear()  # an offset that stood still while the broker was away
+            if self.renewal.failed():
+                self.close()  # the next check opens a new client (see renewal.py)
             return []
+        self.renewal.ok()
         self.wait.progressed()
         return stalls
 

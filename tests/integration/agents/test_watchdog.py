@@ -56,10 +56,13 @@ def test_an_unreachable_broker_makes_the_check_wait_not_crash() -> None:
         port = s.getsockname()[1]
     away = KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}")
     dog = StallWatchdog(away, "tocsin-agents", ["alerts"])
+    dog.renewal.after_s = 0  # a client failing on end is replaced (see renewal.py)
     try:
         assert dog.check([("alerts", 0)]) == [], "an exception here ended the agents worker"
         ready, detail = dog.wait.check()
         assert not ready and "committed offsets" in detail, detail
+        assert dog.renewal.renewals == 0
         assert dog.check([]) == [] and not dog.wait.check()[0], "idle, the outage still shows"
+        assert dog.renewal.renewals == 1, "the second failure in a row gets a new client"
     finally:
         dog.close()

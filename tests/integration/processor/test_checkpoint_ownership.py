@@ -13,6 +13,7 @@ from harness.workers import kill9, start_worker, wait_for_lag_zero
 from schemas.rules import load_rule_files
 from streams.catalog import Catalog
 from streams.kafka import make_admin, make_consumer
+from streams.processor.checkpoint import read_checkpoint
 from streams.settings import KafkaSettings
 from tests.processor_support import produce_fleet, read_all, reference_transitions
 
@@ -24,9 +25,28 @@ def run_to_end(settings: KafkaSettings, topics: Catalog, log: Path, group: str) 
                           group=group)  # fmt: skip
     try:
         assert wait_for_lag_zero(settings, topics, group, timeout=120), log.read_text()[-3000:]
-        time.sleep(1.5)  # a checkpoint after the last batch, as a long-running worker has
     finally:
         kill9(worker)
+    # what the next run must not take for its own: this group's state, checkpointed
+    # past the start of its input
+    assert any(offset > 0 for offset in checkpointed(settings, topics, group).values())
+
+
+def checkpointed(settings: KafkaSettings, topics: Catalog, group: str) -> dict[str, int]:
+    """The offset of the latest checkpoint of each input partition of `group`."""
+    state = topics.name("processor-state")
+    reader = make_consumer(settings, f"{group}-checkpoint-reader")
+    try:
+        n = len(reader.list_topics(state, timeout=10).topics[state].partitions)
+        found = {}
+        for t in ("metrics", "logs"):
+            for p in range(settings.partitions):
+                cp = read_checkpoint(reader, state, p % n, group, topics.name(t), p)
+                if cp is not None:
+                    found[f"{t}[{p}]"] = cp.offset
+        return found
+    finally:
+        reader.close()
 
 
 def alerts(settings: KafkaSettings, topics: Catalog) -> list[bytes]:

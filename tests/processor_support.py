@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, TopicPartition
 
+from harness.settled import settled_end
 from harness.workers import health_port, kill9, start_worker, wait_for_lag_zero
 from processors.rules.engine import RuleEngine
 from schemas import encode
@@ -57,7 +58,8 @@ def read_all(settings: KafkaSettings, topic: str) -> dict[int, list[bytes]]:
     meta = c.list_topics(topic, timeout=10).topics[topic]
     out: dict[int, list[bytes]] = defaultdict(list)
     for p in meta.partitions:
-        low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        # a killed worker's open transaction holds back what was committed after it
+        low, high = settled_end(c, settings, topic, p)
         if high <= low:
             continue
         c.assign([TopicPartition(topic, p, low)])

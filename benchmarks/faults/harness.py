@@ -19,6 +19,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from harness.settled import settled_end
 from harness.workers import kill9 as kill9
 from streams.settings import KafkaSettings
 
@@ -103,7 +104,8 @@ def _read_partitions(settings: KafkaSettings, topic: str) -> dict[int, list[tupl
         if meta.error is not None:
             raise KafkaException(meta.error)
         for p in sorted(meta.partitions):
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            # a killed worker's open transaction holds back what was committed after it
+            low, high = settled_end(c, settings, topic, p)
             if high <= low:
                 continue
             c.assign([TopicPartition(topic, p, low)])

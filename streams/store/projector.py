@@ -34,6 +34,7 @@ from streams.kafka import KafkaWait, make_consumer, make_producer
 from streams.metrics import WorkerMetrics
 from streams.runtime.commits import flush_acknowledged
 from streams.runtime.deadletters import dead_letter
+from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 from streams.store.db import migrate
 from streams.store.projection import (
@@ -128,6 +129,7 @@ class Projector:
         self._catalog = Catalog(settings)
         self.name = f"{socket.gethostname()}/{os.getpid()}"[:256]
         self._seen_at = float("-inf")
+        self.renewal = Renewal()
 
     # -- the store, retried while it is away -------------------------------------------
 
@@ -183,13 +185,14 @@ class Projector:
         flush_acknowledged(self._producer, self.kafka_wait, self.health.beat, stop,
                            "dead letters")  # fmt: skip
 
-    def _seen(self, consumer: Consumer) -> None:
+    def _seen(self, consumer: Consumer) -> bool:
         """Every SEEN_EVERY_S, once the broker answered: that this projector heard from
         Kafka now, and how many records its partitions held beyond what it has read (by
-        the high watermarks its fetches brought, no extra round trip)."""
+        the high watermarks its fetches brought, no extra round trip). True when the
+        consumer has not heard the broker for long enough to be replaced (renewal.py)."""
         now = time.monotonic()
         if now - self._seen_at < SEEN_EVERY_S:
-            return
+            return False
         self._seen_at = now  # tried or not, not again before the next interval
         try:
             consumer.list_topics(self.topics.names[0], timeout=2)
@@ -200,12 +203,15 @@ class Projector:
                 if high >= 0 and tp.offset >= 0:
                     behind += max(high - tp.offset, 0)
         except KafkaException:
-            return  # no word from Kafka: the store's freshness ages, as it should
+            # no word from Kafka: the store's freshness ages, as it should
+            return self.renewal.failed()
+        self.renewal.ok()
         try:
             with self.engine.begin() as conn:
                 record_seen(conn, self.name, datetime.now(UTC), behind)
         except (OperationalError, DBAPIError):
             pass  # the store away: the batches wait it out and say so
+        return False
 
     # -- the consumer ------------------------------------------------------------------
 
@@ -246,6 +252,25 @@ class Projector:
         """Project until `stop` is set; a batch under way is finished first."""
         if not self.migrate(stop):
             return
+        consumer = self._subscribed()
+        try:
+            while not stop.is_set():
+                self.health.beat()
+                batch = self._records(consumer)
+                if batch and self.apply(batch, stop) is None:
+                    return
+                if self._seen(consumer):
+                    # deaf to a broker that may well answer others: a new consumer
+                    # rejoins and starts where the store says, as after any rebalance
+                    log.warning("consumer_replaced", reason="no answer from the broker for "
+                                f"{self.renewal.after_s:g} s")  # fmt: skip
+                    consumer.close()
+                    consumer = self._subscribed()
+        finally:
+            consumer.close()
+            self._producer.flush(5)
+
+    def _subscribed(self) -> Consumer:
         consumer = make_consumer(self.settings, self.group_id, **{
             "enable.auto.offset.store": False,
             # a store outage longer than this gives the partitions to another projector;
@@ -253,16 +278,7 @@ class Projector:
             "max.poll.interval.ms": 600_000,
         })  # fmt: skip
         consumer.subscribe(self.topics.names, on_assign=self._on_assign)
-        try:
-            while not stop.is_set():
-                self.health.beat()
-                batch = self._records(consumer)
-                if batch and self.apply(batch, stop) is None:
-                    return
-                self._seen(consumer)
-        finally:
-            consumer.close()
-            self._producer.flush(5)
+        return consumer
 
     def rebuild(self, stop: threading.Event) -> int:
         """Empty the store and project every topic from its beginning up to the end it

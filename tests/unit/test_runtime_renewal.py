@@ -12,7 +12,6 @@ import threading
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
 
 from streams.runtime import at_least_once
 from streams.runtime.at_least_once import AtLeastOnceLoop
@@ -20,31 +19,7 @@ from streams.runtime.records import Run
 from streams.runtime.renewal import Renewal
 from streams.runtime.worker import Outputs
 from streams.settings import KafkaSettings
-
-
-class Consumer:
-    made: list[Consumer] = []
-    heard = threading.Event()  # a consumer's request was answered
-
-    def __init__(self) -> None:
-        self.stuck = not Consumer.made  # the first never recovers; its successor works
-        self.subscribed: list[str] = []
-        self.closed = False
-        Consumer.made.append(self)
-
-    def subscribe(self, topics: list[str], **_: Any) -> None:
-        self.subscribed = topics
-
-    def consume(self, n: int, timeout: float) -> list[Any]:
-        return []
-
-    def list_topics(self, topic: str, timeout: float) -> None:
-        if self.stuck:
-            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
-        Consumer.heard.set()
-
-    def close(self) -> None:
-        self.closed = True
+from tests.unit.deaf_consumer import DeafThenWorking
 
 
 class Worker:
@@ -60,9 +35,8 @@ class Worker:
 def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    Consumer.made = []
-    Consumer.heard.clear()
-    monkeypatch.setattr(at_least_once, "make_consumer", lambda *a, **k: Consumer())
+    DeafThenWorking.reset()
+    monkeypatch.setattr(at_least_once, "make_consumer", DeafThenWorking)
     monkeypatch.setattr(at_least_once, "PROBE_EVERY_S", 0.0)
     loop = AtLeastOnceLoop(KafkaSettings(), Worker(), name="test", group_id="g",
                            producer=None, block_s=0, idle_s=0.01)  # fmt: skip
@@ -71,12 +45,14 @@ def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
 
     async def until_heard() -> None:
         task = asyncio.create_task(loop.run(stop))
-        assert await asyncio.to_thread(Consumer.heard.wait, 10), "no consumer heard the broker"
+        assert await asyncio.to_thread(DeafThenWorking.heard.wait, 10), (
+            "no consumer heard the broker"
+        )
         stop.set()
         await task
 
     asyncio.run(asyncio.wait_for(until_heard(), timeout=10))
-    first, second = Consumer.made
+    first, second = DeafThenWorking.made
     assert first.closed and second.subscribed == ["alerts"]
     assert loop.consumer is second and not loop.wait.stalled  # type: ignore[comparison-overlap]
 

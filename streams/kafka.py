@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -138,10 +139,20 @@ class KafkaWait:
         self._what = ""
         self._logged_at = float("-inf")
         self.waits = 0  # waits begun (one per outage, not per retry)
+        _WAITS.add(self)
 
     @property
     def stalled(self) -> bool:
         return self._since is not None
+
+    @property
+    def what(self) -> str:
+        return self._what
+
+    def stalled_s(self) -> float:
+        """How long this wait has lasted (0 when not waiting)."""
+        since = self._since
+        return 0.0 if since is None else self._clock() - since
 
     def waiting(self, what: str, error: object = None) -> None:
         now = self._clock()
@@ -167,6 +178,14 @@ class KafkaWait:
         if since is None:
             return True, "making progress"
         return False, f"waiting {self._clock() - since:.0f}s for {self._what}"
+
+
+_WAITS: weakref.WeakSet[KafkaWait] = weakref.WeakSet()
+
+
+def waits() -> list[KafkaWait]:
+    """Every wait of this process's workers (the stuck-client guard watches them)."""
+    return list(_WAITS)
 
 
 # what a partition answers for a moment after its topic is created or its leader moves

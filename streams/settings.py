@@ -107,6 +107,9 @@ class KafkaSettings(SecretFileSettings):
     partitions: int = Field(default=6, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=16)
     client_id: str = "tocsin"
+    # a worker waiting on Kafka this long while a new client is served exits to be
+    # restarted (streams/runtime/stuck.py); 0: never
+    stuck_restart_s: float = Field(default=120.0, ge=0)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -174,7 +177,8 @@ class KafkaSettings(SecretFileSettings):
                "TOCSIN_TOPIC_PREFIX": self.topic_prefix,
                "TOCSIN_PARTITIONS": str(self.partitions),
                "TOCSIN_REPLICATION_FACTOR": str(self.replication_factor),
-               "TOCSIN_CLIENT_ID": self.client_id}  # fmt: skip
+               "TOCSIN_CLIENT_ID": self.client_id,
+               "TOCSIN_STUCK_RESTART_S": f"{self.stuck_restart_s:g}"}  # fmt: skip
         for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location",
                      "ssl_certificate_location", "ssl_key_location"):  # fmt: skip
             value = getattr(self, name)

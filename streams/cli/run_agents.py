@@ -88,7 +88,8 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
     gc.freeze()
     # until faust starts, SIGTERM and SIGINT end the wait for the broker below; faust then
     # handles them itself: it stops its agents and commits
-    with serving(health, metrics.registry, host=health_host, port=health_port) as stop:
+    with serving(health, metrics.registry, host=health_host, port=health_port,
+                 kafka=settings) as stop:  # fmt: skip
         if not _broker_answers(settings, health, stop):
             log.info("stopped_before_start", waited_for="the broker")
             return

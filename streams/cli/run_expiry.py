@@ -25,6 +25,7 @@ def expiry(max_lease_s: float, health_port: int, health_host: str) -> None:
 
     if max_lease_s <= 0:
         raise click.BadParameter("must be positive", param_hint="--max-lease")
-    metrics, health = ExpiryMetrics(), Health()
-    worker = ExpiryWorker(KafkaSettings(), timedelta(seconds=max_lease_s), metrics, health)
-    serve(worker.run, health, metrics.registry, host=health_host, port=health_port)
+    metrics, health, settings = ExpiryMetrics(), Health(), KafkaSettings()
+    worker = ExpiryWorker(settings, timedelta(seconds=max_lease_s), metrics, health)
+    serve(worker.run, health, metrics.registry, host=health_host, port=health_port,
+          kafka=settings)  # fmt: skip

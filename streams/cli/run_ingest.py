@@ -21,6 +21,7 @@ def ingest(fmt: str, topic: str, health_port: int, health_host: str) -> None:
     from streams.runtime.bootstrap import serve
     from streams.settings import KafkaSettings
 
-    worker = IngestWorker(KafkaSettings(), fmt, topic)
+    settings = KafkaSettings()
+    worker = IngestWorker(settings, fmt, topic)
     serve(worker.run, worker.health, worker.metrics.registry, host=health_host,
-          port=health_port)  # fmt: skip
+          port=health_port, kafka=settings, topics=[topic])  # fmt: skip

@@ -19,7 +19,8 @@ def notifier(health_port: int, health_host: str) -> None:
     from streams.settings import KafkaSettings
 
     sinks: dict[str, Sink] = {}
-    worker = Notifier(KafkaSettings(), sinks)
+    settings = KafkaSettings()
+    worker = Notifier(settings, sinks)
     sinks.update(build_sinks(worker.state))  # the Slack sink keeps its ts map in the state
     serve(worker.run, worker.health, worker.metrics.registry, host=health_host,
-          port=health_port, sinks=sorted(sinks))  # fmt: skip
+          port=health_port, kafka=settings, sinks=sorted(sinks))  # fmt: skip

@@ -91,4 +91,5 @@ def processor(
         metrics=metrics,
         health=health,
     )
-    serve(worker.run, health, metrics.registry, host=health_host, port=health_port)
+    serve(worker.run, health, metrics.registry, host=health_host, port=health_port,
+          kafka=settings)  # fmt: skip

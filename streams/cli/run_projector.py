@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
-import structlog
 from pydantic import ValidationError
 
 from streams.cli.run import health_host_option
-from streams.health import Health, HealthServer
+from streams.health import Health
+from streams.runtime.bootstrap import serving
 from streams.settings import KafkaSettings
 
 
@@ -29,17 +26,9 @@ def projector(health_port: int, health_host: str, batch: int) -> None:
         store = StoreSettings()
     except ValidationError as exc:
         raise click.ClickException(f"invalid store settings: {settings_error(exc)}") from None
-    metrics = ProjectorMetrics()
-    health = Health()
-    worker = Projector(KafkaSettings(), open_engine(store), metrics=metrics, health=health,
+    metrics, health, settings = ProjectorMetrics(), Health(), KafkaSettings()
+    worker = Projector(settings, open_engine(store), metrics=metrics, health=health,
                        batch=batch)  # fmt: skip
-    server = HealthServer(health, metrics.registry, host=health_host, port=health_port).start()
-    structlog.get_logger(__name__).info("projector_started", store=store.describe(),
-                                        health_port=server.port)  # fmt: skip
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
+    with serving(health, metrics.registry, host=health_host, port=health_port,
+                 kafka=settings, store=store.describe()) as stop:  # fmt: skip
         worker.run(stop)
-    finally:
-        server.stop()

@@ -2,12 +2,13 @@
 metrics server, the client libraries' log noise held back, SIGTERM and SIGINT turned
 into a graceful stop (the loop finishes its batch, commits, and leaves its group).
 Settings and logging come before: `tocsin`'s command group configures the log, and
-`tocsin run` reads and checks the Kafka settings before any worker starts."""
+`tocsin run` reads and checks the Kafka settings before any worker starts. Given the
+Kafka settings, the stuck-client guard watches the worker's waits (`stuck.py`)."""
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from threading import Event
 from typing import Any
@@ -16,16 +17,23 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from streams.health import Health, HealthServer
+from streams.runtime.stuck import StuckGuard
+from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
 
 @contextmanager
 def serving(health: Health, registry: CollectorRegistry, *, host: str, port: int,
-            signals: bool = True, **about: Any) -> Iterator[Event]:  # fmt: skip
-    """The health server for the block's duration; yields the event SIGTERM/SIGINT set
+            signals: bool = True, kafka: KafkaSettings | None = None,
+            topics: Iterable[str] = (), **about: Any) -> Iterator[Event]:  # fmt: skip
+    """The health server (and with `kafka`, the stuck-client guard over the catalog's
+    topics and `topics`) for the block's duration; yields the event SIGTERM/SIGINT set
     (with `signals` False the worker's framework handles them: faust does)."""
     server = HealthServer(health, registry, host=host, port=port).start()
+    guard = None if kafka is None else StuckGuard(kafka, [*catalog_topics(kafka), *topics])
+    if guard is not None:
+        guard.start()
     log.info("health_server", health_port=server.port, **about)
     stop = Event()
     if signals:
@@ -34,11 +42,21 @@ def serving(health: Health, registry: CollectorRegistry, *, host: str, port: int
     try:
         yield stop
     finally:
+        if guard is not None:
+            guard.stop()
         server.stop()
 
 
 def serve(run: Callable[[Event], None], health: Health, registry: CollectorRegistry, *,
-          host: str, port: int, **about: Any) -> None:  # fmt: skip
+          host: str, port: int, kafka: KafkaSettings | None = None,
+          topics: Iterable[str] = (), **about: Any) -> None:  # fmt: skip
     """Run a worker's loop (`run(stop)`) until SIGTERM or SIGINT, then stop gracefully."""
-    with serving(health, registry, host=host, port=port, **about) as stop:
+    with serving(health, registry, host=host, port=port, kafka=kafka, topics=topics,
+                 **about) as stop:  # fmt: skip
         run(stop)
+
+
+def catalog_topics(settings: KafkaSettings) -> list[str]:
+    from streams.catalog import Catalog
+
+    return [t.name for t in Catalog(settings)]

@@ -1,0 +1,134 @@
+"""The stuck-client guard: a worker whose Kafka wait outlasts a cluster that answers a new
+client exits to be restarted; an outage, however long, makes nobody exit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
+
+from streams.health import Health
+from streams.kafka import KafkaWait
+from streams.runtime.bootstrap import serving
+from streams.runtime.stuck import ASK_AFTER_S, EXIT_STUCK, StuckGuard
+from streams.settings import KafkaSettings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Cluster:
+    def __init__(self) -> None:
+        self.up = True
+        self.asked = 0
+
+    def __call__(self) -> tuple[bool, str]:
+        self.asked += 1
+        return (True, "every partition has a leader and all its replicas in sync") if self.up else (False, "no metadata")
+
+
+def _guard(clock: Clock, cluster: Cluster, wait: KafkaWait, exits: list[int],
+           after_s: float = 120.0) -> StuckGuard:  # fmt: skip
+    return StuckGuard(KafkaSettings(), [], after_s=after_s, serves=cluster,
+                      watched=lambda: [wait], exit=_exit(exits), clock=clock)  # fmt: skip
+
+
+def _run(guard: StuckGuard, clock: Clock, seconds: float, step_s: float = 10.0) -> None:
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now += step_s
+        try:
+            guard.step()
+        except Exited:  # the real exit does not return either
+            return
+
+
+class Exited(Exception):
+    pass
+
+
+def _exit(exits: list[int]) -> Callable[[int], None]:
+    def exit(code: int) -> None:
+        exits.append(code)
+        raise Exited
+
+    return exit
+
+
+def test_a_wait_that_outlasts_a_serving_cluster_exits_the_worker() -> None:
+    clock, cluster, exits = Clock(), Cluster(), list[int]()
+    wait = KafkaWait("agents/outbox", clock=clock)
+    guard = _guard(clock, cluster, wait, exits)
+    wait.waiting("acknowledgement of 12 records")
+    _run(guard, clock, ASK_AFTER_S + 110)
+    assert exits == [], "the cluster has served for less than the setting"
+    _run(guard, clock, 20)
+    assert exits == [EXIT_STUCK]
+
+
+def test_no_question_while_the_waits_are_short_and_none_once_they_end() -> None:
+    clock, cluster, exits = Clock(), Cluster(), list[int]()
+    wait = KafkaWait("processor", clock=clock)
+    guard = _guard(clock, cluster, wait, exits)
+    for _ in range(100):  # an hour of short waits: retries that went through
+        wait.waiting("the offset commit")
+        _run(guard, clock, 20)
+        wait.progressed()
+        _run(guard, clock, 16)
+    assert cluster.asked == 0 and exits == []
+
+
+def test_an_outage_however_long_exits_nobody_and_the_clock_starts_when_it_ends() -> None:
+    clock, cluster, exits = Clock(), Cluster(), list[int]()
+    wait = KafkaWait("notifier", clock=clock)
+    guard = _guard(clock, cluster, wait, exits)
+    cluster.up = False
+    wait.waiting("the broker (metadata)")
+    _run(guard, clock, 6 * 3600)
+    assert exits == [] and cluster.asked > 1000
+    cluster.up = True  # back: the worker's clients get their time to reconnect
+    _run(guard, clock, 110)
+    assert exits == []
+    wait.progressed()
+    _run(guard, clock, 600)
+    assert exits == []
+
+
+def test_a_cluster_that_stops_serving_meanwhile_starts_the_count_again() -> None:
+    clock, cluster, exits = Clock(), Cluster(), list[int]()
+    wait = KafkaWait("projector", clock=clock)
+    guard = _guard(clock, cluster, wait, exits)
+    wait.waiting("the broker (metadata)")
+    for _ in range(5):  # a flapping broker: never 120 s of service on end
+        _run(guard, clock, 100)
+        cluster.up = False
+        _run(guard, clock, 10)
+        cluster.up = True
+    assert exits == []
+    _run(guard, clock, 130)
+    assert exits == [EXIT_STUCK]
+
+
+def test_set_to_zero_the_guard_never_starts() -> None:
+    guard = StuckGuard(KafkaSettings(stuck_restart_s=0), [], serves=Cluster(),
+                       watched=list, exit=lambda _: None)  # fmt: skip
+    assert guard.start()._thread is None
+
+
+def test_a_worker_served_with_kafka_settings_runs_the_guard_until_it_stops() -> None:
+    def guards() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "stuck-guard" and t.is_alive()]
+
+    before = len(guards())
+    with serving(Health(), CollectorRegistry(), host="127.0.0.1", port=0, signals=False,
+                 kafka=KafkaSettings()):  # fmt: skip
+        assert len(guards()) == before + 1
+    for thread in guards()[before:]:
+        thread.join(timeout=15)
+    assert len(guards()) == before

@@ -39,7 +39,7 @@ from streams.metrics import LagReporter, WorkerMetrics
 from streams.runtime.commits import commit_consumed, flush_acknowledged
 from streams.runtime.partitions import HeldPartitions
 from streams.runtime.records import ConsumerFenced, fetch, split_runs
-from streams.runtime.renewal import Renewal
+from streams.runtime.renewal import Membership, Renewal
 from streams.runtime.worker import AtLeastOnceWorker, Outputs
 from streams.settings import KafkaSettings
 
@@ -70,11 +70,12 @@ class AtLeastOnceLoop:
         self.consumer = self._new_consumer()
         self.out = Outputs(producer, self.health.beat, self._positions)
         self.parts = HeldPartitions(worker)
-        self.joined = False
+        self.joined = False  # in the group (readiness); false again once out of it
         self._inflight = False  # a batch consumed and its outputs not yet acknowledged
         self._stop = Event()
         self._probed_at = 0.0
         self.renewal = Renewal()
+        self.membership = Membership()
         if health is not None:
             health.add_check("group", lambda: (self.joined, "assigned" if self.joined
                                                else "not yet in the consumer group"))  # fmt: skip
@@ -154,7 +155,7 @@ class AtLeastOnceLoop:
         self._probed_at = now
         ask = partial(self.consumer.list_topics, self.topics[0], timeout=2)
         try:
-            await asyncio.get_running_loop().run_in_executor(None, ask)
+            metadata = await asyncio.get_running_loop().run_in_executor(None, ask)
         except KafkaException as exc:
             self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
             if self.renewal.failed():
@@ -162,6 +163,19 @@ class AtLeastOnceLoop:
                 # broker restart, fetching nothing, while the broker answered others
                 await self._replace_consumer(f"no answer from the broker for "
                                              f"{self.renewal.after_s:g} s: {exc}")  # fmt: skip
+            return
+        topic = metadata.topics.get(self.topics[0])
+        if topic is None or topic.error is not None:
+            # no group is joined for a topic that is not there: nothing to renew
+            self.renewal.ok()
+            self.wait.waiting(f"the topic {self.topics[0]}", topic.error if topic else None)
+            return
+        if self.membership.absent(self.consumer):
+            self.joined = False
+            self.wait.waiting("the consumer group (this consumer is in none)")
+            if self.renewal.failed():
+                await self._replace_consumer(f"out of its group for "
+                                             f"{self.renewal.after_s:g} s more")  # fmt: skip
             return
         self.renewal.ok()
         self.wait.progressed()
@@ -226,6 +240,7 @@ class AtLeastOnceLoop:
         self._inflight = False
         self._drop([KafkaTP(t, p) for t, p in self.parts.held])
         self.consumer = self._new_consumer()
+        self.membership.renewed()
         self._subscribe()
 
 

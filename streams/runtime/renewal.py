@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 RENEW_S = 30.0
+# a consumer joins its group within seconds of subscribing or of being dropped from it
+JOIN_GRACE_S = 10.0
 
 
 class Renewal:
@@ -40,3 +43,37 @@ class Renewal:
 
     def ok(self) -> None:
         self._failing_since = None
+
+
+class _Member(Protocol):
+    def memberid(self) -> str | None: ...
+
+
+class Membership:
+    """Whether a subscribed consumer is in its group. One dropped from it (a session
+    timeout during an outage) rejoins by itself within seconds; one that has had no
+    member id for `grace_s` while the broker answers it fetches nothing and is not
+    about to: it is as stuck as a consumer that hears nothing, and is renewed the same
+    way (a projector's consumer was seen leaving its group during an outage and never
+    coming back, the store frozen)."""
+
+    def __init__(self, grace_s: float = JOIN_GRACE_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.grace_s = grace_s
+        self._clock = clock
+        self._since: float | None = None
+
+    def absent(self, consumer: _Member) -> bool:
+        """True once `consumer` has been out of its group for `grace_s` (a local call:
+        no round trip)."""
+        if consumer.memberid():
+            self._since = None
+            return False
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        return now - self._since >= self.grace_s
+
+    def renewed(self) -> None:
+        """A new consumer: it gets its own grace to join."""
+        self._since = None

@@ -8,9 +8,9 @@ every other client in the same process had recovered) leaves the worker waiting 
 ever: not ready, live, and paging nobody. So once a worker has waited on Kafka while
 a client created just for the question was answered with a leader and in-sync
 replicas for every partition it needs, for `after_s` on end, its own clients are what
-is wrong, and the process exits. A restart is as safe as a kill -9, which every worker survives without
-losing or repeating anything; during an outage nothing answers the question, so no
-one exits because the broker is away.
+is wrong, and the process exits. A restart is as safe as a kill -9, which every
+worker survives without losing or repeating anything; during an outage nothing
+answers the question, so no one exits because the broker is away.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ CHECK_EVERY_S = 10.0
 ASK_AFTER_S = 30.0
 # what the cluster keeps a worker's group offsets and transactions in
 INTERNAL = ("__consumer_offsets", "__transaction_state")
+SERVED = "every partition has a leader and all its replicas in sync"
 
 
 def cluster_serves(settings: KafkaSettings, topics: Iterable[str], timeout: float = 10.0
@@ -63,7 +64,7 @@ def cluster_serves(settings: KafkaSettings, topics: Iterable[str], timeout: floa
                 # writes may rightly wait here (fewer in-sync replicas than the topic's
                 # minimum): a restart would not make them go through
                 return False, f"{name}[{p.id}] is under-replicated"
-    return True, "every partition has a leader and all its replicas in sync"
+    return True, SERVED
 
 
 class StuckGuard:

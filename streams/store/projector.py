@@ -34,7 +34,7 @@ from streams.kafka import KafkaWait, make_consumer, make_producer
 from streams.metrics import WorkerMetrics
 from streams.runtime.commits import flush_acknowledged
 from streams.runtime.deadletters import dead_letter
-from streams.runtime.renewal import Renewal
+from streams.runtime.renewal import Membership, Renewal
 from streams.settings import KafkaSettings
 from streams.store.db import migrate
 from streams.store.projection import (
@@ -130,6 +130,7 @@ class Projector:
         self.name = f"{socket.gethostname()}/{os.getpid()}"[:256]
         self._seen_at = float("-inf")
         self.renewal = Renewal()
+        self.membership = Membership()
 
     # -- the store, retried while it is away -------------------------------------------
 
@@ -189,7 +190,8 @@ class Projector:
         """Every SEEN_EVERY_S, once the broker answered: that this projector heard from
         Kafka now, and how many records its partitions held beyond what it has read (by
         the high watermarks its fetches brought, no extra round trip). True when the
-        consumer has not heard the broker for long enough to be replaced (renewal.py)."""
+        consumer has not heard the broker, or been out of its group, for long enough to
+        be replaced (renewal.py)."""
         now = time.monotonic()
         if now - self._seen_at < SEEN_EVERY_S:
             return False
@@ -205,7 +207,12 @@ class Projector:
         except KafkaException:
             # no word from Kafka: the store's freshness ages, as it should
             return self.renewal.failed()
+        if self.membership.absent(consumer):
+            # the broker answers, but nothing is projected: the freshness ages too
+            self.kafka_wait.waiting("the consumer group (this consumer is in none)")
+            return self.renewal.failed()
         self.renewal.ok()
+        self.kafka_wait.progressed()  # an idle projector's word that Kafka is back
         try:
             with self.engine.begin() as conn:
                 record_seen(conn, self.name, datetime.now(UTC), behind)
@@ -262,8 +269,8 @@ class Projector:
                 if self._seen(consumer):
                     # deaf to a broker that may well answer others: a new consumer
                     # rejoins and starts where the store says, as after any rebalance
-                    log.warning("consumer_replaced", reason="no answer from the broker for "
-                                f"{self.renewal.after_s:g} s")  # fmt: skip
+                    log.warning("consumer_replaced", reason="no answer from the broker, or "
+                                f"out of its group, for {self.renewal.after_s:g} s")  # fmt: skip
                     consumer.close()
                     consumer = self._subscribed()
         finally:
@@ -278,6 +285,7 @@ class Projector:
             "max.poll.interval.ms": 600_000,
         })  # fmt: skip
         consumer.subscribe(self.topics.names, on_assign=self._on_assign)
+        self.membership.renewed()
         return consumer
 
     def rebuild(self, stop: threading.Event) -> int:

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from streams.catalog import Catalog
 from streams.ingest.worker import IngestWorker
 from streams.kafka import make_admin, make_producer
-from streams.runtime.stuck import EXIT_STUCK, StuckGuard, cluster_serves
+from streams.runtime.stuck import EXIT_STUCK, SERVED, StuckGuard, cluster_serves
 from streams.settings import KafkaSettings
 
 
@@ -23,7 +23,7 @@ def test_a_new_client_is_served_every_catalog_partition(
     kafka_settings: KafkaSettings, topics: Catalog
 ) -> None:
     names = [t.name for t in topics]
-    assert cluster_serves(kafka_settings, names) == (True, "every partition has a leader and all its replicas in sync")
+    assert cluster_serves(kafka_settings, names) == (True, SERVED)
     missing = f"{kafka_settings.topic_prefix}never-created"
     assert cluster_serves(kafka_settings, [*names, missing]) == (
         False, f"topic {missing} not served")  # fmt: skip
@@ -93,4 +93,4 @@ def test_a_worker_that_cannot_progress_while_the_cluster_serves_is_exited(
     stuck = next(e for e in logs if e["event"] == "kafka_clients_stuck")
     assert stuck["worker"] == "ingest-influx"
     assert "acknowledgement" in stuck["waiting_for"] and stuck["served_for_s"] >= 1
-    assert stuck["cluster"] == "every partition has a leader and all its replicas in sync"
+    assert stuck["cluster"] == SERVED

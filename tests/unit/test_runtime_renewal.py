@@ -19,7 +19,7 @@ from streams.runtime.records import Run
 from streams.runtime.renewal import Renewal
 from streams.runtime.worker import Outputs
 from streams.settings import KafkaSettings
-from tests.unit.deaf_consumer import DeafThenWorking
+from tests.unit.deaf_consumer import DeafThenWorking, GrouplessThenWorking
 
 
 class Worker:
@@ -32,15 +32,18 @@ class Worker:
     def process(self, runs: list[Run], out: Outputs) -> None: ...
 
 
+@pytest.mark.parametrize("stuck", [DeafThenWorking, GrouplessThenWorking],
+                         ids=["deaf", "out-of-its-group"])  # fmt: skip
 def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, stuck: type[DeafThenWorking]
 ) -> None:
     DeafThenWorking.reset()
-    monkeypatch.setattr(at_least_once, "make_consumer", DeafThenWorking)
+    monkeypatch.setattr(at_least_once, "make_consumer", stuck)
     monkeypatch.setattr(at_least_once, "PROBE_EVERY_S", 0.0)
     loop = AtLeastOnceLoop(KafkaSettings(), Worker(), name="test", group_id="g",
                            producer=None, block_s=0, idle_s=0.01)  # fmt: skip
     loop.renewal.after_s = 0.2
+    loop.membership.grace_s = 0.1
     stop = threading.Event()
 
     async def until_heard() -> None:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from streams.health import Health
 from streams.kafka import KafkaWait
 from streams.runtime.bootstrap import serving
-from streams.runtime.stuck import ASK_AFTER_S, EXIT_STUCK, StuckGuard
+from streams.runtime.stuck import ASK_AFTER_S, EXIT_STUCK, SERVED, StuckGuard
 from streams.settings import KafkaSettings
 
 
@@ -30,7 +30,7 @@ class Cluster:
 
     def __call__(self) -> tuple[bool, str]:
         self.asked += 1
-        return (True, "every partition has a leader and all its replicas in sync") if self.up else (False, "no metadata")
+        return (True, SERVED) if self.up else (False, "no metadata")
 
 
 def _guard(clock: Clock, cluster: Cluster, wait: KafkaWait, exits: list[int],

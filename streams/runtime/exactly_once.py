@@ -34,6 +34,7 @@ from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
 from streams.runtime.partitions import HeldPartitions
 from streams.runtime.records import ConsumerFenced, fetch, split_runs
+from streams.runtime.renewal import Membership, Renewal
 from streams.runtime.transactions import Transactions
 from streams.runtime.worker import Outputs, TransactionalWorker
 from streams.settings import KafkaSettings
@@ -75,6 +76,7 @@ class ExactlyOnceLoop:
         self._trouble: str | None = None
         self._consumer_fenced = False
         self._fenced: list[float] = []  # monotonic times the consumer was fenced
+        self.renewal, self.membership = Renewal(), Membership()
         self.out = Outputs(None, health.beat, self._positions)
         self.txn = Transactions(settings, {"transactional.id": f"{group_id}-{instance_id}",
                                            "transaction.timeout.ms": 30_000,
@@ -239,6 +241,15 @@ class ExactlyOnceLoop:
             self.wait.waiting("the broker (metadata)", exc)
             return
         self._broker_ok_at = time.monotonic()
+        if self.membership.absent(self.consumer):
+            # the broker answers and this consumer fetches nothing: as fenced, a new one
+            # rejoins, and its assignment restores the partitions (renewal.py)
+            self.wait.waiting("the consumer group (this consumer is in none)")
+            if self.renewal.failed():
+                self._trouble = f"out of its consumer group for {self.renewal.after_s:g} s more"
+                self._consumer_fenced = True
+            return
+        self.renewal.ok()
         if self.wait.stalled and not self.txn.open:
             # the broker is back after an outage: a producer that lived through it was
             # seen to block forever in its next send_offsets_to_transaction (given up
@@ -326,6 +337,7 @@ class ExactlyOnceLoop:
         except (KafkaException, RuntimeError) as exc:  # a fenced consumer may refuse
             log.info("consumer_close_failed", error=str(exc)[:300])
         self.consumer = self._new_consumer()
+        self.membership.renewed()
         self._subscribe()
 
     def _serve_group(self) -> None:

@@ -1,0 +1,61 @@
+"""The processor's consumer, out of its group while the broker answers, is taken for a
+fenced one: the recovery replaces it, and the new consumer's assignment restores the
+partitions. Until then readiness says what it waits for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.health import Health
+from streams.metrics import WorkerMetrics
+from streams.runtime import exactly_once
+from streams.runtime.exactly_once import ExactlyOnceLoop
+from streams.runtime.records import Run
+from streams.runtime.worker import Outputs
+from streams.settings import KafkaSettings
+from tests.unit.deaf_consumer import DeafThenWorking, GrouplessThenWorking
+
+
+class Worker:
+    topics = ["metrics"]
+
+    def on_assign(self, partitions: list[Any]) -> None: ...
+
+    def on_revoke(self, partitions: list[Any]) -> None: ...
+
+    def process(self, runs: list[Run], out: Outputs) -> None: ...
+
+    def committed(self) -> None: ...
+
+    def aborted(self) -> None: ...
+
+
+def test_a_consumer_in_no_group_is_replaced_after_its_grace_and_renewal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    DeafThenWorking.reset()
+    monkeypatch.setattr(exactly_once, "make_consumer", GrouplessThenWorking)
+    health = Health()
+    loop = ExactlyOnceLoop(KafkaSettings(), Worker(), name="processor/t", group_id="g",
+                           instance_id="t", metrics=WorkerMetrics(CollectorRegistry()),
+                           health=health)  # fmt: skip
+    now = [0.0]
+    loop.membership._clock = loop.renewal._clock = lambda: now[0]
+    loop._probe_broker()
+    assert loop._trouble is None and not loop.wait.stalled, "a join takes a moment"
+    now[0] = 11
+    loop._probe_broker()
+    assert loop.wait.stalled and loop.wait.what.startswith("the consumer group")
+    assert health.ready()[1]["checks"]["progress"]["ok"] is False  # type: ignore[index]
+    now[0] = 42
+    loop._probe_broker()
+    assert loop._trouble is not None and loop._consumer_fenced
+    loop._replace_consumer()
+    first, second = DeafThenWorking.made
+    assert first.closed and second.subscribed == ["metrics"]
+    now[0] = 43
+    loop._probe_broker()  # the new one is in its group
+    assert not loop.wait.stalled

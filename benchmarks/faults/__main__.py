@@ -56,6 +56,9 @@ SCENARIO_ORDER = ("processor", "agents", "notifier", "gateway", *OUTAGES, "slack
                   "storm", "hostile")  # fmt: skip
 
 
+KEPT = Path(".faults")  # what a failed scenario leaves for reading
+
+
 def broker_outage(bootstrap: str, tmp: Path, which: str, port: int) -> Row:
     """The broker stopped for 30 s or for 3 minutes under load, every worker left to
     ride it out: tests/faults/outage owns these scenarios (each starts a broker of its
@@ -74,6 +77,11 @@ def broker_outage(bootstrap: str, tmp: Path, which: str, port: int) -> Row:
     notes = [summary if ran else "no outage test found"]
     if proc.returncode not in (0, 5):
         notes += [line for line in proc.stdout.splitlines() if line.startswith("E ")][:8]
+        # the scenario's temporary directory goes with the soak: its failure stays
+        kept = KEPT / f"outage-{which}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+        kept.parent.mkdir(exist_ok=True)
+        kept.write_text(proc.stdout + proc.stderr)
+        notes.append(f"full output, every worker's log tail included: {kept}")
     passed = sum(int(w) for w, n in zip(summary.split(), summary.split()[1:], strict=False)
                  if n.startswith("passed") and w.isdigit())  # fmt: skip
     return Row(f"broker stop {which}", passed, 0, 0, None, 0, ran and proc.returncode == 0,

@@ -223,7 +223,8 @@ class Api:
                 "message.timeout.ms": int(max(self.ack_timeout * 3, 30) * 1000),
                 "error_cb": lambda err: self.writer.on_error(err) if self.writer else None,
             })  # fmt: skip
-            self.writer = KafkaWriter(producer, self.ack_timeout, 10_000).start()
+            self.writer = KafkaWriter(producer, self.ack_timeout, 10_000,
+                                      name="api/producer").start()  # fmt: skip
         self.health.add_check("kafka", lambda: (not self.writer.broker_down, "producer")
                               if self.writer else (False, "not started"))  # fmt: skip
 

@@ -48,7 +48,8 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
     if not any(c.api_tokens for c in installation.tenants.values()):
         log.warning("api_no_tokens", hint="every request will get 401: add api_tokens to the "
                     "config (`tocsin token new`)")  # fmt: skip
-    service = Api(KafkaSettings(), open_engine(store), cfg, tenants=installation.tenants)
+    settings = KafkaSettings()
+    service = Api(settings, open_engine(store), cfg, tenants=installation.tenants)
     app = application(service, status_pages)
 
     async def started(_: web.Application) -> None:
@@ -57,4 +58,12 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
                  tokens=len(service.tokens))  # fmt: skip
 
     app.on_startup.append(started)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    from streams.runtime.bootstrap import catalog_topics
+    from streams.runtime.stuck import StuckGuard
+
+    # the console's commands go through the API's producer: one stuck would refuse them
+    guard = StuckGuard(settings, catalog_topics(settings)).start()
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
+    finally:
+        guard.stop()

@@ -167,7 +167,15 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
                           f"{quota.burst_s:g} s" if quota.requests or quota.items else "off",
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
-    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS)
+    from streams.runtime.bootstrap import catalog_topics
+    from streams.runtime.stuck import StuckGuard
+
+    # a producer stuck after a broker restart would answer every source 503 for ever
+    guard = StuckGuard(settings, catalog_topics(settings)).start()
+    try:
+        web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS)
+    finally:
+        guard.stop()
 
 
 def open_access(host: str, tokens: set[str], intake_keys: set[str], slack: bool,

@@ -26,6 +26,7 @@ import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from schemas.errors import TocsinError
+from streams.kafka import KafkaWait
 
 log = structlog.get_logger(__name__)
 
@@ -66,8 +67,13 @@ class KafkaWriter:
     A thread of its own probes the cluster (a metadata request blocks)."""
 
     def __init__(self, producer: Producer, ack_timeout: float = 10.0,
-                 queue_max: int | None = None, probe_topic: str | None = None) -> None:  # fmt: skip
+                 queue_max: int | None = None, probe_topic: str | None = None,
+                 name: str = "gateway/producer") -> None:  # fmt: skip
         self.producer = producer
+        # what the stuck-client guard watches (runtime/stuck.py): the broker away, or
+        # requests unacknowledged since the last one that was
+        self.wait = KafkaWait(name)
+        self._acks_failing = False
         self.probe_topic = probe_topic
         self.ack_timeout = ack_timeout
         self.queue_max = queue_max
@@ -143,9 +149,22 @@ class KafkaWriter:
             try:
                 await asyncio.wait_for(asyncio.shield(pending.future), self.ack_timeout)
             except TimeoutError as exc:
+                self._acks_failing = True
+                self.wait.waiting("acknowledgement of a request's records")
+                # acknowledged late, the producer works: records a stuck one holds expire
+                # with an error instead (message.timeout.ms)
+                pending.future.add_done_callback(self._acknowledged_late)
                 raise NotAcknowledged(f"no acknowledgement within {self.ack_timeout:g}s") from exc
+            if self.wait.stalled:
+                self._acks_failing = False
+                self.wait.progressed()
         finally:
             self._unsettled -= 1
+
+    def _acknowledged_late(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._acks_failing = False
+            self.wait.progressed()
 
     def _serve_on(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve on the loop that writes (a writer that outlives its loop follows the next)."""
@@ -193,6 +212,12 @@ class KafkaWriter:
             log.warning("kafka_unreachable", probe="metadata")
             self._down_since = time.monotonic()
         self.broker_down = not up
+        if not up:
+            self.wait.waiting("the broker (metadata)")
+        elif not self._acks_failing:
+            # answered, and no request has gone unacknowledged since one was: an idle
+            # gateway's word that the wait is over
+            self.wait.progressed()
 
 
 class _Pending:

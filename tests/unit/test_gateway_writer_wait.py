@@ -1,0 +1,109 @@
+"""What the gateway's writer tells the stuck-client guard: it waits from the first request
+Kafka did not acknowledge in time until one is acknowledged, even late; a producer that
+never acknowledges anything keeps it waiting whatever the metadata probe says."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from streams.gateway.writer import KafkaWriter, NotAcknowledged
+
+Callback = Callable[[KafkaError | None, Any], None]
+
+
+class Producer:
+    """Acknowledges what it holds when `acking`; expires it with an error on `expire()`;
+    the broker answers its metadata requests when `up`."""
+
+    def __init__(self) -> None:
+        self.acking, self.up = False, True
+        self.held: list[Callback] = []
+
+    def produce(self, topic: str, value: bytes, key: bytes | None, partition: int,
+                callback: Callback) -> None:  # fmt: skip
+        self.held.append(callback)
+
+    def poll(self, timeout: float = 0) -> int:
+        if not self.acking:
+            return 0
+        held, self.held = self.held, []
+        for callback in held:
+            callback(None, None)
+        return len(held)
+
+    def expire(self) -> None:
+        held, self.held = self.held, []
+        for callback in held:
+            callback(KafkaError(KafkaError._MSG_TIMED_OUT), None)
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> SimpleNamespace:
+        if not self.up:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+        return SimpleNamespace(brokers={1: object()})
+
+    def flush(self, timeout: float = -1) -> int:
+        return len(self.held)
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+
+RECORDS = [("alerts", b"k", b"v")]
+
+
+async def _settle() -> None:
+    for _ in range(50):  # the writer's reports are served every few milliseconds
+        await asyncio.sleep(0.005)
+
+
+def _writer(producer: Producer) -> KafkaWriter:
+    return KafkaWriter(producer, ack_timeout=0.05)  # type: ignore[arg-type]
+
+
+def test_a_producer_that_never_acknowledges_keeps_the_writer_waiting() -> None:
+    producer = Producer()
+    writer = _writer(producer)
+
+    async def scenario() -> None:
+        with pytest.raises(NotAcknowledged):
+            await writer.write(RECORDS)
+        writer._probe()  # the broker answers metadata: not what was wrong
+        producer.expire()  # the stuck producer gives its records up
+        producer.acking = True
+        await _settle()
+
+    asyncio.run(scenario())
+    assert writer.wait.stalled and writer.wait.what.startswith("acknowledgement")
+
+
+def test_a_late_acknowledgement_ends_the_wait_on_an_idle_gateway() -> None:
+    producer = Producer()
+    writer = _writer(producer)
+
+    async def scenario() -> None:
+        with pytest.raises(NotAcknowledged):
+            await writer.write(RECORDS)
+        assert writer.wait.stalled
+        producer.acking = True  # slow, not stuck: the records are acknowledged late
+        await _settle()
+        writer._probe()
+
+    asyncio.run(scenario())
+    assert not writer.wait.stalled
+
+
+def test_the_broker_away_is_a_wait_that_ends_when_it_answers() -> None:
+    producer = Producer()
+    writer = _writer(producer)
+    producer.up = False
+    writer._probe()
+    assert writer.broker_down and writer.wait.what == "the broker (metadata)"
+    producer.up = True
+    writer._probe()
+    assert not writer.broker_down and not writer.wait.stalled

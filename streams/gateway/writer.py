@@ -213,6 +213,9 @@ class KafkaWriter:
             self._down_since = time.monotonic()
         self.broker_down = not up
         if not up:
+            # what went unacknowledged meanwhile is the outage's doing (its records may
+            # expire unacknowledged): the wait is for the broker now
+            self._acks_failing = False
             self.wait.waiting("the broker (metadata)")
         elif not self._acks_failing:
             # answered, and no request has gone unacknowledged since one was: an idle

@@ -107,3 +107,21 @@ def test_the_broker_away_is_a_wait_that_ends_when_it_answers() -> None:
     producer.up = True
     writer._probe()
     assert not writer.broker_down and not writer.wait.stalled
+
+
+def test_what_expired_during_an_outage_is_the_outages_and_ends_with_it() -> None:
+    producer = Producer()
+    writer = _writer(producer)
+
+    async def scenario() -> None:
+        with pytest.raises(NotAcknowledged):
+            await writer.write(RECORDS)  # in flight as the broker goes away
+        producer.up = False
+        writer._probe()
+        producer.expire()  # given up while the broker was away
+        await _settle()
+        producer.up = True
+        writer._probe()
+
+    asyncio.run(scenario())
+    assert not writer.wait.stalled, "an idle gateway would be restarted after every outage"

@@ -28,6 +28,8 @@ from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+# a partition stalled this many times in a row, each time put back, is a wait
+REMEDIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class StallWatchdog:
         self._stall_after = stall_after
         self._clock = clock
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}  # -> (committed, since)
+        self._remedied: dict[tuple[str, int], int] = {}  # stalls in a row, per partition
         self._consumer: Consumer | None = None
         # its round trips double as the agents' probe of the broker: readiness is false
         # while they fail, and the log says so
@@ -73,11 +76,20 @@ class StallWatchdog:
         except KafkaException as exc:
             self.wait.waiting("the broker (committed offsets)", exc.args[0] if exc.args else exc)
             self._seen.clear()  # an offset that stood still while the broker was away
+            self._remedied.clear()
             if self.renewal.failed():
                 self.close()  # the next check opens a new client (see renewal.py)
             return []
         self.renewal.ok()
-        self.wait.progressed()
+        stuck = [key for key, n in self._remedied.items() if n >= REMEDIES]
+        if stuck:
+            # put back again and again and never consumed: the worker's own consumer is
+            # what is wrong, and a restart is its remedy (runtime/stuck.py)
+            topic, partition = stuck[0]
+            self.wait.waiting(f"the stalled partition {topic}[{partition}], "
+                              f"put back {self._remedied[stuck[0]]} times")  # fmt: skip
+        else:
+            self.wait.progressed()
         return stalls
 
     def _check(self, assigned: Iterable[tuple[str, int]]) -> list[Stall]:
@@ -89,6 +101,7 @@ class StallWatchdog:
         for key in list(self._seen):
             if key not in current:
                 del self._seen[key]  # moved to another worker
+                self._remedied.pop(key, None)
         if not tps:
             # nothing to watch: still a round trip, or an outage would look like progress
             self._consumer.list_topics(next(iter(self._topics), None), timeout=CALL_TIMEOUT_S)
@@ -103,10 +116,12 @@ class StallWatchdog:
             last = self._seen.get(key)
             if committed >= end or last is None or last[0] != committed:
                 self._seen[key] = (committed, now)
+                self._remedied.pop(key, None)
                 continue
             if now - last[1] >= self._stall_after:
                 stalls.append(Stall(tp.topic, tp.partition, committed, end, now - last[1]))
                 self._seen[key] = (committed, now)  # give the remedy time to work
+                self._remedied[key] = self._remedied.get(key, 0) + 1
         return stalls
 
     def close(self) -> None:

@@ -35,10 +35,20 @@ def test_a_partition_with_waiting_records_and_a_frozen_offset_is_a_stall(
         [stall] = dog.check(mine)
         assert (stall.topic, stall.partition, stall.committed, stall.end) == (alerts, 0, 2, 5)
 
+        assert not dog.wait.stalled, "one stall is put back, not yet waited on"
+        now[0] = 32
+        dog.check(mine)
+        now[0] = 48
+        [again] = dog.check(mine)
+        assert again.partition == 0 and dog.wait.stalled
+        assert dog.wait.what == f"the stalled partition {alerts}[0], put back 3 times"
+
         committer.commit(offsets=[TopicPartition(alerts, 0, 3)], asynchronous=False)
-        now[0] = 40
-        assert dog.check(mine) == [], "the offset moved: progress, not a stall"
+        now[0] = 56
+        assert dog.check(mine) == [] and not dog.wait.stalled, "consumed again"
         now[0] = 60
+        assert dog.check(mine) == [], "the offset moved: progress, not a stall"
+        now[0] = 64
         assert dog.check([(alerts, 1)]) == [], "partition 0 went to another worker"
         committer.commit(offsets=[TopicPartition(alerts, 0, 5)], asynchronous=False)
         now[0] = 100

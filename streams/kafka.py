@@ -71,15 +71,20 @@ def broker_reachable(settings: KafkaSettings, timeout: float = 2.0) -> bool:
         socket.create_connection((host or "127.0.0.1", int(port or 9092)), timeout=timeout).close()
     except OSError:
         return False
-    quiet = logging.getLogger("tocsin.rdkafka.probe")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
-    admin = AdminClient(settings.client_config() | {"logger": quiet})
     try:
-        metadata = admin.list_topics(timeout=timeout)
+        metadata = quiet_admin(settings, "probe").list_topics(timeout=timeout)
     except Exception:
         return False
     return bool(metadata.brokers)
+
+
+def quiet_admin(settings: KafkaSettings, purpose: str) -> AdminClient:
+    """An admin client for one question, whose connection failures are not logged (the
+    asker says what the answer means)."""
+    quiet = logging.getLogger(f"tocsin.rdkafka.{purpose}")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    return AdminClient(settings.client_config() | {"logger": quiet})
 
 
 def read_topic(settings: KafkaSettings, topic: str, timeout: float = 30.0) -> list[bytes]:

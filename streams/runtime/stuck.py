@@ -15,7 +15,6 @@ answers the question, so no one exits because the broker is away.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -23,9 +22,8 @@ import time
 from collections.abc import Callable, Iterable
 
 import structlog
-from confluent_kafka.admin import AdminClient
 
-from streams.kafka import KafkaWait, waits
+from streams.kafka import KafkaWait, quiet_admin, waits
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -44,12 +42,8 @@ def cluster_serves(settings: KafkaSettings, topics: Iterable[str], timeout: floa
     """Does a new client get every partition of `topics` (and of the internal topics the
     cluster has) answered with a leader and every replica in sync? (False, why)
     otherwise."""
-    quiet = logging.getLogger("tocsin.rdkafka.stuck")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
-    admin = AdminClient(settings.client_config() | {"logger": quiet})
     try:
-        metadata = admin.list_topics(timeout=timeout)
+        metadata = quiet_admin(settings, "stuck").list_topics(timeout=timeout)
     except Exception as exc:  # the broker away, or not answering in time
         return False, f"no metadata: {exc}"
     wanted = list(topics) + [t for t in INTERNAL if t in metadata.topics]

@@ -34,7 +34,7 @@ from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
 from streams.runtime.partitions import HeldPartitions
 from streams.runtime.records import ConsumerFenced, fetch, split_runs
-from streams.runtime.renewal import Membership, Renewal
+from streams.runtime.renewal import JOIN_GRACE_S, Membership, Renewal
 from streams.runtime.transactions import Transactions
 from streams.runtime.worker import Outputs, TransactionalWorker
 from streams.settings import KafkaSettings
@@ -76,7 +76,11 @@ class ExactlyOnceLoop:
         self._trouble: str | None = None
         self._consumer_fenced = False
         self._fenced: list[float] = []  # monotonic times the consumer was fenced
-        self.renewal, self.membership = Renewal(), Membership()
+        # a static member has no member id until the join phase ends, and that phase
+        # waits up to the rebalance timeout for a member busy restoring: only past it is
+        # a consumer without one out of its group
+        poll_s = int(self._consumer_conf.get("max.poll.interval.ms", 300_000)) / 1000
+        self.renewal, self.membership = Renewal(), Membership(grace_s=poll_s + JOIN_GRACE_S)
         self.out = Outputs(None, health.beat, self._positions)
         self.txn = Transactions(settings, {"transactional.id": f"{group_id}-{instance_id}",
                                            "transaction.timeout.ms": 30_000,

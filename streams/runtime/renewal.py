@@ -50,12 +50,14 @@ class _Member(Protocol):
 
 
 class Membership:
-    """Whether a subscribed consumer is in its group. One dropped from it (a session
-    timeout during an outage) rejoins by itself within seconds; one that has had no
-    member id for `grace_s` while the broker answers it fetches nothing and is not
-    about to: it is as stuck as a consumer that hears nothing, and is renewed the same
-    way (a projector's consumer was seen leaving its group during an outage and never
-    coming back, the store frozen)."""
+    """Whether a subscribed consumer is in its group. A dynamic member gets its member id
+    from its first join request, and one dropped from the group (a session timeout
+    during an outage) rejoins by itself within seconds; one that has had no member id
+    for `grace_s` while the broker answers fetches nothing and is not about to: it is as
+    stuck as a consumer that hears nothing, and is renewed the same way (a projector's
+    consumer was seen leaving its group during an outage and never coming back, the
+    store frozen). A static member (`group.instance.id`) gets its id only when the join
+    phase ends: its grace must outlast the rebalance timeout."""
 
     def __init__(self, grace_s: float = JOIN_GRACE_S,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip

@@ -58,12 +58,8 @@ def api(config_paths: tuple[Path, ...], host: str, port: int) -> None:
                  tokens=len(service.tokens))  # fmt: skip
 
     app.on_startup.append(started)
-    from streams.runtime.bootstrap import catalog_topics
-    from streams.runtime.stuck import StuckGuard
+    from streams.runtime.bootstrap import guarded
 
     # the console's commands go through the API's producer: one stuck would refuse them
-    guard = StuckGuard(settings, catalog_topics(settings)).start()
-    try:
+    with guarded(settings):
         web.run_app(app, host=host, port=port, print=None, access_log=None)
-    finally:
-        guard.stop()

@@ -167,15 +167,11 @@ def gateway(host: str, port: int, config_paths: tuple[Path, ...], socket_mode: b
                           f"{quota.burst_s:g} s" if quota.requests or quota.items else "off",
              slack_signing=bool(signing), socket_mode=bool(app_token and socket_mode is not False),
              responders="config" if cfg else "TOCSIN_SLACK_RESPONDERS")  # fmt: skip
-    from streams.runtime.bootstrap import catalog_topics
-    from streams.runtime.stuck import StuckGuard
+    from streams.runtime.bootstrap import guarded
 
     # a producer stuck after a broker restart would answer every source 503 for ever
-    guard = StuckGuard(settings, catalog_topics(settings)).start()
-    try:
+    with guarded(settings):
         web.run_app(app, host=host, port=port, print=None, shutdown_timeout=10, **RUNNER_ARGS)
-    finally:
-        guard.stop()
 
 
 def open_access(host: str, tokens: set[str], intake_keys: set[str], slack: bool,

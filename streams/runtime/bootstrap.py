@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from threading import Event
 from typing import Any
 
@@ -31,19 +31,15 @@ def serving(health: Health, registry: CollectorRegistry, *, host: str, port: int
     topics and `topics`) for the block's duration; yields the event SIGTERM/SIGINT set
     (with `signals` False the worker's framework handles them: faust does)."""
     server = HealthServer(health, registry, host=host, port=port).start()
-    guard = None if kafka is None else StuckGuard(kafka, [*catalog_topics(kafka), *topics])
-    if guard is not None:
-        guard.start()
     log.info("health_server", health_port=server.port, **about)
     stop = Event()
     if signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     try:
-        yield stop
+        with nullcontext() if kafka is None else guarded(kafka, topics):
+            yield stop
     finally:
-        if guard is not None:
-            guard.stop()
         server.stop()
 
 
@@ -56,7 +52,14 @@ def serve(run: Callable[[Event], None], health: Health, registry: CollectorRegis
         run(stop)
 
 
-def catalog_topics(settings: KafkaSettings) -> list[str]:
+@contextmanager
+def guarded(settings: KafkaSettings, topics: Iterable[str] = ()) -> Iterator[None]:
+    """The stuck-client guard over the catalog's topics and `topics`, for the block's
+    duration (a worker's own loop, or an aiohttp application's)."""
     from streams.catalog import Catalog
 
-    return [t.name for t in Catalog(settings)]
+    guard = StuckGuard(settings, [*(t.name for t in Catalog(settings)), *topics]).start()
+    try:
+        yield
+    finally:
+        guard.stop()

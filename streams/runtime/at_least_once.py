@@ -39,7 +39,7 @@ from streams.metrics import LagReporter, WorkerMetrics
 from streams.runtime.commits import commit_consumed, flush_acknowledged
 from streams.runtime.partitions import HeldPartitions
 from streams.runtime.records import ConsumerFenced, fetch, split_runs
-from streams.runtime.renewal import Membership, Renewal
+from streams.runtime.renewal import OUT_OF_GROUP, Membership, Renewal
 from streams.runtime.worker import AtLeastOnceWorker, Outputs
 from streams.settings import KafkaSettings
 
@@ -172,7 +172,7 @@ class AtLeastOnceLoop:
             return
         if self.membership.absent(self.consumer):
             self.joined = False
-            self.wait.waiting("the consumer group (this consumer is in none)")
+            self.wait.waiting(OUT_OF_GROUP)
             if self.renewal.failed():
                 await self._replace_consumer(f"out of its group for "
                                              f"{self.renewal.after_s:g} s more")  # fmt: skip

@@ -34,7 +34,7 @@ from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
 from streams.runtime.partitions import HeldPartitions
 from streams.runtime.records import ConsumerFenced, fetch, split_runs
-from streams.runtime.renewal import JOIN_GRACE_S, Membership, Renewal
+from streams.runtime.renewal import JOIN_GRACE_S, OUT_OF_GROUP, Membership, Renewal
 from streams.runtime.transactions import Transactions
 from streams.runtime.worker import Outputs, TransactionalWorker
 from streams.settings import KafkaSettings
@@ -248,7 +248,7 @@ class ExactlyOnceLoop:
         if self.membership.absent(self.consumer):
             # the broker answers and this consumer fetches nothing: as fenced, a new one
             # rejoins, and its assignment restores the partitions (renewal.py)
-            self.wait.waiting("the consumer group (this consumer is in none)")
+            self.wait.waiting(OUT_OF_GROUP)
             if self.renewal.failed():
                 self._trouble = f"out of its consumer group for {self.renewal.after_s:g} s more"
                 self._consumer_fenced = True

@@ -18,6 +18,7 @@ from typing import Protocol
 RENEW_S = 30.0
 # a consumer joins its group within seconds of subscribing or of being dropped from it
 JOIN_GRACE_S = 10.0
+OUT_OF_GROUP = "the consumer group (this consumer is in none)"  # what such a worker waits for
 
 
 class Renewal:

@@ -34,7 +34,7 @@ from streams.kafka import KafkaWait, make_consumer, make_producer
 from streams.metrics import WorkerMetrics
 from streams.runtime.commits import flush_acknowledged
 from streams.runtime.deadletters import dead_letter
-from streams.runtime.renewal import Membership, Renewal
+from streams.runtime.renewal import OUT_OF_GROUP, Membership, Renewal
 from streams.settings import KafkaSettings
 from streams.store.db import migrate
 from streams.store.projection import (
@@ -209,7 +209,7 @@ class Projector:
             return self.renewal.failed()
         if self.membership.absent(consumer):
             # the broker answers, but nothing is projected: the freshness ages too
-            self.kafka_wait.waiting("the consumer group (this consumer is in none)")
+            self.kafka_wait.waiting(OUT_OF_GROUP)
             return self.renewal.failed()
         self.renewal.ok()
         self.kafka_wait.progressed()  # an idle projector's word that Kafka is back

@@ -71,8 +71,10 @@ def test_a_worker_that_cannot_progress_while_the_cluster_serves_is_exited(
         exited.append(code)
         gone.set()
 
+    # this worker's waits only: the test process holds other tests' workers too, and a
+    # worker process holds one worker
     guard = StuckGuard(kafka_settings, [*(t.name for t in topics), source], after_s=1,
-                       exit=exit)  # fmt: skip
+                       watched=lambda: [worker.loop.wait], exit=exit)  # fmt: skip
     stop = threading.Event()
 
     def run() -> None:

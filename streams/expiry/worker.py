@@ -14,6 +14,12 @@ A resolved transition is written to `alerts` (key: the fingerprint) and its leas
 only once Kafka acknowledged it; one that failed is due again at the next turn. While
 Kafka is away it waits in the producer, which gives up on no message: one copy per
 decision reaches the topic, however long the outage.
+
+Kafka clients that stop hearing a broker that is back (seen after broker restarts) are
+what the worker's waits are for: a consumer that fails every request, or answers but
+stays out of its group, is replaced (renewal.py) and its partitions re-read; a producer
+that has had transitions outstanding for `ACK_WAIT_S` with no acknowledgement is a
+wait, which the stuck-client guard turns into a restart once the cluster is seen serving.
 """
 
 from __future__ import annotations
@@ -40,12 +46,17 @@ from processors.expiry.leases import MAX_LEASE, Expiry, Leases
 from schemas import Alert, DecodeError, decode, encode
 from streams.catalog import Catalog
 from streams.health import Health
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import KafkaWait, make_consumer, make_producer
 from streams.metrics import WorkerMetrics
+from streams.runtime.renewal import OUT_OF_GROUP, Membership, Renewal
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 LOOKUP_ATTEMPTS = 30
+PROBE_EVERY_S = 10.0  # how often the consumer is asked whether it hears the broker
+# transitions outstanding this long with no acknowledgement: the producer is waiting
+# (an outage, or a producer stuck after one; the guard tells them apart)
+ACK_WAIT_S = 30.0
 
 
 class ExpiryMetrics(WorkerMetrics):
@@ -72,7 +83,16 @@ class ExpiryWorker:
         self.clock = clock
         self._leases: dict[int, Leases] = {}
         self._replaying: set[int] = set()  # partitions not yet read up to their end
+        self.kafka_wait = KafkaWait("expiry")
+        self.producer_wait = KafkaWait("expiry/producer")
+        self.renewal = Renewal()
+        self.membership = Membership()
+        self._probed_at = float("-inf")
+        self._outstanding = 0  # transitions produced and not yet reported on
+        self._heard_at = 0.0  # the last delivery report, or when the first went out
         self.health.add_check("expiry", self._ready)
+        self.health.add_check("kafka", self.kafka_wait.check)
+        self.health.add_check("kafka_producer", self.producer_wait.check)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -83,9 +103,8 @@ class ExpiryWorker:
         return True, f"{sum(len(x) for x in self._leases.values())} leases"
 
     def run(self, stop: threading.Event) -> None:
-        consumer = make_consumer(self.settings, self.group, **{"enable.partition.eof": True})
+        consumer = self._subscribed()
         producer = make_producer(self.settings, **{"message.timeout.ms": 0})
-        consumer.subscribe([self.topic], on_assign=self._assign, on_revoke=self._revoke)
         log.info("expiry_started", topic=self.topic, max_lease_s=self.max_lease.total_seconds())
         try:
             while not stop.is_set():
@@ -93,9 +112,56 @@ class ExpiryWorker:
                 for msg in consumer.consume(500, timeout=0.5):
                     self._read(msg)
                 self._expire(producer)
+                self._acknowledgements()
+                reason = self._probe(consumer)
+                if reason:
+                    consumer = self._replaced(consumer, reason)
         finally:
             consumer.close()
             producer.flush(5)
+
+    def _subscribed(self) -> Consumer:
+        consumer = make_consumer(self.settings, self.group, **{"enable.partition.eof": True})
+        consumer.subscribe([self.topic], on_assign=self._assign, on_revoke=self._revoke)
+        self.membership.renewed()
+        return consumer
+
+    def _probe(self, consumer: Consumer) -> str:
+        """Every PROBE_EVERY_S: does the consumer hear the broker, and is it in its group?
+        The reason to replace it, once it has not for `renewal.after_s`; else ''."""
+        now = time.monotonic()
+        if now - self._probed_at < PROBE_EVERY_S:
+            return ""
+        self._probed_at = now
+        try:
+            consumer.list_topics(self.topic, timeout=2)
+        except KafkaException as exc:
+            self.kafka_wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
+            failing = f"no answer from the broker for {self.renewal.after_s:g} s: {exc}"
+            return failing if self.renewal.failed() else ""
+        if self.membership.absent(consumer):
+            self.kafka_wait.waiting(OUT_OF_GROUP)
+            absent = f"out of its group for {self.renewal.after_s:g} s more"
+            return absent if self.renewal.failed() else ""
+        self.renewal.ok()
+        self.kafka_wait.progressed()
+        return ""
+
+    def _replaced(self, consumer: Consumer, reason: str) -> Consumer:
+        """A new consumer rejoins the group; every partition it is given is re-read from
+        `max_lease` before now, as on any assignment, so no lease is lost."""
+        log.warning("consumer_replaced", reason=reason[:300])
+        try:
+            consumer.close()
+        except (KafkaException, RuntimeError) as err:
+            log.info("consumer_close_failed", error=str(err)[:300])
+        self._leases.clear()
+        self._replaying.clear()
+        return self._subscribed()
+
+    def _acknowledgements(self) -> None:
+        if self._outstanding and time.monotonic() - self._heard_at >= ACK_WAIT_S:
+            self.producer_wait.waiting("Kafka's acknowledgement of resolved alerts")
 
     def _assign(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         for tp, offset in zip(parts, self._replay_from(consumer, parts), strict=True):
@@ -131,7 +197,7 @@ class ExpiryWorker:
             if err.code() == KafkaError._PARTITION_EOF:
                 self._replaying.discard(msg.partition())
             else:
-                log.warning("expiry_read_error", error=str(err))
+                self.kafka_wait.waiting("the broker (fetch)", err)
             return
         leases = self._leases.get(msg.partition())
         if leases is None:
@@ -157,6 +223,9 @@ class ExpiryWorker:
                 producer.produce(self.topic, key=e.fingerprint.encode(),
                                  value=encode(e.transition),
                                  on_delivery=self._reported(leases, e))  # fmt: skip
+                if not self._outstanding:
+                    self._heard_at = time.monotonic()
+                self._outstanding += 1
             except BufferError:
                 # the producer's queue is full (Kafka away for long): the rest next turn
                 for rest, later in due[i:]:
@@ -169,6 +238,9 @@ class ExpiryWorker:
         not once more every turn (they would all arrive when Kafka is back)."""
 
         def delivered(err: KafkaError | None, _: Any) -> None:
+            self._outstanding -= 1
+            self._heard_at = time.monotonic()
+            self.producer_wait.progressed()  # a report, even a failure: the producer hears
             if err is not None:
                 log.warning("expiry_write_failed", fingerprint=e.fingerprint, error=str(err))
                 leases.retry(e)

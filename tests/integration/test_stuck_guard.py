@@ -6,15 +6,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 from structlog.testing import capture_logs
 
+from schemas import Alert, encode
 from streams.catalog import Catalog
+from streams.expiry.worker import ExpiryWorker
 from streams.ingest.worker import IngestWorker
-from streams.kafka import make_admin, make_producer
+from streams.kafka import KafkaWait, make_admin, make_producer
 from streams.runtime.stuck import EXIT_STUCK, SERVED, StuckGuard, cluster_serves
 from streams.settings import KafkaSettings
 
@@ -64,6 +68,39 @@ def test_a_worker_that_cannot_progress_while_the_cluster_serves_is_exited(
     assert producer.flush(10) == 0
     monkeypatch.setattr("streams.ingest.worker.make_producer", NeverAcknowledged)
     worker = IngestWorker(kafka_settings, "influx", source)
+
+    def run(stop: threading.Event) -> None:
+        with pytest.raises(RuntimeError, match="stopped before outputs were acknowledged"):
+            worker.run(stop)  # stopped while waiting: nothing is committed
+
+    stuck = _exited(kafka_settings, [*(t.name for t in topics), source], worker.loop.wait, run)
+    assert stuck["worker"] == "ingest-influx"
+    assert "acknowledgement" in stuck["waiting_for"]
+
+
+def test_an_expiry_worker_whose_resolutions_are_never_acknowledged_is_exited(
+    kafka_settings: KafkaSettings, topics: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    firing = Alert(fingerprint="stopped", status="firing", rule="stopped",
+                   source="alertmanager", labels={"alertname": "stopped"},
+                   starts_at=now - timedelta(minutes=1), ends_at=now)  # fmt: skip
+    producer = make_producer(kafka_settings)
+    producer.produce(topics.name("alerts"), key=b"stopped", value=encode(firing))
+    assert producer.flush(10) == 0
+    monkeypatch.setattr("streams.expiry.worker.make_producer", NeverAcknowledged)
+    monkeypatch.setattr("streams.expiry.worker.ACK_WAIT_S", 1.0)
+    worker = ExpiryWorker(kafka_settings)
+    stuck = _exited(kafka_settings, [t.name for t in topics], worker.producer_wait, worker.run)
+    assert stuck["worker"] == "expiry/producer"
+    assert "acknowledgement of resolved alerts" in stuck["waiting_for"]
+
+
+def _exited(settings: KafkaSettings, names: list[str], wait: KafkaWait,
+            run: Callable[[threading.Event], None]) -> MutableMapping[str, Any]:  # fmt: skip
+    """Runs `run` under a guard watching `wait` until the guard exits it; its log line.
+    This worker's wait only: the test process holds other tests' workers too, and a
+    worker process holds one worker."""
     exited: list[int] = []
     gone = threading.Event()
 
@@ -71,17 +108,9 @@ def test_a_worker_that_cannot_progress_while_the_cluster_serves_is_exited(
         exited.append(code)
         gone.set()
 
-    # this worker's waits only: the test process holds other tests' workers too, and a
-    # worker process holds one worker
-    guard = StuckGuard(kafka_settings, [*(t.name for t in topics), source], after_s=1,
-                       watched=lambda: [worker.loop.wait], exit=exit)  # fmt: skip
+    guard = StuckGuard(settings, names, after_s=1, watched=lambda: [wait], exit=exit)
     stop = threading.Event()
-
-    def run() -> None:
-        with pytest.raises(RuntimeError, match="stopped before outputs were acknowledged"):
-            worker.run(stop)  # stopped while waiting: nothing is committed
-
-    thread = threading.Thread(target=run, daemon=True)
+    thread = threading.Thread(target=run, args=(stop,), daemon=True)
     with capture_logs() as logs:
         thread.start()
         guard.start()
@@ -93,6 +122,5 @@ def test_a_worker_that_cannot_progress_while_the_cluster_serves_is_exited(
             thread.join(30)
     assert exited[0] == EXIT_STUCK
     stuck = next(e for e in logs if e["event"] == "kafka_clients_stuck")
-    assert stuck["worker"] == "ingest-influx"
-    assert "acknowledgement" in stuck["waiting_for"] and stuck["served_for_s"] >= 1
-    assert stuck["cluster"] == SERVED
+    assert stuck["served_for_s"] >= 1 and stuck["cluster"] == SERVED
+    return stuck

@@ -57,7 +57,7 @@ import random
 import sys
 import time
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,29 +91,6 @@ class Variant:
     name: str
     spec: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)  # "module.NAME": value
-    # fitted per fold: more overrides from the training files only (corpus, windows, the
-    # training files' indices), for a learned combination (learned_combination.py)
-    fit: Callable[[Corpus, dict[str, Any], Sequence[int]], dict[str, Any]] | None = None
-
-
-def fitted(
-    variant: Variant, corpus: Corpus, windows: dict[str, Any], train: Sequence[int]
-) -> Variant:
-    """The variant as applied to a fold: its overrides fitted on the training files."""
-    if variant.fit is None:
-        return variant
-    return replace(
-        variant, overrides={**variant.overrides, **variant.fit(corpus, windows, train)}, fit=None
-    )
-
-
-def _learned(**how: Any) -> Callable[[Corpus, dict[str, Any], Sequence[int]], dict[str, Any]]:
-    def fit(corpus: Corpus, windows: dict[str, Any], train: Sequence[int]) -> dict[str, Any]:
-        from benchmarks.learned_combination import fitted_overrides
-
-        return fitted_overrides(corpus, windows, train, **how)
-
-    return fit
 
 
 # The shipped default first; experiments add candidates here (and say so in docs/anomaly.md).
@@ -166,15 +143,8 @@ VARIANTS: dict[str, Variant] = {
         # the second, coarser time scale (blocks.py, blocks-* variants) was measured at
         # commit 3209d79 and left the detector (docs/anomaly.md)
         # a learned combination of the point's evidence, fitted on the training folds
-        # (learned_combination.py; likelihood.WEIGHTS)
-        Variant("learn", fit=_learned()),
-        Variant("learn-evidence", fit=_learned(used=(0, 1, 2, 3))),
-        Variant("learn-no-age", fit=_learned(used=(0, 1, 2, 3, 4, 5))),
-        Variant(
-            "learn-openers",
-            overrides={_L + "CAP": 20.0},
-            fit=_learned(used=(0, 1, 2, 3, 4), openers=True, cap=20.0),
-        ),
+        # (learned_combination.py, likelihood.WEIGHTS, learn-* variants) was measured at
+        # commit 6598f9c and left the detector (docs/anomaly.md)
     ]
 }
 
@@ -410,39 +380,16 @@ def choose_rule(
     return best[1]
 
 
-# per fold, each candidate as applied to it (fitted on its training files) and its scores
-Applied = dict[str, dict[str, tuple[Variant, Scored]]]
-
-
-def apply_folds(
-    corpus: Corpus, windows: dict[str, Any], names: Sequence[str], folds: list[str]
-) -> Applied:
-    out: Applied = {}
-    for fold in sorted(set(folds)):
-        train = [i for i, f in enumerate(folds) if f != fold]
-        out[fold] = {}
-        for name in names:
-            v = fitted(VARIANTS[name], corpus, windows, train)
-            out[fold][name] = (v, score_variant(corpus, v))
-    return out
-
-
 def cv_rank(
     corpus: Corpus,
     windows: dict[str, Any],
-    applied: Applied,
+    scored: dict[str, Scored],
     folds: list[str],
     profile: Profile,
 ) -> list[FoldResult]:
-    memo: dict[str, list[FileRows]] = {}
+    prepared = {name: _prepare(corpus, s.scores, windows, profile) for name, s in scored.items()}
     out = []
     for fold in sorted(set(folds)):
-        prepared = {}
-        for name, (v, s) in applied[fold].items():
-            key = _digest(v)
-            if key not in memo:
-                memo[key] = _prepare(corpus, s.scores, windows, profile)
-            prepared[name] = memo[key]
         train = [i for i, f in enumerate(folds) if f != fold]
         test = [i for i, f in enumerate(folds) if f == fold]
         name, t = choose_threshold(prepared, train, profile)
@@ -456,20 +403,18 @@ def cv_rank(
 
 
 def cv_pages(
-    corpus: Corpus, windows: dict[str, Any], applied: Applied, folds: list[str]
+    corpus: Corpus, windows: dict[str, Any], scored: dict[str, Scored], folds: list[str]
 ) -> list[FoldResult]:
-    memo: dict[str, dict[Rule, list[FileRows]]] = {}
+    prepared = {
+        (name, rule): _pages(corpus, s, rule, windows)
+        for name, s in scored.items()
+        for rule in rules_for(VARIANTS[name])
+    }
+    if not prepared:
+        print("\npages: no candidate rule pages pure noise at most once a month; not scored")
+        return []
     out = []
     for fold in sorted(set(folds)):
-        prepared = {}
-        for name, (v, s) in applied[fold].items():
-            key = _digest(v)
-            if key not in memo:
-                memo[key] = {rule: _pages(corpus, s, rule, windows) for rule in rules_for(v)}
-            prepared.update({(name, rule): files for rule, files in memo[key].items()})
-        if not prepared:
-            print(f"\npages, {fold}: no candidate rule pages pure noise at most once a month")
-            continue
         train = [i for i, f in enumerate(folds) if f != fold]
         test = [i for i, f in enumerate(folds) if f == fold]
         name, rule = choose_rule(prepared, train)
@@ -551,12 +496,11 @@ def main(argv: Sequence[str] = ()) -> int:
         print(f"  scored in {time.monotonic() - started:.0f} s wall (cached scores reused)")
         print(f"\nrerun: uv run python -m benchmarks.nab_cv {' '.join(argv)}")
         return 0
+    scored = {name: score_variant(corpus, VARIANTS[name]) for name in names}
+    for name, s in scored.items():
+        if s.points_per_cpu_s:
+            print(f"{name}: {s.points_per_cpu_s:,.0f} points per CPU-second (detector, uncached)")
     folds = fold_of(corpus, how)
-    applied = apply_folds(corpus, windows, names, folds)
-    for fold, by_name in applied.items():
-        for name, (_, s) in by_name.items():
-            if s.points_per_cpu_s:
-                print(f"{name}, {fold}: {s.points_per_cpu_s:,.0f} points per CPU-second (uncached)")
     print(
         f"folds ({how}): "
         + "; ".join(f"{f}: {sum(1 for x in folds if x == f)} files" for f in sorted(set(folds)))
@@ -569,12 +513,12 @@ def main(argv: Sequence[str] = ()) -> int:
     )
     summary = []
     for profile in PROFILES:
-        results = cv_rank(corpus, windows, applied, folds, profile)
+        results = cv_rank(corpus, windows, scored, folds, profile)
         print_folds(f"NAB {profile.name}, out of fold", results, profile)
         summary.append(
             f"{profile.name} {pooled(results, profile):.1f} (worst {worst(results, profile):.1f})"
         )
-    results = cv_pages(corpus, windows, applied, folds)
+    results = cv_pages(corpus, windows, scored, folds)
     if results:
         title = "pages (the rule's firing transitions, standard), out of fold"
         print_folds(title, results, STANDARD)
@@ -584,12 +528,6 @@ def main(argv: Sequence[str] = ()) -> int:
     else:
         summary.append("pages: no rule within the noise budget")
     print(f"\nsummary [{','.join(names)}]: " + " | ".join(summary))
-    # in sample: each candidate fitted on all files (as the held-out check applies it)
-    everything = range(len(corpus))
-    scored = {
-        name: score_variant(corpus, fitted(VARIANTS[name], corpus, windows, everything))
-        for name in names
-    }
     spec = AnomalySpec()
     shipped = Rule(
         spec.threshold, spec.debounce_k, spec.debounce_n, spec.warm_up, spec.resolve_after

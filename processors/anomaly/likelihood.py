@@ -36,14 +36,7 @@ import struct
 from array import array
 from datetime import datetime
 
-from processors.anomaly.calibration import (
-    DECADES,
-    SETTLE,
-    STRETCH,
-    Calibrator,
-    Episode,
-    shifted,
-)
+from processors.anomaly.calibration import DECADES, SETTLE, Calibrator, Episode, shifted
 from processors.anomaly.density import Density
 from processors.anomaly.novelty import Novelty
 from processors.anomaly.timescale import SamplingStep
@@ -58,13 +51,6 @@ SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an al
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
 # fold (docs/anomaly.md); a switch, so that the benchmark can measure without it
 DENSITY = True
-# A learned combination of the point's evidence (the `learn-*` variants of
-# benchmarks/nab_cv.py, fitted on training files only): None scores the largest surprise;
-# otherwise (c, w1..w7), the point's decades being the largest surprise's + c + w . x for
-# the features x of `_combined`. RECORD, when a list, receives every point's features.
-WEIGHTS: tuple[float, ...] | None = None
-CAP = math.inf  # the features' decades are capped here (the largest surprise is not)
-RECORD: list[tuple[float, ...]] | None = None
 
 _KEEP, _SLOW_KEEP = 1.0 - FAST, 1.0 - SLOW_SPREAD
 _sqrt = math.sqrt
@@ -108,7 +94,6 @@ class LikelihoodDetector:
         "mean",
         "n",
         "novelty",
-        "peak",
         "season",
         "seen",
         "short",
@@ -139,9 +124,6 @@ class LikelihoodDetector:
         self.short = 0.0
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
-        # the largest surprise's decades over the last two stretches (the learned
-        # combination's view of the episode, independent of its own output)
-        self.peak = [0.0, 0.0, 0.0]
 
     def _flush(self) -> None:
         """The latest slot's values into `slots` (for another slot, or a checkpoint)."""
@@ -204,33 +186,21 @@ class LikelihoodDetector:
         novelty = self.novelty
         scored = n >= SETTLE
         density = self.density
-        dense = 0.0
         if density is None:
             other = novelty.update(value, scored)
         else:
             # before the novelty learns this value: the density reads its mean and spread
             dense = density.update(value, scored, novelty.n, novelty.m, novelty.v)
             other = novelty.update(value, scored)
-        novel = other
-        if dense > other:
-            other = dense
+            if dense > other:
+                other = dense
         shift = self.step.decades(at.timestamp() if ts is None else ts)
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
         short = self.short
         short = short + SHORT * (raw - short) if n > 0 else 0.0
         self.short = short
-        if scored and (WEIGHTS is not None or RECORD is not None):
-            forecast = self.cal.calibrate(raw)
-            run = self.short_cal.calibrate(short)
-            d = self._combined(forecast, novel, dense, run, delta, n, shift)
-            d = d - shift if d > 0.0 else 0.0
-            calibrated = d / (d + DECADES) if d > 0.0 else 0.0
-            episode = self.episode.step(calibrated)
-            alert = shifted(run, shift)
-            if alert > calibrated:
-                calibrated = alert
-        elif scored:
+        if scored:
             point = self.cal.calibrate(raw)
             point = point if point > other else other
             # shifted(point, shift), inlined
@@ -271,39 +241,6 @@ class LikelihoodDetector:
         self.slow_v = _SLOW_KEEP * (slow_v + SLOW_SPREAD * dv * dv)
         self.n = n + 1
         return episode, calibrated, mean, spread
-
-    def _combined(
-        self,
-        forecast: float,
-        novel: float,
-        dense: float,
-        run: float,
-        delta: float,
-        n: int,
-        shift: float,
-    ) -> float:
-        """The point's decades, per point, by the learned combination (WEIGHTS)."""
-        k = DECADES
-        df = k * forecast / (1.0 - forecast)
-        dn = k * novel / (1.0 - novel)
-        dd = k * dense / (1.0 - dense)
-        dr = k * run / (1.0 - run)
-        top = max(df, dn, dd)
-        peak = self.peak
-        recent = max(peak[0], peak[1])
-        x = (df, dn, dd, dr, 1.0 if delta >= 0.0 else -1.0, recent, math.log10(n))
-        cap = CAP
-        xc = (min(df, cap), min(dn, cap), min(dd, cap), min(dr, cap), x[4], min(recent, cap), x[6])
-        peak[1] = max(peak[1], top)
-        peak[2] += 1.0
-        if peak[2] >= STRETCH:
-            peak[0], peak[1], peak[2] = peak[1], 0.0, 0.0
-        if RECORD is not None:
-            RECORD.append((top, *x, shift))
-        w = WEIGHTS
-        if w is None:
-            return top
-        return top + w[0] + sum(wi * xi for wi, xi in zip(w[1:], xc, strict=True))
 
     def memory_bytes(self) -> int:
         # the objects themselves (~2.3 KB) + slots + three histograms; tracemalloc measures

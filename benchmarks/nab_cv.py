@@ -142,6 +142,9 @@ VARIANTS: dict[str, Variant] = {
         ),
         # the second, coarser time scale (blocks.py, blocks-* variants) was measured at
         # commit 3209d79 and left the detector (docs/anomaly.md)
+        # a learned combination of the point's evidence, fitted on the training folds
+        # (learned_combination.py, likelihood.WEIGHTS, learn-* variants) was measured at
+        # commit 6598f9c and left the detector (docs/anomaly.md)
     ]
 }
 

@@ -93,7 +93,7 @@ class Variant:
     overrides: dict[str, Any] = field(default_factory=dict)  # "module.NAME": value
 
 
-# The shipped default first; experiments add candidates here (and say so in docs/anomaly.md).
+# The shipped default first; experiments add candidates here (and say so in docs/anomaly-evaluation.md).
 def _zero(log_step: float) -> float:
     return 0.0
 
@@ -122,13 +122,13 @@ VARIANTS: dict[str, Variant] = {
         # commit 1d0f01f
         Variant("no-density", overrides={_DENSITY: False}),
         # the context-conditional forecast (sequence.py, seq-* variants) was measured at
-        # commit 5f79e78 and left the detector (docs/anomaly.md)
+        # commit 5f79e78 and left the detector (docs/anomaly-evaluation.md)
         # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at
-        # commit e6a3cf3 and left the detector (docs/anomaly.md)
+        # commit e6a3cf3 and left the detector (docs/anomaly-evaluation.md)
         # window novelty by adaptive resonance (resonance.py, art-* variants) was measured
-        # at commit 3c696a6 and left the detector (docs/anomaly.md)
+        # at commit 3c696a6 and left the detector (docs/anomaly-evaluation.md)
         # peaks over threshold (pot* variants) was measured at commit 57b2aab and left the
-        # detector (docs/anomaly.md)
+        # detector (docs/anomaly-evaluation.md)
         # how the threshold and the rule are chosen on the training files (the detector is
         # the default's; benchmarks/threshold_choice.py)
         *(
@@ -141,10 +141,10 @@ VARIANTS: dict[str, Variant] = {
             overrides={_T + "THRESHOLD": "bagged", _T + "RULE": "bagged", _T + "QUANTILE": 0.25},
         ),
         # the second, coarser time scale (blocks.py, blocks-* variants) was measured at
-        # commit 3209d79 and left the detector (docs/anomaly.md)
+        # commit 3209d79 and left the detector (docs/anomaly-evaluation.md)
         # a learned combination of the point's evidence, fitted on the training folds
         # (learned_combination.py, likelihood.WEIGHTS, learn-* variants) was measured at
-        # commit 6598f9c and left the detector (docs/anomaly.md)
+        # commit 6598f9c and left the detector (docs/anomaly-evaluation.md)
     ]
 }
 

@@ -1,6 +1,6 @@
 """NAB dev split: full-corpus scores, the fixed-threshold score and the split-half checks.
 
-The halves are the overfitting check of docs/anomaly.md: the 31 files in sorted
+The halves are the overfitting check of docs/anomaly-evaluation.md: the 31 files in sorted
 order split into alternate files (A: even index, B: odd) and into files whose index
 i has i mod 4 in {0, 1} / {2, 3}; each half is swept for its own threshold
 (standard profile). A change worth keeping gains on most halves.

@@ -31,7 +31,7 @@ class AnomalySpec(BaseModel):
     debounce_k: int = Field(default=2, ge=1, le=100)
     # fire when k of the last n points are rare and one of them opened a new episode
     # (processors/anomaly/series.py): two of ten was chosen out of sample on NAB among rules
-    # that page a series at most once a month on pure noise (docs/anomaly.md)
+    # that page a series at most once a month on pure noise (docs/anomaly-evaluation.md)
     debounce_n: int = Field(default=10, ge=1, le=100)
     resolve_after: int = Field(default=10, ge=1, le=10_000, description="quiet points")
     idle_evict: Duration | None = None

@@ -49,7 +49,7 @@ MAX_SURPRISE = 50.0  # a surprise is capped so one wild point cannot wreck the c
 SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an alert's
 # debounce window (HTM's anomaly likelihood averages its last 10 scores the same way)
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
-# fold (docs/anomaly.md); a switch, so that the benchmark can measure without it
+# fold (docs/anomaly-evaluation.md); a switch, so that the benchmark can measure without it
 DENSITY = True
 
 _KEEP, _SLOW_KEEP = 1.0 - FAST, 1.0 - SLOW_SPREAD

@@ -93,7 +93,8 @@ class Variant:
     overrides: dict[str, Any] = field(default_factory=dict)  # "module.NAME": value
 
 
-# The shipped default first; experiments add candidates here (and say so in docs/anomaly-evaluation.md).
+# The shipped default first; experiments add candidates here (and say so in
+# docs/anomaly-evaluation.md).
 def _zero(log_step: float) -> float:
     return 0.0
 

@@ -118,6 +118,7 @@ class SuppressionFollower:
                for p in range(self._partitions)]  # fmt: skip
         try:
             if not self.caught_up:
+                self._backlog = {}  # what is left of it from where the last consumer read to
                 for tp in tps:
                     _, high = consumer.get_watermark_offsets(tp, timeout=10)
                     if high > max(tp.offset, 0):

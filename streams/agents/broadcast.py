@@ -17,24 +17,21 @@ tenants existed) and `t:<tenant>:<kind>:<id>` for every other.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable
-from functools import partial
 
 import orjson
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from processors.incidents.suppression import Suppressions
 from processors.incidents.tenants import DEFAULT, Tenants
 from schemas.commands import OnCallOverride, SilenceSpec
 from streams.kafka import KafkaWait, make_consumer
-from streams.runtime.renewal import Renewal
+from streams.runtime.renewal import Hearing
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
-PROBE_EVERY_S = 10.0  # how often the follower's consumer is asked whether it hears the broker
 
 
 # an on-call override made at run time (None: withdrawn), by its id
@@ -84,13 +81,8 @@ def apply_record(target: Suppressions | Tenants, key: bytes, value: bytes | None
 
 class SuppressionFollower:
     """Follows the `suppressions` topic into `sup`; `caught_up` once the backlog is read.
-
-    A group-less consumer fetches nothing and says nothing when it stops hearing a
-    broker that is back (a manual consumer was seen answering "unknown partition" for
-    minutes after a broker restart): silences and overrides made meanwhile would not
-    be honoured. So the follower asks its consumer for the topic's metadata every
-    PROBE_EVERY_S, waits while it gets no answer, and after `renewal.after_s` of
-    failures opens a new consumer where the old one had read to."""
+    A consumer that stops hearing the broker is replaced where it had read to (renewal.py:
+    `Hearing`): silences and overrides made after a broker restart are honoured."""
 
     def __init__(self, settings: KafkaSettings, topic: str, partitions: int,
                  sup: Suppressions | Tenants,
@@ -103,12 +95,10 @@ class SuppressionFollower:
         self._consumer: Consumer | None = None
         self._backlog: dict[int, int] = {}
         self._next: dict[int, int] = {}  # the next offset to read, by partition
-        self._probed_at = float("-inf")
-        self._fetch_failed = False  # since the last probe
-        self.renewal = Renewal()
         self.caught_up = False
         # readiness and a log line every half minute (not per try) while it cannot follow
         self.wait = KafkaWait("agents/suppressions")
+        self.hearing = Hearing(self.wait)
 
     def _open(self) -> Consumer:
         # a fresh group id and manual assignment: no group, no commits, every partition
@@ -130,7 +120,7 @@ class SuppressionFollower:
             consumer.close()
             raise
         self.caught_up = not self._backlog
-        self._probed_at = float("-inf")  # a new consumer: is it heard? (no waiting a period)
+        self.hearing.renewed()
         return consumer
 
     def poll_once(self) -> int:
@@ -140,8 +130,7 @@ class SuppressionFollower:
         applied = 0
         for msg in self._consumer.consume(num_messages=1000, timeout=0):
             if msg.error():
-                self._fetch_failed = True
-                self.wait.waiting("the broker (fetch)", msg.error())
+                self.hearing.fetch_failed(msg.error())
                 continue
             try:
                 apply_record(self._sup, msg.key() or b"", msg.value(), self._on_override)
@@ -162,38 +151,16 @@ class SuppressionFollower:
         while True:
             try:
                 self.poll_once()
-                if await self._heard():
-                    self.wait.progressed()
+                if self._consumer is not None and self.hearing.due():
+                    ask = self.hearing.probe
+                    reason = await asyncio.to_thread(ask, self._consumer, self._topic)
+                    if reason:
+                        log.warning("consumer_replaced", consumer="suppressions", reason=reason)
+                        await asyncio.to_thread(self.close)
                 await asyncio.sleep(every)
             except Exception as exc:  # keep following: the broker or the topic may come
                 self.wait.waiting(f"the {self._topic} topic", exc)
                 await asyncio.sleep(retry_every)
-
-    async def _heard(self) -> bool:
-        """Whether the consumer heard the broker at its last probe (every PROBE_EVERY_S;
-        True between probes unless a fetch failed since). One whose metadata requests or
-        fetches have failed for `renewal.after_s` is replaced."""
-        now = time.monotonic()
-        if self._consumer is None or now - self._probed_at < PROBE_EVERY_S:
-            return not self.wait.stalled
-        self._probed_at = now
-        ask = partial(self._consumer.list_topics, self._topic, timeout=2)
-        failure = None
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, ask)
-        except KafkaException as exc:
-            failure = exc
-            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
-        fetch_failed, self._fetch_failed = self._fetch_failed, False
-        if failure is None and not fetch_failed:
-            self.renewal.ok()
-            return True
-        if self.renewal.failed():
-            log.warning("consumer_replaced", consumer="suppressions",
-                        reason=f"its requests failed for {self.renewal.after_s:g} s: "
-                               f"{failure or self.wait.what}"[:300])  # fmt: skip
-            await asyncio.to_thread(self.close)
-        return False
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -3,17 +3,14 @@ owns each incident, read from the compacted `incidents` topic."""
 
 from __future__ import annotations
 
-import threading
-import uuid
 from dataclasses import dataclass
 
 import structlog
-from confluent_kafka import KafkaError, TopicPartition
 
 from connectors.slack.auth import StaticDirectory
 from schemas import DecodeError, Incident, decode
 from schemas.config import Config
-from streams.kafka import make_consumer
+from streams.gateway.follower import TopicFollower
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -75,24 +72,23 @@ class IncidentIndex:
     """
 
     def __init__(self, settings: KafkaSettings, topic: str) -> None:
-        self._settings = settings
-        self._topic = topic
         self._views: dict[str, IncidentView] = {}
         # (tenant, alert fingerprint) -> the incident that last listed it, and back: for
         # intakes that report on an alert of an incident (a Zabbix acknowledgement)
         self._by_alert: dict[tuple[str, str], str] = {}
         self._alerts_of: dict[str, list[tuple[str, str]]] = {}
-        self._stop = threading.Event()
-        self.caught_up = False
-        self._thread = threading.Thread(target=self._run, name="incident-index", daemon=True)
+        self._follower = TopicFollower(settings, topic, self._apply, "incident-index")
+
+    @property
+    def caught_up(self) -> bool:
+        return self._follower.caught_up
 
     def start(self) -> IncidentIndex:
-        self._thread.start()
+        self._follower.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        self._follower.stop()
 
     def get(self, incident_id: str) -> IncidentView | None:
         return self._views.get(incident_id)
@@ -106,35 +102,6 @@ class IncidentIndex:
         return sorted((v for v in self._views.values() if v.status != "resolved"
                        and (tenant is None or v.tenant == tenant)),
                       key=lambda v: (v.priority, v.incident_id))  # fmt: skip
-
-    def _run(self) -> None:
-        group = f"{self._settings.topic_prefix}gateway-index-{uuid.uuid4().hex[:8]}"
-        consumer = make_consumer(self._settings, group, **{"enable.partition.eof": True})
-        try:
-            while not self._stop.is_set():
-                try:
-                    meta = consumer.list_topics(self._topic, timeout=1)
-                    parts = meta.topics[self._topic].partitions
-                    if parts:
-                        break
-                except Exception as exc:  # broker not up yet: keep trying, stay not-ready
-                    log.info("incident_index_waiting", error=str(exc)[:200])
-                self._stop.wait(1)
-            else:
-                return
-            consumer.assign([TopicPartition(self._topic, p, 0) for p in parts])
-            eof: set[int] = set()
-            while not self._stop.is_set():
-                for msg in consumer.consume(500, timeout=0.5):
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            eof.add(msg.partition() or 0)
-                            self.caught_up = self.caught_up or len(eof) == len(parts)
-                        continue
-                    self._apply(msg.key(), msg.value())
-        finally:
-            consumer.close()
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if not value:  # a tombstone: the incident was compacted away

@@ -15,10 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from confluent_kafka import KafkaException
+
+from streams.kafka import KafkaWait
+
 RENEW_S = 30.0
 # a consumer joins its group within seconds of subscribing or of being dropped from it
 JOIN_GRACE_S = 10.0
 OUT_OF_GROUP = "the consumer group (this consumer is in none)"  # what such a worker waits for
+PROBE_EVERY_S = 10.0  # how often a group-less consumer is asked whether it hears the broker
 
 
 class Renewal:
@@ -80,3 +85,58 @@ class Membership:
     def renewed(self) -> None:
         """A new consumer: it gets its own grace to join."""
         self._since = None
+
+
+class _Metadata(Protocol):
+    def list_topics(self, topic: str, timeout: float) -> object: ...
+
+
+class Hearing:
+    """Whether a group-less consumer (manual assignment, following a whole topic) still
+    hears the broker. Such a consumer fetches nothing and says nothing when it stops
+    hearing a broker that is back (one answering "unknown partition" for minutes after
+    a broker restart was seen), and no group notices it either: the view it feeds would
+    go stale for good. So every `every_s` it is asked for its topic's metadata; one whose
+    metadata requests or fetches have failed for `renewal.after_s` should be replaced by
+    one that starts where it had read to. `wait` says so meanwhile (and the stuck-client
+    guard sees it)."""
+
+    def __init__(self, wait: KafkaWait, every_s: float = PROBE_EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.wait = wait
+        self.every_s = every_s
+        self.renewal = Renewal(clock=clock)
+        self._clock = clock
+        self._probed_at = float("-inf")
+        self._fetch_failed = False  # since the last probe
+
+    def fetch_failed(self, error: object) -> None:
+        self._fetch_failed = True
+        self.wait.waiting("the broker (fetch)", error)
+
+    def due(self) -> bool:
+        return self._clock() - self._probed_at >= self.every_s
+
+    def probe(self, consumer: _Metadata, topic: str) -> str:
+        """Asks `consumer` for `topic`'s metadata (blocks up to 2 s): the reason to replace
+        it, or '' (heard, or not failing for long enough yet)."""
+        self._probed_at = self._clock()
+        failure: KafkaException | None = None
+        try:
+            consumer.list_topics(topic, timeout=2)
+        except KafkaException as exc:
+            failure = exc
+            self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
+        fetch_failed, self._fetch_failed = self._fetch_failed, False
+        if failure is None and not fetch_failed:
+            self.renewal.ok()
+            self.wait.progressed()
+            return ""
+        if not self.renewal.failed():
+            return ""
+        return (f"its requests failed for {self.renewal.after_s:g} s: "
+                f"{failure or self.wait.what}")[:300]  # fmt: skip
+
+    def renewed(self) -> None:
+        """A new consumer: asked at once whether it hears the broker."""
+        self._probed_at = float("-inf")

@@ -12,11 +12,13 @@ import threading
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
+from streams.kafka import KafkaWait
 from streams.runtime import at_least_once
 from streams.runtime.at_least_once import AtLeastOnceLoop
 from streams.runtime.records import Run
-from streams.runtime.renewal import Renewal
+from streams.runtime.renewal import Hearing, Renewal
 from streams.runtime.worker import Outputs
 from streams.settings import KafkaSettings
 from tests.unit.deaf_consumer import DeafThenWorking, GrouplessThenWorking
@@ -76,3 +78,39 @@ def test_renewal_comes_after_failing_for_its_whole_span_and_then_again() -> None
     now[0] = 100
     assert not renewal.failed(), "a success starts the count again"
     assert renewal.renewals == 2
+
+
+class _Metadata:
+    """A group-less consumer's metadata answers: it hears the broker or it does not."""
+
+    def __init__(self) -> None:
+        self.hears = True
+
+    def list_topics(self, topic: str, timeout: float) -> object:
+        if not self.hears:
+            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
+        return object()
+
+
+def test_a_group_less_consumer_is_replaced_when_its_requests_or_fetches_fail_for_long() -> None:
+    now = [0.0]
+    hearing = Hearing(KafkaWait("test/view"), every_s=10, clock=lambda: now[0])
+    consumer = _Metadata()
+    assert hearing.due() and hearing.probe(consumer, "t") == ""
+    assert not hearing.due(), "asked again only after its interval"
+    consumer.hears = False
+    now[0] = 10
+    assert hearing.probe(consumer, "t") == "" and hearing.wait.stalled
+    now[0] = 40
+    assert "Broker transport failure" in hearing.probe(consumer, "t")
+    hearing.renewed()
+    assert hearing.due(), "a new consumer is asked at once"
+    consumer.hears = True
+    assert hearing.probe(consumer, "t") == "" and not hearing.wait.stalled
+    # metadata answered, but its fetches fail (a consumer answering "unknown partition")
+    for t in (50, 60, 70, 85):
+        now[0] = t
+        hearing.fetch_failed(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        reason = hearing.probe(consumer, "t")
+        assert hearing.wait.stalled
+    assert reason.startswith("its requests failed for 30 s") and "fetch" in reason

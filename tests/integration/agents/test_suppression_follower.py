@@ -5,21 +5,19 @@ follows the topic once it is there."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import structlog
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from processors.incidents.suppression import Suppressions
 from streams.admin import create_topics
 from streams.agents import broadcast
 from streams.agents.broadcast import SuppressionFollower, suppression_key
 from streams.catalog import Catalog
-from streams.kafka import make_admin, make_consumer, make_producer
+from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
+from tests.integration.goes_deaf import GoesDeaf
 
 
 def test_a_missing_topic_is_waited_for_without_leaking_clients(
@@ -65,55 +63,17 @@ def test_a_missing_topic_is_waited_for_without_leaking_clients(
     follower.close()
 
 
-class _GoesDeaf:
-    """A real consumer that, once `deaf` is set, fails every request and fetches nothing,
-    as a librdkafka consumer was seen doing after a broker restart."""
-
-    made: list[_GoesDeaf] = []
-    deaf = threading.Event()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._real = make_consumer(*args, **kwargs)
-        self.stuck = not _GoesDeaf.made  # only the first one goes deaf
-        self.assigned: list[TopicPartition] = []
-        _GoesDeaf.made.append(self)
-
-    def _deaf(self) -> bool:
-        return self.stuck and _GoesDeaf.deaf.is_set()
-
-    def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
-        return self._real.get_watermark_offsets(tp, timeout=timeout)
-
-    def assign(self, tps: list[TopicPartition]) -> None:
-        self.assigned = tps
-        self._real.assign(tps)
-
-    def consume(self, num_messages: int, timeout: float) -> list[Any]:
-        return [] if self._deaf() else self._real.consume(num_messages=num_messages,
-                                                          timeout=timeout)  # fmt: skip
-
-    def list_topics(self, topic: str, timeout: float) -> Any:
-        if self._deaf():
-            raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
-        return self._real.list_topics(topic, timeout=timeout)
-
-    def close(self) -> None:
-        self._real.close()
-
-
 def test_a_consumer_that_stops_hearing_the_broker_is_replaced_where_it_had_read_to(
     kafka_settings: KafkaSettings, topics: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _GoesDeaf.made = []
-    _GoesDeaf.deaf.clear()
-    monkeypatch.setattr(broadcast, "make_consumer", _GoesDeaf)
-    monkeypatch.setattr(broadcast, "PROBE_EVERY_S", 0.0)
+    GoesDeaf.reset()
+    monkeypatch.setattr(broadcast, "make_consumer", GoesDeaf)
     topic = topics.name("suppressions")
     sup = Suppressions()
     follower = SuppressionFollower(
         kafka_settings, topic, topics.get("suppressions").partitions, sup
     )
-    follower.renewal.after_s = 0.2
+    follower.hearing.every_s, follower.hearing.renewal.after_s = 0.0, 0.2
     producer = make_producer(kafka_settings)
 
     def source(name: str) -> None:
@@ -134,13 +94,13 @@ def test_a_consumer_that_stops_hearing_the_broker_is_replaced_where_it_had_read_
 
     source("db-1")
     asyncio.run(follow_until(lambda: "db-1" in sup.sources))
-    _GoesDeaf.deaf.set()
+    GoesDeaf.deaf.set()
     source("db-2")  # made while the first consumer hears nothing
     with structlog.testing.capture_logs() as logged:
         asyncio.run(follow_until(lambda: "db-2" in sup.sources))
-    assert len(_GoesDeaf.made) == 2
+    assert len(GoesDeaf.made) == 2
     assert any(x["event"] == "consumer_replaced" for x in logged)
     # the new consumer starts where the old one had read to, not from the beginning
-    db1 = next(tp for tp in _GoesDeaf.made[1].assigned if tp.offset >= 0)
+    db1 = next(tp for tp in GoesDeaf.made[1].assigned if tp.offset >= 0)
     assert db1.offset >= 1
     follower.close()

@@ -8,6 +8,7 @@ import threading
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 
@@ -59,3 +60,9 @@ class GrouplessThenWorking(DeafThenWorking):
 
 def _metadata(topic: str) -> SimpleNamespace:
     return SimpleNamespace(topics={topic: SimpleNamespace(error=None)})
+
+
+# a test run once with each way of being stuck, as `stuck`
+each_stuck_consumer = pytest.mark.parametrize(
+    "stuck", [DeafThenWorking, GrouplessThenWorking], ids=["deaf", "out-of-its-group"]
+)

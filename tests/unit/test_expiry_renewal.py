@@ -15,7 +15,7 @@ import pytest
 from streams.expiry import worker as expiry_module
 from streams.expiry.worker import ExpiryWorker
 from streams.settings import KafkaSettings
-from tests.unit.deaf_consumer import DeafThenWorking, GrouplessThenWorking
+from tests.unit.deaf_consumer import DeafThenWorking, each_stuck_consumer
 
 
 class _Idle:
@@ -28,8 +28,7 @@ class _Idle:
         return 0
 
 
-@pytest.mark.parametrize("stuck", [DeafThenWorking, GrouplessThenWorking],
-                         ids=["deaf", "out-of-its-group"])  # fmt: skip
+@each_stuck_consumer
 def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
     monkeypatch: pytest.MonkeyPatch, stuck: type[DeafThenWorking]
 ) -> None:

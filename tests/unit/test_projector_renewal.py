@@ -16,11 +16,10 @@ from streams.settings import KafkaSettings
 from streams.store import projector as projector_module
 from streams.store.db import StoreSettings, open_engine
 from streams.store.projector import Projector
-from tests.unit.deaf_consumer import DeafThenWorking, GrouplessThenWorking
+from tests.unit.deaf_consumer import DeafThenWorking, each_stuck_consumer
 
 
-@pytest.mark.parametrize("stuck", [DeafThenWorking, GrouplessThenWorking],
-                         ids=["deaf", "out-of-its-group"])  # fmt: skip
+@each_stuck_consumer
 def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stuck: type[DeafThenWorking]
 ) -> None:

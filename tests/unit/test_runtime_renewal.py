@@ -21,7 +21,7 @@ from streams.runtime.records import Run
 from streams.runtime.renewal import Hearing, Renewal
 from streams.runtime.worker import Outputs
 from streams.settings import KafkaSettings
-from tests.unit.deaf_consumer import DeafThenWorking, GrouplessThenWorking
+from tests.unit.deaf_consumer import DeafThenWorking, each_stuck_consumer
 
 
 class Worker:
@@ -34,8 +34,7 @@ class Worker:
     def process(self, runs: list[Run], out: Outputs) -> None: ...
 
 
-@pytest.mark.parametrize("stuck", [DeafThenWorking, GrouplessThenWorking],
-                         ids=["deaf", "out-of-its-group"])  # fmt: skip
+@each_stuck_consumer
 def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
     monkeypatch: pytest.MonkeyPatch, stuck: type[DeafThenWorking]
 ) -> None:

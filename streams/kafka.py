@@ -184,6 +184,13 @@ class KafkaWait:
             return True, "making progress"
         return False, f"waiting {self._clock() - since:.0f}s for {self._what}"
 
+    def closed(self) -> None:
+        """Its client was closed on purpose: nothing is waited for any more, and the
+        stuck-client guard stops watching it (a gateway application stopped inside a
+        process that goes on, as in tests, must not be restarted for)."""
+        self._since = None
+        _WAITS.discard(self)
+
 
 _WAITS: weakref.WeakSet[KafkaWait] = weakref.WeakSet()
 

@@ -46,6 +46,7 @@ class TopicFollower:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+        self.hearing.wait.closed()
 
     def _run(self) -> None:
         consumer = self._consumer()

@@ -96,10 +96,12 @@ class KafkaWriter:
         self._stop.set()
         if self._timer is not None:
             self._timer.cancel()
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # an application that failed to start closes it too
+            self._thread.join(timeout)
         # what is still queued belongs to requests not yet answered 2xx: with the broker
         # down there is no point in holding the shutdown for it
         self.producer.flush(0 if self.broker_down else timeout)
+        self.wait.closed()
 
     def on_error(self, err: KafkaError) -> None:
         """librdkafka's error_cb: all brokers down flips the gateway into refusing."""

@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from streams.gateway.writer import KafkaWriter, NotAcknowledged
+from streams.kafka import waits
 
 Callback = Callable[[KafkaError | None, Any], None]
 
@@ -80,6 +81,11 @@ def test_a_producer_that_never_acknowledges_keeps_the_writer_waiting() -> None:
 
     asyncio.run(scenario())
     assert writer.wait.stalled and writer.wait.what.startswith("acknowledgement")
+    assert writer.wait in waits(), "watched by the stuck-client guard"
+    # a gateway application stopped in a process that goes on (tests, an embedding): its
+    # writer is closed, and the guard must not restart the process for its wait
+    writer.close(timeout=0)
+    assert writer.wait not in waits() and not writer.wait.stalled
 
 
 def test_a_late_acknowledgement_ends_the_wait_on_an_idle_gateway() -> None:

@@ -17,7 +17,7 @@ decision reaches the topic, however long the outage.
 
 Kafka clients that stop hearing a broker that is back (seen after broker restarts) are
 what the worker's waits are for: a consumer that fails every request, or answers but
-stays out of its group, is replaced (renewal.py) and its partitions re-read; a producer
+stays out of its group, is replaced (renewal.py: `Hearing`) and its partitions re-read; a producer
 that has had transitions outstanding for `ACK_WAIT_S` with no acknowledgement is a
 wait, which the stuck-client guard turns into a restart once the cluster is seen serving.
 """
@@ -48,12 +48,11 @@ from streams.catalog import Catalog
 from streams.health import Health
 from streams.kafka import KafkaWait, make_consumer, make_producer
 from streams.metrics import WorkerMetrics
-from streams.runtime.renewal import OUT_OF_GROUP, Membership, Renewal
+from streams.runtime.renewal import Hearing, Membership
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 LOOKUP_ATTEMPTS = 30
-PROBE_EVERY_S = 10.0  # how often the consumer is asked whether it hears the broker
 # transitions outstanding this long with no acknowledgement: the producer is waiting
 # (an outage, or a producer stuck after one; the guard tells them apart)
 ACK_WAIT_S = 30.0
@@ -85,9 +84,7 @@ class ExpiryWorker:
         self._replaying: set[int] = set()  # partitions not yet read up to their end
         self.kafka_wait = KafkaWait("expiry")
         self.producer_wait = KafkaWait("expiry/producer")
-        self.renewal = Renewal()
-        self.membership = Membership()
-        self._probed_at = float("-inf")
+        self.hearing = Hearing(self.kafka_wait, membership=Membership())
         self._outstanding = 0  # transitions produced and not yet reported on
         self._heard_at = 0.0  # the last delivery report, or when the first went out
         self.health.add_check("expiry", self._ready)
@@ -113,8 +110,7 @@ class ExpiryWorker:
                     self._read(msg)
                 self._expire(producer)
                 self._acknowledgements()
-                reason = self._probe(consumer)
-                if reason:
+                if self.hearing.due() and (reason := self.hearing.probe(consumer, self.topic)):
                     consumer = self._replaced(consumer, reason)
         finally:
             consumer.close()
@@ -123,29 +119,8 @@ class ExpiryWorker:
     def _subscribed(self) -> Consumer:
         consumer = make_consumer(self.settings, self.group, **{"enable.partition.eof": True})
         consumer.subscribe([self.topic], on_assign=self._assign, on_revoke=self._revoke)
-        self.membership.renewed()
+        self.hearing.renewed()
         return consumer
-
-    def _probe(self, consumer: Consumer) -> str:
-        """Every PROBE_EVERY_S: does the consumer hear the broker, and is it in its group?
-        The reason to replace it, once it has not for `renewal.after_s`; else ''."""
-        now = time.monotonic()
-        if now - self._probed_at < PROBE_EVERY_S:
-            return ""
-        self._probed_at = now
-        try:
-            consumer.list_topics(self.topic, timeout=2)
-        except KafkaException as exc:
-            self.kafka_wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
-            failing = f"no answer from the broker for {self.renewal.after_s:g} s: {exc}"
-            return failing if self.renewal.failed() else ""
-        if self.membership.absent(consumer):
-            self.kafka_wait.waiting(OUT_OF_GROUP)
-            absent = f"out of its group for {self.renewal.after_s:g} s more"
-            return absent if self.renewal.failed() else ""
-        self.renewal.ok()
-        self.kafka_wait.progressed()
-        return ""
 
     def _replaced(self, consumer: Consumer, reason: str) -> Consumer:
         """A new consumer rejoins the group; every partition it is given is re-read from
@@ -197,7 +172,7 @@ class ExpiryWorker:
             if err.code() == KafkaError._PARTITION_EOF:
                 self._replaying.discard(msg.partition())
             else:
-                self.kafka_wait.waiting("the broker (fetch)", err)
+                self.hearing.fetch_failed(err)
             return
         leases = self._leases.get(msg.partition())
         if leases is None:

@@ -87,25 +87,29 @@ class Membership:
         self._since = None
 
 
-class _Metadata(Protocol):
+class _Client(Protocol):
     def list_topics(self, topic: str, timeout: float) -> object: ...
+
+    def memberid(self) -> str | None: ...
 
 
 class Hearing:
-    """Whether a group-less consumer (manual assignment, following a whole topic) still
-    hears the broker. Such a consumer fetches nothing and says nothing when it stops
-    hearing a broker that is back (one answering "unknown partition" for minutes after
-    a broker restart was seen), and no group notices it either: the view it feeds would
-    go stale for good. So every `every_s` it is asked for its topic's metadata; one whose
-    metadata requests or fetches have failed for `renewal.after_s` should be replaced by
-    one that starts where it had read to. `wait` says so meanwhile (and the stuck-client
-    guard sees it)."""
+    """Whether a consumer still hears the broker. One can fetch nothing and say nothing
+    once it stops hearing a broker that is back (one answering "unknown partition" for
+    minutes after a broker restart was seen), and for a group-less consumer (manual
+    assignment, following a whole topic) no group notices either: what it feeds would go
+    stale for good. So every `every_s` it is asked for its topic's metadata, and, given
+    a `membership`, whether it is in its group; one whose metadata requests or fetches
+    have failed, or that has been out of its group, for `renewal.after_s` should be
+    replaced. `wait` says so meanwhile (and the stuck-client guard sees it)."""
 
     def __init__(self, wait: KafkaWait, every_s: float = PROBE_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.monotonic,
+                 membership: Membership | None = None) -> None:  # fmt: skip
         self.wait = wait
         self.every_s = every_s
         self.renewal = Renewal(clock=clock)
+        self.membership = membership
         self._clock = clock
         self._probed_at = float("-inf")
         self._fetch_failed = False  # since the last probe
@@ -117,7 +121,7 @@ class Hearing:
     def due(self) -> bool:
         return self._clock() - self._probed_at >= self.every_s
 
-    def probe(self, consumer: _Metadata, topic: str) -> str:
+    def probe(self, consumer: _Client, topic: str) -> str:
         """Asks `consumer` for `topic`'s metadata (blocks up to 2 s): the reason to replace
         it, or '' (heard, or not failing for long enough yet)."""
         self._probed_at = self._clock()
@@ -128,15 +132,24 @@ class Hearing:
             failure = exc
             self.wait.waiting("the broker (metadata)", exc.args[0] if exc.args else exc)
         fetch_failed, self._fetch_failed = self._fetch_failed, False
-        if failure is None and not fetch_failed:
+        absent = failure is None and self.membership is not None and self.membership.absent(
+            consumer)  # fmt: skip
+        if absent:
+            self.wait.waiting(OUT_OF_GROUP)
+        elif failure is None and not fetch_failed:
             self.renewal.ok()
             self.wait.progressed()
             return ""
         if not self.renewal.failed():
             return ""
-        return (f"its requests failed for {self.renewal.after_s:g} s: "
-                f"{failure or self.wait.what}")[:300]  # fmt: skip
+        span = f"{self.renewal.after_s:g} s"
+        if absent:
+            return f"out of its group for {span}"
+        return f"its requests failed for {span}: {failure or self.wait.what}"[:300]
 
     def renewed(self) -> None:
-        """A new consumer: asked at once whether it hears the broker."""
+        """A new consumer: asked at once whether it hears the broker, with its own grace
+        to join its group."""
         self._probed_at = float("-inf")
+        if self.membership is not None:
+            self.membership.renewed()

@@ -35,10 +35,10 @@ def test_a_consumer_that_stops_hearing_the_broker_is_replaced(
     DeafThenWorking.reset()
     monkeypatch.setattr(expiry_module, "make_consumer", stuck)
     monkeypatch.setattr(expiry_module, "make_producer", _Idle)
-    monkeypatch.setattr(expiry_module, "PROBE_EVERY_S", 0.0)
     worker = ExpiryWorker(KafkaSettings())
-    worker.renewal.after_s = 0.05
-    worker.membership.grace_s = 0.05
+    worker.hearing.every_s, worker.hearing.renewal.after_s = 0.0, 0.05
+    assert worker.hearing.membership is not None
+    worker.hearing.membership.grace_s = 0.05
     stop = threading.Event()
     running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     running.start()

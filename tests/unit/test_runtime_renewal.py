@@ -90,6 +90,9 @@ class _Metadata:
             raise KafkaException(KafkaError(KafkaError._TRANSPORT, "Broker transport failure"))
         return object()
 
+    def memberid(self) -> str | None:
+        return None
+
 
 def test_a_group_less_consumer_is_replaced_when_its_requests_or_fetches_fail_for_long() -> None:
     now = [0.0]

@@ -40,7 +40,7 @@ def create_topics(admin: AdminClient, catalog: Catalog) -> list[str]:
                 t.name,
                 num_partitions=t.partitions,
                 replication_factor=t.replication_factor,
-                config=t.spec.configs(),
+                config=t.configs(),
             )
             for t in wanted
         ],
@@ -125,20 +125,37 @@ def check_topics(admin: AdminClient, catalog: Catalog) -> list[Drift]:
             drifts.append(
                 Drift(topic.name, f"partitions {len(meta.partitions)}, expected {topic.partitions}")
             )
+    drifts += _under_replicated(metadata, catalog)
     if not present:
-        return drifts
+        return sorted(drifts, key=lambda d: (d.topic, d.problem))
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in present]
     described: dict[Any, Any] = admin.describe_configs(resources, request_timeout=TIMEOUT_S)
     by_name = {t.name: t for t in present}
     for resource, fut in described.items():
         topic = by_name[resource.name]
         actual = fut.result()
-        for key, expected in topic.spec.configs().items():
+        for key, expected in topic.configs().items():
             entry = actual.get(key)
             value = entry.value if entry is not None else None
             if value != expected:
                 drifts.append(Drift(topic.name, f"{key}={value}, expected {expected}"))
     return sorted(drifts, key=lambda d: (d.topic, d.problem))
+
+
+def _under_replicated(metadata: dict[str, Any], catalog: Catalog) -> list[Drift]:
+    """Topics under the prefix with fewer replicas than the settings ask: the catalog's,
+    and those the agents' faust app creates (its changelogs, whose loss would lose the
+    incidents' state)."""
+    want = catalog.replication_factor
+    drifts = []
+    for name, meta in metadata.items():
+        internal = not catalog.prefix and name.startswith("__")  # the cluster's own
+        if not name.startswith(catalog.prefix) or internal or not meta.partitions:
+            continue
+        have = min(len(p.replicas) for p in meta.partitions.values())
+        if have < want:
+            drifts.append(Drift(name, f"replication factor {have}, expected {want}"))
+    return drifts
 
 
 def delete_prefixed(admin: AdminClient, prefix: str) -> list[str]:

@@ -103,6 +103,11 @@ class ResolvedTopic:
     name: str
     partitions: int
     replication_factor: int
+    min_insync: int
+
+    def configs(self) -> dict[str, str]:
+        """The topic's configs as created and as `tocsin topics check` expects them."""
+        return self.spec.configs() | {"min.insync.replicas": str(self.min_insync)}
 
 
 class Catalog:
@@ -125,7 +130,22 @@ class Catalog:
             name=self._settings.topic(spec.name),
             partitions=spec.partitions or self._settings.partitions,
             replication_factor=self._settings.replication_factor,
+            min_insync=self._settings.min_insync,
         )
 
     def name(self, name: str) -> str:
         return self.get(name).name
+
+    @property
+    def prefix(self) -> str:
+        return self._settings.topic_prefix
+
+    @property
+    def replication_factor(self) -> int:
+        return self._settings.replication_factor
+
+    def changelog_configs(self) -> dict[str, str]:
+        """Configs of the topics faust creates for the agents' tables (its changelogs),
+        beside its `topic_replication_factor`: the state they hold is as precious as
+        the catalog's topics."""
+        return {"min.insync.replicas": str(self._settings.min_insync)}

@@ -106,6 +106,11 @@ class KafkaSettings(SecretFileSettings):
     topic_prefix: str = Field(default="tocsin.", pattern=r"^[a-zA-Z0-9._\-]*$", max_length=100)
     partitions: int = Field(default=6, ge=1, le=10_000)
     replication_factor: int = Field(default=1, ge=1, le=16)
+    # how many replicas must hold a write before Kafka acknowledges it (acks=all); None:
+    # 2 when there are 3 or more replicas, so one broker may be away and an acknowledged
+    # record is still on two, else 1 (with 2 replicas, 2 would stop every write while
+    # either broker restarts)
+    min_insync_replicas: int | None = Field(default=None, ge=1, le=16)
     client_id: str = "tocsin"
     # a worker waiting on Kafka this long while a new client is served exits to be
     # restarted (streams/runtime/stuck.py); 0: never
@@ -134,12 +139,28 @@ class KafkaSettings(SecretFileSettings):
                 f"{self.security_protocol} does not authenticate with SASL: set SASL_SSL "
                 "or SASL_PLAINTEXT"
             )
+        if self.min_insync_replicas is not None and (
+            self.min_insync_replicas > self.replication_factor
+        ):
+            raise ValueError(
+                f"TOCSIN_MIN_INSYNC_REPLICAS={self.min_insync_replicas} is more than "
+                f"TOCSIN_REPLICATION_FACTOR={self.replication_factor}: no write could be "
+                "acknowledged"
+            )
         if bool(self.ssl_certificate_location) != bool(self.ssl_key_location):
             raise ValueError(
                 "a client certificate needs both TOCSIN_SSL_CERTIFICATE_LOCATION and "
                 "TOCSIN_SSL_KEY_LOCATION"
             )
         return self
+
+    @property
+    def min_insync(self) -> int:
+        """The replicas a write needs before Kafka acknowledges it, on every topic tocsin
+        creates (its own and the agents' changelogs)."""
+        if self.min_insync_replicas is not None:
+            return self.min_insync_replicas
+        return 2 if self.replication_factor >= 3 else 1
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka configuration shared by producers, consumers and the admin client."""
@@ -179,6 +200,8 @@ class KafkaSettings(SecretFileSettings):
                "TOCSIN_REPLICATION_FACTOR": str(self.replication_factor),
                "TOCSIN_CLIENT_ID": self.client_id,
                "TOCSIN_STUCK_RESTART_S": f"{self.stuck_restart_s:g}"}  # fmt: skip
+        if self.min_insync_replicas is not None:  # else derived alike in the child
+            env["TOCSIN_MIN_INSYNC_REPLICAS"] = str(self.min_insync_replicas)
         for name in ("sasl_mechanism", "sasl_username", "ssl_ca_location",
                      "ssl_certificate_location", "ssl_key_location"):  # fmt: skip
             value = getattr(self, name)

@@ -133,6 +133,8 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
         **faust_options(settings),
         store="memory://",
         topic_partitions=partitions,
+        # its changelogs hold every incident's state: replicated as tocsin's own topics
+        topic_replication_factor=settings.replication_factor,
         processing_guarantee="at_least_once",
         broker_commit_interval=0.5,
         # a crashed worker's partitions move after 10 s, not faust's default 60 s
@@ -156,7 +158,8 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
     work, suppressions = raw_topic("incident-work"), raw_topic("suppressions")
     dlq = raw_topic("deadletter")
     groups = app.Table("groups", default=None, partitions=partitions, key_type=bytes,
-                       value_type=bytes)  # fmt: skip
+                       value_type=bytes,
+                       extra_topic_configs=catalog.changelog_configs())  # fmt: skip
     inst = cfg if isinstance(cfg, Installation) else Installation.single(cfg)
     tenants = Tenants(inst.tenants)
     follower = SuppressionFollower(settings, catalog.name("suppressions"),

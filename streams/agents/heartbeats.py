@@ -218,7 +218,8 @@ def install(app: faust.App, settings: KafkaSettings, cfg: Config | Installation,
                       value_serializer="raw", partitions=spec.partitions)  # fmt: skip
     watch._topic = topic
     table = app.Table("heartbeats", default=None, partitions=spec.partitions, key_type=bytes,
-                      value_type=bytes)  # fmt: skip
+                      value_type=bytes,
+                      extra_topic_configs=catalog.changelog_configs())  # fmt: skip
     changelog = table.changelog_topic.get_topic_name()
     filler = GapFiller(settings, app.conf.id, worker="agents/heartbeat-gaps")
     watch.gap_wait = filler.wait

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewPartitions
+from confluent_kafka.admin import NewPartitions, NewTopic
 
 from schemas import DeadLetter, DecodeError, MetricSample, decode, encode
 from streams.admin import check_topics, create_topics
@@ -57,6 +57,23 @@ def test_topics_are_created_idempotently_and_drift_is_reported(
             break
         time.sleep(0.2)
     assert drifts == expected
+
+
+def test_topics_with_fewer_copies_than_configured_are_reported(
+    kafka_settings: KafkaSettings,
+) -> None:
+    # created with one replica (as an installation configured before it moved to a
+    # cluster), then checked by settings that ask for three: every topic under the
+    # prefix is named, faust's changelogs as the catalog's own
+    admin = make_admin(kafka_settings)
+    create_topics(admin, Catalog(kafka_settings))
+    changelog = f"{kafka_settings.topic_prefix}tocsin-agents-groups-changelog"
+    admin.create_topics([NewTopic(changelog, 3, 1)])[changelog].result()
+    wanted = kafka_settings.model_copy(update={"replication_factor": 3})
+    drifts = {(d.topic, d.problem) for d in check_topics(admin, Catalog(wanted))}
+    names = [t.name for t in Catalog(wanted)] + [changelog]
+    assert {(n, "replication factor 1, expected 3") for n in names} <= drifts
+    assert {(t, "min.insync.replicas=1, expected 2") for t in names[:-1]} <= drifts
 
 
 def test_ten_thousand_samples_come_back_validated_and_in_order_per_key(

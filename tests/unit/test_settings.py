@@ -60,6 +60,28 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         KafkaSettings()
 
 
+@pytest.mark.parametrize(
+    ("replicas", "explicit", "need"),
+    [(1, None, 1), (2, None, 1), (3, None, 2), (5, None, 2), (3, 3, 3), (5, 1, 1)],
+)
+def test_a_write_needs_two_copies_once_there_are_three(replicas: int, explicit: int | None,
+                                                        need: int) -> None:  # fmt: skip
+    settings = KafkaSettings(replication_factor=replicas, min_insync_replicas=explicit)
+    assert settings.min_insync == need
+    # on every topic created: the catalog's and the agents' changelogs
+    catalog = Catalog(settings)
+    assert {t.configs()["min.insync.replicas"] for t in catalog} == {str(need)}
+    assert catalog.changelog_configs() == {"min.insync.replicas": str(need)}
+    # and a worker started as a child process is told the same
+    child = {k.removeprefix("TOCSIN_").lower(): v for k, v in settings.environment().items()}
+    assert KafkaSettings.model_validate(child).min_insync == need
+
+
+def test_more_copies_required_than_kept_is_refused() -> None:
+    with pytest.raises(ValidationError, match="TOCSIN_MIN_INSYNC_REPLICAS=3 is more than"):
+        KafkaSettings(replication_factor=2, min_insync_replicas=3)
+
+
 def test_catalog_declares_every_topic_of_the_brief() -> None:
     names = {t.spec.name for t in Catalog(KafkaSettings())}
     assert {

@@ -57,6 +57,10 @@ class LocalBroker:
         heap: str = "512m",
         version: str = KAFKA_VERSION,
         security: BrokerSecurity | None = None,
+        node_id: int = 1,
+        voters: str | None = None,
+        cluster_id: str | None = None,
+        replicas: int = 1,
     ) -> None:
         self.home = (home or Path(os.environ.get("TOCSIN_BROKER_HOME", ".broker"))).resolve()
         self.port = port
@@ -75,6 +79,12 @@ class LocalBroker:
         self.security = security
         self.tls_dir = self.home / f"tls-{port}"
         self.secrets_dir = self.home / f"secrets-{port}"
+        # one node of a cluster (cluster.py): its id, the controller quorum, the id its
+        # storage is formatted with, and how many copies the cluster's own topics keep
+        self.node_id = node_id
+        self.voters = voters or f"{node_id}@127.0.0.1:{self.controller_port}"
+        self.cluster_id = cluster_id
+        self.replicas = replicas
 
     @property
     def bootstrap(self) -> str:
@@ -142,15 +152,23 @@ class LocalBroker:
         return BrokerStatus(pid is not None, pid, reachable, self.bootstrap, self.log_file)
 
     def start(self, timeout: float = 120.0) -> BrokerStatus:
-        pid = self._live_pid()
+        pid = self.launch()
         if pid is not None:
             self._wait_ready(pid, timeout)
-            return self.status()
+        return self.status()
+
+    def launch(self) -> int | None:
+        """Start the broker process without waiting for it to answer (a cluster's nodes
+        answer only once a quorum of them runs): its pid, or None when a broker not
+        started from here already serves the port."""
+        pid = self._live_pid()
+        if pid is not None:
+            return pid
         self.pid_file.unlink(missing_ok=True)  # stale: the process is gone
         if broker_reachable(self.client_settings(), timeout=2.0):
             # another checkout's broker (or the user's own) already serves this port:
             # use it rather than fail on a port clash
-            return self.status()
+            return None
         java = self._require_java()
         lib = self.ensure_jars()
         self.home.mkdir(parents=True, exist_ok=True)
@@ -182,8 +200,13 @@ class LocalBroker:
         )
         self.pid_file.write_text(f"{proc.pid}\n")
         self.launched = True
-        self._wait_ready(proc.pid, timeout)
-        return self.status()
+        return proc.pid
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        pid = self._live_pid()
+        if pid is None:
+            raise BrokerError(f"the broker on {self.bootstrap} is not running; see {self.log_file}")
+        self._wait_ready(pid, timeout)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker; True if one was running. Stopping a stopped broker is fine."""
@@ -238,8 +261,8 @@ class LocalBroker:
         c = self.controller_port
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{c}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters,
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{c}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -247,13 +270,13 @@ class LocalBroker:
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "num.partitions": "6",
-            "offsets.topic.replication.factor": "1",
+            "offsets.topic.replication.factor": str(self.replicas),
             "offsets.topic.num.partitions": "10",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": str(self.replicas),
+            "transaction.state.log.min.isr": str(min(2, self.replicas)),
             "transaction.state.log.num.partitions": "10",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": str(self.replicas),
+            "share.coordinator.state.topic.min.isr": str(min(2, self.replicas)),
             # topics come from the catalog (or faust), never from a typo in a producer
             # tests and the demo start consumers right away: do not wait 3 s to rebalance
             "group.initial.rebalance.delay.ms": "0",
@@ -289,7 +312,7 @@ class LocalBroker:
         """TOCSIN_* variables that reach this broker as `user`, the password by file."""
         env = self.client_settings(user=user).environment()
         for key in ("TOCSIN_TOPIC_PREFIX", "TOCSIN_PARTITIONS", "TOCSIN_REPLICATION_FACTOR",
-                    "TOCSIN_CLIENT_ID"):  # fmt: skip
+                    "TOCSIN_MIN_INSYNC_REPLICAS", "TOCSIN_CLIENT_ID"):  # fmt: skip
             env.pop(key, None)
         if env.pop("TOCSIN_SASL_PASSWORD", None) is not None:
             env["TOCSIN_SASL_PASSWORD_FILE"] = str(self.password_file(user))
@@ -315,7 +338,7 @@ class LocalBroker:
             return
         scram = (secure.scram_arguments(self.security, self._broker_password())
                  if self.security else [])  # fmt: skip
-        cluster_id = new_cluster_id()
+        cluster_id = self.cluster_id or new_cluster_id()
         proc = subprocess.run(
             [
                 java,

@@ -6,6 +6,7 @@ handles records takes ``KafkaRecord`` and tests hand in plain objects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -107,7 +108,7 @@ def read_topic_keyed(settings: KafkaSettings, topic: str, timeout: float = 30.0
     try:
         meta = c.list_topics(topic, timeout=timeout).topics[topic]
         for p in sorted(meta.partitions):
-            low, high = _watermarks(c, TopicPartition(topic, p), timeout)
+            low, high = watermarks(c, TopicPartition(topic, p), timeout)
             if high <= low:
                 continue
             c.assign([TopicPartition(topic, p, low)])
@@ -200,12 +201,19 @@ def waits() -> list[KafkaWait]:
     return list(_WAITS)
 
 
-# what a partition answers for a moment after its topic is created or its leader moves
+# what a partition answers for a moment after its topic is created or its leader moves,
+# and for good to a client whose metadata predates the move (below)
 _MOVING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                     KafkaError.UNKNOWN_TOPIC_OR_PART})  # fmt: skip
+                     KafkaError.UNKNOWN_TOPIC_OR_PART,
+                     KafkaError._UNKNOWN_PARTITION})  # fmt: skip
 
 
-def _watermarks(c: Consumer, tp: Any, timeout: float) -> tuple[int, int]:
+def watermarks(c: Consumer, tp: Any, timeout: float) -> tuple[int, int]:
+    """A partition's low and high watermarks, asked of its leader. A consumer that does
+    not fetch the partition keeps the leader it knew: after a leader moved (a broker
+    restarted in a cluster) it was seen answering "Unknown partition" for as long as it
+    was asked, while the same question right after a metadata request for the topic was
+    answered at once. So each retry after such an answer asks for the topic first."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -216,6 +224,9 @@ def _watermarks(c: Consumer, tp: Any, timeout: float) -> tuple[int, int]:
             moving = isinstance(err, KafkaError) and err.code() in _MOVING
             if not (moving or retriable(exc)) or time.monotonic() > deadline:
                 raise
+            if moving:
+                with contextlib.suppress(KafkaException):
+                    c.list_topics(tp.topic, timeout=max(0.1, deadline - time.monotonic()))
             time.sleep(0.2)
 
 

@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from processors.incidents.suppression import Suppressions
 from processors.incidents.tenants import DEFAULT, Tenants
 from schemas.commands import OnCallOverride, SilenceSpec
-from streams.kafka import KafkaWait, make_consumer
+from streams.kafka import KafkaWait, make_consumer, watermarks
 from streams.runtime.renewal import Hearing
 from streams.settings import KafkaSettings
 
@@ -110,7 +110,7 @@ class SuppressionFollower:
             if not self.caught_up:
                 self._backlog = {}  # what is left of it from where the last consumer read to
                 for tp in tps:
-                    _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                    _, high = watermarks(consumer, tp, 10)
                     if high > max(tp.offset, 0):
                         self._backlog[tp.partition] = high
             consumer.assign(tps)

@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.kafka import KafkaWait
+from streams.kafka import KafkaWait, watermarks
 from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
@@ -109,7 +109,7 @@ class GapFiller:
         [tp] = client.committed([TopicPartition(topic, partition)], timeout=10)
         if tp.offset >= 0:
             return int(tp.offset)
-        low, _ = client.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        low, _ = watermarks(client, TopicPartition(topic, partition), 10)
         return int(low)
 
     def _read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.kafka import CALL_TIMEOUT_S, KafkaWait
+from streams.kafka import CALL_TIMEOUT_S, KafkaWait, watermarks
 from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
@@ -108,9 +108,7 @@ class StallWatchdog:
             return []
         stalls = []
         for tp in self._consumer.committed(tps, timeout=CALL_TIMEOUT_S):
-            low, end = self._consumer.get_watermark_offsets(
-                tp, timeout=CALL_TIMEOUT_S, cached=False
-            )
+            low, end = watermarks(self._consumer, tp, CALL_TIMEOUT_S)
             committed = tp.offset if tp.offset >= 0 else low
             key = (tp.topic, tp.partition)
             last = self._seen.get(key)

@@ -36,7 +36,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from schemas.errors import BrokerError
-from streams.kafka import CALL_TIMEOUT_S
+from streams.kafka import CALL_TIMEOUT_S, watermarks
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -131,8 +131,7 @@ class NotifierState:
                 self._read_legacy(reader, self._legacy, timeout)
                 self._legacy = None
             for p in partitions:
-                _, end = reader.get_watermark_offsets(TopicPartition(self._outbox, p),
-                                                      timeout=timeout)  # fmt: skip
+                _, end = watermarks(reader, TopicPartition(self._outbox, p), timeout)
                 out[p] = (_read_partition(reader, self._topic, self._slot(p), timeout), end)
         finally:
             reader.close()
@@ -300,7 +299,7 @@ def _read_partition(reader: Consumer, topic: str, partition: int, timeout: float
     """(key, value) of every record of one partition, from its start to its end as it
     was when asked; `StateNotLoaded` when that end is not reached within ``timeout``."""
     tp = TopicPartition(topic, partition)
-    low, high = reader.get_watermark_offsets(tp, timeout=timeout)
+    low, high = watermarks(reader, tp, timeout)
     if high <= low:
         return []
     out: list[tuple[bytes, bytes]] = []

@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from streams.kafka import watermarks
+
 CHUNK = 512 * 1024
 
 
@@ -61,7 +63,7 @@ def read_checkpoint(
 ) -> Checkpoint | None:
     """Read the state partition to its end and rebuild the latest checkpoint, if any."""
     tp = TopicPartition(state_topic, state_partition)
-    low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+    low, high = watermarks(consumer, tp, timeout)
     if high <= low:
         return None
     base = manifest_key(group, topic, partition)

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from streams.catalog import Catalog
 from streams.health import Health
-from streams.kafka import KafkaWait, make_consumer, make_producer
+from streams.kafka import KafkaWait, make_consumer, make_producer, watermarks
 from streams.metrics import WorkerMetrics
 from streams.runtime.commits import flush_acknowledged
 from streams.runtime.deadletters import dead_letter
@@ -300,7 +300,7 @@ class Projector:
         for name in self.topics.names:
             meta = consumer.list_topics(name, timeout=10).topics[name]
             for p in meta.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                low, high = watermarks(consumer, TopicPartition(name, p), 10)
                 if high > low:
                     ends[(name, p)] = high
                     tps.append(TopicPartition(name, p, OFFSET_BEGINNING))

@@ -205,7 +205,10 @@ def waits() -> list[KafkaWait]:
 # and for good to a client whose metadata predates the move (below)
 _MOVING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                      KafkaError.UNKNOWN_TOPIC_OR_PART,
-                     KafkaError._UNKNOWN_PARTITION})  # fmt: skip
+                     KafkaError._UNKNOWN_PARTITION, KafkaError.OFFSET_NOT_AVAILABLE,
+                     # the leader asked is gone (librdkafka does not mark these retriable)
+                     KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
+                     KafkaError._DESTROY_BROKER})  # fmt: skip
 
 
 def watermarks(c: Consumer, tp: Any, timeout: float) -> tuple[int, int]:
@@ -213,20 +216,50 @@ def watermarks(c: Consumer, tp: Any, timeout: float) -> tuple[int, int]:
     not fetch the partition keeps the leader it knew: after a leader moved (a broker
     restarted in a cluster) it was seen answering "Unknown partition" for as long as it
     was asked, while the same question right after a metadata request for the topic was
-    answered at once. So each retry after such an answer asks for the topic first."""
+    answered at once; and after its leader died, timing out on the dead broker well
+    after the others had elected a new one. So each retry asks for the topic first."""
     deadline = time.monotonic() + timeout
     while True:
+        # a few tries within `timeout`: one on a dead leader must leave time for another
+        left = deadline - time.monotonic()
         try:
-            low, high = c.get_watermark_offsets(tp, timeout=timeout)
+            low, high = c.get_watermark_offsets(tp, timeout=max(0.1, min(left, timeout / 3)))
             return int(low), int(high)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             moving = isinstance(err, KafkaError) and err.code() in _MOVING
+            if not (moving or retriable(exc)):
+                raise
+            # before giving up too: the caller's next try then asks the right broker
+            with contextlib.suppress(KafkaException):
+                c.list_topics(tp.topic, timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+# what a group's coordinator answers while it moves to another broker, or loads the
+# group's offsets after the move
+_COORDINATOR_MOVING = frozenset({KafkaError.NOT_COORDINATOR,
+                                 KafkaError.COORDINATOR_NOT_AVAILABLE,
+                                 KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                 KafkaError._TIMED_OUT})  # fmt: skip
+
+
+def committed_offsets(c: Consumer, tps: list[Any], timeout: float) -> list[Any]:
+    """The group's committed offsets of `tps`, asked again within `timeout` while the
+    group's coordinator moves (a broker restarted in a cluster): librdkafka finds the new
+    one by itself, but answers the question in between with an error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return list(c.committed(tps, timeout=max(0.1, min(left, timeout / 3))))
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            moving = isinstance(err, KafkaError) and err.code() in _COORDINATOR_MOVING
             if not (moving or retriable(exc)) or time.monotonic() > deadline:
                 raise
-            if moving:
-                with contextlib.suppress(KafkaException):
-                    c.list_topics(tp.topic, timeout=max(0.1, deadline - time.monotonic()))
             time.sleep(0.2)
 
 

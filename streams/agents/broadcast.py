@@ -150,6 +150,10 @@ class SuppressionFollower:
     async def run(self, every: float = 0.2, retry_every: float = 1.0) -> None:
         while True:
             try:
+                if self._consumer is None:
+                    # its start asks for every partition's end, round trips that must not
+                    # hold the agents' event loop
+                    self._consumer = await asyncio.to_thread(self._open)
                 self.poll_once()
                 if self._consumer is not None and self.hearing.due():
                     ask = self.hearing.probe

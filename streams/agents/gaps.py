@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.kafka import KafkaWait, watermarks
+from streams.kafka import KafkaWait, committed_offsets, watermarks
 from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
@@ -106,7 +106,7 @@ class GapFiller:
 
     def _committed(self, topic: str, partition: int) -> int:
         client = self._client()
-        [tp] = client.committed([TopicPartition(topic, partition)], timeout=10)
+        [tp] = committed_offsets(client, [TopicPartition(topic, partition)], 10)
         if tp.offset >= 0:
             return int(tp.offset)
         low, _ = watermarks(client, TopicPartition(topic, partition), 10)

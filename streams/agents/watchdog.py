@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.kafka import CALL_TIMEOUT_S, KafkaWait, watermarks
+from streams.kafka import CALL_TIMEOUT_S, KafkaWait, committed_offsets, watermarks
 from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
@@ -107,7 +107,7 @@ class StallWatchdog:
             self._consumer.list_topics(next(iter(self._topics), None), timeout=CALL_TIMEOUT_S)
             return []
         stalls = []
-        for tp in self._consumer.committed(tps, timeout=CALL_TIMEOUT_S):
+        for tp in committed_offsets(self._consumer, tps, CALL_TIMEOUT_S):
             low, end = watermarks(self._consumer, tp, CALL_TIMEOUT_S)
             committed = tp.offset if tp.offset >= 0 else low
             key = (tp.topic, tp.partition)

@@ -8,7 +8,7 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer
 from confluent_kafka import TopicPartition as KafkaTP
 
-from streams.kafka import CALL_TIMEOUT_S
+from streams.kafka import CALL_TIMEOUT_S, committed_offsets
 from streams.runtime.records import TP, Assigned
 from streams.runtime.worker import Worker
 
@@ -38,10 +38,10 @@ class HeldPartitions:
         """The worker's state of these partitions as of their committed offsets (may
         raise KafkaException or TimeoutError, the broker away); returns those offsets."""
         asked = [KafkaTP(tp.topic, tp.partition) for tp in partitions]
-        committed = consumer.committed(asked, timeout=CALL_TIMEOUT_S) if asked else []
-        self.worker.on_assign([Assigned(tp.topic, tp.partition, tp.offset) for tp in committed])
-        self.held.update((tp.topic, tp.partition) for tp in committed)
-        return committed
+        offsets = committed_offsets(consumer, asked, CALL_TIMEOUT_S) if asked else []
+        self.worker.on_assign([Assigned(tp.topic, tp.partition, tp.offset) for tp in offsets])
+        self.held.update((tp.topic, tp.partition) for tp in offsets)
+        return offsets
 
     def drop(self, partitions: Iterable[TP]) -> None:
         gone = list(partitions)

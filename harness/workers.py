@@ -37,6 +37,7 @@ def start_worker(
         "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
         "TOCSIN_PARTITIONS": str(settings.partitions),
+        "TOCSIN_REPLICATION_FACTOR": str(settings.replication_factor),
         "TOCSIN_LOG_FORMAT": "json",
     }
     cmd = [sys.executable, "-m", "streams.cli.main", "run", "processor", "--rules", str(rules),

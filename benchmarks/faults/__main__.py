@@ -6,8 +6,8 @@ the exit code is non-zero when any scenario failed. ``--quick`` scales every sce
 down for a check on a busy machine; the full run is the figure of record.
 
 Scenarios that use different components run at the same time, each lane in a process
-of its own: the two broker outages (one after the other, on a broker of their own,
-which only they stop), the Slack outage (mostly waiting), the hostile flood (at a lower
+of its own: the two broker outages and the cluster's rolling restart (one after the
+other, on brokers of their own, which only they stop), the Slack outage (mostly waiting), the hostile flood (at a lower
 CPU priority: it takes what the others leave and needs no latency) and, one after
 another, the SIGKILL trials; then the storm alone, whose target is a latency. Every
 check is the same as when a scenario runs alone (``--serial``).
@@ -40,12 +40,12 @@ from streams.broker.local import LocalBroker, port_of
 from streams.kafka import broker_reachable
 from streams.settings import KafkaSettings
 
-SCENARIOS = ("processor", "agents", "notifier", "gateway", "broker-outage", "slack-outage",
-             "storm", "hostile")  # fmt: skip
+SCENARIOS = ("processor", "agents", "notifier", "gateway", "broker-outage", "cluster-roll",
+             "slack-outage", "storm", "hostile")  # fmt: skip
 OUTAGES = {"broker-outage-30s": "30s", "broker-outage-3min": "3min"}
 PHASES = (
     (
-        ("broker-outage-30s", "broker-outage-3min"),
+        ("broker-outage-30s", "broker-outage-3min", "cluster-roll"),
         ("slack-outage",),
         ("hostile",),
         ("processor", "agents", "notifier", "gateway"),
@@ -55,8 +55,8 @@ PHASES = (
     (("storm",),),
 )
 HOSTILE_NICE = 5
-SCENARIO_ORDER = ("processor", "agents", "notifier", "gateway", *OUTAGES, "slack-outage",
-                  "storm", "hostile")  # fmt: skip
+SCENARIO_ORDER = ("processor", "agents", "notifier", "gateway", *OUTAGES, "cluster-roll",
+                  "slack-outage", "storm", "hostile")  # fmt: skip
 
 
 KEPT = Path(".faults")  # what a failed scenario leaves for reading
@@ -68,27 +68,41 @@ def broker_outage(bootstrap: str, tmp: Path, which: str, port: int) -> Row:
     own on ``port`` to stop; the 3-minute one is marked `soak`); run here so they are in
     the table."""
     select = f"{which}_broker_outage"
-    rerun = f"pytest -m 'soak or not soak' tests/faults/outage -k {select} -q"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "soak or not soak", "-q",
-                           "-p", "no:cacheprovider", "-k", select, "tests/faults/outage"],
-                          capture_output=True, text=True,
-                          env={**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": bootstrap,
-                               "TOCSIN_OUTAGE_BROKER_PORT": str(port)})  # fmt: skip
-    (tmp / f"outage-{which}.log").write_text(proc.stdout + proc.stderr)
+    return _pytest_row(f"broker stop {which}", f"outage-{which}",
+                       ["-m", "soak or not soak", "-k", select, "tests/faults/outage"],
+                       {"TOCSIN_BOOTSTRAP_SERVERS": bootstrap,
+                        "TOCSIN_OUTAGE_BROKER_PORT": str(port)}, tmp)  # fmt: skip
+
+
+def cluster_roll(bootstrap: str, tmp: Path) -> Row:
+    """A three-node cluster restarted node by node under load, then a node killed:
+    tests/faults/cluster owns the scenario (a cluster of its own); its measurements
+    (each phase's length, the longest unready stretch per worker, the gateway's answers
+    per phase) go in the row's notes."""
+    return _pytest_row("cluster roll + node kill", "cluster-roll", ["-s", "tests/faults/cluster"],
+                       {"TOCSIN_BOOTSTRAP_SERVERS": bootstrap}, tmp)  # fmt: skip
+
+
+def _pytest_row(title: str, name: str, args: list[str], env: dict[str, str],
+                tmp: Path) -> Row:  # fmt: skip
+    rerun = "pytest -q " + " ".join(f"'{a}'" if " " in a else a for a in args)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                          capture_output=True, text=True, env={**os.environ, **env})  # fmt: skip
+    (tmp / f"{name}.log").write_text(proc.stdout + proc.stderr)
     summary = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
     ran = proc.returncode != 5  # pytest's "no tests collected"
-    notes = [summary if ran else "no outage test found"]
+    notes = [summary if ran else "no test found"]
+    notes += [line for line in proc.stdout.splitlines() if line.startswith("{")][:1]
     if proc.returncode not in (0, 5):
         notes += [line for line in proc.stdout.splitlines() if line.startswith("E ")][:8]
         # the scenario's temporary directory goes with the soak: its failure stays
-        kept = KEPT / f"outage-{which}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+        kept = KEPT / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
         kept.parent.mkdir(exist_ok=True)
         kept.write_text(proc.stdout + proc.stderr)
         notes.append(f"full output, every worker's log tail included: {kept}")
     passed = sum(int(w) for w, n in zip(summary.split(), summary.split()[1:], strict=False)
                  if n.startswith("passed") and w.isdigit())  # fmt: skip
-    return Row(f"broker stop {which}", passed, 0, 0, None, 0, ran and proc.returncode == 0,
-               rerun, notes)  # fmt: skip
+    return Row(title, passed, 0, 0, None, 0, ran and proc.returncode == 0, rerun, notes)
 
 
 def _args(argv: list[str]) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
@@ -153,6 +167,7 @@ def _run_here(args: argparse.Namespace, chosen: list[str]) -> list[Row]:
             "gateway": lambda: gateway_kills.run(b, trials, tmp),
             "broker-outage-30s": lambda: broker_outage(b, tmp, "30s", args.outage_port),
             "broker-outage-3min": lambda: broker_outage(b, tmp, "3min", args.outage_port),
+            "cluster-roll": lambda: cluster_roll(b, tmp),
             "slack-outage": lambda: slack_outage.run(b, seconds, tmp),
             "storm": lambda: storm.run(b, alerts, tmp),
             "hostile": lambda: hostile_soak.run(b, n, tmp),

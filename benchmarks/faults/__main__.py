@@ -80,7 +80,8 @@ def cluster_roll(bootstrap: str, tmp: Path) -> Row:
     tests/faults/cluster owns the scenario (a cluster of its own); its measurements
     (each phase's length, the longest unready stretch per worker, the gateway's answers
     per phase) go in the row's notes."""
-    return _pytest_row("cluster roll + node kill", "cluster-roll", ["-s", "tests/faults/cluster"],
+    return _pytest_row("cluster roll + node kill", "cluster-roll",
+                       ["-m", "soak or not soak", "-s", "tests/faults/cluster"],
                        {"TOCSIN_BOOTSTRAP_SERVERS": bootstrap}, tmp)  # fmt: skip
 
 

@@ -11,7 +11,10 @@ from streams.settings import KafkaSettings
 from tests.faults.cluster.rolling import run_rolling
 
 
+# a soak (`make faults`): three brokers starting at once take the 2-core machine that
+# `make test` shares between three test processes for a quarter of a minute
 @pytest.mark.faults
+@pytest.mark.soak
 @pytest.mark.timeout(600)
 def test_a_rolling_restart_and_a_dead_node_change_nothing(
     kafka_settings: KafkaSettings, tmp_path: Path

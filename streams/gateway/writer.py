@@ -200,14 +200,19 @@ class KafkaWriter:
         while not self._stop.wait(1.0 if self.broker_down else 5.0):
             self._probe()
 
-    def _probe(self) -> None:
+    def _answered(self) -> bool:
         try:
             # one topic's metadata: the whole cluster's (thousands of topics) is built
             # into Python objects holding the GIL, a stall of the event loop each time
             meta: Any = self.producer.list_topics(self.probe_topic, timeout=2.0)
-            up = bool(meta.brokers)
+            return bool(meta.brokers)
         except KafkaException:
-            up = False
+            return False
+
+    def _probe(self) -> None:
+        # a request that went to a broker that died meanwhile (one node of a cluster lost)
+        # gets no answer while the others serve: asked again before every write is refused
+        up = self._answered() or (not self.broker_down and self._answered())
         if up and self.broker_down:
             log.info("kafka_reachable_again", down_s=round(time.monotonic() - self._down_since))
         elif not up and not self.broker_down:

@@ -131,3 +131,29 @@ def test_what_expired_during_an_outage_is_the_outages_and_ends_with_it() -> None
 
     asyncio.run(scenario())
     assert not writer.wait.stalled, "an idle gateway would be restarted after every outage"
+
+
+class OneDeadBroker(Producer):
+    """Its next metadata request goes unanswered (sent to a broker that died), the one
+    after is answered by another broker."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = 1
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> SimpleNamespace:
+        if self.lost:
+            self.lost -= 1
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+        return super().list_topics(topic, timeout)
+
+
+def test_one_unanswered_probe_while_the_cluster_serves_refuses_nothing() -> None:
+    producer = OneDeadBroker()
+    writer = _writer(producer)
+    writer._probe()
+    assert not writer.broker_down and not writer.wait.stalled
+    # the broker really away: down at the first probe, as before
+    producer.up = False
+    writer._probe()
+    assert writer.broker_down

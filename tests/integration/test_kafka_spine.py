@@ -69,6 +69,11 @@ def test_topics_with_fewer_copies_than_configured_are_reported(
     create_topics(admin, Catalog(kafka_settings))
     changelog = f"{kafka_settings.topic_prefix}tocsin-agents-groups-changelog"
     admin.create_topics([NewTopic(changelog, 3, 1)])[changelog].result()
+    # created on the controller; the broker's metadata lists it a moment later
+    deadline = time.monotonic() + 30
+    while changelog not in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{changelog} never listed"
+        time.sleep(0.1)
     wanted = kafka_settings.model_copy(update={"replication_factor": 3})
     drifts = {(d.topic, d.problem) for d in check_topics(admin, Catalog(wanted))}
     names = [t.name for t in Catalog(wanted)] + [changelog]

@@ -218,24 +218,14 @@ def watermarks(c: Consumer, tp: Any, timeout: float) -> tuple[int, int]:
     was asked, while the same question right after a metadata request for the topic was
     answered at once; and after its leader died, timing out on the dead broker well
     after the others had elected a new one. So each retry asks for the topic first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        # a few tries within `timeout`: one on a dead leader must leave time for another
-        left = deadline - time.monotonic()
-        try:
-            low, high = c.get_watermark_offsets(tp, timeout=max(0.1, min(left, timeout / 3)))
-            return int(low), int(high)
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            moving = isinstance(err, KafkaError) and err.code() in _MOVING
-            if not (moving or retriable(exc)):
-                raise
-            # before giving up too: the caller's next try then asks the right broker
-            with contextlib.suppress(KafkaException):
-                c.list_topics(tp.topic, timeout=max(0.1, min(2.0, deadline - time.monotonic())))
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+
+    def relook(left: float) -> None:
+        with contextlib.suppress(KafkaException):
+            c.list_topics(tp.topic, timeout=max(0.1, min(2.0, left)))
+
+    low, high = _asked(lambda t: c.get_watermark_offsets(tp, timeout=t), _MOVING, timeout,
+                       relook)  # fmt: skip
+    return int(low), int(high)
 
 
 # what a group's coordinator answers while it moves to another broker, or loads the
@@ -250,15 +240,28 @@ def committed_offsets(c: Consumer, tps: list[Any], timeout: float) -> list[Any]:
     """The group's committed offsets of `tps`, asked again within `timeout` while the
     group's coordinator moves (a broker restarted in a cluster): librdkafka finds the new
     one by itself, but answers the question in between with an error."""
+    return list(_asked(lambda t: c.committed(tps, timeout=t), _COORDINATOR_MOVING, timeout))
+
+
+def _asked(call: Callable[[float], Any], moving: frozenset[int], timeout: float,
+           before_retry: Callable[[float], None] | None = None) -> Any:  # fmt: skip
+    """`call(timeout)` again within `timeout` while it fails with a code of `moving` or a
+    retriable error. Each try gets a third of the budget: one spent on a dead broker
+    leaves time for the next. `before_retry(seconds left)` runs before every retry and
+    before giving up, so the caller's own next try asks the right broker too."""
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
         try:
-            return list(c.committed(tps, timeout=max(0.1, min(left, timeout / 3))))
+            return call(max(0.1, min(left, timeout / 3)))
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
-            moving = isinstance(err, KafkaError) and err.code() in _COORDINATOR_MOVING
-            if not (moving or retriable(exc)) or time.monotonic() > deadline:
+            known = isinstance(err, KafkaError) and err.code() in moving
+            if not (known or retriable(exc)):
+                raise
+            if before_retry is not None:
+                before_retry(deadline - time.monotonic())
+            if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
 

@@ -95,7 +95,10 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
             return
         # faust's lines as the worker's own JSON ones, on the same stream
         app.conf.loghandlers = stdlib_handlers()
-        worker = Worker(app, loglevel=faust_loglevel, quiet=True,
+        # redirect_stdouts off: mode would turn stderr into a logger, and every line the
+        # handler then writes (faust's, aiokafka's, librdkafka's) would be dropped by its
+        # guard against recursion
+        worker = Worker(app, loglevel=faust_loglevel, quiet=True, redirect_stdouts=False,
                         logging_config={"version": 1, "disable_existing_loggers": False,
                                         "root": {"level": faust_loglevel.upper()}})  # fmt: skip
         # faust's terminal spinner handler sets the root logger to DEBUG: every debug call

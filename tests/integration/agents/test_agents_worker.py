@@ -129,6 +129,11 @@ def test_page_escalate_ack_resolve(
     finally:
         kill9(worker)
 
+    # faust's own lines (its warnings and crashes among them) reach the worker's log as
+    # JSON, as the worker's are: the harness starts it with faust's log level at info
+    faust_lines = [line for line in log.read_text().splitlines()
+                   if line.startswith("{") and '"logger":"faust.' in line]  # fmt: skip
+    assert any("Ready" in line for line in faust_lines), "faust's lines are in the log"
     notes = _notifications(kafka_settings, topics)
     pages = [(n.kind, n.target) for n in notes if n.kind in ("trigger", "escalate")]
     assert pages.count(("trigger", "U0ALICE")) == 1, "one page, although the alert came twice"

@@ -30,22 +30,21 @@ class Drift:
 
 def create_topics(admin: AdminClient, catalog: Catalog) -> list[str]:
     """Create every missing topic; return the names created (empty when all existed)."""
+    return create_missing(admin, [
+        NewTopic(t.name, num_partitions=t.partitions, replication_factor=t.replication_factor,
+                 config=t.configs())
+        for t in catalog.resolved()
+    ])  # fmt: skip
+
+
+def create_missing(admin: AdminClient, topics: list[NewTopic]) -> list[str]:
+    """Create those of `topics` that do not exist, and return once every partition of them
+    is led and served; the names created (empty when all existed)."""
     existing = set(admin.list_topics(timeout=TIMEOUT_S).topics)
-    wanted = [t for t in catalog.resolved() if t.name not in existing]
+    wanted = [t for t in topics if t.topic not in existing]
     if not wanted:
         return []
-    futures = admin.create_topics(
-        [
-            NewTopic(
-                t.name,
-                num_partitions=t.partitions,
-                replication_factor=t.replication_factor,
-                config=t.configs(),
-            )
-            for t in wanted
-        ],
-        operation_timeout=TIMEOUT_S,
-    )
+    futures = admin.create_topics(wanted, operation_timeout=TIMEOUT_S)
     created: list[str] = []
     for name, fut in futures.items():
         try:
@@ -55,8 +54,8 @@ def create_topics(admin: AdminClient, catalog: Catalog) -> list[str]:
             # A concurrent creator won the race: that is success for an idempotent create.
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise
-    _wait_until_led(admin, {t.name: t.partitions for t in wanted})
-    _wait_until_served(admin, {t.name: t.partitions for t in wanted})
+    _wait_until_led(admin, {t.topic: t.num_partitions for t in wanted})
+    _wait_until_served(admin, {t.topic: t.num_partitions for t in wanted})
     return sorted(created)
 
 

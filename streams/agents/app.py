@@ -71,6 +71,7 @@ from schemas.codec import encode_fields
 from schemas.config import Config, Installation
 from streams.agents.broadcast import SuppressionFollower, apply_record, suppression_key
 from streams.agents.bundle import TICK, alert_bundles, work_value
+from streams.agents.changelogs import unrestored
 from streams.agents.decide import Groups, Work, latest_snapshots
 from streams.agents.gaps import GapFiller
 from streams.agents.heartbeats import install as install_heartbeats
@@ -324,6 +325,20 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
     @app.on_partitions_revoked.connect
     def _moved(*_: Any, **__: Any) -> None:
         filler.forget()  # partitions may have moved, their positions with them
+
+    # each table's state follows the partitions of one topic (see changelogs.py)
+    follows = {changelog: work_topic, heartbeats.changelog: heartbeats.topic}
+
+    @app.on_partitions_assigned.connect
+    def _restorable(*args: Any, **__: Any) -> None:
+        # (the app, the partitions assigned)
+        missing = unrestored(follows, args[1], app.assignor.assigned_actives())
+        if missing:
+            # deciding them on an empty table would open every group's incident again
+            log.error("changelog_not_assigned", partitions=missing,
+                      remedy="restarting: a fresh start reads the topics again")  # fmt: skip
+            sys.stderr.flush()
+            os._exit(70)
 
     async def _with_gaps(events: Sequence[EventT[bytes]]) -> list[Work]:
         """The batch's records, each once and in order, with those faust skipped over put

@@ -89,6 +89,7 @@ class HeartbeatWatch:
         self._ticked: dict[bytes, str] = {}
         # what the heartbeats agent's gap lookups say while the broker is away (readiness)
         self.gap_wait: KafkaWait | None = None
+        self.changelog = ""  # its table's changelog, set by install
 
     def watches(self, alert: Alert) -> Heartbeat | None:
         """The heartbeat an alert pings (Prometheus' Watchdog), if any: such an alert is
@@ -220,7 +221,7 @@ def install(app: faust.App, settings: KafkaSettings, cfg: Config | Installation,
     table = app.Table("heartbeats", default=None, partitions=spec.partitions, key_type=bytes,
                       value_type=bytes,
                       extra_topic_configs=catalog.changelog_configs())  # fmt: skip
-    changelog = table.changelog_topic.get_topic_name()
+    changelog = watch.changelog = table.changelog_topic.get_topic_name()
     filler = GapFiller(settings, app.conf.id, worker="agents/heartbeat-gaps")
     watch.gap_wait = filler.wait
     counted = registry is not None

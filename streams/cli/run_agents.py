@@ -40,6 +40,7 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
     from faust import Worker
 
     from streams.agents.app import build_app
+    from streams.agents.changelogs import declare
     from streams.agents.metrics import AgentMetrics
 
     metrics = AgentMetrics()
@@ -93,6 +94,11 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
         if not _broker_answers(settings, health, stop):
             log.info("stopped_before_start", waited_for="the broker")
             return
+        # before faust joins: a changelog its consumer does not know is one it never
+        # restores (changelogs.py)
+        created = declare(settings, app)
+        if created:
+            log.info("changelogs_created", topics=created)
         # faust's lines as the worker's own JSON ones, on the same stream
         app.conf.loghandlers = stdlib_handlers()
         # redirect_stdouts off: mode would turn stderr into a logger, and every line the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 from threading import Event
+from typing import Any
 
 import click
 import structlog
@@ -40,7 +41,6 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
     from faust import Worker
 
     from streams.agents.app import build_app
-    from streams.agents.changelogs import declare
     from streams.agents.metrics import AgentMetrics
 
     metrics = AgentMetrics()
@@ -91,12 +91,10 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
     # handles them itself: it stops its agents and commits
     with serving(health, metrics.registry, host=health_host, port=health_port,
                  kafka=settings) as stop:  # fmt: skip
-        if not _broker_answers(settings, health, stop):
+        created = _ready_to_join(settings, app, health, stop)
+        if created is None:
             log.info("stopped_before_start", waited_for="the broker")
             return
-        # before faust joins: a changelog its consumer does not know is one it never
-        # restores (changelogs.py)
-        created = declare(settings, app)
         if created:
             log.info("changelogs_created", topics=created)
         # faust's lines as the worker's own JSON ones, on the same stream
@@ -113,19 +111,31 @@ def agents(config_paths: tuple[Path, ...], tick_every: float, health_port: int, 
         worker.execute_from_commandline()
 
 
-def _broker_answers(settings: KafkaSettings, health: Health, stop: Event) -> bool:
-    """Wait for the broker before faust starts (False: told to stop first). faust gives up
+def _ready_to_join(settings: KafkaSettings, app: Any, health: Health, stop: Event
+                   ) -> list[str] | None:  # fmt: skip
+    """Wait for the broker, then for the agents' changelogs (created when missing), before
+    faust starts; the changelogs created, or None when told to stop first. faust gives up
     for good when it cannot bootstrap, and a worker started during an outage would then
     crash-loop, its restarts spaced further apart the longer the outage lasts; waiting
-    here, it starts as soon as the broker answers, live and not ready meanwhile."""
+    here, it starts as soon as the broker answers, live and not ready meanwhile. And a
+    changelog faust's consumer does not yet know when it joins is one it never restores
+    (changelogs.py)."""
+    from confluent_kafka import KafkaException
+
+    from streams.agents.changelogs import declare
     from streams.kafka import KafkaWait, broker_reachable
 
     wait = KafkaWait("agents/start")
     health.add_check(wait.worker, wait.check)
-    while not broker_reachable(settings):
+    while True:
+        try:
+            if broker_reachable(settings):
+                created = declare(settings, app)
+                wait.progressed()
+                return created
+            wait.waiting(f"the broker at {settings.bootstrap_servers}")
+        except (KafkaException, TimeoutError) as exc:
+            wait.waiting("the agents' changelogs", exc)
         health.beat()
-        wait.waiting(f"the broker at {settings.bootstrap_servers}")
         if stop.wait(1.0):
-            return False
-    wait.progressed()
-    return True
+            return None

@@ -5,7 +5,7 @@ faust creates a table's changelog at start, just before its consumer subscribes.
 topic the broker has not yet listed (it learns of a new topic from the controller a
 moment after the create returns: longer on a loaded machine) is missing from that
 consumer's metadata, and faust's assignor then ignores it ("Ignoring missing topic")
-for as long as the metadata is not refreshed, minutes. Every worker is then given its
+until that consumer next refreshes its metadata. Every worker is then given its
 `incident-work` partitions without their changelog partitions: nothing is restored on
 a rebalance, and a worker taking partitions over decides on an empty table. It opens
 a second incident for every group it took over and pages for each.

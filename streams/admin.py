@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     OffsetSpec,
 )
 
-from streams.catalog import Catalog, ResolvedTopic
+from streams.catalog import Catalog
 
 TIMEOUT_S = 30.0
 
@@ -109,39 +110,65 @@ def _wait_until_served(admin: AdminClient, partitions: dict[str, int]) -> None:
         time.sleep(0.1)
 
 
-def check_topics(admin: AdminClient, catalog: Catalog) -> list[Drift]:
-    """Compare the cluster with the catalog: missing topics, partitions, configs."""
+def check_topics(admin: AdminClient, catalog: Catalog,
+                 changelogs: Sequence[NewTopic] = ()) -> list[Drift]:  # fmt: skip
+    """Compare the cluster with the catalog: missing topics, partitions, configs, copies;
+    and the configs of those of the agents' `changelogs` that exist (the agents create
+    them when they start: one not there yet is no drift)."""
     metadata = admin.list_topics(timeout=TIMEOUT_S).topics
     drifts: list[Drift] = []
-    present: list[ResolvedTopic] = []
     for topic in catalog.resolved():
         meta = metadata.get(topic.name)
         if meta is None:
             drifts.append(Drift(topic.name, "missing"))
-            continue
-        present.append(topic)
-        if len(meta.partitions) != topic.partitions:
+        elif len(meta.partitions) != topic.partitions:
             drifts.append(
                 Drift(topic.name, f"partitions {len(meta.partitions)}, expected {topic.partitions}")
             )
-    drifts += _under_replicated(metadata, catalog)
-    if not present:
-        return sorted(drifts, key=lambda d: (d.topic, d.problem))
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in present]
-    described: dict[Any, Any] = admin.describe_configs(resources, request_timeout=TIMEOUT_S)
-    by_name = {t.name: t for t in present}
-    for resource, fut in described.items():
-        topic = by_name[resource.name]
-        actual = fut.result()
-        for key, expected in topic.configs().items():
-            entry = actual.get(key)
-            value = entry.value if entry is not None else None
-            if value != expected:
-                drifts.append(Drift(topic.name, f"{key}={value}, expected {expected}"))
+    drifts += under_replicated(metadata, catalog)
+    expected = expected_configs(metadata, catalog, changelogs)
+    drifts += [Drift(c.topic, f"{c.key}={c.actual}, expected {c.expected}")
+               for c in config_drift(admin, expected)]  # fmt: skip
     return sorted(drifts, key=lambda d: (d.topic, d.problem))
 
 
-def _under_replicated(metadata: dict[str, Any], catalog: Catalog) -> list[Drift]:
+@dataclass(frozen=True, slots=True)
+class ConfigDrift:
+    topic: str
+    key: str
+    actual: str | None  # None: not set, not even by a default
+    expected: str
+
+
+def expected_configs(present: Container[str], catalog: Catalog,
+                     changelogs: Sequence[NewTopic] = ()) -> dict[str, dict[str, str]]:  # fmt: skip
+    """The configs each topic of the catalog or the `changelogs` is expected to have, for
+    those `present` on the cluster."""
+    out = {t.name: t.configs() for t in catalog.resolved() if t.name in present}
+    out |= {t.topic: dict(t.config or {}) for t in changelogs if t.topic in present}
+    return out
+
+
+def config_drift(admin: AdminClient, expected: Mapping[str, Mapping[str, str]]
+                 ) -> list[ConfigDrift]:  # fmt: skip
+    """The keys of `expected` (topic -> its configs) whose value on the cluster differs;
+    keys not expected are not compared."""
+    if not expected:
+        return []
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in expected]
+    described: dict[Any, Any] = admin.describe_configs(resources, request_timeout=TIMEOUT_S)
+    out: list[ConfigDrift] = []
+    for resource, fut in described.items():
+        actual = fut.result()
+        for key, want in expected[resource.name].items():
+            entry = actual.get(key)
+            value = entry.value if entry is not None else None
+            if value != want:
+                out.append(ConfigDrift(resource.name, key, value, want))
+    return sorted(out, key=lambda c: (c.topic, c.key))
+
+
+def under_replicated(metadata: dict[str, Any], catalog: Catalog) -> list[Drift]:
     """Topics under the prefix with fewer replicas than the settings ask: the catalog's,
     and those the agents' faust app creates (its changelogs, whose loss would lose the
     incidents' state)."""

@@ -30,10 +30,12 @@ def create() -> None:
 
 @topics.command()
 def check() -> None:
-    """Report drift from the catalog; exit 1 when there is any."""
+    """Report drift from the catalog and the agents' changelogs; exit 1 when there is any."""
+    from streams.agents.changelog_specs import changelog_topics
+
     require_kafka_access()
     settings = KafkaSettings()
-    drifts = check_topics(make_admin(settings), Catalog(settings))
+    drifts = check_topics(make_admin(settings), Catalog(settings), changelog_topics(settings))
     for drift in drifts:
         click.echo(f"DRIFT {drift}")
     if drifts:

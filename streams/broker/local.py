@@ -108,8 +108,12 @@ class LocalBroker:
     # -- jars -------------------------------------------------------------------
 
     def ensure_jars(self) -> Path:
-        """Resolve the broker jars with Maven once; later calls reuse the cache."""
-        if (self.lib_dir / _READY_MARKER).exists():
+        """Resolve the broker jars, and Kafka's tools, with Maven once; later calls reuse
+        the cache."""
+        # a cache resolved before the tools were in the pom lacks them: Maven adds only
+        # what is missing, and a broker running from the cache keeps the jars it loaded
+        tools = any(self.lib_dir.glob(f"kafka-tools-{self.version}.jar"))
+        if (self.lib_dir / _READY_MARKER).exists() and tools:
             return self.lib_dir
         mvn = shutil.which("mvn")
         if mvn is None:
@@ -143,6 +147,11 @@ class LocalBroker:
             raise BrokerError(f"Maven finished but no kafka_2.13 jar is in {self.lib_dir}")
         (self.lib_dir / _READY_MARKER).write_text(f"{len(jars)} jars\n")
         return self.lib_dir
+
+    def tool(self, main_class: str, *args: str) -> list[str]:
+        """The command line of one of Kafka's own tools (a class of kafka-tools, such as
+        `org.apache.kafka.tools.reassign.ReassignPartitionsCommand`) on the broker's jars."""
+        return [self._require_java(), "-cp", f"{self.ensure_jars()}/*", main_class, *args]
 
     # -- lifecycle --------------------------------------------------------------
 

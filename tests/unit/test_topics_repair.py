@@ -175,7 +175,7 @@ def test_the_command_prints_each_step_writes_the_plan_and_exits_1(
     plan = tmp_path / "plan.json"
     result = CliRunner().invoke(cli, ["topics", "fix", "--plan", str(plan)], env=ENV)
     assert result.exit_code == 1, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert "set t.metrics: retention.ms=1000 -> 172800000" in lines
     assert any(x.startswith("LEFT t.incident-work: partitions 1, expected 3: not changed")
                for x in lines)  # fmt: skip
@@ -196,5 +196,5 @@ def test_the_command_in_a_dry_run_writes_no_plan(
     plan = tmp_path / "plan.json"
     result = CliRunner().invoke(cli, ["topics", "fix", "--dry-run", "--plan", str(plan)], env=ENV)
     assert result.exit_code == 1, result.output
-    assert "would set t.metrics: retention.ms=1000 -> 172800000" in result.output.splitlines()
+    assert "would set t.metrics: retention.ms=1000 -> 172800000" in result.stdout.splitlines()
     assert not plan.exists() and admin.altered == []

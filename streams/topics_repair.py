@@ -128,7 +128,7 @@ def _configs(admin: AdminClient, topics: dict[str, Any], expected: dict[str, dic
     to_set: list[ConfigDrift] = []
     left: list[Left] = []
     for d in config_drift(admin, expected):
-        have = replicas.get(d.topic, 0)  # none: a topic being deleted
+        have = replicas.get(d.topic, 0)  # no partitions listed: a topic being deleted
         if settable(d, have):
             to_set.append(d)
             continue
@@ -192,10 +192,10 @@ def _wait_until_described(admin: AdminClient, configs: dict[str, dict[str, str]]
 
 
 def write_plan(path: Path, moves: Sequence[Reassignment]) -> None:
-    """One partition a line: a plan of hundreds stays readable before it is executed."""
-    plan = plan_json(moves)
-    rows = ",\n".join(f"  {json.dumps(p)}" for p in plan["partitions"])
-    path.write_text(f'{{"version": {plan["version"]}, "partitions": [\n{rows}\n]}}\n')
+    """One partition a line: a long plan stays readable before it is executed."""
+    doc = plan_json(moves)
+    rows = ",\n".join(f"  {json.dumps(p)}" for p in doc["partitions"])
+    path.write_text(f'{{"version": {doc["version"]}, "partitions": [\n{rows}\n]}}\n')
 
 
 def plan_commands(bootstrap: str, path: Path) -> list[str]:

@@ -186,6 +186,8 @@ def test_the_command_prints_each_step_writes_the_plan_and_exits_1(
     written = json.loads(plan.read_text())
     assert written["version"] == 1
     assert [p["partition"] for p in written["partitions"]] == [0, 1, 2]
+    # the leader first, then the least loaded brokers (all equal here: by id)
+    assert written["partitions"][0] == {"topic": "t.alerts", "partition": 0, "replicas": [1, 2, 3]}
 
 
 def test_the_command_in_a_dry_run_writes_no_plan(

@@ -138,6 +138,9 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
         topic_replication_factor=settings.replication_factor,
         processing_guarantee="at_least_once",
         broker_commit_interval=0.5,
+        # no leader-only timers here, so no leader election: its topic would be one more
+        # that faust creates just before subscribing (the race changelogs.py describes)
+        topic_disable_leader=True,
         # a crashed worker's partitions move after 10 s, not faust's default 60 s
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,

@@ -15,7 +15,7 @@ from confluent_kafka import KafkaException
 from harness.workers import health_port, kill9, start_agents
 from schemas import Alert, Command, IncidentEvent, Notification, decode, encode
 from streams.catalog import Catalog
-from streams.kafka import make_producer
+from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
 from tests.processor_support import read_all
 
@@ -134,6 +134,16 @@ def test_page_escalate_ack_resolve(
     faust_lines = [line for line in log.read_text().splitlines()
                    if line.startswith("{") and '"logger":"faust.' in line]  # fmt: skip
     assert any("Ready" in line for line in faust_lines), "faust's lines are in the log"
+    # the topics the worker made beside the catalog's: its tables' changelogs, and no
+    # leader-election topic (it has nothing that runs on the leader alone)
+    listed = make_admin(kafka_settings).list_topics(timeout=10).topics
+    made = {t for t in listed if t.startswith(kafka_settings.topic_prefix)} - {
+        t.name for t in topics.resolved()
+    }
+    assert made == {
+        f"{kafka_settings.topic_prefix}tocsin-agents-{table}-changelog"
+        for table in ("groups", "heartbeats")
+    }, made
     notes = _notifications(kafka_settings, topics)
     pages = [(n.kind, n.target) for n in notes if n.kind in ("trigger", "escalate")]
     assert pages.count(("trigger", "U0ALICE")) == 1, "one page, although the alert came twice"

@@ -218,6 +218,10 @@ def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
     measured: dict[str, object] = {
         "phases (s)": {name: round(end - start, 1) for name, start, end in phases},
         "longest unready (s)": {w: round(s, 1) for w, s in unready.items()},
+        # not bounded: without a quorum a worker that says it cannot work is right
+        "longest unready without a quorum (s)": {
+            w: round(longest_unready(readiness, w, rolled, ended), 1) for w in sub.procs
+        },
         "gateway answers": {name: dict(sorted(c.items())) for name, c in answers.items()},
     }
     # every write answered: accepted, or refused with the time to retry after

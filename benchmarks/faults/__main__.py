@@ -43,11 +43,11 @@ from streams.kafka import broker_reachable
 from streams.settings import KafkaSettings
 
 SCENARIOS = ("processor", "agents", "notifier", "gateway", "broker-outage", "cluster-roll",
-             "rebalance", "slack-outage", "storm", "hostile")  # fmt: skip
+             "topics-fix", "rebalance", "slack-outage", "storm", "hostile")  # fmt: skip
 OUTAGES = {"broker-outage-30s": "30s", "broker-outage-3min": "3min"}
 PHASES = (
     (
-        ("broker-outage-30s", "broker-outage-3min", "cluster-roll"),
+        ("broker-outage-30s", "broker-outage-3min", "cluster-roll", "topics-fix"),
         # the rebalance after the Slack outage, which mostly waits: it failed only on a
         # busy machine, and the other lanes keep this one busy
         ("slack-outage", "rebalance"),
@@ -60,7 +60,7 @@ PHASES = (
 )
 HOSTILE_NICE = 5
 SCENARIO_ORDER = ("processor", "agents", "notifier", "gateway", *OUTAGES, "cluster-roll",
-                  "rebalance", "slack-outage", "storm", "hostile")  # fmt: skip
+                  "topics-fix", "rebalance", "slack-outage", "storm", "hostile")  # fmt: skip
 
 
 KEPT = Path(".faults")  # what a failed scenario leaves for reading
@@ -79,13 +79,23 @@ def broker_outage(bootstrap: str, tmp: Path, which: str, port: int) -> Row:
 
 
 def cluster_roll(bootstrap: str, tmp: Path) -> Row:
-    """A three-node cluster restarted node by node under load, then a node killed:
-    tests/faults/cluster owns the scenario (a cluster of its own); its measurements
-    (each phase's length, the longest unready stretch per worker, the gateway's answers
-    per phase) go in the row's notes."""
-    return _pytest_row("cluster roll + node kill", "cluster-roll",
+    """A three-node cluster restarted node by node under load, then a node killed, then
+    two (the quorum lost): tests/faults/cluster owns the scenario (a cluster of its own);
+    its measurements (each phase's length, the longest unready stretch per worker, the
+    gateway's answers per phase) go in the row's notes."""
+    return _pytest_row("cluster roll, node kill, quorum loss", "cluster-roll",
                        ["-m", "soak or not soak", "-s",
                         "tests/faults/cluster/test_rolling_restart.py"],
+                       {"TOCSIN_BOOTSTRAP_SERVERS": bootstrap}, tmp)  # fmt: skip
+
+
+def topics_fix(bootstrap: str, tmp: Path) -> Row:
+    """`tocsin topics fix` on a three-node cluster of its own: a changelog made with one
+    copy gets a plan that Kafka's reassignment tool executes, and `topics check` is then
+    clean (tests/faults/cluster; after the roll, so that two clusters never run at once)."""
+    return _pytest_row("topics fix on a cluster", "topics-fix",
+                       ["-m", "soak or not soak", "-s",
+                        "tests/faults/cluster/test_topics_fix_cluster.py"],
                        {"TOCSIN_BOOTSTRAP_SERVERS": bootstrap}, tmp)  # fmt: skip
 
 
@@ -176,6 +186,7 @@ def _run_here(args: argparse.Namespace, chosen: list[str]) -> list[Row]:
             "broker-outage-30s": lambda: broker_outage(b, tmp, "30s", args.outage_port),
             "broker-outage-3min": lambda: broker_outage(b, tmp, "3min", args.outage_port),
             "cluster-roll": lambda: cluster_roll(b, tmp),
+            "topics-fix": lambda: topics_fix(b, tmp),
             "rebalance": lambda: rebalance.run(b, args.trials or (6 if args.quick else 60), tmp),
             "slack-outage": lambda: slack_outage.run(b, seconds, tmp),
             "storm": lambda: storm.run(b, alerts, tmp),

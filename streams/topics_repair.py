@@ -42,8 +42,8 @@ from streams.replicas_plan import Reassignment, plan, plan_json
 
 INSYNC = "min.insync.replicas"
 MORE_PARTITIONS = (
-    "not changed: keys are hashed to partitions, and more partitions would move incident "
-    "groups away from their state in the agents' changelogs"
+    "not changed: keys are hashed to partitions, and more partitions would move keys away "
+    "from the state kept for them (the agents' incident groups, the processor's windows)"
 )
 FEWER_PARTITIONS = "not changed: Kafka cannot take partitions away from a topic"
 

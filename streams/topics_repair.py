@@ -32,6 +32,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from streams.admin import (
     TIMEOUT_S,
     ConfigDrift,
+    Drift,
     config_drift,
     create_topics,
     expected_configs,
@@ -48,22 +49,13 @@ MORE_PARTITIONS = (
 FEWER_PARTITIONS = "not changed: Kafka cannot take partitions away from a topic"
 
 
-@dataclass(frozen=True, slots=True)
-class Left:
-    topic: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.topic}: {self.reason}"
-
-
 @dataclass
 class Repair:
     """What `fix` did, or would do with --dry-run, and what it left."""
 
     created: list[str] = field(default_factory=list)
     set: list[ConfigDrift] = field(default_factory=list)
-    left: list[Left] = field(default_factory=list)
+    left: list[Drift] = field(default_factory=list)
     plan: list[Reassignment] = field(default_factory=list)
 
     @property
@@ -101,13 +93,13 @@ def repair(admin: AdminClient, catalog: Catalog, changelogs: Sequence[NewTopic] 
     if out.set and not dry_run:
         refused = _set_configs(admin, out.set)
         out.set = [d for d in out.set if d not in refused]
-        out.left += [Left(d.topic, f"{d.key}={d.actual}, expected {d.expected}: the cluster "
+        out.left += [Drift(d.topic, f"{d.key}={d.actual}, expected {d.expected}: the cluster "
                                    f"refused it: {why}") for d, why in refused.items()]  # fmt: skip
-    out.left.sort(key=lambda x: (x.topic, x.reason))
+    out.left.sort(key=lambda x: (x.topic, x.problem))
     return out
 
 
-def _replicas(metadata: Any, catalog: Catalog) -> tuple[list[Reassignment], list[Left]]:
+def _replicas(metadata: Any, catalog: Catalog) -> tuple[list[Reassignment], list[Drift]]:
     """The plan that gives the topics under the prefix their copies, or why there is none."""
     topics, brokers = metadata.topics, metadata.brokers
     under = under_replicated(topics, catalog)
@@ -117,16 +109,16 @@ def _replicas(metadata: Any, catalog: Catalog) -> tuple[list[Reassignment], list
     if moves is not None:
         return moves, []
     why = f"the cluster has {_count(len(brokers), 'broker')}"
-    return [], [Left(d.topic, f"{d.problem}: {why}") for d in under]
+    return [], [Drift(d.topic, f"{d.problem}: {why}") for d in under]
 
 
 def _configs(admin: AdminClient, topics: dict[str, Any], expected: dict[str, dict[str, str]],
-             planned: set[str]) -> tuple[list[ConfigDrift], list[Left]]:  # fmt: skip
+             planned: set[str]) -> tuple[list[ConfigDrift], list[Drift]]:  # fmt: skip
     """The configs to set, and those left until the topic has the copies they need."""
     replicas = {name: min(len(p.replicas) for p in meta.partitions.values())
                 for name, meta in topics.items() if meta.partitions}  # fmt: skip
     to_set: list[ConfigDrift] = []
-    left: list[Left] = []
+    left: list[Drift] = []
     for d in config_drift(admin, expected):
         have = replicas.get(d.topic, 0)  # no partitions listed: a topic being deleted
         if settable(d, have):
@@ -138,7 +130,7 @@ def _configs(admin: AdminClient, topics: dict[str, Any], expected: dict[str, dic
         )
         if d.topic in planned:
             why += "; run fix again after the reassignment"
-        left.append(Left(d.topic, why))
+        left.append(Drift(d.topic, why))
     return to_set, left
 
 
@@ -146,7 +138,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _partitions_left(topics: dict[str, Any], catalog: Catalog) -> list[Left]:
+def _partitions_left(topics: dict[str, Any], catalog: Catalog) -> list[Drift]:
     out = []
     for topic in catalog.resolved():
         meta = topics.get(topic.name)
@@ -154,7 +146,7 @@ def _partitions_left(topics: dict[str, Any], catalog: Catalog) -> list[Left]:
             continue
         have = len(meta.partitions)
         why = MORE_PARTITIONS if have < topic.partitions else FEWER_PARTITIONS
-        out.append(Left(topic.name, f"partitions {have}, expected {topic.partitions}: {why}"))
+        out.append(Drift(topic.name, f"partitions {have}, expected {topic.partitions}: {why}"))
     return out
 
 

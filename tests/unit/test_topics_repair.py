@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from streams.admin import ConfigDrift, check_topics
 from streams.agents.changelog_specs import changelog_topics
@@ -129,11 +129,11 @@ def test_fix_sets_configs_plans_copies_and_leaves_partitions_and_min_insync(
         ("t.metrics", "retention.ms", "172800000"),
         ("t.tocsin-agents-groups-changelog", "cleanup.policy", "compact"),
     ]
-    left = {(x.topic, x.reason.split(":")[0]) for x in done.left}
+    left = {(x.topic, x.problem.split(":")[0]) for x in done.left}
     assert left == {("t.alerts", "min.insync.replicas=1, expected 2"),
                     ("t.incident-work", "partitions 1, expected 3")}  # fmt: skip
     [insync] = [x for x in done.left if x.topic == "t.alerts"]
-    assert "has 1 replica " in insync.reason and "after the reassignment" in insync.reason
+    assert "has 1 replica " in insync.problem and "after the reassignment" in insync.problem
     assert [(m.topic, m.partition, m.replicas[0], len(m.replicas)) for m in done.plan] == [
         ("t.alerts", 0, 1, 3), ("t.alerts", 1, 2, 3), ("t.alerts", 2, 3, 3)]  # fmt: skip
     assert not done.done
@@ -167,13 +167,19 @@ def test_a_dry_run_changes_nothing_and_says_what_it_would_do(tmp_path: Path) -> 
     assert len(done.plan) == 3
 
 
+def _fix_on_a_cluster(monkeypatch: pytest.MonkeyPatch, plan: Path,
+                      *args: str) -> tuple[FakeAdmin, Result]:  # fmt: skip
+    """`topics fix` against a fake three-broker cluster; the cluster, and the result."""
+    admin = _cluster()
+    monkeypatch.setattr(topics_cli, "make_admin", lambda settings: admin)
+    return admin, CliRunner().invoke(cli, ["topics", "fix", *args, "--plan", str(plan)], env=ENV)
+
+
 def test_the_command_prints_each_step_writes_the_plan_and_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = _cluster()
-    monkeypatch.setattr(topics_cli, "make_admin", lambda settings: admin)
     plan = tmp_path / "plan.json"
-    result = CliRunner().invoke(cli, ["topics", "fix", "--plan", str(plan)], env=ENV)
+    _, result = _fix_on_a_cluster(monkeypatch, plan)
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     assert "set t.metrics: retention.ms=1000 -> 172800000" in lines
@@ -193,10 +199,8 @@ def test_the_command_prints_each_step_writes_the_plan_and_exits_1(
 def test_the_command_in_a_dry_run_writes_no_plan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    admin = _cluster()
-    monkeypatch.setattr(topics_cli, "make_admin", lambda settings: admin)
     plan = tmp_path / "plan.json"
-    result = CliRunner().invoke(cli, ["topics", "fix", "--dry-run", "--plan", str(plan)], env=ENV)
+    admin, result = _fix_on_a_cluster(monkeypatch, plan, "--dry-run")
     assert result.exit_code == 1, result.output
     assert "would set t.metrics: retention.ms=1000 -> 172800000" in result.stdout.splitlines()
     assert not plan.exists() and admin.altered == []

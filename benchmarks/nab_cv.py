@@ -48,106 +48,31 @@ Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.na
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib
 import json
-import os
 import random
 import sys
 import time
-from array import array
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from benchmarks import threshold_choice
 from benchmarks.nab_halves import DATA, Corpus, load
-from processors.anomaly import AnomalySeries
+from benchmarks.nab_scores import STANDARD, Scored, file_rows, score_variant
+from benchmarks.nab_variants import VARIANTS, Variant, choice_overrides, overridden
 from processors.evaluation.nab import (
     PROFILES,
     FileRows,
     Profile,
     best_threshold,
     normalize,
-    prepare,
     raw_at,
 )
 from schemas.anomaly import AnomalySpec
 
-CACHE = Path(os.environ.get("TOCSIN_NAB_CACHE", "/tmp/tocsin-nab-cv"))
-SOURCES = Path(__file__).resolve().parent.parent / "processors" / "anomaly"
-SPEC_SOURCE = SOURCES.parent.parent / "schemas" / "anomaly.py"
 K = 5
-STANDARD = PROFILES[0]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A detector configuration: a spec and module constants overridden while it runs."""
-
-    name: str
-    spec: dict[str, Any] = field(default_factory=dict)
-    overrides: dict[str, Any] = field(default_factory=dict)  # "module.NAME": value
-
-
-# The shipped default first; experiments add candidates here (and say so in
-# docs/anomaly-evaluation.md).
-def _zero(log_step: float) -> float:
-    return 0.0
-
-
-_C = "processors.anomaly.calibration."
-_L = "processors.anomaly.likelihood."
-_DENSITY = _L + "DENSITY"
-_T = "benchmarks.threshold_choice."
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in [
-        Variant("default"),
-        Variant("stretch35", overrides={_C + "STRETCH": 35}),
-        Variant("stretch140", overrides={_C + "STRETCH": 140}),
-        Variant("daily", spec={"season": "daily"}),
-        Variant("daily-stretch35", spec={"season": "daily"}, overrides={_C + "STRETCH": 35}),
-        Variant("stretch20", overrides={_C + "STRETCH": 20}),
-        Variant("lag1", overrides={_C + "LAG": 1}),
-        Variant("lag10", overrides={_C + "LAG": 10}),
-        Variant("run5", overrides={_L + "SHORT": 0.2}),
-        Variant("run20", overrides={_L + "SHORT": 0.05}),
-        Variant("perpoint", overrides={"processors.anomaly.timescale._decades": _zero}),
-        # the default without the value density (density.py; the default since it fits the
-        # speed budget); its other settings (its run, in the alerts only, replacing the
-        # Gaussian novelty, without smoothing, Bonferroni, one calibrator) were measured at
-        # commit 1d0f01f
-        Variant("no-density", overrides={_DENSITY: False}),
-        # the context-conditional forecast (sequence.py, seq-* variants) was measured at
-        # commit 5f79e78 and left the detector (docs/anomaly-evaluation.md)
-        # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at
-        # commit e6a3cf3 and left the detector (docs/anomaly-evaluation.md)
-        # window novelty by adaptive resonance (resonance.py, art-* variants) was measured
-        # at commit 3c696a6 and left the detector (docs/anomaly-evaluation.md)
-        # peaks over threshold (pot* variants) was measured at commit 57b2aab and left the
-        # detector (docs/anomaly-evaluation.md)
-        # how the threshold and the rule are chosen on the training files (the detector is
-        # the default's; benchmarks/threshold_choice.py)
-        *(
-            Variant(f"choose-{how}", overrides={_T + "THRESHOLD": how, _T + "RULE": how})
-            for how in threshold_choice.METHODS[1:]
-        ),
-        Variant("choose-argmax-rule", overrides={_T + "RULE": "argmax"}),  # before
-        Variant(
-            "choose-bagged-rare",
-            overrides={_T + "THRESHOLD": "bagged", _T + "RULE": "bagged", _T + "QUANTILE": 0.25},
-        ),
-        # the second, coarser time scale (blocks.py, blocks-* variants) was measured at
-        # commit 3209d79 and left the detector (docs/anomaly-evaluation.md)
-        # a learned combination of the point's evidence, fitted on the training folds
-        # (learned_combination.py, likelihood.WEIGHTS, learn-* variants) was measured at
-        # commit 6598f9c and left the detector (docs/anomaly-evaluation.md)
-    ]
-}
 
 
 @dataclass(frozen=True)
@@ -210,80 +135,6 @@ def rules_for(variant: Variant) -> list[Rule]:
     return [r for r in ALL_RULES if noise_pages_per_day(noise, r) <= NOISE_PAGES_PER_DAY]
 
 
-@contextlib.contextmanager
-def overridden(overrides: dict[str, Any]) -> Iterator[None]:
-    saved = []
-    for dotted, value in overrides.items():
-        module_name, attr = dotted.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-        saved.append((module, attr, getattr(module, attr)))
-        setattr(module, attr, value)
-    try:
-        yield
-    finally:
-        for module, attr, value in reversed(saved):
-            setattr(module, attr, value)
-
-
-def _choice(variant: Variant) -> dict[str, Any]:
-    """The overrides of how the threshold and the rule are chosen (benchmarks.threshold_choice)."""
-    return {k: v for k, v in variant.overrides.items() if k.startswith("benchmarks.")}
-
-
-def _detector(variant: Variant) -> dict[str, Any]:
-    """The overrides that change the scores (the others change only what is chosen)."""
-    return {k: v for k, v in variant.overrides.items() if not k.startswith("benchmarks.")}
-
-
-def _digest(variant: Variant) -> str:
-    h = hashlib.sha256()
-    for p in [*sorted(SOURCES.glob("*.py")), SPEC_SOURCE]:
-        h.update(p.read_bytes())
-    h.update(json.dumps([variant.spec, sorted(_detector(variant).items())], default=str).encode())
-    return h.hexdigest()[:16]
-
-
-@dataclass
-class Scored:
-    """Per file: the episode score (what NAB ranks) and the undamped rarity (what alerts use)."""
-
-    scores: list[list[float]]
-    rarity: list[list[float]]
-    points_per_cpu_s: float
-
-
-def score_variant(corpus: Corpus, variant: Variant) -> Scored:
-    label = variant.name if variant.spec or _detector(variant) else "default"
-    folder = CACHE / f"{label}-{_digest(variant)}"
-    spec = AnomalySpec.model_validate({**variant.spec, "warm_up": 0})
-    scores, rarity = [], []
-    cpu = 0.0
-    computed = 0
-    for key, _, values, ats in corpus:
-        path = folder / (key.replace("/", "__") + ".bin")
-        if path.is_file():
-            a = array("d")
-            a.frombytes(path.read_bytes())
-            n = len(a) // 2
-            scores.append(a[:n].tolist())
-            rarity.append(a[n:].tolist())
-            continue
-        with overridden(variant.overrides):
-            d = AnomalySeries(spec)
-            update = d.update
-            started = time.process_time()
-            verdicts = [update(v, at) for v, at in zip(values, ats, strict=True)]
-            cpu += time.process_time() - started
-        computed += len(values)
-        s = [x.score for x in verdicts]
-        r = [x.rarity for x in verdicts]
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(array("d", s + r).tobytes())
-        scores.append(s)
-        rarity.append(r)
-    return Scored(scores, rarity, computed / cpu if cpu else 0.0)
-
-
 def alerts(s: Scored, f: int, rule: Rule) -> list[float]:
     """1.0 at each firing transition of the rule: AnomalySeries' debouncing, replayed."""
     rarity, episode = s.rarity[f], s.scores[f]
@@ -324,18 +175,9 @@ def fold_of(corpus: Corpus, how: str) -> list[str]:
     return folds
 
 
-def _prepare(
-    corpus: Corpus, scores: Sequence[Sequence[float]], windows: dict[str, Any], profile: Profile
-) -> list[FileRows]:
-    return [
-        prepare(key, s, ts, [(a, b) for a, b in windows.get(key, [])], profile)
-        for (key, ts, _, _), s in zip(corpus, scores, strict=True)
-    ]
-
-
 def _pages(corpus: Corpus, s: Scored, rule: Rule, windows: dict[str, Any]) -> list[FileRows]:
     """The rule's firing transitions as NAB detections (standard profile)."""
-    return _prepare(corpus, [alerts(s, f, rule) for f in range(len(corpus))], windows, STANDARD)
+    return file_rows(corpus, [alerts(s, f, rule) for f in range(len(corpus))], windows, STANDARD)
 
 
 @dataclass
@@ -355,7 +197,7 @@ def choose_threshold(
     best: tuple[float, str, float] | None = None
     for name, p in prepared.items():
         files = [p[i] for i in train]
-        with overridden(_choice(VARIANTS[name])):
+        with overridden(choice_overrides(VARIANTS[name])):
             t = threshold_choice.choose_threshold(files, profile)
         raw = raw_at(files, t, profile).raw
         if best is None or raw > best[0]:
@@ -372,7 +214,7 @@ def choose_rule(
     for name in dict.fromkeys(name for name, _ in prepared):
         keys = [k for k in prepared if k[0] == name]
         files = [[prepared[k][i] for i in train] for k in keys]
-        with overridden(_choice(VARIANTS[name])):
+        with overridden(choice_overrides(VARIANTS[name])):
             c = threshold_choice.choose_rule(files, STANDARD)
         raw = raw_at(files[c], 0.5, STANDARD).raw
         if best is None or raw > best[0]:
@@ -388,7 +230,7 @@ def cv_rank(
     folds: list[str],
     profile: Profile,
 ) -> list[FoldResult]:
-    prepared = {name: _prepare(corpus, s.scores, windows, profile) for name, s in scored.items()}
+    prepared = {name: file_rows(corpus, s.scores, windows, profile) for name, s in scored.items()}
     out = []
     for fold in sorted(set(folds)):
         train = [i for i, f in enumerate(folds) if f != fold]
@@ -538,7 +380,7 @@ def main(argv: Sequence[str] = ()) -> int:
         ("the rule before", Rule(0.3, 2, 5, on="rarity")),
     ):
         for name, s in scored.items():
-            files = _prepare(
+            files = file_rows(
                 corpus, [alerts(s, f, rule) for f in range(len(corpus))], windows, STANDARD
             )
             r = raw_at(files, 0.5, STANDARD)
@@ -548,7 +390,7 @@ def main(argv: Sequence[str] = ()) -> int:
             )
     if "--per-file" in argv:
         for name, s in scored.items():
-            files = _prepare(corpus, s.scores, windows, STANDARD)
+            files = file_rows(corpus, s.scores, windows, STANDARD)
             t = best_threshold(files, STANDARD).threshold
             for key, raw in raw_at(files, t, STANDARD).per_file.items():
                 print(f"  {name:12} {raw:7.2f}  {key}")

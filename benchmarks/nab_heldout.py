@@ -20,23 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baseline_zscore import WINDOW, zscores
-from benchmarks.nab_cv import (
-    PROFILES,
-    STANDARD,
-    VARIANTS,
-    Corpus,
-    _pages,
-    _prepare,
-    best_threshold,
-    choose_rule,
-    choose_threshold,
-    load,
-    raw_at,
-    rules_for,
-    score_variant,
-)
+from benchmarks.nab_cv import _pages, choose_rule, choose_threshold, rules_for
+from benchmarks.nab_halves import Corpus, load
 from benchmarks.nab_reference import read_scores
-from processors.evaluation.nab import FileRows, Profile
+from benchmarks.nab_scores import STANDARD, file_rows, score_variant
+from benchmarks.nab_variants import VARIANTS
+from processors.evaluation.nab import PROFILES, FileRows, Profile, best_threshold, raw_at
 
 
 def heldout(
@@ -77,9 +66,11 @@ def unseen(
     by_column: dict[str, tuple[list[FileRows], float, Profile]] = {}
     everything = range(len(dev))
     for profile in PROFILES:
-        on_dev = {name: _prepare(dev, s.scores, windows, profile) for name, s in dev_scored.items()}
+        on_dev = {
+            name: file_rows(dev, s.scores, windows, profile) for name, s in dev_scored.items()
+        }
         name, threshold = choose_threshold(on_dev, everything, profile)
-        files = _prepare(corpus, held[name].scores, corpus_windows, profile)
+        files = file_rows(corpus, held[name].scores, corpus_windows, profile)
         r = raw_at(files, threshold, profile)
         print(
             f"  {profile.name:20} {r.normalized:6.1f}  ({name} @ {threshold:.3f} from dev; "
@@ -101,9 +92,9 @@ def unseen(
         f"windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
     )
     by_column["pages"] = (files, 0.5, STANDARD)
-    z_dev = _prepare(dev, [zscores(c[2]) for c in dev], windows, STANDARD)
+    z_dev = file_rows(dev, [zscores(c[2]) for c in dev], windows, STANDARD)
     t = best_threshold(z_dev, STANDARD).threshold
-    files = _prepare(corpus, [zscores(c[2]) for c in corpus], corpus_windows, STANDARD)
+    files = file_rows(corpus, [zscores(c[2]) for c in corpus], corpus_windows, STANDARD)
     r = raw_at(files, t, STANDARD)
     print(
         f"  {'z-score baseline':20} {r.normalized:6.1f}  (standard; rolling {WINDOW} points, "
@@ -159,8 +150,8 @@ def published(
         on_dev, on_held = scores(dev), scores(held)
         if on_dev is None or on_held is None:
             continue
-        t = best_threshold(_prepare(dev, on_dev, windows, STANDARD), STANDARD).threshold
-        files = _prepare(held, on_held, all_windows, STANDARD)
+        t = best_threshold(file_rows(dev, on_dev, windows, STANDARD), STANDARD).threshold
+        files = file_rows(held, on_held, all_windows, STANDARD)
         r = raw_at(files, t, STANDARD)
         print(
             f"    {detector:22} {r.normalized:6.1f}  (windows {r.detected_windows}/{r.windows}, "

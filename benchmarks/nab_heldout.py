@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baseline_zscore import WINDOW, zscores
-from benchmarks.nab_cv import _pages, choose_rule, choose_threshold, rules_for
+from benchmarks.nab_cv import choose_rule, choose_threshold
 from benchmarks.nab_halves import Corpus, load
+from benchmarks.nab_pages import page_rows, rules_for
 from benchmarks.nab_reference import read_scores
 from benchmarks.nab_scores import STANDARD, file_rows, score_variant
 from benchmarks.nab_variants import VARIANTS
@@ -80,12 +81,12 @@ def unseen(
             by_column["standard"] = (files, threshold, STANDARD)
             _oracle(f"{name}, oracle", files)
     pages_on_dev = {
-        (name, rule): _pages(dev, s, rule, windows)
+        (name, rule): page_rows(dev, s, rule, windows)
         for name, s in dev_scored.items()
         for rule in rules_for(VARIANTS[name])
     }
     name, rule = choose_rule(pages_on_dev, everything)
-    files = _pages(corpus, held[name], rule, corpus_windows)
+    files = page_rows(corpus, held[name], rule, corpus_windows)
     r = raw_at(files, 0.5, STANDARD)
     print(
         f"  {'pages (standard)':20} {r.normalized:6.1f}  ({name}, rule {rule} from dev; "

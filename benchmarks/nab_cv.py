@@ -39,6 +39,12 @@ way (each one's threshold swept on the dev split).
 Per-file scores are cached under $TOCSIN_NAB_CACHE (default /tmp/tocsin-nab-cv),
 keyed by the detector's source, the variant's detector settings and the file.
 
+The parts: the folds and the out-of-fold scores `benchmarks/nab_folds.py`, the choice
+among variants on training files `benchmarks/nab_choice.py`, the variants
+`benchmarks/nab_variants.py`, the cached per-file scores `benchmarks/nab_scores.py`, the
+alerting rules and their noise budget `benchmarks/nab_pages.py`, the held-out check and
+other corpora `benchmarks/nab_heldout.py`; this module parses the options and prints.
+
 Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
 [--variants a,b,...] [--folds 5|category] [--per-file] [--urgent 1.0,0.4,...]
 [--resolve 5,10,...] [--warm-up 50,150,...]
@@ -52,144 +58,17 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from benchmarks import threshold_choice
-from benchmarks.nab_halves import DATA, Corpus, load
-from benchmarks.nab_pages import ALL_RULES, NOISE_PAGES_PER_DAY, Rule, page_rows, rules_for
-from benchmarks.nab_scores import STANDARD, Scored, file_rows, score_variant
-from benchmarks.nab_variants import VARIANTS, choice_overrides, overridden
-from processors.evaluation.nab import (
-    PROFILES,
-    FileRows,
-    Profile,
-    best_threshold,
-    normalize,
-    raw_at,
-)
+from benchmarks.nab_folds import FoldResult, cv_pages, cv_rank, fold_of, pooled, worst
+from benchmarks.nab_halves import DATA, load
+from benchmarks.nab_heldout import heldout, unseen
+from benchmarks.nab_pages import ALL_RULES, NOISE_PAGES_PER_DAY, Rule, page_rows
+from benchmarks.nab_scores import STANDARD, file_rows, score_variant
+from benchmarks.nab_variants import VARIANTS
+from processors.evaluation.nab import PROFILES, Profile, best_threshold, normalize, raw_at
 from schemas.anomaly import AnomalySpec
-
-K = 5
-
-
-def fold_of(corpus: Corpus, how: str) -> list[str]:
-    if how == "category":
-        return [key.split("/")[0] for key, *_ in corpus]
-    dealt = 0
-    by_category: dict[str, list[int]] = {}
-    for i, (key, *_) in enumerate(corpus):
-        by_category.setdefault(key.split("/")[0], []).append(i)
-    folds = [""] * len(corpus)
-    for category in sorted(by_category):
-        for i in sorted(by_category[category], key=lambda j: corpus[j][0]):
-            folds[i] = f"fold {dealt % K + 1}"
-            dealt += 1
-    return folds
-
-
-@dataclass
-class FoldResult:
-    fold: str
-    choice: str
-    raw: float
-    windows: int
-    detected: int
-    fp: int
-
-
-def choose_threshold(
-    prepared: dict[str, list[FileRows]], train: Sequence[int], profile: Profile
-) -> tuple[str, float]:
-    """The variant and the threshold, each variant's by its own choice procedure."""
-    best: tuple[float, str, float] | None = None
-    for name, p in prepared.items():
-        files = [p[i] for i in train]
-        with overridden(choice_overrides(VARIANTS[name])):
-            t = threshold_choice.choose_threshold(files, profile)
-        raw = raw_at(files, t, profile).raw
-        if best is None or raw > best[0]:
-            best = (raw, name, t)
-    assert best is not None
-    return best[1], best[2]
-
-
-def choose_rule(
-    prepared: dict[tuple[str, Rule], list[FileRows]], train: Sequence[int]
-) -> tuple[str, Rule]:
-    """The variant and the alerting rule, each variant's by its own choice procedure."""
-    best: tuple[float, tuple[str, Rule]] | None = None
-    for name in dict.fromkeys(name for name, _ in prepared):
-        keys = [k for k in prepared if k[0] == name]
-        files = [[prepared[k][i] for i in train] for k in keys]
-        with overridden(choice_overrides(VARIANTS[name])):
-            c = threshold_choice.choose_rule(files, STANDARD)
-        raw = raw_at(files[c], 0.5, STANDARD).raw
-        if best is None or raw > best[0]:
-            best = (raw, keys[c])
-    assert best is not None
-    return best[1]
-
-
-def cv_rank(
-    corpus: Corpus,
-    windows: dict[str, Any],
-    scored: dict[str, Scored],
-    folds: list[str],
-    profile: Profile,
-) -> list[FoldResult]:
-    prepared = {name: file_rows(corpus, s.scores, windows, profile) for name, s in scored.items()}
-    out = []
-    for fold in sorted(set(folds)):
-        train = [i for i, f in enumerate(folds) if f != fold]
-        test = [i for i, f in enumerate(folds) if f == fold]
-        name, t = choose_threshold(prepared, train, profile)
-        r = raw_at([prepared[name][i] for i in test], t, profile)
-        out.append(
-            FoldResult(
-                fold, f"{name} @ {t:.3f}", r.raw, r.windows, r.detected_windows, r.false_positives
-            )
-        )
-    return out
-
-
-def cv_pages(
-    corpus: Corpus, windows: dict[str, Any], scored: dict[str, Scored], folds: list[str]
-) -> list[FoldResult]:
-    prepared = {
-        (name, rule): page_rows(corpus, s, rule, windows)
-        for name, s in scored.items()
-        for rule in rules_for(VARIANTS[name])
-    }
-    if not prepared:
-        print("\npages: no candidate rule pages pure noise at most once a month; not scored")
-        return []
-    out = []
-    for fold in sorted(set(folds)):
-        train = [i for i, f in enumerate(folds) if f != fold]
-        test = [i for i, f in enumerate(folds) if f == fold]
-        name, rule = choose_rule(prepared, train)
-        r = raw_at([prepared[(name, rule)][i] for i in test], 0.5, STANDARD)
-        out.append(
-            FoldResult(
-                fold,
-                f"{name}, rule {rule}",
-                r.raw,
-                r.windows,
-                r.detected_windows,
-                r.false_positives,
-            )
-        )
-    return out
-
-
-def pooled(results: Sequence[FoldResult], profile: Profile) -> float:
-    return normalize(sum(r.raw for r in results), sum(r.windows for r in results), profile)
-
-
-def worst(results: Sequence[FoldResult], profile: Profile) -> float:
-    return min(normalize(r.raw, r.windows, profile) for r in results if r.windows)
 
 
 def print_folds(title: str, results: Sequence[FoldResult], profile: Profile) -> None:
@@ -233,13 +112,9 @@ def main(argv: Sequence[str] = ()) -> int:
     windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
     corpus = load()
     if "--heldout" in argv:
-        from benchmarks.nab_heldout import heldout
-
         results = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
         return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, results)
     if "--corpus" in argv:
-        from benchmarks.nab_heldout import unseen
-
         path = Path(argv[argv.index("--corpus") + 1])
         started = time.monotonic()
         title = f"unseen corpus {path}: {sum(1 for _ in path.glob('data/*/*.csv'))} files"

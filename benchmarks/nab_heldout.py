@@ -1,11 +1,12 @@
 """The final check: the NAB files outside the dev split, with everything chosen on it.
 
 The detector variant, each profile's threshold and the alerting rule are chosen on all
-31 dev files exactly as `benchmarks/nab_cv.py` chooses them on training folds (by the
-procedures of `benchmarks/threshold_choice.py`), then applied once to the other NAB
-files; nothing is chosen on those. With a `results/` folder of a NAB checkout, the
-published detectors are scored beside it, each at the threshold that scores best on the
-dev split (NAB's own choice, as for the rolling z-score baseline).
+31 dev files exactly as the cross-validation (`benchmarks/nab_cv.py`) chooses them on
+training folds (`benchmarks/nab_choice.py`, by the procedures of
+`benchmarks/threshold_choice.py`), then applied once to the other NAB files; nothing is
+chosen on those. With a `results/` folder of a NAB checkout, the published detectors are
+scored beside it, each at the threshold that scores best on the dev split (NAB's own
+choice, as for the rolling z-score baseline).
 `--corpus PATH` scores any other corpus in NAB's layout (data/<category>/<file>.csv,
 labels/combined_windows.json) the same way, all its files.
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baseline_zscore import WINDOW, zscores
-from benchmarks.nab_cv import choose_rule, choose_threshold
+from benchmarks.nab_choice import choose_rule, choose_threshold
 from benchmarks.nab_halves import Corpus, load
 from benchmarks.nab_pages import page_rows, rules_for
 from benchmarks.nab_reference import read_scores

@@ -102,18 +102,20 @@ def main(argv: Sequence[str] = ()) -> int:
             if r.urgent == 1.0
             for u in urgent
         ]
-    for flag, attr in (("--resolve", "resolve_after"), ("--warm-up", "warm_up")):
-        if flag in argv:
-            # candidate rules with each of these quiet spells / warm-ups (the shipped
-            # rule's values only, without the flag)
-            values = [int(v) for v in argv[argv.index(flag) + 1].split(",")]
-            ALL_RULES[:] = [replace(r, **{attr: v}) for r in ALL_RULES for v in values]
+    # candidate rules with each of these quiet spells / warm-ups (the shipped rule's
+    # values only, without the flag)
+    if "--resolve" in argv:
+        quiet = [int(v) for v in argv[argv.index("--resolve") + 1].split(",")]
+        ALL_RULES[:] = [replace(r, resolve_after=v) for r in ALL_RULES for v in quiet]
+    if "--warm-up" in argv:
+        warm = [int(v) for v in argv[argv.index("--warm-up") + 1].split(",")]
+        ALL_RULES[:] = [replace(r, warm_up=v) for r in ALL_RULES for v in warm]
     how = argv[argv.index("--folds") + 1] if "--folds" in argv else "5"
     windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
     corpus = load()
     if "--heldout" in argv:
-        results = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
-        return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, results)
+        published = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
+        return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, published)
     if "--corpus" in argv:
         path = Path(argv[argv.index("--corpus") + 1])
         started = time.monotonic()

@@ -39,6 +39,12 @@ way (each one's threshold swept on the dev split).
 Per-file scores are cached under $TOCSIN_NAB_CACHE (default /tmp/tocsin-nab-cv),
 keyed by the detector's source, the variant's detector settings and the file.
 
+The parts: the folds and the out-of-fold scores `benchmarks/nab_folds.py`, the choice
+among variants on training files `benchmarks/nab_choice.py`, the variants
+`benchmarks/nab_variants.py`, the cached per-file scores `benchmarks/nab_scores.py`, the
+alerting rules and their noise budget `benchmarks/nab_pages.py`, the held-out check and
+other corpora `benchmarks/nab_heldout.py`; this module parses the options and prints.
+
 Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
 [--variants a,b,...] [--folds 5|category] [--per-file] [--urgent 1.0,0.4,...]
 [--resolve 5,10,...] [--warm-up 50,150,...]
@@ -48,397 +54,21 @@ Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.na
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib
 import json
-import os
-import random
 import sys
 import time
-from array import array
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from benchmarks import threshold_choice
-from benchmarks.nab_halves import DATA, Corpus, load
-from processors.anomaly import AnomalySeries
-from processors.evaluation.nab import (
-    PROFILES,
-    FileRows,
-    Profile,
-    best_threshold,
-    normalize,
-    prepare,
-    raw_at,
-)
+from benchmarks.nab_folds import FoldResult, cv_pages, cv_rank, fold_of, pooled, worst
+from benchmarks.nab_halves import DATA, load
+from benchmarks.nab_heldout import heldout, unseen
+from benchmarks.nab_pages import ALL_RULES, NOISE_PAGES_PER_DAY, Rule, page_rows
+from benchmarks.nab_scores import STANDARD, file_rows, score_variant
+from benchmarks.nab_variants import VARIANTS
+from processors.evaluation.nab import PROFILES, Profile, best_threshold, normalize, raw_at
 from schemas.anomaly import AnomalySpec
-
-CACHE = Path(os.environ.get("TOCSIN_NAB_CACHE", "/tmp/tocsin-nab-cv"))
-SOURCES = Path(__file__).resolve().parent.parent / "processors" / "anomaly"
-SPEC_SOURCE = SOURCES.parent.parent / "schemas" / "anomaly.py"
-K = 5
-STANDARD = PROFILES[0]
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A detector configuration: a spec and module constants overridden while it runs."""
-
-    name: str
-    spec: dict[str, Any] = field(default_factory=dict)
-    overrides: dict[str, Any] = field(default_factory=dict)  # "module.NAME": value
-
-
-# The shipped default first; experiments add candidates here (and say so in
-# docs/anomaly-evaluation.md).
-def _zero(log_step: float) -> float:
-    return 0.0
-
-
-_C = "processors.anomaly.calibration."
-_L = "processors.anomaly.likelihood."
-_DENSITY = _L + "DENSITY"
-_T = "benchmarks.threshold_choice."
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in [
-        Variant("default"),
-        Variant("stretch35", overrides={_C + "STRETCH": 35}),
-        Variant("stretch140", overrides={_C + "STRETCH": 140}),
-        Variant("daily", spec={"season": "daily"}),
-        Variant("daily-stretch35", spec={"season": "daily"}, overrides={_C + "STRETCH": 35}),
-        Variant("stretch20", overrides={_C + "STRETCH": 20}),
-        Variant("lag1", overrides={_C + "LAG": 1}),
-        Variant("lag10", overrides={_C + "LAG": 10}),
-        Variant("run5", overrides={_L + "SHORT": 0.2}),
-        Variant("run20", overrides={_L + "SHORT": 0.05}),
-        Variant("perpoint", overrides={"processors.anomaly.timescale._decades": _zero}),
-        # the default without the value density (density.py; the default since it fits the
-        # speed budget); its other settings (its run, in the alerts only, replacing the
-        # Gaussian novelty, without smoothing, Bonferroni, one calibrator) were measured at
-        # commit 1d0f01f
-        Variant("no-density", overrides={_DENSITY: False}),
-        # the context-conditional forecast (sequence.py, seq-* variants) was measured at
-        # commit 5f79e78 and left the detector (docs/anomaly-evaluation.md)
-        # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at
-        # commit e6a3cf3 and left the detector (docs/anomaly-evaluation.md)
-        # window novelty by adaptive resonance (resonance.py, art-* variants) was measured
-        # at commit 3c696a6 and left the detector (docs/anomaly-evaluation.md)
-        # peaks over threshold (pot* variants) was measured at commit 57b2aab and left the
-        # detector (docs/anomaly-evaluation.md)
-        # how the threshold and the rule are chosen on the training files (the detector is
-        # the default's; benchmarks/threshold_choice.py)
-        *(
-            Variant(f"choose-{how}", overrides={_T + "THRESHOLD": how, _T + "RULE": how})
-            for how in threshold_choice.METHODS[1:]
-        ),
-        Variant("choose-argmax-rule", overrides={_T + "RULE": "argmax"}),  # before
-        Variant(
-            "choose-bagged-rare",
-            overrides={_T + "THRESHOLD": "bagged", _T + "RULE": "bagged", _T + "QUANTILE": 0.25},
-        ),
-        # the second, coarser time scale (blocks.py, blocks-* variants) was measured at
-        # commit 3209d79 and left the detector (docs/anomaly-evaluation.md)
-        # a learned combination of the point's evidence, fitted on the training folds
-        # (learned_combination.py, likelihood.WEIGHTS, learn-* variants) was measured at
-        # commit 6598f9c and left the detector (docs/anomaly-evaluation.md)
-    ]
-}
-
-
-@dataclass(frozen=True)
-class Rule:
-    threshold: float
-    k: int
-    n: int
-    warm_up: int = 150
-    resolve_after: int = 10
-    # "fresh": as AnomalySeries, k of n rare points, one of which opened a new episode (its
-    # episode score over the threshold too); "rarity": k of n rare points (the rule before)
-    on: str = "fresh"
-    urgent: float = 1.0  # one point this rare (and opening an episode) pages at once
-
-    def __str__(self) -> str:
-        urgent = f" or 1 at {self.urgent:.2f}" if self.urgent < 1.0 else ""
-        quiet = f", resolve {self.resolve_after}" if self.resolve_after != 10 else ""
-        warm = f", warm-up {self.warm_up}" if self.warm_up != 150 else ""
-        return f"{self.threshold:.2f}, {self.k} of {self.n} on {self.on}{urgent}{quiet}{warm}"
-
-
-# Pages worth waking up for: a rule is a candidate only if pure noise pages a series at
-# most once a month (NAB's false-positive cost alone would favour paging on every rare point).
-NOISE_PAGES_PER_DAY = 1 / 30
-URGENT = [1.0]
-ALL_RULES = [
-    Rule(t, k, n, on=on, urgent=urgent)
-    for t in (0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
-    for k, n in ((1, 1), (2, 3), (2, 5), (2, 10))
-    for on in ("fresh", "rarity")
-    for urgent in URGENT
-]
-
-
-def noise_corpus(days: int = 30) -> Corpus:
-    """Gaussian and lognormal noise, 5-minute samples, two seeds each: no anomaly at all."""
-    out: Corpus = []
-    t0 = datetime(2026, 1, 5, tzinfo=UTC)
-    for kind in ("gauss", "lognormal"):
-        for seed in (1, 2):
-            rng = random.Random(seed)
-            values = [
-                100 + rng.gauss(0, 2) if kind == "gauss" else 100 * rng.lognormvariate(0, 0.5)
-                for _ in range(days * 288)
-            ]
-            ats = [t0 + timedelta(minutes=5 * i) for i in range(len(values))]
-            out.append((f"noise/{kind}-{seed}", [str(a) for a in ats], values, ats))
-    return out
-
-
-def noise_pages_per_day(noise: Scored, rule: Rule) -> float:
-    """Pages a day on pure noise (after the first day), the worst of the noise series."""
-    return max(
-        sum(alerts(noise, f, rule)[288:]) / (len(r) / 288 - 1) for f, r in enumerate(noise.rarity)
-    )
-
-
-def rules_for(variant: Variant) -> list[Rule]:
-    noise = score_variant(noise_corpus(), variant)
-    return [r for r in ALL_RULES if noise_pages_per_day(noise, r) <= NOISE_PAGES_PER_DAY]
-
-
-@contextlib.contextmanager
-def overridden(overrides: dict[str, Any]) -> Iterator[None]:
-    saved = []
-    for dotted, value in overrides.items():
-        module_name, attr = dotted.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-        saved.append((module, attr, getattr(module, attr)))
-        setattr(module, attr, value)
-    try:
-        yield
-    finally:
-        for module, attr, value in reversed(saved):
-            setattr(module, attr, value)
-
-
-def _choice(variant: Variant) -> dict[str, Any]:
-    """The overrides of how the threshold and the rule are chosen (benchmarks.threshold_choice)."""
-    return {k: v for k, v in variant.overrides.items() if k.startswith("benchmarks.")}
-
-
-def _detector(variant: Variant) -> dict[str, Any]:
-    """The overrides that change the scores (the others change only what is chosen)."""
-    return {k: v for k, v in variant.overrides.items() if not k.startswith("benchmarks.")}
-
-
-def _digest(variant: Variant) -> str:
-    h = hashlib.sha256()
-    for p in [*sorted(SOURCES.glob("*.py")), SPEC_SOURCE]:
-        h.update(p.read_bytes())
-    h.update(json.dumps([variant.spec, sorted(_detector(variant).items())], default=str).encode())
-    return h.hexdigest()[:16]
-
-
-@dataclass
-class Scored:
-    """Per file: the episode score (what NAB ranks) and the undamped rarity (what alerts use)."""
-
-    scores: list[list[float]]
-    rarity: list[list[float]]
-    points_per_cpu_s: float
-
-
-def score_variant(corpus: Corpus, variant: Variant) -> Scored:
-    label = variant.name if variant.spec or _detector(variant) else "default"
-    folder = CACHE / f"{label}-{_digest(variant)}"
-    spec = AnomalySpec.model_validate({**variant.spec, "warm_up": 0})
-    scores, rarity = [], []
-    cpu = 0.0
-    computed = 0
-    for key, _, values, ats in corpus:
-        path = folder / (key.replace("/", "__") + ".bin")
-        if path.is_file():
-            a = array("d")
-            a.frombytes(path.read_bytes())
-            n = len(a) // 2
-            scores.append(a[:n].tolist())
-            rarity.append(a[n:].tolist())
-            continue
-        with overridden(variant.overrides):
-            d = AnomalySeries(spec)
-            update = d.update
-            started = time.process_time()
-            verdicts = [update(v, at) for v, at in zip(values, ats, strict=True)]
-            cpu += time.process_time() - started
-        computed += len(values)
-        s = [x.score for x in verdicts]
-        r = [x.rarity for x in verdicts]
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(array("d", s + r).tobytes())
-        scores.append(s)
-        rarity.append(r)
-    return Scored(scores, rarity, computed / cpu if cpu else 0.0)
-
-
-def alerts(s: Scored, f: int, rule: Rule) -> list[float]:
-    """1.0 at each firing transition of the rule: AnomalySeries' debouncing, replayed."""
-    rarity, episode = s.rarity[f], s.scores[f]
-    out = [0.0] * len(rarity)
-    recent: list[bool] = []
-    fresh: list[bool] = []
-    firing, quiet = False, 0
-    for i, r in enumerate(rarity):
-        high = i >= rule.warm_up and r >= rule.threshold
-        recent.append(high)
-        fresh.append(rule.on != "fresh" or (high and episode[i] >= rule.threshold))
-        if len(recent) > rule.n:
-            del recent[0]
-            del fresh[0]
-        urgent = high and r >= rule.urgent and episode[i] >= rule.threshold
-        if not firing and (urgent or (sum(recent) >= rule.k and any(fresh))):
-            firing, quiet = True, 0
-            out[i] = 1.0
-        elif firing:
-            quiet = 0 if high else quiet + 1
-            if quiet >= rule.resolve_after:
-                firing = False
-    return out
-
-
-def fold_of(corpus: Corpus, how: str) -> list[str]:
-    if how == "category":
-        return [key.split("/")[0] for key, *_ in corpus]
-    dealt = 0
-    by_category: dict[str, list[int]] = {}
-    for i, (key, *_) in enumerate(corpus):
-        by_category.setdefault(key.split("/")[0], []).append(i)
-    folds = [""] * len(corpus)
-    for category in sorted(by_category):
-        for i in sorted(by_category[category], key=lambda j: corpus[j][0]):
-            folds[i] = f"fold {dealt % K + 1}"
-            dealt += 1
-    return folds
-
-
-def _prepare(
-    corpus: Corpus, scores: Sequence[Sequence[float]], windows: dict[str, Any], profile: Profile
-) -> list[FileRows]:
-    return [
-        prepare(key, s, ts, [(a, b) for a, b in windows.get(key, [])], profile)
-        for (key, ts, _, _), s in zip(corpus, scores, strict=True)
-    ]
-
-
-def _pages(corpus: Corpus, s: Scored, rule: Rule, windows: dict[str, Any]) -> list[FileRows]:
-    """The rule's firing transitions as NAB detections (standard profile)."""
-    return _prepare(corpus, [alerts(s, f, rule) for f in range(len(corpus))], windows, STANDARD)
-
-
-@dataclass
-class FoldResult:
-    fold: str
-    choice: str
-    raw: float
-    windows: int
-    detected: int
-    fp: int
-
-
-def choose_threshold(
-    prepared: dict[str, list[FileRows]], train: Sequence[int], profile: Profile
-) -> tuple[str, float]:
-    """The variant and the threshold, each variant's by its own choice procedure."""
-    best: tuple[float, str, float] | None = None
-    for name, p in prepared.items():
-        files = [p[i] for i in train]
-        with overridden(_choice(VARIANTS[name])):
-            t = threshold_choice.choose_threshold(files, profile)
-        raw = raw_at(files, t, profile).raw
-        if best is None or raw > best[0]:
-            best = (raw, name, t)
-    assert best is not None
-    return best[1], best[2]
-
-
-def choose_rule(
-    prepared: dict[tuple[str, Rule], list[FileRows]], train: Sequence[int]
-) -> tuple[str, Rule]:
-    """The variant and the alerting rule, each variant's by its own choice procedure."""
-    best: tuple[float, tuple[str, Rule]] | None = None
-    for name in dict.fromkeys(name for name, _ in prepared):
-        keys = [k for k in prepared if k[0] == name]
-        files = [[prepared[k][i] for i in train] for k in keys]
-        with overridden(_choice(VARIANTS[name])):
-            c = threshold_choice.choose_rule(files, STANDARD)
-        raw = raw_at(files[c], 0.5, STANDARD).raw
-        if best is None or raw > best[0]:
-            best = (raw, keys[c])
-    assert best is not None
-    return best[1]
-
-
-def cv_rank(
-    corpus: Corpus,
-    windows: dict[str, Any],
-    scored: dict[str, Scored],
-    folds: list[str],
-    profile: Profile,
-) -> list[FoldResult]:
-    prepared = {name: _prepare(corpus, s.scores, windows, profile) for name, s in scored.items()}
-    out = []
-    for fold in sorted(set(folds)):
-        train = [i for i, f in enumerate(folds) if f != fold]
-        test = [i for i, f in enumerate(folds) if f == fold]
-        name, t = choose_threshold(prepared, train, profile)
-        r = raw_at([prepared[name][i] for i in test], t, profile)
-        out.append(
-            FoldResult(
-                fold, f"{name} @ {t:.3f}", r.raw, r.windows, r.detected_windows, r.false_positives
-            )
-        )
-    return out
-
-
-def cv_pages(
-    corpus: Corpus, windows: dict[str, Any], scored: dict[str, Scored], folds: list[str]
-) -> list[FoldResult]:
-    prepared = {
-        (name, rule): _pages(corpus, s, rule, windows)
-        for name, s in scored.items()
-        for rule in rules_for(VARIANTS[name])
-    }
-    if not prepared:
-        print("\npages: no candidate rule pages pure noise at most once a month; not scored")
-        return []
-    out = []
-    for fold in sorted(set(folds)):
-        train = [i for i, f in enumerate(folds) if f != fold]
-        test = [i for i, f in enumerate(folds) if f == fold]
-        name, rule = choose_rule(prepared, train)
-        r = raw_at([prepared[(name, rule)][i] for i in test], 0.5, STANDARD)
-        out.append(
-            FoldResult(
-                fold,
-                f"{name}, rule {rule}",
-                r.raw,
-                r.windows,
-                r.detected_windows,
-                r.false_positives,
-            )
-        )
-    return out
-
-
-def pooled(results: Sequence[FoldResult], profile: Profile) -> float:
-    return normalize(sum(r.raw for r in results), sum(r.windows for r in results), profile)
-
-
-def worst(results: Sequence[FoldResult], profile: Profile) -> float:
-    return min(normalize(r.raw, r.windows, profile) for r in results if r.windows)
 
 
 def print_folds(title: str, results: Sequence[FoldResult], profile: Profile) -> None:
@@ -472,23 +102,21 @@ def main(argv: Sequence[str] = ()) -> int:
             if r.urgent == 1.0
             for u in urgent
         ]
-    for flag, attr in (("--resolve", "resolve_after"), ("--warm-up", "warm_up")):
-        if flag in argv:
-            # candidate rules with each of these quiet spells / warm-ups (the shipped
-            # rule's values only, without the flag)
-            values = [int(v) for v in argv[argv.index(flag) + 1].split(",")]
-            ALL_RULES[:] = [replace(r, **{attr: v}) for r in ALL_RULES for v in values]
+    # candidate rules with each of these quiet spells / warm-ups (the shipped rule's
+    # values only, without the flag)
+    if "--resolve" in argv:
+        quiet = [int(v) for v in argv[argv.index("--resolve") + 1].split(",")]
+        ALL_RULES[:] = [replace(r, resolve_after=v) for r in ALL_RULES for v in quiet]
+    if "--warm-up" in argv:
+        warm = [int(v) for v in argv[argv.index("--warm-up") + 1].split(",")]
+        ALL_RULES[:] = [replace(r, warm_up=v) for r in ALL_RULES for v in warm]
     how = argv[argv.index("--folds") + 1] if "--folds" in argv else "5"
     windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
     corpus = load()
     if "--heldout" in argv:
-        from benchmarks.nab_heldout import heldout
-
-        results = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
-        return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, results)
+        published = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
+        return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, published)
     if "--corpus" in argv:
-        from benchmarks.nab_heldout import unseen
-
         path = Path(argv[argv.index("--corpus") + 1])
         started = time.monotonic()
         title = f"unseen corpus {path}: {sum(1 for _ in path.glob('data/*/*.csv'))} files"
@@ -538,17 +166,14 @@ def main(argv: Sequence[str] = ()) -> int:
         ("the rule before", Rule(0.3, 2, 5, on="rarity")),
     ):
         for name, s in scored.items():
-            files = _prepare(
-                corpus, [alerts(s, f, rule) for f in range(len(corpus))], windows, STANDARD
-            )
-            r = raw_at(files, 0.5, STANDARD)
+            r = raw_at(page_rows(corpus, s, rule, windows), 0.5, STANDARD)
             print(
                 f"in sample, {label} ({rule}), {name}: pages {r.normalized:.1f} "
                 f"(windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
             )
     if "--per-file" in argv:
         for name, s in scored.items():
-            files = _prepare(corpus, s.scores, windows, STANDARD)
+            files = file_rows(corpus, s.scores, windows, STANDARD)
             t = best_threshold(files, STANDARD).threshold
             for key, raw in raw_at(files, t, STANDARD).per_file.items():
                 print(f"  {name:12} {raw:7.2f}  {key}")

@@ -1,11 +1,12 @@
 """The final check: the NAB files outside the dev split, with everything chosen on it.
 
 The detector variant, each profile's threshold and the alerting rule are chosen on all
-31 dev files exactly as `benchmarks/nab_cv.py` chooses them on training folds (by the
-procedures of `benchmarks/threshold_choice.py`), then applied once to the other NAB
-files; nothing is chosen on those. With a `results/` folder of a NAB checkout, the
-published detectors are scored beside it, each at the threshold that scores best on the
-dev split (NAB's own choice, as for the rolling z-score baseline).
+31 dev files exactly as the cross-validation (`benchmarks/nab_cv.py`) chooses them on
+training folds (`benchmarks/nab_choice.py`, by the procedures of
+`benchmarks/threshold_choice.py`), then applied once to the other NAB files; nothing is
+chosen on those. With a `results/` folder of a NAB checkout, the published detectors are
+scored beside it, each at the threshold that scores best on the dev split (NAB's own
+choice, as for the rolling z-score baseline).
 `--corpus PATH` scores any other corpus in NAB's layout (data/<category>/<file>.csv,
 labels/combined_windows.json) the same way, all its files.
 
@@ -20,23 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baseline_zscore import WINDOW, zscores
-from benchmarks.nab_cv import (
-    PROFILES,
-    STANDARD,
-    VARIANTS,
-    Corpus,
-    _pages,
-    _prepare,
-    best_threshold,
-    choose_rule,
-    choose_threshold,
-    load,
-    raw_at,
-    rules_for,
-    score_variant,
-)
+from benchmarks.nab_choice import choose_rule, choose_threshold
+from benchmarks.nab_halves import Corpus, load
+from benchmarks.nab_pages import page_rows, rules_for
 from benchmarks.nab_reference import read_scores
-from processors.evaluation.nab import FileRows, Profile
+from benchmarks.nab_scores import STANDARD, file_rows, score_variant
+from benchmarks.nab_variants import VARIANTS
+from processors.evaluation.nab import PROFILES, FileRows, Profile, best_threshold, raw_at
 
 
 def heldout(
@@ -77,9 +68,11 @@ def unseen(
     by_column: dict[str, tuple[list[FileRows], float, Profile]] = {}
     everything = range(len(dev))
     for profile in PROFILES:
-        on_dev = {name: _prepare(dev, s.scores, windows, profile) for name, s in dev_scored.items()}
+        on_dev = {
+            name: file_rows(dev, s.scores, windows, profile) for name, s in dev_scored.items()
+        }
         name, threshold = choose_threshold(on_dev, everything, profile)
-        files = _prepare(corpus, held[name].scores, corpus_windows, profile)
+        files = file_rows(corpus, held[name].scores, corpus_windows, profile)
         r = raw_at(files, threshold, profile)
         print(
             f"  {profile.name:20} {r.normalized:6.1f}  ({name} @ {threshold:.3f} from dev; "
@@ -89,21 +82,21 @@ def unseen(
             by_column["standard"] = (files, threshold, STANDARD)
             _oracle(f"{name}, oracle", files)
     pages_on_dev = {
-        (name, rule): _pages(dev, s, rule, windows)
+        (name, rule): page_rows(dev, s, rule, windows)
         for name, s in dev_scored.items()
         for rule in rules_for(VARIANTS[name])
     }
     name, rule = choose_rule(pages_on_dev, everything)
-    files = _pages(corpus, held[name], rule, corpus_windows)
+    files = page_rows(corpus, held[name], rule, corpus_windows)
     r = raw_at(files, 0.5, STANDARD)
     print(
         f"  {'pages (standard)':20} {r.normalized:6.1f}  ({name}, rule {rule} from dev; "
         f"windows {r.detected_windows}/{r.windows}, fp {r.false_positives})"
     )
     by_column["pages"] = (files, 0.5, STANDARD)
-    z_dev = _prepare(dev, [zscores(c[2]) for c in dev], windows, STANDARD)
+    z_dev = file_rows(dev, [zscores(c[2]) for c in dev], windows, STANDARD)
     t = best_threshold(z_dev, STANDARD).threshold
-    files = _prepare(corpus, [zscores(c[2]) for c in corpus], corpus_windows, STANDARD)
+    files = file_rows(corpus, [zscores(c[2]) for c in corpus], corpus_windows, STANDARD)
     r = raw_at(files, t, STANDARD)
     print(
         f"  {'z-score baseline':20} {r.normalized:6.1f}  (standard; rolling {WINDOW} points, "
@@ -159,8 +152,8 @@ def published(
         on_dev, on_held = scores(dev), scores(held)
         if on_dev is None or on_held is None:
             continue
-        t = best_threshold(_prepare(dev, on_dev, windows, STANDARD), STANDARD).threshold
-        files = _prepare(held, on_held, all_windows, STANDARD)
+        t = best_threshold(file_rows(dev, on_dev, windows, STANDARD), STANDARD).threshold
+        files = file_rows(held, on_held, all_windows, STANDARD)
         r = raw_at(files, t, STANDARD)
         print(
             f"    {detector:22} {r.normalized:6.1f}  (windows {r.detected_windows}/{r.windows}, "

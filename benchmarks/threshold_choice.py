@@ -22,7 +22,7 @@ read the same table differently:
 
 Candidates are ordered rarest first (the highest threshold; the rule that fires least on
 the training files), and every tie goes to the rarer. The procedure is a module constant,
-so a benchmark `Variant` switches it (`benchmarks/nab_cv.py` applies a variant's
+so a benchmark `Variant` switches it (`benchmarks/nab_choice.py` applies a variant's
 overrides while it chooses). By default the threshold is NAB's argmax and the rule is
 chosen by "plateau"; docs/anomaly-evaluation.md ("Variants tried: how the threshold is chosen")
 says why, with every procedure's out-of-fold figures.

@@ -6,7 +6,8 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from benchmarks.nab_cv import Rule, Scored, alerts
+from benchmarks.nab_pages import Rule, alerts
+from benchmarks.nab_scores import Scored
 from processors.anomaly import AnomalySeries
 from schemas.anomaly import AnomalySpec
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterator
 
-from processors.anomaly import AnomalySeries
 from processors.rules import snapshot, tenancy
 from processors.rules.aggregates import Accumulator
-from processors.rules.alerts import anomaly_alert, at_time, rule_alert
-from processors.rules.clocks import Clocks, SeriesClock
+from processors.rules.alerts import rule_alert
+from processors.rules.clocks import SeriesClock
 from processors.rules.compiled import DEFAULT_TENANT, CompiledRule
 from processors.rules.condition import FIRING, INACTIVE, PENDING
+from processors.rules.engine_state import EngineState
 from processors.rules.routes import (
     ANOMALY,
     SHADOW,
@@ -53,7 +53,6 @@ TENANTS_CAPPED = "partition_tenant_cap"
 _IDLE_EVICT_S = 3600.0
 _EVICT_EVERY_S = 600.0
 _ANOMALY_IDLE_S = 24 * 3600.0
-_NEVER = float("-inf")
 
 
 Values = list[tuple[GroupKey, float | None]]
@@ -119,7 +118,7 @@ def _forget_idle_members(rs: RuleState, horizon: float) -> bool:
     return rs.detectors != before
 
 
-class RuleEngine:
+class RuleEngine(EngineState):
     def __init__(
         self,
         rules: list[RuleModel],
@@ -133,75 +132,7 @@ class RuleEngine:
         settings = settings or RuleSettings()
         if partition is None:
             partition = tenancy.Partition(self, [CompiledRule(r) for r in rules], settings)
-        # what the tenants of the partition share, in one object they all point to (the
-        # engine's own attributes are read per sample: it keeps few of them)
-        self.partition = partition
-        self.tenant = tenant
-        self.lateness = settings.allowed_lateness.total_seconds()
-        self.per_series = settings.watermark == "series"
-        # kept in both modes: they also count each tenant's series for its cap
-        self.clocks = Clocks(self.lateness, settings.max_series_per_tenant)
-        if not self.per_series:
-            self.clocks.due = float("inf")
-        # the rules this tenant's samples go through: the shared ones and its own, each
-        # under its index in the pack (the order transitions come out in)
-        self.rules = [
-            RuleState(c, i)
-            for i, c in enumerate(partition.compiled)
-            if c.tenant is None or c.tenant == tenant
-        ]
-        leads: dict[str | None, RuleState] = {}
-        for rs in self.rules:
-            k = rs.rule.share_key
-            if k is not None:
-                # a rule's accumulators may be those of an earlier rule that sees every
-                # sample it sees: any rule here does (they all see this tenant's samples)
-                lead = leads.get(k)
-                if lead is None:
-                    leads[k] = rs
-                else:
-                    rs.lead = lead
-        self.by_metric, self.log_rules = self._rules_of()
-        # another tenant's series is its own: its group keys end with the tenant
-        # (state.GroupKey), its counters' keys start with it
-        self._mine: GroupKey = () if tenant == DEFAULT_TENANT else (tenant,)
-        self.max_time = float("-inf")
-        self.watermark = float("-inf")
-        # what closes windows and makes a sample late: the watermark, or ahead of it
-        self.close_wm = float("-inf")
-        # shared by the partition's engines: whoever feeds a record reads the overflows it
-        # caused from the partition's
-        self.overflows = partition.overflows
-        self.faults = partition.faults
-        # (event time, rule index, group key, alert): sorted per advance so the output
-        # order does not depend on where batch boundaries fell
-        self._out: list[tuple[float, int, GroupKey, Alert]] = []
-        self.advances = 0
-        self.next_evict = float("-inf")
-        self._absent_rules = [rs for rs in self.rules if rs.rule.absent_s]
-        # the earliest watermark at which an absence or an eviction can be due
-        self._housekeeping_due = float("-inf")
-        self._routes: dict[bytes, Route] = {}
-        # rules that are some shadow's lead, and their window values of this advance by
-        # (rule index, window): see _close_windows
-        self._leads = {rs.lead.index for rs in self.rules if rs.lead is not None}
-        self._closed: dict[tuple[int, int], _Closed] = {}
-        self._log_routes: dict[bytes, Route] = {}
-        # whether a sample of this tenant arrived since the partition last looked, and
-        # the partition's newest event time when it last saw one (tenancy.py)
-        self.arrived = True
-        self.seen = partition.newest
-
-    def _rules_of(self) -> tuple[dict[str, list[RuleState]], list[RuleState]]:
-        """The engine's rules by metric name, and its log rules."""
-        by_metric: dict[str, list[RuleState]] = {}
-        logs: list[RuleState] = []
-        for rs in self.rules:
-            if rs.rule.is_log:
-                logs.append(rs)
-            elif rs.rule.metric is not None:
-                by_metric.setdefault(rs.rule.metric, []).append(rs)
-        return by_metric, logs
+        super().__init__(settings, tenant, partition)
 
     # -- input ------------------------------------------------------------------
 
@@ -409,28 +340,6 @@ class RuleEngine:
             # (a matcher the new labels miss leaves groups only the old route updated)
             self._sync_route(replaced)
         routes[route] = made
-
-    def forget_routes(self) -> None:
-        """Drop every route: the state they point into is about to change."""
-        self._sync_last_seen()
-        self._routes.clear()
-        self._log_routes.clear()
-
-    def _sync_last_seen(self) -> None:
-        """Fold the routes' last_seen into their groups (see Route): before anything
-        reads a group's last_seen, and before routes are dropped."""
-        for route in self._routes.values():
-            self._sync_route(route)
-
-    @staticmethod
-    def _sync_route(route: Route) -> None:
-        t = route.last_seen
-        if t == _NEVER:
-            return
-        for s in route.slots:
-            g = s.group
-            if t > g.last_seen:
-                g.last_seen = t
 
     def _fold_route(
         self,
@@ -649,40 +558,6 @@ class RuleEngine:
                 return True
         return False
 
-    def _score(
-        self, rs: RuleState, key: GroupKey, g: Group, v: float, t: float, series: str
-    ) -> None:
-        """Score `series`' sample with its own detector in the group (a forecast follows
-        one series: several interleaved would look like a series that jumps at every
-        sample); the group fires when its first member does, and resolves with its last."""
-        assert isinstance(g, AnomalyGroup)  # new_group() for an anomaly rule
-        m = g.members.get(series)
-        if m is None:
-            spec = rs.rule.anomaly
-            assert spec is not None
-            m = g.members[series] = Member(AnomalySeries(spec))
-            rs.detectors += 1
-            if len(g.members) > 1:
-                g.retune(spec.threshold)
-        if t > m.last_seen:
-            m.last_seen = t
-        verdict = m.detector.update(v, at_time(t))
-        g.value = v
-        transition = verdict.transition
-        if transition is None:
-            return
-        if transition == "firing":
-            if g.phase == FIRING:
-                return  # another member's page is open: this one joins it
-            g.phase, g.active_since, g.fired_at = FIRING, t, t
-            rs.active.add(key)
-        else:
-            if g.phase != FIRING or g.any_firing():
-                return  # the group's page stays open while another member fires
-            g.phase = INACTIVE
-            rs.active.discard(key)
-        self._emit(rs, key, t, anomaly_alert(rs.rule, key, g, m.detector, series, verdict, v, t))
-
     # -- output -----------------------------------------------------------------
 
     def advance(self) -> list[Alert]:
@@ -776,9 +651,6 @@ class RuleEngine:
         self._housekeeping_due = min(
             [self.next_evict, *(rs.absent_due for rs in self._absent_rules)]
         )
-
-    def _emit(self, rs: RuleState, key: GroupKey, at: float, alert: Alert) -> None:
-        self._out.append((at, rs.index, key, alert))
 
     def _close(self, rs: RuleState, wm: float) -> None:
         """Close `rs`'s windows due at `wm`. A window whose close raises (a fault of

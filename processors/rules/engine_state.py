@@ -25,7 +25,7 @@ from schemas.alerts import Alert
 from schemas.rules import RuleSettings
 
 if TYPE_CHECKING:
-    from processors.rules.engine import _Closed
+    from processors.rules.closing import ClosedWindow
 
 _NEVER = float("-inf")
 
@@ -84,7 +84,7 @@ class EngineState:
         # rules that are some shadow's lead, and their window values of this advance by
         # (rule index, window): see _close_windows
         self._leads = {rs.lead.index for rs in self.rules if rs.lead is not None}
-        self._closed: dict[tuple[int, int], _Closed] = {}
+        self._closed: dict[tuple[int, int], ClosedWindow] = {}
         self._log_routes: dict[bytes, Route] = {}
         # whether a sample of this tenant arrived since the partition last looked, and
         # the partition's newest event time when it last saw one (tenancy.py)

@@ -115,7 +115,7 @@ def load(engine: RuleEngine, data: bytes) -> None:
     p.newest = _num(doc["partition_max"])
     _load_engine(engine, doc)
     for tenant, saved in doc["tenants"].items():
-        other = tenancy.engine_of(engine, tenant, restoring=True)
+        other = tenancy.engine_of(p, tenant, restoring=True)
         assert other is not None  # restoring is never refused
         _load_engine(other, saved)
     p.due = float(doc["tenants_due"])

@@ -66,17 +66,17 @@ class Partition:
         return [self.root, *self.others.values()]
 
 
-def engine_of(engine: RuleEngine, tenant: str, restoring: bool = False) -> RuleEngine | None:
-    """The engine of `tenant` in the partition of `engine`, made on its first sample;
-    None when the partition already holds `max_tenants_per_partition` tenants (a
-    checkpoint being restored is exempt: it holds what was admitted)."""
-    p = engine.partition
+def engine_of(p: Partition, tenant: str, restoring: bool = False) -> RuleEngine | None:
+    """The engine of `tenant` in partition `p`, made on its first sample (of the class of
+    the partition's own); None when the partition already holds
+    `max_tenants_per_partition` tenants (a checkpoint being restored is exempt: it holds
+    what was admitted)."""
     e = p.others.get(tenant)
     if e is None:
         if not restoring and len(p.others) + 1 >= p.settings.max_tenants_per_partition:
             return None
         tenant = intern(tenant)
-        e = p.others[tenant] = type(engine)([], p.settings, tenant=tenant, partition=p)
+        e = p.others[tenant] = type(p.root)([], p.settings, tenant=tenant, partition=p)
         if p.due == _NEVER:
             p.due = p.newest  # look at the next move
     return e

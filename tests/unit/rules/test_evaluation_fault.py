@@ -56,16 +56,16 @@ def test_a_record_whose_evaluation_raises_is_dead_lettered_and_the_rest_go_on(
 def test_a_window_whose_close_raises_is_skipped_and_the_rest_go_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import processors.rules.engine as engine_module
+    import processors.rules.closing as closing
 
-    real = engine_module._window_values
+    real = closing._window_values
 
     def faulty(panes: Any, *args: Any) -> Any:
         if any(acc.result() == 13.0 for pane in panes for acc in pane.values()):
             raise ValueError("stands for a fault of tocsin's own in closing this window")
         return real(panes, *args)
 
-    monkeypatch.setattr(engine_module, "_window_values", faulty)
+    monkeypatch.setattr(closing, "_window_values", faulty)
     other = RULE.model_copy(update={"name": "cpu_max_too"})
     e = RuleEngine([RULE, other], RuleSettings(allowed_lateness=timedelta(0)))
     seen: list[tuple[str, str, float]] = []

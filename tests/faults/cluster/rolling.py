@@ -190,8 +190,7 @@ def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
         victim.start()
         cluster.wait_in_sync(admin)
         phases.append((f"node {victim.node_id} killed and restarted", at, time.monotonic()))
-        rolled = time.monotonic()
-        quorum_at = time.monotonic()
+        rolled = quorum_at = time.monotonic()
         _lose_quorum(cluster, sub, lambda: feed(during[4]), sub_producer)
         cluster.wait_in_sync(admin, timeout=180)
         back_at = time.monotonic()
@@ -232,6 +231,12 @@ def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
         assert set(answers[name]) == {202}, (name, measured)
     for worker, longest in unready.items():
         assert longest <= UNREADY_LIMIT_S, (worker, measured)
+    # the workers whose work is writing say they cannot while nothing can be written: an
+    # operator sees the outage in their readiness (the processor, with no input
+    # meanwhile, has nothing it fails to write)
+    for worker in ("agents", "notifier"):
+        during = readiness.between(worker, quorum_at, back_at)
+        assert during and not all(during), (f"{worker} ready without a quorum", measured)
     # three copies of everything under the prefix, faust's changelogs included, and
     # two needed for a write
     assert check_topics(admin, sub.catalog) == [], measured

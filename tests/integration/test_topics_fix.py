@@ -4,8 +4,6 @@ nothing."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -23,6 +21,7 @@ from streams.catalog import Catalog
 from streams.cli.main import cli
 from streams.kafka import make_admin
 from streams.settings import KafkaSettings
+from tests.integration.store.support import wait_until
 
 
 def _fix(settings: KafkaSettings, plan: Path, *args: str) -> Result:
@@ -43,20 +42,17 @@ def _configs(admin: AdminClient, topic: str) -> dict[str, str]:
     return {key: entry.value for key, entry in fut.result().items()}
 
 
-def _until(what: str, ok: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ok():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
-        time.sleep(0.1)
-
-
 def _set_by_hand(admin: AdminClient, topic: str, key: str, value: str) -> None:
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
         ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])  # fmt: skip
     for fut in admin.incremental_alter_configs([resource], request_timeout=30).values():
         fut.result()
     # the broker describes it a moment after the controller took it: fix must see it
-    _until(f"{topic} {key}={value} described", lambda: _configs(admin, topic).get(key) == value)
+    wait_until(
+        f"{topic} {key}={value} described",
+        lambda: _configs(admin, topic).get(key) == value,
+        timeout=30,
+    )
 
 
 def test_a_config_changed_by_hand_is_set_back_and_check_is_then_clean(

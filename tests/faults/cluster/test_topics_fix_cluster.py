@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from streams.catalog import Catalog
 from streams.cli.main import cli
 from streams.kafka import make_admin
 from streams.settings import KafkaSettings
+from tests.integration.store.support import wait_until
 
 # beside the rolling restart's cluster (tests/faults/cluster/rolling.py), never on it
 CLUSTER_PORT = int(os.environ.get("TOCSIN_REASSIGN_CLUSTER_PORT", "19592"))
@@ -82,10 +81,10 @@ def _scenario(cluster: LocalCluster, tmp_path: Path) -> None:
         assert "rather than" not in out, out  # the tool's word for a reassignment that failed
         return out.count("is completed.") == len(moves)
 
-    _until("the reassignment completed (--verify)", completed, 120)
-    _until("every partition with three copies in the metadata",
-           lambda: not [d for d in check_topics(admin, catalog)
-                        if d.problem.startswith("replication factor")], 60)  # fmt: skip
+    wait_until("the reassignment completed (--verify)", completed, 120)
+    wait_until("every partition with three copies in the metadata",
+               lambda: not [d for d in check_topics(admin, catalog)
+                            if d.problem.startswith("replication factor")], 60)  # fmt: skip
 
     again = _fix(settings, plan)
     assert again.exit_code == 0, again.output
@@ -104,10 +103,3 @@ def _tool(command: list[str]) -> str:
         f"{command[-1]}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}"
     )
     return proc.stdout
-
-
-def _until(what: str, ok: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not ok():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
-        time.sleep(0.5)

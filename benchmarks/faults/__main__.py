@@ -37,7 +37,7 @@ from benchmarks.faults import (
     slack_outage,
     storm,
 )
-from benchmarks.faults.harness import Row, table
+from benchmarks.faults.harness import Row, keep, table
 from streams.broker.local import LocalBroker, port_of
 from streams.kafka import broker_reachable
 from streams.settings import KafkaSettings
@@ -61,9 +61,6 @@ PHASES = (
 HOSTILE_NICE = 5
 SCENARIO_ORDER = ("processor", "agents", "notifier", "gateway", *OUTAGES, "cluster-roll",
                   "topics-fix", "rebalance", "slack-outage", "storm", "hostile")  # fmt: skip
-
-
-KEPT = Path(".faults")  # what a failed scenario leaves for reading
 
 
 def broker_outage(bootstrap: str, tmp: Path, which: str, port: int) -> Row:
@@ -111,10 +108,7 @@ def _pytest_row(title: str, name: str, args: list[str], env: dict[str, str],
     notes += [line for line in proc.stdout.splitlines() if line.startswith("{")][:1]
     if proc.returncode not in (0, 5):
         notes += [line for line in proc.stdout.splitlines() if line.startswith("E ")][:8]
-        # the scenario's temporary directory goes with the soak: its failure stays
-        kept = KEPT / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
-        kept.parent.mkdir(exist_ok=True)
-        kept.write_text(proc.stdout + proc.stderr)
+        kept = keep(name, (proc.stdout + proc.stderr).encode())
         notes.append(f"full output, every worker's log tail included: {kept}")
     passed = sum(int(w) for w, n in zip(summary.split(), summary.split()[1:], strict=False)
                  if n.startswith("passed") and w.isdigit())  # fmt: skip

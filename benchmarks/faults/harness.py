@@ -23,6 +23,17 @@ from harness.settled import settled_end
 from harness.workers import kill9 as kill9
 from streams.settings import KafkaSettings
 
+KEPT = Path(".faults")  # what a failed scenario leaves for reading
+
+
+def keep(name: str, output: bytes) -> Path:
+    """A failed scenario's output, kept in the checkout: its temporary directory goes with
+    the soak."""
+    path = KEPT / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(output)
+    return path
+
 
 def worker_env(settings: KafkaSettings, **extra: str) -> dict[str, str]:
     return {

@@ -15,11 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.faults.harness import Row
+from benchmarks.faults.harness import Row, keep
 
 TEST = "tests/integration/agents/test_agents_rebalance.py"
 AT_ONCE = 3
-KEPT = Path(".faults")
 
 
 def run(bootstrap: str, trials: int, tmp: Path) -> Row:
@@ -39,11 +38,9 @@ def run(bootstrap: str, trials: int, tmp: Path) -> Row:
             if proc.returncode == 0:
                 passed += 1
                 continue
-            kept = KEPT / f"rebalance-{i}-{time.strftime('%Y%m%dT%H%M%S')}.log"
-            kept.parent.mkdir(exist_ok=True)
             logs = sorted((tmp / f"rebalance-{i}").rglob("agents.log"))
-            kept.write_bytes(out + b"".join(b"\n--- " + str(p).encode() + b" ---\n"
-                                            + p.read_bytes() for p in logs))  # fmt: skip
+            kept = keep(f"rebalance-{i}", out + b"".join(
+                b"\n--- %s ---\n%s" % (str(p).encode(), p.read_bytes()) for p in logs))  # fmt: skip
             failures.append(f"run {i + 1} failed: {kept}")
     notes = [f"{passed} of {trials} runs passed, {AT_ONCE} at a time; slowest run {worst:.0f} s",
              *failures[:8]]  # fmt: skip

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 # where librdkafka logs (see `KafkaSettings.client_config`)
 RDKAFKA_LOG = logging.getLogger("tocsin.rdkafka")
+SOCKET_TIMEOUT_MS = 30_000
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -172,6 +173,10 @@ class KafkaSettings(SecretFileSettings):
             # logging, hence the workers' JSON log and its rate limit, not raw stderr;
             # served from each client's poll, which every worker loop calls
             "logger": RDKAFKA_LOG,
+            # a node that hangs (frozen, cut off) answers nothing: a request to it is given
+            # up and sent again to the partition's new leader after this long, as Java's
+            # clients do, not after librdkafka's minute
+            "socket.timeout.ms": SOCKET_TIMEOUT_MS,
         }
         if self.sasl_mechanism:
             conf["sasl.mechanism"] = self.sasl_mechanism

@@ -95,6 +95,8 @@ Clock = Callable[[], datetime]
 # 25.5-30.2k/s against 16.9-29.2k/s
 BATCH, WITHIN = 2000, 0.005
 YIELD_EVERY = 0.02  # s of deciding before the loop's other tasks get a turn
+# the longest a request of faust's clients may wait for its answer (see build_app)
+REQUEST_TIMEOUT_S = 30.0
 # partition -> routed alerts (where, the alert, size of the record)
 Bundles = dict[int, list[tuple[Place, Alert, int]]]
 Later = list[Callable[[], Awaitable[Any]]]  # sends a batch's routing leaves for its end
@@ -144,6 +146,16 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
         # a crashed worker's partitions move after 10 s, not faust's default 60 s
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        # a node that hangs answers nothing: a commit, fetch or changelog write sent to it
+        # is given up after this long (as Java's clients do) and sent where the partition
+        # or the group moved, not after faust's minute and a half (twenty minutes for the
+        # changelogs' producer)
+        broker_request_timeout=REQUEST_TIMEOUT_S,
+        producer_request_timeout=REQUEST_TIMEOUT_S,
+        # shorter than the request timeout: the coordinator answers a join before the
+        # member gives up waiting for it (aiokafka waits on a join no longer than on any
+        # other request)
+        broker_rebalance_timeout=REQUEST_TIMEOUT_S - 5,
         web_enabled=False,
         datadir=datadir or f"/tmp/tocsin-agents-{settings.topic_prefix}",
         producer_acks=-1,

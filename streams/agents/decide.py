@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 import structlog
-from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+from aiokafka.partitioner import murmur2
 
 from processors.incidents.ledger import Effect
 from processors.incidents.lifecycle import (

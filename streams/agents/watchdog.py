@@ -6,9 +6,11 @@ fetch request for TP"): the records wait, nothing fails, nobody is paged. The
 watchdog compares, for every input partition this worker is assigned, the group's
 committed offset with the partition's end offset. A partition with records waiting
 whose committed offset has not moved for `stall_after` seconds is stalled; the
-worker then seeks it to its committed offset and resumes it, which puts it back in
-the fetcher. Redelivered records are harmless: every effect has a deterministic id
-and the group state remembers what it applied.
+worker then seeks it to its committed offset and resumes it, which puts it back in the
+fetcher. Each check also gives the worker's consumer the partitions' leaders when it
+fetches from another node (one that hangs: consumer_leaders.py). Redelivered records are
+harmless: every effect has a deterministic id and the group state remembers what it
+applied.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from streams.agents.consumer_leaders import point_at_leaders
 from streams.kafka import CALL_TIMEOUT_S, KafkaWait, committed_offsets, watermarks
 from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
@@ -53,6 +56,8 @@ class StallWatchdog:
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}  # -> (committed, since)
         self._remedied: dict[tuple[str, int], int] = {}  # stalls in a row, per partition
         self._consumer: Consumer | None = None
+        # each assigned partition's leader as the cluster names it, at the last check
+        self.leaders: dict[tuple[str, int], int] = {}
         # its round trips double as the agents' probe of the broker: readiness is false
         # while they fail, and the log says so
         self.wait = wait or KafkaWait("agents/watchdog")
@@ -95,6 +100,7 @@ class StallWatchdog:
     def _check(self, assigned: Iterable[tuple[str, int]]) -> list[Stall]:
         if self._consumer is None:
             self._consumer = self._open()
+        self.leaders = {}
         tps = [TopicPartition(t, p) for t, p in assigned if t in self._topics]
         now = self._clock()
         current = {(tp.topic, tp.partition) for tp in tps}
@@ -106,6 +112,7 @@ class StallWatchdog:
             # nothing to watch: still a round trip, or an outage would look like progress
             self._consumer.list_topics(next(iter(self._topics), None), timeout=CALL_TIMEOUT_S)
             return []
+        self.leaders = self._leaders(tps)
         stalls = []
         for tp in committed_offsets(self._consumer, tps, CALL_TIMEOUT_S):
             low, end = watermarks(self._consumer, tp, CALL_TIMEOUT_S)
@@ -121,6 +128,16 @@ class StallWatchdog:
                 self._seen[key] = (committed, now)  # give the remedy time to work
                 self._remedied[key] = self._remedied.get(key, 0) + 1
         return stalls
+
+    def _leaders(self, tps: list[TopicPartition]) -> dict[tuple[str, int], int]:
+        assert self._consumer is not None
+        known = {}
+        for name in {tp.topic for tp in tps}:
+            topic = self._consumer.list_topics(name, timeout=CALL_TIMEOUT_S).topics.get(name)
+            for p in topic.partitions.values() if topic is not None else ():
+                known[(name, p.id)] = p.leader
+        wanted = ((tp.topic, tp.partition) for tp in tps)
+        return {key: known[key] for key in wanted if known.get(key, -1) >= 0}
 
     def close(self) -> None:
         if self._consumer is not None:
@@ -140,7 +157,9 @@ def install(app: Any, watchdog: StallWatchdog, on_stall: Callable[[Stall], None]
         assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
         loop = asyncio.get_running_loop()
         try:
-            for stall in await loop.run_in_executor(None, watchdog.check, assigned):
+            stalls = await loop.run_in_executor(None, watchdog.check, assigned)
+            await point_at_leaders(app, watchdog.leaders)
+            for stall in stalls:
                 on_stall(stall)
                 tp = TP(stall.topic, stall.partition)
                 app.consumer.resume_partitions([tp])

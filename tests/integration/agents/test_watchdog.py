@@ -7,7 +7,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from streams.agents.watchdog import StallWatchdog
 from streams.catalog import Catalog
-from streams.kafka import make_producer
+from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
 
 
@@ -34,6 +34,11 @@ def test_a_partition_with_waiting_records_and_a_frozen_offset_is_a_stall(
         now[0] = 16
         [stall] = dog.check(mine)
         assert (stall.topic, stall.partition, stall.committed, stall.end) == (alerts, 0, 2, 5)
+        leader = make_admin(kafka_settings).list_topics(alerts, timeout=10).topics[alerts]
+        assert dog.leaders == {
+            (alerts, 0): leader.partitions[0].leader,
+            (alerts, 1): leader.partitions[1].leader,
+        }, "where to fetch"
 
         assert not dog.wait.stalled, "one stall is put back, not yet waited on"
         now[0] = 32

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import structlog
 
@@ -34,19 +35,24 @@ CHECK_EVERY_S = 10.0
 ASK_AFTER_S = 30.0
 # what the cluster keeps a worker's group offsets and transactions in
 INTERNAL = ("__consumer_offsets", "__transaction_state")
-SERVED = "every partition has a leader and all its replicas in sync"
+SERVED = "every partition has a leader and the replicas in sync that a write needs"
 
 
 def cluster_serves(settings: KafkaSettings, topics: Iterable[str], timeout: float = 10.0
                    ) -> tuple[bool, str]:  # fmt: skip
     """Does a new client get every partition of `topics` (and of the internal topics the
-    cluster has) answered with a leader and every replica in sync? (False, why)
-    otherwise."""
+    cluster has) answered with a leader and enough replicas in sync to take a write?
+    (False, why) otherwise."""
     try:
         metadata = quiet_admin(settings, "stuck").list_topics(timeout=timeout)
     except Exception as exc:  # the broker away, or not answering in time
         return False, f"no metadata: {exc}"
-    wanted = list(topics) + [t for t in INTERNAL if t in metadata.topics]
+    return serves(metadata, list(topics), settings.min_insync)
+
+
+def serves(metadata: Any, topics: list[str], min_insync: int) -> tuple[bool, str]:
+    """The judgement of `cluster_serves` on a metadata answer."""
+    wanted = topics + [t for t in INTERNAL if t in metadata.topics]
     for name in wanted:
         topic = metadata.topics.get(name)
         if topic is None or topic.error is not None:
@@ -54,10 +60,12 @@ def cluster_serves(settings: KafkaSettings, topics: Iterable[str], timeout: floa
         for p in topic.partitions.values():
             if p.leader < 0 or p.error is not None:
                 return False, f"{name}[{p.id}] has no leader"
-            if len(p.isrs) < len(p.replicas):
-                # writes may rightly wait here (fewer in-sync replicas than the topic's
-                # minimum): a restart would not make them go through
-                return False, f"{name}[{p.id}] is under-replicated"
+            if len(p.isrs) < min(min_insync, len(p.replicas)):
+                # writes rightly wait here (fewer in-sync replicas than a write needs): a
+                # restart would not make them go through. A replica out of sync beyond
+                # that (a node dead or hung for hours) leaves the cluster serving, and
+                # the guard watching
+                return False, f"{name}[{p.id}] has too few replicas in sync"
     return True, SERVED
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from streams.health import Health
 from streams.kafka import KafkaWait
 from streams.runtime.bootstrap import serving
-from streams.runtime.stuck import ASK_AFTER_S, EXIT_STUCK, SERVED, StuckGuard
+from streams.runtime.stuck import ASK_AFTER_S, EXIT_STUCK, SERVED, StuckGuard, serves
 from streams.settings import KafkaSettings
 
 
@@ -132,3 +134,32 @@ def test_a_worker_served_with_kafka_settings_runs_the_guard_until_it_stops() -> 
     for thread in guards()[before:]:
         thread.join(timeout=15)
     assert len(guards()) == before
+
+
+def _metadata(isrs: dict[str, list[list[int]]], leader: int = 1) -> Any:
+    """A metadata answer: each topic's partitions on three nodes, in sync as given."""
+
+    def part(i: int, isr: list[int]) -> Any:
+        return SimpleNamespace(id=i, leader=leader, error=None, replicas=[1, 2, 3], isrs=isr)
+
+    return SimpleNamespace(topics={
+        name: SimpleNamespace(error=None, partitions={i: part(i, isr) for i, isr in enumerate(p)})
+        for name, p in isrs.items()})  # fmt: skip
+
+
+def test_a_node_out_of_sync_leaves_the_cluster_serving_and_the_guard_watching() -> None:
+    # a node dead or hung for hours: two copies of three in sync still take every write
+    one_gone = _metadata({"alerts": [[1, 2], [1, 3]], "__consumer_offsets": [[1, 3]]})
+    assert serves(one_gone, ["alerts"], 2) == (True, SERVED)
+
+
+def test_fewer_replicas_in_sync_than_a_write_needs_is_the_clusters_wait() -> None:
+    two_gone = _metadata({"alerts": [[1, 2, 3], [1]]})
+    assert serves(two_gone, ["alerts"], 2) == (False, "alerts[1] has too few replicas in sync")
+    internal = _metadata({"alerts": [[1, 2, 3]], "__transaction_state": [[2]]})
+    assert serves(internal, ["alerts"], 2)[0] is False, "the internal topics count too"
+    assert serves(_metadata({"alerts": [[1]]}, leader=-1), ["alerts"], 1) == (
+        False,
+        "alerts[0] has no leader",
+    )
+    assert serves(_metadata({}), ["alerts"], 1) == (False, "topic alerts not served")

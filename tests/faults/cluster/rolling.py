@@ -176,7 +176,7 @@ def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
             node.start()
             cluster.wait_in_sync(admin)
             phases.append((f"node {node.node_id} restarted", at, time.monotonic()))
-            _all_running(sub)
+            all_running(sub)
         victim = cluster.nodes[1]
         at = time.monotonic()
         victim.kill()
@@ -204,7 +204,7 @@ def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
         assert ref_producer.flush(60) == 0
         assert sub_producer.flush(120) == 0, "the buffering producer lost input"
         want_notes, want_calls = same_output(ref, sub, parts)
-        _all_running(sub)
+        all_running(sub)
 
     got_notes, got_calls = settled(sub)
     assert got_notes == want_notes, diff(want_notes, got_notes)
@@ -255,18 +255,18 @@ def _lose_quorum(cluster: LocalCluster, sub: Pipeline, feed: Callable[[], None],
     feed()  # input that arrives while nothing can be written
     deadline = time.monotonic() + QUORUM_LOSS_S
     while time.monotonic() < deadline:
-        _all_running(sub)
+        all_running(sub)
         producer.poll(0.5)
     for node in lost:
         node.launch()  # together: neither answers before a quorum of controllers runs
     for node in lost:
         node.wait_ready(180)
-    _all_running(sub)
+    all_running(sub)
 
 
-def _all_running(p: Pipeline) -> None:
+def all_running(p: Pipeline) -> None:
     for worker, proc in p.procs.items():
         assert proc.poll() is None, f"{worker} exited ({proc.returncode})\n{p.tails()}"
 
 
-__all__ = ["run_rolling"]
+__all__ = ["Writes", "all_running", "led_by", "longest_unready", "run_rolling"]

@@ -48,8 +48,7 @@ SCENARIOS = ("processor", "agents", "notifier", "gateway", "broker-outage", "clu
 OUTAGES = {"broker-outage-30s": "30s", "broker-outage-3min": "3min"}
 PHASES = (
     (
-        ("broker-outage-30s", "broker-outage-3min", "cluster-roll", "frozen-node",
-         "topics-fix"),
+        ("broker-outage-30s", "broker-outage-3min", "cluster-roll", "frozen-node", "topics-fix"),
         # the rebalance after the Slack outage, which mostly waits: it failed only on a
         # busy machine, and the other lanes keep this one busy
         ("slack-outage", "rebalance"),

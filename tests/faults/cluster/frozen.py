@@ -16,33 +16,23 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import timedelta
+from contextlib import contextmanager
 from pathlib import Path
 
 from streams.admin import check_topics
 from streams.broker.cluster import LocalCluster
 from streams.broker.local import LocalBroker
-from streams.demo.fake_slack import FakeSlack, serve
-from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
-from tests.faults.cluster.rolling import Writes, all_running, led_by, longest_unready
-from tests.faults.outage.scenario import (
-    Pipeline,
-    Readiness,
-    diff,
-    input_parts,
-    running,
-    same_output,
-    settled,
-    topics_of,
-    wait_until,
-    write_config,
+from tests.faults.cluster.under_load import (
+    all_running,
+    led_by,
+    loaded,
+    longest_unready,
+    on_own_cluster,
 )
-from tests.integration.connectors.support import make_gateway
+from tests.faults.outage.scenario import diff, same_output, settled, wait_until
 
 CLUSTER_PORT = int(os.environ.get("TOCSIN_FROZEN_CLUSTER_PORT", "19792"))
 # the longest the input that arrives while a node is frozen may take to be paged, the
@@ -71,56 +61,19 @@ def frozen(node: LocalBroker) -> Iterator[None]:
 def run_frozen(reference_settings: KafkaSettings, tmp_path: Path) -> dict[str, object]:
     """The whole scenario; raises AssertionError naming what differs; returns what was
     measured."""
-    cluster = LocalCluster(port=CLUSTER_PORT)
-    cluster.reset()
-    try:
-        cluster.start()
-        return _scenario(cluster, reference_settings, tmp_path)
-    finally:
-        cluster.stop()
+    return on_own_cluster(CLUSTER_PORT, lambda c: _scenario(c, reference_settings, tmp_path))
 
 
 def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
               tmp_path: Path) -> dict[str, object]:  # fmt: skip
-    subject_settings = KafkaSettings(bootstrap_servers=cluster.bootstrap, partitions=3,
-                                     replication_factor=3,
-                                     topic_prefix=f"f{uuid.uuid4().hex[:10]}.")  # fmt: skip
-    config = write_config(tmp_path / "config.yaml")
-    parts = input_parts()
-    ref = Pipeline("reference", reference_settings, topics_of(reference_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
-    sub = Pipeline("subject", subject_settings, topics_of(subject_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
-    admin = make_admin(subject_settings)
-    with ExitStack() as stack:
-        ref_url = stack.enter_context(serve(ref.slack.app()))
-        sub_url = stack.enter_context(serve(sub.slack.app()))
-        stack.enter_context(running(ref, sub, config=config,
-                                    slack_urls=[f"{ref_url}/api/", f"{sub_url}/api/"]))  # fmt: skip
-        gateway = make_gateway(sub.settings, max_behind=timedelta(days=3650))
-        gateway_url = stack.enter_context(serve(gateway.app()))
-        ref_producer = make_producer(ref.settings)
-        sub_producer = make_producer(sub.settings, **{"message.timeout.ms": 0})
-        for worker in ("processor", "agents", "notifier"):
-            wait_until(lambda w=worker: sub.ready(w), 120, f"{worker} ready", ref, sub)  # type: ignore[misc]
-
-        def feed(records: list[tuple[str, bytes, bytes]]) -> None:
-            ref.produce(ref_producer, records)
-            sub.produce(sub_producer, records)
-            sub_producer.poll(0)
-
-        feed(parts[0])
-        assert sub_producer.flush(60) == 0
-        wait_until(lambda: b"alert_transition" in sub.log("processor").read_bytes(), 120,
-                   "the first transition", sub)  # fmt: skip
-        readiness = stack.enter_context(Readiness(sub))
-        writes = stack.enter_context(Writes(gateway_url).running())
+    with loaded(cluster, reference_settings, tmp_path, "f") as run:
+        ref, sub, parts, admin = run.ref, run.sub, run.parts, run.admin
         # the node that leads the most: the most clients are talking to it
         victim = max(cluster.nodes, key=lambda n: led_by(admin, n))
         led = led_by(admin, victim)
         froze_at = time.monotonic()
         with frozen(victim):
-            feed(parts[1])
+            run.feed(parts[1])
             same_output(ref, sub, parts[:2])
             paged_at = time.monotonic()
             all_running(sub)
@@ -131,14 +84,15 @@ def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
             wait_until(lambda w=worker: sub.ready(w), READY_AFTER_S, f"{worker} ready after",  # type: ignore[misc]
                        sub)  # fmt: skip
         ready_at = time.monotonic()
-        wait_until(lambda: (202, False) in writes.between(ready_at, time.monotonic()),
+        wait_until(lambda: (202, False) in run.writes.between(ready_at, time.monotonic()),
                    60, "a write accepted after the node woke", sub)  # fmt: skip
-        feed(parts[2])
-        assert ref_producer.flush(60) == 0
-        assert sub_producer.flush(120) == 0, "the buffering producer lost input"
+        run.feed(parts[2])
+        assert run.ref_producer.flush(60) == 0
+        assert run.sub_producer.flush(120) == 0, "the buffering producer lost input"
         want_notes, want_calls = same_output(ref, sub, parts)
         ended = time.monotonic()
         all_running(sub)
+    readiness, writes = run.readiness, run.writes
 
     got_notes, got_calls = settled(sub)
     assert got_notes == want_notes, diff(want_notes, got_notes)

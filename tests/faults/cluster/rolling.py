@@ -18,40 +18,25 @@ The pipelines and the comparison are the broker outage's (`tests/faults/outage`)
 from __future__ import annotations
 
 import os
-import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from datetime import timedelta
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
 from streams.admin import check_topics
 from streams.broker.cluster import LocalCluster
-from streams.broker.local import LocalBroker
-from streams.demo.fake_slack import FakeSlack, serve
-from streams.kafka import make_admin, make_producer
+from streams.kafka import make_admin
 from streams.settings import KafkaSettings
-from tests.faults.outage.scenario import (
-    PROBE,
-    Pipeline,
-    Readiness,
-    diff,
-    input_parts,
-    running,
-    same_output,
-    settled,
-    topics_of,
-    wait_until,
-    write_config,
+from tests.faults.cluster.under_load import (
+    all_running,
+    led_by,
+    loaded,
+    longest_unready,
+    on_own_cluster,
 )
-from tests.integration.connectors.support import AUTH, make_gateway
+from tests.faults.outage.scenario import Pipeline, diff, same_output, settled, wait_until
 
 CLUSTER_PORT = int(os.environ.get("TOCSIN_CLUSTER_PORT", "19392"))
 # the longest a worker may say it is not ready while the cluster serves: a group whose
@@ -63,111 +48,21 @@ UNREADY_LIMIT_S = 20.0
 QUORUM_LOSS_S = 45.0
 
 
-@dataclass
-class Writes:
-    """The gateway's answers to one write every 0.2 s, on a thread: (time, status,
-    whether it said when to retry)."""
-
-    base_url: str
-    answers: list[tuple[float, int, bool]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=30) as client:
-            while not self._stop.wait(0.2):
-                try:
-                    resp = client.post("/v1/metrics", content=PROBE, headers=AUTH)
-                    code, retry = resp.status_code, "Retry-After" in resp.headers
-                except httpx.HTTPError:
-                    code, retry = 0, False  # no answer at all: what a client must never get
-                self.answers.append((time.monotonic(), code, retry))
-
-    @contextmanager
-    def running(self) -> Iterator[Writes]:
-        thread = threading.Thread(target=self._run, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join()
-
-    def between(self, start: float, end: float) -> list[tuple[int, bool]]:
-        return [(code, retry) for t, code, retry in self.answers if start <= t <= end]
-
-
-def longest_unready(readiness: Readiness, worker: str, start: float, end: float) -> float:
-    """The longest run of samples in which `worker` said it was not ready."""
-    longest, since = 0.0, None
-    for t, w, ok in readiness.samples:
-        if w != worker or not start <= t <= end:
-            continue
-        if ok:
-            since = None
-        elif since is None:
-            since = t
-        else:
-            longest = max(longest, t - since)
-    return longest
-
-
-def led_by(admin: AdminClient, node: LocalBroker) -> int:
-    """How many partitions name `node` as their leader."""
-    topics = admin.list_topics(timeout=10).topics
-    return sum(p.leader == node.node_id for m in topics.values() for p in m.partitions.values())
-
-
 def run_rolling(reference_settings: KafkaSettings, tmp_path: Path) -> dict[str, object]:
     """The whole scenario; raises AssertionError naming what differs; returns what was
     measured (phases and their lengths, the longest unready stretch of each worker, the
     gateway's answers)."""
-    cluster = LocalCluster(port=CLUSTER_PORT)
-    cluster.reset()  # a cluster of its own, new each run
-    try:
-        cluster.start()
-        return _scenario(cluster, reference_settings, tmp_path)
-    finally:
-        cluster.stop()  # three brokers left running would cost every later test
+    return on_own_cluster(CLUSTER_PORT, lambda c: _scenario(c, reference_settings, tmp_path))
 
 
 def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
               tmp_path: Path) -> dict[str, object]:  # fmt: skip
-    subject_settings = KafkaSettings(bootstrap_servers=cluster.bootstrap, partitions=3,
-                                     replication_factor=3,
-                                     topic_prefix=f"r{uuid.uuid4().hex[:10]}.")  # fmt: skip
-    config = write_config(tmp_path / "config.yaml")
-    parts = input_parts()
-    during = [parts[1][i::5] for i in range(5)]  # one share per fault
-    ref = Pipeline("reference", reference_settings, topics_of(reference_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
-    sub = Pipeline("subject", subject_settings, topics_of(subject_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
-    admin = make_admin(subject_settings)
     phases: list[tuple[str, float, float]] = []
-    with ExitStack() as stack:
-        ref_url = stack.enter_context(serve(ref.slack.app()))
-        sub_url = stack.enter_context(serve(sub.slack.app()))
-        stack.enter_context(running(ref, sub, config=config,
-                                    slack_urls=[f"{ref_url}/api/", f"{sub_url}/api/"]))  # fmt: skip
-        # the gateway's own acknowledgement timeout: what a source sees in production
-        gateway = make_gateway(sub.settings, max_behind=timedelta(days=3650))
-        gateway_url = stack.enter_context(serve(gateway.app()))
-        ref_producer = make_producer(ref.settings)
-        sub_producer = make_producer(sub.settings, **{"message.timeout.ms": 0})
-        for worker in ("processor", "agents", "notifier"):
-            wait_until(lambda w=worker: sub.ready(w), 120, f"{worker} ready", ref, sub)  # type: ignore[misc]
-
-        def feed(records: list[tuple[str, bytes, bytes]]) -> None:
-            ref.produce(ref_producer, records)
-            sub.produce(sub_producer, records)
-            sub_producer.poll(0)
-
-        feed(parts[0])
-        assert sub_producer.flush(60) == 0
-        wait_until(lambda: b"alert_transition" in sub.log("processor").read_bytes(), 120,
-                   "the first transition", sub)  # fmt: skip
-        readiness = stack.enter_context(Readiness(sub))
-        writes = stack.enter_context(Writes(gateway_url).running())
+    with loaded(cluster, reference_settings, tmp_path, "r") as run:
+        ref, sub, parts, admin, feed = run.ref, run.sub, run.parts, run.admin, run.feed
+        readiness, writes = run.readiness, run.writes
+        sub_producer, ref_producer = run.sub_producer, run.ref_producer
+        during = [parts[1][i::5] for i in range(5)]  # one share per fault
         started = time.monotonic()
         for node, share in zip(cluster.nodes, during, strict=False):
             at = time.monotonic()
@@ -182,7 +77,7 @@ def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
         victim.kill()
         feed(during[3])
         # the others take its partitions over once its session lapses
-        wait_until(lambda: led_by(make_admin(subject_settings), victim) == 0, 60,
+        wait_until(lambda: led_by(make_admin(sub.settings), victim) == 0, 60,
                    f"new leaders for node {victim.node_id}'s partitions", sub)  # fmt: skip
         served_at = time.monotonic()
         wait_until(lambda: (202, False) in writes.between(served_at, time.monotonic()),
@@ -264,9 +159,4 @@ def _lose_quorum(cluster: LocalCluster, sub: Pipeline, feed: Callable[[], None],
     all_running(sub)
 
 
-def all_running(p: Pipeline) -> None:
-    for worker, proc in p.procs.items():
-        assert proc.poll() is None, f"{worker} exited ({proc.returncode})\n{p.tails()}"
-
-
-__all__ = ["Writes", "all_running", "led_by", "longest_unready", "run_rolling"]
+__all__ = ["run_rolling"]

@@ -1,0 +1,169 @@
+"""What both cluster scenarios share: a three-node cluster of the scenario's own, the
+same pipeline on it and on the session's broker (the reference) with the same input, a
+gateway writing to it, and what is measured while a fault lasts: the workers'
+readiness and the gateway's answers."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from streams.broker.cluster import LocalCluster
+from streams.broker.local import LocalBroker
+from streams.demo.fake_slack import FakeSlack, serve
+from streams.kafka import make_admin, make_producer
+from streams.settings import KafkaSettings
+from tests.faults.outage.scenario import (
+    PROBE,
+    Pipeline,
+    Readiness,
+    Record,
+    input_parts,
+    running,
+    topics_of,
+    wait_until,
+    write_config,
+)
+from tests.integration.connectors.support import AUTH, make_gateway
+
+
+def on_own_cluster(port: int, scenario: Callable[[LocalCluster], dict[str, object]]
+                   ) -> dict[str, object]:  # fmt: skip
+    """`scenario` on a new three-node cluster on `port` and the ports after it, stopped
+    however it ends: three brokers left running would cost every later test."""
+    cluster = LocalCluster(port=port)
+    cluster.reset()
+    try:
+        cluster.start()
+        return scenario(cluster)
+    finally:
+        cluster.stop()
+
+
+@dataclass
+class Loaded:
+    """Both pipelines running and past their first transition, the gateway answering
+    writes, readiness sampled."""
+
+    ref: Pipeline
+    sub: Pipeline
+    parts: list[list[Record]]
+    admin: AdminClient
+    ref_producer: Producer
+    sub_producer: Producer
+    readiness: Readiness
+    writes: Writes
+
+    def feed(self, records: list[Record]) -> None:
+        """The same records to both; the subject's producer buffers for as long as it
+        takes, so nothing it is given is dropped."""
+        self.ref.produce(self.ref_producer, records)
+        self.sub.produce(self.sub_producer, records)
+        self.sub_producer.poll(0)
+
+
+@contextmanager
+def loaded(cluster: LocalCluster, reference_settings: KafkaSettings, tmp_path: Path,
+           prefix: str) -> Iterator[Loaded]:  # fmt: skip
+    """Both pipelines started (the subject on `cluster`, three copies of every topic, its
+    topics under `prefix` and a random suffix), the first part of the input fed to both
+    and transformed by the subject's processor; the workers stopped on leaving."""
+    subject_settings = KafkaSettings(bootstrap_servers=cluster.bootstrap, partitions=3,
+                                     replication_factor=3,
+                                     topic_prefix=f"{prefix}{uuid.uuid4().hex[:10]}.")  # fmt: skip
+    config = write_config(tmp_path / "config.yaml")
+    ref = Pipeline("reference", reference_settings, topics_of(reference_settings),
+                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
+    sub = Pipeline("subject", subject_settings, topics_of(subject_settings),
+                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
+    with ExitStack() as stack:
+        ref_url = stack.enter_context(serve(ref.slack.app()))
+        sub_url = stack.enter_context(serve(sub.slack.app()))
+        stack.enter_context(running(ref, sub, config=config,
+                                    slack_urls=[f"{ref_url}/api/", f"{sub_url}/api/"]))  # fmt: skip
+        # the gateway's own acknowledgement timeout: what a source sees in production
+        gateway = make_gateway(sub.settings, max_behind=timedelta(days=3650))
+        gateway_url = stack.enter_context(serve(gateway.app()))
+        ref_producer = make_producer(ref.settings)
+        sub_producer = make_producer(sub.settings, **{"message.timeout.ms": 0})
+        for worker in ("processor", "agents", "notifier"):
+            wait_until(lambda w=worker: sub.ready(w), 120, f"{worker} ready", ref, sub)  # type: ignore[misc]
+        parts = input_parts()
+        run = Loaded(ref, sub, parts, make_admin(subject_settings), ref_producer, sub_producer,
+                     Readiness(sub), Writes(gateway_url))  # fmt: skip
+        run.feed(parts[0])
+        assert sub_producer.flush(60) == 0
+        wait_until(lambda: b"alert_transition" in sub.log("processor").read_bytes(), 120,
+                   "the first transition", sub)  # fmt: skip
+        stack.enter_context(run.readiness)
+        stack.enter_context(run.writes.running())
+        yield run
+
+
+@dataclass
+class Writes:
+    """The gateway's answers to one write every 0.2 s, on a thread: (time, status,
+    whether it said when to retry)."""
+
+    base_url: str
+    answers: list[tuple[float, int, bool]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            while not self._stop.wait(0.2):
+                try:
+                    resp = client.post("/v1/metrics", content=PROBE, headers=AUTH)
+                    code, retry = resp.status_code, "Retry-After" in resp.headers
+                except httpx.HTTPError:
+                    code, retry = 0, False  # no answer at all: what a client must never get
+                self.answers.append((time.monotonic(), code, retry))
+
+    @contextmanager
+    def running(self) -> Iterator[Writes]:
+        thread = threading.Thread(target=self._run, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def between(self, start: float, end: float) -> list[tuple[int, bool]]:
+        return [(code, retry) for t, code, retry in self.answers if start <= t <= end]
+
+
+def longest_unready(readiness: Readiness, worker: str, start: float, end: float) -> float:
+    """The longest run of samples in which `worker` said it was not ready."""
+    longest, since = 0.0, None
+    for t, w, ok in readiness.samples:
+        if w != worker or not start <= t <= end:
+            continue
+        if ok:
+            since = None
+        elif since is None:
+            since = t
+        else:
+            longest = max(longest, t - since)
+    return longest
+
+
+def led_by(admin: AdminClient, node: LocalBroker) -> int:
+    """How many partitions name `node` as their leader."""
+    topics = admin.list_topics(timeout=10).topics
+    return sum(p.leader == node.node_id for m in topics.values() for p in m.partitions.values())
+
+
+def all_running(p: Pipeline) -> None:
+    for worker, proc in p.procs.items():
+        assert proc.poll() is None, f"{worker} exited ({proc.returncode})\n{p.tails()}"

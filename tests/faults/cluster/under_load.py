@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from streams.broker.cluster import LocalCluster
 from streams.broker.local import LocalBroker
-from streams.demo.fake_slack import FakeSlack, serve
+from streams.demo.fake_slack import serve
 from streams.kafka import make_admin, make_producer
 from streams.settings import KafkaSettings
 from tests.faults.outage.scenario import (
@@ -29,10 +29,8 @@ from tests.faults.outage.scenario import (
     Readiness,
     Record,
     input_parts,
-    running,
-    topics_of,
+    started,
     wait_until,
-    write_config,
 )
 from tests.integration.connectors.support import AUTH, make_gateway
 
@@ -81,16 +79,8 @@ def loaded(cluster: LocalCluster, reference_settings: KafkaSettings, tmp_path: P
     subject_settings = KafkaSettings(bootstrap_servers=cluster.bootstrap, partitions=3,
                                      replication_factor=3,
                                      topic_prefix=f"{prefix}{uuid.uuid4().hex[:10]}.")  # fmt: skip
-    config = write_config(tmp_path / "config.yaml")
-    ref = Pipeline("reference", reference_settings, topics_of(reference_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
-    sub = Pipeline("subject", subject_settings, topics_of(subject_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
     with ExitStack() as stack:
-        ref_url = stack.enter_context(serve(ref.slack.app()))
-        sub_url = stack.enter_context(serve(sub.slack.app()))
-        stack.enter_context(running(ref, sub, config=config,
-                                    slack_urls=[f"{ref_url}/api/", f"{sub_url}/api/"]))  # fmt: skip
+        ref, sub = stack.enter_context(started(reference_settings, subject_settings, tmp_path))
         # the gateway's own acknowledgement timeout: what a source sees in production
         gateway = make_gateway(sub.settings, max_behind=timedelta(days=3650))
         gateway_url = stack.enter_context(serve(gateway.app()))

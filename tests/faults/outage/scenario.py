@@ -199,6 +199,25 @@ def running(*pipelines: Pipeline, config: Path, slack_urls: list[str]) -> Iterat
                 kill9(proc)
 
 
+@contextmanager
+def started(reference_settings: KafkaSettings, subject_settings: KafkaSettings,
+            tmp_path: Path) -> Iterator[tuple[Pipeline, Pipeline]]:  # fmt: skip
+    """The reference's and the subject's workers running with the example config (every
+    timer beyond the test) and a fake Slack each; stopped on leaving."""
+    config = write_config(tmp_path / "config.yaml")
+    # Slack answers in 20 ms, as a distant API would: deliveries are in flight too
+    ref = Pipeline("reference", reference_settings, topics_of(reference_settings),
+                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
+    sub = Pipeline("subject", subject_settings, topics_of(subject_settings),
+                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
+    with ExitStack() as stack:
+        ref_url = stack.enter_context(serve(ref.slack.app()))
+        sub_url = stack.enter_context(serve(sub.slack.app()))
+        stack.enter_context(running(ref, sub, config=config,
+                                    slack_urls=[f"{ref_url}/api/", f"{sub_url}/api/"]))  # fmt: skip
+        yield ref, sub
+
+
 def wait_until(pred: Callable[[], bool], timeout: float, what: str,
                *pipelines: Pipeline) -> None:  # fmt: skip
     deadline = time.monotonic() + timeout
@@ -272,18 +291,9 @@ def _scenario(broker: LocalBroker, reference_settings: KafkaSettings, tmp_path: 
               outage_s: float) -> None:  # fmt: skip
     subject_settings = KafkaSettings(bootstrap_servers=broker.bootstrap, partitions=3,
                                      topic_prefix=f"o{uuid.uuid4().hex[:10]}.")  # fmt: skip
-    config = write_config(tmp_path / "config.yaml")
     parts = input_parts()
-    # Slack answers in 20 ms, as a distant API would: deliveries are in flight too
-    ref = Pipeline("reference", reference_settings, topics_of(reference_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
-    sub = Pipeline("subject", subject_settings, topics_of(subject_settings),
-                   FakeSlack(latency=0.02), tmp_path)  # fmt: skip
     with ExitStack() as stack:
-        ref_url = stack.enter_context(serve(ref.slack.app()))
-        sub_url = stack.enter_context(serve(sub.slack.app()))
-        stack.enter_context(running(ref, sub, config=config,
-                                    slack_urls=[f"{ref_url}/api/", f"{sub_url}/api/"]))  # fmt: skip
+        ref, sub = stack.enter_context(started(reference_settings, subject_settings, tmp_path))
         # the gateway (in process): refuses writes while Kafka is away, accepts them after
         # the probe is dated at the fleet's start, long before the gateway's default age bound
         gateway = make_gateway(sub.settings, ack_timeout=2.0, max_behind=timedelta(days=3650))

@@ -175,7 +175,7 @@ class KafkaSettings(SecretFileSettings):
             "logger": RDKAFKA_LOG,
             # a node that hangs (frozen, cut off) answers nothing: a request to it is given
             # up and sent again to the partition's new leader after this long, as Java's
-            # clients do, not after librdkafka's minute
+            # clients do, not after librdkafka's longer default
             "socket.timeout.ms": SOCKET_TIMEOUT_MS,
         }
         if self.sasl_mechanism:

@@ -148,8 +148,7 @@ def build_app(settings: KafkaSettings, cfg: Config | Installation, *,
         broker_heartbeat_interval=2.0,
         # a node that hangs answers nothing: a commit, fetch or changelog write sent to it
         # is given up after this long (as Java's clients do) and sent where the partition
-        # or the group moved, not after faust's minute and a half (twenty minutes for the
-        # changelogs' producer)
+        # or the group moved, not after faust's far longer defaults
         broker_request_timeout=REQUEST_TIMEOUT_S,
         producer_request_timeout=REQUEST_TIMEOUT_S,
         # shorter than the request timeout: the coordinator answers a join before the

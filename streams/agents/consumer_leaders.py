@@ -1,7 +1,7 @@
 """Tells faust's consumer where its partitions' leaders are now.
 
 aiokafka's consumer learns of a new leader only from an error answer or from its
-periodic metadata refresh (faust's default: every five minutes). A node that hangs
+periodic metadata refresh, minutes apart by faust's default. A node that hangs
 (frozen, cut off) gives no answer at all: the consumer keeps fetching its partitions
 from it, each request waiting out the request timeout, and the records wait for minutes
 while the rest of the cluster serves them. A refresh it starts itself asks the nodes it

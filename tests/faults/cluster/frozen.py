@@ -37,7 +37,7 @@ from tests.faults.outage.scenario import diff, same_output, settled, wait_until
 CLUSTER_PORT = int(os.environ.get("TOCSIN_FROZEN_CLUSTER_PORT", "19792"))
 # the longest the input that arrives while a node is frozen may take to be paged, the
 # node still frozen: the cluster fences it once its session lapses, every client gives a
-# request to it up after its request timeout (30 s) and sends it to the new leader, and
+# request to it up after its request timeout and sends it to the new leader, and
 # the processor may lose a transaction to it and rebuild its windows: about two request
 # timeouts and a rebuild, with room for a busy machine
 FROZEN_PAGE_LIMIT_S = 100.0

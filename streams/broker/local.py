@@ -71,6 +71,9 @@ class LocalBroker:
         # this object started the broker process (not one found running): only then is
         # stopping it the starter's business
         self.launched = False
+        # a user id of its own (root only): what a test's iptables rule tells this node's
+        # traffic apart by, to cut it off from the other nodes but not from the clients
+        self.uid: int | None = None
         self.data_dir = self.home / f"data-{port}"
         self.log_dir = self.home / f"logs-{port}"
         self.pid_file = self.home / f"broker-{port}.pid"
@@ -185,8 +188,14 @@ class LocalBroker:
         self._write_properties()
         self._format_storage(java, lib)
         stdout = (self.log_dir / "stdout.log").open("ab")
+        as_user: list[str] = []
+        if self.uid is not None:
+            for path in (self.data_dir, self.log_dir, self.properties):
+                subprocess.run(["chown", "-R", f"{self.uid}:{self.uid}", str(path)], check=True)
+            as_user = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"]
         proc = subprocess.Popen(
             [
+                *as_user,
                 java,
                 f"-Xmx{self.heap}",
                 f"-Xms{self.heap}",

@@ -35,11 +35,14 @@ from tests.faults.outage.scenario import (
 from tests.integration.connectors.support import AUTH, make_gateway
 
 
-def on_own_cluster(port: int, scenario: Callable[[LocalCluster], dict[str, object]]
-                   ) -> dict[str, object]:  # fmt: skip
+def on_own_cluster(port: int, scenario: Callable[[LocalCluster], dict[str, object]], *,
+                   uids: int | None = None) -> dict[str, object]:  # fmt: skip
     """`scenario` on a new three-node cluster on `port` and the ports after it, stopped
-    however it ends: three brokers left running would cost every later test."""
+    however it ends: three brokers left running would cost every later test. With
+    `uids`, node i runs as user `uids + i`."""
     cluster = LocalCluster(port=port)
+    for i, node in enumerate(cluster.nodes):
+        node.uid = None if uids is None else uids + i
     cluster.reset()
     try:
         cluster.start()

@@ -1,0 +1,141 @@
+"""A node of a three-node cluster cut off from the other two under load, while the
+clients still reach it, against an uninterrupted run of the same input.
+
+The partition a client finds hardest: the node it talks to answers, but it can no longer
+replicate, reach the controllers or learn that they fenced it, so it still says it
+leads its partitions, takes writes it cannot get acknowledged by the others and answers
+metadata with leaders that moved. The others elect new leaders once its session lapses
+and serve. The pipeline must page what arrives meanwhile while the node is still cut
+off, and when the partition heals the node must be fenced and catch up, nothing paged
+twice.
+
+Each node runs as a user of its own (`LocalBroker.uid`), and iptables drops every packet
+a node's user sends to the other nodes' ports, in both directions; the clients run as
+root and keep reaching every node. Needs root, iptables and setpriv (util-linux).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from streams.admin import check_topics
+from streams.broker.cluster import LocalCluster
+from streams.broker.local import LocalBroker
+from streams.settings import KafkaSettings
+from tests.faults.cluster.under_load import (
+    all_running,
+    led_by,
+    loaded,
+    longest_unready,
+    on_own_cluster,
+)
+from tests.faults.outage.scenario import diff, same_output, settled, wait_until
+
+CLUSTER_PORT = int(os.environ.get("TOCSIN_PARTITION_CLUSTER_PORT", "19892"))
+FIRST_UID = 42_001  # the nodes' users: ids no account here uses
+# as for a frozen node: the others fence it once its session lapses, and each client
+# gives a request to it up after its request timeout and asks the new leader
+PARTITION_PAGE_LIMIT_S = 100.0
+
+
+def can_partition() -> str | None:
+    """Why this machine cannot cut a node off, or None when it can."""
+    if os.geteuid() != 0:
+        return "needs root (iptables, and nodes run as users of their own)"
+    missing = [t for t in ("iptables", "setpriv") if shutil.which(t) is None]
+    return f"needs {', '.join(missing)}" if missing else None
+
+
+def _rules(victim: LocalBroker, others: list[LocalBroker]) -> list[list[str]]:
+    """OUTPUT rules dropping what the victim's user sends to the others' ports and what
+    theirs send to its ports: no connection between them gets an answer."""
+
+    def drop(uid: int | None, port: int) -> list[str]:
+        return ["OUTPUT", "-m", "owner", "--uid-owner", str(uid), "-p", "tcp",
+                "--dport", str(port), "-j", "DROP"]  # fmt: skip
+
+    rules = []
+    for other in others:
+        rules += [drop(other.uid, p) for p in (victim.port, victim.controller_port)]
+        rules += [drop(victim.uid, p) for p in (other.port, other.controller_port)]
+    return rules
+
+
+@contextmanager
+def cut_off(victim: LocalBroker, others: list[LocalBroker]) -> Iterator[None]:
+    """`victim` cut off from `others` until the block ends; the rules are removed however
+    it ends."""
+    rules = _rules(victim, others)
+    for rule in rules:
+        subprocess.run(["iptables", "-A", *rule], check=True)
+    try:
+        yield
+    finally:
+        for rule in rules:
+            subprocess.run(["iptables", "-D", *rule], check=False)
+
+
+def run_partition(reference_settings: KafkaSettings, tmp_path: Path) -> dict[str, object]:
+    """The whole scenario; raises AssertionError naming what differs; returns what was
+    measured."""
+    return on_own_cluster(CLUSTER_PORT, lambda c: _scenario(c, reference_settings, tmp_path),
+                          uids=FIRST_UID)  # fmt: skip
+
+
+def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
+              tmp_path: Path) -> dict[str, object]:  # fmt: skip
+    with loaded(cluster, reference_settings, tmp_path, "p") as run:
+        ref, sub, parts, admin = run.ref, run.sub, run.parts, run.admin
+        # the node that leads the most: the most clients are talking to it
+        victim = max(cluster.nodes, key=lambda n: led_by(admin, n))
+        led = led_by(admin, victim)
+        cut_at = time.monotonic()
+        with cut_off(victim, [n for n in cluster.nodes if n is not victim]):
+            run.feed(parts[1])
+            same_output(ref, sub, parts[:2])
+            paged_at = time.monotonic()
+            all_running(sub)
+            # still cut off: the page did not wait for the partition to heal
+        healed_at = time.monotonic()
+        cluster.wait_in_sync(admin, timeout=240)
+        for worker in sub.procs:
+            wait_until(lambda w=worker: sub.ready(w), 60, f"{worker} ready after",  # type: ignore[misc]
+                       sub)  # fmt: skip
+        ready_at = time.monotonic()
+        run.feed(parts[2])
+        assert run.ref_producer.flush(60) == 0
+        assert run.sub_producer.flush(180) == 0, "the buffering producer lost input"
+        want_notes, want_calls = same_output(ref, sub, parts)
+        ended = time.monotonic()
+        all_running(sub)
+    readiness, writes = run.readiness, run.writes
+
+    got_notes, got_calls = settled(sub)
+    assert got_notes == want_notes, diff(want_notes, got_notes)
+    assert got_calls == want_calls, diff(want_calls, got_calls)
+    answers = Counter(code for code, _ in writes.between(cut_at, healed_at))
+    measured: dict[str, object] = {
+        "partitions the cut-off node led": led,
+        "paged while cut off after (s)": round(paged_at - cut_at, 1),
+        "longest unready while cut off (s)": {
+            w: round(longest_unready(readiness, w, cut_at, healed_at), 1) for w in sub.procs
+        },
+        "all ready after healing (s)": round(ready_at - healed_at, 1),
+        "gateway answers while cut off": dict(sorted(answers.items())),
+    }
+    assert paged_at - cut_at <= PARTITION_PAGE_LIMIT_S, ("paged too late", measured)
+    for code, retry in writes.between(cut_at, ended):
+        assert code == 202 or (code in (429, 503) and retry), measured
+    assert answers[202] > 0, ("no write accepted while a node was cut off", measured)
+    assert check_topics(admin, sub.catalog) == [], measured
+    return measured
+
+
+__all__ = ["can_partition", "run_partition"]

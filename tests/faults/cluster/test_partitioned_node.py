@@ -1,0 +1,26 @@
+"""Cut the busiest node of a three-node cluster off from the other two under load, the
+clients still reaching it: the pipeline pages what arrives meanwhile while the node is
+still cut off, and what an uninterrupted run pages after the partition heals (see
+partition.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.settings import KafkaSettings
+from tests.faults.cluster.partition import can_partition, run_partition
+
+
+# a soak (`make faults`), as the rolling restart: a cluster of three brokers of its own
+@pytest.mark.faults
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+def test_a_node_cut_off_from_the_cluster_delays_no_page_until_it_heals(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    if why := can_partition():
+        pytest.skip(why)
+    measured = run_partition(kafka_settings, tmp_path)
+    print(measured)

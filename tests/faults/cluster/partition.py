@@ -19,24 +19,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.admin import check_topics
-from streams.broker.cluster import LocalCluster
 from streams.broker.local import LocalBroker
 from streams.settings import KafkaSettings
-from tests.faults.cluster.under_load import (
-    all_running,
-    led_by,
-    loaded,
-    longest_unready,
-    on_own_cluster,
-)
-from tests.faults.outage.scenario import diff, same_output, settled, wait_until
+from tests.faults.cluster.under_load import on_own_cluster, one_node_fault
 
 CLUSTER_PORT = int(os.environ.get("TOCSIN_PARTITION_CLUSTER_PORT", "19892"))
 FIRST_UID = 42_001  # the nodes' users: ids no account here uses
@@ -85,57 +74,13 @@ def cut_off(victim: LocalBroker, others: list[LocalBroker]) -> Iterator[None]:
 def run_partition(reference_settings: KafkaSettings, tmp_path: Path) -> dict[str, object]:
     """The whole scenario; raises AssertionError naming what differs; returns what was
     measured."""
-    return on_own_cluster(CLUSTER_PORT, lambda c: _scenario(c, reference_settings, tmp_path),
-                          uids=FIRST_UID)  # fmt: skip
-
-
-def _scenario(cluster: LocalCluster, reference_settings: KafkaSettings,
-              tmp_path: Path) -> dict[str, object]:  # fmt: skip
-    with loaded(cluster, reference_settings, tmp_path, "p") as run:
-        ref, sub, parts, admin = run.ref, run.sub, run.parts, run.admin
-        # the node that leads the most: the most clients are talking to it
-        victim = max(cluster.nodes, key=lambda n: led_by(admin, n))
-        led = led_by(admin, victim)
-        cut_at = time.monotonic()
-        with cut_off(victim, [n for n in cluster.nodes if n is not victim]):
-            run.feed(parts[1])
-            same_output(ref, sub, parts[:2])
-            paged_at = time.monotonic()
-            all_running(sub)
-            # still cut off: the page did not wait for the partition to heal
-        healed_at = time.monotonic()
-        cluster.wait_in_sync(admin, timeout=240)
-        for worker in sub.procs:
-            wait_until(lambda w=worker: sub.ready(w), 60, f"{worker} ready after",  # type: ignore[misc]
-                       sub)  # fmt: skip
-        ready_at = time.monotonic()
-        run.feed(parts[2])
-        assert run.ref_producer.flush(60) == 0
-        assert run.sub_producer.flush(180) == 0, "the buffering producer lost input"
-        want_notes, want_calls = same_output(ref, sub, parts)
-        ended = time.monotonic()
-        all_running(sub)
-    readiness, writes = run.readiness, run.writes
-
-    got_notes, got_calls = settled(sub)
-    assert got_notes == want_notes, diff(want_notes, got_notes)
-    assert got_calls == want_calls, diff(want_calls, got_calls)
-    answers = Counter(code for code, _ in writes.between(cut_at, healed_at))
-    measured: dict[str, object] = {
-        "partitions the cut-off node led": led,
-        "paged while cut off after (s)": round(paged_at - cut_at, 1),
-        "longest unready while cut off (s)": {
-            w: round(longest_unready(readiness, w, cut_at, healed_at), 1) for w in sub.procs
-        },
-        "all ready after healing (s)": round(ready_at - healed_at, 1),
-        "gateway answers while cut off": dict(sorted(answers.items())),
-    }
-    assert paged_at - cut_at <= PARTITION_PAGE_LIMIT_S, ("paged too late", measured)
-    for code, retry in writes.between(cut_at, ended):
-        assert code == 202 or (code in (429, 503) and retry), measured
-    assert answers[202] > 0, ("no write accepted while a node was cut off", measured)
-    assert check_topics(admin, sub.catalog) == [], measured
-    return measured
+    return on_own_cluster(
+        CLUSTER_PORT,
+        lambda c: one_node_fault(
+            c, reference_settings, tmp_path, "p", cut_off, "cut off", PARTITION_PAGE_LIMIT_S
+        ),
+        uids=FIRST_UID,
+    )
 
 
 __all__ = ["can_partition", "run_partition"]

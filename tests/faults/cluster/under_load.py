@@ -8,8 +8,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ import httpx
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from streams.admin import check_topics
 from streams.broker.cluster import LocalCluster
 from streams.broker.local import LocalBroker
 from streams.demo.fake_slack import serve
@@ -28,7 +30,10 @@ from tests.faults.outage.scenario import (
     Pipeline,
     Readiness,
     Record,
+    diff,
     input_parts,
+    same_output,
+    settled,
     started,
     wait_until,
 )
@@ -160,3 +165,61 @@ def led_by(admin: AdminClient, node: LocalBroker) -> int:
 def all_running(p: Pipeline) -> None:
     for worker, proc in p.procs.items():
         assert proc.poll() is None, f"{worker} exited ({proc.returncode})\n{p.tails()}"
+
+
+# the fault a one-node scenario applies: the node that leads the most, the other nodes
+Fault = Callable[[LocalBroker, list[LocalBroker]], AbstractContextManager[None]]
+
+
+def one_node_fault(cluster: LocalCluster, reference_settings: KafkaSettings, tmp_path: Path,
+                   prefix: str, fault: Fault, what: str,
+                   limit_s: float) -> dict[str, object]:  # fmt: skip
+    """Under load, `fault` on the node that leads the most partitions (the most clients
+    talk to it) until what arrived meanwhile is paged, then lifted. Asserts the pages
+    equal the reference's within `limit_s` with the fault still on, the same output after
+    it, no worker exited, every write answered and one accepted during the fault; returns
+    what was measured, `what` naming the fault in its keys."""
+    with loaded(cluster, reference_settings, tmp_path, prefix) as run:
+        ref, sub, parts, admin = run.ref, run.sub, run.parts, run.admin
+        victim = max(cluster.nodes, key=lambda n: led_by(admin, n))
+        led = led_by(admin, victim)
+        began = time.monotonic()
+        with fault(victim, [n for n in cluster.nodes if n is not victim]):
+            run.feed(parts[1])
+            same_output(ref, sub, parts[:2])
+            paged_at = time.monotonic()
+            all_running(sub)
+            # the fault still on: the page did not wait for it to end
+        lifted = time.monotonic()
+        cluster.wait_in_sync(admin, timeout=240)
+        for worker in sub.procs:
+            wait_until(lambda w=worker: sub.ready(w), 60, f"{worker} ready after",  # type: ignore[misc]
+                       sub)  # fmt: skip
+        ready_at = time.monotonic()
+        run.feed(parts[2])
+        assert run.ref_producer.flush(60) == 0
+        assert run.sub_producer.flush(180) == 0, "the buffering producer lost input"
+        want_notes, want_calls = same_output(ref, sub, parts)
+        ended = time.monotonic()
+        all_running(sub)
+    readiness, writes = run.readiness, run.writes
+
+    got_notes, got_calls = settled(sub)
+    assert got_notes == want_notes, diff(want_notes, got_notes)
+    assert got_calls == want_calls, diff(want_calls, got_calls)
+    answers = Counter(code for code, _ in writes.between(began, lifted))
+    measured: dict[str, object] = {
+        f"partitions the {what} node led": led,
+        f"paged while {what} after (s)": round(paged_at - began, 1),
+        f"longest unready while {what} (s)": {
+            w: round(longest_unready(readiness, w, began, lifted), 1) for w in sub.procs
+        },
+        "all ready after (s)": round(ready_at - lifted, 1),
+        f"gateway answers while {what}": dict(sorted(answers.items())),
+    }
+    assert paged_at - began <= limit_s, ("paged too late", measured)
+    for code, retry in writes.between(began, ended):
+        assert code == 202 or (code in (429, 503) and retry), measured
+    assert answers[202] > 0, (f"no write accepted while a node was {what}", measured)
+    assert check_topics(admin, sub.catalog) == [], measured
+    return measured

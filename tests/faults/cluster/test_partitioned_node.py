@@ -17,9 +17,9 @@ from tests.faults.cluster.partition import can_partition, run_partition
 @pytest.mark.faults
 @pytest.mark.soak
 @pytest.mark.timeout(900)
-# an open finding (docs/outages.md): in one run of three, records of `alerts` stayed held
-# back behind a transaction that looked open for more than 90 s, and pages were late
-@pytest.mark.xfail(reason="a cut-off node can hold records back for minutes", strict=False)
+# an open finding (docs/outages.md): after losing a transaction to the cut-off node the
+# processor can wait minutes for the transaction coordinator, and pages are late
+@pytest.mark.xfail(reason="a cut-off node can hold the processor back for minutes", strict=False)
 def test_a_node_cut_off_from_the_cluster_delays_no_page_until_it_heals(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:

@@ -18,12 +18,14 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from streams.catalog import Catalog
 from streams.settings import KafkaSettings
 
+DEFAULT_INSTANCE = "w1"  # a processor's instance id unless a test names another
+
 
 def start_worker(
     settings: KafkaSettings,
     rules: Path,
     log: Path,
-    instance: str = "w1",
+    instance: str = DEFAULT_INSTANCE,
     checkpoint_every: float = 10.0,
     batch_size: int = 20_000,  # the CLI default
     max_wait_ms: float = 20.0,

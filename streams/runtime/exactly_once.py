@@ -46,6 +46,12 @@ FENCED_LIMIT, FENCED_WINDOW_S = 3, 600.0
 BROKER_STALE_S = 15.0  # readiness fails after this long without a broker round trip
 
 
+def transactional_id(group_id: str, instance_id: str) -> str:
+    """The transactional id of one instance: a restarted instance fences its own
+    predecessor, and no other."""
+    return f"{group_id}-{instance_id}"
+
+
 class ExactlyOnceLoop:
     def __init__(self, settings: KafkaSettings, worker: TransactionalWorker, *, name: str,
                  group_id: str, instance_id: str, metrics: WorkerMetrics, health: Health,
@@ -82,7 +88,8 @@ class ExactlyOnceLoop:
         poll_s = int(self._consumer_conf.get("max.poll.interval.ms", 300_000)) / 1000
         self.renewal, self.membership = Renewal(), Membership(grace_s=poll_s + JOIN_GRACE_S)
         self.out = Outputs(None, health.beat, self._positions)
-        self.txn = Transactions(settings, {"transactional.id": f"{group_id}-{instance_id}",
+        tid = transactional_id(group_id, instance_id)
+        self.txn = Transactions(settings, {"transactional.id": tid,
                                            "transaction.timeout.ms": 30_000,
                                            **(producer_conf or {})},
                                 self.wait, health.beat, self._stop,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from streams.broker.local import LocalBroker
 from streams.settings import KafkaSettings
-from tests.faults.cluster.under_load import on_own_cluster, one_node_fault
+from tests.faults.cluster.under_load import Choose, busiest, on_own_cluster, one_node_fault
 
 CLUSTER_PORT = int(os.environ.get("TOCSIN_PARTITION_CLUSTER_PORT", "19892"))
 FIRST_UID = 42_001  # the nodes' users: ids no account here uses
@@ -71,13 +71,14 @@ def cut_off(victim: LocalBroker, others: list[LocalBroker]) -> Iterator[None]:
             subprocess.run(["iptables", "-D", *rule], check=False)
 
 
-def run_partition(reference_settings: KafkaSettings, tmp_path: Path) -> dict[str, object]:
-    """The whole scenario; raises AssertionError naming what differs; returns what was
-    measured."""
+def run_partition(reference_settings: KafkaSettings, tmp_path: Path,
+                  choose: Choose = busiest) -> dict[str, object]:  # fmt: skip
+    """The whole scenario, on the node `choose` names; raises AssertionError naming what
+    differs; returns what was measured."""
     return on_own_cluster(
         CLUSTER_PORT,
         lambda c: one_node_fault(
-            c, reference_settings, tmp_path, "p", cut_off, "cut off", PARTITION_PAGE_LIMIT_S
+            c, reference_settings, tmp_path, "p", cut_off, "cut off", PARTITION_PAGE_LIMIT_S, choose
         ),
         uids=FIRST_UID,
     )

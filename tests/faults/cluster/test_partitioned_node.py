@@ -11,6 +11,7 @@ import pytest
 
 from streams.settings import KafkaSettings
 from tests.faults.cluster.partition import can_partition, run_partition
+from tests.faults.cluster.under_load import processor_coordinator
 
 
 # a soak (`make faults`), as the rolling restart: a cluster of three brokers of its own
@@ -26,4 +27,18 @@ def test_a_node_cut_off_from_the_cluster_delays_no_page_until_it_heals(
     if why := can_partition():
         pytest.skip(why)
     measured = run_partition(kafka_settings, tmp_path)
+    print(measured)
+
+
+@pytest.mark.faults
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+def test_the_processors_transaction_coordinator_cut_off_delays_no_page(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """The node cut off coordinates the processor's transactions: it still answers for
+    them, and can no longer finish any."""
+    if why := can_partition():
+        pytest.skip(why)
+    measured = run_partition(kafka_settings, tmp_path, processor_coordinator)
     print(measured)

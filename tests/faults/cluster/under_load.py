@@ -19,11 +19,13 @@ import httpx
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from harness.workers import DEFAULT_INSTANCE
 from streams.admin import check_topics
 from streams.broker.cluster import LocalCluster
 from streams.broker.local import LocalBroker
 from streams.demo.fake_slack import serve
 from streams.kafka import make_admin, make_producer
+from streams.runtime.exactly_once import transactional_id
 from streams.settings import KafkaSettings
 from tests.faults.outage.scenario import (
     PROBE,
@@ -38,6 +40,8 @@ from tests.faults.outage.scenario import (
     wait_until,
 )
 from tests.integration.connectors.support import AUTH, make_gateway
+
+TRANSACTION_LOG = "__transaction_state"
 
 
 def on_own_cluster(port: int, scenario: Callable[[LocalCluster], dict[str, object]], *,
@@ -156,6 +160,35 @@ def longest_unready(readiness: Readiness, worker: str, start: float, end: float)
     return longest
 
 
+def coordinator_partition(transactional_id: str, partitions: int) -> int:
+    """The partition of the transaction log whose leader coordinates `transactional_id`:
+    Kafka takes Java's String.hashCode of the id, made non-negative, modulo the log's
+    partitions."""
+    units = transactional_id.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+    return (h & 0x7FFFFFFF) % partitions
+
+
+# which node a one-node scenario applies its fault to
+Choose = Callable[["Loaded", list[LocalBroker]], LocalBroker]
+
+
+def busiest(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
+    """The node that leads the most partitions: the most clients talk to it."""
+    return max(nodes, key=lambda n: led_by(run.admin, n))
+
+
+def processor_coordinator(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
+    """The node that coordinates the subject processor's transactions."""
+    log = run.admin.list_topics(TRANSACTION_LOG, timeout=10).topics[TRANSACTION_LOG]
+    group = f"{run.sub.settings.topic_prefix}processor"
+    leader = log.partitions[coordinator_partition(transactional_id(group, DEFAULT_INSTANCE),
+                                                  len(log.partitions))].leader  # fmt: skip
+    return next(n for n in nodes if n.node_id == leader)
+
+
 def led_by(admin: AdminClient, node: LocalBroker) -> int:
     """How many partitions name `node` as their leader."""
     topics = admin.list_topics(timeout=10).topics
@@ -173,21 +206,21 @@ def majority(p: Pipeline, nodes: list[LocalBroker]) -> Pipeline:
     return replace(p, settings=p.settings.model_copy(update={"bootstrap_servers": bootstrap}))
 
 
-# the fault a one-node scenario applies: the node that leads the most, the other nodes
+# the fault a one-node scenario applies: the node chosen, the other nodes
 Fault = Callable[[LocalBroker, list[LocalBroker]], AbstractContextManager[None]]
 
 
 def one_node_fault(cluster: LocalCluster, reference_settings: KafkaSettings, tmp_path: Path,
-                   prefix: str, fault: Fault, what: str,
-                   limit_s: float) -> dict[str, object]:  # fmt: skip
-    """Under load, `fault` on the node that leads the most partitions (the most clients
-    talk to it) until what arrived meanwhile is paged, then lifted. Asserts the pages
+                   prefix: str, fault: Fault, what: str, limit_s: float,
+                   choose: Choose = busiest) -> dict[str, object]:  # fmt: skip
+    """Under load, `fault` on the node `choose` names (by default the one that leads the
+    most partitions) until what arrived meanwhile is paged, then lifted. Asserts the pages
     equal the reference's within `limit_s` with the fault still on, the same output after
     it, no worker exited, every write answered and one accepted during the fault; returns
     what was measured, `what` naming the fault in its keys."""
     with loaded(cluster, reference_settings, tmp_path, prefix) as run:
         ref, sub, parts, admin = run.ref, run.sub, run.parts, run.admin
-        victim = max(cluster.nodes, key=lambda n: led_by(admin, n))
+        victim = choose(run, cluster.nodes)
         led = led_by(admin, victim)
         began = time.monotonic()
         others = [n for n in cluster.nodes if n is not victim]

@@ -7,6 +7,14 @@ own and is waited for with a deadline: a call that outlives its timeout by
 STUCK_AFTER_S is given up on, as a fatal error, and the producer replaced; the new one
 has the same transactional id, and its init_transactions fences whatever the old one
 still holds.
+
+A coordinator can also answer and never finish: a node cut off from the others while
+its clients still reach it goes on answering for the transactions it coordinated,
+refusing each as "concurrent" while it waits on replicas that no longer follow it, and
+librdkafka goes on asking it. So a call that has not gone through for NARROW_AFTER_S
+asks every node which nodes the cluster still counts; when the cluster has left one
+out, the producer is replaced by one that knows only the others, and finds the
+coordinator the cluster elected.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 
+from streams.counted_nodes import Count, count
 from streams.kafka import CALL_TIMEOUT_S, KafkaWait, make_producer, retriable
 from streams.settings import KafkaSettings
 
@@ -33,6 +42,10 @@ STUCK_AFTER_S = 5.0
 # broker's transaction timeout: by then the broker has aborted the transaction itself,
 # so a new producer (whose init fences the old) loses nothing the abort would have kept
 GIVE_UP_S = 60.0
+# a coordinator that has not let a call through for this long may be one the cluster
+# no longer counts: every node is asked (a healthy coordinator answers a call in
+# milliseconds, or within one call's timeout while a partition's leader moves)
+NARROW_AFTER_S = CALL_TIMEOUT_S
 
 
 class Transactions:
@@ -46,19 +59,36 @@ class Transactions:
         self.wait, self._beat, self.stop = wait, beat, stop
         self._on_new = on_new  # told of every new producer (the outputs write through it)
         self.open = False  # a transaction begun and neither committed nor aborted
+        self._left_out: frozenset[int] = frozenset()  # nodes the producer was not told of
+        self._count: Callable[[KafkaSettings], Count | None] = count
         self.producer = self._new()
 
-    def _new(self) -> Producer:
+    def _new(self, narrowed: Count | None = None) -> Producer:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="transactions")
         self._stuck = False
-        producer = make_producer(self._settings, **self._conf)
+        settings = self._settings
+        self._left_out = frozenset()
+        if narrowed is not None and narrowed.left_out and narrowed.counted:
+            settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
+            self._left_out = narrowed.left_out
+        producer = make_producer(settings, **self._conf)
         self._on_new(producer)
         return producer
 
     def init(self) -> None:
         self._retrying("the transaction coordinator",
-                       lambda: self.producer.init_transactions(CALL_TIMEOUT_S))  # fmt: skip
+                       lambda: self.producer.init_transactions(CALL_TIMEOUT_S),
+                       in_init=True)  # fmt: skip
         self.wait.progressed()
+
+    def _newly_left_out(self) -> Count | None:
+        """The cluster's count when it leaves out a node this producer may still ask."""
+        found = self._count(self._settings)
+        log.info("nodes_counted", counted=sorted(found.counted) if found else None,
+                 left_out=sorted(found.left_out) if found else None)  # fmt: skip
+        if found is None or not found.counted or found.left_out <= self._left_out:
+            return None
+        return found
 
     def begin(self) -> None:
         self._call(self.producer.begin_transaction)  # local: nothing reaches the broker yet
@@ -81,12 +111,18 @@ class Transactions:
         """End the open transaction, waiting out the broker; a producer that can no
         longer abort, or has not managed to for GIVE_UP_S, is replaced (its successor's
         init ends the transaction)."""
-        first = time.monotonic()
+        first = asked = time.monotonic()
         while self.open and not self.stop.is_set():
             started = time.monotonic()
             if started - first > GIVE_UP_S:
                 self.replace(f"the abort has not gone through in {GIVE_UP_S:g}s")
                 return
+            if started - asked >= NARROW_AFTER_S:
+                asked = started
+                if narrowed := self._newly_left_out():
+                    self.replace("the abort is not through and the cluster left out "
+                                 f"nodes {sorted(narrowed.left_out)}", narrowed)  # fmt: skip
+                    return
             try:
                 self._call(lambda: self.producer.abort_transaction(CALL_TIMEOUT_S))
                 self.open = False
@@ -101,26 +137,33 @@ class Transactions:
                 if time.monotonic() - started < 0.5:
                     self.stop.wait(0.5)
 
-    def replace(self, why: KafkaError | str) -> None:
+    def replace(self, why: KafkaError | str, narrowed: Count | None = None) -> None:
         """A producer whose transaction state is lost for good (fenced after the broker
         expired its transaction), or renewed after an outage: a new one with the same
-        transactional id takes over."""
-        log.warning("producer_replaced", reason=str(why)[:300])
+        transactional id takes over (told only of the nodes `narrowed` counts)."""
+        self._swap(why, narrowed)
+        self.init()
+
+    def _swap(self, why: KafkaError | str, narrowed: Count | None) -> None:
+        log.warning("producer_replaced", reason=str(why)[:300],
+                    left_out=sorted(narrowed.left_out) if narrowed else [])  # fmt: skip
         old, self.open = self.producer, False
         # a thread blocked in the old producer stays blocked: left to its fate, as the
         # new producer's init_transactions fences whatever the old one still holds
         self._thread.shutdown(wait=False, cancel_futures=True)
         if not self._stuck:
             old.purge()
-        self.producer = self._new()
-        self.init()
+        self.producer = self._new(narrowed)
 
     def _retrying(self, what: str, call: Callable[[], object],
-                  give_up_after: float | None = None) -> None:  # fmt: skip
+                  give_up_after: float | None = None, in_init: bool = False) -> None:  # fmt: skip
         """Call until it goes through or fails for a reason other than time (or, with
         `give_up_after`, for that long); each try waits at most CALL_TIMEOUT_S, and the
-        loop stays live and says what it awaits."""
-        first = time.monotonic()
+        loop stays live and says what it awaits. Not through for NARROW_AFTER_S while
+        the cluster leaves out a node: `init` goes on with a producer that knows only
+        the others, any other call is given up (its transaction is lost with its
+        producer)."""
+        first = asked = time.monotonic()
         while True:
             started = time.monotonic()
             try:
@@ -133,6 +176,15 @@ class Transactions:
                     raise KafkaException(KafkaError(
                         KafkaError._TIMED_OUT, f"{what}: not through in {give_up_after:g}s"
                     )) from exc  # fmt: skip
+                if time.monotonic() - asked >= NARROW_AFTER_S:
+                    asked = time.monotonic()
+                    if narrowed := self._newly_left_out():
+                        why = f"{what}: not through; the cluster left out nodes " \
+                              f"{sorted(narrowed.left_out)}"  # fmt: skip
+                        if not in_init:
+                            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, why)) from exc
+                        self._swap(why, narrowed)
+                        continue
                 self.wait.waiting(what, exc.args[0])
                 self._beat()
                 if time.monotonic() - started < 0.5:

@@ -252,6 +252,7 @@ def one_node_fault(cluster: LocalCluster, reference_settings: KafkaSettings, tmp
     assert got_calls == want_calls, diff(want_calls, got_calls)
     answers = Counter(code for code, _ in writes.between(began, lifted))
     measured: dict[str, object] = {
+        f"the {what} node": victim.node_id,
         f"partitions the {what} node led": led,
         f"paged while {what} after (s)": round(paged_at - began, 1),
         f"longest unready while {what} (s)": {

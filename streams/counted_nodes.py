@@ -1,0 +1,86 @@
+"""Which nodes the cluster counts, asked of each node in turn.
+
+A node cut off from the others while its clients still reach it answers them with the
+metadata it had: itself as the leader of partitions that moved, and as the coordinator
+of transactions whose log moved and which it can no longer finish. A client that asks
+that node alone cannot tell. The other nodes stop listing a node once the controllers
+fence it, so a node that most nodes do not list is one a client should not ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError
+
+from streams.kafka_security import ssl_context
+from streams.settings import KafkaSettings
+
+ASK_TIMEOUT_S = 5.0  # a node that has not answered by then is left out of the count
+
+
+@dataclass(frozen=True)
+class View:
+    """What one node says the cluster is: node id to address."""
+
+    lists: dict[int, str]
+
+
+def asked(settings: KafkaSettings, address: str, timeout: float = ASK_TIMEOUT_S) -> View | None:
+    """The view of the node at `address`, asked of that node itself (librdkafka would ask
+    whichever node it picks); None when it did not answer."""
+    try:
+        return asyncio.run(asyncio.wait_for(_asked(settings, address, timeout), timeout))
+    except TimeoutError:
+        return None
+
+
+async def _asked(settings: KafkaSettings, address: str, within_s: float) -> View | None:
+    sasl = settings.security_protocol.startswith("SASL")
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    client = AIOKafkaClient(
+        bootstrap_servers=address,
+        request_timeout_ms=int(within_s * 1000),
+        security_protocol=settings.security_protocol,
+        ssl_context=ssl_context(settings),
+        sasl_mechanism=settings.sasl_mechanism if sasl else "PLAIN",
+        sasl_plain_username=settings.sasl_username if sasl else None,
+        sasl_plain_password=password if sasl else None,
+    )
+    try:
+        # its bootstrap asks the first address that answers, and that node only
+        await client.bootstrap()
+        return View({b.nodeId: f"{b.host}:{b.port}" for b in client.cluster.brokers()})
+    except (TimeoutError, KafkaError, OSError):
+        return None
+    finally:
+        await client.close()
+
+
+@dataclass(frozen=True)
+class Count:
+    """The nodes more than half of the answering nodes list, and those they do not."""
+
+    counted: dict[int, str]
+    left_out: frozenset[int]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(self.counted[n] for n in sorted(self.counted))
+
+
+def count(settings: KafkaSettings, timeout: float = ASK_TIMEOUT_S) -> Count | None:
+    """Every node any answer names, each asked at once; None when no node answered."""
+    first = asked(settings, settings.bootstrap_servers, timeout)
+    if first is None:
+        return None
+    with ThreadPoolExecutor(len(first.lists) or 1, thread_name_prefix="count") as pool:
+        answers = list(pool.map(lambda a: asked(settings, a, timeout), first.lists.values()))
+    views = [v for v in answers if v is not None] or [first]
+    addresses = {n: a for v in views for n, a in v.lists.items()}
+    listed_by = {n: sum(n in v.lists for v in views) for n in addresses}
+    counted = {n: addresses[n] for n, k in listed_by.items() if 2 * k > len(views)}
+    return Count(counted, frozenset(addresses) - frozenset(counted))

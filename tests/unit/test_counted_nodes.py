@@ -1,0 +1,68 @@
+"""Which nodes the cluster counts: a node that most nodes no longer list is left out,
+though it lists itself (a node cut off from the others answers with what it had)."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams import counted_nodes
+from streams.counted_nodes import View, count
+from streams.settings import KafkaSettings
+
+ADDR = {1: "n1:9092", 2: "n2:9092", 3: "n3:9092"}
+
+
+def views(monkeypatch: pytest.MonkeyPatch, lists: dict[str, set[int] | None],
+          first: str = "n1:9092") -> None:  # fmt: skip
+    """Each address answers with the nodes it lists (None: no answer); the bootstrap
+    address is answered by the node at `first`."""
+
+    def asked(_: KafkaSettings, address: str, timeout: float = 0) -> View | None:
+        at = first if address == "boot:9092" else address
+        listed = lists[at]
+        if listed is None:
+            return None
+        return View({n: ADDR[n] for n in listed})
+
+    monkeypatch.setattr(counted_nodes, "asked", asked)
+
+
+SETTINGS = KafkaSettings(bootstrap_servers="boot:9092")
+
+
+def test_a_node_only_itself_lists_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    views(monkeypatch, {"n1:9092": {1, 2, 3}, "n2:9092": {2, 3}, "n3:9092": {2, 3}})
+    found = count(SETTINGS)
+    assert found is not None
+    assert found.left_out == {1}
+    assert found.bootstrap == "n2:9092,n3:9092"
+
+
+def test_the_others_are_asked_even_when_the_left_out_node_answered_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the bootstrap reached the cut-off node: its view names everyone
+    views(monkeypatch, {"n1:9092": {1, 2, 3}, "n2:9092": {2, 3}, "n3:9092": None})
+    found = count(SETTINGS, timeout=0)
+    assert found is not None and found.left_out == {1}, "two answers, one lists node 1"
+    assert found.bootstrap == "n2:9092,n3:9092"
+
+
+def test_a_cluster_that_agrees_leaves_no_one_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    views(monkeypatch, {a: {1, 2, 3} for a in ADDR.values()})
+    found = count(SETTINGS)
+    assert found is not None and found.left_out == frozenset()
+    assert sorted(found.counted) == [1, 2, 3]
+
+
+def test_a_dead_node_the_others_do_not_list_is_not_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    views(monkeypatch, {"n1:9092": None, "n2:9092": {2, 3}, "n3:9092": {2, 3}}, first="n2:9092")
+    found = count(SETTINGS)
+    assert found is not None and sorted(found.counted) == [2, 3]
+
+
+def test_no_answer_is_no_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    views(monkeypatch, {a: None for a in ADDR.values()})
+    assert count(SETTINGS) is None

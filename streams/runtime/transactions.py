@@ -60,6 +60,9 @@ class Transactions:
         self._on_new = on_new  # told of every new producer (the outputs write through it)
         self.open = False  # a transaction begun and neither committed nor aborted
         self._left_out: frozenset[int] = frozenset()  # nodes the producer was not told of
+        # the count that made a call give up: the abort that follows goes to the same
+        # coordinator, so the producer is replaced at once
+        self._narrow_to: Count | None = None
         self._count: Callable[[KafkaSettings], Count | None] = count
         self.producer = self._new()
 
@@ -67,7 +70,7 @@ class Transactions:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="transactions")
         self._stuck = False
         settings = self._settings
-        self._left_out = frozenset()
+        self._left_out, self._narrow_to = frozenset(), None
         if narrowed is not None and narrowed.left_out and narrowed.counted:
             settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
             self._left_out = narrowed.left_out
@@ -111,6 +114,9 @@ class Transactions:
         """End the open transaction, waiting out the broker; a producer that can no
         longer abort, or has not managed to for GIVE_UP_S, is replaced (its successor's
         init ends the transaction)."""
+        if self.open and self._narrow_to is not None:
+            self.replace("the transaction's coordinator is a node the cluster left out")
+            return
         first = asked = time.monotonic()
         while self.open and not self.stop.is_set():
             started = time.monotonic()
@@ -140,8 +146,9 @@ class Transactions:
     def replace(self, why: KafkaError | str, narrowed: Count | None = None) -> None:
         """A producer whose transaction state is lost for good (fenced after the broker
         expired its transaction), or renewed after an outage: a new one with the same
-        transactional id takes over (told only of the nodes `narrowed` counts)."""
-        self._swap(why, narrowed)
+        transactional id takes over, told only of the nodes the cluster counts when it
+        left one out (`narrowed`, or counted now)."""
+        self._swap(why, narrowed or self._narrow_to or self._newly_left_out())
         self.init()
 
     def _swap(self, why: KafkaError | str, narrowed: Count | None) -> None:
@@ -182,6 +189,7 @@ class Transactions:
                         why = f"{what}: not through; the cluster left out nodes " \
                               f"{sorted(narrowed.left_out)}"  # fmt: skip
                         if not in_init:
+                            self._narrow_to = narrowed
                             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, why)) from exc
                         self._swap(why, narrowed)
                         continue

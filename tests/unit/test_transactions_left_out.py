@@ -36,6 +36,7 @@ class Producer:
 
     def __init__(self, bootstrap: str, refusals: int) -> None:
         self.bootstrap, self.refusals, self.purged = bootstrap, refusals, False
+        self.aborts = 0
         Producer.made.append(self)
 
     def _coordinator(self) -> None:
@@ -51,6 +52,7 @@ class Producer:
         pass
 
     def abort_transaction(self, _: float) -> None:
+        self.aborts += 1
         self._coordinator()
 
     def commit_transaction(self, _: float) -> None:
@@ -113,8 +115,12 @@ def test_a_commit_stuck_on_a_left_out_coordinator_is_given_up_naming_the_node(
     txn.producer.refusals = 10**6  # the coordinator it found turns stale in turn
     txn._left_out = frozenset()
     with pytest.raises(KafkaException, match=r"left out nodes \[1\]"):
-        txn.commit([], object())  # the caller then aborts, and the abort replaces it
+        txn.commit([], object())
     assert txn.open
+    stale = txn.producer
+    txn.abort()  # what the caller does next: the abort would wait on the same node
+    assert stale.aborts == 0 and stale.purged
+    assert not txn.open and txn.producer.bootstrap == "n2:9092,n3:9092"
 
 
 def test_a_coordinator_the_cluster_counts_is_waited_for(

@@ -87,9 +87,10 @@ class Transactions:
     def _newly_left_out(self) -> Count | None:
         """The cluster's count when it leaves out a node this producer may still ask."""
         found = self._count(self._settings)
-        log.info("nodes_counted", counted=sorted(found.counted) if found else None,
-                 left_out=sorted(found.left_out) if found else None)  # fmt: skip
-        if found is None or not found.counted or found.left_out <= self._left_out:
+        if found is None:  # no node answered: the broker is away, as in an outage
+            return None
+        log.info("nodes_counted", counted=sorted(found.counted), left_out=sorted(found.left_out))
+        if not found.counted or found.left_out <= self._left_out:
             return None
         return found
 

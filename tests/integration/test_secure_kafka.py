@@ -23,6 +23,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from streams.broker.local import LocalBroker
 from streams.broker.secure import BrokerSecurity
+from streams.counted_nodes import count
 from streams.demo.pipeline import Demo
 from streams.kafka import make_admin, make_producer
 from streams.kafka_security import KafkaAccessError, faust_credentials, verify_access
@@ -110,6 +111,9 @@ def test_both_client_stacks_reach_every_listener(
         return bytes(record.value)
 
     assert asyncio.run(read()) == protocol.encode()
+    # the node count the transactional producers ask for goes through aiokafka as well
+    found = count(settings)
+    assert found is not None and found.counted and not found.left_out
 
 
 def test_ssl_listener_refuses_a_client_without_certificate(secured: LocalBroker) -> None:

@@ -106,13 +106,15 @@ def frozen_node(bootstrap: str, tmp: Path) -> Row:
 
 
 def partitioned_node(bootstrap: str, tmp: Path) -> Row:
-    """The busiest node of a three-node cluster cut off from the other two by iptables
-    under load (the clients still reach it) until what arrived meanwhile is paged, then
-    healed: tests/faults/cluster owns the scenario; it needs root, iptables and setpriv,
-    and is skipped (0 trials) without them."""
+    """A node of a three-node cluster cut off from the other two by iptables under load
+    (the clients still reach it) until what arrived meanwhile is paged, then healed: the
+    busiest node, then the processor's transaction coordinator; and a worker restarted
+    against a cut-off coordinator. tests/faults/cluster owns the scenarios; they need
+    root, iptables and setpriv, and are skipped (0 trials) without them."""
     return _pytest_row("cluster node cut off", "partitioned-node",
                        ["-m", "soak or not soak", "-s",
-                        "tests/faults/cluster/test_partitioned_node.py"],
+                        "tests/faults/cluster/test_partitioned_node.py",
+                        "tests/faults/cluster/test_coordinator_cut_off.py"],
                        {"TOCSIN_BOOTSTRAP_SERVERS": bootstrap}, tmp)  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Histogram
 
+from streams.counted_nodes import Count
 from streams.health import Health
 from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
@@ -103,8 +104,14 @@ class ExactlyOnceLoop:
     def _use_producer(self, producer: Any) -> None:
         self.out.producer = producer
 
-    def _new_consumer(self) -> Consumer:
-        consumer = make_consumer(self.settings, self.group_id, **self._consumer_conf)
+    def _new_consumer(self, narrowed: Count | None = None) -> Consumer:
+        """A consumer, told only of the nodes `narrowed` counts when the producer was."""
+        settings = self.settings
+        self._consumer_left_out: frozenset[int] = frozenset()
+        if narrowed is not None:
+            settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
+            self._consumer_left_out = narrowed.left_out
+        consumer = make_consumer(settings, self.group_id, **self._consumer_conf)
         self._lag = LagReporter(consumer, self.metrics.lag, every_s=0)  # paced by _turn
         return consumer
 
@@ -319,6 +326,12 @@ class ExactlyOnceLoop:
         self._txn_since, self.out.written = None, 0
         self.worker.aborted()
         self.txn.abort()
+        if self.txn.narrowed and self.txn.narrowed.left_out - self._consumer_left_out:
+            # the producer was told only of the nodes the cluster counts: the consumer may
+            # still be a member at a node left out, which goes on answering its heartbeats,
+            # while the commits go to the coordinator the cluster elected, which refuses
+            # them (unknown member); a new consumer joins there
+            self._consumer_fenced = True
         if self._consumer_fenced:
             self._replace_consumer()
             self._trouble = None
@@ -347,7 +360,7 @@ class ExactlyOnceLoop:
             old.close()
         except (KafkaException, RuntimeError) as exc:  # a fenced consumer may refuse
             log.info("consumer_close_failed", error=str(exc)[:300])
-        self.consumer = self._new_consumer()
+        self.consumer = self._new_consumer(self.txn.narrowed)
         self.membership.renewed()
         self._subscribe()
 

@@ -63,6 +63,7 @@ class Transactions:
         # the count that made a call give up: the abort that follows goes to the same
         # coordinator, so the producer is replaced at once
         self._narrow_to: Count | None = None
+        self.narrowed: Count | None = None  # the count the producer was told only of
         self._count: Callable[[KafkaSettings], Count | None] = count
         self.producer = self._new()
 
@@ -70,10 +71,10 @@ class Transactions:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="transactions")
         self._stuck = False
         settings = self._settings
-        self._left_out, self._narrow_to = frozenset(), None
+        self._left_out, self._narrow_to, self.narrowed = frozenset(), None, None
         if narrowed is not None and narrowed.left_out and narrowed.counted:
             settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
-            self._left_out = narrowed.left_out
+            self._left_out, self.narrowed = narrowed.left_out, narrowed
         producer = make_producer(settings, **self._conf)
         self._on_new(producer)
         return producer

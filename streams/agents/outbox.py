@@ -23,27 +23,35 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from streams.kafka import KafkaWait, make_producer
+from streams.producer_stats import ProducerStats
 from streams.runtime.produce import produce_async
 from streams.settings import KafkaSettings
 
 POLL_EVERY = 0.001  # s between polls while a batch waits for its acknowledgements
 ACK_PATIENCE_S = 10.0  # a batch unacknowledged this long: the broker is away
+REPORT_EVERY_S = 30.0  # where a held batch's records wait, logged this often
+
+log = structlog.get_logger(__name__)
 
 
 class Acks:
     """Kafka's acknowledgements of a set of records: `await acks.all()` once every record
     was acknowledged (raising the first failure). Delivery callbacks only count."""
 
-    __slots__ = ("_done", "_error", "_poll", "_sent", "_wait")
+    __slots__ = ("_done", "_error", "_poll", "_reported_at", "_sent", "_wait", "_where")
 
-    def __init__(self, poll: Callable[[float], int], wait: KafkaWait | None = None) -> None:
+    def __init__(self, poll: Callable[[float], int], wait: KafkaWait | None = None,
+                 where: Callable[[], dict[str, Any]] = dict) -> None:  # fmt: skip
         self._poll = poll
         self._sent = self._done = 0
         self._error: KafkaError | None = None
         self._wait = wait
+        self._where = where  # where the records wait, told when they wait too long
+        self._reported_at = 0.0
 
     def _delivered(self, err: KafkaError | None, _msg: Any) -> None:
         if err is not None and self._error is None:
@@ -66,6 +74,10 @@ class Acks:
                 if now - since > ACK_PATIENCE_S:
                     left = self._sent - self._done
                     self._wait.waiting(f"acknowledgement of {left} records")
+                    if now - self._reported_at > REPORT_EVERY_S:
+                        self._reported_at = now
+                        log.warning("acknowledgements_held", records=left,
+                                    waited_s=round(now - since, 1), **self._where())  # fmt: skip
         if since and self._wait is not None:
             self._wait.progressed()
         if self._error is not None:
@@ -77,14 +89,16 @@ class Outbox:
     waits for Kafka."""
 
     def __init__(self, settings: KafkaSettings, wait: KafkaWait | None = None) -> None:
+        self.stats = ProducerStats()
         # message.timeout.ms 0: delivered however long the broker is away (see above)
         self._producer: Producer = make_producer(
-            settings, partitioner="murmur2_random", **{"linger.ms": 2, "message.timeout.ms": 0}
-        )
+            settings, partitioner="murmur2_random",
+            **{"linger.ms": 2, "message.timeout.ms": 0, **self.stats.conf()},
+        )  # fmt: skip
         self.wait = wait or KafkaWait("agents/outbox")
 
     def acks(self) -> Acks:
-        return Acks(self._producer.poll, self.wait)
+        return Acks(self._producer.poll, self.wait, self.stats.waiting)
 
     def put(self, acks: Acks, topic: str, key: bytes | None, value: bytes | None,
             partition: int | None = None) -> bool:  # fmt: skip

@@ -85,15 +85,18 @@ class Transactions:
                        in_init=True)  # fmt: skip
         self.wait.progressed()
 
-    def _newly_left_out(self) -> Count | None:
-        """The cluster's count when it leaves out a node this producer may still ask."""
+    def _left_out_now(self) -> Count | None:
+        """The cluster's count when it leaves a node out (and counts some)."""
         found = self._count(self._settings)
         if found is None:  # no node answered: the broker is away, as in an outage
             return None
         log.info("nodes_counted", counted=sorted(found.counted), left_out=sorted(found.left_out))
-        if not found.counted or found.left_out <= self._left_out:
-            return None
-        return found
+        return found if found.counted and found.left_out else None
+
+    def _newly_left_out(self) -> Count | None:
+        """The cluster's count when it leaves out a node this producer may still ask."""
+        found = self._left_out_now()
+        return found if found and not found.left_out <= self._left_out else None
 
     def begin(self) -> None:
         self._call(self.producer.begin_transaction)  # local: nothing reaches the broker yet
@@ -150,7 +153,7 @@ class Transactions:
         expired its transaction), or renewed after an outage: a new one with the same
         transactional id takes over, told only of the nodes the cluster counts when it
         left one out (`narrowed`, or counted now)."""
-        self._swap(why, narrowed or self._narrow_to or self._newly_left_out())
+        self._swap(why, narrowed or self._narrow_to or self._left_out_now())
         self.init()
 
     def _swap(self, why: KafkaError | str, narrowed: Count | None) -> None:

@@ -140,3 +140,14 @@ def test_a_producer_already_told_only_of_the_counted_nodes_is_kept(
     txn = transactions_on(monkeypatch, COUNTED, refusals=3)
     txn.init()
     assert len(Producer.made) == 2, "replaced once, then waited on"
+
+
+def test_a_producer_replaced_for_another_reason_is_still_told_only_of_the_counted_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    txn = transactions_on(monkeypatch, COUNTED)
+    txn.init()
+    assert txn.producer.bootstrap == "n2:9092,n3:9092"
+    txn.replace("fenced by a newer instance")  # the node still cut off
+    assert txn.producer.bootstrap == "n2:9092,n3:9092"
+    assert len(Producer.made) == 3

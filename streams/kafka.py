@@ -18,7 +18,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from streams.settings import KafkaSettings
+from streams.settings import SOCKET_TIMEOUT_MS, KafkaSettings
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 # retried (or the worker rewinds) by the worker's own loop, which meanwhile beats its
 # liveness, reports not-ready and says what it waits for
 CALL_TIMEOUT_S = 10.0
+BROKER_WAITS_LONGER_MS = 15_000  # past librdkafka's once-a-second scan for timed-out requests
 
 
 class KafkaRecord(Protocol):
@@ -44,6 +45,12 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
         "enable.idempotence": True,
         "linger.ms": 5,
         "compression.type": "lz4",
+        # the broker waits longer for its replicas than the client waits for the broker:
+        # a node cut off from the others parks a write until this runs out, and answers
+        # the connection's later requests (metadata among them) only after it; answered,
+        # the client sends the write to the same node again. Given up by the client
+        # first, the connection is dropped and the leader asked of another node
+        "request.timeout.ms": SOCKET_TIMEOUT_MS + BROKER_WAITS_LONGER_MS,
     }
     conf.update(overrides)
     return Producer(conf)

@@ -221,6 +221,9 @@ class AtLeastOnceLoop:
         self._drop(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[KafkaTP]) -> None:
+        # out of the group (its session lapsed): not ready until an assignment comes back,
+        # though the consumer keeps its member id while it tries to rejoin
+        self.joined = False
         self._drop(partitions)  # no longer ours: nothing to commit
 
     def _drop(self, partitions: list[KafkaTP]) -> None:

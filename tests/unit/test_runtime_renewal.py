@@ -116,3 +116,26 @@ def test_a_group_less_consumer_is_replaced_when_its_requests_or_fetches_fail_for
         reason = hearing.probe(consumer, "t")
         assert hearing.wait.stalled
     assert reason.startswith("its requests failed for 30 s") and "fetch" in reason
+
+
+def test_a_worker_that_lost_its_partitions_is_not_ready_until_assigned_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a session that lapsed (the group coordinator gone with the quorum): the consumer
+    # keeps its member id while it tries to rejoin, and has nothing to work on
+    from streams.health import Health
+
+    monkeypatch.setattr(at_least_once, "make_consumer", DeafThenWorking)
+    health = Health()
+    loop = AtLeastOnceLoop(KafkaSettings(), Worker(), name="test", group_id="g",
+                           producer=None, health=health)  # fmt: skip
+
+    def group_ok() -> bool:
+        return bool(health.ready()[1]["checks"]["group"]["ok"])  # type: ignore[index]
+
+    loop._on_assign(loop.consumer, [])
+    assert group_ok()
+    loop._on_lost(loop.consumer, [])
+    assert not group_ok()
+    loop._on_assign(loop.consumer, [])
+    assert group_ok()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from streams.kafka_security import ssl_context
+from streams.kafka_security import faust_credentials
 from streams.settings import KafkaSettings
 
 ASK_TIMEOUT_S = 5.0  # a node that has not answered by then is left out of the count
@@ -39,17 +39,13 @@ def asked(settings: KafkaSettings, address: str, timeout: float = ASK_TIMEOUT_S)
 
 
 async def _asked(settings: KafkaSettings, address: str, within_s: float) -> View | None:
-    sasl = settings.security_protocol.startswith("SASL")
-    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
-    client = AIOKafkaClient(
-        bootstrap_servers=address,
-        request_timeout_ms=int(within_s * 1000),
-        security_protocol=settings.security_protocol,
-        ssl_context=ssl_context(settings),
-        sasl_mechanism=settings.sasl_mechanism if sasl else "PLAIN",
-        sasl_plain_username=settings.sasl_username if sasl else None,
-        sasl_plain_password=password if sasl else None,
-    )
+    # the agents' own way to aiokafka's TLS and SASL options (faust: imported only here,
+    # as a count is rare and faust slow to import)
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    auth = credentials_to_aiokafka_auth(faust_credentials(settings))
+    client = AIOKafkaClient(bootstrap_servers=address,
+                            request_timeout_ms=int(within_s * 1000), **auth)  # fmt: skip
     try:
         # its bootstrap asks the first address that answers, and that node only
         await client.bootstrap()

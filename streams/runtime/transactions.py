@@ -59,7 +59,6 @@ class Transactions:
         self.wait, self._beat, self.stop = wait, beat, stop
         self._on_new = on_new  # told of every new producer (the outputs write through it)
         self.open = False  # a transaction begun and neither committed nor aborted
-        self._left_out: frozenset[int] = frozenset()  # nodes the producer was not told of
         # the count that made a call give up: the abort that follows goes to the same
         # coordinator, so the producer is replaced at once
         self._narrow_to: Count | None = None
@@ -71,10 +70,10 @@ class Transactions:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="transactions")
         self._stuck = False
         settings = self._settings
-        self._left_out, self._narrow_to, self.narrowed = frozenset(), None, None
+        self._narrow_to, self.narrowed = None, None
         if narrowed is not None and narrowed.left_out and narrowed.counted:
             settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
-            self._left_out, self.narrowed = narrowed.left_out, narrowed
+            self.narrowed = narrowed
         producer = make_producer(settings, **self._conf)
         self._on_new(producer)
         return producer
@@ -96,7 +95,8 @@ class Transactions:
     def _newly_left_out(self) -> Count | None:
         """The cluster's count when it leaves out a node this producer may still ask."""
         found = self._left_out_now()
-        return found if found and not found.left_out <= self._left_out else None
+        told_without = self.narrowed.left_out if self.narrowed else frozenset()
+        return found if found and not found.left_out <= told_without else None
 
     def begin(self) -> None:
         self._call(self.producer.begin_transaction)  # local: nothing reaches the broker yet

@@ -27,12 +27,16 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streams.agents.consumer_leaders import point_at_leaders
 from streams.kafka import CALL_TIMEOUT_S, KafkaWait, committed_offsets, watermarks
+from streams.runtime.awaiting import chain, tasks_on, threads_at
 from streams.runtime.renewal import Renewal
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 # a partition stalled this many times in a row, each time put back, is a wait
 REMEDIES = 3
+# longer than a check takes when every Kafka call in it waits out its bound: a few
+# offset and metadata queries, and one metadata request on faust's consumer thread
+PATIENCE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +150,13 @@ class StallWatchdog:
 
 
 def install(app: Any, watchdog: StallWatchdog, on_stall: Callable[[Stall], None],
-            every: float = 5.0) -> None:  # fmt: skip
-    """A faust timer that checks this worker's partitions and puts stalled ones back."""
+            every: float = 5.0, patience: float = PATIENCE_S) -> None:  # fmt: skip
+    """A faust timer that checks this worker's partitions and puts stalled ones back. A
+    check that has not come back after `patience` seconds makes the worker unready, for
+    the stuck-client guard to restart it, and the log says where it hangs."""
     from faust.types import TP
 
-    @app.timer(interval=every)  # type: ignore[untyped-decorator]
-    async def watch_partitions() -> None:
-        if app.rebalancing:
-            return  # assignments are moving: nothing is stalled yet
+    async def check_once() -> None:
         assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()]
         loop = asyncio.get_running_loop()
         try:
@@ -168,3 +171,31 @@ def install(app: Any, watchdog: StallWatchdog, on_stall: Callable[[Stall], None]
             raise
         except Exception as exc:  # an exception in a faust timer ends the worker
             log.warning("watchdog_check_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    @app.timer(interval=every)  # type: ignore[untyped-decorator]
+    async def watch_partitions() -> None:
+        if app.rebalancing:
+            return  # assignments are moving: nothing is stalled yet
+        check = asyncio.ensure_future(check_once())
+        began = time.monotonic()
+        try:
+            while not (await asyncio.wait({check}, timeout=patience))[0]:
+                await _hung(app, watchdog, check, time.monotonic() - began)
+        finally:
+            check.cancel()  # the worker stops: nothing waits for it any more
+
+
+async def _hung(app: Any, watchdog: StallWatchdog, check: asyncio.Future[None],
+                for_s: float) -> None:  # fmt: skip
+    """The log line and the wait for a check that does not come back: its await chain,
+    what faust's consumer thread and the executor's threads are doing."""
+    where = chain(check)
+    thread = getattr(app.consumer, "_thread", None)
+    loop = getattr(thread, "thread_loop", None)
+    on_thread = await tasks_on(loop, thread=getattr(thread, "_thread", None)) if loop else []
+    executor = getattr(asyncio.get_running_loop(), "_default_executor", None)
+    log.warning("watchdog_check_hung", for_s=round(for_s), awaiting=where,
+                consumer_thread=on_thread,
+                executor=threads_at(list(getattr(executor, "_threads", ()))))  # fmt: skip
+    calls = " > ".join(part.split(" (")[0] for part in where.split(" > "))
+    watchdog.wait.waiting(f"the watchdog's check, hung in {calls}")

@@ -90,9 +90,8 @@ Clock = Callable[[], datetime]
 # WITHIN before it is decided, so the first page of a critical alert stays well under 1 s.
 # faust's take_events waits the full WITHIN on every batch (records that came while the
 # last one was decided are held back until it is done), and the router's bundles make
-# batches of a few records, never BATCH: WITHIN is idle time per batch. At 20 ms two
-# workers sat at ~0.6 of a core each; 5 ms (2026-12-04, 120,000 transitions, 2 workers):
-# 25.5-30.2k/s against 16.9-29.2k/s
+# batches of a few records, never BATCH: WITHIN is idle time per batch, so a longer one
+# holds idle workers at a share of a core each and lowers throughput (docs/benchmarks.md)
 BATCH, WITHIN = 2000, 0.005
 YIELD_EVERY = 0.02  # s of deciding before the loop's other tasks get a turn
 # the longest a request of faust's clients may wait for its answer (see build_app)

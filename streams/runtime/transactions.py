@@ -64,6 +64,7 @@ class Transactions:
         self._narrow_to: Count | None = None
         self.narrowed: Count | None = None  # the count the producer was told only of
         self._count: Callable[[KafkaSettings], Count | None] = count
+        self._heard: tuple[list[int], list[int]] | None = None  # the count last logged
         self.producer = self._new()
 
     def _new(self, narrowed: Count | None = None) -> Producer:
@@ -89,7 +90,10 @@ class Transactions:
         found = self._count(self._settings)
         if found is None:  # no node answered: the broker is away, as in an outage
             return None
-        log.info("nodes_counted", counted=sorted(found.counted), left_out=sorted(found.left_out))
+        heard = (sorted(found.counted), sorted(found.left_out))
+        if heard != self._heard:  # a call stuck for minutes counts every NARROW_AFTER_S
+            self._heard = heard
+            log.info("nodes_counted", counted=heard[0], left_out=heard[1])
         return found if found.counted and found.left_out else None
 
     def _newly_left_out(self) -> Count | None:

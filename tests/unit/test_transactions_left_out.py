@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
+from structlog.testing import capture_logs
 
 from streams.counted_nodes import Count
 from streams.kafka import KafkaWait
@@ -151,3 +152,16 @@ def test_a_producer_replaced_for_another_reason_is_still_told_only_of_the_counte
     txn.replace("fenced by a newer instance")  # the node still cut off
     assert txn.producer.bootstrap == "n2:9092,n3:9092"
     assert len(Producer.made) == 3
+
+
+def test_the_count_is_logged_when_it_changes_not_each_time_it_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counts = [EVERYONE, EVERYONE, EVERYONE, COUNTED, COUNTED]
+    txn = transactions_on(monkeypatch, EVERYONE)
+    txn._count = lambda _: counts.pop(0)
+    with capture_logs() as logs:
+        for _ in range(5):
+            txn._left_out_now()
+    heard = [(e["counted"], e["left_out"]) for e in logs if e["event"] == "nodes_counted"]
+    assert heard == [([1, 2, 3], []), ([2, 3], [1])]

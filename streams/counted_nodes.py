@@ -85,3 +85,10 @@ def count(settings: KafkaSettings, timeout: float = ASK_TIMEOUT_S) -> Count | No
     listed_by = {n: sum(n in v.lists for v in votes) for n in addresses}
     counted = {n: addresses[n] for n, k in listed_by.items() if 2 * k > len(votes)}
     return Count(counted, frozenset(addresses) - frozenset(counted))
+
+
+def some_counted(settings: KafkaSettings) -> bool:
+    """Whether a majority of the answering nodes agree on at least one node: the cluster
+    answers, whatever one client's connections are waiting for."""
+    found = count(settings)
+    return found is not None and bool(found.counted)

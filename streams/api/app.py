@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import orjson
@@ -216,6 +217,7 @@ class Api:
         return app
 
     async def _start(self, _: web.Application) -> None:
+        from streams.counted_nodes import some_counted
         from streams.kafka import make_producer
 
         if self.writer is None:
@@ -223,8 +225,9 @@ class Api:
                 "message.timeout.ms": int(max(self.ack_timeout * 3, 30) * 1000),
                 "error_cb": lambda err: self.writer.on_error(err) if self.writer else None,
             })  # fmt: skip
-            self.writer = KafkaWriter(producer, self.ack_timeout, 10_000,
-                                      name="api/producer").start()  # fmt: skip
+            self.writer = KafkaWriter(producer, self.ack_timeout, 10_000, name="api/producer",
+                                      cluster_answers=partial(some_counted, self.settings),
+                                      ).start()  # fmt: skip
         self.health.add_check("kafka", lambda: (not self.writer.broker_down, "producer")
                               if self.writer else (False, "not started"))  # fmt: skip
 

@@ -23,6 +23,7 @@ from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import structlog
@@ -36,6 +37,7 @@ from connectors.slack.signature import SignatureVerifier
 from schemas.config import Config
 from schemas.types import MAX_AHEAD, MAX_BEHIND
 from streams.catalog import Catalog
+from streams.counted_nodes import some_counted
 from streams.gateway import (
     alertmanager_api,
     grafana_route,
@@ -195,7 +197,11 @@ class Gateway:
             "error_cb": lambda err: self.writer.on_error(err) if self.writer else None,
         })  # fmt: skip
         self.writer = KafkaWriter(
-            producer, self.ack_timeout, self.queue_max, probe_topic=self.topics.deadletter
+            producer,
+            self.ack_timeout,
+            self.queue_max,
+            probe_topic=self.topics.deadletter,
+            cluster_answers=partial(some_counted, self.settings),
         ).start()
         # the decoding threads hold the GIL in slices of this length: 1 ms (instead of
         # 5) lets the event loop answer health checks and small requests in between

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -68,8 +68,13 @@ class KafkaWriter:
 
     def __init__(self, producer: Producer, ack_timeout: float = 10.0,
                  queue_max: int | None = None, probe_topic: str | None = None,
-                 name: str = "gateway/producer") -> None:  # fmt: skip
+                 name: str = "gateway/producer",
+                 cluster_answers: Callable[[], bool] | None = None) -> None:  # fmt: skip
         self.producer = producer
+        # asked before the writer takes Kafka for away: whether the cluster's nodes
+        # answer on connections of their own (the producer's may be queued behind a write
+        # that a node cut off from the others holds until its timeout)
+        self._cluster_answers = cluster_answers
         # what the stuck-client guard watches (runtime/stuck.py): the broker away, or
         # requests unacknowledged since the last one that was
         self.wait = KafkaWait(name)
@@ -209,10 +214,24 @@ class KafkaWriter:
         except KafkaException:
             return False
 
+    def _second_opinion(self) -> bool:
+        if self._cluster_answers is None:
+            return False
+        try:
+            up = self._cluster_answers()
+        except Exception as exc:  # the probe's thread must not end
+            log.warning("kafka_count_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            return False
+        if up:
+            log.info("kafka_probe_unanswered", why="the producer's metadata request went "
+                     "unanswered twice while the cluster's nodes answer")  # fmt: skip
+        return up
+
     def _probe(self) -> None:
         # a request that went to a broker that died meanwhile (one node of a cluster lost)
         # gets no answer while the others serve: asked again before every write is refused
-        up = self._answered() or (not self.broker_down and self._answered())
+        up = self._answered() or (not self.broker_down and (
+            self._answered() or self._second_opinion()))  # fmt: skip
         if up and self.broker_down:
             log.info("kafka_reachable_again", down_s=round(time.monotonic() - self._down_since))
         elif not up and not self.broker_down:

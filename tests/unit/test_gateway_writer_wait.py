@@ -157,3 +157,36 @@ def test_one_unanswered_probe_while_the_cluster_serves_refuses_nothing() -> None
     producer.up = False
     writer._probe()
     assert writer.broker_down
+
+
+class QueuedBehindAWrite(Producer):
+    """Its connection waits behind a write that a node cut off from the others holds:
+    no metadata request of its own is answered."""
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> SimpleNamespace:
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+
+
+def test_a_producer_queued_behind_a_held_write_refuses_nothing_while_the_cluster_answers(
+) -> None:  # fmt: skip
+    answers = [True]
+    writer = KafkaWriter(QueuedBehindAWrite(), ack_timeout=0.05,  # type: ignore[arg-type]
+                         cluster_answers=lambda: answers[0])  # fmt: skip
+    writer._probe()
+    assert not writer.broker_down, "the nodes answer on connections of their own"
+    answers[0] = False  # no node answers either: away
+    writer._probe()
+    assert writer.broker_down and writer.wait.what == "the broker (metadata)"
+    answers[0] = True  # back only once the writer's own producer is answered
+    writer._probe()
+    assert writer.broker_down
+
+
+def test_a_count_that_fails_is_no_answer() -> None:
+    def broken() -> bool:
+        raise RuntimeError("no event loop")
+
+    writer = KafkaWriter(QueuedBehindAWrite(), ack_timeout=0.05,  # type: ignore[arg-type]
+                         cluster_answers=broken)  # fmt: skip
+    writer._probe()
+    assert writer.broker_down

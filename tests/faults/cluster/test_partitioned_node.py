@@ -1,6 +1,6 @@
-"""Cut a node of a three-node cluster (the busiest, then the processor's transaction
-coordinator) off from the other two under load, the clients still reaching it: the
-pipeline pages what arrives meanwhile while the node is
+"""Cut a node of a three-node cluster (the busiest, the processor's transaction
+coordinator, the agents' group coordinator) off from the other two under load, the
+clients still reaching it: the pipeline pages what arrives meanwhile while the node is
 still cut off, and what an uninterrupted run pages after the partition heals (see
 partition.py)."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from streams.settings import KafkaSettings
 from tests.faults.cluster.partition import can_partition, run_partition
-from tests.faults.cluster.under_load import processor_coordinator
+from tests.faults.cluster.under_load import agents_coordinator, processor_coordinator
 
 # an open finding (docs/outages.md): in one run of six the agents went silent for minutes
 # while a node was cut off, and notifications were missing
@@ -46,4 +46,19 @@ def test_the_processors_transaction_coordinator_cut_off_delays_no_page(
     if why := can_partition():
         pytest.skip(why)
     measured = run_partition(kafka_settings, tmp_path, processor_coordinator)
+    print(measured)
+
+
+@pytest.mark.faults
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+@OPEN_FINDING
+def test_the_agents_group_coordinator_cut_off_delays_no_page(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """The node cut off coordinates the agents' consumer group: it still answers their
+    heartbeats, and can no longer store a committed offset."""
+    if why := can_partition():
+        pytest.skip(why)
+    measured = run_partition(kafka_settings, tmp_path, agents_coordinator)
     print(measured)

@@ -42,6 +42,7 @@ from tests.faults.outage.scenario import (
 from tests.integration.connectors.support import AUTH, make_gateway
 
 TRANSACTION_LOG = "__transaction_state"
+OFFSETS_LOG = "__consumer_offsets"  # its partitions' leaders coordinate the groups
 
 
 def on_own_cluster(port: int, scenario: Callable[[LocalCluster], dict[str, object]], *,
@@ -160,11 +161,11 @@ def longest_unready(readiness: Readiness, worker: str, start: float, end: float)
     return longest
 
 
-def coordinator_partition(transactional_id: str, partitions: int) -> int:
-    """The partition of the transaction log whose leader coordinates `transactional_id`:
-    Kafka takes Java's String.hashCode of the id, made non-negative, modulo the log's
-    partitions."""
-    units = transactional_id.encode("utf-16-be")
+def coordinator_partition(key: str, partitions: int) -> int:
+    """The partition of the transaction log (or the offsets log) whose leader coordinates
+    the transactional id (or the group) `key`: Kafka takes Java's String.hashCode of the
+    key, made non-negative, modulo the log's partitions."""
+    units = key.encode("utf-16-be")
     h = 0
     for i in range(0, len(units), 2):
         h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
@@ -182,10 +183,20 @@ def busiest(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
 
 def processor_coordinator(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
     """The node that coordinates the subject processor's transactions."""
-    log = run.admin.list_topics(TRANSACTION_LOG, timeout=10).topics[TRANSACTION_LOG]
     group = f"{run.sub.settings.topic_prefix}processor"
-    leader = log.partitions[coordinator_partition(transactional_id(group, DEFAULT_INSTANCE),
-                                                  len(log.partitions))].leader  # fmt: skip
+    return _coordinator(run, nodes, TRANSACTION_LOG, transactional_id(group, DEFAULT_INSTANCE))
+
+
+def agents_coordinator(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
+    """The node that coordinates the subject agents' consumer group (faust's): their
+    offsets are committed there, and it answers their heartbeats."""
+    return _coordinator(run, nodes, OFFSETS_LOG, f"{run.sub.settings.topic_prefix}tocsin-agents")
+
+
+def _coordinator(run: Loaded, nodes: list[LocalBroker], log_topic: str, key: str
+                 ) -> LocalBroker:  # fmt: skip
+    log = run.admin.list_topics(log_topic, timeout=10).topics[log_topic]
+    leader = log.partitions[coordinator_partition(key, len(log.partitions))].leader
     return next(n for n in nodes if n.node_id == leader)
 
 

@@ -70,18 +70,18 @@ class Count:
 
 def count(settings: KafkaSettings, timeout: float = ASK_TIMEOUT_S) -> Count | None:
     """Every node any answer names, each asked at its own address; None when no node
-    answered. Each bootstrap address is asked first as well: a node the others fenced
-    is named by no one but itself."""
-    first = asked(settings, settings.bootstrap_servers, timeout)
-    if first is None:
-        return None
-    boot = {a.strip() for a in settings.bootstrap_servers.split(",")} - set(first.lists.values())
+    answered. Each bootstrap address is asked on its own first: a node the others fenced
+    is named by no one but itself, and one that hangs would hold a bootstrap that tries
+    the addresses in turn until the count's time is up."""
+    boot = [a.strip() for a in settings.bootstrap_servers.split(",") if a.strip()]
     with ThreadPoolExecutor(4, thread_name_prefix="count") as pool:
-        heard = [first, *(v for v in pool.map(lambda a: asked(settings, a, timeout), boot) if v)]
+        heard = [v for v in pool.map(lambda a: asked(settings, a, timeout), boot) if v]
+        if not heard:
+            return None
         addresses = {n: a for v in heard for n, a in v.lists.items()}
         # one vote per node, asked where it says it is (a bootstrap name may be an alias)
         answers = pool.map(lambda a: asked(settings, a, timeout), addresses.values())
-        votes = [v for v in answers if v is not None] or [first]
+        votes = [v for v in answers if v is not None] or heard[:1]
     listed_by = {n: sum(n in v.lists for v in votes) for n in addresses}
     counted = {n: addresses[n] for n, k in listed_by.items() if 2 * k > len(votes)}
     return Count(counted, frozenset(addresses) - frozenset(counted))

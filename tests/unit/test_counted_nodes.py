@@ -76,3 +76,17 @@ def test_a_bootstrap_node_no_other_node_names_is_asked_all_the_same(
           first="n2:9092")  # fmt: skip
     found = count(KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092"))
     assert found is not None and found.left_out == {1}
+
+
+def test_a_bootstrap_address_that_hangs_does_not_hold_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # node 1 frozen: asked first, it answers nothing; the others are asked all the same
+    asked_at: list[str] = []
+    views(monkeypatch, {"n1:9092": None, "n2:9092": {2, 3}, "n3:9092": {2, 3}})
+    inner = counted_nodes.asked
+    monkeypatch.setattr(counted_nodes, "asked",
+                        lambda s, a, t=0: asked_at.append(a) or inner(s, a, t))  # fmt: skip
+    found = count(KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092"))
+    assert found is not None and sorted(found.counted) == [2, 3]
+    assert all("," not in a for a in asked_at), "each address asked on its own"

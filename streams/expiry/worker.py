@@ -144,6 +144,8 @@ class ExpiryWorker:
             self._leases[tp.partition] = Leases(self.max_lease)
             self._replaying.add(tp.partition)  # until its end is reached (partition EOF)
         consumer.assign(parts)
+        if self.hearing.membership is not None:
+            self.hearing.membership.assigned()
         log.info("expiry_assigned", partitions=[p.partition for p in parts])
 
     def _replay_from(self, consumer: Consumer, parts: list[TopicPartition]) -> list[int]:
@@ -165,6 +167,8 @@ class ExpiryWorker:
             self._leases.pop(tp.partition, None)
             self._replaying.discard(tp.partition)
         consumer.unassign()
+        if self.hearing.membership is not None:
+            self.hearing.membership.lost()  # until the rebalance assigns again
 
     def _read(self, msg: Any) -> None:
         err = msg.error()

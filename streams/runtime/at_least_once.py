@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer
 from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Gauge
 
+from streams.counted_nodes import Count, count
 from streams.health import Health
 from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
@@ -81,8 +82,12 @@ class AtLeastOnceLoop:
                                                else "not yet in the consumer group"))  # fmt: skip
             health.add_check("kafka", self.wait.check)
 
-    def _new_consumer(self) -> Consumer:
-        consumer = make_consumer(self.settings, self.group_id, **self._consumer_conf)
+    def _new_consumer(self, narrowed: Count | None = None) -> Consumer:
+        """A consumer, told only of the nodes `narrowed` counts when it leaves some out."""
+        settings = self.settings
+        if narrowed is not None and narrowed.counted:
+            settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
+        consumer = make_consumer(settings, self.group_id, **self._consumer_conf)
         gauge = self._lag_gauge
         self._lag = LagReporter(consumer, gauge) if gauge is not None else None
         return consumer
@@ -174,8 +179,12 @@ class AtLeastOnceLoop:
             self.joined = False
             self.wait.waiting(OUT_OF_GROUP)
             if self.renewal.failed():
-                await self._replace_consumer(f"out of its group for "
-                                             f"{self.renewal.after_s:g} s more")  # fmt: skip
+                # its coordinator may be a node cut off from the others, which goes on
+                # answering: the new consumer is told only of the nodes the cluster counts
+                found = await asyncio.to_thread(count, self.settings)
+                narrowed = found if found and found.left_out else None
+                why = f"out of its group for {self.renewal.after_s:g} s more"
+                await self._replace_consumer(why, narrowed)
             return
         self.renewal.ok()
         self.wait.progressed()
@@ -188,6 +197,7 @@ class AtLeastOnceLoop:
 
     def _on_assign(self, consumer: Consumer, partitions: list[KafkaTP]) -> None:
         self.joined = True
+        self.membership.assigned()
         if not self.stateful:
             return
         partitions = self.parts.ours(partitions)
@@ -218,23 +228,26 @@ class AtLeastOnceLoop:
                 consumer.commit(asynchronous=False)
             except KafkaException as exc:  # nothing consumed yet, or the group moved on
                 log.info("commit_on_revoke_skipped", error=str(exc)[:300])
+        self.membership.lost()  # until the rebalance assigns again
         self._drop(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[KafkaTP]) -> None:
         # out of the group (its session lapsed): not ready until an assignment comes back,
         # though the consumer keeps its member id while it tries to rejoin
         self.joined = False
+        self.membership.lost()
         self._drop(partitions)  # no longer ours: nothing to commit
 
     def _drop(self, partitions: list[KafkaTP]) -> None:
         if self.stateful:
             self.parts.drop((tp.topic, tp.partition) for tp in partitions)
 
-    async def _replace_consumer(self, reason: str) -> None:
+    async def _replace_consumer(self, reason: str, narrowed: Count | None = None) -> None:
         """A consumer the group fenced for good, or one that stopped hearing the broker:
         a new one rejoins; what the current batch read is re-read (nothing of it was
         committed). The old one closes on a thread: the event loop may be shared."""
-        log.warning("consumer_replaced", reason=reason[:300])
+        log.warning("consumer_replaced", reason=reason[:300],
+                    left_out=sorted(narrowed.left_out) if narrowed else [])  # fmt: skip
         self._inflight = True  # no commit on the way out
         try:
             await asyncio.to_thread(self.consumer.close)
@@ -242,7 +255,7 @@ class AtLeastOnceLoop:
             log.info("consumer_close_failed", error=str(err)[:300])
         self._inflight = False
         self._drop([KafkaTP(t, p) for t, p in self.parts.held])
-        self.consumer = self._new_consumer()
+        self.consumer = self._new_consumer(narrowed)
         self.membership.renewed()
         self._subscribe()
 

@@ -70,11 +70,22 @@ class Membership:
         self.grace_s = grace_s
         self._clock = clock
         self._since: float | None = None
+        self._assigned = True  # until lost: a new member is judged by its member id
+
+    def lost(self) -> None:
+        """Its partitions were revoked or lost: out of the group until assigned again. A
+        consumer whose session lapsed keeps its member id while it tries to rejoin, and
+        one whose coordinator is a node cut off from the others tries there for good:
+        that node still answers, and can store no assignment."""
+        self._assigned = False
+
+    def assigned(self) -> None:
+        self._assigned = True
 
     def absent(self, consumer: _Member) -> bool:
         """True once `consumer` has been out of its group for `grace_s` (a local call:
-        no round trip)."""
-        if consumer.memberid():
+        no round trip): without a member id, or without an assignment since `lost`."""
+        if consumer.memberid() and self._assigned:
             self._since = None
             return False
         now = self._clock()
@@ -84,7 +95,7 @@ class Membership:
 
     def renewed(self) -> None:
         """A new consumer: it gets its own grace to join."""
-        self._since = None
+        self._since, self._assigned = None, True
 
 
 class _Client(Protocol):

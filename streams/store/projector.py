@@ -253,7 +253,11 @@ class Projector:
         for tp in tps:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(tps)
+        self.membership.assigned()
         log.info("projector_assigned", partitions=len(tps))
+
+    def _on_revoke(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
+        self.membership.lost()  # until the rebalance assigns again
 
     def run(self, stop: threading.Event) -> None:
         """Project until `stop` is set; a batch under way is finished first."""
@@ -284,7 +288,8 @@ class Projector:
             # its transactions and ours are fenced by the stored offsets
             "max.poll.interval.ms": 600_000,
         })  # fmt: skip
-        consumer.subscribe(self.topics.names, on_assign=self._on_assign)
+        consumer.subscribe(self.topics.names, on_assign=self._on_assign,
+                           on_revoke=self._on_revoke)  # fmt: skip
         self.membership.renewed()
         return consumer
 

@@ -139,3 +139,69 @@ def test_a_worker_that_lost_its_partitions_is_not_ready_until_assigned_again(
     assert not group_ok()
     loop._on_assign(loop.consumer, [])
     assert group_ok()
+
+
+class RejoiningForGood:
+    """The first one made loses its partitions with its session and is never assigned
+    again, keeping its member id (its coordinator, a node cut off from the others, still
+    answers and can store no assignment); its successors are assigned at once."""
+
+    made: list[RejoiningForGood] = []
+    heard = threading.Event()  # a successor was asked for metadata
+
+    def __init__(self, settings: KafkaSettings, *_: Any, **__: Any) -> None:
+        self.bootstrap = settings.bootstrap_servers
+        self.first = not RejoiningForGood.made
+        self.closed = False
+        RejoiningForGood.made.append(self)
+
+    def subscribe(self, topics: list[str], on_assign: Any, on_lost: Any, **_: Any) -> None:
+        on_assign(self, [])
+        if self.first:
+            on_lost(self, [])
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Any]:
+        return []
+
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        from types import SimpleNamespace
+
+        if not self.first:
+            RejoiningForGood.heard.set()
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=None)})
+
+    def memberid(self) -> str:
+        return "member-1"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_consumer_never_assigned_again_is_replaced_by_one_told_of_the_counted_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streams.counted_nodes import Count
+
+    RejoiningForGood.made = []
+    RejoiningForGood.heard.clear()
+    monkeypatch.setattr(at_least_once, "make_consumer", RejoiningForGood)
+    monkeypatch.setattr(at_least_once, "PROBE_EVERY_S", 0.0)
+    monkeypatch.setattr(at_least_once, "count",
+                        lambda _: Count({2: "n2:9092", 3: "n3:9092"}, frozenset({1})))  # fmt: skip
+    settings = KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092")
+    loop = AtLeastOnceLoop(settings, Worker(), name="test", group_id="g", producer=None,
+                           block_s=0, idle_s=0.01)  # fmt: skip
+    loop.renewal.after_s = 0.2
+    loop.membership.grace_s = 0.1
+    stop = threading.Event()
+
+    async def until_replaced() -> None:
+        task = asyncio.create_task(loop.run(stop))
+        assert await asyncio.to_thread(RejoiningForGood.heard.wait, 10), "never replaced"
+        stop.set()  # ends the loop once the probe that asked is done
+        await task
+
+    asyncio.run(asyncio.wait_for(until_replaced(), timeout=10))
+    first, second = RejoiningForGood.made
+    assert first.closed and second.bootstrap == "n2:9092,n3:9092"
+    assert loop.joined and not loop.wait.stalled

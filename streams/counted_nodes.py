@@ -13,12 +13,14 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import structlog
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
 from streams.kafka_security import faust_credentials
 from streams.settings import KafkaSettings
 
+log = structlog.get_logger(__name__)
 ASK_TIMEOUT_S = 5.0  # a node that has not answered by then is left out of the count
 
 
@@ -92,3 +94,14 @@ def some_counted(settings: KafkaSettings) -> bool:
     answers, whatever one client's connections are waiting for."""
     found = count(settings)
     return found is not None and bool(found.counted)
+
+
+def counted_settings(settings: KafkaSettings) -> KafkaSettings:
+    """`settings` told only of the nodes the cluster counts, when it leaves one out (a
+    client that reads from a node cut off from the others reads the log as it was when
+    the cut began); unchanged when it leaves none out or no node answers."""
+    found = count(settings)
+    if found is None or not found.left_out or not found.counted:
+        return settings
+    log.info("nodes_counted", counted=sorted(found.counted), left_out=sorted(found.left_out))
+    return settings.model_copy(update={"bootstrap_servers": found.bootstrap})

@@ -36,6 +36,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from schemas.errors import BrokerError
+from streams.counted_nodes import counted_settings
 from streams.kafka import CALL_TIMEOUT_S, watermarks
 from streams.settings import KafkaSettings
 
@@ -115,7 +116,10 @@ class NotifierState:
         """Per outbox partition: its state records, and the outbox's end offset."""
         if self._settings is None:
             raise ValueError("NotifierState.assign needs the Kafka settings")
-        reader = Consumer(self._settings.client_config() | {
+        # what this replica delivered is recorded on the nodes the cluster counts: a
+        # reader that asked a node cut off from them would miss the latest receipts and
+        # deliver those notifications again
+        reader = Consumer(counted_settings(self._settings).client_config() | {
             "group.id": f"{self._settings.topic_prefix}notifier-state-reader",
             "enable.auto.commit": False, "isolation.level": "read_committed",
             # each partition's watermark query would wait behind a fetch parked at the

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from streams import counted_nodes
-from streams.counted_nodes import View, count
+from streams.counted_nodes import View, count, counted_settings
 from streams.settings import KafkaSettings
 
 ADDR = {1: "n1:9092", 2: "n2:9092", 3: "n3:9092"}
@@ -90,3 +90,15 @@ def test_a_bootstrap_address_that_hangs_does_not_hold_the_others(
     found = count(KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092"))
     assert found is not None and sorted(found.counted) == [2, 3]
     assert all("," not in a for a in asked_at), "each address asked on its own"
+
+
+def test_a_reader_is_told_only_of_the_counted_nodes_when_one_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    everyone = KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092")
+    views(monkeypatch, {"n1:9092": {1, 2, 3}, "n2:9092": {2, 3}, "n3:9092": {2, 3}})
+    assert counted_settings(everyone).bootstrap_servers == "n2:9092,n3:9092"
+    views(monkeypatch, {a: {1, 2, 3} for a in ADDR.values()})
+    assert counted_settings(everyone) is everyone, "no node left out: as configured"
+    views(monkeypatch, {a: None for a in ADDR.values()})
+    assert counted_settings(everyone) is everyone, "no answer: as configured"

@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Histogram
 
-from streams.counted_nodes import Count
+from streams.counted_nodes import Count, count
 from streams.health import Health
 from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
@@ -45,6 +45,11 @@ log = structlog.get_logger(__name__)
 # fenced more often than this within the window: another instance has this instance id
 FENCED_LIMIT, FENCED_WINDOW_S = 3, 600.0
 BROKER_STALE_S = 15.0  # readiness fails after this long without a broker round trip
+
+
+def _left_out(settings: KafkaSettings) -> Count | None:
+    found = count(settings)
+    return found if found is not None and found.left_out and found.counted else None
 
 
 def transactional_id(group_id: str, instance_id: str) -> str:
@@ -279,6 +284,7 @@ class ExactlyOnceLoop:
 
     def _on_assign(self, consumer: Consumer, partitions: list[KafkaTP]) -> None:
         self.parts.assigned_once = True
+        self.membership.assigned()
         partitions = self.parts.ours(partitions)
         try:
             self.parts.load(consumer, partitions)
@@ -313,6 +319,7 @@ class ExactlyOnceLoop:
         self._drop(partitions)
 
     def _drop(self, partitions: list[KafkaTP]) -> None:
+        self.membership.lost()  # until the rebalance assigns again
         self.parts.drop((tp.topic, tp.partition) for tp in partitions)
         log.info("partitions_revoked", partitions=[f"{t.topic}[{t.partition}]" for t in partitions])
 
@@ -352,7 +359,10 @@ class ExactlyOnceLoop:
             return
 
     def _replace_consumer(self) -> None:
-        log.warning("consumer_replaced", reason=self._trouble)
+        # its coordinator may be a node cut off from the others, which goes on answering
+        narrowed = self.txn.narrowed or _left_out(self.settings)
+        log.warning("consumer_replaced", reason=self._trouble,
+                    left_out=sorted(narrowed.left_out) if narrowed else [])  # fmt: skip
         self._consumer_fenced = False
         old = self.consumer
         self.parts.drop(set(self.parts.held))
@@ -360,7 +370,7 @@ class ExactlyOnceLoop:
             old.close()
         except (KafkaException, RuntimeError) as exc:  # a fenced consumer may refuse
             log.info("consumer_close_failed", error=str(exc)[:300])
-        self.consumer = self._new_consumer(self.txn.narrowed)
+        self.consumer = self._new_consumer(narrowed)
         self.membership.renewed()
         self._subscribe()
 

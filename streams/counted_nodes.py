@@ -69,6 +69,12 @@ class Count:
     def bootstrap(self) -> str:
         return ",".join(self.counted[n] for n in sorted(self.counted))
 
+    def narrow(self, settings: KafkaSettings) -> KafkaSettings:
+        """`settings` told only of the counted nodes when some node is left out."""
+        if not self.left_out or not self.counted:
+            return settings
+        return settings.model_copy(update={"bootstrap_servers": self.bootstrap})
+
 
 def count(settings: KafkaSettings, timeout: float = ASK_TIMEOUT_S) -> Count | None:
     """Every node any answer names, each asked at its own address; None when no node
@@ -96,12 +102,18 @@ def some_counted(settings: KafkaSettings) -> bool:
     return found is not None and bool(found.counted)
 
 
+def left_out(settings: KafkaSettings) -> Count | None:
+    """The count, when it leaves a node out and counts some; None otherwise."""
+    found = count(settings)
+    return found if found is not None and found.left_out and found.counted else None
+
+
 def counted_settings(settings: KafkaSettings) -> KafkaSettings:
     """`settings` told only of the nodes the cluster counts, when it leaves one out (a
     client that reads from a node cut off from the others reads the log as it was when
     the cut began); unchanged when it leaves none out or no node answers."""
-    found = count(settings)
-    if found is None or not found.left_out or not found.counted:
+    found = left_out(settings)
+    if found is None:
         return settings
     log.info("nodes_counted", counted=sorted(found.counted), left_out=sorted(found.left_out))
-    return settings.model_copy(update={"bootstrap_servers": found.bootstrap})
+    return found.narrow(settings)

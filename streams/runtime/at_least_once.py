@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer
 from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Gauge
 
-from streams.counted_nodes import Count, count
+from streams.counted_nodes import Count, left_out
 from streams.health import Health
 from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
@@ -84,9 +84,7 @@ class AtLeastOnceLoop:
 
     def _new_consumer(self, narrowed: Count | None = None) -> Consumer:
         """A consumer, told only of the nodes `narrowed` counts when it leaves some out."""
-        settings = self.settings
-        if narrowed is not None and narrowed.counted:
-            settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
+        settings = narrowed.narrow(self.settings) if narrowed else self.settings
         consumer = make_consumer(settings, self.group_id, **self._consumer_conf)
         gauge = self._lag_gauge
         self._lag = LagReporter(consumer, gauge) if gauge is not None else None
@@ -181,8 +179,7 @@ class AtLeastOnceLoop:
             if self.renewal.failed():
                 # its coordinator may be a node cut off from the others, which goes on
                 # answering: the new consumer is told only of the nodes the cluster counts
-                found = await asyncio.to_thread(count, self.settings)
-                narrowed = found if found and found.left_out else None
+                narrowed = await asyncio.to_thread(left_out, self.settings)
                 why = f"out of its group for {self.renewal.after_s:g} s more"
                 await self._replace_consumer(why, narrowed)
             return

@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as KafkaTP
 from prometheus_client import Histogram
 
-from streams.counted_nodes import Count, count
+from streams.counted_nodes import Count, left_out
 from streams.health import Health
 from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
@@ -45,11 +45,6 @@ log = structlog.get_logger(__name__)
 # fenced more often than this within the window: another instance has this instance id
 FENCED_LIMIT, FENCED_WINDOW_S = 3, 600.0
 BROKER_STALE_S = 15.0  # readiness fails after this long without a broker round trip
-
-
-def _left_out(settings: KafkaSettings) -> Count | None:
-    found = count(settings)
-    return found if found is not None and found.left_out and found.counted else None
 
 
 def transactional_id(group_id: str, instance_id: str) -> str:
@@ -111,11 +106,8 @@ class ExactlyOnceLoop:
 
     def _new_consumer(self, narrowed: Count | None = None) -> Consumer:
         """A consumer, told only of the nodes `narrowed` counts when the producer was."""
-        settings = self.settings
-        self._consumer_left_out: frozenset[int] = frozenset()
-        if narrowed is not None:
-            settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
-            self._consumer_left_out = narrowed.left_out
+        self._consumer_left_out = narrowed.left_out if narrowed else frozenset[int]()
+        settings = narrowed.narrow(self.settings) if narrowed else self.settings
         consumer = make_consumer(settings, self.group_id, **self._consumer_conf)
         self._lag = LagReporter(consumer, self.metrics.lag, every_s=0)  # paced by _turn
         return consumer
@@ -360,7 +352,7 @@ class ExactlyOnceLoop:
 
     def _replace_consumer(self) -> None:
         # its coordinator may be a node cut off from the others, which goes on answering
-        narrowed = self.txn.narrowed or _left_out(self.settings)
+        narrowed = self.txn.narrowed or left_out(self.settings)
         log.warning("consumer_replaced", reason=self._trouble,
                     left_out=sorted(narrowed.left_out) if narrowed else [])  # fmt: skip
         self._consumer_fenced = False

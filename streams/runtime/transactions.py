@@ -70,11 +70,9 @@ class Transactions:
     def _new(self, narrowed: Count | None = None) -> Producer:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="transactions")
         self._stuck = False
-        settings = self._settings
-        self._narrow_to, self.narrowed = None, None
-        if narrowed is not None and narrowed.left_out and narrowed.counted:
-            settings = settings.model_copy(update={"bootstrap_servers": narrowed.bootstrap})
-            self.narrowed = narrowed
+        self._narrow_to = None
+        self.narrowed = narrowed if narrowed and narrowed.left_out and narrowed.counted else None
+        settings = self.narrowed.narrow(self._settings) if self.narrowed else self._settings
         producer = make_producer(settings, **self._conf)
         self._on_new(producer)
         return producer

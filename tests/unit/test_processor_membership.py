@@ -38,7 +38,7 @@ def test_a_consumer_in_no_group_is_replaced_after_its_grace_and_renewal(
 ) -> None:
     DeafThenWorking.reset()
     monkeypatch.setattr(exactly_once, "make_consumer", GrouplessThenWorking)
-    monkeypatch.setattr(exactly_once, "count", lambda _: None)  # no node answers the count
+    monkeypatch.setattr(exactly_once, "left_out", lambda _: None)  # no node left out
     health = Health()
     loop = ExactlyOnceLoop(KafkaSettings(), Worker(), name="processor/t", group_id="g",
                            instance_id="t", metrics=WorkerMetrics(CollectorRegistry()),
@@ -76,7 +76,7 @@ def test_a_consumer_never_assigned_again_after_losing_its_partitions_is_out_of_i
 
     DeafThenWorking.reset()
     monkeypatch.setattr(exactly_once, "make_consumer", DeafThenWorking)
-    monkeypatch.setattr(exactly_once, "count",
+    monkeypatch.setattr(exactly_once, "left_out",
                         lambda _: Count({2: "n2:9092", 3: "n3:9092"}, frozenset({1})))  # fmt: skip
     loop = ExactlyOnceLoop(KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092"),
                            Worker(), name="processor/t", group_id="g", instance_id="t",

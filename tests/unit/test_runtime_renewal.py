@@ -186,7 +186,7 @@ def test_a_consumer_never_assigned_again_is_replaced_by_one_told_of_the_counted_
     RejoiningForGood.heard.clear()
     monkeypatch.setattr(at_least_once, "make_consumer", RejoiningForGood)
     monkeypatch.setattr(at_least_once, "PROBE_EVERY_S", 0.0)
-    monkeypatch.setattr(at_least_once, "count",
+    monkeypatch.setattr(at_least_once, "left_out",
                         lambda _: Count({2: "n2:9092", 3: "n3:9092"}, frozenset({1})))  # fmt: skip
     settings = KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092")
     loop = AtLeastOnceLoop(settings, Worker(), name="test", group_id="g", producer=None,

@@ -85,6 +85,7 @@ class AtLeastOnceLoop:
     def _new_consumer(self, narrowed: Count | None = None) -> Consumer:
         """A consumer, told only of the nodes `narrowed` counts when it leaves some out."""
         settings = narrowed.narrow(self.settings) if narrowed else self.settings
+        self._left_out = narrowed.left_out if narrowed else frozenset[int]()
         consumer = make_consumer(settings, self.group_id, **self._consumer_conf)
         gauge = self._lag_gauge
         self._lag = LagReporter(consumer, gauge) if gauge is not None else None
@@ -176,10 +177,14 @@ class AtLeastOnceLoop:
         if self.membership.absent(self.consumer):
             self.joined = False
             self.wait.waiting(OUT_OF_GROUP)
-            if self.renewal.failed():
-                # its coordinator may be a node cut off from the others, which goes on
-                # answering: the new consumer is told only of the nodes the cluster counts
-                narrowed = await asyncio.to_thread(left_out, self.settings)
+            # its coordinator may be a node cut off from the others, which goes on
+            # answering: a new consumer, told only of the nodes the cluster counts, joins
+            # at the coordinator the cluster elected
+            narrowed = await asyncio.to_thread(left_out, self.settings)
+            if narrowed is not None and not narrowed.left_out <= self._left_out:
+                why = f"out of its group while the cluster leaves out {sorted(narrowed.left_out)}"
+                await self._replace_consumer(why, narrowed)
+            elif self.renewal.failed():
                 why = f"out of its group for {self.renewal.after_s:g} s more"
                 await self._replace_consumer(why, narrowed)
             return

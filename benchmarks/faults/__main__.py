@@ -108,7 +108,8 @@ def frozen_node(bootstrap: str, tmp: Path) -> Row:
 def partitioned_node(bootstrap: str, tmp: Path) -> Row:
     """A node of a three-node cluster cut off from the other two by iptables under load
     (the clients still reach it) until what arrived meanwhile is paged, then healed: the
-    busiest node, then the processor's transaction coordinator; and a worker restarted
+    busiest node, the processor's transaction coordinator, the agents' group
+    coordinator; and a worker restarted
     against a cut-off coordinator. tests/faults/cluster owns the scenarios; they need
     root, iptables and setpriv, and are skipped (0 trials) without them."""
     return _pytest_row("cluster node cut off", "partitioned-node",

@@ -14,17 +14,11 @@ from streams.settings import KafkaSettings
 from tests.faults.cluster.partition import can_partition, run_partition
 from tests.faults.cluster.under_load import agents_coordinator, processor_coordinator
 
-# an open finding (docs/outages.md): in one run of six the agents went silent for minutes
-# while a node was cut off, and notifications were missing
-OPEN_FINDING = pytest.mark.xfail(reason="the agents can go silent while a node is cut off",
-                                 strict=False)  # fmt: skip
-
 
 # a soak (`make faults`), as the rolling restart: a cluster of three brokers of its own
 @pytest.mark.faults
 @pytest.mark.soak
 @pytest.mark.timeout(900)
-@OPEN_FINDING
 def test_a_node_cut_off_from_the_cluster_delays_no_page_until_it_heals(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
@@ -37,7 +31,6 @@ def test_a_node_cut_off_from_the_cluster_delays_no_page_until_it_heals(
 @pytest.mark.faults
 @pytest.mark.soak
 @pytest.mark.timeout(900)
-@OPEN_FINDING
 def test_the_processors_transaction_coordinator_cut_off_delays_no_page(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
@@ -52,7 +45,6 @@ def test_the_processors_transaction_coordinator_cut_off_delays_no_page(
 @pytest.mark.faults
 @pytest.mark.soak
 @pytest.mark.timeout(900)
-@OPEN_FINDING
 def test_the_agents_group_coordinator_cut_off_delays_no_page(
     kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:

@@ -17,7 +17,7 @@ import structlog
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from streams.kafka_security import faust_credentials
+from streams.kafka_security import ssl_context
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -41,13 +41,19 @@ def asked(settings: KafkaSettings, address: str, timeout: float = ASK_TIMEOUT_S)
 
 
 async def _asked(settings: KafkaSettings, address: str, within_s: float) -> View | None:
-    # the agents' own way to aiokafka's TLS and SASL options (faust: imported only here,
-    # as a count is rare and faust slow to import)
-    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
-
-    auth = credentials_to_aiokafka_auth(faust_credentials(settings))
-    client = AIOKafkaClient(bootstrap_servers=address,
-                            request_timeout_ms=int(within_s * 1000), **auth)  # fmt: skip
+    # the settings mapped to aiokafka's options here, not through faust's mapping: the
+    # notifier counts on every assignment, and faust would be loaded into every worker
+    sasl = settings.security_protocol.startswith("SASL")
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    client = AIOKafkaClient(
+        bootstrap_servers=address,
+        request_timeout_ms=int(within_s * 1000),
+        security_protocol=settings.security_protocol,
+        ssl_context=ssl_context(settings),
+        sasl_mechanism=settings.sasl_mechanism if sasl else "PLAIN",
+        sasl_plain_username=settings.sasl_username if sasl else None,
+        sasl_plain_password=password if sasl else None,
+    )
     try:
         # its bootstrap asks the first address that answers, and that node only
         await client.bootstrap()

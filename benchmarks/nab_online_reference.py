@@ -1,0 +1,179 @@
+"""A published NAB detector run online: CAD OSE without the file's range read in advance.
+
+The published detectors that score over 65 on the held-out NAB files (ARTime, HTM, CAD
+OSE) are handed each file's minimum and maximum before its first row (NAB's
+`nab/detectors/base.py`: `inputMin` / `inputMax`), which the issue forbids tocsin. This
+module measures what that knowledge is worth to one of them. It runs NAB's own CAD OSE
+(`nab/detectors/context_ose`, NAB's Python 3 code, MIT licence) over every NAB file in
+three ways and writes the scores as NAB result files, then scores them like the
+published ones (`benchmarks.nab_reference` on the dev split, `benchmarks.nab_heldout`
+on the other files, each at the threshold swept on the dev split):
+
+- `contextOSE-file-range`: as NAB runs it, the value bins spanning the whole file's
+  range (a rerun of the published `contextOSE`, under Python 3);
+- `contextOSE-range-so-far`: the bins span the range seen up to and including the row;
+- `contextOSE-warm-up-range`: the bins span the range of the file's probation period
+  (what a warm-up has seen), fixed after it, later values clipped to it.
+
+Every other setting is NAB's, its rest period included (a fifth of the probation period,
+which NAB derives from the file's length: a look-ahead left in all three).
+
+The data and code are not in this repository: the pinned commit of github.com/numenta/NAB
+is downloaded, or read from a clone or bare git directory given with `--from`, into
+$TOCSIN_NAB_ONLINE_DIR (default /tmp/tocsin-nab-online).
+
+Rerun: `uv run python -m benchmarks.nab_online_reference [--from PATH/TO/NAB]`
+(TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev; ~25 CPU-minutes).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from benchmarks.nab_halves import load
+
+REPO = "numenta/NAB"
+COMMIT = "ea702d75cc2258d9d7dd35ca8e5e2539d71f3140"
+OUT = Path(os.environ.get("TOCSIN_NAB_ONLINE_DIR", "/tmp/tocsin-nab-online"))
+PATHS = ("data", "labels", "nab/__init__.py", "nab/detectors/__init__.py")
+CODE = "nab/detectors/context_ose"
+PUBLISHED = ("ARTime", "contextOSE", "htmjava", "knncad", "numenta")
+DETECTOR = "contextOSE"
+MODES = ("file-range", "range-so-far", "warm-up-range")
+
+
+def _untar(data: bytes, out: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            # every path starts with one folder (<repo>-<commit>/ in GitHub's tarballs)
+            fh = tar.extractfile(member) if member.isfile() else None
+            if fh is None or "/" not in member.name:
+                continue
+            target = out / member.name.split("/", 1)[1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(fh.read())
+
+
+def fetch(source: Path | None, out: Path) -> None:
+    """NAB's data, labels, CAD OSE's code and the published detectors' results."""
+    paths = [*PATHS, CODE, *(f"results/{d}" for d in PUBLISHED)]
+    if source is not None and (source / CODE).is_dir():
+        tar = subprocess.run(
+            ["tar", "-c", "--transform=s,^,nab/,", "-C", str(source), *paths],
+            capture_output=True,
+            check=True,
+        ).stdout
+    elif source is not None:
+        git = ["git", "--git-dir", str(source), "archive", "--prefix=nab/", COMMIT, *paths]
+        tar = subprocess.run(git, capture_output=True, check=True).stdout
+    else:
+        url = f"https://codeload.github.com/{REPO}/tar.gz/{COMMIT}"
+        with urllib.request.urlopen(url, timeout=120) as response:
+            tar = response.read()
+    _untar(tar, out)
+
+
+def probation(rows: int) -> float:
+    """NAB's probation period (`nab/util.py: getProbationPeriod` at 15%)."""
+    return min(math.floor(0.15 * rows), 0.15 * 5000)
+
+
+def _bins(detector: Any, lo: float, hi: float) -> None:
+    """Point CAD OSE's value bins at [lo, hi], as its constructor does for the file's range."""
+    detector.minValue, detector.maxValue = lo, hi
+    span = hi - lo
+    detector.fullValueRange = span if span != 0.0 else detector.maxBinValue
+    detector.minValueStep = detector.fullValueRange / detector.maxBinValue
+
+
+def detector_class(code: Path) -> Any:
+    """NAB's CAD OSE class, imported from the folder holding NAB's `nab` package."""
+    if str(code) not in sys.path:
+        sys.path.insert(0, str(code))
+    return importlib.import_module("nab.detectors.context_ose.cad_ose").ContextualAnomalyDetectorOSE
+
+
+def cad_ose(mode: str, values: list[float], cls: Any) -> list[float]:
+    """CAD OSE's score of every row, its value bins spanning the range `mode` names."""
+    p = probation(len(values))
+    lo, hi = min(values), max(values)
+    detector = cls(minValue=lo, maxValue=hi, restPeriod=p / 5.0)
+    score: Callable[[dict[str, float]], float] = detector.getAnomalyScore
+    out = []
+    for i, v in enumerate(values):
+        if mode == "range-so-far":
+            lo, hi = (v, v) if i == 0 else (min(lo, v), max(hi, v))
+            _bins(detector, lo, hi)
+        elif mode == "warm-up-range":
+            if i < p:
+                lo, hi = (v, v) if i == 0 else (min(lo, v), max(hi, v))
+                _bins(detector, lo, hi)
+            v = min(max(v, lo), hi)
+        out.append(score({"value": v}))
+    return out
+
+
+def _target(out: Path, mode: str, key: str) -> Path:
+    """Where NAB keeps a detector's result file for one data file."""
+    category, name = key.split("/")
+    detector = f"{DETECTOR}-{mode}"
+    return out / "results" / detector / category / f"{detector}_{name}"
+
+
+def _write(key: str, mode: str, ts: list[str], values: list[float], out: Path) -> str:
+    target = _target(out, mode, key)
+    scores = cad_ose(mode, values, detector_class(out))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["timestamp", "value", "anomaly_score"])
+        writer.writerows(zip(ts, values, map(repr, scores), strict=True))
+    return f"{DETECTOR}-{mode} {key}"
+
+
+def run_all(out: Path) -> None:
+    """Every mode on every file, in as many processes as there are cores."""
+    corpus = load(out)
+    with ProcessPoolExecutor() as pool:
+        jobs = [
+            pool.submit(_write, key, mode, ts, values, out)
+            for mode in MODES
+            for key, ts, values, _ in corpus
+            if not _target(out, mode, key).is_file()
+        ]
+        for job in jobs:
+            print(job.result(), flush=True)
+
+
+def main(argv: Sequence[str]) -> int:
+    argv = list(argv)
+    if not (OUT / CODE).is_dir():
+        source = Path(argv[argv.index("--from") + 1]) if "--from" in argv else None
+        try:
+            fetch(source, OUT)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"could not read {REPO} ({e}); clone it and pass --from PATH", file=sys.stderr)
+            return 1
+    run_all(OUT)
+    from benchmarks.nab_cv import main as nab_cv
+    from benchmarks.nab_reference import main as on_dev
+
+    results = str(OUT / "results")
+    on_dev(["--results", results])
+    return nab_cv(["--heldout", str(OUT), "--results", results])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -55,9 +55,8 @@ VARIANTS: dict[str, Variant] = {
         # Gaussian novelty, without smoothing, Bonferroni, one calibrator) were measured at
         # commit 1d0f01f
         Variant("no-density", overrides={_DENSITY: False}),
-        # HTM's spatial anomaly: a value beyond the range seen so far by 5% of it
-        Variant("spatial", overrides={_L + "SPATIAL": "score"}),
-        Variant("spatial-rank", overrides={_L + "SPATIAL": "rank"}),
+        # HTM's spatial anomaly (likelihood.SPATIAL, spatial-* variants) was measured at
+        # commit 7b3689f and left the detector (docs/anomaly-evaluation.md)
         # the context-conditional forecast (sequence.py, seq-* variants) was measured at
         # commit 5f79e78 and left the detector (docs/anomaly-evaluation.md)
         # pattern novelty (ctx-*) and Bonferroni / Fisher combinations were measured at

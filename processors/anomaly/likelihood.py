@@ -51,12 +51,6 @@ SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an al
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
 # fold (docs/anomaly-evaluation.md); a switch, so that the benchmark can measure without it
 DENSITY = True
-# HTM's spatial anomaly (NAB's numenta detector): a value beyond the range seen so far by
-# more than SPATIAL_TOLERANCE of that range is rated SPATIAL_SCORE, whatever its surprise;
-# "" off, "score" (the episode and the alerts), "rank" (the episode only)
-SPATIAL = ""
-SPATIAL_TOLERANCE = 0.05
-SPATIAL_SCORE = 0.5
 
 _KEEP, _SLOW_KEEP = 1.0 - FAST, 1.0 - SLOW_SPREAD
 _sqrt = math.sqrt
@@ -96,9 +90,7 @@ class LikelihoodDetector:
         "h_mean",
         "h_seen",
         "h_var",
-        "hi",
         "latest",
-        "lo",
         "mean",
         "n",
         "novelty",
@@ -132,7 +124,6 @@ class LikelihoodDetector:
         self.short = 0.0
         self.short_cal = Calibrator()
         self.density = Density() if DENSITY else None
-        self.lo, self.hi = math.inf, -math.inf
 
     def _flush(self) -> None:
         """The latest slot's values into `slots` (for another slot, or a checkpoint)."""
@@ -203,15 +194,6 @@ class LikelihoodDetector:
             other = novelty.update(value, scored)
             if dense > other:
                 other = dense
-        spatial = False
-        if SPATIAL:
-            lo, hi = self.lo, self.hi
-            if scored and hi > lo:
-                margin = SPATIAL_TOLERANCE * (hi - lo)
-                spatial = value > hi + margin or value < lo - margin
-            self.lo, self.hi = (value if value < lo else lo), (value if value > hi else hi)
-            if spatial and SPATIAL == "score" and other < SPATIAL_SCORE:
-                other = SPATIAL_SCORE
         shift = self.step.decades(at.timestamp() if ts is None else ts)
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
@@ -224,11 +206,7 @@ class LikelihoodDetector:
             # shifted(point, shift), inlined
             d = DECADES * point / (1.0 - point) - shift if point > 0.0 else 0.0
             calibrated = d / (d + DECADES) if d > 0.0 else 0.0
-            if spatial and SPATIAL == "rank":
-                top = shifted(SPATIAL_SCORE, shift)
-                episode = self.episode.step(calibrated if calibrated > top else top)
-            else:
-                episode = self.episode.step(calibrated)
+            episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
             run = self.short_cal.calibrate(short)

@@ -18,12 +18,19 @@ on the other files, each at the threshold swept on the dev split):
 Every other setting is NAB's, its rest period included (a fifth of the probation period,
 which NAB derives from the file's length: a look-ahead left in all three).
 
+With `--htm PYTHON2` (a Python 2.7 interpreter with pip), NAB's HTM detector
+(`nab/detectors/numenta`) runs too, as `numenta-file-range` and `numenta-warm-up-range`
+(`benchmarks/nab_htm_py2.py`; NuPIC 1.0.5 and its pinned dependencies are installed
+from PyPI for that interpreter into $TOCSIN_NAB_ONLINE_DIR/py2). HTM's value encoder
+is unbounded and sized once, so it has no range-so-far run.
+
 The data and code are not in this repository: the pinned commit of github.com/numenta/NAB
 is downloaded, or read from a clone or bare git directory given with `--from`, into
 $TOCSIN_NAB_ONLINE_DIR (default /tmp/tocsin-nab-online).
 
-Rerun: `uv run python -m benchmarks.nab_online_reference [--from PATH/TO/NAB]`
-(TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev; ~25 CPU-minutes).
+Rerun: `uv run python -m benchmarks.nab_online_reference [--from PATH/TO/NAB] [--htm PYTHON2]`
+(TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev; ~25 CPU-minutes, ~40 more
+with HTM).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import sys
 import tarfile
 import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +59,23 @@ CODE = "nab/detectors/context_ose"
 PUBLISHED = ("ARTime", "contextOSE", "htmjava", "knncad", "numenta")
 DETECTOR = "contextOSE"
 MODES = ("file-range", "range-so-far", "warm-up-range")
+HTM = "numenta"
+HTM_MODES = ("file-range", "warm-up-range")
+HTM_SCRIPT = Path(__file__).with_name("nab_htm_py2.py")
+# NuPIC's last release and the versions it pins (nupic-1.0.5 METADATA), less its test,
+# database and serialisation extras, which the detector does not import
+NUPIC = (
+    "nupic==1.0.5",
+    "nupic.bindings==1.0.6",
+    "numpy==1.12.1",
+    "validictory==0.9.1",
+    "PyYAML==3.10",
+    "python-dateutil==2.1",
+    "six==1.16.0",
+    "prettytable==0.7.2",
+    "asteval==0.9.1",
+    "pyproj==1.9.3",
+)
 
 
 def _untar(data: bytes, out: Path) -> None:
@@ -125,10 +149,10 @@ def cad_ose(mode: str, values: list[float], cls: Any) -> list[float]:
     return out
 
 
-def _target(out: Path, mode: str, key: str) -> Path:
+def _target(out: Path, mode: str, key: str, base: str = DETECTOR) -> Path:
     """Where NAB keeps a detector's result file for one data file."""
     category, name = key.split("/")
-    detector = f"{DETECTOR}-{mode}"
+    detector = f"{base}-{mode}"
     return out / "results" / detector / category / f"{detector}_{name}"
 
 
@@ -157,6 +181,30 @@ def run_all(out: Path) -> None:
             print(job.result(), flush=True)
 
 
+def run_htm(python2: str, out: Path) -> None:
+    """NAB's HTM detector in each of HTM_MODES on every file, one process per core."""
+    site = out / "py2"
+    if not (site / "nupic").is_dir():
+        pip = [python2, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site)]
+        subprocess.run([*pip, *NUPIC], check=True)
+    env = {**os.environ, "NUPIC_SITE": str(site)}
+    jobs = []
+    for mode in HTM_MODES:
+        for path in sorted((out / "data").glob("*/*.csv")):
+            target = _target(out, mode, f"{path.parent.name}/{path.name}", HTM)
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                jobs.append([python2, str(HTM_SCRIPT), mode, str(path), str(target)])
+
+    def one(job: list[str]) -> str:
+        subprocess.run(job, check=True, env=env, stdout=subprocess.DEVNULL)
+        return f"{HTM}-{job[2]} {job[3]}"
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        for done in pool.map(one, jobs):
+            print(done, flush=True)
+
+
 def main(argv: Sequence[str]) -> int:
     argv = list(argv)
     if not (OUT / CODE).is_dir():
@@ -167,6 +215,8 @@ def main(argv: Sequence[str]) -> int:
             print(f"could not read {REPO} ({e}); clone it and pass --from PATH", file=sys.stderr)
             return 1
     run_all(OUT)
+    if "--htm" in argv:
+        run_htm(argv[argv.index("--htm") + 1], OUT)
     from benchmarks.nab_cv import main as nab_cv
     from benchmarks.nab_reference import main as on_dev
 

@@ -9,11 +9,34 @@ Not imported by tocsin: `benchmarks.nab_online_reference --htm PYTHON2` installs
   only; the rows of that period score 0 (NAB does not score them), so no reported score
   depends on a row that had not arrived.
 
-Everything else is NAB's code, copied from its detector (MIT licence, Numenta):
-the model parameters, the anomaly likelihood and the spatial anomaly.
+Everything else is NAB's detector, adapted below (its licence with it): the model
+parameters, the anomaly likelihood and the spatial anomaly.
 
 Usage: PYTHON2 nab_htm_py2.py MODE DATA.csv RESULT.csv   (NUPIC_SITE: NuPIC's folder)
 """
+
+# The detector's code below is adapted from github.com/numenta/NAB
+# (nab/detectors/numenta/nab/detectors/numenta/numenta_detector.py), under this licence:
+#
+# Copyright 2014-2024 Numenta Inc.
+#
+# Permission is hereby granted, free of charge, to any person obtaining a copy
+# of this software and associated documentation files (the "Software"), to deal
+# in the Software without restriction, including without limitation the rights
+# to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+# copies of the Software, and to permit persons to whom the Software is
+# furnished to do so, subject to the following conditions:
+#
+# The above copyright notice and this permission notice shall be included in all
+# copies or substantial portions of the Software.
+#
+# THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+# IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+# FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+# AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+# LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+# OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+# SOFTWARE.
 
 import csv
 import datetime

@@ -55,9 +55,8 @@ VARIANTS: dict[str, Variant] = {
         # Gaussian novelty, without smoothing, Bonferroni, one calibrator) were measured at
         # commit 1d0f01f
         Variant("no-density", overrides={_DENSITY: False}),
-        # HTM's bounded miss in the run: in the alerts (where the run is) or also the score
-        Variant("bounded-alerts", overrides={_L + "BOUNDED": "alerts"}),
-        Variant("bounded-score", overrides={_L + "BOUNDED": "score"}),
+        # HTM's bounded miss in the run (likelihood.BOUNDED, bounded-* variants) was measured
+        # at commit e28dc03 and left the detector (docs/anomaly-evaluation.md)
         # HTM's spatial anomaly (likelihood.SPATIAL, spatial-* variants) was measured at
         # commit 7b3689f and left the detector (docs/anomaly-evaluation.md)
         # the context-conditional forecast (sequence.py, seq-* variants) was measured at

@@ -51,11 +51,6 @@ SHORT = 0.1  # short time scale: the mean surprise of the last ~10 points, an al
 # the distribution-free value novelty (density.py) beside the Gaussian one: better out of
 # fold (docs/anomaly-evaluation.md); a switch, so that the benchmark can measure without it
 DENSITY = True
-# HTM's bounded miss: the run averages erf(z / sqrt 2), the share of the forecast's
-# Gaussian nearer than the point (a full miss counts 1 however far it lands), instead of
-# the unbounded surprise; "" off, "alerts" (the run where it is now), "score" (the run
-# also in the episode, by max)
-BOUNDED = ""
 
 _KEEP, _SLOW_KEEP = 1.0 - FAST, 1.0 - SLOW_SPREAD
 _sqrt = math.sqrt
@@ -203,22 +198,18 @@ class LikelihoodDetector:
         # the short time scale: a run of moderate surprises (a variance change, a slow
         # departure) is rarer as a run than any of its points is alone
         short = self.short
-        miss = math.erf(raw * 0.7071067811865476) if BOUNDED else raw
-        short = short + SHORT * (miss - short) if n > 0 else 0.0
+        short = short + SHORT * (raw - short) if n > 0 else 0.0
         self.short = short
         if scored:
             point = self.cal.calibrate(raw)
             point = point if point > other else other
-            if BOUNDED == "score":
-                bounded = self.short_cal.calibrate(short)
-                point = point if point > bounded else bounded
             # shifted(point, shift), inlined
             d = DECADES * point / (1.0 - point) - shift if point > 0.0 else 0.0
             calibrated = d / (d + DECADES) if d > 0.0 else 0.0
             episode = self.episode.step(calibrated)
             # the run informs the alert (k of n rare points), not the episode: it lasts
             # ~10 points after a spike, which would re-detect the spike's own episode
-            run = bounded if BOUNDED == "score" else self.short_cal.calibrate(short)
+            run = self.short_cal.calibrate(short)
             if run > point:
                 calibrated = shifted(run, shift)
         else:

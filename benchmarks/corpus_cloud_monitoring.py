@@ -44,7 +44,7 @@ COMMIT = "6a07a53c2fac495fb6831811df4c980d6c04bd10"
 OUT = Path(os.environ.get("TOCSIN_CORPUS_DIR", "/tmp/tocsin-corpus-cloud-monitoring"))
 
 
-def _from_tar(data: bytes) -> dict[str, bytes]:
+def from_tar(data: bytes) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         for member in tar.getmembers():
@@ -77,10 +77,10 @@ def source_files(source: Path | None) -> dict[str, bytes]:
             capture_output=True,
             check=True,
         ).stdout
-        return _from_tar(tar)
+        return from_tar(tar)
     url = f"https://codeload.github.com/{REPO}/tar.gz/{COMMIT}"
     with urllib.request.urlopen(url, timeout=60) as response:
-        return _from_tar(response.read())
+        return from_tar(response.read())
 
 
 def _timestamp(raw: str) -> str:

@@ -37,19 +37,18 @@ from __future__ import annotations
 
 import csv
 import importlib
-import io
-import math
 import os
 import subprocess
 import sys
-import tarfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks.corpus_cloud_monitoring import from_tar
 from benchmarks.nab_halves import load
+from processors.evaluation.nab import probation_rows
 
 REPO = "numenta/NAB"
 COMMIT = "ea702d75cc2258d9d7dd35ca8e5e2539d71f3140"
@@ -79,15 +78,10 @@ NUPIC = (
 
 
 def _untar(data: bytes, out: Path) -> None:
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar.getmembers():
-            # every path starts with one folder (<repo>-<commit>/ in GitHub's tarballs)
-            fh = tar.extractfile(member) if member.isfile() else None
-            if fh is None or "/" not in member.name:
-                continue
-            target = out / member.name.split("/", 1)[1]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(fh.read())
+    for path, content in from_tar(data).items():
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
 
 
 def fetch(source: Path | None, out: Path) -> None:
@@ -109,11 +103,6 @@ def fetch(source: Path | None, out: Path) -> None:
     _untar(tar, out)
 
 
-def probation(rows: int) -> float:
-    """NAB's probation period (`nab/util.py: getProbationPeriod` at 15%)."""
-    return min(math.floor(0.15 * rows), 0.15 * 5000)
-
-
 def _bins(detector: Any, lo: float, hi: float) -> None:
     """Point CAD OSE's value bins at [lo, hi], as its constructor does for the file's range."""
     detector.minValue, detector.maxValue = lo, hi
@@ -131,7 +120,7 @@ def detector_class(code: Path) -> Any:
 
 def cad_ose(mode: str, values: list[float], cls: Any) -> list[float]:
     """CAD OSE's score of every row, its value bins spanning the range `mode` names."""
-    p = probation(len(values))
+    p = probation_rows(len(values))
     lo, hi = min(values), max(values)
     detector = cls(minValue=lo, maxValue=hi, restPeriod=p / 5.0)
     score: Callable[[dict[str, float]], float] = detector.getAnomalyScore

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from benchmarks.nab_online_reference import cad_ose, probation
+from benchmarks.nab_online_reference import cad_ose
+from processors.evaluation.nab import probation_rows
 
 
 class BinRecorder:
@@ -41,7 +42,7 @@ def test_the_range_so_far_is_the_range_of_the_rows_already_seen() -> None:
 
 def test_the_warm_up_range_is_fixed_after_the_probation_and_later_values_clipped_to_it() -> None:
     cad_ose("warm-up-range", SERIES, BinRecorder)
-    p = int(probation(len(SERIES)))
+    p = probation_rows(len(SERIES))
     assert BinRecorder.last[p - 1][:2] == (4.0, 6.0)
     assert {row[:2] for row in BinRecorder.last[p:]} == {(4.0, 6.0)}
     assert {row[2] for row in BinRecorder.last[p:]} == {4.0, 5.0, 6.0}
@@ -53,4 +54,4 @@ def test_the_published_setup_knows_the_whole_files_range_at_the_first_row() -> N
 
 
 def test_the_probation_period_is_nabs() -> None:
-    assert (probation(4032), probation(1127), probation(22695)) == (604, 169, 750)
+    assert (probation_rows(4032), probation_rows(1127), probation_rows(22695)) == (604, 169, 750)

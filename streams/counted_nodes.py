@@ -17,7 +17,7 @@ import structlog
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 
-from streams.kafka_security import ssl_context
+from streams.kafka_security import aiokafka_options
 from streams.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -41,18 +41,10 @@ def asked(settings: KafkaSettings, address: str, timeout: float = ASK_TIMEOUT_S)
 
 
 async def _asked(settings: KafkaSettings, address: str, within_s: float) -> View | None:
-    # the settings mapped to aiokafka's options here, not through faust's mapping: the
-    # notifier counts on every assignment, and faust would be loaded into every worker
-    sasl = settings.security_protocol.startswith("SASL")
-    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
     client = AIOKafkaClient(
         bootstrap_servers=address,
         request_timeout_ms=int(within_s * 1000),
-        security_protocol=settings.security_protocol,
-        ssl_context=ssl_context(settings),
-        sasl_mechanism=settings.sasl_mechanism if sasl else "PLAIN",
-        sasl_plain_username=settings.sasl_username if sasl else None,
-        sasl_plain_password=password if sasl else None,
+        **aiokafka_options(settings),
     )
     try:
         # its bootstrap asks the first address that answers, and that node only

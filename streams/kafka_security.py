@@ -60,6 +60,20 @@ def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
     return context
 
 
+def aiokafka_options(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka's security options for these settings, mapped here rather than through
+    faust's own mapping so that a client outside the agents does not load faust."""
+    sasl = settings.security_protocol.startswith("SASL")
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    return {
+        "security_protocol": settings.security_protocol,
+        "ssl_context": ssl_context(settings),
+        "sasl_mechanism": settings.sasl_mechanism if sasl else "PLAIN",
+        "sasl_plain_username": settings.sasl_username if sasl else None,
+        "sasl_plain_password": password if sasl else None,
+    }
+
+
 def faust_credentials(settings: KafkaSettings) -> Any:
     """faust's `broker_credentials` for these settings (None for PLAINTEXT)."""
     import faust  # slow to import: only the agents need it

@@ -28,7 +28,9 @@ its fold scores only its false positives, printed raw).
 
 `--corpus PATH` scores another labelled corpus in NAB's layout (e.g. the one
 `benchmarks/corpus_cloud_monitoring.py` prepares) the same way, with the variant,
-thresholds and rule chosen on all 31 dev files; nothing is chosen on it.
+thresholds and rule chosen on all 31 dev files; nothing is chosen on it. With
+`--results`, the result files there of other detectors (for the dev split and the
+corpus) are scored beside it, each at its dev-swept threshold.
 
 `--heldout NAB_CHECKOUT` is the final check on the NAB files that are not in the dev
 split: the variant, threshold and rule chosen on all 31 dev files, applied once to
@@ -48,7 +50,7 @@ other corpora `benchmarks/nab_heldout.py`; this module parses the options and pr
 Rerun: `uv run python -m benchmarks nab --cv` (= `uv run python -m benchmarks.nab_cv`)
 [--variants a,b,...] [--folds 5|category] [--per-file] [--urgent 1.0,0.4,...]
 [--resolve 5,10,...] [--warm-up 50,150,...]
-[--heldout PATH/TO/NAB [--results PATH/TO/NAB/results]] [--corpus PATH]
+[--heldout PATH/TO/NAB [--results PATH/TO/NAB/results]] [--corpus PATH [--results PATH]]
 (TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev).
 """
 
@@ -63,7 +65,7 @@ from pathlib import Path
 
 from benchmarks.nab_folds import FoldResult, cv_pages, cv_rank, fold_of, pooled, worst
 from benchmarks.nab_halves import DATA, load
-from benchmarks.nab_heldout import heldout, unseen
+from benchmarks.nab_heldout import heldout, published, unseen
 from benchmarks.nab_pages import ALL_RULES, NOISE_PAGES_PER_DAY, Rule, page_rows
 from benchmarks.nab_scores import STANDARD, file_rows, score_variant
 from benchmarks.nab_variants import VARIANTS
@@ -114,14 +116,18 @@ def main(argv: Sequence[str] = ()) -> int:
     windows = json.loads((DATA / "labels" / "combined_windows.json").read_text())
     corpus = load()
     if "--heldout" in argv:
-        published = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
-        return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, published)
+        others = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
+        return heldout(Path(argv[argv.index("--heldout") + 1]), names, corpus, windows, others)
     if "--corpus" in argv:
         path = Path(argv[argv.index("--corpus") + 1])
         started = time.monotonic()
         title = f"unseen corpus {path}: {sum(1 for _ in path.glob('data/*/*.csv'))} files"
         corpus_windows = json.loads((path / "labels" / "combined_windows.json").read_text())
-        unseen(title, load(path), corpus_windows, names, corpus, windows, "--per-file" in argv)
+        other = load(path)
+        unseen(title, other, corpus_windows, names, corpus, windows, "--per-file" in argv)
+        if "--results" in argv:
+            others = Path(argv[argv.index("--results") + 1])
+            published(others, corpus, other, windows, corpus_windows)
         print(f"  scored in {time.monotonic() - started:.0f} s wall (cached scores reused)")
         print(f"\nrerun: uv run python -m benchmarks.nab_cv {' '.join(argv)}")
         return 0

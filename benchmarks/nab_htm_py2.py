@@ -9,6 +9,9 @@ Not imported by tocsin: `benchmarks.nab_online_reference --htm PYTHON2` installs
   only; the rows of that period score 0 (NAB does not score them), so no reported score
   depends on a row that had not arrived.
 
+A row without a value (NaN, in corpora other than NAB's) scores 0 and is not shown to
+the model, as tocsin's detector skips it.
+
 Everything else is NAB's detector, adapted below (its licence with it): the model
 parameters, the anomaly likelihood and the spatial anomaly.
 
@@ -92,6 +95,9 @@ def scores(rows, lo, hi, p):
     low = high = None
     out = []
     for at, value in rows:
+        if value != value:
+            out.append(0.0)
+            continue
         raw = model.run({"timestamp": at, "value": value}).inferences["anomalyScore"]
         spatial = False
         if low != high:
@@ -113,9 +119,10 @@ def main(mode, source, target):
     values = [v for _, v in rows]
     p = probation(len(rows))
     if mode == "file-range":
-        out = scores(rows, min(values), max(values), p)
+        known = [v for v in values if v == v]
+        out = scores(rows, min(known), max(known), p)
     elif mode == "warm-up-range":
-        seen = values[: int(p)]
+        seen = [v for v in values[: int(p)] if v == v]
         out = [0.0 if i < p else s for i, s in enumerate(scores(rows, min(seen), max(seen), p))]
     else:
         raise SystemExit("unknown mode " + mode)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import math
 import os
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus_cloud_monitoring import from_tar
+from benchmarks.nab_halves import DATA as DEV
 from benchmarks.nab_halves import load
 from processors.evaluation.nab import probation_rows
 
@@ -121,19 +123,26 @@ def detector_class(code: Path) -> Any:
 def cad_ose(mode: str, values: list[float], cls: Any) -> list[float]:
     """CAD OSE's score of every row, its value bins spanning the range `mode` names."""
     p = probation_rows(len(values))
-    lo, hi = min(values), max(values)
+    known = [v for v in values if not math.isnan(v)]
+    lo, hi = min(known), max(known)
     detector = cls(minValue=lo, maxValue=hi, restPeriod=p / 5.0)
     score: Callable[[dict[str, float]], float] = detector.getAnomalyScore
     out = []
+    first = True
     for i, v in enumerate(values):
+        if math.isnan(v):
+            # a row without a value (other corpora than NAB's) is skipped, as tocsin skips it
+            out.append(0.0)
+            continue
         if mode == "range-so-far":
-            lo, hi = (v, v) if i == 0 else (min(lo, v), max(hi, v))
+            lo, hi = (v, v) if first else (min(lo, v), max(hi, v))
             _bins(detector, lo, hi)
         elif mode == "warm-up-range":
-            if i < p:
-                lo, hi = (v, v) if i == 0 else (min(lo, v), max(hi, v))
+            if i < p or first:
+                lo, hi = (v, v) if first else (min(lo, v), max(hi, v))
                 _bins(detector, lo, hi)
             v = min(max(v, lo), hi)
+        first = False
         out.append(score({"value": v}))
     return out
 
@@ -156,9 +165,9 @@ def _write(key: str, mode: str, ts: list[str], values: list[float], out: Path) -
     return f"{DETECTOR}-{mode} {key}"
 
 
-def run_all(out: Path) -> None:
-    """Every mode on every file, in as many processes as there are cores."""
-    corpus = load(out)
+def run_all(out: Path, data: Path | None = None) -> None:
+    """Every mode on every file of `data` (NAB's), in as many processes as there are cores."""
+    corpus = load(out if data is None else data)
     with ProcessPoolExecutor() as pool:
         jobs = [
             pool.submit(_write, key, mode, ts, values, out)
@@ -170,8 +179,8 @@ def run_all(out: Path) -> None:
             print(job.result(), flush=True)
 
 
-def run_htm(python2: str, out: Path) -> None:
-    """NAB's HTM detector in each of HTM_MODES on every file, one process per core."""
+def run_htm(python2: str, out: Path, paths: Sequence[Path]) -> None:
+    """NAB's HTM detector in each of HTM_MODES on every file of `paths`, one process per core."""
     site = out / "py2"
     if not (site / "nupic").is_dir():
         pip = [python2, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site)]
@@ -179,7 +188,7 @@ def run_htm(python2: str, out: Path) -> None:
     env = {**os.environ, "NUPIC_SITE": str(site)}
     jobs = []
     for mode in HTM_MODES:
-        for path in sorted((out / "data").glob("*/*.csv")):
+        for path in paths:
             target = _target(out, mode, f"{path.parent.name}/{path.name}", HTM)
             if not target.is_file():
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -194,6 +203,10 @@ def run_htm(python2: str, out: Path) -> None:
             print(done, flush=True)
 
 
+def _files(data: Path) -> list[Path]:
+    return sorted(data.glob("data/*/*.csv"))
+
+
 def main(argv: Sequence[str]) -> int:
     argv = list(argv)
     if not (OUT / CODE).is_dir():
@@ -203,13 +216,23 @@ def main(argv: Sequence[str]) -> int:
         except (OSError, subprocess.CalledProcessError) as e:
             print(f"could not read {REPO} ({e}); clone it and pass --from PATH", file=sys.stderr)
             return 1
-    run_all(OUT)
-    if "--htm" in argv:
-        run_htm(argv[argv.index("--htm") + 1], OUT)
     from benchmarks.nab_cv import main as nab_cv
     from benchmarks.nab_reference import main as on_dev
 
     results = str(OUT / "results")
+    if "--corpus" in argv:
+        # another labelled corpus: the detectors on it, and on the dev split for thresholds
+        corpus = Path(argv[argv.index("--corpus") + 1])
+        dev = {f"{p.parent.name}/{p.name}" for p in _files(DEV)}
+        run_all(OUT, DEV)
+        run_all(OUT, corpus)
+        if "--htm" in argv:
+            nab = [p for p in _files(OUT) if f"{p.parent.name}/{p.name}" in dev]
+            run_htm(argv[argv.index("--htm") + 1], OUT, [*nab, *_files(corpus)])
+        return nab_cv(["--corpus", str(corpus), "--results", results])
+    run_all(OUT)
+    if "--htm" in argv:
+        run_htm(argv[argv.index("--htm") + 1], OUT, _files(OUT))
     on_dev(["--results", results])
     return nab_cv(["--heldout", str(OUT), "--results", results])
 

@@ -6,6 +6,7 @@ arithmetic records the range its bins span when each row is scored.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from benchmarks.nab_online_reference import cad_ose
@@ -55,3 +56,13 @@ def test_the_published_setup_knows_the_whole_files_range_at_the_first_row() -> N
 
 def test_the_probation_period_is_nabs() -> None:
     assert (probation_rows(4032), probation_rows(1127), probation_rows(22695)) == (604, 169, 750)
+
+
+def test_a_row_without_a_value_scores_zero_and_is_not_shown_to_the_detector() -> None:
+    series = [math.nan, *SERIES[:500], math.nan, *SERIES[500:]]
+    for mode in ("file-range", "range-so-far", "warm-up-range"):
+        scores = cad_ose(mode, series, BinRecorder)
+        assert scores[0] == 0.0 and scores[501] == 0.0
+        shown = [value for _, _, value in BinRecorder.last]
+        assert len(shown) == len(SERIES) and not any(math.isnan(v) for v in shown)
+        assert not any(math.isnan(x) for lo, hi, _ in BinRecorder.last for x in (lo, hi))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from threading import Lock, Thread
 
 import structlog
 from aiokafka.client import AIOKafkaClient
@@ -74,23 +75,48 @@ class Count:
         return settings.model_copy(update={"bootstrap_servers": self.bootstrap})
 
 
+# node id to address of every node a count heard of, per bootstrap list: a single
+# load-balanced bootstrap name may never lead a count to the node that is cut off (the
+# others stop listing it), though the clients it is about still talk to it
+_heard_of: dict[str, dict[int, str]] = {}
+_heard_lock = Lock()
+
+
 def count(settings: KafkaSettings, timeout: float = ASK_TIMEOUT_S) -> Count | None:
-    """Every node any answer names, each asked at its own address; None when no node
-    answered. Each bootstrap address is asked on its own first: a node the others fenced
-    is named by no one but itself, and one that hangs would hold a bootstrap that tries
-    the addresses in turn until the count's time is up."""
+    """Every node any answer names, or an earlier count heard of, each asked at its own
+    address; None when no node answered. Each bootstrap address is asked on its own
+    first: a node the others fenced is named by no one but itself, and one that hangs
+    would hold a bootstrap that tries the addresses in turn until the count's time is up."""
     boot = [a.strip() for a in settings.bootstrap_servers.split(",") if a.strip()]
+    with _heard_lock:
+        known = dict(_heard_of.get(settings.bootstrap_servers, {}))
     with ThreadPoolExecutor(4, thread_name_prefix="count") as pool:
         heard = [v for v in pool.map(lambda a: asked(settings, a, timeout), boot) if v]
         if not heard:
             return None
-        addresses = {n: a for v in heard for n, a in v.lists.items()}
+        named = {n: a for v in heard for n, a in v.lists.items()}
+        addresses = known | named
         # one vote per node, asked where it says it is (a bootstrap name may be an alias)
-        answers = pool.map(lambda a: asked(settings, a, timeout), addresses.values())
-        votes = [v for v in answers if v is not None] or heard[:1]
+        answers = dict(zip(addresses, pool.map(lambda a: asked(settings, a, timeout),
+                                               addresses.values()), strict=True))  # fmt: skip
+    votes = [v for v in answers.values() if v is not None] or heard[:1]
     listed_by = {n: sum(n in v.lists for v in votes) for n in addresses}
+    # a node only an earlier count heard of, that no one lists and that does not answer,
+    # is gone (removed, or dead): it is neither counted nor left out, and forgotten
+    gone = {n for n in known if n not in named and not listed_by[n] and answers[n] is None}
+    addresses = {n: a for n, a in addresses.items() if n not in gone}
+    with _heard_lock:
+        _heard_of[settings.bootstrap_servers] = addresses
     counted = {n: addresses[n] for n, k in listed_by.items() if 2 * k > len(votes)}
     return Count(counted, frozenset(addresses) - frozenset(counted))
+
+
+def hear_of_nodes(settings: KafkaSettings) -> Thread:
+    """A count on a thread of its own, at a worker's start: a later count then asks every
+    node the cluster had, whatever node a load-balanced bootstrap name leads to."""
+    thread = Thread(target=count, args=(settings,), name="count-at-start", daemon=True)
+    thread.start()
+    return thread
 
 
 def some_counted(settings: KafkaSettings) -> bool:

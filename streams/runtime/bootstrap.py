@@ -55,10 +55,13 @@ def serve(run: Callable[[Event], None], health: Health, registry: CollectorRegis
 @contextmanager
 def guarded(settings: KafkaSettings, topics: Iterable[str] = ()) -> Iterator[None]:
     """The stuck-client guard over the catalog's topics and `topics`, for the block's
-    duration (a worker's own loop, or an aiohttp application's)."""
+    duration (a worker's own loop, or an aiohttp application's); and the nodes the
+    cluster has, heard of once for the counts that look for a cut-off node."""
     from streams.catalog import Catalog
+    from streams.counted_nodes import hear_of_nodes
 
     guard = StuckGuard(settings, [*(t.name for t in Catalog(settings)), *topics]).start()
+    hear_of_nodes(settings)
     try:
         yield
     finally:

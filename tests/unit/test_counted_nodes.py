@@ -30,6 +30,11 @@ def views(monkeypatch: pytest.MonkeyPatch, lists: dict[str, set[int] | None],
 SETTINGS = KafkaSettings(bootstrap_servers="boot:9092")
 
 
+@pytest.fixture(autouse=True)
+def no_node_heard_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(counted_nodes, "_heard_of", {})
+
+
 def test_a_node_only_itself_lists_is_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
     views(monkeypatch, {"n1:9092": {1, 2, 3}, "n2:9092": {2, 3}, "n3:9092": {2, 3}})
     found = count(SETTINGS)
@@ -102,3 +107,40 @@ def test_a_reader_is_told_only_of_the_counted_nodes_when_one_is_left_out(
     assert counted_settings(everyone) is everyone, "no node left out: as configured"
     views(monkeypatch, {a: None for a in ADDR.values()})
     assert counted_settings(everyone) is everyone, "no answer: as configured"
+
+
+def test_behind_one_load_balanced_name_the_cut_off_node_an_earlier_count_heard_of_is_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "boot:9092" leads to node 2, which no longer lists the cut-off node 1
+    cut = {"n1:9092": {1, 2, 3}, "n2:9092": {2, 3}, "n3:9092": {2, 3}}
+    views(monkeypatch, cut, first="n2:9092")
+    unheard = count(SETTINGS)
+    assert unheard is not None and unheard.left_out == frozenset(), "no count led to node 1"
+    monkeypatch.setattr(counted_nodes, "_heard_of", {})
+    views(monkeypatch, {a: {1, 2, 3} for a in ADDR.values()}, first="n2:9092")
+    before = count(SETTINGS)  # at the worker's start, the cluster whole
+    assert before is not None and sorted(before.counted) == [1, 2, 3]
+    views(monkeypatch, cut, first="n2:9092")
+    found = count(SETTINGS)
+    assert found is not None and found.left_out == {1}
+    assert found.bootstrap == "n2:9092,n3:9092"
+
+
+def test_a_node_heard_of_that_no_one_lists_and_that_does_not_answer_is_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    views(monkeypatch, {a: {1, 2, 3} for a in ADDR.values()}, first="n2:9092")
+    count(SETTINGS)
+    asked_at: list[str] = []
+    views(monkeypatch, {"n1:9092": None, "n2:9092": {2, 3}, "n3:9092": {2, 3}}, first="n2:9092")
+    inner = counted_nodes.asked
+    monkeypatch.setattr(counted_nodes, "asked",
+                        lambda s, a, t=0: asked_at.append(a) or inner(s, a, t))  # fmt: skip
+    found = count(SETTINGS)
+    assert found is not None and sorted(found.counted) == [2, 3]
+    assert found.left_out == frozenset(), "a dead node is no cut-off node to steer clear of"
+    assert "n1:9092" in asked_at
+    asked_at.clear()
+    count(SETTINGS)
+    assert "n1:9092" not in asked_at, "forgotten once gone"

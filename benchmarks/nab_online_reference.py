@@ -28,7 +28,12 @@ The data and code are not in this repository: the pinned commit of github.com/nu
 is downloaded, or read from a clone or bare git directory given with `--from`, into
 $TOCSIN_NAB_ONLINE_DIR (default /tmp/tocsin-nab-online).
 
-Rerun: `uv run python -m benchmarks.nab_online_reference [--from PATH/TO/NAB] [--htm PYTHON2]`
+With `--corpus PATH` (another labelled corpus in NAB's layout, such as the one
+`benchmarks/corpus_cloud_monitoring.py` prepares), the detectors run on the dev split
+and that corpus instead, and the corpus is scored with each at its dev-swept threshold.
+
+Rerun: `uv run python -m benchmarks.nab_online_reference [--from PATH/TO/NAB] [--htm PYTHON2]
+[--corpus PATH]`
 (TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev; ~25 CPU-minutes, ~40 more
 with HTM).
 """

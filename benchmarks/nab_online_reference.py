@@ -34,7 +34,7 @@ and that corpus instead, and the corpus is scored with each at its dev-swept thr
 
 Rerun: `uv run python -m benchmarks.nab_online_reference [--from PATH/TO/NAB] [--htm PYTHON2]
 [--corpus PATH]`
-(TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev; ~25 CPU-minutes, ~40 more
+(TOCSIN_NAB_DIR defaults to ../shared/datasets/nab-dev; ~25 CPU-minutes, ~75 more
 with HTM).
 """
 

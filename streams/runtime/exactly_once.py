@@ -33,6 +33,7 @@ from streams.counted_nodes import Count, left_out
 from streams.health import Health
 from streams.kafka import KafkaWait, make_consumer
 from streams.metrics import LagReporter, WorkerMetrics
+from streams.runtime.group_view import held_by_cluster
 from streams.runtime.partitions import HeldPartitions
 from streams.runtime.records import ConsumerFenced, fetch, split_runs
 from streams.runtime.renewal import JOIN_GRACE_S, OUT_OF_GROUP, Membership, Renewal
@@ -256,6 +257,11 @@ class ExactlyOnceLoop:
             self.wait.waiting("the broker (metadata)", exc)
             return
         self._broker_ok_at = time.monotonic()
+        if self.membership.absent(self.consumer, JOIN_GRACE_S) and self._trapped():
+            self.wait.waiting(OUT_OF_GROUP)
+            self._trouble = "out of a group the cluster's coordinator holds without it"
+            self._consumer_fenced = True
+            return
         if self.membership.absent(self.consumer):
             # the broker answers and this consumer fetches nothing: as fenced, a new one
             # rejoins, and its assignment restores the partitions (renewal.py)
@@ -271,6 +277,16 @@ class ExactlyOnceLoop:
             # on only after STUCK_AFTER_S); a fresh one costs a round trip
             self.txn.replace("renewed after the broker came back")
         self.wait.progressed()
+
+    def _trapped(self) -> bool:
+        """Out of its group at a node the cluster leaves out: the rebalance timeout need
+        not pass (the static membership's grace is for a rebalance that waits on another
+        member, and the cluster's coordinator holds this one in such a rebalance)."""
+        found = left_out(self.settings)
+        if found is None:
+            return False
+        instance = str(self._consumer_conf["group.instance.id"])
+        return held_by_cluster(self.settings, found, self.group_id, instance) is False
 
     # -- rebalance ----------------------------------------------------------------
 

@@ -82,16 +82,17 @@ class Membership:
     def assigned(self) -> None:
         self._assigned = True
 
-    def absent(self, consumer: _Member) -> bool:
-        """True once `consumer` has been out of its group for `grace_s` (a local call:
-        no round trip): without a member id, or without an assignment since `lost`."""
+    def absent(self, consumer: _Member, grace_s: float | None = None) -> bool:
+        """True once `consumer` has been out of its group for `grace_s` (by default the
+        membership's own; a local call: no round trip): without a member id, or without
+        an assignment since `lost`."""
         if consumer.memberid() and self._assigned:
             self._since = None
             return False
         now = self._clock()
         if self._since is None:
             self._since = now
-        return now - self._since >= self.grace_s
+        return now - self._since >= (self.grace_s if grace_s is None else grace_s)
 
     def renewed(self) -> None:
         """A new consumer: it gets its own grace to join."""

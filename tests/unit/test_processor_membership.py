@@ -78,6 +78,7 @@ def test_a_consumer_never_assigned_again_after_losing_its_partitions_is_out_of_i
     monkeypatch.setattr(exactly_once, "make_consumer", DeafThenWorking)
     monkeypatch.setattr(exactly_once, "left_out",
                         lambda _: Count({2: "n2:9092", 3: "n3:9092"}, frozenset({1})))  # fmt: skip
+    monkeypatch.setattr(exactly_once, "held_by_cluster", lambda *_: None)  # no verdict
     loop = ExactlyOnceLoop(KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092"),
                            Worker(), name="processor/t", group_id="g", instance_id="t",
                            metrics=WorkerMetrics(CollectorRegistry()), health=Health())  # fmt: skip
@@ -96,3 +97,64 @@ def test_a_consumer_never_assigned_again_after_losing_its_partitions_is_out_of_i
     loop._replace_consumer()
     assert len(DeafThenWorking.made) == 2
     assert loop._consumer_left_out == {1}, "told only of the counted nodes"
+
+
+asked: list[tuple[str, str]] = []  # (group, static member) the cluster was asked about
+
+
+def trapped_loop(
+    monkeypatch: pytest.MonkeyPatch, held: bool | None
+) -> tuple[ExactlyOnceLoop, list[float]]:
+    """A processor whose consumer lost its partitions while node 1 is cut off; the
+    cluster's coordinator of its group holds it (`held`) or not."""
+    from streams.counted_nodes import Count
+
+    DeafThenWorking.reset()
+    monkeypatch.setattr(exactly_once, "make_consumer", DeafThenWorking)
+    monkeypatch.setattr(exactly_once, "left_out",
+                        lambda _: Count({2: "n2:9092", 3: "n3:9092"}, frozenset({1})))  # fmt: skip
+    asked.clear()
+
+    def held_by_cluster(_s: object, _f: object, group: str, instance: str) -> bool | None:
+        asked.append((group, instance))
+        return held
+
+    monkeypatch.setattr(exactly_once, "held_by_cluster", held_by_cluster)
+    loop = ExactlyOnceLoop(KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092"),
+                           Worker(), name="processor/t", group_id="g", instance_id="t",
+                           metrics=WorkerMetrics(CollectorRegistry()), health=Health())  # fmt: skip
+    DeafThenWorking.made[0].stuck = False  # hears the broker, has a member id
+    now = [0.0]
+    loop.membership._clock = loop.renewal._clock = lambda: now[0]
+    loop._on_assign(loop.consumer, [])
+    loop._on_lost(loop.consumer, [])
+    loop._probe_broker()
+    assert asked == [] and loop._trouble is None, "a rejoin takes a moment"
+    return loop, now
+
+
+def test_a_consumer_the_clusters_coordinator_does_not_hold_is_replaced_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # not the rebalance timeout: the cluster's coordinator expired it and went on
+    loop, now = trapped_loop(monkeypatch, held=False)
+    now[0] = 11
+    loop._probe_broker()
+    assert asked == [("g", "g-t")]
+    assert loop._trouble is not None and loop._consumer_fenced
+    assert loop.wait.stalled and loop.wait.what.startswith("the consumer group")
+    loop._replace_consumer()
+    assert len(DeafThenWorking.made) == 2
+    assert loop._consumer_left_out == {1}, "told only of the counted nodes"
+
+
+def test_a_consumer_the_clusters_coordinator_holds_waits_for_its_rebalance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the rebalance may wait this long for another processor that is restoring
+    for held in (True, None):
+        loop, now = trapped_loop(monkeypatch, held=held)
+        for now[0] in (11.0, 150.0, 299.0):
+            loop._probe_broker()
+            assert loop._trouble is None and not loop._consumer_fenced, (held, now[0])
+        assert len(DeafThenWorking.made) == 1

@@ -1,8 +1,8 @@
 """Cut a node of a three-node cluster (the busiest, the processor's transaction
-coordinator, the agents' group coordinator) off from the other two under load, the
-clients still reaching it: the pipeline pages what arrives meanwhile while the node is
-still cut off, and what an uninterrupted run pages after the partition heals (see
-partition.py)."""
+coordinator, the processor's group coordinator, the agents' group coordinator) off
+from the other two under load, the clients still reaching it: the pipeline pages what
+arrives meanwhile while the node is still cut off, and what an uninterrupted run pages
+after the partition heals (see partition.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ import pytest
 
 from streams.settings import KafkaSettings
 from tests.faults.cluster.partition import can_partition, run_partition
-from tests.faults.cluster.under_load import agents_coordinator, processor_coordinator
+from tests.faults.cluster.under_load import (
+    agents_coordinator,
+    processor_coordinator,
+    processor_group_coordinator,
+)
 
 
 # a soak (`make faults`), as the rolling restart: a cluster of three brokers of its own
@@ -39,6 +43,20 @@ def test_the_processors_transaction_coordinator_cut_off_delays_no_page(
     if why := can_partition():
         pytest.skip(why)
     measured = run_partition(kafka_settings, tmp_path, processor_coordinator)
+    print(measured)
+
+
+@pytest.mark.faults
+@pytest.mark.soak
+@pytest.mark.timeout(900)
+def test_the_processors_group_coordinator_cut_off_delays_no_page(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """The node cut off coordinates the processor's consumer group: a rebalance there
+    cannot finish, and the processor's consumer keeps rejoining it."""
+    if why := can_partition():
+        pytest.skip(why)
+    measured = run_partition(kafka_settings, tmp_path, processor_group_coordinator)
     print(measured)
 
 

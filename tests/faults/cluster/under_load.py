@@ -187,6 +187,12 @@ def processor_coordinator(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
     return _coordinator(run, nodes, TRANSACTION_LOG, transactional_id(group, DEFAULT_INSTANCE))
 
 
+def processor_group_coordinator(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
+    """The node that coordinates the subject processor's consumer group: a rebalance
+    there cannot store its assignment, and the processor's consumer keeps rejoining it."""
+    return _coordinator(run, nodes, OFFSETS_LOG, f"{run.sub.settings.topic_prefix}processor")
+
+
 def agents_coordinator(run: Loaded, nodes: list[LocalBroker]) -> LocalBroker:
     """The node that coordinates the subject agents' consumer group (faust's): their
     offsets are committed there, and it answers their heartbeats."""

@@ -67,38 +67,6 @@ def test_a_consumer_in_no_group_is_replaced_after_its_grace_and_renewal(
     assert not loop.wait.stalled
 
 
-def test_a_consumer_never_assigned_again_after_losing_its_partitions_is_out_of_its_group(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # its coordinator a node cut off from the others: it keeps its member id and rejoins
-    # there for good; the new one is told only of the nodes the cluster counts
-    from streams.counted_nodes import Count
-
-    DeafThenWorking.reset()
-    monkeypatch.setattr(exactly_once, "make_consumer", DeafThenWorking)
-    monkeypatch.setattr(exactly_once, "left_out",
-                        lambda _: Count({2: "n2:9092", 3: "n3:9092"}, frozenset({1})))  # fmt: skip
-    monkeypatch.setattr(exactly_once, "held_by_cluster", lambda *_: None)  # no verdict
-    loop = ExactlyOnceLoop(KafkaSettings(bootstrap_servers="n1:9092,n2:9092,n3:9092"),
-                           Worker(), name="processor/t", group_id="g", instance_id="t",
-                           metrics=WorkerMetrics(CollectorRegistry()), health=Health())  # fmt: skip
-    DeafThenWorking.made[0].stuck = False  # hears the broker, has a member id
-    now = [0.0]
-    loop.membership._clock = loop.renewal._clock = lambda: now[0]
-    loop._on_assign(loop.consumer, [])
-    loop._on_lost(loop.consumer, [])
-    loop._probe_broker()
-    now[0] = 311
-    loop._probe_broker()
-    assert loop.wait.stalled and loop.wait.what.startswith("the consumer group")
-    now[0] = 342
-    loop._probe_broker()
-    assert loop._trouble is not None and loop._consumer_fenced
-    loop._replace_consumer()
-    assert len(DeafThenWorking.made) == 2
-    assert loop._consumer_left_out == {1}, "told only of the counted nodes"
-
-
 asked: list[tuple[str, str]] = []  # (group, static member) the cluster was asked about
 
 
@@ -158,3 +126,21 @@ def test_a_consumer_the_clusters_coordinator_holds_waits_for_its_rebalance(
             loop._probe_broker()
             assert loop._trouble is None and not loop._consumer_fenced, (held, now[0])
         assert len(DeafThenWorking.made) == 1
+
+
+def test_a_consumer_never_assigned_again_after_losing_its_partitions_is_out_of_its_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # its coordinator a node cut off from the others: it keeps its member id and rejoins
+    # there for good; without a verdict from the cluster's coordinator it waits out the
+    # rebalance timeout, and the new one is told only of the nodes the cluster counts
+    loop, now = trapped_loop(monkeypatch, held=None)
+    now[0] = 311
+    loop._probe_broker()
+    assert loop.wait.stalled and loop.wait.what.startswith("the consumer group")
+    now[0] = 342
+    loop._probe_broker()
+    assert loop._trouble is not None and loop._consumer_fenced
+    loop._replace_consumer()
+    assert len(DeafThenWorking.made) == 2
+    assert loop._consumer_left_out == {1}, "told only of the counted nodes"

@@ -283,8 +283,8 @@ class ExactlyOnceLoop:
         not pass (the static membership's grace is for a rebalance that waits on another
         member, and the cluster's coordinator holds this one in such a rebalance)."""
         found = left_out(self.settings)
-        if found is None:
-            return False
+        if found is None or found.left_out <= self._consumer_left_out:
+            return False  # none left out, or this consumer was told only of the others
         instance = str(self._consumer_conf["group.instance.id"])
         return held_by_cluster(self.settings, found, self.group_id, instance) is False
 

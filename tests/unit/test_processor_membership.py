@@ -114,6 +114,15 @@ def test_a_consumer_the_clusters_coordinator_does_not_hold_is_replaced_at_once(
     loop._replace_consumer()
     assert len(DeafThenWorking.made) == 2
     assert loop._consumer_left_out == {1}, "told only of the counted nodes"
+    # the new one cannot be trapped at node 1: out of its group, it waits its rebalance
+    loop._trouble, loop._consumer_fenced = None, False
+    loop.wait.progressed()  # (else the probe renews the producer, a real one)
+    DeafThenWorking.made[1].stuck = False
+    loop._on_assign(loop.consumer, [])
+    loop._on_lost(loop.consumer, [])
+    for now[0] in (12.0, 23.0):
+        loop._probe_broker()
+    assert asked == [("g", "g-t")] and not loop._consumer_fenced
 
 
 def test_a_consumer_the_clusters_coordinator_holds_waits_for_its_rebalance(

@@ -111,12 +111,10 @@ def count(settings: KafkaSettings, timeout: float = ASK_TIMEOUT_S) -> Count | No
     return Count(counted, frozenset(addresses) - frozenset(counted))
 
 
-def hear_of_nodes(settings: KafkaSettings) -> Thread:
+def hear_of_nodes(settings: KafkaSettings) -> None:
     """A count on a thread of its own, at a worker's start: a later count then asks every
     node the cluster had, whatever node a load-balanced bootstrap name leads to."""
-    thread = Thread(target=count, args=(settings,), name="count-at-start", daemon=True)
-    thread.start()
-    return thread
+    Thread(target=count, args=(settings,), name="count-at-start", daemon=True).start()
 
 
 def some_counted(settings: KafkaSettings) -> bool:

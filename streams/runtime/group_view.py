@@ -10,11 +10,9 @@ member there; a trapped one is not.
 
 from __future__ import annotations
 
-from streams.counted_nodes import Count
+from streams.counted_nodes import ASK_TIMEOUT_S, Count
 from streams.kafka import quiet_admin
 from streams.settings import KafkaSettings
-
-ASK_TIMEOUT_S = 5.0
 
 
 def held_by_cluster(
